@@ -1,0 +1,53 @@
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { UsageError, UserError, type CommandContext } from "./command.js";
+import { COMMANDS } from "../commands/index.js";
+import { MindFormatError } from "../mind/errors.js";
+import { SplitNotFoundError } from "../mind/splits.js";
+
+function topHelp(): string {
+  const lines = ["genre-mind — LLM-augmented MIND training data (GENRE)", "", "Usage: genre-mind <command> [options]", "", "Commands:"];
+  for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(12)} ${c.summary}`);
+  lines.push("", "Run 'genre-mind <command> --help' for a command's options.");
+  return lines.join("\n") + "\n";
+}
+
+/** Runs one CLI invocation and returns its exit code; never calls process.exit, so tests can use it. */
+export async function runCli(argv: string[], ctx: CommandContext): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    ctx.stdout.write(topHelp());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    ctx.stderr.write(`genre-mind: unknown command '${name}'\n\n${topHelp()}`);
+    return 2;
+  }
+  try {
+    return await command.invoke(rest, ctx);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      ctx.stderr.write(`genre-mind ${name}: ${e.message}\nRun 'genre-mind ${name} --help' for usage.\n`);
+      return 2;
+    }
+    if (e instanceof UserError) {
+      ctx.stderr.write(`genre-mind ${name}: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof MindFormatError || e instanceof SplitNotFoundError) {
+      ctx.stderr.write(`genre-mind ${name}: ${e.message}\n`);
+      return 1;
+    }
+    const err = e as Error;
+    ctx.stderr.write(`genre-mind ${name}: ${err.message}\n`);
+    if (ctx.env.GENRE_MIND_DEBUG) ctx.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+if (invokedDirectly) {
+  const code = await runCli(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() });
+  process.exitCode = code;
+}

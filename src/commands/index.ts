@@ -1,0 +1,5 @@
+import type { Command } from "../cli/command.js";
+import { validateCommand } from "./validate.js";
+
+/** Every CLI command, in the order `genre-mind --help` lists them. */
+export const COMMANDS: Command[] = [validateCommand];

@@ -1,0 +1,79 @@
+// The contract between stages (which know news) and the engine (which knows LLMs).
+// Stages build LlmRequests; the engine returns one StageRecord per request or a FailureRecord.
+import { z } from "zod";
+
+export const STAGE_NAMES = ["summarize", "profile", "generate"] as const;
+export const StageName = z.enum(STAGE_NAMES);
+export type StageName = z.infer<typeof StageName>;
+
+export const PROVIDER_NAMES = ["anthropic", "anthropic-batch", "openai-compatible", "offline"] as const;
+export const ProviderName = z.enum(PROVIDER_NAMES);
+export type ProviderName = z.infer<typeof ProviderName>;
+
+/** The result of checking one raw answer: a normalized value, or an error to state in the repair re-ask. */
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export interface LlmRequest<T = unknown> {
+  /**
+   * Hash of everything that changes the answer: provider, model, sampling parameters, rendered
+   * system and user text, output schema version. Also the store's primary key and (shortened)
+   * the batch custom_id.
+   */
+  key: string;
+  stage: StageName;
+  /** The news ID or user ID this answer is for. */
+  itemId: string;
+  /** Static instructions: identical for every item of a stage, so it is what prompt caching marks. */
+  system: string;
+  user: string;
+  /** JSON stages: a JSON Schema for structured-output support; absent for plain-text answers. */
+  jsonSchema?: Record<string, unknown>;
+  maxTokens: number;
+  /** Validates and normalizes the raw text of an answer (the stage's zod schema lives behind it). */
+  parse(raw: string): ParseResult<T>;
+  /** The offline provider's deterministic answer, as raw text that goes through `parse` like any other. */
+  offline(): string;
+}
+
+export const Usage = z.object({
+  inputTokens: z.number().int().nonnegative(),
+  outputTokens: z.number().int().nonnegative(),
+  cacheReadTokens: z.number().int().nonnegative().default(0),
+  cacheWriteTokens: z.number().int().nonnegative().default(0),
+});
+export type Usage = z.infer<typeof Usage>;
+
+/** One line of `<run>/<stage>.jsonl`: a validated answer. The store is append-only; the last record of a key wins. */
+export const StageRecord = z.object({
+  key: z.string(),
+  stage: StageName,
+  itemId: z.string(),
+  provider: ProviderName,
+  model: z.string(),
+  /** The normalized output (see each stage's output schema). */
+  output: z.unknown(),
+  /** Tokens billed for this item across all its attempts. */
+  usage: Usage,
+  attempts: z.number().int().positive(),
+});
+export type StageRecord = z.infer<typeof StageRecord>;
+
+export const FAILURE_REASONS = ["invalid", "refusal", "truncated", "api-error", "expired"] as const;
+export const FailureReason = z.enum(FAILURE_REASONS);
+export type FailureReason = z.infer<typeof FailureReason>;
+
+/** One line of `<run>/<stage>.failures.jsonl`: an item the engine gave up on, kept with its reason. */
+export const FailureRecord = z.object({
+  key: z.string(),
+  stage: StageName,
+  itemId: z.string(),
+  provider: ProviderName,
+  model: z.string(),
+  reason: FailureReason,
+  message: z.string(),
+  /** The last raw answer, for a human to read (never merged). */
+  lastAnswer: z.string().optional(),
+  usage: Usage,
+  attempts: z.number().int().nonnegative(),
+});
+export type FailureRecord = z.infer<typeof FailureRecord>;

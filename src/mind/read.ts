@@ -1,0 +1,155 @@
+import { createReadStream } from "node:fs";
+import { MindFormatError, type SkipLog } from "./errors.js";
+import { Entity, type BehaviorRow, type Impression, type NewsRow } from "./rows.js";
+
+export interface NumberedLine {
+  text: string;
+  /** 1-based, as an editor shows it. */
+  lineNo: number;
+}
+
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * Streams a file as batches of lines. Batches (not single lines) keep the per-line cost of a 1 GB
+ * behaviors file low. Accepts a UTF-8 BOM and CRLF endings; a missing final newline is fine.
+ */
+export async function* readLineBatches(file: string): AsyncGenerator<NumberedLine[]> {
+  const stream = createReadStream(file, { encoding: "utf8", highWaterMark: CHUNK_BYTES });
+  let carry = "";
+  let lineNo = 0;
+  let first = true;
+  for await (const chunk of stream as AsyncIterable<string>) {
+    let text = carry + chunk;
+    if (first) {
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      first = false;
+    }
+    const batch: NumberedLine[] = [];
+    let start = 0;
+    let nl = text.indexOf("\n", start);
+    while (nl !== -1) {
+      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      batch.push({ text: text.slice(start, end), lineNo: ++lineNo });
+      start = nl + 1;
+      nl = text.indexOf("\n", start);
+    }
+    carry = text.slice(start);
+    if (batch.length > 0) yield batch;
+  }
+  if (carry.length > 0) {
+    const text = carry.charCodeAt(carry.length - 1) === 13 ? carry.slice(0, -1) : carry;
+    yield [{ text, lineNo: ++lineNo }];
+  }
+}
+
+export async function* readLines(file: string): AsyncGenerator<NumberedLine> {
+  for await (const batch of readLineBatches(file)) yield* batch;
+}
+
+export function parseNewsLine(file: string, line: NumberedLine): NewsRow {
+  const f = line.text.split("\t");
+  if (f.length !== 8) {
+    throw new MindFormatError(file, line.lineNo, undefined, `expected 8 tab-separated fields (news.tsv), found ${f.length}`);
+  }
+  const [id, category, subcategory, title, abstract, url, titleEntities, abstractEntities] = f as [
+    string, string, string, string, string, string, string, string,
+  ];
+  if (id.length === 0) throw new MindFormatError(file, line.lineNo, "News ID", "empty news ID");
+  return { id, category, subcategory, title, abstract, url, titleEntities, abstractEntities };
+}
+
+export function parseBehaviorLine(file: string, line: NumberedLine): BehaviorRow {
+  const f = line.text.split("\t");
+  if (f.length !== 5) {
+    throw new MindFormatError(file, line.lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${f.length}`);
+  }
+  const [impressionId, userId, time, history, impressions] = f as [string, string, string, string, string];
+  if (userId.length === 0) throw new MindFormatError(file, line.lineNo, "User ID", "empty user ID");
+  const problem = impressionsProblem(impressions);
+  if (problem) throw new MindFormatError(file, line.lineNo, "Impressions", problem);
+  return { impressionId, userId, time, history: splitIds(history), impressions };
+}
+
+export function splitIds(column: string): string[] {
+  return column.length === 0 ? [] : column.split(" ").filter((s) => s.length > 0);
+}
+
+/**
+ * Impressions are `ID-label` tokens, or bare IDs in unlabeled files (MIND-large test). A line must
+ * not mix the two, and a label is 0 or 1: that is what every trainer splits on `-` to read.
+ */
+export function impressionsProblem(column: string): string | undefined {
+  if (column.length === 0) return "no impressions";
+  let labeled: boolean | undefined;
+  for (const token of column.split(" ")) {
+    if (token.length === 0) continue;
+    const dash = token.lastIndexOf("-");
+    const isLabeled = dash !== -1;
+    if (labeled === undefined) labeled = isLabeled;
+    else if (labeled !== isLabeled) return `mixes labeled and unlabeled impressions at '${token}'`;
+    if (isLabeled) {
+      const label = token.slice(dash + 1);
+      if (label !== "0" && label !== "1") return `label '${label}' in '${token}' is not 0 or 1`;
+      if (dash === 0) return `impression '${token}' has no news ID`;
+    }
+  }
+  return undefined;
+}
+
+export function parseImpressions(column: string): Impression[] {
+  return splitIds(column).map((token) => {
+    const dash = token.lastIndexOf("-");
+    if (dash === -1) return { newsId: token, label: null };
+    return { newsId: token.slice(0, dash), label: token.endsWith("1") ? 1 : 0 };
+  });
+}
+
+/** Entity JSON is parsed only on request: most commands never need it and it is the costly part. */
+export function parseEntities(file: string, lineNo: number, field: "Title Entities" | "Abstract Entities", raw: string): Entity[] {
+  if (raw.length === 0) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (e) {
+    throw new MindFormatError(file, lineNo, field, `invalid JSON: ${(e as Error).message}`);
+  }
+  const parsed = Entity.array().safeParse(value);
+  if (!parsed.success) {
+    throw new MindFormatError(file, lineNo, field, `not a list of entities: ${parsed.error.issues[0]?.message ?? "bad shape"}`);
+  }
+  return parsed.data;
+}
+
+export interface ReadOptions {
+  /** Count and skip malformed lines instead of stopping at the first one. */
+  lenient?: boolean;
+  skipped?: SkipLog;
+}
+
+export type Numbered<T> = T & { lineNo: number };
+
+async function* readRows<T>(
+  file: string,
+  parse: (file: string, line: NumberedLine) => T,
+  opts: ReadOptions,
+): AsyncGenerator<Numbered<T>> {
+  for await (const batch of readLineBatches(file)) {
+    for (const line of batch) {
+      try {
+        yield Object.assign(parse(file, line) as object, { lineNo: line.lineNo }) as Numbered<T>;
+      } catch (e) {
+        if (!(e instanceof MindFormatError) || !opts.lenient) throw e;
+        opts.skipped?.add(e);
+      }
+    }
+  }
+}
+
+export function readNews(file: string, opts: ReadOptions = {}): AsyncGenerator<Numbered<NewsRow>> {
+  return readRows(file, parseNewsLine, opts);
+}
+
+export function readBehaviors(file: string, opts: ReadOptions = {}): AsyncGenerator<Numbered<BehaviorRow>> {
+  return readRows(file, parseBehaviorLine, opts);
+}

@@ -1,0 +1,67 @@
+import { stat, readdir } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+
+export interface SplitDir {
+  /** Folder name, e.g. `MINDsmall_train`; also the name of the split's folder in merge output. */
+  name: string;
+  dir: string;
+  newsFile: string;
+  behaviorsFile: string;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function asSplit(dir: string): Promise<SplitDir | undefined> {
+  const newsFile = join(dir, "news.tsv");
+  const behaviorsFile = join(dir, "behaviors.tsv");
+  if ((await isFile(newsFile)) && (await isFile(behaviorsFile))) return { name: basename(dir), dir, newsFile, behaviorsFile };
+  return undefined;
+}
+
+export class SplitNotFoundError extends Error {}
+
+/**
+ * `--data` takes a split folder (news.tsv + behaviors.tsv) or a folder of split folders; several
+ * `--data` values may be given. Splits come back in the order given, sub-folders sorted by name,
+ * so every command sees the same order.
+ */
+export async function resolveSplits(dirs: readonly string[]): Promise<SplitDir[]> {
+  const splits: SplitDir[] = [];
+  for (const given of dirs) {
+    const dir = resolve(given);
+    let info;
+    try {
+      info = await stat(dir);
+    } catch {
+      throw new SplitNotFoundError(`${given}: no such folder`);
+    }
+    if (!info.isDirectory()) throw new SplitNotFoundError(`${given}: not a folder`);
+    const direct = await asSplit(dir);
+    if (direct) {
+      splits.push(direct);
+      continue;
+    }
+    const children = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    const found: SplitDir[] = [];
+    for (const child of children) {
+      const split = await asSplit(join(dir, child));
+      if (split) found.push(split);
+    }
+    if (found.length === 0) {
+      throw new SplitNotFoundError(`${given}: neither a split folder (news.tsv and behaviors.tsv) nor a folder of split folders`);
+    }
+    splits.push(...found);
+  }
+  const seen = new Set<string>();
+  for (const s of splits) {
+    if (seen.has(s.name)) throw new SplitNotFoundError(`two splits are named '${s.name}': split folder names must differ`);
+    seen.add(s.name);
+  }
+  return splits;
+}

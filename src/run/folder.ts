@@ -1,0 +1,56 @@
+// The files of a run folder (`--out`), named in one place. Everything a stage paid for lives here.
+import { join } from "node:path";
+import { z } from "zod";
+import { ProviderName, StageName, Usage } from "../engine/types.js";
+
+export function runPaths(dir: string) {
+  return {
+    dir,
+    /** Validated answers, append-only JSONL (StageRecord). */
+    records: (stage: StageName) => join(dir, `${stage}.jsonl`),
+    /** Items given up on, append-only JSONL (FailureRecord). */
+    failures: (stage: StageName) => join(dir, `${stage}.failures.jsonl`),
+    /** Message Batches submitted and not yet collected, written before polling starts. */
+    batches: (stage: StageName) => join(dir, `${stage}.batches.jsonl`),
+    /** What the last run of a stage was: StageMeta. */
+    stageMeta: (stage: StageName) => join(dir, `${stage}.meta.json`),
+    /** Merged MIND splits go to `<dir>/<split name>/`. */
+    split: (name: string) => join(dir, name),
+    userProfiles: join(dir, "user_profiles.tsv"),
+    manifest: join(dir, "manifest.json"),
+    report: join(dir, "report.html"),
+  };
+}
+export type RunPaths = ReturnType<typeof runPaths>;
+
+export const StageCounts = z.object({
+  /** Items the stage covers after --limit/--shard. */
+  items: z.number().int().nonnegative(),
+  /** Answered in this run. */
+  done: z.number().int().nonnegative(),
+  /** Already in the store: not sent again. */
+  cached: z.number().int().nonnegative(),
+  /** Items that needed more than one attempt. */
+  retried: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  failedByReason: z.record(z.string(), z.number().int().nonnegative()),
+});
+export type StageCounts = z.infer<typeof StageCounts>;
+
+/** Written at the end of each stage run; merge and report read it for the manifest. */
+export const StageMeta = z.object({
+  stage: StageName,
+  provider: ProviderName,
+  model: z.string(),
+  /** sha256 of each prompt template file used, by file name. */
+  promptHashes: z.record(z.string(), z.string()),
+  /** Stage options that shape requests (e.g. recent clicks kept, k, chain). */
+  options: z.record(z.string(), z.unknown()),
+  splits: z.array(z.object({ name: z.string(), newsBytes: z.number(), behaviorsBytes: z.number() })),
+  counts: StageCounts,
+  /** Tokens billed in this run (cached items cost nothing). */
+  usage: Usage,
+  costUsd: z.number().nonnegative(),
+  finishedAt: z.string(),
+});
+export type StageMeta = z.infer<typeof StageMeta>;
