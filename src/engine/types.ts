@@ -1,5 +1,6 @@
 // The contract between stages (which know news) and the engine (which knows LLMs).
-// Stages build LlmRequests; the engine returns one StageRecord per request or a FailureRecord.
+// Stages build LlmRequests; the engine keys them (provider, model, parameters, prompt, schema
+// version: see requestKey in the engine) and returns one StageRecord per request or a FailureRecord.
 import { z } from "zod";
 
 export const STAGE_NAMES = ["summarize", "profile", "generate"] as const;
@@ -14,12 +15,6 @@ export type ProviderName = z.infer<typeof ProviderName>;
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export interface LlmRequest<T = unknown> {
-  /**
-   * Hash of everything that changes the answer: provider, model, sampling parameters, rendered
-   * system and user text, output schema version. Also the store's primary key and (shortened)
-   * the batch custom_id.
-   */
-  key: string;
   stage: StageName;
   /** The news ID or user ID this answer is for. */
   itemId: string;
@@ -28,7 +23,14 @@ export interface LlmRequest<T = unknown> {
   user: string;
   /** JSON stages: a JSON Schema for structured-output support; absent for plain-text answers. */
   jsonSchema?: Record<string, unknown>;
+  /** Bumped by a stage when its parse/normalize rules change, so stored answers are re-asked. */
+  schemaVersion: string;
   maxTokens: number;
+  /**
+   * Inputs of the offline answer that are not in the rendered prompt (e.g. entities, the retrieval
+   * catalog's fingerprint); part of the request key for the offline provider only.
+   */
+  offlineInputs?: string;
   /** Validates and normalizes the raw text of an answer (the stage's zod schema lives behind it). */
   parse(raw: string): ParseResult<T>;
   /** The offline provider's deterministic answer, as raw text that goes through `parse` like any other. */
