@@ -1,0 +1,33 @@
+// Engine options shared by every stage command (summarize, profile, generate, augment, demo).
+import { z } from "zod";
+import { zBool, zInt, zNumber, type OptionSpecs } from "../cli/command.js";
+import { ProviderName } from "./types.js";
+
+export const engineOptions: OptionSpecs = {
+  provider: { type: "string", arg: "<name>", description: "anthropic | anthropic-batch | openai-compatible | offline (default: offline)" },
+  model: { type: "string", arg: "<id>", description: "model ID (default per provider: claude-haiku-4-5 for anthropic)" },
+  "base-url": { type: "string", arg: "<url>", description: "API base URL (openai-compatible: required; anthropic: ANTHROPIC_BASE_URL or the default)" },
+  "api-key-env": { type: "string", arg: "<VAR>", description: "environment variable holding the API key (default ANTHROPIC_API_KEY / OPENAI_API_KEY)" },
+  concurrency: { type: "string", arg: "<n>", description: "requests in flight at most (default 8)" },
+  rpm: { type: "string", arg: "<n>", description: "requests per minute budget (default: unlimited)" },
+  itpm: { type: "string", arg: "<n>", description: "input tokens per minute budget (default: unlimited)" },
+  otpm: { type: "string", arg: "<n>", description: "output tokens per minute budget (default: unlimited)" },
+  "max-attempts": { type: "string", arg: "<n>", description: "attempts per item, repair re-asks included (default 3)" },
+  "max-failure-share": { type: "string", arg: "<0..1>", description: "exit non-zero when more than this share of items failed (default 0.05)" },
+  "dry-run": { type: "boolean", description: "render every prompt, count tokens and print the cost estimate; send nothing" },
+};
+
+export const EngineConfig = z.object({
+  provider: ProviderName.default("offline"),
+  model: z.string().min(1).optional(),
+  "base-url": z.url({ error: "expected a URL such as http://127.0.0.1:8000/v1" }).optional(),
+  "api-key-env": z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected an environment variable name" }).optional(),
+  concurrency: zInt(1, 1000).default(8),
+  rpm: zNumber(0).optional(),
+  itpm: zNumber(0).optional(),
+  otpm: zNumber(0).optional(),
+  "max-attempts": zInt(1, 20).default(3),
+  "max-failure-share": zNumber(0, 1).default(0.05),
+  "dry-run": zBool.default(false),
+});
+export type EngineConfig = z.infer<typeof EngineConfig>;
