@@ -1,0 +1,197 @@
+// An in-process OpenAI-compatible chat-completions server on 127.0.0.1 for tests: realistic bodies and
+// usage, optional latency, injectable faults, and a mode that rejects `response_format` the way
+// servers without structured output do. It records every request it receives so tests can count them.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { EventEmitter } from "node:events";
+
+export interface FakeChatRequest {
+  model: string;
+  messages: { role: string; content: string }[];
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  response_format?: { type: string; json_schema?: { name: string; schema: unknown; strict?: boolean } };
+  [k: string]: unknown;
+}
+
+export type OpenAiFault =
+  | { kind: "429"; retryAfterSeconds?: number }
+  | { kind: "500" }
+  | { kind: "503" }
+  | { kind: "400" }
+  | { kind: "401" }
+  /** 200 with a body that is not JSON. */
+  | { kind: "malformed" }
+  /** The answer cut off at max_tokens: finish_reason "length". */
+  | { kind: "length" }
+  | { kind: "refusal" }
+  /** 200 with this content instead of the normal answer (e.g. schema-invalid JSON). */
+  | { kind: "content"; content: string };
+
+export interface OpenAiFakeOptions {
+  /** The assistant content for a request (default: a JSON echo of the last user message). */
+  answer?: (req: FakeChatRequest) => string;
+  latencyMs?: number;
+  /** Answer 400 to any request carrying `response_format` (a server without structured output). */
+  rejectResponseFormat?: boolean;
+  /** Answer 400 to `response_format.json_schema.strict: true` only (OpenAI with a schema outside its subset). */
+  rejectStrict?: boolean;
+  /** When set, requests without `Authorization: Bearer <key>` get 401. */
+  requireKey?: string;
+  /** Decides a fault for the n-th request (0-based); queued faults are used first. */
+  fault?: (req: FakeChatRequest, n: number) => OpenAiFault | undefined;
+}
+
+export interface ReceivedChat {
+  body: FakeChatRequest;
+  authorization: string | undefined;
+  /** What the fake did: "ok" or the fault kind. */
+  outcome: string;
+}
+
+export interface OpenAiFake {
+  /** Base URL including /v1, as users pass it to --base-url. */
+  baseUrl: string;
+  received: ReceivedChat[];
+  /** Emits "request" (ReceivedChat) after each answer is sent. */
+  events: EventEmitter;
+  queueFaults(...faults: OpenAiFault[]): void;
+  close(): Promise<void>;
+}
+
+const estimateTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
+
+export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<OpenAiFake> {
+  const received: ReceivedChat[] = [];
+  const queued: OpenAiFault[] = [];
+  const events = new EventEmitter();
+  const seenPrefixes = new Set<string>();
+  let n = 0;
+
+  const answer =
+    options.answer ??
+    ((req: FakeChatRequest) => JSON.stringify({ echo: [...req.messages].reverse().find((m) => m.role === "user")?.content ?? "" }));
+
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { "content-type": "application/json", "x-request-id": `req_${n}`, ...headers });
+    res.end(typeof body === "string" ? body : JSON.stringify(body));
+  };
+  const error = (res: ServerResponse, status: number, message: string, type: string, param: string | null = null, headers: Record<string, string> = {}) =>
+    send(res, status, { error: { message, type, param, code: null } }, headers);
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (req.method !== "POST" || req.url !== "/v1/chat/completions") {
+      return error(res, 404, `no route ${req.method} ${req.url}`, "not_found_error");
+    }
+    let body: FakeChatRequest;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as FakeChatRequest;
+    } catch {
+      return error(res, 400, "request body is not JSON", "invalid_request_error");
+    }
+    const index = n++;
+    const record: ReceivedChat = { body, authorization: req.headers.authorization, outcome: "ok" };
+    received.push(record);
+    const done = () => events.emit("request", record);
+    if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
+
+    if (options.requireKey && req.headers.authorization !== `Bearer ${options.requireKey}`) {
+      record.outcome = "401";
+      // Some proxies echo the bad token back; the client must not pass it on.
+      error(res, 401, `Incorrect API key provided: ${req.headers.authorization?.replace(/^Bearer /, "") ?? "(none)"}`, "invalid_request_error");
+      return done();
+    }
+    if (body.response_format && options.rejectResponseFormat) {
+      record.outcome = "rejected-response-format";
+      error(res, 400, "response_format is not supported by this server", "invalid_request_error", "response_format");
+      return done();
+    }
+    if (body.response_format?.json_schema?.strict && options.rejectStrict) {
+      record.outcome = "rejected-strict";
+      error(res, 400, "Invalid schema for response_format 'answer': In context=(), 'additionalProperties' is required to be supplied and to be false.", "invalid_request_error", "response_format");
+      return done();
+    }
+
+    const fault = queued.shift() ?? options.fault?.(body, index);
+    record.outcome = fault?.kind ?? "ok";
+    switch (fault?.kind) {
+      case "429":
+        error(res, 429, "Rate limit reached for requests", "requests", null, { "retry-after": String(fault.retryAfterSeconds ?? 1) });
+        return done();
+      case "500":
+        error(res, 500, "The server had an error while processing your request.", "server_error");
+        return done();
+      case "503":
+        error(res, 503, "The engine is currently overloaded, please try again later", "server_error");
+        return done();
+      case "400":
+        error(res, 400, "This model's maximum context length is 8192 tokens.", "invalid_request_error", "messages");
+        return done();
+      case "401":
+        error(res, 401, "Incorrect API key provided", "invalid_request_error");
+        return done();
+      case "malformed":
+        send(res, 200, '{"id":"chatcmpl-broken","choices":[{"message":');
+        return done();
+    }
+
+    const prompt = body.messages.map((m) => m.content).join("\n");
+    const promptTokens = estimateTokens(prompt) + 3 * body.messages.length;
+    // OpenAI-style automatic prefix caching: a repeated system prompt of ≥ 1024 tokens is read from cache.
+    const system = body.messages.find((m) => m.role === "system")?.content ?? "";
+    const systemTokens = estimateTokens(system);
+    const cached = systemTokens >= 1024 && seenPrefixes.has(system) ? Math.floor(systemTokens / 128) * 128 : 0;
+    seenPrefixes.add(system);
+
+    let content: string | null = fault?.kind === "content" ? fault.content : answer(body);
+    let refusal: string | null = null;
+    let finish = "stop";
+    if (fault?.kind === "refusal") {
+      refusal = "I'm sorry, I can't help with that request.";
+      content = null;
+    }
+    const limit = body.max_completion_tokens ?? body.max_tokens ?? 4096;
+    if (fault?.kind === "length" || (content && estimateTokens(content) > limit)) {
+      content = (content ?? "").slice(0, Math.max(1, Math.floor(Math.min(limit * 4, (content ?? "").length / 2))));
+      finish = "length";
+    }
+    const completionTokens = estimateTokens(refusal ?? content ?? "");
+    send(res, 200, {
+      id: `chatcmpl-${index}`,
+      object: "chat.completion",
+      created: Math.floor(Date.now() / 1000),
+      model: body.model,
+      system_fingerprint: "fp_fake",
+      choices: [{ index: 0, message: { role: "assistant", content, refusal }, logprobs: null, finish_reason: finish }],
+      usage: {
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens,
+        total_tokens: promptTokens + completionTokens,
+        prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
+        completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+      },
+    });
+    done();
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      if (!res.headersSent) error(res, 500, String(e), "server_error");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    received,
+    events,
+    queueFaults: (...faults) => queued.push(...faults),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((e) => (e ? reject(e) : resolve()));
+      }),
+  };
+}
