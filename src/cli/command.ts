@@ -130,7 +130,8 @@ export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command 
         parsed = parseArgs({
           args: argv,
           options: Object.fromEntries(
-            Object.entries(options).map(([k, s]) => [k, { type: s.type, multiple: s.multiple, short: s.short }]),
+            // parseArgs rejects keys that are present but undefined, so only set ones are passed.
+            Object.entries(options).map(([k, s]) => [k, { type: s.type, ...(s.multiple ? { multiple: true } : {}), ...(s.short ? { short: s.short } : {}) }]),
           ),
           allowPositionals: true,
           strict: true,
