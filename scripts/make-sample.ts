@@ -541,7 +541,9 @@ function impressionsFor(candidates: SampleNews[], history: Set<string>): { colum
   const pool = shuffle(candidates.filter((n) => !history.has(n.id)));
   const size = Math.min(pool.length, weighted([[int(2, 5), 3], [int(6, 15), 4], [int(16, 30), 2]]));
   const shown = pool.slice(0, size);
-  const clicks = Math.min(size, weighted([[1, 7], [2, 2], [3, 1]]));
+  // At least one click and one non-click: NRMS samples negatives per click, and per-impression
+  // AUC needs both labels.
+  const clicks = Math.max(1, Math.min(size - 1, weighted([[1, 7], [2, 2], [3, 1]])));
   const clickedIdx = new Set(shuffle([...shown.keys()]).slice(0, clicks));
   return {
     column: shown.map((n, i) => `${n.id}-${clickedIdx.has(i) ? 1 : 0}`).join(" "),
