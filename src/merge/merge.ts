@@ -1,0 +1,457 @@
+// Merge: input splits + stage records + options → drop-in MIND splits, a pure function of those.
+// Behaviors are streamed (MIND-large train is 1.37 GB); news files and records are small enough to hold.
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { join, relative, resolve, sep } from "node:path";
+import { UserError } from "../cli/command.js";
+import type { StageName, Usage } from "../engine/types.js";
+import { MindFormatError } from "../mind/errors.js";
+import { parseNewsLine, readLineBatches } from "../mind/read.js";
+import type { NewsRow } from "../mind/rows.js";
+import { resolveSplits, type SplitDir } from "../mind/splits.js";
+import { tsvField } from "../mind/text.js";
+import { parseMindTime } from "../mind/time.js";
+import { formatNewsLine } from "../mind/write.js";
+import { runPaths } from "../run/folder.js";
+import type { PseudoNews } from "../stages/outputs.js";
+import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
+import { checkReadersContract } from "./check.js";
+import { compareIds, maxNumericNewsId } from "./ids.js";
+import { Manifest, PSEUDO_SUBCATEGORY, type ManifestSplit, type ManifestStage, type MergeOptions } from "./manifest.js";
+import { loadRecords, type AllRecords, type StageRecords } from "./records.js";
+
+export const SPLIT_FILES = ["news.tsv", "behaviors.tsv", "news_titles.tsv"] as const;
+export const NEWS_TITLES_COLUMNS = ["News ID", "Original title", "Enhanced title"];
+export const USER_PROFILES_COLUMNS = ["User ID", "Topics", "Regions"];
+/** Joins topics and regions in user_profiles.tsv: topics and state names contain spaces, never `|`. */
+export const LIST_SEPARATOR = "|";
+/** History length bounds of a cold user (GENRE: 1 to 5 clicks), unless the generate stage recorded others. */
+export const DEFAULT_COLD_MAX = 5;
+
+export interface MergeRequest extends MergeOptions {
+  /** `--data` values: split folders or folders of split folders. */
+  data: string[];
+  out: string;
+  /** Run folders holding the records (shards of one run); default: `out`. */
+  records: string[];
+  force: boolean;
+}
+
+export interface MergeResult {
+  out: string;
+  manifest: Manifest;
+  warnings: string[];
+}
+
+type Log = (line: string) => void;
+
+interface UserState {
+  /** Index of the split the `cur*` fields describe. */
+  cur: number;
+  curTime: number;
+  curLen: number;
+  bestTime: number;
+  /** History length under the catalog rule; -1 until a split has been folded in. */
+  bestLen: number;
+}
+
+// The same rule as loadCatalog: a user's history comes from the split with the most recent
+// impressions, ties to the later split. Only the length is kept: a Map of lengths fits MIND-large.
+function fold(u: UserState): void {
+  if (u.bestLen < 0 || u.curTime >= u.bestTime) {
+    u.bestTime = u.curTime;
+    u.bestLen = u.curLen;
+  }
+}
+
+/** Counts history IDs up to `cap`: merge only needs 0, 1..coldMax or more. */
+function historyLength(text: string, start: number, end: number, cap: number): number {
+  let n = 0;
+  let inToken = false;
+  for (let i = start; i < end; i++) {
+    if (text.charCodeAt(i) === 32) inToken = false;
+    else if (!inToken) {
+      inToken = true;
+      if (++n >= cap) return n;
+    }
+  }
+  return n;
+}
+
+function sumUsage(a: Usage, b: Usage): Usage {
+  return {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
+    cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
+  };
+}
+
+function inside(child: string, parent: string): boolean {
+  return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+}
+
+function coldMaxFrom(records: StageRecords<"generate">): number {
+  // The generate stage stores its options in StageMeta; use its cold bound when it recorded one.
+  for (const { meta } of records.metas) {
+    for (const [key, value] of Object.entries(meta.options)) {
+      if (/cold/i.test(key) && typeof value === "number" && Number.isInteger(value) && value > 0) return value;
+    }
+  }
+  return DEFAULT_COLD_MAX;
+}
+
+interface PseudoRow extends NewsRow {
+  userId: string;
+}
+
+/** Pseudo-news IDs continue after the largest numeric news ID, in user order then item order. */
+function assignPseudoIds(generate: StageRecords<"generate">, newsIds: Iterable<string>): PseudoRow[] {
+  let next = maxNumericNewsId(newsIds) + 1n;
+  const rows: PseudoRow[] = [];
+  for (const userId of [...generate.byItem.keys()].sort(compareIds)) {
+    for (const item of generate.byItem.get(userId)!.value.items as PseudoNews[]) {
+      rows.push({
+        id: `N${next++}`,
+        userId,
+        category: item.category,
+        subcategory: PSEUDO_SUBCATEGORY,
+        title: item.title,
+        abstract: item.abstract,
+        url: "",
+        titleEntities: "[]",
+        abstractEntities: "[]",
+      });
+    }
+  }
+  return rows;
+}
+
+async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean): Promise<void> {
+  for (const s of splits) {
+    const target = join(out, s.name);
+    if (inside(s.dir, target) || inside(target, s.dir)) {
+      throw new UserError(`--out ${out}: the merged split ${target} would overwrite the input split ${s.dir}; choose another --out`);
+    }
+  }
+  if (force) return;
+  const paths = runPaths(out);
+  const existing = [...splits.map((s) => paths.split(s.name)), paths.userProfiles, paths.manifest].filter((p) => existsSync(p));
+  if (existing.length > 0) {
+    throw new UserError(
+      `--out ${out} already holds merged output (${existing.map((p) => relative(out, p) || ".").join(", ")}); ` +
+        `pass --force to replace it (the split folders are replaced whole, so stale trainer caches in them go too)`,
+    );
+  }
+}
+
+function unknownMessage(stage: StageName, count: number, total: number, examples: string[], what: string): string {
+  return `${count} of ${total} ${stage} records name ${what} not in any --data split (e.g. ${examples.join(", ")})`;
+}
+
+/** Runs merge; nothing appears in `out` unless every file was written and passed the readers contract. */
+export async function merge(req: MergeRequest, log: Log = () => {}): Promise<MergeResult> {
+  const out = resolve(req.out);
+  const splits = await resolveSplits(req.data);
+  const recordDirs = (req.records.length > 0 ? req.records : [req.out]).map((d) => resolve(d));
+  await refuseOverwrite(out, splits, req.force);
+  const warnings: string[] = [];
+
+  const records = await loadRecords(recordDirs);
+  for (const stage of ["summarize", "profile", "generate"] as const) {
+    const r = records[stage];
+    if (r.invalidLines > 0) warnings.push(`${r.invalidLines} invalid ${stage} record line(s) skipped, e.g. ${r.invalidExamples.join("; ")}`);
+  }
+  log(
+    `records: ${records.summarize.byItem.size} titles, ${records.profile.byItem.size} profiles, ` +
+      `${records.generate.byItem.size} users with pseudo-news (records folders relative to --out: ${recordDirs.map((d) => relative(out, d) || ".").join(", ")})`,
+  );
+
+  // Pass 1 over news: IDs only, to check the records and number the pseudo-news.
+  const newsIds = new Set<string>();
+  for (const s of splits) {
+    for await (const batch of readLineBatches(s.newsFile)) {
+      for (const line of batch) newsIds.add(parseNewsLine(s.newsFile, line).id);
+    }
+  }
+  const unknownNews = [...records.summarize.byItem.keys()].filter((id) => !newsIds.has(id));
+  if (unknownNews.length > 0 && !req.allowUnknown) {
+    throw new UserError(
+      `${unknownMessage("summarize", unknownNews.length, records.summarize.byItem.size, unknownNews.slice(0, 3), "news IDs")}. ` +
+        `Were the records made from another dataset? Pass --allow-unknown to merge the rest anyway.`,
+    );
+  }
+  const pseudoRows = assignPseudoIds(records.generate, newsIds);
+  const pseudoSuffix = new Map<string, string>();
+  for (const row of pseudoRows) pseudoSuffix.set(row.userId, `${pseudoSuffix.get(row.userId) ?? ""} ${row.id}`);
+  const coldMax = coldMaxFrom(records.generate);
+
+  const staging = join(out, `.merge-staging-${process.pid}`);
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  try {
+    const users = new Map<string, UserState>();
+    const manifestSplits: ManifestSplit[] = [];
+    for (const [index, split] of splits.entries()) {
+      const dir = join(staging, split.name);
+      const behaviorsBytes = (await stat(split.behaviorsFile)).size;
+      log(`${split.name}: behaviors.tsv (${(behaviorsBytes / 1e6).toFixed(1)} MB)`);
+      const { impressions, extended, pseudoUsersHere } = await mergeBehaviors(split, index, join(dir, "behaviors.tsv"), users, pseudoSuffix, coldMax);
+      const news = await mergeNews(split, dir, records, req.title, pseudoRows.filter((r) => pseudoUsersHere.has(r.userId)));
+      manifestSplits.push({
+        name: split.name,
+        input: relative(out, split.dir).split(sep).join("/"),
+        newsBytes: (await stat(split.newsFile)).size,
+        behaviorsBytes,
+        output: { news: news.rows, pseudoNews: news.pseudo, titlesEnhanced: news.enhanced, impressions, historiesExtended: extended },
+      });
+    }
+    for (const u of users.values()) fold(u);
+
+    const unknownUsers = (stage: "profile" | "generate") => [...records[stage].byItem.keys()].filter((id) => !users.has(id));
+    const unknownProfile = unknownUsers("profile");
+    const unknownGenerate = unknownUsers("generate");
+    if ((unknownProfile.length > 0 || unknownGenerate.length > 0) && !req.allowUnknown) {
+      const parts: string[] = [];
+      if (unknownProfile.length > 0) {
+        parts.push(unknownMessage("profile", unknownProfile.length, records.profile.byItem.size, unknownProfile.slice(0, 3), "user IDs"));
+      }
+      if (unknownGenerate.length > 0) {
+        parts.push(unknownMessage("generate", unknownGenerate.length, records.generate.byItem.size, unknownGenerate.slice(0, 3), "user IDs"));
+      }
+      throw new UserError(`${parts.join("; ")}. Were the records made from another dataset? Pass --allow-unknown to merge the rest anyway.`);
+    }
+
+    const profiled = [...records.profile.byItem.keys()].filter((id) => users.has(id)).sort(compareIds);
+    const profiles = await AtomicFileWriter.open(join(staging, "user_profiles.tsv"));
+    try {
+      for (const userId of profiled) {
+        const p = records.profile.byItem.get(userId)!.value;
+        await profiles.write(`${userId}\t${p.topics.join(LIST_SEPARATOR)}\t${p.regions.join(LIST_SEPARATOR)}\n`);
+      }
+      await profiles.commit();
+    } catch (e) {
+      await profiles.abort();
+      throw e;
+    }
+
+    for (const split of splits) {
+      const dir = join(staging, split.name);
+      const report = await checkReadersContract(join(dir, "news.tsv"), join(dir, "behaviors.tsv"));
+      if (report.errors > 0) {
+        const examples = report.errorExamples.map((e) => `  ${e.replaceAll(staging + sep, "")}`);
+        throw new UserError(
+          `the merged ${split.name} split breaks the readers contract (${report.errors} problem(s)); nothing was written:\n${examples.join("\n")}\n` +
+            `Check the input with 'genre-mind validate ${relative(process.cwd(), split.dir) || "."}'.`,
+        );
+      }
+    }
+
+    const writtenPseudo = pseudoRows.filter((r) => users.has(r.userId));
+    const stageInfo = buildStages(records, newsIds, users, coldMax, {
+      summarize: unknownNews.length,
+      profile: unknownProfile.length,
+      generate: unknownGenerate.length,
+    });
+    const manifest = Manifest.parse({
+      tool: "genre-mind merge",
+      formatVersion: 1,
+      options: { title: req.title, allowUnknown: req.allowUnknown },
+      splits: manifestSplits,
+      records: recordDirs.map((d) => relative(out, d).split(sep).join("/") || "."),
+      stages: stageInfo,
+      users: {
+        total: users.size,
+        profiled: profiled.length,
+        cold: [...users.values()].filter((u) => u.bestLen >= 1 && u.bestLen <= coldMax).length,
+      },
+      pseudoNews: Object.fromEntries(writtenPseudo.map((r) => [r.id, r.userId])),
+      files: {
+        perSplit: [...SPLIT_FILES],
+        userProfiles: "user_profiles.tsv",
+        userProfilesColumns: USER_PROFILES_COLUMNS,
+        newsTitlesColumns: NEWS_TITLES_COLUMNS,
+        listSeparator: LIST_SEPARATOR,
+      },
+    });
+    await writeFileAtomic(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+
+    // Put everything in place; the manifest goes last, so its presence marks a complete merge.
+    const paths = runPaths(out);
+    for (const split of splits) {
+      await rm(paths.split(split.name), { recursive: true, force: true });
+      await rename(join(staging, split.name), paths.split(split.name));
+    }
+    await rename(join(staging, "user_profiles.tsv"), paths.userProfiles);
+    await rename(join(staging, "manifest.json"), paths.manifest);
+    return { out, manifest, warnings };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function mergeBehaviors(
+  split: SplitDir,
+  index: number,
+  target: string,
+  users: Map<string, UserState>,
+  pseudoSuffix: ReadonlyMap<string, string>,
+  coldMax: number,
+): Promise<{ impressions: number; extended: number; pseudoUsersHere: Set<string> }> {
+  const file = split.behaviorsFile;
+  const out = await AtomicFileWriter.open(target);
+  const pseudoUsersHere = new Set<string>();
+  let impressions = 0;
+  let extended = 0;
+  try {
+    for await (const batch of readLineBatches(file)) {
+      const parts: string[] = [];
+      for (const { text, lineNo } of batch) {
+        // Tab positions instead of split(): an untouched line is copied as is, and the impressions
+        // column is never parsed, rebuilt or re-encoded.
+        const t1 = text.indexOf("\t");
+        const t2 = t1 < 0 ? -1 : text.indexOf("\t", t1 + 1);
+        const t3 = t2 < 0 ? -1 : text.indexOf("\t", t2 + 1);
+        const t4 = t3 < 0 ? -1 : text.indexOf("\t", t3 + 1);
+        if (t4 < 0 || text.indexOf("\t", t4 + 1) !== -1) {
+          throw new MindFormatError(file, lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${text.split("\t").length}`);
+        }
+        const userId = text.slice(t1 + 1, t2);
+        if (userId.length === 0) throw new MindFormatError(file, lineNo, "User ID", "empty user ID");
+        impressions++;
+
+        const parsed = parseMindTime(text.slice(t2 + 1, t3));
+        const time = Number.isNaN(parsed) ? -Infinity : parsed;
+        const u = users.get(userId);
+        if (!u) {
+          users.set(userId, { cur: index, curTime: time, curLen: historyLength(text, t3 + 1, t4, coldMax + 1), bestTime: -Infinity, bestLen: -1 });
+        } else if (u.cur !== index) {
+          fold(u);
+          u.cur = index;
+          u.curTime = time;
+          u.curLen = historyLength(text, t3 + 1, t4, coldMax + 1);
+        } else if (time > u.curTime) u.curTime = time;
+
+        const suffix = pseudoSuffix.get(userId);
+        if (suffix === undefined) {
+          parts.push(text, "\n");
+          continue;
+        }
+        pseudoUsersHere.add(userId);
+        extended++;
+        const history = text.slice(t3 + 1, t4).trimEnd();
+        parts.push(text.slice(0, t3 + 1), history.length === 0 ? suffix.slice(1) : history + suffix, text.slice(t4), "\n");
+      }
+      await out.write(parts.join(""));
+    }
+    await out.commit();
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
+  return { impressions, extended, pseudoUsersHere };
+}
+
+async function mergeNews(
+  split: SplitDir,
+  dir: string,
+  records: AllRecords,
+  mode: MergeOptions["title"],
+  pseudo: readonly PseudoRow[],
+): Promise<{ rows: number; pseudo: number; enhanced: number }> {
+  const news = await AtomicFileWriter.open(join(dir, "news.tsv"));
+  const titles = await AtomicFileWriter.open(join(dir, "news_titles.tsv"));
+  let rows = 0;
+  let enhanced = 0;
+  try {
+    for await (const batch of readLineBatches(split.newsFile)) {
+      const newsParts: string[] = [];
+      const titleParts: string[] = [];
+      for (const line of batch) {
+        const row = parseNewsLine(split.newsFile, line);
+        rows++;
+        const better = records.summarize.byItem.get(row.id)?.value.title;
+        if (better !== undefined) enhanced++;
+        const title = better === undefined || mode === "keep" ? row.title : mode === "replace" ? better : `${row.title} ${better}`;
+        newsParts.push(formatNewsLine({ ...row, title }));
+        titleParts.push(`${tsvField(row.id)}\t${tsvField(row.title)}\t${better ?? ""}\n`);
+      }
+      await news.write(newsParts.join(""));
+      await titles.write(titleParts.join(""));
+    }
+    for (const row of pseudo) await news.write(formatNewsLine(row));
+    await news.commit();
+    await titles.commit();
+  } catch (e) {
+    await news.abort();
+    await titles.abort();
+    throw e;
+  }
+  return { rows: rows + pseudo.length, pseudo: pseudo.length, enhanced };
+}
+
+function buildStages(
+  records: AllRecords,
+  newsIds: ReadonlySet<string>,
+  users: ReadonlyMap<string, UserState>,
+  coldMax: number,
+  unknown: Record<StageName, number>,
+): Record<StageName, ManifestStage> {
+  const covered: Record<StageName, (id: string) => boolean> = {
+    summarize: (id) => newsIds.has(id),
+    profile: (id) => (users.get(id)?.bestLen ?? 0) > 0,
+    generate: (id) => {
+      const len = users.get(id)?.bestLen ?? 0;
+      return len >= 1 && len <= coldMax;
+    },
+  };
+  const known: Record<StageName, (id: string) => boolean> = {
+    summarize: (id) => newsIds.has(id),
+    profile: (id) => users.has(id),
+    generate: (id) => users.has(id),
+  };
+  const itemIds: Record<StageName, Iterable<string>> = { summarize: newsIds, profile: users.keys(), generate: users.keys() };
+  const result = {} as Record<StageName, ManifestStage>;
+  for (const stage of ["summarize", "profile", "generate"] as const) {
+    const r = records[stage] as StageRecords<StageName>;
+    let items = 0;
+    let missing = 0;
+    let failed = 0;
+    for (const id of itemIds[stage]) {
+      if (!covered[stage](id)) continue;
+      items++;
+      if (r.byItem.has(id)) continue;
+      missing++;
+      if (r.failedItems.has(id)) failed++;
+    }
+    let merged = 0;
+    let usage: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+    const answeredBy = new Map<string, { provider: string; model: string; records: number }>();
+    for (const rec of [...r.byItem.values()].sort((a, b) => compareIds(a.itemId, b.itemId))) {
+      if (!known[stage](rec.itemId)) continue;
+      merged++;
+      usage = sumUsage(usage, rec.usage);
+      const key = `${rec.provider}\u0000${rec.model}`;
+      const entry = answeredBy.get(key) ?? { provider: rec.provider, model: rec.model, records: 0 };
+      entry.records++;
+      answeredBy.set(key, entry);
+    }
+    const promptHashes: Record<string, string[]> = {};
+    for (const { meta } of r.metas) {
+      for (const [file, hash] of Object.entries(meta.promptHashes)) {
+        const list = (promptHashes[file] ??= []);
+        if (!list.includes(hash)) list.push(hash);
+      }
+    }
+    const sortedHashes = Object.fromEntries(Object.keys(promptHashes).sort().map((f) => [f, promptHashes[f]!.sort()]));
+    result[stage] = {
+      answeredBy: [...answeredBy.values()].sort((a, b) => compareIds(`${a.provider} ${a.model}`, `${b.provider} ${b.model}`)),
+      promptHashes: sortedHashes,
+      metaFiles: r.metas.length,
+      counts: { items, merged, missing, failed, invalidRecords: r.invalidLines, unknownRecords: unknown[stage] },
+      usage,
+      costUsd: r.metas.length > 0 ? Math.round(r.metas.reduce((s, m) => s + m.meta.costUsd, 0) * 1e6) / 1e6 : null,
+    };
+  }
+  return result;
+}

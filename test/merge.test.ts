@@ -1,0 +1,232 @@
+import { appendFile, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../src/cli/main.js";
+import { Manifest } from "../src/merge/manifest.js";
+import { compareIds, maxNumericNewsId } from "../src/merge/ids.js";
+import { context, makeDataset, record, writeRecords } from "./merge.fixture.js";
+
+const read = (...p: string[]) => readFile(join(...p), "utf8");
+const lines = (text: string) => text.split("\n").filter((l) => l.length > 0).map((l) => l.split("\t"));
+
+async function mergeRun(root: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const ctx = context(root);
+  const code = await runCli(["merge", ...args], ctx);
+  return { code, out: ctx.out.text(), err: ctx.err.text() };
+}
+
+describe("merge", () => {
+  it("writes enhanced titles, pseudo-news, extended histories, profiles and a manifest", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    await writeFile(join(runDir, "summarize.failures.jsonl"), JSON.stringify({ itemId: "NX7", reason: "invalid" }) + "\n");
+    const r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.err).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+
+    // Titles replaced; an item without a record keeps its title; every other field untouched.
+    const trainNews = lines(await read(runDir, "train", "news.tsv"));
+    expect(trainNews[0]).toEqual(["N100", "news", "newsus", "Enhanced N100 title", "An abstract.", "https://x/1", "[]", "[]"]);
+    expect(trainNews.find((f) => f[0] === "NX7")?.[3]).toBe("A non-numeric ID");
+    expect(trainNews[2]?.[6]).toContain(`"Label": "Texas"`);
+
+    // Pseudo IDs start above the largest numeric ID of all splits (N950, in dev), users in ID order (U2 < U10).
+    const pseudo = trainNews.filter((f) => f[2] === "generated");
+    expect(pseudo.map((f) => f[0])).toEqual(["N951", "N952", "N953"]);
+    expect(pseudo[0]).toEqual(["N951", "finance", "generated", "Pseudo one for U2", "A.", "", "[]", "[]"]);
+    expect(pseudo[1]?.[4]).toBe("");
+    // U10 is not in dev: its pseudo-news is not added there.
+    const devNews = lines(await read(runDir, "dev", "news.tsv"));
+    expect(devNews.filter((f) => f[2] === "generated").map((f) => f[0])).toEqual(["N951", "N952"]);
+
+    // Histories: pseudo IDs at the end, on every row of the user, in every split; impressions untouched.
+    const trainB = lines(await read(runDir, "train", "behaviors.tsv"));
+    expect(trainB.map((f) => f[3])).toEqual(["N100 N953", "N101 N102 N951 N952", "N100 N101 N102 N120 NX7 N100", "", "N101 N102 N951 N952"]);
+    const devB = lines(await read(runDir, "dev", "behaviors.tsv"));
+    expect(devB[0]?.[3]).toBe("N101 N102 N950 N951 N952");
+    expect(devB[1]?.[3]).toBe("N100");
+
+    // Original and enhanced titles side by side.
+    const titles = lines(await read(runDir, "train", "news_titles.tsv"));
+    expect(titles[0]).toEqual(["N100", `"Quoted" start of a title`, "Enhanced N100 title"]);
+    expect(titles.find((f) => f[0] === "NX7")).toEqual(["NX7", "A non-numeric ID", ""]);
+
+    // Profiles: user ID order, '|' between list entries (topics contain spaces), empty regions allowed.
+    expect(await read(runDir, "user_profiles.tsv")).toBe("U2\tfinance|social media\tTexas|New York\nU3\tweather\t\nU10\teconomy\t\n");
+
+    const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
+    expect(manifest.pseudoNews).toEqual({ N951: "U2", N952: "U2", N953: "U10" });
+    expect(manifest.stages.summarize.counts).toMatchObject({ items: 6, merged: 5, missing: 1, failed: 1, invalidRecords: 0 });
+    // U3's most recent snapshot (dev) has one click: cold, and no generate record.
+    expect(manifest.stages.generate.counts).toMatchObject({ items: 3, merged: 2, missing: 1 });
+    expect(manifest.stages.profile.counts).toMatchObject({ items: 3, merged: 3, missing: 0 });
+    expect(manifest.stages.summarize.usage.inputTokens).toBe(50);
+    expect(manifest.stages.summarize.answeredBy).toEqual([{ provider: "offline", model: "offline-baseline", records: 5 }]);
+    expect(manifest.splits.map((s) => [s.name, s.input, s.output.pseudoNews, s.output.historiesExtended])).toEqual([
+      ["dev", "../data/dev", 2, 1],
+      ["train", "../data/train", 3, 3],
+    ]);
+    expect(r.out).toMatch(/train\/: 8 news \(3 pseudo-news\)/);
+    // Nothing of the staging area is left behind.
+    expect((await readdir(runDir)).filter((n) => n.startsWith("."))).toEqual([]);
+  });
+
+  it("gives byte-identical output for the same inputs, records and options", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    const a = join(root, "a");
+    const b = join(root, "b");
+    expect((await mergeRun(root, ["--data", data, "--records", runDir, "--out", a])).code).toBe(0);
+    expect((await mergeRun(root, ["--data", data, "--records", runDir, "--out", b])).code).toBe(0);
+    for (const f of ["train/news.tsv", "train/behaviors.tsv", "train/news_titles.tsv", "dev/news.tsv", "dev/behaviors.tsv", "user_profiles.tsv", "manifest.json"]) {
+      expect(await readFile(join(b, f)), f).toEqual(await readFile(join(a, f)));
+    }
+  });
+
+  it("appends or keeps titles on request", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    await mergeRun(root, ["--data", data, "--out", runDir, "--title", "append"]);
+    expect(lines(await read(runDir, "train", "news.tsv"))[1]?.[3]).toBe("Team wins 'big' game & more | stuff Enhanced N101 title");
+    await mergeRun(root, ["--data", data, "--out", runDir, "--title", "keep", "--force"]);
+    expect(lines(await read(runDir, "train", "news.tsv"))[1]?.[3]).toBe("Team wins 'big' game & more | stuff");
+    expect(lines(await read(runDir, "train", "news_titles.tsv"))[1]?.[2]).toBe("Enhanced N101 title");
+    expect((await mergeRun(root, ["--data", data, "--out", runDir, "--title", "swap", "--force"])).code).toBe(2);
+  });
+
+  it("takes the last valid record of an item and counts the invalid ones", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    await appendFile(
+      join(runDir, "summarize.jsonl"),
+      record("summarize", "N101", { title: "Second answer" }) +
+        record("summarize", "N102", { title: " \t\n " }) + // empty after cleaning: invalid
+        record("profile", "N120", { topics: ["weather"], regions: [] }) + // wrong stage
+        `{"key":"summarize:N120","stage":"summ`, // torn last line
+    );
+    await appendFile(join(runDir, "profile.jsonl"), record("profile", "U3", { topics: ["astrology"], regions: [] }));
+    const r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(0);
+    const news = lines(await read(runDir, "train", "news.tsv"));
+    expect(news[1]?.[3]).toBe("Second answer");
+    expect(news[2]?.[3]).toBe("Enhanced N102 title");
+    expect(await read(runDir, "user_profiles.tsv")).toContain("U3\tweather\t\n");
+    const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
+    expect(manifest.stages.summarize.counts.invalidRecords).toBe(3);
+    expect(manifest.stages.profile.counts.invalidRecords).toBe(1);
+    expect(r.err).toMatch(/3 invalid summarize record line\(s\) skipped, e\.g\. .*summarize\.jsonl:7: output rejected/);
+  });
+
+  it("merges records from several shard folders", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    const shard = join(root, "shard2");
+    await mkdir(shard);
+    await writeFile(join(shard, "summarize.jsonl"), record("summarize", "NX7", { title: "From shard two" }, "anthropic", "claude-haiku-4-5"));
+    const out = join(root, "merged");
+    expect((await mergeRun(root, ["--data", data, "--records", runDir, "--records", shard, "--out", out])).code).toBe(0);
+    const manifest = Manifest.parse(JSON.parse(await read(out, "manifest.json")));
+    expect(manifest.stages.summarize.counts).toMatchObject({ merged: 6, missing: 0 });
+    expect(manifest.stages.summarize.answeredBy.map((a) => a.provider)).toEqual(["anthropic", "offline"]);
+    expect(manifest.records).toEqual(["../run", "../shard2"]);
+  });
+
+  it("reads prompt hashes and cost from the stage meta files", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    const meta = {
+      stage: "summarize",
+      provider: "offline",
+      model: "offline-baseline",
+      promptHashes: { "summarize.system.md": "abc", "summarize.user.md": "def" },
+      options: {},
+      splits: [],
+      counts: { items: 6, done: 5, cached: 0, retried: 0, failed: 1, failedByReason: { invalid: 1 } },
+      usage: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0 },
+      costUsd: 0.25,
+      finishedAt: "2026-01-01T00:00:00Z",
+    };
+    await writeFile(join(runDir, "summarize.meta.json"), JSON.stringify(meta));
+    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
+    const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
+    expect(manifest.stages.summarize.promptHashes).toEqual({ "summarize.system.md": ["abc"], "summarize.user.md": ["def"] });
+    expect(manifest.stages.summarize.costUsd).toBe(0.25);
+    expect(manifest.stages.profile.costUsd).toBeNull();
+
+    await writeFile(join(runDir, "profile.meta.json"), "{}");
+    const r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/profile\.meta\.json: not a stage meta file/);
+  });
+});
+
+describe("merge refuses bad input", () => {
+  it("stops on records of another dataset, with counts and examples, and writes nothing", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeFile(join(runDir, "summarize.jsonl"), ["N7000", "N7001", "N100"].map((id) => record("summarize", id, { title: "T" })).join(""));
+    let r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/2 of 3 summarize records name news IDs not in any --data split \(e\.g\. N7000, N7001\)/);
+    expect(r.err).toMatch(/--allow-unknown/);
+    expect(existsSync(join(runDir, "train"))).toBe(false);
+
+    await writeFile(join(runDir, "summarize.jsonl"), "");
+    await writeFile(join(runDir, "profile.jsonl"), record("profile", "U999", { topics: ["health"], regions: [] }));
+    r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/1 of 1 profile records name user IDs not in any --data split \(e\.g\. U999\)/);
+    expect(await readdir(runDir)).toEqual(["profile.jsonl", "summarize.jsonl"]);
+
+    r = await mergeRun(root, ["--data", data, "--out", runDir, "--allow-unknown"]);
+    expect(r.code).toBe(0);
+    const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
+    expect(manifest.stages.profile.counts).toMatchObject({ merged: 0, unknownRecords: 1 });
+    expect(await read(runDir, "user_profiles.tsv")).toBe("");
+  });
+
+  it("never overwrites merged output without --force, and never writes over its input", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
+    await writeFile(join(runDir, "train", "parsed_news.pkl"), "stale trainer cache");
+    const before = await read(runDir, "train", "news.tsv");
+    await writeFile(join(runDir, "summarize.jsonl"), record("summarize", "N100", { title: "Changed" }));
+    let r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/already holds merged output \(dev, train, user_profiles\.tsv, manifest\.json\); pass --force/);
+    expect(await read(runDir, "train", "news.tsv")).toBe(before);
+
+    r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
+    expect(r.code).toBe(0);
+    expect(lines(await read(runDir, "train", "news.tsv"))[0]?.[3]).toBe("Changed");
+    expect(existsSync(join(runDir, "train", "parsed_news.pkl"))).toBe(false);
+
+    r = await mergeRun(root, ["--data", join(data, "train"), "--out", data, "--force"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/would overwrite the input split/);
+  });
+
+  it("names file and line of a malformed input line", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await appendFile(join(data, "dev", "behaviors.tsv"), "9\tU5\t11/16/2019 10:00:00 AM\tN100\n");
+    const r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/dev\/behaviors\.tsv:3: expected 5 tab-separated fields \(behaviors\.tsv\), found 4/);
+    expect(await readdir(runDir)).toEqual([]);
+  });
+
+  it("requires --data and --out", async () => {
+    const { root } = await makeDataset();
+    const r = await mergeRun(root, ["--out", "x"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--data/);
+  });
+});
+
+describe("ID helpers", () => {
+  it("orders IDs by their number and finds the largest numeric news ID", () => {
+    expect(["U10", "U2", "U1", "X", "U02"].sort(compareIds)).toEqual(["U1", "U02", "U2", "U10", "X"]);
+    expect(maxNumericNewsId(["N5", "N-1", "NX9", "N12", "M99", "N"])).toBe(12n);
+  });
+});
