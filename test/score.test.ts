@@ -1,0 +1,235 @@
+import { execFileSync } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import type { CommandContext } from "../src/cli/command.js";
+import { scoreCommand } from "../src/commands/score.js";
+import { impressionMetrics } from "../src/trainer/metrics.js";
+import type { ScoreReport } from "../src/trainer/score.js";
+
+const log2 = Math.log2;
+
+async function run(cwd: string, args: string[]): Promise<{ code: number; out: string }> {
+  const stdout = new PassThrough();
+  const chunks: string[] = [];
+  stdout.on("data", (c) => chunks.push(String(c)));
+  const ctx: CommandContext = { env: {}, cwd, stdout, stderr: new PassThrough() };
+  const code = await scoreCommand.invoke(args, ctx);
+  return { code, out: chunks.join("") };
+}
+
+// Hand-computed values for the impressions used below.
+// A: labels [1,0,0,1], ranks [2,1,4,3] → ordering (by rank) labels 0,1,1,0.
+//    AUC: positives beat 1 of 2 negatives each → 2/4. MRR (1/2 + 1/3) / 2.
+//    DCG = 1/log2(3) + 1/log2(4); ideal = 1 + 1/log2(3).
+const A = { auc: 0.5, mrr: 5 / 12, ndcg: (1 / log2(3) + 1 / 2) / (1 + 1 / log2(3)) };
+// B: single click ranked first: every metric is 1.
+// D: 12 candidates, clicks on the first two, ranked 4th and 7th.
+//    AUC: 7 negatives below rank 4, 5 below rank 7 → 12 / 20. MRR (1/4 + 1/7) / 2.
+//    DCG@5 = 1/log2(5); DCG@10 = 1/log2(5) + 1/log2(8); ideal = 1 + 1/log2(3).
+const D = {
+  auc: 0.6,
+  mrr: 11 / 56,
+  ndcg5: 1 / log2(5) / (1 + 1 / log2(3)),
+  ndcg10: (1 / log2(5) + 1 / 3) / (1 + 1 / log2(3)),
+};
+
+describe("impressionMetrics", () => {
+  it("matches hand-computed values for a permutation of ranks", () => {
+    const m = impressionMetrics([1, 0, 0, 1], [1 / 2, 1, 1 / 4, 1 / 3])!;
+    expect(m.auc).toBeCloseTo(A.auc, 12);
+    expect(m.mrr).toBeCloseTo(A.mrr, 12);
+    expect(m.ndcg5).toBeCloseTo(A.ndcg, 12);
+    expect(m.ndcg10).toBeCloseTo(A.ndcg, 12);
+  });
+
+  it("cuts nDCG at 5 and 10 with several clicks", () => {
+    const ranks = [4, 7, 1, 2, 3, 5, 6, 8, 9, 10, 11, 12];
+    const m = impressionMetrics([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], ranks.map((r) => 1 / r))!;
+    expect(m.auc).toBeCloseTo(D.auc, 12);
+    expect(m.mrr).toBeCloseTo(D.mrr, 12);
+    expect(m.ndcg5).toBeCloseTo(D.ndcg5, 12);
+    expect(m.ndcg10).toBeCloseTo(D.ndcg10, 12);
+  });
+
+  it("averages tied scores in AUC and orders ties later-candidate first elsewhere", () => {
+    // Positives 0.5 and 0.2 against negatives 0.5 and 0.2: tie ½ + win 1 + loss 0 + tie ½ = 2 of 4.
+    const m = impressionMetrics([1, 0, 0, 1], [0.5, 0.5, 0.2, 0.2])!;
+    expect(m.auc).toBeCloseTo(0.5, 12);
+    // Reversed stable argsort: candidate 1 (unclicked) before 0, then 3 (clicked) before 2 → ranks 2 and 3.
+    expect(m.mrr).toBeCloseTo(5 / 12, 12);
+    expect(impressionMetrics([1, 0], [0.3, 0.3])!.auc).toBe(0.5);
+    expect(impressionMetrics([1, 0], [0.3, 0.3])!.mrr).toBe(0.5);
+  });
+
+  it("returns undefined for an impression with one class only", () => {
+    expect(impressionMetrics([0, 0, 0], [1, 2, 3])).toBeUndefined();
+    expect(impressionMetrics([1, 1], [1, 2])).toBeUndefined();
+  });
+});
+
+const history = (n: number) => Array.from({ length: n }, (_, i) => `N${i + 1}`).join(" ");
+const imps = (labels: number[]) => labels.map((l, i) => `N${i + 1}-${l}`).join(" ");
+const T = "11/15/2019 10:22:32 AM";
+const TRUTH = [
+  `101\tU1\t${T}\t\t${imps([1, 0, 0, 1])}`, // empty history: A
+  `102\tU2\t${T}\t${history(3)}\t${imps([0, 0, 1])}`, // cold: B
+  `103\tU3\t${T}\t${history(6)}\t${imps([0, 0])}`, // warm, one class: skipped
+  `104\tU3\t${T}\t${history(6)}\t${imps([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])}`, // warm: D
+].join("\n") + "\n";
+const RANKS = ["101 [2,1,4,3]", "102 [3,2,1]", "103 [1,2]", "104 [4,7,1,2,3,5,6,8,9,10,11,12]"];
+// Scores, out of order: 104 clicks first and second (MRR (1 + 1/2) / 2); 101 tied (same as A); 102 click 2nd of 3.
+const SCORES = [
+  "104\t1 0.9 0.1 0.1 0.1 0.1 0.1 0.1 0.1 0.1 0.1 0.1",
+  "101\t0.5 0.5 0.2 0.2",
+  "103\t0.1 0.2",
+  "102\t0.9 0.1 0.8",
+];
+const B2 = { auc: 0.5, mrr: 0.5, ndcg: 1 / log2(3) };
+const D2 = { auc: 1, mrr: 0.75, ndcg: 1 };
+
+async function fixture(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "gm-score-"));
+  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
+  return dir;
+}
+
+describe("genre-mind score", () => {
+  it("averages over impressions, skips one-class impressions and breaks down by user group", async () => {
+    const dir = await fixture({ "behaviors.tsv": TRUTH, "ranks.txt": RANKS.join("\n") + "\n" });
+    const { code, out } = await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--json"]);
+    expect(code).toBe(0);
+    const report = JSON.parse(out) as ScoreReport;
+    const g = report.runs[0]!.groups;
+    expect(report.runs[0]!.format).toBe("ranks");
+    expect(g.all.impressions).toBe(3);
+    expect(g.all.skipped).toBe(1);
+    expect(g.all.auc).toBeCloseTo((A.auc + 1 + D.auc) / 3, 12);
+    expect(g.all.mrr).toBeCloseTo((A.mrr + 1 + D.mrr) / 3, 12);
+    expect(g.all.ndcg5).toBeCloseTo((A.ndcg + 1 + D.ndcg5) / 3, 12);
+    expect(g.all.ndcg10).toBeCloseTo((A.ndcg + 1 + D.ndcg10) / 3, 12);
+    expect(g.empty).toMatchObject({ impressions: 1, skipped: 0 });
+    expect(g.empty.mrr).toBeCloseTo(A.mrr, 12);
+    expect(g.cold).toMatchObject({ impressions: 1, skipped: 0, auc: 1, mrr: 1, ndcg5: 1, ndcg10: 1 });
+    expect(g.warm).toMatchObject({ impressions: 1, skipped: 1 });
+    expect(g.warm.ndcg10).toBeCloseTo(D.ndcg10, 12);
+  });
+
+  it("moves a history of 3 clicks from cold to warm with --cold-max 2", async () => {
+    const dir = await fixture({ "behaviors.tsv": TRUTH, "ranks.txt": RANKS.join("\n") });
+    const report = JSON.parse((await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--json", "--cold-max", "2"])).out) as ScoreReport;
+    expect(report.runs[0]!.groups.cold.impressions).toBe(0);
+    expect(report.runs[0]!.groups.cold.auc).toBeNull();
+    expect(report.runs[0]!.groups.warm.impressions).toBe(2);
+  });
+
+  it("compares runs side by side with differences in points", async () => {
+    const dir = await fixture({ "behaviors.tsv": TRUTH, "ranks.txt": RANKS.join("\n"), "scores.txt": SCORES.join("\n") });
+    const args = ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred", "scores.txt"];
+    const report = JSON.parse((await run(dir, [...args, "--json"])).out) as ScoreReport;
+    const second = report.runs[1]!;
+    expect(second.format).toBe("scores");
+    expect(second.groups.all.auc).toBeCloseTo((A.auc + B2.auc + D2.auc) / 3, 12);
+    expect(second.groups.all.mrr).toBeCloseTo((A.mrr + B2.mrr + D2.mrr) / 3, 12);
+    expect(second.groups.cold.ndcg5).toBeCloseTo(B2.ndcg, 12);
+    const diff = report.differences[0]!;
+    expect(diff).toMatchObject({ pred: "scores.txt", baseline: "ranks.txt" });
+    expect(diff.groups.cold.auc).toBeCloseTo(-50, 9);
+    expect(diff.groups.warm.auc).toBeCloseTo(40, 9);
+    expect(diff.groups.empty.mrr).toBeCloseTo(0, 9);
+
+    const { out } = await run(dir, args);
+    expect(out).toContain("Δ = run − ranks.txt, in points");
+    expect(out).toMatch(/cold \(1–5 clicks\): 1 impression/);
+    expect(out).toMatch(/warm \(>5 clicks\): 1 impression \(1 skipped: one class only\)/);
+    const coldBlock = out.slice(out.indexOf("cold ("), out.indexOf("warm ("));
+    expect(coldBlock).toMatch(/ranks\.txt\s+100\.00\s+100\.00\s+100\.00\s+100\.00/);
+    expect(coldBlock).toMatch(/Δ scores\.txt\s+-50\.00\s+-50\.00\s+-36\.91\s+-36\.91/);
+    const warmBlock = out.slice(out.indexOf("warm ("));
+    expect(warmBlock).toMatch(/Δ scores\.txt\s+\+40\.00\s+\+55\.36\s+\+73\.59\s+\+53\.15/);
+  });
+
+  it("matches predictions by truth line number with --match line", async () => {
+    const dir = await fixture({
+      "behaviors.tsv": TRUTH.replace(/^10/gm, "90"),
+      "ranks.txt": RANKS.map((l, i) => l.replace(/^\d+/, String(i + 1))).join("\n"),
+    });
+    await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt"])).rejects.toThrow(/behaviors\.tsv:1 \[Impression ID\]: no prediction for impression 901/);
+    const report = JSON.parse((await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--match", "line", "--json"])).out) as ScoreReport;
+    expect(report.runs[0]!.groups.all.auc).toBeCloseTo((A.auc + 1 + D.auc) / 3, 12);
+  });
+
+  const bad: [string, string[], RegExp][] = [
+    ["a missing prediction", RANKS.slice(0, 3), /behaviors\.tsv:4 \[Impression ID\]: no prediction for impression 104 in .*ranks\.txt/],
+    ["a wrong number of candidates", [RANKS[0]!, "102 [2,1]", ...RANKS.slice(2)], /ranks\.txt:2 \[ranks\]: 2 candidates, but impression 102 .* has 3/],
+    ["a repeated rank", ["101 [1,1,2,3]", ...RANKS.slice(1)], /ranks\.txt:1 \[ranks\]: rank 1 appears twice: the ranks must be a permutation of 1\.\.4/],
+    ["a rank out of range", [RANKS[0]!, "102 [0,1,2]", ...RANKS.slice(2)], /ranks\.txt:2 \[ranks\]: rank 0 .*permutation of 1\.\.3/],
+    ["a list that is not JSON", [RANKS[0]!, "102 [1,2", ...RANKS.slice(2)], /ranks\.txt:2 \[ranks\]: expected a list of ranks/],
+    ["a line of the other format", [RANKS[0]!, "102\t0.1 0.2 0.3", ...RANKS.slice(2)], /ranks\.txt:2: a scores line in a file of ranks/],
+    ["a prediction for an unknown impression", [...RANKS, "999 [1]"], /ranks\.txt:5: prediction for impression 999, which the truth file does not have/],
+    ["two predictions for one impression", [RANKS[1]!, RANKS[1]!, RANKS[0]!, ...RANKS.slice(2)], /ranks\.txt:2: a second prediction for impression 102 \(first on line 1\)/],
+  ];
+  for (const [what, lines, message] of bad) {
+    it(`names the line of ${what}`, async () => {
+      const dir = await fixture({ "behaviors.tsv": TRUTH, "ranks.txt": lines.join("\n") + "\n" });
+      await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt"])).rejects.toThrow(message);
+    });
+  }
+
+  it("names a non-numeric score and an unlabeled truth line", async () => {
+    let dir = await fixture({ "behaviors.tsv": TRUTH, "s.txt": "101\t0.5 x 0.2 0.2\n" });
+    await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "s.txt"])).rejects.toThrow(/s\.txt:1 \[scores\]: score 'x' at position 2/);
+    dir = await fixture({ "behaviors.tsv": `1\tU1\t${T}\t\tN1 N2\n`, "s.txt": "1\t0.5 0.2\n" });
+    await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "s.txt"])).rejects.toThrow(/behaviors\.tsv:1 \[Impressions\]: no click labels/);
+  });
+
+  it("agrees with numpy on random impressions (when python3 with numpy is present)", async () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const cases: { labels: number[]; scores: number[] }[] = [];
+    while (cases.length < 200) {
+      const n = 2 + Math.floor(rand() * 40);
+      const labels = Array.from({ length: n }, () => (rand() < 0.2 ? 1 : 0));
+      if (labels.every((l) => l === labels[0])) continue;
+      // Distinct scores: numpy's sort order of ties is unspecified, and the official script inherits that.
+      const scores = Array.from({ length: n }, (_, i) => rand() + i * 1e-9);
+      cases.push({ labels, scores });
+    }
+    const py = `
+import json, sys
+try:
+    import numpy as np
+except ImportError:
+    print("null"); sys.exit(0)
+def order(s): return np.argsort(s)[::-1]
+def dcg(y, s, k):
+    y = np.take(y, order(s)[:k]); return np.sum((2 ** y - 1) / np.log2(np.arange(len(y)) + 2))
+def auc(y, s):
+    p = s[y == 1]; q = s[y == 0]
+    return float(np.mean((p[:, None] > q[None, :]) + 0.5 * (p[:, None] == q[None, :])))
+out = []
+for c in json.load(sys.stdin):
+    y = np.array(c["labels"], dtype="float32"); s = np.array(c["scores"])
+    mrr = np.sum(np.take(y, order(s)) / (np.arange(len(y)) + 1)) / np.sum(y)
+    out.append([auc(y, s), float(mrr), float(dcg(y, s, 5) / dcg(y, y, 5)), float(dcg(y, s, 10) / dcg(y, y, 10))])
+print(json.dumps(out))`;
+    const expected = python(py, JSON.stringify(cases)) as number[][] | null;
+    if (expected === null) return;
+    cases.forEach((c, i) => {
+      const m = impressionMetrics(c.labels, c.scores)!;
+      expect([m.auc, m.mrr, m.ndcg5, m.ndcg10].map((v) => v.toFixed(12))).toEqual(expected[i]!.map((v) => v.toFixed(12)));
+    });
+  });
+});
+
+/** The JSON a python3 script prints, or null when python3 is not installed. */
+function python(script: string, input: string): unknown {
+  try {
+    return JSON.parse(execFileSync("python3", ["-c", script], { input }).toString());
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+}
