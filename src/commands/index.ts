@@ -1,6 +1,8 @@
 import type { Command } from "../cli/command.js";
 import { validateCommand } from "./validate.js";
 import { mergeCommand } from "./merge.js";
+import { exportCommand } from "./export.js";
+import { scoreCommand } from "./score.js";
 
 /** Every CLI command, in the order `genre-mind --help` lists them. */
-export const COMMANDS: Command[] = [validateCommand, mergeCommand];
+export const COMMANDS: Command[] = [validateCommand, mergeCommand, exportCommand, scoreCommand];
