@@ -3,6 +3,8 @@ import { validateCommand } from "./validate.js";
 import { mergeCommand } from "./merge.js";
 import { exportCommand } from "./export.js";
 import { scoreCommand } from "./score.js";
+import { summarizeCommand, profileCommand, generateCommand, promptCommand } from "./stages.js";
+import { downloadCommand } from "./download.js";
 
 /** Every CLI command, in the order `genre-mind --help` lists them. */
-export const COMMANDS: Command[] = [validateCommand, mergeCommand, exportCommand, scoreCommand];
+export const COMMANDS: Command[] = [validateCommand, mergeCommand, exportCommand, scoreCommand, summarizeCommand, profileCommand, generateCommand, promptCommand, downloadCommand];
