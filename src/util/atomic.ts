@@ -82,7 +82,13 @@ export class AtomicFileWriter {
   }
 
   async abort(): Promise<void> {
-    this.stream.destroy();
+    // The stream may still be opening its file: remove it only once the stream has closed,
+    // or the open can land after the removal and leave a temporary file behind.
+    if (!this.stream.closed) {
+      const closed = once(this.stream, "close").catch(() => undefined);
+      this.stream.destroy();
+      await closed;
+    }
     await rm(this.tmp, { force: true });
   }
 }
