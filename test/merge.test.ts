@@ -216,6 +216,17 @@ describe("merge refuses bad input", () => {
     expect(await readdir(runDir)).toEqual([]);
   });
 
+  it("validates the merged output before putting it in place", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    await appendFile(join(data, "dev", "behaviors.tsv"), "9\tU5\t11/16/2019 10:00:00 AM\tN404\tN100-1\n");
+    const r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/merged dev split fails validation, so nothing was written/);
+    expect(r.err).toMatch(/dev\/behaviors\.tsv:3: N404/);
+    expect((await readdir(runDir)).sort()).toEqual(["generate.jsonl", "profile.jsonl", "summarize.jsonl"]);
+  });
+
   it("requires --data and --out", async () => {
     const { root } = await makeDataset();
     const r = await mergeRun(root, ["--out", "x"]);

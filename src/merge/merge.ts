@@ -10,12 +10,12 @@ import { parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { tsvField } from "../mind/text.js";
+import { validateSplit } from "../mind/validate.js";
 import { parseMindTime } from "../mind/time.js";
 import { formatNewsLine } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
 import type { PseudoNews } from "../stages/outputs.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
-import { checkReadersContract } from "./check.js";
 import { compareIds, maxNumericNewsId } from "./ids.js";
 import { Manifest, PSEUDO_SUBCATEGORY, type ManifestSplit, type ManifestStage, type MergeOptions } from "./manifest.js";
 import { loadRecords, type AllRecords, type StageRecords } from "./records.js";
@@ -237,12 +237,14 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
 
     for (const split of splits) {
       const dir = join(staging, split.name);
-      const report = await checkReadersContract(join(dir, "news.tsv"), join(dir, "behaviors.tsv"));
-      if (report.errors > 0) {
-        const examples = report.errorExamples.map((e) => `  ${e.replaceAll(staging + sep, "")}`);
+      const staged: SplitDir = { name: split.name, dir, newsFile: join(dir, "news.tsv"), behaviorsFile: join(dir, "behaviors.tsv") };
+      const report = await validateSplit(staged, { coldMax, lenient: true, displayPath: (f) => relative(staging, f) });
+      const errors = report.problems.filter((p) => p.severity === "error");
+      if (errors.length > 0) {
+        const described = errors.map((p) => `  ${p.message}: ${p.count}\n${p.examples.map((e) => `    ${e}`).join("\n")}`);
         throw new UserError(
-          `the merged ${split.name} split breaks the readers contract (${report.errors} problem(s)); nothing was written:\n${examples.join("\n")}\n` +
-            `Check the input with 'genre-mind validate ${relative(process.cwd(), split.dir) || "."}'.`,
+          `the merged ${split.name} split fails validation, so nothing was written:\n${described.join("\n")}\n` +
+            `Check the input with 'genre-mind validate ${split.dir}'.`,
         );
       }
     }
