@@ -1,0 +1,196 @@
+// generate (GENRE's personalized content generator): k pseudo-news items per cold user, asked for
+// in one request; --chain conditions on the user's profile topics (UP→CG).
+import { z } from "zod";
+import type { LlmRequest, ParseResult } from "../engine/types.js";
+import { recentClicks, type Catalog, type CatalogNews } from "../mind/catalog.js";
+import { cleanGeneratedText } from "../mind/text.js";
+import { sha256 } from "../util/hash.js";
+import { MAX_TITLE_CHARS } from "./summarize.js";
+import { extractJson, jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "./normalize.js";
+import type { GenerateOutput, PseudoNews } from "./outputs.js";
+import { numberedTitles } from "./profile.js";
+import type { Stage, StageInput, StageOptions } from "./stage.js";
+import { render } from "./template.js";
+import { TfIdfIndex } from "./tfidf.js";
+import { MIND_CATEGORIES } from "./vocab.js";
+
+export const GENERATE_SCHEMA_VERSION = "generate-1";
+export const MAX_ABSTRACT_CHARS = 2000;
+
+export function generateJsonSchema(k: number): Record<string, unknown> {
+  return {
+    type: "object",
+    properties: {
+      items: {
+        type: "array",
+        minItems: k,
+        maxItems: k,
+        items: {
+          type: "object",
+          properties: {
+            title: { type: "string" },
+            abstract: { type: "string" },
+            category: { type: "string", enum: [...MIND_CATEGORIES] },
+          },
+          required: ["title", "abstract", "category"],
+          additionalProperties: false,
+        },
+      },
+    },
+    required: ["items"],
+    additionalProperties: false,
+  };
+}
+
+/** A cold user's history, most recent first, known news only (at most cold-max of them by definition). */
+export function coldClicks(catalog: Catalog, userId: string, options: StageOptions): CatalogNews[] | undefined {
+  const user = catalog.users.get(userId);
+  if (!user || user.history.length === 0 || user.history.length > options.coldMax) return undefined;
+  const clicks = recentClicks(user.history, options.coldMax).flatMap((id) => catalog.news.get(id) ?? []);
+  return clicks.length > 0 ? clicks : undefined;
+}
+
+const RawItem = z.object({ title: z.string(), abstract: z.string().optional(), category: z.string(), retrievedFrom: z.string().optional() });
+
+export interface GenerateCheck {
+  k: number;
+  history: readonly CatalogNews[];
+  /** Valid `retrievedFrom` values (the offline baseline's catalog); anything else is dropped. */
+  catalog: ReadonlyMap<string, unknown>;
+}
+
+export function parseGenerated(raw: string, check: GenerateCheck): ParseResult<GenerateOutput> {
+  const json = extractJson(raw);
+  if (!json.ok) return json;
+  const v = json.value;
+  const list: unknown = Array.isArray(v) ? v : typeof v === "object" && v !== null && "items" in v ? (v as { items: unknown }).items : [v];
+  const shape = z.array(RawItem).safeParse(list);
+  if (!shape.success) {
+    return { ok: false, error: 'the answer must be a JSON object {"items": [{"title": "…", "abstract": "…", "category": "…"}]} with string values' };
+  }
+  const raws = shape.data;
+  if (raws.length !== check.k) return { ok: false, error: `expected exactly ${check.k} items, got ${raws.length}` };
+  const items: PseudoNews[] = [];
+  const problems: string[] = [];
+  const historyTokens = check.history.map((n) => titleTokens(n.title));
+  raws.forEach((r, i) => {
+    const label = `item ${i + 1}`;
+    const title = cleanGeneratedText(r.title);
+    const abstract = cleanGeneratedText(r.abstract ?? "") ?? "";
+    const category = normalizeCategory(r.category);
+    if (!title) problems.push(`${label} has an empty title`);
+    else if (title.length > MAX_TITLE_CHARS) problems.push(`${label}'s title is longer than ${MAX_TITLE_CHARS} characters`);
+    if (abstract.length > MAX_ABSTRACT_CHARS) problems.push(`${label}'s abstract is longer than ${MAX_ABSTRACT_CHARS} characters`);
+    if (!category) problems.push(`${label}'s category ${JSON.stringify(r.category)} is not one of: ${MIND_CATEGORIES.join(", ")}`);
+    if (title) {
+      const tokens = titleTokens(title);
+      const copied = historyTokens.findIndex((h) => jaccard(tokens, h) >= NEAR_COPY_JACCARD);
+      if (copied !== -1) problems.push(`${label} is a near copy of the read title (${copied + 1}); write a different story`);
+      const dup = items.findIndex((o) => jaccard(tokens, titleTokens(o.title)) >= NEAR_COPY_JACCARD);
+      if (dup !== -1) problems.push(`${label} is a near copy of item ${dup + 1}; the items must be different stories`);
+    }
+    if (title && category) {
+      const item: PseudoNews = { title, abstract, category };
+      if (r.retrievedFrom !== undefined && check.catalog.has(r.retrievedFrom)) item.retrievedFrom = r.retrievedFrom;
+      items.push(item);
+    } else {
+      // Keeps item numbers aligned for the near-copy messages.
+      items.push({ title: title ?? "", abstract, category: category ?? "" });
+    }
+  });
+  if (problems.length) return { ok: false, error: problems.join("; ") };
+  return { ok: true, value: { items } };
+}
+
+/** Cuts text to at most `max` characters at a word boundary. */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
+  const space = cut.lastIndexOf(" ");
+  return `${space > max / 2 ? cut.slice(0, space) : cut}…`;
+}
+
+/**
+ * Offline baseline — retrieval standing in for generation: the k catalog news most similar
+ * (TF-IDF over title and abstract, cosine to the sum of the history) that the user has not read,
+ * skipping those the generate rules would reject (near copies, unknown categories); ties by ID.
+ */
+export function offlineGenerated(index: TfIdfIndex, catalog: Catalog, history: readonly CatalogNews[], k: number): GenerateOutput {
+  const read = new Set(history.map((n) => n.id));
+  const historyTokens = history.map((n) => titleTokens(n.title));
+  const chosen: PseudoNews[] = [];
+  const chosenTokens: Set<string>[] = [];
+  for (const { id } of index.similar([...read], read)) {
+    if (chosen.length === k) break;
+    const news = catalog.news.get(id)!;
+    const title = cleanGeneratedText(news.title);
+    const category = normalizeCategory(news.category);
+    if (!title || !category || title.length > MAX_TITLE_CHARS) continue;
+    const tokens = titleTokens(title);
+    if ([...historyTokens, ...chosenTokens].some((h) => jaccard(tokens, h) >= NEAR_COPY_JACCARD)) continue;
+    chosen.push({ title, abstract: clip(cleanGeneratedText(news.abstract) ?? "", MAX_ABSTRACT_CHARS), category, retrievedFrom: id });
+    chosenTokens.push(tokens);
+  }
+  return { items: chosen };
+}
+
+/** One index and one fingerprint per catalog: built on first use, shared by every request of the run. */
+const retrieval = new WeakMap<Catalog, { index?: TfIdfIndex; fingerprint?: string }>();
+
+function retrievalOf(catalog: Catalog) {
+  let r = retrieval.get(catalog);
+  if (!r) retrieval.set(catalog, (r = {}));
+  return {
+    index: () => (r.index ??= new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })))),
+    // The offline answer depends on the whole retrieval corpus, which the prompt does not show.
+    fingerprint: () => (r.fingerprint ??= sha256(...[...catalog.news.values()].flatMap((n) => [n.id, n.category, n.title, n.abstract]))),
+  };
+}
+
+export const generateStage: Stage = {
+  name: "generate",
+  templates: (options) => ({
+    system: { file: "generate.system.md", known: ["category_vocabulary", "k"], required: [] },
+    user: options.chain
+      ? { file: "generate.chain.user.md", known: ["history", "k", "topics"], required: ["history", "topics"] }
+      : { file: "generate.user.md", known: ["history", "k"], required: ["history"] },
+  }),
+  items: (catalog: Catalog, options: StageOptions) => [...catalog.users.keys()].filter((u) => coldClicks(catalog, u, options) !== undefined),
+  whyNot(catalog, options, id) {
+    const user = catalog.users.get(id);
+    if (!user) return `no user ${id} in the given splits`;
+    if (user.history.length === 0) return `user ${id} has an empty history: generate skips such users`;
+    if (user.history.length > options.coldMax) return `user ${id} has ${user.history.length} clicks: not a cold user (1 to ${options.coldMax} clicks, see --cold-max)`;
+    if (!coldClicks(catalog, id, options)) return `none of user ${id}'s clicks is in the given news files`;
+    return undefined;
+  },
+  requests(input: StageInput, itemIds) {
+    const { catalog, options } = input;
+    const system = render(input.system, { category_vocabulary: MIND_CATEGORIES.join(", "), k: String(options.k) });
+    const jsonSchema = generateJsonSchema(options.k);
+    const retrieval = retrievalOf(catalog);
+    const fingerprint = retrieval.fingerprint();
+    return itemIds.map((id): LlmRequest<GenerateOutput> => {
+      const history = coldClicks(catalog, id, options);
+      if (!history) throw new Error(`generate: ${id} is not a cold user`);
+      const values: Record<string, string> = { history: numberedTitles(history, true), k: String(options.k) };
+      if (options.chain) {
+        const profile = input.profiles?.get(id);
+        if (!profile) throw new Error(`generate --chain: no profile for user ${id}`);
+        values.topics = profile.topics.join(", ");
+      }
+      return {
+        stage: "generate",
+        itemId: id,
+        system,
+        user: render(input.user, values),
+        jsonSchema,
+        schemaVersion: GENERATE_SCHEMA_VERSION,
+        maxTokens: 250 * options.k + 100,
+        offlineInputs: fingerprint,
+        parse: (raw) => parseGenerated(raw, { k: options.k, history, catalog: catalog.news }),
+        offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k)),
+      };
+    });
+  },
+};

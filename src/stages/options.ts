@@ -1,0 +1,68 @@
+// Flags shared by the stage commands (summarize, profile, generate) and the one config they parse to.
+import { z } from "zod";
+import { zBool, zInt, zStringList, type OptionSpecs } from "../cli/command.js";
+import { EngineConfig, engineOptions } from "../engine/config.js";
+import { sha256 } from "../util/hash.js";
+
+export const DEFAULT_DATA = "mind-data/sample";
+export const DEFAULT_OUT = "output/run";
+
+export const commonStageOptions: OptionSpecs = {
+  data: { type: "string", multiple: true, arg: "<dir>", description: `a split folder or a folder of splits (default ${DEFAULT_DATA})` },
+  out: { type: "string", arg: "<dir>", description: `run folder: records, failures and meta are written here (default ${DEFAULT_OUT})` },
+  limit: { type: "string", arg: "<n>", description: "only the first n items (after --shard): a cheap trial" },
+  shard: { type: "string", arg: "<k/n>", description: "only shard k of n (1 ≤ k ≤ n), a fixed partition by a hash of the item ID" },
+  prompts: { type: "string", arg: "<dir>", description: "folder of prompt templates (default: the bundled prompts/)" },
+  lenient: { type: "boolean", description: "skip malformed input lines instead of stopping at the first" },
+};
+
+export const stageFlagOptions = {
+  recent: { type: "string", arg: "<n>", description: "clicks described per user, most recent first (default 30)" },
+  "cold-max": { type: "string", arg: "<n>", description: "a cold user has 1..n clicks; empty histories are skipped (default 5)" },
+  k: { type: "string", arg: "<n>", description: "pseudo-news items per cold user, asked for in one request (default 2)" },
+  chain: { type: "boolean", description: "condition on the user's profile topics (UP→CG); needs profile records in --out" },
+} satisfies OptionSpecs;
+
+export interface Shard {
+  k: number;
+  n: number;
+}
+
+const zShard = z
+  .string()
+  .regex(/^\d+\/\d+$/, { error: "expected k/n, e.g. 1/4" })
+  .transform((s) => {
+    const [k, n] = s.split("/").map(Number) as [number, number];
+    return { k, n };
+  })
+  .refine((s) => s.n >= 1 && s.k >= 1 && s.k <= s.n, { error: "expected k/n with 1 ≤ k ≤ n" });
+
+/** One validated config for every stage command (and for `augment`, which runs them in turn). */
+export const StageConfig = EngineConfig.extend({
+  data: zStringList.default([DEFAULT_DATA]),
+  out: z.string().min(1).default(DEFAULT_OUT),
+  limit: zInt(1).optional(),
+  shard: zShard.optional(),
+  prompts: z.string().min(1).optional(),
+  lenient: zBool.default(false),
+  recent: zInt(1, 1000).default(30),
+  "cold-max": zInt(1, 1000).default(5),
+  k: zInt(1, 20).default(2),
+  chain: zBool.default(false),
+});
+export type StageConfig = z.infer<typeof StageConfig>;
+
+/** Shard of an item: the first 32 bits of sha256(ID) mod n, so it never depends on order or on the other items. */
+export function shardOf(itemId: string, n: number): number {
+  return Number.parseInt(sha256(itemId).slice(0, 8), 16) % n;
+}
+
+/** --shard then --limit: each machine of a sharded run can still make a cheap trial. */
+export function selectItems(ids: readonly string[], shard: Shard | undefined, limit: number | undefined): string[] {
+  const mine = shard ? ids.filter((id) => shardOf(id, shard.n) === shard.k - 1) : [...ids];
+  return limit === undefined ? mine : mine.slice(0, limit);
+}
+
+export const HISTORY_RULE_HELP = `Which history describes a user: MIND freezes a user's history per split and it can differ
+between splits. genre-mind takes it from the split holding the user's most recent impression
+(a tie goes to the split given later in --data); prompts list the most recent clicks first.`;

@@ -1,0 +1,191 @@
+// profile (GENRE's user profiler): ordered interest topics and US-state regions per user.
+import categoryTopics from "../../data/vocab/category-topics.json" with { type: "json" };
+import gazetteer from "../../data/gazetteer/us-cities.json" with { type: "json" };
+import { z } from "zod";
+import type { LlmRequest, ParseResult } from "../engine/types.js";
+import { recentClicks, type Catalog, type CatalogNews } from "../mind/catalog.js";
+import { sha256 } from "../util/hash.js";
+import { entitiesOf, stateOfEntity } from "./entities.js";
+import { dedupe, extractJson, normalizeRegion, normalizeTopic, quoteList } from "./normalize.js";
+import { ProfileOutput } from "./outputs.js";
+import type { Stage, StageInput, StageOptions } from "./stage.js";
+import { render } from "./template.js";
+import { TOPICS, US_STATES } from "./vocab.js";
+
+export const PROFILE_SCHEMA_VERSION = "profile-1";
+
+export const PROFILE_JSON_SCHEMA = {
+  type: "object",
+  properties: {
+    topics: { type: "array", items: { type: "string", enum: [...TOPICS] } },
+    regions: { type: "array", items: { type: "string", enum: [...US_STATES] } },
+  },
+  required: ["topics", "regions"],
+  additionalProperties: false,
+} as const;
+
+// Lenient on shape (a comma-separated string for a list, regions left out), strict on values.
+const stringList = z.union([z.array(z.string()), z.string().transform((s) => s.split(",").filter((x) => x.trim()))]);
+const RawProfile = z.object({ topics: stringList, regions: stringList.optional() });
+
+export function parseProfile(raw: string): ParseResult<ProfileOutput> {
+  const json = extractJson(raw);
+  if (!json.ok) return json;
+  const shape = RawProfile.safeParse(json.value);
+  if (!shape.success) {
+    return { ok: false, error: 'the answer must be a JSON object {"topics": [...], "regions": [...]} with lists of strings' };
+  }
+  const problems: string[] = [];
+  const topics: string[] = [];
+  const badTopics: string[] = [];
+  for (const t of shape.data.topics) {
+    const n = normalizeTopic(t);
+    if (n) topics.push(n);
+    else badTopics.push(t);
+  }
+  if (badTopics.length) problems.push(`${quoteList(badTopics)} ${badTopics.length > 1 ? "are not topics" : "is not a topic"} of the list; use only: ${TOPICS.join(", ")}`);
+  const regions: string[] = [];
+  const badRegions: string[] = [];
+  for (const r of shape.data.regions ?? []) {
+    const n = normalizeRegion(r);
+    if (n) regions.push(n);
+    else badRegions.push(r);
+  }
+  if (badRegions.length) problems.push(`${quoteList(badRegions)} ${badRegions.length > 1 ? "are not US states" : "is not a US state"}; regions must be full names of the 50 US states, or an empty list`);
+  if (problems.length === 0 && topics.length === 0) problems.push("give at least one topic");
+  if (problems.length) return { ok: false, error: problems.join("; ") };
+  const value = ProfileOutput.safeParse({ topics: dedupe(topics), regions: dedupe(regions) });
+  if (!value.success) return { ok: false, error: value.error.issues[0]?.message ?? "invalid profile" };
+  return { ok: true, value: value.data };
+}
+
+/** The clicks a profile describes: the most recent `recent`, most recent first, known news only. */
+export function profileClicks(catalog: Catalog, userId: string, recent: number): CatalogNews[] {
+  const user = catalog.users.get(userId);
+  if (!user) return [];
+  const out: CatalogNews[] = [];
+  for (const id of recentClicks(user.history, recent)) {
+    const n = catalog.news.get(id);
+    if (n) out.push(n);
+  }
+  return out;
+}
+
+export function numberedTitles(clicks: readonly CatalogNews[], withCategory: boolean): string {
+  return clicks.map((n, i) => `(${i + 1}) ${withCategory ? `(${n.category}) ` : ""}${n.title.trim()}`).join("\n");
+}
+
+interface TopicTable {
+  categories: Record<string, string[]>;
+  subcategories: Record<string, string[]>;
+  keywords: Record<string, string>;
+  fallback: string;
+}
+const TABLE = categoryTopics as unknown as TopicTable;
+for (const t of [...Object.values(TABLE.categories).flat(), ...Object.values(TABLE.subcategories).flat(), ...Object.values(TABLE.keywords), TABLE.fallback]) {
+  if (!TOPICS.includes(t)) throw new Error(`data/vocab/category-topics.json: '${t}' is not one of the 19 topics`);
+}
+
+interface OfflineFacts {
+  topics: readonly string[];
+  keywordTopics: readonly string[];
+  states: readonly string[];
+}
+
+/** Per news item, computed once per run: a news item is clicked by many users. */
+const FACTS = new WeakMap<CatalogNews, OfflineFacts>();
+
+function offlineFacts(n: CatalogNews): OfflineFacts {
+  const known = FACTS.get(n);
+  if (known) return known;
+  const keywordTopics = new Set<string>();
+  for (const w of n.title.toLowerCase().split(/[^\p{L}\p{N}]+/u)) {
+    const t = Object.hasOwn(TABLE.keywords, w) ? TABLE.keywords[w] : undefined;
+    if (t) keywordTopics.add(t);
+  }
+  const states = new Set<string>();
+  for (const e of [...entitiesOf(n.titleEntities), ...entitiesOf(n.abstractEntities)]) {
+    const s = stateOfEntity(e);
+    if (s) states.add(s);
+  }
+  const facts = {
+    topics: Object.hasOwn(TABLE.subcategories, n.subcategory)
+      ? TABLE.subcategories[n.subcategory]!
+      : Object.hasOwn(TABLE.categories, n.category)
+        ? TABLE.categories[n.category]!
+        : [],
+    keywordTopics: [...keywordTopics],
+    states: [...states],
+  };
+  FACTS.set(n, facts);
+  return facts;
+}
+
+/** Most votes first; ties by first vote (clicks are most recent first), so the order is stable. */
+function ranked(votes: Map<string, number>): [string, number][] {
+  return [...votes].map((e, i) => [e, i] as const).sort((a, b) => b[0][1] - a[0][1] || a[1] - b[1]).map(([e]) => e);
+}
+
+export const OFFLINE_MAX_TOPICS = 5;
+export const OFFLINE_MAX_REGIONS = 3;
+
+/**
+ * Offline baseline. Topics: each click votes 1 for the topics of its subcategory (or, when the
+ * subcategory is not in the table, of its category) and 0.5 for each topic a title keyword names;
+ * topics with at least one full vote are kept, the best first (at most 5), else the best one,
+ * else the table's fallback. Regions: each click votes once for every US state its `Type: G`
+ * title/abstract entities resolve to through the gazetteer (at most 3).
+ */
+export function offlineProfile(clicks: readonly CatalogNews[]): ProfileOutput {
+  const topicVotes = new Map<string, number>();
+  const regionVotes = new Map<string, number>();
+  const vote = (m: Map<string, number>, k: string, w: number) => m.set(k, (m.get(k) ?? 0) + w);
+  for (const n of clicks) {
+    const facts = offlineFacts(n);
+    for (const t of facts.topics) vote(topicVotes, t, 1);
+    for (const t of facts.keywordTopics) vote(topicVotes, t, 0.5);
+    for (const s of facts.states) vote(regionVotes, s, 1);
+  }
+  const order = ranked(topicVotes);
+  let topics = order.filter(([, v]) => v >= 1).map(([t]) => t).slice(0, OFFLINE_MAX_TOPICS);
+  if (topics.length === 0) topics = order.length ? [order[0]![0]] : [TABLE.fallback];
+  return { topics, regions: ranked(regionVotes).map(([s]) => s).slice(0, OFFLINE_MAX_REGIONS) };
+}
+
+const OFFLINE_TABLES = sha256(JSON.stringify(categoryTopics), JSON.stringify(gazetteer));
+
+export const profileStage: Stage = {
+  name: "profile",
+  templates: () => ({
+    system: { file: "profile.system.md", known: ["topic_vocabulary"], required: [] },
+    user: { file: "profile.user.md", known: ["history", "count"], required: ["history"] },
+  }),
+  items: (catalog: Catalog, options: StageOptions) =>
+    [...catalog.users.keys()].filter((u) => profileClicks(catalog, u, options.recent).length > 0),
+  whyNot(catalog, options, id) {
+    const user = catalog.users.get(id);
+    if (!user) return `no user ${id} in the given splits`;
+    if (user.history.length === 0) return `user ${id} has an empty history: profile covers users with clicks only`;
+    if (profileClicks(catalog, id, options.recent).length === 0) return `none of user ${id}'s recent clicks is in the given news files`;
+    return undefined;
+  },
+  requests(input: StageInput, itemIds) {
+    const system = render(input.system, { topic_vocabulary: TOPICS.join(", ") });
+    return itemIds.map((id): LlmRequest<ProfileOutput> => {
+      const clicks = profileClicks(input.catalog, id, input.options.recent);
+      const user = render(input.user, { history: numberedTitles(clicks, false), count: String(clicks.length) });
+      return {
+        stage: "profile",
+        itemId: id,
+        system,
+        user,
+        jsonSchema: PROFILE_JSON_SCHEMA as unknown as Record<string, unknown>,
+        schemaVersion: PROFILE_SCHEMA_VERSION,
+        maxTokens: 400,
+        offlineInputs: [OFFLINE_TABLES, ...clicks.map((n) => [n.id, n.category, n.subcategory, n.titleEntities, n.abstractEntities].join("\t"))].join("\n"),
+        parse: parseProfile,
+        offline: () => JSON.stringify(offlineProfile(clicks)),
+      };
+    });
+  },
+};

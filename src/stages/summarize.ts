@@ -1,0 +1,148 @@
+// summarize (GENRE's content summarizer): one enhanced title per news item.
+import subcategoryWords from "../../data/vocab/subcategory-words.json" with { type: "json" };
+import gazetteer from "../../data/gazetteer/us-cities.json" with { type: "json" };
+import type { LlmRequest, ParseResult } from "../engine/types.js";
+import type { Catalog, CatalogNews } from "../mind/catalog.js";
+import { cleanGeneratedText } from "../mind/text.js";
+import { sha256 } from "../util/hash.js";
+import { entitiesOf, stateOfEntity } from "./entities.js";
+import type { SummarizeOutput } from "./outputs.js";
+import type { Stage, StageInput } from "./stage.js";
+import { render } from "./template.js";
+
+export const SUMMARIZE_SCHEMA_VERSION = "summarize-1";
+
+/** An enhanced title is a headline: at most this many characters and words (longer for long originals). */
+export const MAX_TITLE_CHARS = 200;
+export const MAX_TITLE_WORDS = 40;
+
+const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
+
+// `[newtitle]` is the marker GENRE's prompt asked for; labels like "Enhanced title:" are the same idea.
+const LEADING_MARKER = /^\s*(?:\[\s*new\s*title\s*\]|(?:new|enhanced|rewritten|improved)\s+title\s*:)\s*/i;
+const INPUT_LABEL = /^\s*title\s*:|\b(?:abstract|category|sub-?category)\s*:/i;
+const WRAPPERS: [string, string][] = [['"', '"'], ["“", "”"], ["'", "'"], ["‘", "’"], ["«", "»"], ["**", "**"], ["*", "*"], ["`", "`"]];
+
+/** `"Title"` → `Title`, but `'Joker' beats 'Batman'` stays as it is. */
+function unwrap(line: string): string {
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [open, close] of WRAPPERS) {
+      if (line.length <= open.length + close.length || !line.startsWith(open) || !line.endsWith(close)) continue;
+      const inner = line.slice(open.length, line.length - close.length);
+      if (inner.includes(open) || inner.includes(close)) continue;
+      line = inner.trim();
+      changed = true;
+    }
+  }
+  return line;
+}
+
+/** 6-word sequences of the instructions: an answer containing one is (part of) a copy of them. */
+function shingles(text: string, n = 6): Set<string> {
+  const tokens = text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+  const out = new Set<string>();
+  for (let i = 0; i + n <= tokens.length; i++) out.add(tokens.slice(i, i + n).join(" "));
+  return out;
+}
+
+export function parseSummary(raw: string, original: string, instructions: ReadonlySet<string>): ParseResult<SummarizeOutput> {
+  const lines = raw.replace(LEADING_MARKER, "").split(/\r?\n|\r/).map((l) => l.trim()).filter((l) => l.length > 0);
+  if (lines.length === 0) return { ok: false, error: "the answer is empty; answer with the enhanced title" };
+  if (lines.length > 1) return { ok: false, error: `the answer has ${lines.length} lines; answer with the enhanced title only, on one line, with no explanation` };
+  const line = unwrap(lines[0]!.replace(LEADING_MARKER, ""));
+  if (INPUT_LABEL.test(line)) return { ok: false, error: "the answer repeats the input labels (Title:, Abstract:, Category:); answer with the enhanced title only" };
+  for (const s of shingles(line)) {
+    if (instructions.has(s)) return { ok: false, error: "the answer repeats the instructions; answer with the enhanced title only" };
+  }
+  const title = cleanGeneratedText(line);
+  if (!title) return { ok: false, error: "the answer is empty; answer with the enhanced title" };
+  const maxChars = Math.max(MAX_TITLE_CHARS, original.length + 60);
+  const maxWords = Math.max(MAX_TITLE_WORDS, words(original) + 10);
+  if (title.length > maxChars || words(title) > maxWords) {
+    return { ok: false, error: `the title is too long (${words(title)} words, ${title.length} characters); keep it a headline of at most ${maxWords} words` };
+  }
+  return { ok: true, value: { title } };
+}
+
+/** The subcategory in words: the table, else by rule (`newsfoo` → `foo news`, `a_b` → `a b`). */
+export function subcategoryInWords(sub: string): string {
+  const table = subcategoryWords as Record<string, string>;
+  if (Object.hasOwn(table, sub)) return table[sub]!;
+  const spaced = sub.replace(/[-_]+/g, " ").trim();
+  return /^news[a-z]/.test(spaced) ? `${spaced.slice(4)} news` : spaced;
+}
+
+/**
+ * Offline baseline: the title followed by what the row itself knows and the title does not say —
+ * title-entity labels, the state of a place entity, the subcategory in words —
+ * e.g. "Texans rally past Colts (Houston Texans, Indianapolis Colts; NFL)".
+ */
+export function offlineSummary(news: CatalogNews): string {
+  const title = cleanGeneratedText(news.title) ?? news.title;
+  const inTitle = (s: string) => title.toLowerCase().includes(s.toLowerCase());
+  const facts: string[] = [];
+  const known = (s: string) => inTitle(s) || facts.some((f) => f.toLowerCase().includes(s.toLowerCase()));
+  // "Columbus, Ohio" for a title saying "Columbus" adds only "Ohio".
+  const add = (label: string | undefined) => {
+    for (const part of (label ?? "").split(",")) {
+      const clean = cleanGeneratedText(part.replace(/[();]/g, " "));
+      if (clean && !known(clean)) facts.push(clean);
+    }
+  };
+  for (const e of entitiesOf(news.titleEntities)) {
+    add(e.Label);
+    add(stateOfEntity(e));
+  }
+  const labels = facts.slice(0, 4);
+  const sub = news.subcategory ? subcategoryInWords(news.subcategory) : "";
+  const parts = [labels.join(", "), sub && !known(sub) ? sub : ""].filter(Boolean);
+  if (parts.length === 0) return title;
+  const expanded = `${title} (${parts.join("; ")})`;
+  return expanded.length <= Math.max(MAX_TITLE_CHARS, title.length + 60) && words(expanded) <= Math.max(MAX_TITLE_WORDS, words(title) + 10)
+    ? expanded
+    : title;
+}
+
+const OFFLINE_TABLES = sha256(JSON.stringify(subcategoryWords), JSON.stringify(gazetteer));
+
+export const summarizeStage: Stage = {
+  name: "summarize",
+  templates: () => ({
+    system: { file: "summarize.system.md", known: [], required: [] },
+    user: { file: "summarize.user.md", known: ["title", "abstract", "category", "subcategory"], required: ["title"] },
+  }),
+  // Every distinct news ID of the splits (the catalog keeps the first row of an ID), with a title.
+  items: (catalog: Catalog) => [...catalog.news.values()].filter((n) => n.title.trim().length > 0).map((n) => n.id),
+  whyNot(catalog, _options, id) {
+    const news = catalog.news.get(id);
+    if (!news) return `no news ${id} in the given splits`;
+    if (news.title.trim().length === 0) return `news ${id} has an empty title: nothing to enhance`;
+    return undefined;
+  },
+  requests(input: StageInput, itemIds) {
+    const system = render(input.system, {});
+    const instructions = shingles(system);
+    return itemIds.map((id): LlmRequest<SummarizeOutput> => {
+      const news = input.catalog.news.get(id);
+      if (!news) throw new Error(`summarize: unknown news ${id}`);
+      const user = render(input.user, {
+        title: news.title.trim(),
+        abstract: news.abstract.trim(),
+        category: news.category,
+        subcategory: news.subcategory,
+      });
+      return {
+        stage: "summarize",
+        itemId: id,
+        system,
+        user,
+        schemaVersion: SUMMARIZE_SCHEMA_VERSION,
+        maxTokens: 200,
+        offlineInputs: `${OFFLINE_TABLES}\n${news.titleEntities}`,
+        parse: (raw) => parseSummary(raw, news.title, instructions),
+        offline: () => offlineSummary(news),
+      };
+    });
+  },
+};

@@ -1,0 +1,147 @@
+// TF-IDF retrieval over catalog titles and abstracts for the offline generate baseline. Built once
+// per run and queried per cold user through an inverted index.
+import { isStopword } from "./normalize.js";
+
+export interface Ranked {
+  id: string;
+  score: number;
+}
+
+/** Query terms kept per user: the heaviest ones carry the similarity, the tail only costs time. */
+const QUERY_TERMS = 32;
+
+const HEAD = 16;
+
+function byScoreThenId(a: Ranked, b: Ranked): number {
+  return b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** The best `n` in order, in one pass (the candidates of a user can be thousands). */
+function topN(items: readonly Ranked[], n: number): Ranked[] {
+  const top: Ranked[] = [];
+  for (const r of items) {
+    if (top.length === n && byScoreThenId(r, top[n - 1]!) >= 0) continue;
+    let i = Math.min(top.length, n - 1);
+    if (top.length < n) top.push(r);
+    while (i > 0 && byScoreThenId(r, top[i - 1]!) < 0) {
+      top[i] = top[i - 1]!;
+      i--;
+    }
+    top[i] = r;
+  }
+  return top;
+}
+
+export class TfIdfIndex {
+  readonly ids: string[];
+  private readonly postings: { docs: Int32Array; weights: Float64Array }[] = [];
+  private readonly vectors: { terms: Int32Array; weights: Float64Array }[] = [];
+  private readonly termIds = new Map<string, number>();
+  private readonly df: number[] = [];
+  private readonly indexOf = new Map<string, number>();
+  /** Document indexes sorted by ID: the deterministic fill when similarity runs out. */
+  private readonly byId: number[];
+  private readonly scores: Float64Array;
+  private readonly marked: Uint8Array;
+
+  constructor(docs: Iterable<{ id: string; text: string }>) {
+    this.ids = [];
+    const counts: Map<number, number>[] = [];
+    for (const d of docs) {
+      this.indexOf.set(d.id, this.ids.length);
+      this.ids.push(d.id);
+      const tf = new Map<number, number>();
+      for (const token of d.text.toLowerCase().split(/[^\p{L}\p{N}]+/u)) {
+        if (token.length < 2 || isStopword(token)) continue;
+        let t = this.termIds.get(token);
+        if (t === undefined) {
+          t = this.df.length;
+          this.termIds.set(token, t);
+          this.df.push(0);
+        }
+        tf.set(t, (tf.get(t) ?? 0) + 1);
+      }
+      for (const t of tf.keys()) this.df[t]!++;
+      counts.push(tf);
+    }
+    const n = this.ids.length;
+    const postingSize = new Int32Array(this.df.length);
+    for (const tf of counts) {
+      let norm = 0;
+      const terms = Int32Array.from(tf.keys());
+      const weights = new Float64Array(terms.length);
+      terms.forEach((t, i) => {
+        const w = tf.get(t)! * Math.log((1 + n) / (1 + this.df[t]!));
+        weights[i] = w;
+        norm += w * w;
+        postingSize[t]!++;
+      });
+      norm = Math.sqrt(norm) || 1;
+      for (let i = 0; i < weights.length; i++) weights[i]! /= norm;
+      this.vectors.push({ terms, weights });
+    }
+    for (let t = 0; t < this.df.length; t++) this.postings.push({ docs: new Int32Array(postingSize[t]!), weights: new Float64Array(postingSize[t]!) });
+    const fill = new Int32Array(this.df.length);
+    this.vectors.forEach((v, d) => {
+      v.terms.forEach((t, i) => {
+        const p = this.postings[t]!;
+        p.docs[fill[t]!] = d;
+        p.weights[fill[t]!] = v.weights[i]!;
+        fill[t]!++;
+      });
+    });
+    this.byId = [...this.ids.keys()].sort((a, b) => (this.ids[a]! < this.ids[b]! ? -1 : this.ids[a]! > this.ids[b]! ? 1 : 0));
+    this.scores = new Float64Array(n);
+    this.marked = new Uint8Array(n);
+  }
+
+  /**
+   * Catalog news most similar (cosine) to the sum of the given news, best first, ties by ID;
+   * then the rest by ID, so a caller always finds enough. Lazy: stops when the caller does.
+   */
+  *similar(toIds: readonly string[], exclude: ReadonlySet<string>): Generator<Ranked> {
+    const query = new Map<number, number>();
+    for (const id of toIds) {
+      const d = this.indexOf.get(id);
+      if (d === undefined) continue;
+      const v = this.vectors[d]!;
+      v.terms.forEach((t, i) => query.set(t, (query.get(t) ?? 0) + v.weights[i]!));
+    }
+    const terms = [...query].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, QUERY_TERMS);
+    const touched: number[] = [];
+    for (const [t, qw] of terms) {
+      const p = this.postings[t]!;
+      for (let i = 0; i < p.docs.length; i++) {
+        const d = p.docs[i]!;
+        if (!this.marked[d]) {
+          this.marked[d] = 1;
+          touched.push(d);
+        }
+        this.scores[d]! += qw * p.weights[i]!;
+      }
+    }
+    const candidates: Ranked[] = [];
+    for (const d of touched) {
+      if (!exclude.has(this.ids[d]!)) candidates.push({ id: this.ids[d]!, score: this.scores[d]! });
+      this.scores[d] = 0;
+      this.marked[d] = 0;
+    }
+    const seen = new Set<string>();
+    // Callers need a handful: select the best few first and sort the rest only if they ask for more.
+    const head = topN(candidates, HEAD);
+    for (const r of head) {
+      seen.add(r.id);
+      yield r;
+    }
+    if (candidates.length > head.length) {
+      for (const r of candidates.filter((c) => !seen.has(c.id)).sort(byScoreThenId)) {
+        seen.add(r.id);
+        yield r;
+      }
+    }
+    for (const d of this.byId) {
+      const id = this.ids[d]!;
+      if (!seen.has(id) && !exclude.has(id)) yield { id, score: 0 };
+    }
+  }
+}
