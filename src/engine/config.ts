@@ -15,6 +15,7 @@ export const engineOptions: OptionSpecs = {
   "max-attempts": { type: "string", arg: "<n>", description: "attempts per item, repair re-asks included (default 3)" },
   "max-failure-share": { type: "string", arg: "<0..1>", description: "exit non-zero when more than this share of items failed (default 0.05)" },
   "dry-run": { type: "boolean", description: "render every prompt, count tokens and print the cost estimate; send nothing" },
+  "count-tokens": { type: "string", arg: "<how>", description: "dry-run token count: estimate (chars/3.5, default) | api (Anthropic token counter; needs the key)" },
 };
 
 export const EngineConfig = z.object({
@@ -29,5 +30,6 @@ export const EngineConfig = z.object({
   "max-attempts": zInt(1, 20).default(3),
   "max-failure-share": zNumber(0, 1).default(0.05),
   "dry-run": zBool.default(false),
+  "count-tokens": z.enum(["estimate", "api"]).default("estimate"),
 });
 export type EngineConfig = z.infer<typeof EngineConfig>;

@@ -26,6 +26,8 @@ export interface LlmRequest<T = unknown> {
   /** Bumped by a stage when its parse/normalize rules change, so stored answers are re-asked. */
   schemaVersion: string;
   maxTokens: number;
+  /** Typical answer length, for the dry-run cost estimate (default: half of maxTokens). */
+  expectedOutputTokens?: number;
   /**
    * Inputs of the offline answer that are not in the rendered prompt (e.g. entities, the retrieval
    * catalog's fingerprint); part of the request key for the offline provider only.

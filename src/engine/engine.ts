@@ -1,0 +1,508 @@
+// The engine: turns a stage's requests into validated records. Keys and the durable store decide what
+// is sent at all; then every provider shares one path for limits, retries, repair re-asks, failures,
+// cost and progress. Stages know news; the engine knows none of it.
+import { mkdir } from "node:fs/promises";
+import pLimit from "p-limit";
+import { UserError, type CommandContext } from "../cli/command.js";
+import { runPaths, type StageCounts } from "../run/folder.js";
+import type { ChatMessage, LiveProvider, ProviderAnswer, ProviderCall } from "../providers/types.js";
+import { createLiveProvider, defaultModel } from "../providers/index.js";
+import { sha256 } from "../util/hash.js";
+import type { EngineConfig } from "./config.js";
+import { addUsage, costUsd, zeroUsage } from "./cost.js";
+import { dryRun } from "./dry-run.js";
+import { classifyError } from "./errors.js";
+import { AbortedError, RateGate, sleep, type Ticket } from "./limits.js";
+import { Progress, type ProgressOptions } from "./progress.js";
+import { JsonlAppender, readJsonl } from "./store.js";
+import { estimateCallTokens } from "./tokens.js";
+import {
+  FailureRecord,
+  StageRecord,
+  type FailureReason,
+  type LlmRequest,
+  type ProviderName,
+  type StageName,
+  type Usage,
+} from "./types.js";
+
+export interface EngineRun {
+  stage: StageName;
+  requests: LlmRequest[];
+  runDir: string;
+}
+
+export interface EngineSummary {
+  stage: StageName;
+  provider: ProviderName;
+  model: string;
+  counts: StageCounts;
+  usage: Usage;
+  costUsd: number;
+  /** true when failures exceed --max-failure-share: the command must exit 1 (after writing meta). */
+  failedShareExceeded: boolean;
+  dryRun: boolean;
+}
+
+/** Knobs tests and the bench turn; the CLI uses the defaults. */
+export interface EngineDeps {
+  /** A ready provider instead of one built from the config (tests). */
+  provider?: LiveProvider;
+  /** First retry delay; doubles per retry up to maxBackoffMs (default 500 ms). */
+  retryBaseMs?: number;
+  maxBackoffMs?: number;
+  /** Transport retries per call (429/529/5xx/timeouts) before the item fails as api-error (default 8). */
+  maxRetries?: number;
+  /** Client timeout per call (default 120 s). */
+  timeoutMs?: number;
+  progress?: ProgressOptions;
+  /** Clock for the rate gate (default performance.now). */
+  now?: () => number;
+}
+
+/** Provider family for the key: live and batch Claude answers are the same answers, so they share a store. */
+function keyFamily(provider: ProviderName): string {
+  return provider === "anthropic-batch" ? "anthropic" : provider;
+}
+
+/** JSON with sorted object keys, so a schema's key order does not change the request key. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+export function resolveModel(config: EngineConfig): string {
+  return config.model ?? defaultModel(config.provider);
+}
+
+/**
+ * Everything that changes the answer, hashed: provider family, model, parameters (max_tokens is the
+ * only one sent: SDK 1.x has no temperature/top_p/top_k for these models), the rendered prompt, the
+ * schema and its version; for offline also the inputs outside the prompt. A prompt edit re-asks only
+ * the items whose rendered prompt it changes.
+ */
+export function requestKey(req: LlmRequest, config: EngineConfig): string {
+  const offline = config.provider === "offline";
+  return sha256(
+    "genre-mind/request/v1",
+    req.stage,
+    keyFamily(config.provider),
+    resolveModel(config),
+    canonicalJson({ maxTokens: req.maxTokens }),
+    req.system,
+    req.user,
+    req.jsonSchema ? canonicalJson(req.jsonSchema) : "",
+    req.schemaVersion,
+    offline ? (req.offlineInputs ?? "") : "",
+  );
+}
+
+/** One item on its way through the engine (shared with the batch runner). */
+export interface PendingItem {
+  key: string;
+  req: LlmRequest;
+  /** The conversation so far: the user prompt, then any invalid answers and the errors stated back. */
+  messages: ChatMessage[];
+  /** Answers received (repair re-asks included; transport retries not). */
+  attempts: number;
+  /** Calls that were retried after a transport error. */
+  transportRetries: number;
+  usage: Usage;
+  lastReason?: FailureReason;
+  lastError?: string;
+  lastAnswer?: string;
+}
+
+export type AcceptResult = "stored" | "retry" | "failed";
+
+function repairPrompt(reason: FailureReason, error: string, maxTokens: number): string {
+  if (reason === "truncated") {
+    return `Your answer was cut off at the ${maxTokens}-token limit. Answer again, complete and shorter, in the required format only.`;
+  }
+  if (reason === "refusal") return "Please answer the request above; it is a routine data-labelling task. Reply in the required format only.";
+  return `Your answer could not be used: ${error}. Answer again in the required format only, with no other text.`;
+}
+
+/**
+ * The state of one stage run: the store appenders, counts, usage and the validate → store / re-ask /
+ * fail decision. The live loop and the batch runner both drive items through it.
+ */
+export class StageSession {
+  readonly paths: ReturnType<typeof runPaths>;
+  readonly usage = zeroUsage();
+  readonly failedByReason: Record<string, number> = {};
+  done = 0;
+  failed = 0;
+  retried = 0;
+  /** Provider calls retried after 429/529/5xx/timeouts, for the summary. */
+  transportRetries = 0;
+  /** The pricing mode of this run's tokens. */
+  readonly costMode: "live" | "batch";
+  private warnedPrice = false;
+
+  constructor(
+    readonly run: EngineRun,
+    readonly config: EngineConfig,
+    readonly ctx: CommandContext,
+    readonly model: string,
+    readonly pending: PendingItem[],
+    readonly cached: number,
+    readonly items: number,
+    private readonly records: JsonlAppender,
+    private readonly failures: JsonlAppender,
+  ) {
+    this.paths = runPaths(run.runDir);
+    this.costMode = config.provider === "anthropic-batch" ? "batch" : "live";
+  }
+
+  get maxAttempts(): number {
+    return this.config.provider === "offline" ? 1 : this.config["max-attempts"];
+  }
+
+  /** The provider call for an item's next attempt. */
+  call(item: PendingItem): ProviderCall {
+    return { system: item.req.system, messages: item.messages, jsonSchema: item.req.jsonSchema, maxTokens: item.req.maxTokens };
+  }
+
+  cost(): number {
+    const c = costUsd(this.usage, this.model, this.costMode);
+    if (c === undefined) {
+      if (!this.warnedPrice && this.config.provider !== "offline" && this.config.provider !== "openai-compatible") {
+        this.warnedPrice = true;
+        this.ctx.stderr.write(`note: no price for model ${this.model} in data/pricing.json; cost is reported as 0\n`);
+      }
+      return 0;
+    }
+    return c;
+  }
+
+  /** Validates an answer: stores it, or prepares the re-ask, or gives up after max-attempts. */
+  async accept(item: PendingItem, answer: ProviderAnswer): Promise<AcceptResult> {
+    item.attempts++;
+    addUsage(item.usage, answer.usage);
+    addUsage(this.usage, answer.usage);
+    let reason: FailureReason;
+    let error: string;
+    if (answer.stop === "refusal") {
+      reason = "refusal";
+      error = "the model refused";
+    } else if (answer.stop === "max_tokens") {
+      reason = "truncated";
+      error = `the answer was cut off at max_tokens (${item.req.maxTokens})`;
+    } else {
+      const parsed = item.req.parse(answer.text);
+      if (parsed.ok) {
+        if (item.attempts > 1 || item.transportRetries > 0) this.retried++;
+        const record: StageRecord = {
+          key: item.key,
+          stage: this.run.stage,
+          itemId: item.req.itemId,
+          provider: this.config.provider,
+          model: this.model,
+          output: parsed.value,
+          usage: item.usage,
+          attempts: item.attempts,
+        };
+        await this.records.append(record);
+        this.done++;
+        return "stored";
+      }
+      reason = "invalid";
+      error = parsed.error;
+    }
+    item.lastReason = reason;
+    item.lastError = error;
+    item.lastAnswer = answer.text;
+    if (item.attempts >= this.maxAttempts) {
+      await this.fail(item, reason, error);
+      return "failed";
+    }
+    // An empty assistant turn is rejected by the API, so a bare refusal is re-asked without one.
+    const previous = answer.text.trimEnd();
+    item.messages = [
+      ...item.messages,
+      ...(previous ? [{ role: "assistant" as const, content: previous }] : []),
+      { role: "user" as const, content: repairPrompt(reason, error, item.req.maxTokens) },
+    ];
+    if (!previous) item.messages = [item.messages[0]!, item.messages[item.messages.length - 1]!];
+    return "retry";
+  }
+
+  /** Records an item as given up on; it is not a store hit, so the next run asks again. */
+  async fail(item: PendingItem, reason: FailureReason, message: string): Promise<void> {
+    if (item.attempts > 1 || item.transportRetries > 0) this.retried++;
+    const record: FailureRecord = {
+      key: item.key,
+      stage: this.run.stage,
+      itemId: item.req.itemId,
+      provider: this.config.provider,
+      model: this.model,
+      reason,
+      message,
+      lastAnswer: item.lastAnswer,
+      usage: item.usage,
+      attempts: item.attempts,
+    };
+    await this.failures.append(record);
+    this.failed++;
+    this.failedByReason[reason] = (this.failedByReason[reason] ?? 0) + 1;
+  }
+
+  counts(): StageCounts {
+    return {
+      items: this.items,
+      done: this.done,
+      cached: this.cached,
+      retried: this.retried,
+      failed: this.failed,
+      failedByReason: { ...this.failedByReason },
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.records.close(), this.failures.close()]);
+  }
+}
+
+/** Thrown inside the live loop when a call shows no request can succeed (rejected key, no credit). */
+class RunStopped extends Error {}
+
+function fmt(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+export function formatSummary(s: EngineSummary, extra: { retriedCalls?: number; seconds?: number } = {}): string {
+  const c = s.counts;
+  const reasons = Object.entries(c.failedByReason)
+    .filter(([, n]) => n > 0)
+    .map(([r, n]) => `${r} ${n}`)
+    .join(", ");
+  const u = s.usage;
+  return (
+    [
+      `${s.stage} (${s.provider}, ${s.model}): ${fmt(c.items)} items`,
+      `${fmt(c.done)} done`,
+      `${fmt(c.cached)} cached`,
+      `${fmt(c.retried)} retried${extra.retriedCalls ? ` (${fmt(extra.retriedCalls)} calls re-sent after 429/529/5xx)` : ""}`,
+      `${fmt(c.failed)} failed${reasons ? ` (${reasons})` : ""}`,
+    ].join(", ") +
+    `\n  tokens: input ${fmt(u.inputTokens)}, cache write ${fmt(u.cacheWriteTokens)}, cache read ${fmt(u.cacheReadTokens)}, output ${fmt(u.outputTokens)}` +
+    ` · cost $${s.costUsd.toFixed(4)}${extra.seconds !== undefined ? ` · ${extra.seconds.toFixed(1)} s` : ""}\n`
+  );
+}
+
+export async function runEngine(run: EngineRun, config: EngineConfig, ctx: CommandContext): Promise<EngineSummary> {
+  return runEngineWith(run, config, ctx, {});
+}
+
+/** runEngine with injectable knobs (tests, bench). */
+export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: CommandContext, deps: EngineDeps): Promise<EngineSummary> {
+  const started = performance.now();
+  const model = resolveModel(config);
+  const paths = runPaths(run.runDir);
+
+  // Keys first: an item whose key has a record is done and is never sent again.
+  const byKey = new Map<string, LlmRequest>();
+  for (const req of run.requests) {
+    if (req.stage !== run.stage) throw new Error(`request for ${req.itemId} is for stage ${req.stage}, not ${run.stage}`);
+    const key = requestKey(req, config);
+    if (!byKey.has(key)) byKey.set(key, req);
+  }
+  const stored = await readJsonl(paths.records(run.stage), StageRecord);
+  const storedKeys = new Set(stored.records.map((r) => r.key));
+  const pending: PendingItem[] = [];
+  let cached = 0;
+  for (const [key, req] of byKey) {
+    if (storedKeys.has(key)) cached++;
+    else pending.push({ key, req, messages: [{ role: "user", content: req.user }], attempts: 0, transportRetries: 0, usage: zeroUsage() });
+  }
+
+  if (config["dry-run"]) {
+    const report = await dryRun({ stage: run.stage, config, ctx, model, pending: pending.map((p) => p.req), cached, deps });
+    return {
+      stage: run.stage,
+      provider: config.provider,
+      model,
+      counts: { items: byKey.size, done: 0, cached, retried: 0, failed: 0, failedByReason: {} },
+      usage: zeroUsage(),
+      costUsd: report.liveCostUsd,
+      failedShareExceeded: false,
+      dryRun: true,
+    };
+  }
+
+  // A missing key stops the run before anything is opened or queued. Nothing to send needs no key.
+  let provider: LiveProvider | undefined = deps.provider;
+  const gate = new RateGate({ rpm: config.rpm, itpm: config.itpm, otpm: config.otpm }, deps.now);
+  if (!provider && pending.length > 0 && config.provider !== "offline") {
+    if (config.provider === "anthropic-batch") throw new UserError("the anthropic-batch provider is not available in this build yet");
+    provider = createLiveProvider(config, ctx, { timeoutMs: deps.timeoutMs, onHeaders: (h) => gate.observe(h) });
+  }
+
+  await mkdir(run.runDir, { recursive: true });
+  const session = new StageSession(
+    run,
+    config,
+    ctx,
+    model,
+    pending,
+    cached,
+    byKey.size,
+    await JsonlAppender.open(paths.records(run.stage)),
+    await JsonlAppender.open(paths.failures(run.stage)),
+  );
+
+  const progress = new Progress(
+    ctx.stderr,
+    run.stage,
+    () => ({ done: session.done, failed: session.failed, total: pending.length, costUsd: session.cost(), throttled: gate.throttled }),
+    deps.progress,
+  );
+  progress.start();
+  try {
+    if (config.provider === "offline" && !deps.provider) await runOffline(session);
+    else if (pending.length > 0) await runLive(session, provider!, gate, deps);
+  } finally {
+    progress.stop();
+    await session.close();
+  }
+
+  const summary: EngineSummary = {
+    stage: run.stage,
+    provider: config.provider,
+    model,
+    counts: session.counts(),
+    usage: { ...session.usage },
+    costUsd: session.cost(),
+    failedShareExceeded: byKey.size > 0 && session.failed / byKey.size > config["max-failure-share"],
+    dryRun: false,
+  };
+  ctx.stdout.write(formatSummary(summary, { retriedCalls: session.transportRetries, seconds: (performance.now() - started) / 1000 }));
+  if (summary.failedShareExceeded) {
+    ctx.stderr.write(
+      `${run.stage}: ${session.failed} of ${byKey.size} items failed (more than --max-failure-share ${config["max-failure-share"]}); see ${paths.failures(run.stage)}\n`,
+    );
+  }
+  return summary;
+}
+
+/** The offline provider: deterministic answers, nothing to limit or retry; still validated and stored. */
+async function runOffline(session: StageSession): Promise<void> {
+  let n = 0;
+  for (const item of session.pending) {
+    let text: string;
+    try {
+      text = item.req.offline();
+    } catch (e) {
+      item.attempts = 1;
+      await session.fail(item, "invalid", `offline answer failed: ${(e as Error).message}`);
+      continue;
+    }
+    // Not awaited one by one: the appender coalesces lines, and a flush every few thousand bounds memory.
+    const done = session.accept(item, { text, stop: "end", usage: zeroUsage() });
+    if (++n % 2048 === 0) await done;
+  }
+}
+
+async function runLive(session: StageSession, provider: LiveProvider, gate: RateGate, deps: EngineDeps): Promise<void> {
+  const config = session.config;
+  const abort = new AbortController();
+  let stopped: Error | undefined;
+  const maxRetries = deps.maxRetries ?? 8;
+  const base = deps.retryBaseMs ?? 500;
+  const cap = deps.maxBackoffMs ?? 30_000;
+  // Output tokens are debited before the call: the running mean of real answers (max_tokens until one is known).
+  let outSeen = 0;
+  let outTotal = 0;
+
+  // The first call goes alone: a rejected key then costs one request, not `concurrency` of them, and
+  // its answer writes the prompt cache that every later request reads.
+  let warmed = false;
+  let warmupClaimed = false;
+  let releaseWarmup!: () => void;
+  const warmup = new Promise<void>((r) => (releaseWarmup = r));
+
+  const send = async (item: PendingItem): Promise<ProviderAnswer> => {
+    const call = session.call(item);
+    for (let retry = 0; ; retry++) {
+      if (stopped) throw new RunStopped();
+      let first = false;
+      if (!warmed) {
+        if (warmupClaimed) await warmup;
+        else first = warmupClaimed = true;
+      }
+      if (stopped) throw new RunStopped();
+      const est = estimateCallTokens(call);
+      const outEst = Math.min(item.req.maxTokens, outSeen > 0 ? Math.ceil((outTotal / outSeen) * 1.2) : item.req.maxTokens);
+      let ticket: Ticket | undefined;
+      try {
+        ticket = await gate.acquire({ input: est.total, output: outEst }, abort.signal);
+        const answer = await provider.call(call, abort.signal);
+        gate.settle(ticket, { input: answer.usage.inputTokens + answer.usage.cacheWriteTokens, output: answer.usage.outputTokens });
+        gate.speedUp();
+        outSeen++;
+        outTotal += answer.usage.outputTokens;
+        return answer;
+      } catch (e) {
+        if (ticket) gate.settle(ticket, undefined);
+        if (e instanceof AbortedError || stopped) throw new RunStopped();
+        const c = classifyError(e);
+        if (c.kind === "aborted") throw new RunStopped();
+        if (c.kind === "fatal") {
+          stopped ??= new UserError(
+            c.status === 401
+              ? `the API rejected the key in ${apiKeyEnvName(session.config)} (401 authentication_error); nothing more was sent`
+              : c.status === 403
+                ? `the key in ${apiKeyEnvName(session.config)} may not use this API or model (403 permission_error); nothing more was sent`
+                : `the API refused the request (${c.status}): ${c.message}; nothing more was sent`,
+          );
+          abort.abort();
+          throw new RunStopped();
+        }
+        gate.observe(c.headers, ticket);
+        if (!c.retryable || retry >= maxRetries) {
+          throw Object.assign(new Error(c.status ? `${c.status}: ${c.message}` : c.message), { final: true });
+        }
+        if (c.kind === "rate-limit") gate.slowDown("rate-limit", ticket, c.retryAfterMs ?? 1000);
+        else if (c.kind === "overloaded") gate.slowDown("overloaded", ticket, c.retryAfterMs);
+        item.transportRetries++;
+        session.transportRetries++;
+        const backoff = Math.min(cap, base * 2 ** retry) * (0.5 + Math.random() / 2);
+        await sleep(Math.max(backoff, c.retryAfterMs ?? 0), abort.signal).catch(() => undefined);
+      } finally {
+        if (first) {
+          warmed = true;
+          releaseWarmup();
+        }
+      }
+    }
+  };
+
+  const processItem = async (item: PendingItem): Promise<void> => {
+    for (;;) {
+      if (stopped) return;
+      let answer: ProviderAnswer;
+      try {
+        answer = await send(item);
+      } catch (e) {
+        if (e instanceof RunStopped) return;
+        await session.fail(item, "api-error", (e as Error).message);
+        return;
+      }
+      const result = await session.accept(item, answer);
+      if (result !== "retry") return;
+    }
+  };
+
+  const limit = pLimit(config.concurrency);
+  await Promise.all(session.pending.map((item) => limit(() => processItem(item))));
+  if (stopped) throw stopped;
+}
+
+function apiKeyEnvName(config: EngineConfig): string {
+  return config["api-key-env"] ?? (config.provider === "openai-compatible" ? "OPENAI_API_KEY" : "ANTHROPIC_API_KEY");
+}
+

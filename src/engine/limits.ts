@@ -1,0 +1,218 @@
+// Rate budgets: requests, input tokens and output tokens per minute, each a token bucket refilled
+// continuously and holding one second's worth, so requests go out evenly paced (the API enforces
+// its per-minute limits over short intervals too) instead of a burst that earns a wall of 429s.
+// Pressure from the server (429 with retry-after, 529, low anthropic-ratelimit-*-remaining) scales
+// all budgets down; calm answers scale them back up to the configured (or advertised) limits.
+
+export interface Budgets {
+  rpm?: number;
+  itpm?: number;
+  otpm?: number;
+}
+
+export interface Ticket {
+  /** When the request was let through (the gate's clock). */
+  at: number;
+  input: number;
+  output: number;
+}
+
+export type Pressure = "rate-limit" | "overloaded" | "low-remaining";
+
+const MIN_FACTOR = 0.05;
+/** One slow-down per this window: a burst of 429s from requests already in flight is one signal, not fifty. */
+const SLOWDOWN_WINDOW_MS = 1000;
+/** No speed-up until the pressure has been gone this long. */
+const CALM_MS = 2000;
+
+export class AbortedError extends Error {
+  constructor() {
+    super("aborted");
+    this.name = "AbortError";
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(new AbortedError());
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new AbortedError());
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+class Bucket {
+  level: number;
+  last: number;
+  constructor(
+    /** Per-minute limit before the pressure factor. */
+    public base: number,
+    now: number,
+    /** Learned from a 429 with no known limit, not configured or advertised. */
+    readonly learned = false,
+  ) {
+    this.level = this.capacity(1);
+    this.last = now;
+  }
+  perMs(factor: number): number {
+    return (this.base * factor) / 60_000;
+  }
+  capacity(factor: number): number {
+    return Math.max(1, (this.base * factor) / 60);
+  }
+  refill(now: number, factor: number): void {
+    this.level = Math.min(this.capacity(factor), this.level + (now - this.last) * this.perMs(factor));
+    this.last = now;
+  }
+  /** ms until `need` (capped at one second's worth, so any request can pass) is available. */
+  waitFor(need: number, factor: number): number {
+    const want = Math.min(need, this.capacity(factor));
+    return this.level >= want ? 0 : (want - this.level) / this.perMs(factor);
+  }
+}
+
+export class RateGate {
+  private readonly buckets: { requests?: Bucket; input?: Bucket; output?: Bucket } = {};
+  private readonly configured: Budgets;
+  private factor = 1;
+  private pausedUntil = 0;
+  private pauseStartedAt = -Infinity;
+  private lastSlowdown = -Infinity;
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Start times of recent requests, to learn a rate when a 429 arrives with no limit known. */
+  private readonly recent: number[] = [];
+  /** Slow-downs applied, for the summary. */
+  slowdowns = 0;
+
+  constructor(
+    budgets: Budgets,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.configured = budgets;
+    const t = now();
+    if (budgets.rpm) this.buckets.requests = new Bucket(budgets.rpm, t);
+    if (budgets.itpm) this.buckets.input = new Bucket(budgets.itpm, t);
+    if (budgets.otpm) this.buckets.output = new Bucket(budgets.otpm, t);
+  }
+
+  /** True while server pressure keeps the run below its limits. */
+  get throttled(): boolean {
+    return this.factor < 1 || this.now() < this.pausedUntil;
+  }
+
+  get pressureFactor(): number {
+    return this.factor;
+  }
+
+  /** Waits for a turn (first come, first served) and debits the estimated tokens. */
+  acquire(cost: { input: number; output: number }, signal?: AbortSignal): Promise<Ticket> {
+    const turn = this.chain.then(() => this.waitTurn(cost, signal));
+    this.chain = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async waitTurn(cost: { input: number; output: number }, signal?: AbortSignal): Promise<Ticket> {
+    for (;;) {
+      if (signal?.aborted) throw new AbortedError();
+      const now = this.now();
+      let wait = Math.max(0, this.pausedUntil - now);
+      const needs: [Bucket | undefined, number][] = [
+        [this.buckets.requests, 1],
+        [this.buckets.input, cost.input],
+        [this.buckets.output, cost.output],
+      ];
+      for (const [b, need] of needs) {
+        if (!b) continue;
+        b.refill(now, this.factor);
+        wait = Math.max(wait, b.waitFor(need, this.factor));
+      }
+      if (wait <= 0) {
+        for (const [b, need] of needs) if (b) b.level -= need;
+        this.recent.push(now);
+        if (this.recent.length > 4096) this.recent.splice(0, 2048);
+        return { at: now, input: cost.input, output: cost.output };
+      }
+      await sleep(Math.max(1, wait), signal);
+    }
+  }
+
+  /** Corrects the token budgets by what the call really used (or gives the estimate back when nothing was billed). */
+  settle(ticket: Ticket, actual: { input: number; output: number } | undefined): void {
+    const used = actual ?? { input: 0, output: 0 };
+    if (this.buckets.input) this.buckets.input.level += ticket.input - used.input;
+    if (this.buckets.output) this.buckets.output.level += ticket.output - used.output;
+  }
+
+  /** Server pushback. A retry-after pauses every new request, unless it answers a request sent before the current pause began. */
+  slowDown(kind: Pressure, ticket: Ticket | undefined, retryAfterMs?: number): void {
+    const now = this.now();
+    const fresh = !ticket || ticket.at >= this.pauseStartedAt;
+    if (retryAfterMs !== undefined && retryAfterMs > 0 && fresh) {
+      if (now + retryAfterMs > this.pausedUntil) {
+        this.pausedUntil = now + retryAfterMs;
+        this.pauseStartedAt = now;
+      }
+    }
+    if (kind === "rate-limit" && !this.buckets.requests && fresh) {
+      // No limit known: the rate that met the 429 becomes the ceiling, once there is enough traffic to measure it.
+      const windowStart = now - 10_000;
+      const n = this.recent.filter((t) => t >= windowStart).length;
+      const first = this.recent.find((t) => t >= windowStart) ?? now;
+      if (n >= 20) this.buckets.requests = new Bucket((n * 60_000) / Math.max(1000, now - first), now, true);
+    }
+    if (now - this.lastSlowdown < SLOWDOWN_WINDOW_MS || !fresh) return;
+    this.lastSlowdown = now;
+    this.slowdowns++;
+    const by = kind === "rate-limit" ? 0.5 : kind === "overloaded" ? 0.8 : 0.9;
+    this.refillAll(now);
+    this.factor = Math.max(MIN_FACTOR, this.factor * by);
+  }
+
+  /** A successful answer: once the pressure has been gone a while, budgets grow back. */
+  speedUp(): void {
+    const now = this.now();
+    if (this.factor >= 1 || now - this.lastSlowdown < CALM_MS) return;
+    this.refillAll(now);
+    this.factor = Math.min(1, this.factor * 1.02 + 0.002);
+  }
+
+  private refillAll(now: number): void {
+    for (const b of Object.values(this.buckets)) b?.refill(now, this.factor);
+  }
+
+  /** Reads anthropic-ratelimit-* headers: adopts advertised limits below ours, slows down when remaining runs low. */
+  observe(headers: Headers | undefined, ticket?: Ticket): void {
+    if (!headers) return;
+    const now = this.now();
+    const kinds = [
+      ["requests", "requests", this.configured.rpm],
+      ["input-tokens", "input", this.configured.itpm],
+      ["output-tokens", "output", this.configured.otpm],
+    ] as const;
+    for (const [name, slot, configured] of kinds) {
+      const limit = Number(headers.get(`anthropic-ratelimit-${name}-limit`));
+      const remaining = Number(headers.get(`anthropic-ratelimit-${name}-remaining`));
+      if (!Number.isFinite(limit) || limit <= 0 || headers.get(`anthropic-ratelimit-${name}-limit`) === null) continue;
+      const ceiling = configured ? Math.min(configured, limit) : limit;
+      const b = this.buckets[slot];
+      if (!b || b.learned || b.base > ceiling) {
+        if (b) b.base = ceiling;
+        else this.buckets[slot] = new Bucket(ceiling, now);
+      }
+      if (headers.get(`anthropic-ratelimit-${name}-remaining`) === null || !Number.isFinite(remaining)) continue;
+      if (remaining <= 0) {
+        const reset = Date.parse(headers.get(`anthropic-ratelimit-${name}-reset`) ?? "");
+        const ms = Number.isFinite(reset) ? Math.min(60_000, Math.max(0, reset - Date.now())) : 1000;
+        this.slowDown("low-remaining", ticket, ms);
+      } else if (remaining < limit * 0.1) {
+        this.slowDown("low-remaining", ticket);
+      }
+    }
+  }
+}
