@@ -1,48 +1,17 @@
-import Anthropic from "@anthropic-ai/sdk";
-import { mkdtemp, readFile } from "node:fs/promises";
+// anthropic-batch end to end: runEngine → batch runner → AnthropicBatchProvider → real SDK → the fake
+// Message Batches API. Waits on the fake's events and the runner's own completion, never on time.
 import { readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { customIdFor, runBatches, type BatchRunOptions } from "../src/engine/batch-runner.js";
-import type { FailureRecord, LlmRequest, StageRecord } from "../src/engine/types.js";
-import { AnthropicBatchProvider } from "../src/providers/anthropic-batch.js";
+import { customIdFor } from "../src/engine/batch-runner.js";
+import { costUsd } from "../src/engine/cost.js";
+import { runEngineWith, type EngineDeps } from "../src/engine/engine.js";
+import { readJsonl } from "../src/engine/store.js";
+import { FailureRecord, StageRecord, type LlmRequest } from "../src/engine/types.js";
+import { runPaths } from "../src/run/folder.js";
 import { createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { installBatches, type FakeBatches, type FakeBatchesOptions } from "./fakes/anthropic-batches.js";
-
-const SCHEMA = { type: "object", properties: { topic: { type: "string" } }, required: ["topic"], additionalProperties: false };
-
-/** The fake answers with the item's own ID, so a result mapped to the wrong item shows. */
-function answer(body: FakeMessageRequest): string {
-  const first = body.messages[0]!.content;
-  const text = typeof first === "string" ? first : first.map((b) => b.text ?? "").join("");
-  return JSON.stringify({ topic: `about ${/item (\S+)/.exec(text)?.[1]}` });
-}
-
-function request(itemId: string): LlmRequest<{ topic: string }> {
-  return {
-    stage: "summarize",
-    itemId,
-    system: "Give the topic of the news item as JSON.",
-    user: `Title of item ${itemId}: markets move`,
-    jsonSchema: SCHEMA,
-    schemaVersion: "1",
-    maxTokens: 100,
-    parse(raw) {
-      try {
-        const v = JSON.parse(raw) as { topic?: unknown };
-        if (typeof v.topic !== "string") return { ok: false, error: "topic: expected a string" };
-        return { ok: true, value: { topic: v.topic } };
-      } catch {
-        return { ok: false, error: "the answer is not JSON" };
-      }
-    },
-    offline: () => '{"topic":"offline"}',
-  };
-}
-
-/** Keys as the engine makes them are opaque; these contain characters custom_id forbids. */
-const items = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `summarize:N${i}:v1`, request: request(`N${i}`) }));
+import { config, context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
 
 let fake: FakeAnthropic | undefined;
 afterEach(async () => {
@@ -50,52 +19,57 @@ afterEach(async () => {
   fake = undefined;
 });
 
+const userOf = (body: FakeMessageRequest) => JSON.stringify(body.messages[0]);
+/** The item a batch request is for, from its prompt ("news N3"). */
+const itemOf = (body: FakeMessageRequest) => /news (N\d+)/.exec(userOf(body))?.[1];
+
 async function setup(batchOptions: FakeBatchesOptions = {}) {
-  fake = await createFakeAnthropic({ answer });
+  fake = await createFakeAnthropic({ answer: titleAnswer });
   const batches = installBatches(fake, batchOptions);
-  const client = new Anthropic({ apiKey: "test-key", baseURL: fake.url, maxRetries: 0 });
-  const provider = new AnthropicBatchProvider({ client, model: "claude-haiku-4-5" });
-  const dir = await mkdtemp(join(tmpdir(), "genre-batch-"));
-  const records: StageRecord[] = [];
-  const failures: FailureRecord[] = [];
-  const run = (extra: Partial<BatchRunOptions> & { items: BatchRunOptions["items"] }) =>
-    runBatches({
-      stage: "summarize",
-      provider,
-      batchesFile: join(dir, "summarize.batches.jsonl"),
-      maxAttempts: 3,
-      pollMs: 1,
-      sink: {
-        record: async (r) => void records.push(r),
-        failure: async (f) => void failures.push(f),
-      },
-      ...extra,
-    });
-  return { batches, provider, dir, records, failures, run, batchesFile: join(dir, "summarize.batches.jsonl") };
+  const dir = await tempDir();
+  const paths = runPaths(dir);
+  const run = (requests: LlmRequest[], over: Record<string, unknown> = {}, deps: EngineDeps = {}) => {
+    const ctx = context({ ANTHROPIC_API_KEY: "test-key" });
+    return runEngineWith(
+      { stage: "summarize", requests, runDir: dir },
+      config({ provider: "anthropic-batch", "base-url": fake!.url, ...over }),
+      ctx,
+      { pollMs: 1, ...deps },
+    ).then((summary) => ({ summary, ctx }));
+  };
+  const records = async () => (await readJsonl(paths.records("summarize"), StageRecord)).records;
+  const failures = async () => (await readJsonl(paths.failures("summarize"), FailureRecord)).records;
+  return { batches, dir, paths, run, records, failures, batchesFile: paths.batches("summarize") };
 }
 
-function byItem(records: StageRecord[]) {
-  return Object.fromEntries(records.map((r) => [r.itemId, r.output]));
-}
-
-function requestsOf(b: FakeBatches, index: number) {
+function sent(b: FakeBatches, index: number) {
   return [...b.batches.values()][index]!.requests;
 }
 
-describe("anthropic-batch through the batch runner and the fake Message Batches API", () => {
-  it("maps custom_ids back to their items, whatever order the results come in", async () => {
+describe("anthropic-batch through runEngine and the fake Message Batches API", () => {
+  it("maps custom_ids back to their items whatever order the results come in, at half price", async () => {
     const t = await setup({ order: "shuffled" });
-    const result = await t.run({ items: items(12) });
-    expect(result).toMatchObject({ done: 12, failed: 0, retried: 0, submitted: 1, resumed: 0 });
-    const sent = requestsOf(t.batches, 0).map((r) => r.custom_id);
-    expect(sent).toEqual(items(12).map((i) => customIdFor(i.key)));
-    for (const id of sent) expect(id).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
-    const order = [...t.batches.batches.values()][0]!.results!.map((l) => (JSON.parse(l) as { custom_id: string }).custom_id);
-    expect(order).not.toEqual(sent);
-    expect(byItem(t.records)).toEqual(Object.fromEntries(items(12).map((i) => [i.request.itemId, { topic: `about ${i.request.itemId}:` }])));
-    expect(t.records.every((r) => r.provider === "anthropic-batch" && r.model === "claude-haiku-4-5" && r.attempts === 1)).toBe(true);
-    expect(result.usage.inputTokens).toBe(t.records.reduce((s, r) => s + r.usage.inputTokens, 0));
-    expect(result.usage.outputTokens).toBeGreaterThan(0);
+    const { summary } = await t.run(titleRequests(12));
+    expect(summary.counts).toMatchObject({ items: 12, done: 12, failed: 0, retried: 0 });
+    const requests = sent(t.batches, 0);
+    const resultOrder = [...t.batches.batches.values()][0]!.results!.map((l) => (JSON.parse(l) as { custom_id: string }).custom_id);
+    expect(resultOrder).not.toEqual(requests.map((r) => r.custom_id));
+    for (const r of requests) expect(r.custom_id).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
+
+    const records = await t.records();
+    expect(records.map((r) => [r.itemId, r.output]).sort()).toEqual(
+      Array.from({ length: 12 }, (_, i) => [`N${i}`, { title: `Title for N${i}` }]).sort(),
+    );
+    // Each record's key is the custom_id its request was sent under.
+    const byCustomId = new Map(requests.map((r) => [r.custom_id, itemOf(r.params)]));
+    for (const r of records) expect(byCustomId.get(customIdFor(r.key))).toBe(r.itemId);
+    expect(records.every((r) => r.provider === "anthropic-batch" && r.attempts === 1)).toBe(true);
+
+    expect(summary.usage.inputTokens).toBeGreaterThan(0);
+    const live = costUsd(summary.usage, "claude-haiku-4-5", "live")!;
+    // Haiku 4.5: $1 / $5 per million input / output tokens, halved for batches.
+    expect(live).toBeCloseTo((summary.usage.inputTokens * 1 + summary.usage.outputTokens * 5) / 1e6, 10);
+    expect(summary.costUsd).toBeCloseTo(live / 2, 10);
   });
 
   it("uses a key as its custom_id when the API accepts it, and hashes it otherwise", () => {
@@ -106,14 +80,14 @@ describe("anthropic-batch through the batch runner and the fake Message Batches 
 
   it("splits into batches within the request-count and byte limits", async () => {
     const t = await setup();
-    const byCount = await t.run({ items: items(25), limits: { maxRequests: 10 } });
-    expect(byCount).toMatchObject({ done: 25, submitted: 3 });
+    const byCount = await t.run(titleRequests(25), {}, { batchLimits: { maxRequests: 10 } });
+    expect(byCount.summary.counts.done).toBe(25);
     expect([...t.batches.batches.values()].map((b) => b.requests.length)).toEqual([10, 10, 5]);
 
     const t2 = await setup({ limits: { maxBytes: 4000 } });
-    // One request body is ~600 bytes here: 4,000 bytes hold a handful, never more.
-    const bySize = await t2.run({ items: items(20), limits: { maxBytes: 4000 } });
-    expect(bySize.done).toBe(20);
+    // One request here is ~500 bytes of JSON: a 4,000-byte batch holds a handful, never more.
+    const bySize = await t2.run(titleRequests(20), {}, { batchLimits: { maxBytes: 4000 } });
+    expect(bySize.summary.counts.done).toBe(20);
     const sizes = [...t2.batches.batches.values()].map((b) => Buffer.byteLength(JSON.stringify({ requests: b.requests })));
     expect(sizes.length).toBeGreaterThan(2);
     for (const s of sizes) expect(s).toBeLessThanOrEqual(4000);
@@ -125,7 +99,7 @@ describe("anthropic-batch through the batch runner and the fake Message Batches 
     t.batches.on("retrieve", (b: { id: string; polls: number }) => {
       if (b.polls === 1) persistedAtFirstPoll.push(readFileSync(t.batchesFile, "utf8").includes(`"batch":"${b.id}"`));
     });
-    await t.run({ items: items(6), limits: { maxRequests: 2 } });
+    await t.run(titleRequests(6), {}, { batchLimits: { maxRequests: 2 } });
     expect(persistedAtFirstPoll).toEqual([true, true, true]);
     const lines = (await readFile(t.batchesFile, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.filter((l) => "batch" in l)).toHaveLength(3);
@@ -136,20 +110,22 @@ describe("anthropic-batch through the batch runner and the fake Message Batches 
     const t = await setup({ hold: true });
     const stop = new AbortController();
     t.batches.once("retrieve", () => stop.abort());
-    await expect(t.run({ items: items(8), signal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(8), {}, { signal: stop.signal })).rejects.toThrow();
     expect(t.batches.creates).toBe(1);
-    expect(t.records).toHaveLength(0);
+    expect(await t.records()).toHaveLength(0);
 
     t.batches.release();
-    const resumed = await t.run({ items: items(8) });
-    expect(resumed).toMatchObject({ done: 8, submitted: 0, resumed: 1 });
+    const { summary, ctx } = await t.run(titleRequests(8));
+    expect(summary.counts).toMatchObject({ done: 8, cached: 0, failed: 0 });
     expect(t.batches.creates).toBe(1);
-    expect(new Set(t.records.map((r) => r.itemId)).size).toBe(8);
+    expect(ctx.err.text()).toMatch(/resumed polling \(8 requests\)/);
+    expect(new Set((await t.records()).map((r) => r.itemId)).size).toBe(8);
 
-    // A third run with nothing left to ask polls nothing and creates nothing.
+    // Everything is stored now: a third run sends, creates and polls nothing.
     const polls = [...t.batches.batches.values()][0]!.polls;
-    const idle = await t.run({ items: [] });
-    expect(idle).toMatchObject({ done: 0, submitted: 0, resumed: 0 });
+    const again = await t.run(titleRequests(8));
+    expect(again.summary.counts).toMatchObject({ cached: 8, done: 0 });
+    expect(t.batches.creates).toBe(1);
     expect([...t.batches.batches.values()][0]!.polls).toBe(polls);
   });
 
@@ -157,81 +133,107 @@ describe("anthropic-batch through the batch runner and the fake Message Batches 
     const t = await setup({ hold: true });
     const stop = new AbortController();
     t.batches.once("retrieve", () => stop.abort());
-    await expect(t.run({ items: items(4), signal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(4), {}, { signal: stop.signal })).rejects.toThrow();
     t.batches.release();
-    const result = await t.run({ items: items(6) });
-    expect(result).toMatchObject({ done: 6, submitted: 1, resumed: 1 });
-    expect(requestsOf(t.batches, 1).map((r) => r.custom_id)).toEqual(items(6).slice(4).map((i) => customIdFor(i.key)));
+    const { summary } = await t.run(titleRequests(6));
+    expect(summary.counts.done).toBe(6);
+    expect(t.batches.creates).toBe(2);
+    expect(sent(t.batches, 1).map((r) => itemOf(r.params))).toEqual(["N4", "N5"]);
   });
 
   it("re-queues errored and expired items, and gives up on permanent errors", async () => {
     const t = await setup({
       itemFault: ({ body, n }) => {
-        const user = JSON.stringify(body.messages[0]);
-        if (user.includes("item N0:") && n === 1) return { type: "errored", errorType: "overloaded_error", message: "Overloaded" };
-        if (user.includes("item N1:") && n === 1) return { type: "expired" };
-        if (user.includes("item N2:")) return { type: "errored", errorType: "invalid_request_error", message: "prompt is too long" };
-        if (user.includes("item N3:")) return { type: "expired" };
+        const item = itemOf(body);
+        if (item === "N0" && n === 1) return { type: "errored", errorType: "overloaded_error", message: "Overloaded" };
+        if (item === "N1" && n === 1) return { type: "expired" };
+        if (item === "N2") return { type: "errored", errorType: "invalid_request_error", message: "prompt is too long" };
+        if (item === "N3") return { type: "expired" };
         return undefined;
       },
     });
-    const result = await t.run({ items: items(5) });
-    expect(result).toMatchObject({ done: 3, failed: 2, retried: 3, submitted: 3, failedByReason: { "api-error": 1, expired: 1 } });
-    expect(requestsOf(t.batches, 1).map((r) => r.custom_id).sort()).toEqual([0, 1, 3].map((i) => customIdFor(`summarize:N${i}:v1`)).sort());
-    expect(requestsOf(t.batches, 2).map((r) => r.custom_id)).toEqual([customIdFor("summarize:N3:v1")]);
-    const failed = Object.fromEntries(t.failures.map((f) => [f.itemId, f]));
-    expect(failed.N2).toMatchObject({ reason: "api-error", attempts: 1 });
+    const { summary } = await t.run(titleRequests(5), { "max-failure-share": 1 });
+    expect(summary.counts).toMatchObject({ done: 3, failed: 2, failedByReason: { "api-error": 1, expired: 1 } });
+    expect(t.batches.creates).toBe(3);
+    expect(sent(t.batches, 1).map((r) => itemOf(r.params)).sort()).toEqual(["N0", "N1", "N3"]);
+    expect(sent(t.batches, 2).map((r) => itemOf(r.params))).toEqual(["N3"]);
+    const failed = Object.fromEntries((await t.failures()).map((f) => [f.itemId, f]));
+    expect(failed.N2).toMatchObject({ reason: "api-error" });
     expect(failed.N2!.message).toMatch(/prompt is too long/);
-    expect(failed.N3).toMatchObject({ reason: "expired", attempts: 3 });
-    expect(t.records.find((r) => r.itemId === "N0")!.attempts).toBe(2);
+    expect(failed.N3).toMatchObject({ reason: "expired" });
+    // Re-sent items were not answered twice: the answer is paid for once.
+    expect((await t.records()).find((r) => r.itemId === "N0")!.attempts).toBe(1);
   });
 
   it("repairs an invalid answer in a following batch, stating the error", async () => {
     const t = await setup({
-      itemFault: ({ body, n }) => (JSON.stringify(body.messages[0]).includes("item N1:") && n === 1 ? { type: "invalid", text: '{"subject":"x"}' } : undefined),
+      itemFault: ({ body, n }) => (itemOf(body) === "N1" && n === 1 ? { type: "invalid", text: '{"headline":"x"}' } : undefined),
     });
-    const result = await t.run({ items: items(3) });
-    expect(result).toMatchObject({ done: 3, failed: 0, retried: 1, submitted: 2 });
-    const repair = requestsOf(t.batches, 1);
-    expect(repair).toHaveLength(1);
+    const { summary } = await t.run(titleRequests(3));
+    expect(summary.counts).toMatchObject({ done: 3, failed: 0, retried: 1 });
+    const repair = sent(t.batches, 1);
+    expect(repair.map((r) => itemOf(r.params))).toEqual(["N1"]);
     const messages = repair[0]!.params.messages;
     expect(messages).toHaveLength(3);
-    expect(messages[1]).toEqual({ role: "assistant", content: '{"subject":"x"}' });
-    expect(JSON.stringify(messages[2])).toContain("topic: expected a string");
-    const n1 = t.records.find((r) => r.itemId === "N1")!;
-    expect(n1).toMatchObject({ attempts: 2, output: { topic: "about N1:" } });
+    expect(messages[1]).toEqual({ role: "assistant", content: '{"headline":"x"}' });
+    expect(JSON.stringify(messages[2])).toMatch(/expected \{\\"title\\": string\}/);
+    const records = await t.records();
+    const n1 = records.find((r) => r.itemId === "N1")!;
+    expect(n1).toMatchObject({ attempts: 2, output: { title: "Title for N1" } });
     // Both attempts are billed to the item.
-    const single = t.records.find((r) => r.itemId === "N0")!;
-    expect(n1.usage.inputTokens).toBeGreaterThan(single.usage.inputTokens * 1.5);
+    expect(n1.usage.inputTokens).toBeGreaterThan(records.find((r) => r.itemId === "N0")!.usage.inputTokens * 1.5);
+  });
+
+  it("a restart while a repair batch is open resumes it, even if its parent was never marked collected", async () => {
+    // N1's first answer is invalid; its repair batch is held, and the run is stopped while polling it.
+    const t = await setup({
+      itemFault: ({ body, n }) => (itemOf(body) === "N1" && n === 1 ? { type: "invalid", text: "not json" } : undefined),
+    });
+    const stop = new AbortController();
+    t.batches.on("create", (b: { held: boolean }) => {
+      if (t.batches.creates === 2) b.held = true;
+    });
+    t.batches.on("retrieve", (b: { held: boolean }) => {
+      if (b.held) stop.abort();
+    });
+    await expect(t.run(titleRequests(3), {}, { signal: stop.signal })).rejects.toThrow();
+    expect((await t.records()).map((r) => r.itemId).sort()).toEqual(["N0", "N2"]);
+    // As if killed between creating the repair batch and marking its parent collected.
+    const lines = (await readFile(t.batchesFile, "utf8")).split("\n").filter((l) => l && !l.includes('"collected"'));
+    expect(lines).toHaveLength(2);
+    await writeFile(t.batchesFile, lines.join("\n") + "\n");
+
+    t.batches.release();
+    const { summary } = await t.run(titleRequests(3));
+    expect(summary.counts).toMatchObject({ cached: 2, done: 1 });
+    expect(t.batches.creates).toBe(2);
+    const n1 = (await t.records()).find((r) => r.itemId === "N1")!;
+    expect(n1).toMatchObject({ attempts: 2, output: { title: "Title for N1" } });
+    // The usage of the first, invalid answer came through the restart with the item.
+    expect(n1.usage.inputTokens).toBeGreaterThan((await t.records()).find((r) => r.itemId === "N0")!.usage.inputTokens * 1.5);
   });
 
   it("re-asks refusals and truncated answers, then writes them to failures with their reason", async () => {
     const t = await setup({
-      itemFault: ({ body }) => {
-        const user = JSON.stringify(body.messages[0]);
-        if (user.includes("item N0:")) return { type: "refusal" };
-        if (user.includes("item N1:")) return { type: "truncated" };
-        return undefined;
-      },
+      itemFault: ({ body }) => (itemOf(body) === "N0" ? { type: "refusal" } : itemOf(body) === "N1" ? { type: "truncated" } : undefined),
     });
-    const result = await t.run({ items: items(3), maxAttempts: 2 });
-    expect(result).toMatchObject({ done: 1, failed: 2, failedByReason: { refusal: 1, truncated: 1 } });
-    expect(t.failures.map((f) => [f.itemId, f.reason, f.attempts]).sort()).toEqual([
+    const { summary } = await t.run(titleRequests(3), { "max-attempts": 2, "max-failure-share": 1 });
+    expect(summary.counts).toMatchObject({ done: 1, failed: 2, failedByReason: { refusal: 1, truncated: 1 } });
+    expect((await t.failures()).map((f) => [f.itemId, f.reason, f.attempts]).sort()).toEqual([
       ["N0", "refusal", 2],
       ["N1", "truncated", 2],
     ]);
-    expect(t.failures.every((f) => f.lastAnswer !== undefined && f.usage.outputTokens > 0)).toBe(true);
   });
 
-  it("asks once for items that share a key and records each of them", async () => {
+  it("stops before queueing anything when the key is missing", async () => {
     const t = await setup();
-    const shared = [
-      { key: "same-key", request: request("A") },
-      { key: "same-key", request: { ...request("B"), user: request("A").user } },
-    ];
-    const result = await t.run({ items: shared });
-    expect(result.done).toBe(2);
-    expect(requestsOf(t.batches, 0)).toHaveLength(1);
-    expect(t.records.map((r) => r.itemId).sort()).toEqual(["A", "B"]);
+    const err = await runEngineWith(
+      { stage: "summarize", requests: titleRequests(2), runDir: t.dir },
+      config({ provider: "anthropic-batch", "base-url": fake!.url }),
+      context({}),
+      { pollMs: 1 },
+    ).catch((e: unknown) => e);
+    expect(String(err)).toMatch(/ANTHROPIC_API_KEY/);
+    expect(t.batches.creates).toBe(0);
   });
 });

@@ -4,7 +4,12 @@ import { UserError } from "../src/cli/command.js";
 import { EngineConfig } from "../src/engine/config.js";
 import { createOpenAiCompatibleProvider, OpenAiCompatibleProvider } from "../src/providers/openai-compatible.js";
 import type { ProviderCall } from "../src/providers/types.js";
-import { startOpenAiFake, type OpenAiFake, type OpenAiFakeOptions } from "./fakes/openai-api.js";
+import { runEngineWith } from "../src/engine/engine.js";
+import { readJsonl } from "../src/engine/store.js";
+import { FailureRecord, StageRecord } from "../src/engine/types.js";
+import { runPaths } from "../src/run/folder.js";
+import { config, context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
+import { startOpenAiFake, type FakeChatRequest, type OpenAiFake, type OpenAiFakeOptions } from "./fakes/openai-api.js";
 
 const SCHEMA = { type: "object", properties: { topic: { type: "string" } }, required: ["topic"], additionalProperties: false };
 const jsonCall: ProviderCall = {
@@ -140,5 +145,110 @@ describe("createOpenAiCompatibleProvider", () => {
     expect(() =>
       createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1", model: "m", "api-key-env": "VLLM_KEY" }), {}),
     ).toThrow(/VLLM_KEY/);
+  });
+});
+
+describe("openai-compatible through runEngine", () => {
+  const userOf = (body: FakeChatRequest) => body.messages.find((m) => m.role === "user")?.content ?? "";
+  const itemOf = (body: FakeChatRequest) => /news (N\d+)/.exec(userOf(body))?.[1];
+
+  async function setup(options: OpenAiFakeOptions = {}) {
+    fake = await startOpenAiFake({ answer: (b) => titleAnswer({ messages: b.messages.filter((m) => m.role !== "system") }), ...options });
+    const dir = await tempDir();
+    const paths = runPaths(dir);
+    const run = (n: number, over: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}) => {
+      const ctx = context(env);
+      return runEngineWith(
+        { stage: "summarize", requests: titleRequests(n), runDir: dir },
+        config({ provider: "openai-compatible", "base-url": fake!.baseUrl, model: "qwen2.5-7b-instruct", ...over }),
+        ctx,
+        { retryBaseMs: 1, maxBackoffMs: 5 },
+      ).then((summary) => ({ summary, ctx }));
+    };
+    const records = async () => (await readJsonl(paths.records("summarize"), StageRecord)).records;
+    const failures = async () => (await readJsonl(paths.failures("summarize"), FailureRecord)).records;
+    return { run, records, failures };
+  }
+
+  it("answers every item with validated records and the json_schema response format", async () => {
+    const t = await setup();
+    const { summary } = await t.run(6);
+    expect(summary.counts).toMatchObject({ items: 6, done: 6, failed: 0 });
+    expect(summary.provider).toBe("openai-compatible");
+    expect(summary.usage.inputTokens).toBeGreaterThan(0);
+    const records = await t.records();
+    expect(records.map((r) => [r.itemId, r.output]).sort()).toEqual(Array.from({ length: 6 }, (_, i) => [`N${i}`, { title: `Title for N${i}` }]).sort());
+    expect(records.every((r) => r.model === "qwen2.5-7b-instruct")).toBe(true);
+    expect(fake!.received.every((r) => r.body.response_format?.type === "json_schema")).toBe(true);
+    // A re-run sends nothing.
+    const again = await t.run(6);
+    expect(again.summary.counts).toMatchObject({ cached: 6, done: 0 });
+    expect(fake!.received).toHaveLength(6);
+  });
+
+  it("retries 429 (retry-after), 500 and malformed bodies; no item is answered twice", async () => {
+    const t = await setup({
+      fault: (body) => {
+        const seen = fake!.received.filter((r) => itemOf(r.body) === itemOf(body)).length;
+        if (seen > 1) return undefined;
+        return itemOf(body) === "N1" ? { kind: "429", retryAfterSeconds: 0 } : itemOf(body) === "N2" ? { kind: "500" } : itemOf(body) === "N3" ? { kind: "malformed" } : undefined;
+      },
+    });
+    const { summary } = await t.run(5);
+    expect(summary.counts).toMatchObject({ done: 5, failed: 0, retried: 3 });
+    const okPerItem = new Map<string, number>();
+    for (const r of fake!.received) if (r.outcome === "ok") okPerItem.set(itemOf(r.body)!, (okPerItem.get(itemOf(r.body)!) ?? 0) + 1);
+    expect([...okPerItem.values()]).toEqual([1, 1, 1, 1, 1]);
+    expect(fake!.received.map((r) => r.outcome).sort()).toEqual(["429", "500", "malformed", "ok", "ok", "ok", "ok", "ok"]);
+  });
+
+  it("does not retry a 400: the item fails as api-error after one request", async () => {
+    const t = await setup({ fault: (body) => (itemOf(body) === "N0" ? { kind: "400" } : undefined) });
+    const { summary } = await t.run(3, { "max-failure-share": 1 });
+    expect(summary.counts).toMatchObject({ done: 2, failed: 1, failedByReason: { "api-error": 1 } });
+    expect(fake!.received.filter((r) => itemOf(r.body) === "N0")).toHaveLength(1);
+    expect((await t.failures())[0]!.message).toMatch(/maximum context length/);
+  });
+
+  it("stops the whole run on a rejected key, without printing the key", async () => {
+    const t = await setup({ requireKey: "right" });
+    const err = await t.run(8, {}, { OPENAI_API_KEY: "sk-wrong-key-123" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(String((err as Error).message)).toMatch(/OPENAI_API_KEY/);
+    expect(String((err as Error).message)).not.toContain("sk-wrong-key-123");
+    expect(fake!.received).toHaveLength(1);
+  });
+
+  it("repairs invalid, truncated and refused answers, stating the problem", async () => {
+    const t = await setup({
+      fault: (body) => {
+        if (body.messages.length > 2) return undefined;
+        return itemOf(body) === "N0" ? { kind: "content", content: '{"headline":"x"}' } : itemOf(body) === "N1" ? { kind: "length" } : itemOf(body) === "N2" ? { kind: "refusal" } : undefined;
+      },
+    });
+    const { summary } = await t.run(4);
+    expect(summary.counts).toMatchObject({ done: 4, failed: 0, retried: 3 });
+    const repairs = fake!.received.filter((r) => r.body.messages.length > 2);
+    expect(repairs.map((r) => itemOf(r.body)).sort()).toEqual(["N0", "N1", "N2"]);
+    const n0 = repairs.find((r) => itemOf(r.body) === "N0")!.body.messages;
+    expect(n0[2]).toEqual({ role: "assistant", content: '{"headline":"x"}' });
+    expect(n0[3]!.content).toMatch(/title/);
+    expect((await t.records()).filter((r) => r.attempts === 2).map((r) => r.itemId).sort()).toEqual(["N0", "N1", "N2"]);
+  });
+
+  it("gives a refusal that persists to failures with reason refusal", async () => {
+    const t = await setup({ fault: (body) => (itemOf(body) === "N0" ? { kind: "refusal" } : undefined) });
+    const { summary } = await t.run(2, { "max-attempts": 2, "max-failure-share": 1 });
+    expect(summary.counts).toMatchObject({ done: 1, failed: 1, failedByReason: { refusal: 1 } });
+    expect((await t.failures())[0]).toMatchObject({ itemId: "N0", reason: "refusal", attempts: 2 });
+  });
+
+  it("works against a server without structured output by stating the schema in the prompt", async () => {
+    const t = await setup({ rejectResponseFormat: true });
+    const { summary } = await t.run(4, { concurrency: 1 });
+    expect(summary.counts).toMatchObject({ done: 4, failed: 0 });
+    // One rejected request per form tried (strict, then loose), then plain prompting for every item.
+    expect(fake!.received.map((r) => r.outcome)).toEqual(["rejected-response-format", "rejected-response-format", "ok", "ok", "ok", "ok"]);
+    expect(fake!.received.at(-1)!.body.messages[0]!.content).toContain("JSON Schema");
   });
 });

@@ -2,35 +2,23 @@
 // stream results. Orchestration — splitting, persistence, resume, re-queueing — is the engine's
 // batch runner; this file only speaks the API through the SDK.
 import Anthropic from "@anthropic-ai/sdk";
-import type { Message, MessageCreateParamsNonStreaming } from "@anthropic-ai/sdk/resources/messages/messages";
-import type { BatchItemResult, BatchProvider, BatchStatus, ProviderAnswer, ProviderCall, StopKind } from "./types.js";
-
-export interface AnthropicBatchOptions {
-  client: Anthropic;
-  model: string;
-  /** Builds one Messages request from a call; shared with the live provider so both ask alike. */
-  params?: (call: ProviderCall, model: string) => MessageCreateParamsNonStreaming;
-  /** Reads one Messages answer; shared with the live provider. */
-  answer?: (message: Message) => ProviderAnswer;
-}
+import type { CommandContext } from "../cli/command.js";
+import type { EngineConfig } from "../engine/config.js";
+import { messageParams, toAnswer } from "./anthropic.js";
+import { defaultModel, resolveApiKey } from "./index.js";
+import type { BatchItemResult, BatchProvider, BatchStatus, ProviderCall } from "./types.js";
 
 export class AnthropicBatchProvider implements BatchProvider {
   readonly name = "anthropic-batch" as const;
-  readonly model: string;
-  private readonly client: Anthropic;
-  private readonly params: (call: ProviderCall, model: string) => MessageCreateParamsNonStreaming;
-  private readonly answer: (message: Message) => ProviderAnswer;
 
-  constructor(options: AnthropicBatchOptions) {
-    this.client = options.client;
-    this.model = options.model;
-    this.params = options.params ?? messageParams;
-    this.answer = options.answer ?? answerOf;
-  }
+  constructor(
+    private readonly client: Anthropic,
+    readonly model: string,
+  ) {}
 
-  /** The request body one item adds to a batch, so the runner can keep batches under the size limit. */
+  /** The request one item adds to a batch (the live provider's parameters), so the runner can size batches. */
   request(customId: string, call: ProviderCall) {
-    return { custom_id: customId, params: this.params(call, this.model) };
+    return { custom_id: customId, params: messageParams(call, this.model) };
   }
 
   async submit(items: { customId: string; call: ProviderCall }[]): Promise<string> {
@@ -48,7 +36,7 @@ export class AnthropicBatchProvider implements BatchProvider {
       const r = line.result;
       switch (r.type) {
         case "succeeded":
-          yield { customId: line.custom_id, type: "succeeded", answer: this.answer(r.message) };
+          yield { customId: line.custom_id, type: "succeeded", answer: toAnswer(r.message) };
           break;
         case "errored":
           yield { customId: line.custom_id, type: "errored", message: `${r.error.error.type}: ${r.error.error.message}` };
@@ -60,28 +48,14 @@ export class AnthropicBatchProvider implements BatchProvider {
   }
 }
 
-function messageParams(call: ProviderCall, model: string): MessageCreateParamsNonStreaming {
-  return {
-    model,
-    max_tokens: call.maxTokens,
-    system: [{ type: "text", text: call.system, cache_control: { type: "ephemeral" } }],
-    messages: call.messages,
-    ...(call.jsonSchema ? { output_config: { format: { type: "json_schema", schema: call.jsonSchema } } } : {}),
-  };
-}
-
-function answerOf(message: Message): ProviderAnswer {
-  const text = message.content.map((b) => (b.type === "text" ? b.text : "")).join("");
-  const stop: StopKind = message.stop_reason === "max_tokens" ? "max_tokens" : message.stop_reason === "refusal" ? "refusal" : "end";
-  const u = message.usage;
-  return {
-    text,
-    stop,
-    usage: {
-      inputTokens: u.input_tokens,
-      outputTokens: u.output_tokens,
-      cacheReadTokens: u.cache_read_input_tokens ?? 0,
-      cacheWriteTokens: u.cache_creation_input_tokens ?? 0,
-    },
-  };
+/** Checks the key before anything is queued; the SDK's own retries cover create/retrieve/results calls. */
+export function createAnthropicBatchProvider(config: EngineConfig, ctx: CommandContext): AnthropicBatchProvider {
+  const client = new Anthropic({
+    apiKey: resolveApiKey(config, ctx)!,
+    // Read from the command's environment (not process.env) so in-process runs can point elsewhere.
+    ...((config["base-url"] ?? ctx.env.ANTHROPIC_BASE_URL) ? { baseURL: config["base-url"] ?? ctx.env.ANTHROPIC_BASE_URL } : {}),
+    // Polling is cheap and slow-paced: the SDK's backoff on 429/5xx is enough here.
+    maxRetries: 5,
+  });
+  return new AnthropicBatchProvider(client, config.model ?? defaultModel("anthropic-batch"));
 }

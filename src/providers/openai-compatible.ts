@@ -165,7 +165,11 @@ function usageOf(completion: ChatCompletion | undefined): Usage {
 }
 
 /** Builds the provider from the engine config; the key is read from the environment only. */
-export function createOpenAiCompatibleProvider(config: EngineConfig, env: NodeJS.ProcessEnv): OpenAiCompatibleProvider {
+export function createOpenAiCompatibleProvider(
+  config: EngineConfig,
+  env: NodeJS.ProcessEnv,
+  hooks: { timeoutMs?: number } = {},
+): OpenAiCompatibleProvider {
   const baseUrl = config["base-url"];
   if (!baseUrl) {
     throw new UserError("--provider openai-compatible needs --base-url, e.g. http://127.0.0.1:8000/v1 (vLLM) or http://127.0.0.1:11434/v1 (Ollama)");
@@ -179,5 +183,5 @@ export function createOpenAiCompatibleProvider(config: EngineConfig, env: NodeJS
   if (config["api-key-env"] && !apiKey) {
     throw new UserError(`--api-key-env ${keyEnv}: the environment variable ${keyEnv} is not set`);
   }
-  return new OpenAiCompatibleProvider({ baseUrl, model: config.model, apiKey });
+  return new OpenAiCompatibleProvider({ baseUrl, model: config.model, apiKey, timeoutMs: hooks.timeoutMs });
 }
