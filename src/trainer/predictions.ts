@@ -58,7 +58,8 @@ function parseScores(file: string, line: number, text: string): Float64Array {
  * Reads one prediction file alongside the truth file. Predictions written in truth order (what
  * every trainer writes) are consumed as they are read, so memory stays flat; a prediction read ahead
  * of its impression waits in a map until its impression comes. Worst case (a file in reverse order)
- * that map holds the whole file: about 8 bytes per candidate plus ~150 bytes per impression.
+ * that map holds the whole file: about 8 bytes per candidate plus ~350 bytes per impression
+ * (measured: 0.65 KB for 37 candidates).
  */
 export class PredictionReader {
   format: PredictionFormat | undefined;
