@@ -6,7 +6,9 @@ import pLimit from "p-limit";
 import { UserError, type CommandContext } from "../cli/command.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
 import type { ChatMessage, LiveProvider, ProviderAnswer, ProviderCall } from "../providers/types.js";
+import { createAnthropicBatchProvider } from "../providers/anthropic-batch.js";
 import { createLiveProvider, defaultModel } from "../providers/index.js";
+import { BATCH_LIMITS, runBatches } from "./batch-runner.js";
 import { sha256 } from "../util/hash.js";
 import type { EngineConfig } from "./config.js";
 import { addUsage, costUsd, zeroUsage } from "./cost.js";
@@ -58,6 +60,12 @@ export interface EngineDeps {
   progress?: ProgressOptions;
   /** Clock for the rate gate (default performance.now). */
   now?: () => number;
+  /** anthropic-batch: how often open batches are polled (default 30 s). */
+  batchPollMs?: number;
+  /** anthropic-batch: smaller per-batch limits than the API's (tests). */
+  batchLimits?: Partial<typeof BATCH_LIMITS>;
+  /** anthropic-batch: stops polling; the batches stay recorded for the next run. */
+  batchSignal?: AbortSignal;
 }
 
 /** Provider family for the key: live and batch Claude answers are the same answers, so they share a store. */
@@ -337,8 +345,8 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   // A missing key stops the run before anything is opened or queued. Nothing to send needs no key.
   let provider: LiveProvider | undefined = deps.provider;
   const gate = new RateGate({ rpm: config.rpm, itpm: config.itpm, otpm: config.otpm }, deps.now);
-  if (!provider && pending.length > 0 && config.provider !== "offline") {
-    if (config.provider === "anthropic-batch") throw new UserError("the anthropic-batch provider is not available in this build yet");
+  const batch = config.provider === "anthropic-batch" && pending.length > 0 ? createAnthropicBatchProvider(config, ctx) : undefined;
+  if (!provider && pending.length > 0 && config.provider !== "offline" && config.provider !== "anthropic-batch") {
     provider = createLiveProvider(config, ctx, { timeoutMs: deps.timeoutMs, onHeaders: (h) => gate.observe(h) });
   }
 
@@ -364,7 +372,14 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   progress.start();
   try {
     if (config.provider === "offline" && !deps.provider) await runOffline(session);
-    else if (pending.length > 0) await runLive(session, provider!, gate, deps);
+    else if (batch) {
+      await runBatches(session, batch, {
+        pollMs: deps.batchPollMs ?? 30_000,
+        limits: deps.batchLimits,
+        signal: deps.batchSignal,
+        log: (line) => ctx.stderr.write(`${line}\n`),
+      });
+    } else if (pending.length > 0) await runLive(session, provider!, gate, deps);
   } finally {
     progress.stop();
     await session.close();

@@ -3,6 +3,7 @@ import { UserError, type CommandContext } from "../cli/command.js";
 import type { EngineConfig } from "../engine/config.js";
 import type { ProviderName } from "../engine/types.js";
 import { AnthropicProvider } from "./anthropic.js";
+import { createOpenAiCompatibleProvider } from "./openai-compatible.js";
 import { OFFLINE_MODEL } from "./offline.js";
 import type { LiveProvider } from "./types.js";
 
@@ -57,7 +58,7 @@ export function createLiveProvider(config: EngineConfig, ctx: CommandContext, ho
         onHeaders: hooks.onHeaders,
       });
     case "openai-compatible":
-      throw new UserError("the openai-compatible provider is not available in this build yet");
+      return createOpenAiCompatibleProvider(config, ctx.env, { timeoutMs: hooks.timeoutMs });
     case "offline":
       throw new Error("the offline provider has no live client: the engine answers offline requests itself");
   }
