@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import type { CommandContext } from "../src/cli/command.js";
+import { UsageError, type CommandContext } from "../src/cli/command.js";
 import { scoreCommand } from "../src/commands/score.js";
 import { impressionMetrics } from "../src/trainer/metrics.js";
 import type { ScoreReport } from "../src/trainer/score.js";
@@ -177,6 +177,13 @@ describe("genre-mind score", () => {
       await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt"])).rejects.toThrow(message);
     });
   }
+
+  it("asks for --truth and --pred", async () => {
+    const dir = await fixture({ "behaviors.tsv": TRUTH, "ranks.txt": RANKS.join("\n") });
+    await expect(run(dir, ["--pred", "ranks.txt"])).rejects.toThrow(UsageError);
+    await expect(run(dir, ["--truth", "behaviors.tsv"])).rejects.toThrow(/--pred/);
+    await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--match", "row"])).rejects.toThrow(/--match/);
+  });
 
   it("names a non-numeric score and an unlabeled truth line", async () => {
     let dir = await fixture({ "behaviors.tsv": TRUTH, "s.txt": "101\t0.5 x 0.2 0.2\n" });
