@@ -34,7 +34,7 @@ async function setup(batchOptions: FakeBatchesOptions = {}) {
       { stage: "summarize", requests, runDir: dir },
       config({ provider: "anthropic-batch", "base-url": fake!.url, ...over }),
       ctx,
-      { pollMs: 1, ...deps },
+      { batchPollMs: 1, ...deps },
     ).then((summary) => ({ summary, ctx }));
   };
   const records = async () => (await readJsonl(paths.records("summarize"), StageRecord)).records;
@@ -110,7 +110,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const t = await setup({ hold: true });
     const stop = new AbortController();
     t.batches.once("retrieve", () => stop.abort());
-    await expect(t.run(titleRequests(8), {}, { signal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(8), {}, { batchSignal: stop.signal })).rejects.toThrow();
     expect(t.batches.creates).toBe(1);
     expect(await t.records()).toHaveLength(0);
 
@@ -133,7 +133,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const t = await setup({ hold: true });
     const stop = new AbortController();
     t.batches.once("retrieve", () => stop.abort());
-    await expect(t.run(titleRequests(4), {}, { signal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(4), {}, { batchSignal: stop.signal })).rejects.toThrow();
     t.batches.release();
     const { summary } = await t.run(titleRequests(6));
     expect(summary.counts.done).toBe(6);
@@ -196,7 +196,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     t.batches.on("retrieve", (b: { held: boolean }) => {
       if (b.held) stop.abort();
     });
-    await expect(t.run(titleRequests(3), {}, { signal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(3), {}, { batchSignal: stop.signal })).rejects.toThrow();
     expect((await t.records()).map((r) => r.itemId).sort()).toEqual(["N0", "N2"]);
     // As if killed between creating the repair batch and marking its parent collected.
     const lines = (await readFile(t.batchesFile, "utf8")).split("\n").filter((l) => l && !l.includes('"collected"'));
@@ -231,7 +231,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
       { stage: "summarize", requests: titleRequests(2), runDir: t.dir },
       config({ provider: "anthropic-batch", "base-url": fake!.url }),
       context({}),
-      { pollMs: 1 },
+      { batchPollMs: 1 },
     ).catch((e: unknown) => e);
     expect(String(err)).toMatch(/ANTHROPIC_API_KEY/);
     expect(t.batches.creates).toBe(0);
