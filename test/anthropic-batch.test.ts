@@ -5,7 +5,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { customIdFor } from "../src/engine/batch-runner.js";
 import { costUsd } from "../src/engine/cost.js";
-import { runEngineWith, type EngineDeps } from "../src/engine/engine.js";
+import { requestKey, runEngineWith, type EngineDeps } from "../src/engine/engine.js";
 import { readJsonl } from "../src/engine/store.js";
 import { FailureRecord, StageRecord, type LlmRequest } from "../src/engine/types.js";
 import { runPaths } from "../src/run/folder.js";
@@ -139,6 +139,18 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(summary.counts.done).toBe(6);
     expect(t.batches.creates).toBe(2);
     expect(sent(t.batches, 1).map((r) => itemOf(r.params))).toEqual(["N4", "N5"]);
+  });
+
+  it("sends again the requests of a recorded batch the API no longer knows", async () => {
+    const t = await setup();
+    const requests = titleRequests(3);
+    const cfg = config({ provider: "anthropic-batch", "base-url": fake!.url });
+    const gone = { batch: "msgbatch_deleted", at: new Date().toISOString(), items: requests.map((r) => ({ key: requestKey(r, cfg), attempts: 0 })) };
+    await writeFile(t.batchesFile, JSON.stringify(gone) + "\n");
+    const { summary, ctx } = await t.run(requests);
+    expect(summary.counts.done).toBe(3);
+    expect(t.batches.creates).toBe(1);
+    expect(ctx.err.text()).toMatch(/msgbatch_deleted: not found by the API; its 3 requests are sent again/);
   });
 
   it("re-queues errored and expired items, and gives up on permanent errors", async () => {

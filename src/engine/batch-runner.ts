@@ -5,6 +5,7 @@
 // max-attempts. A restart reads the same file and resumes polling the batches still open instead of
 // paying for their items again. Validation, records, failures and cost are the engine's StageSession,
 // the same path live answers take.
+import { APIError } from "@anthropic-ai/sdk";
 import { open, readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 import type { BatchProvider, ChatMessage, ProviderCall } from "../providers/types.js";
@@ -205,7 +206,19 @@ export async function runBatches(
   while (openBatches.size > 0) {
     for (const batch of [...openBatches.values()]) {
       options.signal?.throwIfAborted();
-      const status = await provider.status(batch.id);
+      let status;
+      try {
+        status = await provider.status(batch.id);
+      } catch (e) {
+        // A recorded batch the API does not know (deleted, another workspace or key): its requests
+        // were never answered for us, so they are sent again rather than polled forever.
+        if (!(e instanceof APIError && e.status === 404)) throw e;
+        openBatches.delete(batch.id);
+        log(`batch ${batch.id}: not found by the API; its ${batch.items.size} requests are sent again`);
+        await submit([...batch.items.values()]);
+        await appendDurable(batchesFile, { collected: batch.id, at: new Date().toISOString() });
+        continue;
+      }
       if (status.ended) await collect(batch);
     }
     if (openBatches.size > 0) await delay(options.pollMs, undefined, { signal: options.signal });
