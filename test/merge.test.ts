@@ -72,6 +72,21 @@ describe("merge", () => {
     expect((await readdir(runDir)).filter((n) => n.startsWith("."))).toEqual([]);
   });
 
+  it("reads CRLF endings, a BOM and a missing final newline, and writes plain LF lines", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    const train = await read(data, "train", "behaviors.tsv");
+    await writeFile(join(data, "train", "behaviors.tsv"), "\ufeff" + train.replaceAll("\n", "\r\n").slice(0, -2));
+    // U4's history is empty: its pseudo-news becomes the whole history, with no leading space.
+    await appendFile(join(runDir, "generate.jsonl"), record("generate", "U4", { items: [{ title: "For U4", abstract: "", category: "news" }] }));
+    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
+    const merged = await read(runDir, "train", "behaviors.tsv");
+    expect(merged).not.toMatch(/\r|\ufeff/);
+    expect(merged.endsWith("N100-0 N101-1\n")).toBe(true);
+    expect(lines(merged).map((f) => f[3])).toEqual(["N100 N954", "N101 N102 N951 N952", "N100 N101 N102 N120 NX7 N100", "N953", "N101 N102 N951 N952"]);
+    expect(lines(merged).map((f) => f[4])).toEqual(lines(train).map((f) => f[4]));
+  });
+
   it("gives byte-identical output for the same inputs, records and options", async () => {
     const { root, data, runDir } = await makeDataset();
     await writeRecords(runDir);

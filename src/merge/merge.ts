@@ -1,8 +1,9 @@
 // Merge: input splits + stage records + options → drop-in MIND splits, a pure function of those.
 // Behaviors are streamed (MIND-large train is 1.37 GB); news files and records are small enough to hold.
-import { existsSync } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { join, relative, resolve, sep } from "node:path";
+import { createReadStream, createWriteStream, existsSync, type WriteStream } from "node:fs";
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { once } from "node:events";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
 import type { StageName, Usage } from "../engine/types.js";
 import { MindFormatError } from "../mind/errors.js";
@@ -16,7 +17,7 @@ import { formatNewsLine } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
 import type { PseudoNews } from "../stages/outputs.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
-import { compareIds, maxNumericNewsId } from "./ids.js";
+import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
 import { Manifest, PSEUDO_SUBCATEGORY, type ManifestSplit, type ManifestStage, type MergeOptions } from "./manifest.js";
 import { loadRecords, type AllRecords, type StageRecords } from "./records.js";
 
@@ -65,11 +66,11 @@ function fold(u: UserState): void {
 }
 
 /** Counts history IDs up to `cap`: merge only needs 0, 1..coldMax or more. */
-function historyLength(text: string, start: number, end: number, cap: number): number {
+function historyLength(buf: Buffer, start: number, end: number, cap: number): number {
   let n = 0;
   let inToken = false;
   for (let i = start; i < end; i++) {
-    if (text.charCodeAt(i) === 32) inToken = false;
+    if (buf[i] === 32) inToken = false;
     else if (!inToken) {
       inToken = true;
       if (++n >= cap) return n;
@@ -109,7 +110,7 @@ interface PseudoRow extends NewsRow {
 function assignPseudoIds(generate: StageRecords<"generate">, newsIds: Iterable<string>): PseudoRow[] {
   let next = maxNumericNewsId(newsIds) + 1n;
   const rows: PseudoRow[] = [];
-  for (const userId of [...generate.byItem.keys()].sort(compareIds)) {
+  for (const userId of sortIds(generate.byItem.keys())) {
     for (const item of generate.byItem.get(userId)!.value.items as PseudoNews[]) {
       rows.push({
         id: `N${next++}`,
@@ -197,6 +198,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
       const behaviorsBytes = (await stat(split.behaviorsFile)).size;
       log(`${split.name}: behaviors.tsv (${(behaviorsBytes / 1e6).toFixed(1)} MB)`);
       const { impressions, extended, pseudoUsersHere } = await mergeBehaviors(split, index, join(dir, "behaviors.tsv"), users, pseudoSuffix, coldMax);
+      log(`${split.name}: news.tsv`);
       const news = await mergeNews(split, dir, records, req.title, pseudoRows.filter((r) => pseudoUsersHere.has(r.userId)));
       manifestSplits.push({
         name: split.name,
@@ -222,7 +224,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
       throw new UserError(`${parts.join("; ")}. Were the records made from another dataset? Pass --allow-unknown to merge the rest anyway.`);
     }
 
-    const profiled = [...records.profile.byItem.keys()].filter((id) => users.has(id)).sort(compareIds);
+    const profiled = sortIds([...records.profile.byItem.keys()].filter((id) => users.has(id)));
     const profiles = await AtomicFileWriter.open(join(staging, "user_profiles.tsv"));
     try {
       for (const userId of profiled) {
@@ -238,6 +240,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
     for (const split of splits) {
       const dir = join(staging, split.name);
       const staged: SplitDir = { name: split.name, dir, newsFile: join(dir, "news.tsv"), behaviorsFile: join(dir, "behaviors.tsv") };
+      log(`${split.name}: validating the merged split`);
       const report = await validateSplit(staged, { coldMax, lenient: true, displayPath: (f) => relative(staging, f) });
       const errors = report.problems.filter((p) => p.severity === "error");
       if (errors.length > 0) {
@@ -292,6 +295,46 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
   }
 }
 
+/** A file in the staging folder: written as raw bytes with back-pressure, flushed to disk before it is renamed into place. */
+class StagedFile {
+  private readonly stream: WriteStream;
+  private failed: Error | undefined;
+  constructor(readonly path: string) {
+    this.stream = createWriteStream(path, { flags: "wx" });
+    this.stream.on("error", (e) => (this.failed = e));
+  }
+  async write(parts: (Buffer | string)[]): Promise<void> {
+    if (this.failed) throw this.failed;
+    if (parts.length === 0) return;
+    if (!this.stream.write(Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p))))) await once(this.stream, "drain");
+    if (this.failed) throw this.failed;
+  }
+  abort(): void {
+    this.stream.destroy();
+  }
+  async close(): Promise<void> {
+    this.stream.end();
+    await once(this.stream, "finish");
+    if (this.failed) throw this.failed;
+    const fh = await open(this.path, "r+");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+const TAB = 9;
+const LF = 10;
+const CR = 13;
+const SPACE = 32;
+
+/**
+ * Streams behaviors.tsv as bytes: an untouched line is copied as is (no decoding, the impressions
+ * column is never parsed, rebuilt or re-encoded); only the user ID and time are decoded per line.
+ * CRLF endings become LF and a BOM is dropped, as every reader expects.
+ */
 async function mergeBehaviors(
   split: SplitDir,
   index: number,
@@ -301,54 +344,88 @@ async function mergeBehaviors(
   coldMax: number,
 ): Promise<{ impressions: number; extended: number; pseudoUsersHere: Set<string> }> {
   const file = split.behaviorsFile;
-  const out = await AtomicFileWriter.open(target);
+  await mkdir(dirname(target), { recursive: true });
+  const out = new StagedFile(target);
   const pseudoUsersHere = new Set<string>();
   let impressions = 0;
   let extended = 0;
-  try {
-    for await (const batch of readLineBatches(file)) {
-      const parts: string[] = [];
-      for (const { text, lineNo } of batch) {
-        // Tab positions instead of split(): an untouched line is copied as is, and the impressions
-        // column is never parsed, rebuilt or re-encoded.
-        const t1 = text.indexOf("\t");
-        const t2 = t1 < 0 ? -1 : text.indexOf("\t", t1 + 1);
-        const t3 = t2 < 0 ? -1 : text.indexOf("\t", t2 + 1);
-        const t4 = t3 < 0 ? -1 : text.indexOf("\t", t3 + 1);
-        if (t4 < 0 || text.indexOf("\t", t4 + 1) !== -1) {
-          throw new MindFormatError(file, lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${text.split("\t").length}`);
-        }
-        const userId = text.slice(t1 + 1, t2);
-        if (userId.length === 0) throw new MindFormatError(file, lineNo, "User ID", "empty user ID");
-        impressions++;
+  let lineNo = 0;
+  let carry: Buffer | undefined;
+  let first = true;
 
-        const parsed = parseMindTime(text.slice(t2 + 1, t3));
-        const time = Number.isNaN(parsed) ? -Infinity : parsed;
-        const u = users.get(userId);
-        if (!u) {
-          users.set(userId, { cur: index, curTime: time, curLen: historyLength(text, t3 + 1, t4, coldMax + 1), bestTime: -Infinity, bestLen: -1 });
-        } else if (u.cur !== index) {
-          fold(u);
-          u.cur = index;
-          u.curTime = time;
-          u.curLen = historyLength(text, t3 + 1, t4, coldMax + 1);
-        } else if (time > u.curTime) u.curTime = time;
-
-        const suffix = pseudoSuffix.get(userId);
-        if (suffix === undefined) {
-          parts.push(text, "\n");
-          continue;
-        }
-        pseudoUsersHere.add(userId);
-        extended++;
-        const history = text.slice(t3 + 1, t4).trimEnd();
-        parts.push(text.slice(0, t3 + 1), history.length === 0 ? suffix.slice(1) : history + suffix, text.slice(t4), "\n");
-      }
-      await out.write(parts.join(""));
+  // Handles line [start, end) of buf (end excludes LF and CR); returns the offset copying resumes from.
+  const line = (buf: Buffer, start: number, end: number, parts: Buffer[], copyFrom: number): number => {
+    lineNo++;
+    const t1 = buf.indexOf(TAB, start);
+    const t2 = t1 < 0 || t1 >= end ? -1 : buf.indexOf(TAB, t1 + 1);
+    const t3 = t2 < 0 || t2 >= end ? -1 : buf.indexOf(TAB, t2 + 1);
+    const t4 = t3 < 0 || t3 >= end ? -1 : buf.indexOf(TAB, t3 + 1);
+    const t5 = t4 < 0 || t4 >= end ? -1 : buf.indexOf(TAB, t4 + 1);
+    if (t4 < 0 || t4 >= end || (t5 >= 0 && t5 < end)) {
+      const found = buf.toString("utf8", start, end).split("\t").length;
+      throw new MindFormatError(file, lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${found}`);
     }
-    await out.commit();
+    const userId = buf.toString("utf8", t1 + 1, t2);
+    if (userId.length === 0) throw new MindFormatError(file, lineNo, "User ID", "empty user ID");
+    impressions++;
+
+    const parsed = parseMindTime(buf.toString("latin1", t2 + 1, t3));
+    const time = Number.isNaN(parsed) ? -Infinity : parsed;
+    const u = users.get(userId);
+    if (!u) {
+      users.set(userId, { cur: index, curTime: time, curLen: historyLength(buf, t3 + 1, t4, coldMax + 1), bestTime: -Infinity, bestLen: -1 });
+    } else if (u.cur !== index) {
+      fold(u);
+      u.cur = index;
+      u.curTime = time;
+      u.curLen = historyLength(buf, t3 + 1, t4, coldMax + 1);
+    } else if (time > u.curTime) u.curTime = time;
+
+    const suffix = pseudoSuffix.get(userId);
+    if (suffix === undefined) return copyFrom;
+    pseudoUsersHere.add(userId);
+    extended++;
+    let historyEnd = t4;
+    while (historyEnd > t3 + 1 && buf[historyEnd - 1] === SPACE) historyEnd--;
+    parts.push(buf.subarray(copyFrom, historyEnd), Buffer.from(historyEnd === t3 + 1 ? suffix.slice(1) : suffix));
+    return t4;
+  };
+
+  try {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      let buf = carry ? Buffer.concat([carry, chunk]) : chunk;
+      if (first) {
+        if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+        first = false;
+      }
+      const parts: Buffer[] = [];
+      let start = 0;
+      let copyFrom = 0;
+      let nl = buf.indexOf(LF, 0);
+      while (nl !== -1) {
+        const crlf = nl > start && buf[nl - 1] === CR;
+        copyFrom = line(buf, start, crlf ? nl - 1 : nl, parts, copyFrom);
+        if (crlf) {
+          parts.push(buf.subarray(copyFrom, nl - 1));
+          copyFrom = nl;
+        }
+        start = nl + 1;
+        nl = buf.indexOf(LF, start);
+      }
+      parts.push(buf.subarray(copyFrom, start));
+      carry = start < buf.length ? buf.subarray(start) : undefined;
+      await out.write(parts);
+    }
+    if (carry && carry.length > 0) {
+      const end = carry[carry.length - 1] === CR ? carry.length - 1 : carry.length;
+      const parts: Buffer[] = [];
+      const copyFrom = line(carry, 0, end, parts, 0);
+      parts.push(carry.subarray(copyFrom, end), Buffer.from("\n"));
+      await out.write(parts);
+    }
+    await out.close();
   } catch (e) {
-    await out.abort();
+    out.abort();
     throw e;
   }
   return { impressions, extended, pseudoUsersHere };
@@ -429,7 +506,7 @@ function buildStages(
     let merged = 0;
     let usage: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
     const answeredBy = new Map<string, { provider: string; model: string; records: number }>();
-    for (const rec of [...r.byItem.values()].sort((a, b) => compareIds(a.itemId, b.itemId))) {
+    for (const rec of r.byItem.values()) {
       if (!known[stage](rec.itemId)) continue;
       merged++;
       usage = sumUsage(usage, rec.usage);
