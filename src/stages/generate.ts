@@ -17,14 +17,16 @@ import { MIND_CATEGORIES } from "./vocab.js";
 export const GENERATE_SCHEMA_VERSION = "generate-1";
 export const MAX_ABSTRACT_CHARS = 2000;
 
-export function generateJsonSchema(k: number): Record<string, unknown> {
+/**
+ * The structured-output schema. The item count is not in it (Anthropic's structured outputs accept
+ * no minItems above 1 and no maxItems): the prompt states k and parseGenerated enforces it.
+ */
+export function generateJsonSchema(): Record<string, unknown> {
   return {
     type: "object",
     properties: {
       items: {
         type: "array",
-        minItems: k,
-        maxItems: k,
         items: {
           type: "object",
           properties: {
@@ -167,7 +169,7 @@ export const generateStage: Stage = {
   requests(input: StageInput, itemIds) {
     const { catalog, options } = input;
     const system = render(input.system, { category_vocabulary: MIND_CATEGORIES.join(", "), k: String(options.k) });
-    const jsonSchema = generateJsonSchema(options.k);
+    const jsonSchema = generateJsonSchema();
     const retrieval = retrievalOf(catalog);
     const fingerprint = retrieval.fingerprint();
     return itemIds.map((id): LlmRequest<GenerateOutput> => {

@@ -1,0 +1,59 @@
+// A tiny two-split MIND dataset for the stage tests, written to a temp dir.
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const g = (label: string, id = "Q0") => ({ Label: label, Type: "G", WikidataId: id, Confidence: 1, OccurrenceOffsets: [0], SurfaceForms: [label] });
+const o = (label: string) => ({ Label: label, Type: "O", WikidataId: "Q1", Confidence: 1, OccurrenceOffsets: [0], SurfaceForms: [label] });
+const ents = (...e: object[]) => (e.length ? JSON.stringify(e) : "[]");
+
+export type NewsLine = [string, string, string, string, string, string, string, string];
+
+export const NEWS: NewsLine[] = [
+  ["N1", "sports", "football_nfl", "Texans beat Colts in overtime thriller", "Houston rallied late to win at home.", "https://x/1", ents(o("Houston Texans"), g("Houston")), "[]"],
+  ["N2", "finance", "markets", "Stocks rally as the Fed holds rates steady", "Investors cheered the decision.", "https://x/2", "[]", "[]"],
+  ["N3", "weather", "weathertopstories", "Snowstorm to hit Denver this weekend", "", "https://x/3", ents(g("Denver")), "[]"],
+  ["N4", "health", "medical", "New cancer drug shows promise in trial", "Doctors said results were early.", "https://x/4", "[]", "[]"],
+  ["N5", "news", "newsworld", "Brexit talks stall again in Brussels", "", "https://x/5", "[]", "[]"],
+  ["N6", "travel", "traveltripideas", "Ten weekend trips from Austin, Texas", "Road trips for every budget.", "https://x/6", ents(g("Austin, Texas")), "[]"],
+  ["N7", "autos", "autosnews", "Electric pickup trucks compared", "Range, price and towing.", "https://x/7", "[]", "[]"],
+  ["N8", "sports", "football_nfl", "Colts coach praises Texans defense after overtime loss", "Indianapolis fell to Houston.", "https://x/8", ents(o("Indianapolis Colts")), "[]"],
+  ["N9", "finance", "markets", "Stock market rally continues for third day", "Tech shares led gains.", "https://x/9", "[]", "[]"],
+];
+
+const line = (r: readonly string[]) => r.join("\t") + "\n";
+
+// U1 is cold in both splits (dev is later and longer: its history wins); U2 is warm (7 clicks);
+// U3 has an empty history; U4 is cold in dev only.
+export const TRAIN_BEHAVIORS = [
+  ["1", "U1", "11/14/2019 10:00:00 AM", "N1 N2", "N3-1 N4-0"],
+  ["2", "U2", "11/14/2019 11:00:00 AM", "N1 N2 N3 N4 N5 N6 N7", "N8-1 N9-0"],
+  ["3", "U3", "11/14/2019 12:00:00 PM", "", "N1-1 N2-0"],
+];
+export const DEV_BEHAVIORS = [
+  ["4", "U1", "11/15/2019 9:00:00 AM", "N1 N2 N6", "N7-0 N9-1"],
+  ["5", "U4", "11/15/2019 9:30:00 AM", "N5", "N2-1 N3-0"],
+];
+
+export interface Fixture {
+  root: string;
+  data: string;
+  out: string;
+}
+
+/** train holds N1..N6, dev N4..N9 (N4..N6 in both, identical unless `devNews` says otherwise). */
+export async function makeFixture(opts: { devNews?: NewsLine[]; devBehaviors?: string[][] } = {}): Promise<Fixture> {
+  const root = await mkdtemp(join(tmpdir(), "gm-stages-"));
+  const data = join(root, "data");
+  await writeFixture(data, opts);
+  return { root, data, out: join(root, "run") };
+}
+
+export async function writeFixture(data: string, opts: { devNews?: NewsLine[]; devBehaviors?: string[][] } = {}): Promise<void> {
+  await mkdir(join(data, "train"), { recursive: true });
+  await mkdir(join(data, "dev"), { recursive: true });
+  await writeFile(join(data, "train", "news.tsv"), NEWS.slice(0, 6).map(line).join(""));
+  await writeFile(join(data, "train", "behaviors.tsv"), TRAIN_BEHAVIORS.map(line).join(""));
+  await writeFile(join(data, "dev", "news.tsv"), (opts.devNews ?? NEWS.slice(3)).map(line).join(""));
+  await writeFile(join(data, "dev", "behaviors.tsv"), (opts.devBehaviors ?? DEV_BEHAVIORS).map(line).join(""));
+}

@@ -1,0 +1,209 @@
+// Stage logic without the engine: selection, parsing, normalization and the offline answers.
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadCatalog, type Catalog } from "../src/mind/catalog.js";
+import { resolveSplits } from "../src/mind/splits.js";
+import { stateOfPlace } from "../src/stages/entities.js";
+import { coldClicks, generateStage, offlineGenerated, parseGenerated } from "../src/stages/generate.js";
+import { extractJson, normalizeCategory, normalizeRegion, normalizeTopic } from "../src/stages/normalize.js";
+import { selectItems, shardOf } from "../src/stages/options.js";
+import { GenerateOutput, ProfileOutput, SummarizeOutput } from "../src/stages/outputs.js";
+import { offlineProfile, parseProfile, profileClicks, profileStage } from "../src/stages/profile.js";
+import { DEFAULT_STAGE_OPTIONS, type Stage, type StageOptions } from "../src/stages/stage.js";
+import { offlineSummary, parseSummary, summarizeStage } from "../src/stages/summarize.js";
+import { BUNDLED_PROMPTS_DIR, loadTemplate } from "../src/stages/template.js";
+import { TfIdfIndex } from "../src/stages/tfidf.js";
+import { makeFixture } from "./stages.fixture.js";
+
+async function fixtureCatalog(): Promise<Catalog> {
+  const { data } = await makeFixture();
+  return loadCatalog(await resolveSplits([data]));
+}
+
+function requestsOf(stage: Stage, catalog: Catalog, options: StageOptions = DEFAULT_STAGE_OPTIONS, ids?: string[]) {
+  const specs = stage.templates(options);
+  const input = { catalog, options, system: loadTemplate(BUNDLED_PROMPTS_DIR, specs.system), user: loadTemplate(BUNDLED_PROMPTS_DIR, specs.user) };
+  return stage.requests(input, ids ?? stage.items(catalog, options));
+}
+
+const NO_INSTRUCTIONS = new Set<string>();
+
+describe("item selection", () => {
+  it("summarize asks every distinct news ID once, profile every user with clicks, generate the cold users", async () => {
+    const catalog = await fixtureCatalog();
+    expect(summarizeStage.items(catalog, DEFAULT_STAGE_OPTIONS).sort()).toEqual(["N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9"]);
+    expect(profileStage.items(catalog, DEFAULT_STAGE_OPTIONS).sort()).toEqual(["U1", "U2", "U4"]);
+    expect(generateStage.items(catalog, DEFAULT_STAGE_OPTIONS).sort()).toEqual(["U1", "U4"]);
+    expect(generateStage.items(catalog, { ...DEFAULT_STAGE_OPTIONS, coldMax: 7 }).sort()).toEqual(["U1", "U2", "U4"]);
+    expect(generateStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U2")).toMatch(/7 clicks: not a cold user/);
+    expect(generateStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U3")).toMatch(/empty history/);
+    expect(profileStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U9")).toMatch(/no user U9/);
+  });
+
+  it("describes a user by the history of their latest split, most recent click first", async () => {
+    const catalog = await fixtureCatalog();
+    // train says N1 N2; dev (later impressions) says N1 N2 N6.
+    expect(profileClicks(catalog, "U1", 30).map((n) => n.id)).toEqual(["N6", "N2", "N1"]);
+    expect(profileClicks(catalog, "U2", 3).map((n) => n.id)).toEqual(["N7", "N6", "N5"]);
+    const [req] = requestsOf(profileStage, catalog, DEFAULT_STAGE_OPTIONS, ["U1"]);
+    expect(req!.user).toContain("(1) Ten weekend trips from Austin, Texas\n(2) Stocks rally");
+    const [gen] = requestsOf(generateStage, catalog, DEFAULT_STAGE_OPTIONS, ["U1"]);
+    expect(gen!.user).toContain("(1) (travel) Ten weekend trips from Austin, Texas\n(2) (finance) Stocks rally");
+  });
+
+  it("shards partition the items exactly and do not depend on order", () => {
+    const ids = Array.from({ length: 500 }, (_, i) => `U${i * 7 + 1}`);
+    const shards = [1, 2, 3].map((k) => selectItems(ids, { k, n: 3 }, undefined));
+    expect(shards.flat().sort()).toEqual([...ids].sort());
+    expect(new Set(shards.flat()).size).toBe(ids.length);
+    for (const s of shards) expect(s.length).toBeGreaterThan(100);
+    expect(selectItems([...ids].reverse(), { k: 2, n: 3 }, undefined).sort()).toEqual([...shards[1]!].sort());
+    expect(shardOf("U1", 3)).toBe(shardOf("U1", 3));
+    expect(selectItems(ids, { k: 1, n: 3 }, 5)).toEqual(shards[0]!.slice(0, 5));
+  });
+});
+
+describe("summarize answers", () => {
+  const original = "Texans beat Colts";
+  it("strips a [newtitle] marker, a label and wrapping quotes", () => {
+    expect(parseSummary("[newtitle] Houston Texans beat Indianapolis Colts 30-23", original, NO_INSTRUCTIONS)).toEqual({ ok: true, value: { title: "Houston Texans beat Indianapolis Colts 30-23" } });
+    expect(parseSummary('Enhanced title: "Houston Texans beat Colts"\n', original, NO_INSTRUCTIONS)).toEqual({ ok: true, value: { title: "Houston Texans beat Colts" } });
+    expect(parseSummary("'Joker' beats 'Batman' at the box office", original, NO_INSTRUCTIONS)).toMatchObject({ value: { title: "'Joker' beats 'Batman' at the box office" } });
+  });
+
+  it("rejects empty, multi-line, label-echoing, instruction-copying and overlong answers", () => {
+    const bad = (raw: string, instructions = NO_INSTRUCTIONS) => {
+      const r = parseSummary(raw, original, instructions);
+      expect(r.ok).toBe(false);
+      return r.ok ? "" : r.error;
+    };
+    expect(bad("  \n ")).toMatch(/empty/);
+    expect(bad("Houston wins\nThis title is clearer because…")).toMatch(/2 lines/);
+    expect(bad("Title: Texans beat Colts")).toMatch(/input labels/);
+    expect(bad("Texans beat Colts. Abstract: Houston won")).toMatch(/input labels/);
+    const system = loadTemplate(BUNDLED_PROMPTS_DIR, summarizeStage.templates(DEFAULT_STAGE_OPTIONS).system).text;
+    const [req] = requestsOf(summarizeStage, { splits: [], users: new Map(), news: new Map([["N1", { id: "N1", category: "sports", subcategory: "x", title: original, abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s" }]]) });
+    const sentence = system.replace(/\s+/g, " ").split(". ")[1]!;
+    expect(sentence.split(" ").length).toBeLessThan(30);
+    expect(req!.parse(sentence)).toMatchObject({ ok: false, error: expect.stringMatching(/repeats the instructions/) });
+    expect(bad(Array.from({ length: 60 }, (_, i) => `word${i}`).join(" "))).toMatch(/too long/);
+  });
+
+  it("offline: the title plus what the row knows, one line that passes validation", async () => {
+    const catalog = await fixtureCatalog();
+    expect(offlineSummary(catalog.news.get("N1")!)).toBe("Texans beat Colts in overtime thriller (Houston Texans, Texas; NFL)");
+    expect(offlineSummary(catalog.news.get("N6")!)).toBe("Ten weekend trips from Austin, Texas (trip ideas)");
+    expect(offlineSummary(catalog.news.get("N5")!)).toBe("Brexit talks stall again in Brussels (world news)");
+  });
+});
+
+describe("profile answers", () => {
+  it("normalizes near misses, dedupes in order, accepts fenced JSON", () => {
+    const r = parseProfile('Here it is:\n```json\n{"topics": ["Tech", "FINANCE", "Disaster", "technology", "social-media"], "regions": ["TX", "texas", "Georgia (U.S. state)", "N.Y."]}\n```');
+    expect(r).toEqual({ ok: true, value: { topics: ["technology", "finance", "disasters", "social media"], regions: ["Texas", "Georgia", "New York"] } });
+    expect(parseProfile('{"topics": "health, economics"}')).toEqual({ ok: true, value: { topics: ["health", "economy"], regions: [] } });
+  });
+
+  it("rejects values outside the vocabularies with an error that names them and the allowed values", () => {
+    const r = parseProfile('{"topics": ["sports", "health", "politics"], "regions": ["Houston", "D.C."]}');
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error).toContain('"sports", "politics" are not topics');
+    expect(r.error).toContain("international news");
+    expect(r.error).toContain('"Houston", "D.C." are not US states');
+    expect(parseProfile('{"topics": [], "regions": []}')).toMatchObject({ ok: false, error: expect.stringMatching(/at least one topic/) });
+    expect(parseProfile("I think the user likes sports")).toMatchObject({ ok: false, error: expect.stringMatching(/not valid JSON/) });
+    expect(parseProfile('{"interests": ["health"]}')).toMatchObject({ ok: false });
+  });
+
+  it("maps regions and topics with the data tables", () => {
+    expect(normalizeRegion("Washington, D.C.")).toBeUndefined();
+    expect(normalizeRegion("Calif.")).toBe("California");
+    expect(normalizeRegion("State of Ohio")).toBe("Ohio");
+    expect(normalizeTopic("International")).toBe("international news");
+    expect(normalizeTopic("sport")).toBeUndefined();
+    expect(normalizeCategory("Food & Drink")).toBe("foodanddrink");
+    expect(normalizeCategory("North America")).toBe("northamerica");
+    expect(normalizeCategory("TV")).toBe("tv");
+    expect(normalizeCategory("politics")).toBeUndefined();
+    expect(stateOfPlace("Austin, Texas")).toBe("Texas");
+    expect(stateOfPlace("Washington, D.C.")).toBeUndefined();
+    expect(stateOfPlace("New York City")).toBe("New York");
+  });
+
+  it("offline: topics voted by categories and title words, regions from place entities", async () => {
+    const catalog = await fixtureCatalog();
+    const u2 = offlineProfile(profileClicks(catalog, "U2", 30));
+    expect(ProfileOutput.parse(u2)).toEqual(u2);
+    // A subcategory/category vote is 1, a title keyword ("Brexit", "cancer", "Stocks") adds 0.5;
+    // ties go to the more recent click (N7 autos, N6 travel, N5 world, N4 medical, …).
+    expect(u2.topics).toEqual(["international news", "health", "finance", "transportation", "travel"]);
+    expect(u2.regions).toEqual(["Texas", "Colorado"]);
+    expect(offlineProfile([])).toEqual({ topics: ["culture"], regions: [] });
+  });
+});
+
+describe("generate answers", () => {
+  const history = [{ id: "N1", category: "sports", subcategory: "", title: "Texans beat Colts in overtime thriller", abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s" }];
+  const check = { k: 2, history, catalog: new Map([["N9", {}]]) };
+  const item = (title: string, category = "sports") => ({ title, abstract: "A story.", category });
+
+  it("accepts k different items and normalizes the category", () => {
+    const r = parseGenerated(JSON.stringify({ items: [item("Colts sign new kicker", "Sports"), item("Ten holiday cookie recipes", "Food & Drink")] }), check);
+    expect(r).toEqual({ ok: true, value: { items: [item("Colts sign new kicker"), item("Ten holiday cookie recipes", "foodanddrink")] } });
+    expect(GenerateOutput.parse(r.ok ? r.value : {})).toBeTruthy();
+  });
+
+  it("rejects a wrong count, near copies of the history or of each other, and unknown categories", () => {
+    const err = (value: unknown) => {
+      const r = parseGenerated(JSON.stringify(value), check);
+      return r.ok ? "" : r.error;
+    };
+    expect(err({ items: [item("One story")] })).toMatch(/exactly 2 items, got 1/);
+    expect(err({ items: [item("The Texans beat the Colts in an overtime thriller"), item("Other story here")] })).toMatch(/item 1 is a near copy of the read title \(1\)/);
+    expect(err({ items: [item("Storm hits Denver on Friday"), item("Storm hits Denver Friday night")] })).toMatch(/item 2 is a near copy of item 1/);
+    expect(err({ items: [item("A story", "politics"), item("Other story")] })).toMatch(/category "politics" is not one of: lifestyle/);
+    expect(err({ items: [{ title: "x" }, item("y")] })).toMatch(/JSON object \{"items"/);
+  });
+
+  it("keeps retrievedFrom only when it names a catalog news item", () => {
+    const r = parseGenerated(JSON.stringify([{ ...item("Colts sign kicker"), retrievedFrom: "N9" }, { ...item("Cookie recipes"), retrievedFrom: "N404" }]), check);
+    expect(r.ok && r.value.items.map((i) => i.retrievedFrom)).toEqual(["N9", undefined]);
+  });
+
+  it("offline: the most similar unread news by TF-IDF, never a near copy, deterministic", async () => {
+    const catalog = await fixtureCatalog();
+    const index = new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })));
+    const hist = coldClicks(catalog, "U4", DEFAULT_STAGE_OPTIONS)!;
+    const out = offlineGenerated(index, catalog, hist, 2);
+    expect(out.items).toHaveLength(2);
+    expect(out.items.every((i) => i.retrievedFrom && i.retrievedFrom !== "N5")).toBe(true);
+    expect(offlineGenerated(index, catalog, hist, 2)).toEqual(out);
+    // U1 read N1 (Texans beat Colts…): N8 is about the same game.
+    const u1 = offlineGenerated(index, catalog, coldClicks(catalog, "U1", DEFAULT_STAGE_OPTIONS)!, 2);
+    expect(u1.items.map((i) => i.retrievedFrom)).toContain("N8");
+    expect(u1.items.map((i) => i.retrievedFrom)).not.toEqual(expect.arrayContaining(["N1"]));
+    for (const req of requestsOf(generateStage, catalog)) expect(req.parse(req.offline())).toMatchObject({ ok: true });
+  });
+});
+
+describe("offline answers pass their own validation", () => {
+  it("on the bundled sample, for every item of every stage", async () => {
+    const catalog = await loadCatalog(await resolveSplits([join(import.meta.dirname, "..", "mind-data", "sample")]));
+    for (const stage of [summarizeStage, profileStage, generateStage]) {
+      const reqs = requestsOf(stage, catalog);
+      expect(reqs.length).toBeGreaterThan(10);
+      for (const req of reqs) {
+        const r = req.parse(req.offline());
+        if (!r.ok) throw new Error(`${stage.name} ${req.itemId}: ${r.error}`);
+        const schema = { summarize: SummarizeOutput, profile: ProfileOutput, generate: GenerateOutput }[stage.name];
+        schema.parse(r.value);
+      }
+    }
+  });
+
+  it("extractJson finds the object in chatter and reports invalid JSON", () => {
+    expect(extractJson('Sure! {"a": 1} Hope this helps.')).toEqual({ ok: true, value: { a: 1 } });
+    expect(extractJson("{nope")).toMatchObject({ ok: false });
+  });
+});
