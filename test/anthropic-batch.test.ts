@@ -237,6 +237,21 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     ]);
   });
 
+  it("polls at --poll-interval", async () => {
+    const t = await setup({ pollsBeforeEnd: 3 });
+    const ctx = context({ ANTHROPIC_API_KEY: "test-key" });
+    // No batchPollMs: at the default 30 s this run would outlast the test timeout.
+    const summary = await runEngineWith(
+      { stage: "summarize", requests: titleRequests(2), runDir: t.dir },
+      config({ provider: "anthropic-batch", "base-url": fake!.url, "poll-interval": "0.005" }),
+      ctx,
+      {},
+    );
+    expect(summary.counts.done).toBe(2);
+    // Four status polls (the batch ends at the fourth), then the SDK's results() retrieves once more for results_url.
+    expect([...t.batches.batches.values()][0]!.polls).toBe(5);
+  });
+
   it("stops before queueing anything when the key is missing", async () => {
     const t = await setup();
     const err = await runEngineWith(

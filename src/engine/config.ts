@@ -14,6 +14,7 @@ export const engineOptions: OptionSpecs = {
   otpm: { type: "string", arg: "<n>", description: "output tokens per minute budget (default: unlimited)" },
   "max-attempts": { type: "string", arg: "<n>", description: "attempts per item, repair re-asks included (default 3)" },
   "max-failure-share": { type: "string", arg: "<0..1>", description: "exit non-zero when more than this share of items failed (default 0.05)" },
+  "poll-interval": { type: "string", arg: "<s>", description: "anthropic-batch: seconds between batch status polls (default 30)" },
   "dry-run": { type: "boolean", description: "render every prompt, count tokens and print the cost estimate; send nothing" },
   "count-tokens": { type: "string", arg: "<how>", description: "dry-run token count: estimate (chars/3.5, default) | api (Anthropic token counter; needs the key)" },
 };
@@ -29,6 +30,7 @@ export const EngineConfig = z.object({
   otpm: zNumber(0).optional(),
   "max-attempts": zInt(1, 20).default(3),
   "max-failure-share": zNumber(0, 1).default(0.05),
+  "poll-interval": zNumber(0.001).default(30),
   "dry-run": zBool.default(false),
   "count-tokens": z.enum(["estimate", "api"]).default("estimate"),
 });

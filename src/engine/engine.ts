@@ -60,7 +60,7 @@ export interface EngineDeps {
   progress?: ProgressOptions;
   /** Clock for the rate gate (default performance.now). */
   now?: () => number;
-  /** anthropic-batch: how often open batches are polled (default 30 s). */
+  /** anthropic-batch: how often open batches are polled (default --poll-interval). */
   batchPollMs?: number;
   /** anthropic-batch: smaller per-batch limits than the API's (tests). */
   batchLimits?: Partial<typeof BATCH_LIMITS>;
@@ -374,7 +374,7 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
     if (config.provider === "offline" && !deps.provider) await runOffline(session);
     else if (batch) {
       await runBatches(session, batch, {
-        pollMs: deps.batchPollMs ?? 30_000,
+        pollMs: deps.batchPollMs ?? config["poll-interval"] * 1000,
         limits: deps.batchLimits,
         signal: deps.batchSignal,
         log: (line) => ctx.stderr.write(`${line}\n`),
