@@ -152,7 +152,7 @@ export class RateGate {
   /** Server pushback. A retry-after pauses every new request, unless it answers a request sent before the current pause began. */
   slowDown(kind: Pressure, ticket: Ticket | undefined, retryAfterMs?: number): void {
     const now = this.now();
-    const fresh = !ticket || ticket.at >= this.pauseStartedAt;
+    const fresh = !ticket || ticket.at > this.pauseStartedAt;
     if (retryAfterMs !== undefined && retryAfterMs > 0 && fresh) {
       if (now + retryAfterMs > this.pausedUntil) {
         this.pausedUntil = now + retryAfterMs;

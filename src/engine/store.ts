@@ -59,7 +59,8 @@ export async function readJsonl<S extends z.ZodType>(path: string, schema: S): P
  */
 export class JsonlAppender {
   private queue: string[] = [];
-  private writing: Promise<void> | undefined;
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private writing = false;
   private failed: Error | undefined;
 
   private constructor(private readonly fh: FileHandle, readonly path: string) {}
@@ -89,37 +90,44 @@ export class JsonlAppender {
     return new JsonlAppender(fh, path);
   }
 
-  /** Queues one record; the returned promise resolves once it is in the file. */
+  /** Queues one record; the returned promise resolves once its line is in the file. */
   append(record: unknown): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     this.queue.push(JSON.stringify(record) + "\n");
-    return this.pump();
+    return this.waitForQueue();
   }
 
-  private pump(): Promise<void> {
-    if (!this.writing) {
-      this.writing = (async () => {
-        while (this.queue.length > 0) {
-          const data = this.queue.join("");
-          this.queue = [];
-          try {
-            await this.fh.write(data);
-          } catch (e) {
-            this.failed = e as Error;
-            throw e;
-          }
-        }
-      })().finally(() => {
-        this.writing = undefined;
-      });
-      return this.writing;
+  /** Resolves when everything appended so far is in the file. */
+  flush(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (!this.writing && this.queue.length === 0) return Promise.resolve();
+    return this.waitForQueue();
+  }
+
+  private waitForQueue(): Promise<void> {
+    const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (!this.writing) void this.drain();
+    return p;
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    while (this.queue.length > 0 || this.waiters.length > 0) {
+      const data = this.queue.join("");
+      const waiters = this.waiters;
+      this.queue = [];
+      this.waiters = [];
+      try {
+        if (data) await this.fh.appendFile(data);
+      } catch (e) {
+        this.failed = e as Error;
+        for (const w of [...waiters, ...this.waiters]) w.reject(this.failed);
+        this.waiters = [];
+        break;
+      }
+      for (const w of waiters) w.resolve();
     }
-    // A write is under way: this line goes in the next one, after the current write finishes.
-    return this.writing.then(() => this.pump());
-  }
-
-  async flush(): Promise<void> {
-    while (this.writing || this.queue.length > 0) await this.pump();
+    this.writing = false;
   }
 
   async close(): Promise<void> {
