@@ -7,12 +7,11 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { crc32, deflateRawSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { UserError, type CommandContext } from "../src/cli/command.js";
-import { downloadCommand } from "../src/commands/download.js";
 import { DownloadError, downloadFile, parseContentRange } from "../src/download/fetch.js";
 import { downloadMind, mindArchives, type MindDownloadOptions } from "../src/download/mind.js";
 import { Progress } from "../src/download/progress.js";
 import { extractZip, readZipEntries, ZipError } from "../src/download/zip.js";
+import { runCliCaptured } from "./helpers/cli.js";
 
 // ---- a minimal zip writer (stored or deflated entries), so tests need no zip tool ----
 interface ZipInput {
@@ -333,35 +332,29 @@ describe("download", () => {
 });
 
 describe("download command", () => {
-  function ctx(): CommandContext & { out: ReturnType<typeof sink>; err: ReturnType<typeof sink> } {
-    const out = sink();
-    const err = sink();
-    return { env: {}, cwd: dir, stdout: out, stderr: err, out, err };
-  }
-
   it("fetches into ./mind-data and prints the --data flags to use", async () => {
     files.set("/newsrec/MINDsmall_train.zip", { body: mindZip("train", 100) });
     files.set("/newsrec/MINDsmall_dev.zip", { body: mindZip("dev") });
-    const c = ctx();
-    expect(await downloadCommand.invoke(["small", "--base-url", base], c)).toBe(0);
-    expect(c.out.text()).toContain(`--data ${join(dir, "mind-data", "MINDsmall_train")} --data ${join(dir, "mind-data", "MINDsmall_dev")}`);
+    const r = await runCliCaptured(["download", "small", "--base-url", base], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`--data ${join(dir, "mind-data", "MINDsmall_train")} --data ${join(dir, "mind-data", "MINDsmall_dev")}`);
     // not a terminal: plain progress lines, no carriage returns
-    expect(c.err.text()).toMatch(/MINDsmall_train\.zip\s+100%/);
-    expect(c.err.text()).not.toContain("\r");
+    expect(r.stderr).toMatch(/MINDsmall_train\.zip\s+100%/);
+    expect(r.stderr).not.toContain("\r");
   });
 
   it("names the URL that failed (404) and how to fetch it by hand", async () => {
-    const c = ctx();
-    const error = await downloadCommand.invoke(["large", "--base-url", base], c).catch((e: Error) => e);
-    expect(error).toBeInstanceOf(UserError);
-    const message = (error as Error).message;
-    expect(message).toContain(`download of ${base}MINDlarge_train.zip failed: HTTP 404`);
-    expect(message).toContain(`curl -fL -C - -o ${join(dir, "mind-data", "MINDlarge_train.zip")} ${base}MINDlarge_train.zip`);
+    const r = await runCliCaptured(["download", "large", "--base-url", base], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`download of ${base}MINDlarge_train.zip failed: HTTP 404`);
+    expect(r.stderr).toContain(`curl -fL -C - -o ${join(dir, "mind-data", "MINDlarge_train.zip")} ${base}MINDlarge_train.zip`);
     expect(hits).toHaveLength(1);
   });
 
   it("refuses an unknown size", async () => {
-    await expect(downloadCommand.invoke(["medium"], ctx())).rejects.toThrow(/size must be one of demo, small, large/);
+    const r = await runCliCaptured(["download", "medium"], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/size must be one of demo, small, large/);
   });
 });
 

@@ -5,6 +5,7 @@ import { exportCommand } from "./export.js";
 import { scoreCommand } from "./score.js";
 import { summarizeCommand, profileCommand, generateCommand, promptCommand } from "./stages.js";
 import { downloadCommand } from "./download.js";
+import { reportCommand } from "./report.js";
 
 /** Every CLI command, in the order `genre-mind --help` lists them. */
-export const COMMANDS: Command[] = [validateCommand, mergeCommand, exportCommand, scoreCommand, summarizeCommand, profileCommand, generateCommand, promptCommand, downloadCommand];
+export const COMMANDS: Command[] = [validateCommand, mergeCommand, exportCommand, scoreCommand, summarizeCommand, profileCommand, generateCommand, promptCommand, downloadCommand, reportCommand];

@@ -1,0 +1,140 @@
+import { existsSync } from "node:fs";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { UserError } from "../src/cli/command.js";
+import { merge } from "../src/merge/merge.js";
+import { collectReport, titleTokens } from "../src/report/collect.js";
+import { scriptJson } from "../src/report/html.js";
+import { writeReport } from "../src/report/report.js";
+import { columnChart, esc, niceTicks } from "../src/report/svg.js";
+import { runCliCaptured } from "./helpers/cli.js";
+import { makeReportFixture, NEWS_COUNT, USER_COUNT, type ReportFixture } from "./report.fixture.js";
+
+const fixtures: ReportFixture[] = [];
+async function fixture(opts: { hostile?: boolean } = {}): Promise<ReportFixture> {
+  const f = await makeReportFixture(opts);
+  fixtures.push(f);
+  return f;
+}
+afterEach(async () => {
+  for (const f of fixtures.splice(0)) await rm(f.root, { recursive: true, force: true });
+});
+
+describe("report contents", () => {
+  it("summarizes the stages, counts open failures by reason, and draws every chart", async () => {
+    const f = await fixture();
+    const model = await collectReport(f.runDir, { data: [f.data] });
+    const summarize = model.glance.find((g) => g.stage === "summarize")!;
+    expect(summarize.answered).toBe(NEWS_COUNT - 2);
+    // N9 failed once and was answered later: not open.
+    expect(summarize.failuresByReason).toEqual({ invalid: 1, refusal: 1 });
+    expect(summarize.openFailures).toBe(2);
+    expect(summarize.answeredBy).toEqual([{ provider: "anthropic", model: "claude-test", records: NEWS_COUNT - 2 }]);
+    expect(summarize.costUsd).toBe(0.25);
+    // tokens from records and failures: 78 records + 3 failure lines, 120 input tokens each
+    expect(summarize.usage.inputTokens).toBe((NEWS_COUNT - 2 + 3) * 120);
+    expect(model.glance.find((g) => g.stage === "profile")!.answered).toBe(USER_COUNT);
+    expect(model.glance.find((g) => g.stage === "generate")!.invalidLines).toBe(1);
+    expect(model.warnings.join("\n")).toMatch(/generate: 1 record lines skipped/);
+
+    expect(model.dist.titleTokens?.original).toHaveLength(NEWS_COUNT - 2);
+    expect(model.dist.coldHistory?.before.every((n) => n >= 1 && n <= 5)).toBe(true);
+    expect(model.dist.coldHistory?.after).toEqual(model.dist.coldHistory?.before.map((n) => n + 2));
+    expect(model.dist.categories?.clicks?.size).toBeGreaterThan(0);
+
+    const { path } = await writeReport(f.runDir, { data: [f.data] });
+    const html = await readFile(path, "utf8");
+    for (const id of ["title-length", "topics", "regions", "categories", "cold-history"]) expect(html).toContain(`data-chart="${id}"`);
+    expect(html).not.toMatch(/<(link|img|iframe)\b|src="http|href="http/);
+  });
+
+  it("samples examples deterministically and stays within the sample size", async () => {
+    const f = await fixture();
+    const a = await collectReport(f.runDir, { data: [f.data], sample: 12 });
+    const b = await collectReport(f.runDir, { data: [f.data], sample: 12 });
+    expect(a.news.map((n) => n.id)).toEqual(b.news.map((n) => n.id));
+    expect(a.news).toHaveLength(12);
+    expect(a.users).toHaveLength(12);
+    expect(a.newsTotal).toBe(NEWS_COUNT - 2);
+    // half of the users shown are cold users with their pseudo-news, interleaved with warm ones
+    expect(a.users.filter((u) => u.pseudo?.length === 2)).toHaveLength(6);
+    expect(a.users[0]!.pseudo).toHaveLength(2);
+    const user = a.users[0]!;
+    expect(user.recent.length).toBe(Math.min(10, user.historyLength!));
+    expect(user.recent[0]!.title).toMatch(/^Story \d+/);
+    const news = a.news.find((n) => n.original)!;
+    expect(news.enhanced).toMatch(/enhanced title|answered on retry/);
+  });
+
+  it("escapes LLM text: nothing of it becomes markup in the file", async () => {
+    const f = await fixture({ hostile: true });
+    const { path } = await writeReport(f.runDir, { data: [f.data], sample: 1000 });
+    const html = await readFile(path, "utf8");
+    expect(html).not.toContain("<img");
+    expect(html).not.toContain("</script><script>document");
+    // the embedded sample still holds the text, as data
+    const json = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)![1]!;
+    expect(JSON.parse(json).news.some((n: { enhanced: string }) => n.enhanced.includes("<img src=x"))).toBe(true);
+    expect(scriptJson({ t: "</script>\u2028" })).toBe('{"t":"\\u003c/script>\\u2028"}');
+    expect(esc(`<a href="x">'&'</a>`)).toBe("&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  });
+
+  it("reads the merge manifest: input splits, pseudo-news IDs and kept-original counts", async () => {
+    const f = await fixture();
+    await merge({ data: [f.data], out: f.runDir, records: [f.runDir], force: false, title: "replace", allowUnknown: false });
+    // no --data: the inputs come from manifest.json
+    const model = await collectReport(f.runDir);
+    expect(model.manifest).toBeDefined();
+    expect(model.splits.map((s) => s.name)).toEqual(["MINDtest_dev", "MINDtest_train"]);
+    const cold = model.users.find((u) => u.pseudo?.length)!;
+    expect(cold.pseudo!.every((p) => /^N\d+$/.test(p.id ?? ""))).toBe(true);
+    expect(model.glance.find((g) => g.stage === "summarize")!.missing).toBe(2);
+    const { path } = await writeReport(f.runDir);
+    expect(await readFile(path, "utf8")).toMatch(/Merged <b>MINDtest_dev<\/b>/);
+  });
+
+  it("reports the stages alone when there is no manifest and no input data", async () => {
+    const f = await fixture();
+    const model = await collectReport(f.runDir);
+    expect(model.splits).toEqual([]);
+    expect(model.news[0]!.original).toBeUndefined();
+    expect(model.dist.titleTokens?.original).toBeUndefined();
+    expect(model.dist.coldHistory).toBeUndefined();
+    const html = await readFile((await writeReport(f.runDir)).path, "utf8");
+    expect(html).toContain("No manifest.json");
+    expect(html).toContain(`data-chart="title-length"`);
+  });
+
+  it("refuses a folder with nothing to report, naming it", async () => {
+    const f = await fixture();
+    await expect(writeReport(f.data)).rejects.toThrow(UserError);
+    await expect(writeReport(join(f.root, "nope"))).rejects.toThrow(/no such run folder/);
+  });
+
+  it("runs as a command and prints the report's path", async () => {
+    const f = await fixture();
+    const r = await runCliCaptured(["report", "run", "--data", "data", "--sample", "50"], { cwd: f.root });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^report: run\/report\.html \([\d.]+ KB\)/);
+    expect(r.stderr).toMatch(/warning: generate: 1 record lines skipped/);
+    expect(existsSync(join(f.runDir, "report.html"))).toBe(true);
+    const empty = await runCliCaptured(["report", "data"], { cwd: f.root });
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/^genre-mind report: \S*data: no stage records/);
+  });
+});
+
+describe("report helpers", () => {
+  it("counts title tokens as NRMS's reader does", () => {
+    expect(titleTokens("Bills' QB, 25, out: what's next?")).toBe(10);
+    expect(titleTokens("Björk & Mötley Crüe")).toBe(3);
+  });
+
+  it("picks round axis ticks and draws one bar per value", () => {
+    expect(niceTicks(87)).toEqual([0, 20, 40, 60, 80, 100]);
+    expect(niceTicks(0)).toEqual([0, 1]);
+    const svg = columnChart({ id: "t", labels: ["a", "b", "c"], series: [{ name: "s", color: "#000", values: [1, 2, 3] }, { name: "u", color: "#111", values: [3, 2, 1] }] });
+    expect(svg.match(/class="bar"/g)).toHaveLength(6);
+  });
+});
