@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { MindFormatError, SkipLog } from "../src/mind/errors.js";
 import { parseEntities, parseImpressions, readBehaviors, readLines, readNews } from "../src/mind/read.js";
 import { cleanGeneratedText, tsvField } from "../src/mind/text.js";
+import { parseMindTime } from "../src/mind/time.js";
 import { formatBehaviorLine, formatNewsLine, writeBehaviors, writeNews, writeRows } from "../src/mind/write.js";
 import type { NewsRow } from "../src/mind/rows.js";
 
@@ -67,6 +68,14 @@ describe("reading news.tsv", () => {
     const read = (await collect(readLines(file))).map((l) => l.text);
     expect(read.length).toBe(lines.length);
     expect(read.join("\n")).toBe(lines.join("\n"));
+  });
+
+  it("reads a line longer than the read buffer", async () => {
+    const dir = await tmp();
+    const file = join(dir, "long.tsv");
+    const long = "x".repeat(2_500_000) + "é";
+    await writeFile(file, `a\n${long}\nb`);
+    expect((await collect(readLines(file))).map((l) => [l.text.length, l.lineNo])).toEqual([[1, 1], [long.length, 2], [1, 3]]);
   });
 
   it("parses entity JSON only on request, and names file, line and field when it is bad", async () => {
@@ -183,6 +192,17 @@ describe("writing", () => {
 });
 
 describe("text helpers", () => {
+  it("parseMindTime reads MIND's time format and nothing else", () => {
+    expect(parseMindTime("11/15/2019 10:22:32 AM")).toBe(Date.UTC(2019, 10, 15, 10, 22, 32));
+    expect(parseMindTime("1/5/2019 12:00:00 AM")).toBe(Date.UTC(2019, 0, 5, 0, 0, 0));
+    expect(parseMindTime("1/5/2019 12:00:01 PM")).toBe(Date.UTC(2019, 0, 5, 12, 0, 1));
+    expect(parseMindTime("11/9/2019 9:05:58 PM")).toBe(Date.UTC(2019, 10, 9, 21, 5, 58));
+    for (const bad of ["", "11/15/2019 10:22:32", "11/15/2019 10:22:32 am", "111/15/2019 1:22:32 AM", "11/15/19 1:22:32 AM",
+      "11/15/2019 1:2:32 AM", "11/15/2019 1:22:32 AMX", "11-15-2019 1:22:32 AM", "2019-11-15T10:22:32Z"]) {
+      expect(parseMindTime(bad), bad).toBeNaN();
+    }
+  });
+
   it("tsvField changes only field breakers", () => {
     expect(tsvField('"Quote" & | café')).toBe('"Quote" & | café');
     expect(tsvField("a\tb\r\nc\u2029d")).toBe("a b  c d");

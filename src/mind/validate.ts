@@ -1,8 +1,8 @@
 import { MindFormatError } from "./errors.js";
-import { parseEntities, parseNewsLine, readLineBatches, type NumberedLine } from "./read.js";
+import { parseEntities, parseNewsLine, readLineBatches, readLineChunks } from "./read.js";
 import type { SplitDir } from "./splits.js";
 import { READABLE_NEWS_ID, READABLE_USER_ID } from "./text.js";
-import { parseMindTime } from "./time.js";
+import { parseMindTimeAt } from "./time.js";
 
 export type Severity = "error" | "warning";
 
@@ -123,25 +123,37 @@ const MAX_KEY_DIGITS = 12;
 /**
  * The set of news IDs of one split. Canonical `N<digits>` IDs are looked up by a number computed
  * while scanning a line, so the per-candidate hot loop over a 1.4 GB behaviors file allocates
- * nothing; the digit count is part of the key so `N012` and `N12` stay different IDs.
+ * nothing; the digit count is part of the key so `N012` and `N12` stay different IDs. Keys of
+ * MIND-sized IDs (N1..N~10^6) fit a bitmap of a few MB, faster than a Set of numbers.
  */
 class NewsIdSet {
-  private readonly numeric = new Set<number>();
+  private bits = new Uint8Array(0);
+  private readonly bigKeys = new Set<number>();
   private readonly other = new Set<string>();
 
   add(id: string): void {
     const key = canonicalKey(id, 0, id.length);
-    if (key >= 0) this.numeric.add(key);
-    else this.other.add(id);
+    if (key < 0) this.other.add(id);
+    else if (key < MAX_BITMAP_KEY) {
+      if (key >> 3 >= this.bits.length) {
+        const grown = new Uint8Array(Math.max(key >> 3, this.bits.length * 2) + 1);
+        grown.set(this.bits);
+        this.bits = grown;
+      }
+      this.bits[key >> 3]! |= 1 << (key & 7);
+    } else this.bigKeys.add(key);
   }
   hasKey(key: number): boolean {
-    return this.numeric.has(key);
+    if (key < MAX_BITMAP_KEY) return key >> 3 < this.bits.length && (this.bits[key >> 3]! & (1 << (key & 7))) !== 0;
+    return this.bigKeys.has(key);
   }
   has(id: string): boolean {
     const key = canonicalKey(id, 0, id.length);
-    return key >= 0 ? this.numeric.has(key) : this.other.has(id);
+    return key >= 0 ? this.hasKey(key) : this.other.has(id);
   }
 }
+/** 2^28 bits = 32 MB at most, reached only by IDs beyond N16777215. */
+const MAX_BITMAP_KEY = 1 << 28;
 
 /** The lookup key of `text[start, end)` if it is `N<digits>`, else -1. */
 function canonicalKey(text: string, start: number, end: number): number {
@@ -295,7 +307,7 @@ async function checkBehaviors(
         const key = canonicalKey(text, s, e);
         if (key >= 0 ? !news.ids.hasKey(key) : !news.ids.has(text.slice(s, e))) {
           const id = text.slice(s, e);
-          if (missingHistory.size < 1_000_000) missingHistory.add(id);
+          if (missingHistory.size < 1_000_000) missingHistory.add(id.length > 12 ? copyString(id) : id);
           log.add("missing-history-id", () => `${where(lineNo)}: ${id}`);
         }
       }
@@ -304,32 +316,36 @@ async function checkBehaviors(
     return n;
   };
 
-  for await (const batch of readLineBatches(file)) {
-    for (const line of batch) {
+  for await (const { text, starts, ends, firstLineNo } of readLineChunks(file)) {
+    for (let i = 0; i < starts.length; i++) {
       rows++;
-      checkLine(line);
+      checkLine(text, starts[i]!, ends[i]!, firstLineNo + i);
     }
   }
 
-  function checkLine({ text, lineNo }: NumberedLine): void {
-    const t1 = text.indexOf("\t");
-    const t2 = t1 === -1 ? -1 : text.indexOf("\t", t1 + 1);
-    const t3 = t2 === -1 ? -1 : text.indexOf("\t", t2 + 1);
-    const t4 = t3 === -1 ? -1 : text.indexOf("\t", t3 + 1);
-    if (t4 === -1 || text.indexOf("\t", t4 + 1) !== -1) {
+  /** Checks the line `text[start, end)`; every search is bounded by `end` (text holds other lines too). */
+  function checkLine(text: string, start: number, end: number, lineNo: number): void {
+    const tab = (from: number) => {
+      const i = text.indexOf("\t", from);
+      return i >= end ? -1 : i;
+    };
+    const t1 = tab(start);
+    const t2 = t1 === -1 ? -1 : tab(t1 + 1);
+    const t3 = t2 === -1 ? -1 : tab(t2 + 1);
+    const t4 = t3 === -1 ? -1 : tab(t3 + 1);
+    if (t4 === -1 || tab(t4 + 1) !== -1) {
       let fields = 1;
-      for (let i = text.indexOf("\t"); i !== -1; i = text.indexOf("\t", i + 1)) fields++;
+      for (let i = tab(start); i !== -1; i = tab(i + 1)) fields++;
       return fail(lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${fields}`);
     }
     if (t2 === t1 + 1) return fail(lineNo, "User ID", "empty user ID");
-    if (t4 + 1 === text.length) return fail(lineNo, "Impressions", "no impressions");
+    if (t4 + 1 === end) return fail(lineNo, "Impressions", "no impressions");
 
     // Impressions first: a line that is malformed there is skipped before it counts anywhere.
     let clicks = 0;
     let nonClicks = 0;
     let unlabeled = 0;
     let badLabel = false;
-    const end = text.length;
     let s = t4 + 1;
     while (s < end) {
       if (text.charCodeAt(s) === SPACE) {
@@ -365,7 +381,7 @@ async function checkBehaviors(
       }
       // Anything else: the general rules of impressionsProblem, on a sliced token.
       let e = text.indexOf(" ", s);
-      if (e === -1) e = end;
+      if (e === -1 || e > end) e = end;
       const token = text.slice(s, e);
       s = e + 1;
       const dash = token.lastIndexOf("-");
@@ -394,17 +410,16 @@ async function checkBehaviors(
     counts.impressions++;
     counts.clicks += clicks;
 
-    const time = text.slice(t2 + 1, t3);
-    const ms = parseMindTime(time);
-    if (Number.isNaN(ms)) log.add("bad-time", () => `${where(lineNo)}: '${time}'`);
+    const ms = parseMindTimeAt(text, t2 + 1, t3);
+    if (Number.isNaN(ms)) log.add("bad-time", () => `${where(lineNo)}: '${text.slice(t2 + 1, t3)}'`);
     else {
       if (ms < firstTime) {
         firstTime = ms;
-        counts.firstTime = time;
+        counts.firstTime = copyString(text.slice(t2 + 1, t3));
       }
       if (ms > lastTime) {
         lastTime = ms;
-        counts.lastTime = time;
+        counts.lastTime = copyString(text.slice(t2 + 1, t3));
       }
     }
 
@@ -424,7 +439,7 @@ async function checkBehaviors(
   }
 
   function missingImpressionId(id: string, lineNo: number): void {
-    if (missingImpression.size < 1_000_000) missingImpression.add(id);
+    if (missingImpression.size < 1_000_000) missingImpression.add(id.length > 12 ? copyString(id) : id);
     log.add("missing-impression-id", () => `${where(lineNo)}: ${id}`);
   }
 
