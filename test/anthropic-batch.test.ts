@@ -1,5 +1,7 @@
 // anthropic-batch end to end: runEngine → batch runner → AnthropicBatchProvider → real SDK → the fake
 // Message Batches API. Waits on the fake's events and the runner's own completion, never on time.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -12,6 +14,7 @@ import { runPaths } from "../src/run/folder.js";
 import { createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { installBatches, type FakeBatches, type FakeBatchesOptions } from "./fakes/anthropic-batches.js";
 import { config, context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
+import { runCliCaptured } from "./helpers/cli.js";
 
 let fake: FakeAnthropic | undefined;
 afterEach(async () => {
@@ -250,6 +253,33 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(summary.counts.done).toBe(2);
     // Four status polls (the batch ends at the fourth), then the SDK's results() retrieves once more for results_url.
     expect([...t.batches.batches.values()][0]!.polls).toBe(5);
+  });
+
+  it("survives a kill -9 of the CLI while polling: the rerun resumes the batch and pays for nothing twice", async () => {
+    const t = await setup({ hold: true });
+    const out = t.dir;
+    const argv = ["summarize", "--data", "mind-data/sample", "--limit", "6", "--out", out, "--provider", "anthropic-batch"];
+    const env = { ANTHROPIC_API_KEY: "test-key", ANTHROPIC_BASE_URL: fake!.url, GENRE_MIND_POLL_INTERVAL: "0.01" };
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...argv], {
+      cwd: process.cwd(),
+      env: { ...process.env, ...env },
+      stdio: "ignore",
+    });
+    const exited = once(child, "exit");
+    // A retrieve means the batch ID is on disk (it is written before polling starts): kill now.
+    await once(t.batches, "retrieve");
+    child.kill("SIGKILL");
+    const [, signal] = await exited;
+    expect(signal).toBe("SIGKILL");
+    expect(t.batches.creates).toBe(1);
+
+    t.batches.release();
+    const rerun = await runCliCaptured(argv, { cwd: process.cwd(), env });
+    expect(rerun.code).toBe(0);
+    expect(rerun.stderr).toMatch(/resumed polling \(6 requests\)/);
+    expect(t.batches.creates).toBe(1);
+    expect(fake!.stats().keysAnsweredTwice).toBe(0);
+    expect(new Set((await t.records()).map((r) => r.itemId)).size).toBe(6);
   });
 
   it("stops before queueing anything when the key is missing", async () => {
