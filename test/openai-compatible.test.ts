@@ -81,6 +81,17 @@ describe("openai-compatible provider against the fake server", () => {
     expect(fake!.received[1]!.body.response_format?.json_schema?.strict).toBe(false);
   });
 
+  it("switches to max_completion_tokens when the model rejects max_tokens", async () => {
+    const p = await provider({ rejectMaxTokens: true });
+    await p.call(jsonCall);
+    await p.call(jsonCall);
+    expect(fake!.received.map((r) => r.outcome)).toEqual(["rejected-max-tokens", "ok", "ok"]);
+    expect(fake!.received[2]!.body).toMatchObject({ max_completion_tokens: 200 });
+    expect(fake!.received[2]!.body.max_tokens).toBeUndefined();
+    // The schema form is untouched by that step.
+    expect(p.structuredOutput).toBe("strict");
+  });
+
   it("does not step down on a 400 that is not about the response format", async () => {
     const p = await provider();
     fake!.queueFaults({ kind: "400" });

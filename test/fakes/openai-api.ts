@@ -36,6 +36,8 @@ export interface OpenAiFakeOptions {
   rejectResponseFormat?: boolean;
   /** Answer 400 to `response_format.json_schema.strict: true` only (OpenAI with a schema outside its subset). */
   rejectStrict?: boolean;
+  /** Answer 400 to `max_tokens`, as OpenAI's reasoning models do (they take `max_completion_tokens`). */
+  rejectMaxTokens?: boolean;
   /** When set, requests without `Authorization: Bearer <key>` get 401. */
   requireKey?: string;
   /** Decides a fault for the n-th request (0-based); queued faults are used first. */
@@ -101,6 +103,11 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
       record.outcome = "401";
       // Some proxies echo the bad token back; the client must not pass it on.
       error(res, 401, `Incorrect API key provided: ${req.headers.authorization?.replace(/^Bearer /, "") ?? "(none)"}`, "invalid_request_error");
+      return done();
+    }
+    if (body.max_tokens !== undefined && options.rejectMaxTokens) {
+      record.outcome = "rejected-max-tokens";
+      error(res, 400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "invalid_request_error", "max_tokens");
       return done();
     }
     if (body.response_format && options.rejectResponseFormat) {
