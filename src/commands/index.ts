@@ -1,6 +1,8 @@
 import type { Command } from "../cli/command.js";
 import { validateCommand } from "./validate.js";
 import { mergeCommand } from "./merge.js";
+import { augmentCommand } from "./augment.js";
+import { demoCommand } from "./demo.js";
 import { exportCommand } from "./export.js";
 import { scoreCommand } from "./score.js";
 import { summarizeCommand, profileCommand, generateCommand, promptCommand } from "./stages.js";
@@ -8,4 +10,4 @@ import { downloadCommand } from "./download.js";
 import { reportCommand } from "./report.js";
 
 /** Every CLI command, in the order `genre-mind --help` lists them. */
-export const COMMANDS: Command[] = [validateCommand, mergeCommand, exportCommand, scoreCommand, summarizeCommand, profileCommand, generateCommand, promptCommand, downloadCommand, reportCommand];
+export const COMMANDS: Command[] = [validateCommand, mergeCommand, augmentCommand, demoCommand, exportCommand, scoreCommand, summarizeCommand, profileCommand, generateCommand, promptCommand, downloadCommand, reportCommand];

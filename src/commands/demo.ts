@@ -1,0 +1,108 @@
+// npm run demo: augment on the bundled sample with the offline provider (no key, no network), then
+// show what changed. Re-runnable: the stored answers are reused and the merged output replaced.
+import { readFile } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { z } from "zod";
+import { defineCommand, type CommandContext } from "../cli/command.js";
+import { readLines } from "../mind/read.js";
+import type { Manifest } from "../merge/manifest.js";
+import { resolveSplits } from "../mind/splits.js";
+import { DEFAULT_DATA } from "../stages/options.js";
+import { AugmentConfig, runAugment } from "./augment.js";
+
+export const DEMO_OUT = "output/demo";
+
+async function historyOf(file: string, userId: string): Promise<string[] | undefined> {
+  for await (const { text } of readLines(file)) {
+    const f = text.split("\t");
+    if (f[1] === userId) return (f[3] ?? "").split(" ").filter(Boolean);
+  }
+  return undefined;
+}
+
+async function titlesOf(file: string, ids: ReadonlySet<string>): Promise<Map<string, string>> {
+  const titles = new Map<string, string>();
+  for await (const { text } of readLines(file)) {
+    const f = text.split("\t");
+    if (ids.has(f[0]!)) titles.set(f[0]!, f[3] ?? "");
+  }
+  return titles;
+}
+
+/** The demo's closing summary: a few concrete before/after examples and where the files are. */
+export async function describeDemo(manifest: Manifest, data: string[], out: string, cwd: string): Promise<string> {
+  const where = relative(cwd, out) || ".";
+  const first = manifest.splits[0];
+  if (!first) return "";
+  const lines: string[] = ["", "What changed"];
+  const s = manifest.stages;
+
+  lines.push(`  titles enhanced:   ${s.summarize.counts.merged} of ${s.summarize.counts.items} news, e.g.`);
+  let shown = 0;
+  for await (const { text } of readLines(join(out, first.name, "news_titles.tsv"))) {
+    const [id, before, after] = text.split("\t");
+    if (!after || after === before) continue;
+    lines.push(`    ${id}  before: ${before}`, `    ${" ".repeat(id!.length)}  after:  ${after}`);
+    if (++shown === 2) break;
+  }
+
+  lines.push(`  users profiled:    ${s.profile.counts.merged} of ${s.profile.counts.items} users with a history, e.g.`);
+  const profile = (await readFile(join(out, "user_profiles.tsv"), "utf8")).split("\n")[0];
+  if (profile) {
+    const [user, topics, regions] = profile.split("\t");
+    lines.push(`    ${user}  topics: ${topics!.split("|").join(", ")}; regions: ${regions ? regions.split("|").join(", ") : "(none)"}`);
+  }
+
+  const pseudo = Object.entries(manifest.pseudoNews);
+  lines.push(`  pseudo-news added: ${pseudo.length} items for ${s.generate.counts.merged} of ${s.generate.counts.items} cold users (subcategory 'generated')`);
+  const example = pseudo[0];
+  const input = (await resolveSplits(data)).find((sp) => sp.name === first.name);
+  if (example && input) {
+    const userId = example[1];
+    const before = await historyOf(input.behaviorsFile, userId);
+    const after = await historyOf(join(out, first.name, "behaviors.tsv"), userId);
+    if (before && after) {
+      const added = after.slice(before.length);
+      const titles = await titlesOf(join(out, first.name, "news.tsv"), new Set(added));
+      lines.push(`  cold user ${userId} in ${first.name}: history of ${before.length} → ${after.length}`);
+      lines.push(`    before: ${before.join(" ") || "(empty)"}`);
+      lines.push(`    after:  ${after.join(" ")}`);
+      for (const id of added) lines.push(`    ${id}: ${titles.get(id) ?? ""}`);
+    }
+  }
+
+  lines.push("", "Where the files are");
+  for (const split of manifest.splits) lines.push(`  ${where}/${split.name}/news.tsv, behaviors.tsv   drop-in MIND split (news_titles.tsv: original and enhanced titles)`);
+  lines.push(`  ${where}/user_profiles.tsv   user ID, topics, regions ('|' between entries)`);
+  lines.push(`  ${where}/manifest.json       inputs, options, counts, tokens, cost, pseudo-news → user`);
+  lines.push(`  ${where}/*.jsonl             the stored answers (re-running reuses them)`);
+  lines.push(
+    "",
+    "The offline provider is a deterministic non-LLM baseline (retrieval standing in for generation).",
+    `For a real LLM: genre-mind augment --data <MIND folder> --out output/<run> --provider anthropic (try --dry-run first).`,
+  );
+  return lines.join("\n") + "\n";
+}
+
+export const demoCommand = defineCommand({
+  name: "demo",
+  summary: "augment the bundled sample offline (no key, no network) into output/demo and show what changed",
+  options: {
+    data: { type: "string", multiple: true, arg: "<dir>", description: `input splits (default ${DEFAULT_DATA})` },
+    out: { type: "string", arg: "<dir>", description: `where to write (default ${DEMO_OUT}); earlier demo output there is replaced` },
+  },
+  schema: z.object({
+    data: z.union([z.string().transform((s) => [s]), z.array(z.string()).min(1)]).default([DEFAULT_DATA]),
+    out: z.string().min(1).default(DEMO_OUT),
+    positionals: z.array(z.string()).max(0),
+  }),
+  async run(config, ctx: CommandContext) {
+    // Only the offline provider: the demo must never need a key or the network, whatever the environment says.
+    const augment = AugmentConfig.parse({ data: config.data, out: config.out, provider: "offline", force: true });
+    const { exitCode, manifest } = await runAugment(augment, ctx);
+    if (exitCode !== 0 || !manifest) return exitCode;
+    const data = config.data.map((d) => resolve(ctx.cwd, d));
+    ctx.stdout.write(await describeDemo(manifest, data, resolve(ctx.cwd, config.out), ctx.cwd));
+    return 0;
+  },
+});

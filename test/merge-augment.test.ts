@@ -1,0 +1,98 @@
+// augment and demo end to end on the bundled sample with the offline provider (no network).
+import { mkdtemp, readFile, readdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../src/cli/main.js";
+import { Manifest } from "../src/merge/manifest.js";
+import { resolveSplits } from "../src/mind/splits.js";
+import { validateSplit } from "../src/mind/validate.js";
+import { context } from "./merge.fixture.js";
+
+const SAMPLE = resolve(import.meta.dirname, "..", "mind-data", "sample");
+
+async function cli(cwd: string, args: string[]) {
+  const ctx = context(cwd);
+  const code = await runCli(args, ctx);
+  return { code, out: ctx.out.text(), err: ctx.err.text() };
+}
+
+describe("augment", () => {
+  it("runs the three stages and merge into one folder, and resumes from the stored answers", async () => {
+    const root = await mkdtemp(join(tmpdir(), "gm-augment-"));
+    const out = join(root, "run");
+    let r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline"]);
+    expect(r.err).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/augment: generate \(chained on the profiles\)/);
+    const meta = JSON.parse(await readFile(join(out, "generate.meta.json"), "utf8")) as { options: { chain: boolean } };
+    expect(meta.options.chain).toBe(true);
+    const manifest = Manifest.parse(JSON.parse(await readFile(join(out, "manifest.json"), "utf8")));
+    expect(manifest.stages.summarize.counts.missing).toBe(0);
+    expect(manifest.stages.generate.counts.merged).toBeGreaterThan(0);
+    expect(Object.keys(manifest.pseudoNews).length).toBeGreaterThan(0);
+    for (const split of await resolveSplits([out])) {
+      const report = await validateSplit(split, { coldMax: 5, lenient: false });
+      expect(report.problems.filter((p) => p.severity === "error"), split.name).toEqual([]);
+    }
+
+    // A second run asks nothing again (no record appended); the earlier merged output is kept unless --force.
+    const stored = async () => Promise.all(["summarize", "profile", "generate"].map(async (s) => (await readFile(join(out, `${s}.jsonl`), "utf8")).length));
+    const first = await stored();
+    r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline"]);
+    expect(await stored()).toEqual(first);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/already holds merged output .*--force/);
+    const before = await readFile(join(out, manifest.splits[0]!.name, "behaviors.tsv"));
+    r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline", "--force", "--no-chain"]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/augment: generate\n/);
+    // Without the chain the generate prompts differ, so generate was asked again; the others were not.
+    const third = await stored();
+    expect(third.slice(0, 2)).toEqual(first.slice(0, 2));
+    expect(third[2]).toBeGreaterThan(first[2]!);
+    expect(JSON.parse(await readFile(join(out, "generate.meta.json"), "utf8")).options.chain).toBe(false);
+    expect((await readFile(join(out, manifest.splits[0]!.name, "behaviors.tsv"))).length).toBeGreaterThan(0);
+    expect(before.length).toBeGreaterThan(0);
+  });
+
+  it("estimates with --dry-run and merges nothing", async () => {
+    const root = await mkdtemp(join(tmpdir(), "gm-augment-"));
+    const out = join(root, "run");
+    const r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--dry-run"]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/generate is estimated without --chain/);
+    expect(r.err).toMatch(/nothing sent, nothing merged/);
+    expect(existsSync(join(out, "manifest.json"))).toBe(false);
+  });
+
+  it("rejects --chain values other than true/false", async () => {
+    const r = await cli(process.cwd(), ["augment", "--data", SAMPLE, "--out", "x", "--chain", "maybe"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--chain/);
+  });
+});
+
+describe("demo", () => {
+  it("augments the sample offline, summarizes what changed, and can be run again", async () => {
+    const root = await mkdtemp(join(tmpdir(), "gm-demo-"));
+    const out = join(root, "demo");
+    let text = "";
+    for (let i = 0; i < 2; i++) {
+      const r = await cli(root, ["demo", "--data", SAMPLE, "--out", out]);
+      text = r.out;
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(/What changed/);
+      expect(r.out).toMatch(/titles enhanced: +\d+ of \d+ news/);
+      expect(r.out).toMatch(/cold user U\d+ in \S+: history of (\d+) → (\d+)/);
+      expect(r.out).toMatch(/demo\/user_profiles\.tsv/);
+    }
+    const names = await readdir(out);
+    expect(names).toEqual(expect.arrayContaining(["manifest.json", "user_profiles.tsv", "summarize.jsonl"]));
+    // The history lines of the summary: "after" is "before" plus the pseudo-news.
+    const before = /before: (N[\dN ]+)\n/.exec(text.split("cold user U")[1]!)?.[1];
+    const after = /after: +(N[\dN ]+)\n/.exec(text.split("cold user U")[1]!)?.[1];
+    expect(after?.startsWith(`${before} `)).toBe(true);
+  });
+});
