@@ -127,7 +127,7 @@ function stageRow(g: StageGlance): string {
 <td class="num">${g.missing === undefined ? "—" : int(g.missing)}</td>
 <td class="num">${int(g.openFailures)}</td><td>${reasons || "—"}</td>
 <td class="num">${int(u.inputTokens)}</td><td class="num">${int(u.outputTokens)}</td><td class="num">${int(u.cacheReadTokens)} / ${int(u.cacheWriteTokens)}</td>
-<td class="num">${usd(g.costUsd)}</td><td>${g.finishedAt ? esc(g.finishedAt.replace("T", " ").replace(/\.\d+Z$/, " UTC")) : "—"}</td></tr>`;
+<td class="num">${usd(g.costUsd)}</td><td class="nowrap">${g.finishedAt ? esc(g.finishedAt.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC")) : "—"}</td></tr>`;
 }
 
 function glance(model: ReportModel): string {
@@ -151,7 +151,7 @@ function glance(model: ReportModel): string {
   return `<section id="glance"><h2>The run at a glance</h2>
 <div class="cards">${cards.map(([k, v]) => `<div class="card"><div class="v">${v}</div><div class="k">${k}</div></div>`).join("")}</div>
 ${splits}
-<div class="scroll"><table class="stages"><thead><tr><th>stage</th><th>provider · model</th><th>items</th><th>answered</th><th>kept original</th><th>failed</th><th>failures by reason</th><th>input tokens</th><th>output tokens</th><th>cache read / write</th><th>cost</th><th>finished</th></tr></thead>
+<div class="scroll"><table class="stages"><thead><tr><th>stage</th><th>provider · model</th><th>items</th><th>answered</th><th>kept original<br>(merge)</th><th>failed</th><th>failures by reason</th><th>input tokens</th><th>output tokens</th><th>cache read / write</th><th>cost</th><th>finished</th></tr></thead>
 <tbody>${model.glance.map(stageRow).join("\n")}</tbody></table></div>
 <p class="muted">Tokens are summed over the stored records and failures (all attempts, all runs); cost is what the stage runs reported.</p></section>`;
 }
@@ -161,7 +161,7 @@ const CSS = `
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
 header{padding:20px 28px 8px}h1{font-size:22px;margin:0 0 2px}h2{font-size:17px;margin:0 0 12px}
 main{padding:0 28px 28px;max-width:1320px}section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:16px 18px;margin:14px 0}
-.muted{color:var(--muted)}.cards{display:flex;flex-wrap:wrap;gap:10px;margin-bottom:10px}
+.muted{color:var(--muted)}.nowrap{white-space:nowrap}.cards{display:flex;flex-wrap:wrap;gap:10px;margin-bottom:10px}
 .card{border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:140px}.card .v{font-size:20px;font-weight:600}.card .k{color:var(--muted);font-size:12px}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%}th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 thead th{font-size:12px;color:var(--muted);font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
