@@ -5,6 +5,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
+import { UserError } from "../src/cli/command.js";
 import { customIdFor } from "../src/engine/batch-runner.js";
 import { costUsd } from "../src/engine/cost.js";
 import { requestKey, runEngineWith, type EngineDeps } from "../src/engine/engine.js";
@@ -280,6 +281,21 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(t.batches.creates).toBe(1);
     expect(fake!.stats().keysAnsweredTwice).toBe(0);
     expect(new Set((await t.records()).map((r) => r.itemId)).size).toBe(6);
+  });
+
+  it("stops with a plain message when the API rejects the key, creating no batch", async () => {
+    fake = await createFakeAnthropic({ answer: titleAnswer, apiKey: "the-right-key" });
+    const batches = installBatches(fake);
+    const err = await runEngineWith(
+      { stage: "summarize", requests: titleRequests(2), runDir: await tempDir() },
+      config({ provider: "anthropic-batch", "base-url": fake.url }),
+      context({ ANTHROPIC_API_KEY: "sk-ant-wrong-key" }),
+      { batchPollMs: 1 },
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect(String(err)).toMatch(/rejected the key in ANTHROPIC_API_KEY/);
+    expect(String(err)).not.toContain("sk-ant-wrong-key");
+    expect(batches.creates).toBe(0);
   });
 
   it("stops before queueing anything when the key is missing", async () => {

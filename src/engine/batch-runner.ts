@@ -8,6 +8,8 @@
 import { APIError } from "@anthropic-ai/sdk";
 import { open, readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
+import { UserError } from "../cli/command.js";
+import { apiKeyEnv } from "../providers/index.js";
 import type { BatchProvider, ChatMessage, ProviderCall } from "../providers/types.js";
 import { sha256 } from "../util/hash.js";
 import type { PendingItem, StageSession } from "./engine.js";
@@ -202,26 +204,44 @@ export async function runBatches(
     log(`batch ${batch.id}: collected ${seen.size} results, ${again.length} asked again`);
   }
 
-  await submit(fresh);
-  while (openBatches.size > 0) {
-    for (const batch of [...openBatches.values()]) {
-      options.signal?.throwIfAborted();
-      let status;
-      try {
-        status = await provider.status(batch.id);
-      } catch (e) {
-        // A recorded batch the API does not know (deleted, another workspace or key): its requests
-        // were never answered for us, so they are sent again rather than polled forever.
-        if (!(e instanceof APIError && e.status === 404)) throw e;
-        openBatches.delete(batch.id);
-        log(`batch ${batch.id}: not found by the API; its ${batch.items.size} requests are sent again`);
-        await submit([...batch.items.values()]);
-        await appendDurable(batchesFile, { collected: batch.id, at: new Date().toISOString() });
-        continue;
+  async function poll(): Promise<void> {
+    while (openBatches.size > 0) {
+      for (const batch of [...openBatches.values()]) {
+        options.signal?.throwIfAborted();
+        let status;
+        try {
+          status = await provider.status(batch.id);
+        } catch (e) {
+          // A recorded batch the API does not know (deleted, another workspace or key): its requests
+          // were never answered for us, so they are sent again rather than polled forever.
+          if (!(e instanceof APIError && e.status === 404)) throw e;
+          openBatches.delete(batch.id);
+          log(`batch ${batch.id}: not found by the API; its ${batch.items.size} requests are sent again`);
+          await submit([...batch.items.values()]);
+          await appendDurable(batchesFile, { collected: batch.id, at: new Date().toISOString() });
+          continue;
+        }
+        if (status.ended) await collect(batch);
       }
-      if (status.ended) await collect(batch);
+      if (openBatches.size > 0) await delay(options.pollMs, undefined, { signal: options.signal });
     }
-    if (openBatches.size > 0) await delay(options.pollMs, undefined, { signal: options.signal });
+  }
+
+  try {
+    await submit(fresh);
+    await poll();
+  } catch (e) {
+    // A rejected key or a refused model is the user's to fix, said once and plainly; batches
+    // already created stay recorded and are resumed by the next run.
+    if (e instanceof APIError && (e.status === 401 || e.status === 403 || e.status === 402)) {
+      const env = apiKeyEnv(session.config);
+      throw new UserError(
+        e.status === 401
+          ? `the API rejected the key in ${env} (401 authentication_error); nothing more was sent`
+          : `the API refused the batch request (${e.status}): ${e.apiMessage ?? e.message}; nothing more was sent`,
+      );
+    }
+    throw e;
   }
   return result;
 }
