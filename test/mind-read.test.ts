@@ -85,7 +85,12 @@ describe("reading news.tsv", () => {
     ]);
     expect(parseEntities("news.tsv", 1, "Title Entities", "")).toEqual([]);
     expect(() => parseEntities("x/news.tsv", 7, "Abstract Entities", "[{")).toThrow(/^x\/news\.tsv:7 \[Abstract Entities\]: invalid JSON/);
-    expect(() => parseEntities("x/news.tsv", 7, "Title Entities", '[{"Type": "G"}]')).toThrow(/x\/news\.tsv:7 \[Title Entities\]: not a list of entities/);
+    for (const bad of ['[{"Type": "G"}]', '{"Label": "x", "Type": "G"}', '[{"Label": "x", "Type": "G", "Confidence": "1.0"}]',
+      '[{"Label": "x", "Type": "G", "OccurrenceOffsets": ["3"]}]', '[{"Label": "x", "Type": "G", "SurfaceForms": [3]}]', "[null]", "[[]]"]) {
+      expect(() => parseEntities("x/news.tsv", 7, "Title Entities", bad), bad).toThrow(/x\/news\.tsv:7 \[Title Entities\]: not a list of entities/);
+    }
+    // Keys MIND may add later pass through.
+    expect(parseEntities("f", 1, "Title Entities", '[{"Label": "x", "Type": "G", "Extra": 1}]')).toEqual([{ Label: "x", Type: "G", Extra: 1 }]);
   });
 
   it("stops at a malformed line naming file and line, or counts and skips it with lenient", async () => {
