@@ -15,8 +15,11 @@ import { sha256 } from "../util/hash.js";
 import type { PendingItem, StageSession } from "./engine.js";
 import type { FailureReason, Usage } from "./types.js";
 
-/** The Message Batches API's limits per batch: requests, and bytes of the create request's body. */
-export const BATCH_LIMITS = { maxRequests: 100_000, maxBytes: 256 * 1024 * 1024 };
+/**
+ * The Message Batches API's limits per batch: requests, and bytes of the create request's body.
+ * "256 MB" is read as the smaller decimal 256,000,000 so a batch is never rejected for its size.
+ */
+export const BATCH_LIMITS = { maxRequests: 100_000, maxBytes: 256_000_000 };
 /** Room left under maxBytes for the JSON envelope and separators. */
 const ENVELOPE_BYTES = 1024;
 const CUSTOM_ID = /^[a-zA-Z0-9_-]{1,64}$/;
