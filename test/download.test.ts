@@ -322,6 +322,14 @@ describe("download", () => {
     expect(results.map((r) => r.status)).toEqual(["extracted", "extracted"]);
     expect(hits).toHaveLength(0);
     expect(existsSync(join(opts.dest, "MINDdemo_dev.zip"))).toBe(true);
+    expect(opts.lines.join("\n")).not.toContain("warning");
+
+    // an archive without the two MIND files at its top level is unpacked, with a warning
+    await writeFile(join(opts.dest, "MINDdemo_dev.zip"), makeZip([{ name: "inner/news.tsv", data: "x" }]));
+    await rm(join(opts.dest, "MINDdemo_dev"), { recursive: true });
+    const again = options({ keepZip: true });
+    await downloadMind(again);
+    expect(again.lines.join("\n")).toMatch(/MINDdemo_dev has no news.tsv or behaviors.tsv at its top level/);
   });
 
   it("reads Content-Range forms", () => {

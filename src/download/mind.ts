@@ -1,5 +1,6 @@
 // Which MIND archives exist and where they land. File names follow microsoft/recommenders
 // (recommenders/datasets/mind.py): MIND<size>_<split>.zip on its newsrec mirror.
+import { existsSync } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { DownloadError, downloadFile } from "./fetch.js";
@@ -118,6 +119,9 @@ export async function downloadMind(opts: MindDownloadOptions): Promise<ArchiveRe
     } catch (e) {
       throw new Error(`${(e as Error).message}\nDelete ${archive.zipPath} and run this command again to fetch it anew.`);
     }
+    const missing = ["news.tsv", "behaviors.tsv"].filter((f) => !existsSync(join(archive.dir, f)));
+    // A mirror could repackage the files under a sub-folder; say so rather than let --data fail later.
+    if (missing.length > 0) opts.log(`warning: ${archive.dir} has no ${missing.join(" or ")} at its top level; look inside before using it as --data`);
     if (!opts.keepZip) await rm(archive.zipPath, { force: true });
     opts.log(`${archive.dir}: ${status === "downloaded" ? `downloaded ${formatBytes(bytes)} and ` : ""}unpacked`);
     results.push({ ...archive, status, bytes });
