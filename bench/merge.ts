@@ -24,6 +24,7 @@ const { values } = parseArgs({ options: {
     size: { type: "string", default: "100" },
     keep: { type: "boolean", default: false },
     "generate-only": { type: "boolean", default: false },
+    "records-only": { type: "boolean", default: false },
   }, });
 const sizeMb = Number(values.size);
 if (!Number.isFinite(sizeMb) || sizeMb <= 0) throw new Error("--size <MB>: expected a positive number");
@@ -228,6 +229,7 @@ console.log(
     `(${counts.news} titles, ${counts.users} profiles, ${counts.cold} cold users with 2 pseudo-news)`,
 );
 
+if (values["records-only"]) process.exit(0);
 const copyDir = join(DATA, "merge-cp");
 await rm(copyDir, { recursive: true, force: true });
 await mkdir(copyDir, { recursive: true });

@@ -5,7 +5,7 @@ import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { once } from "node:events";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
-import type { StageName, Usage } from "../engine/types.js";
+import type { StageName } from "../engine/types.js";
 import { MindFormatError } from "../mind/errors.js";
 import { parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
@@ -15,17 +15,14 @@ import { validateSplit } from "../mind/validate.js";
 import { parseMindTime } from "../mind/time.js";
 import { formatNewsLine } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
-import type { PseudoNews } from "../stages/outputs.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
 import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
 import { Manifest, PSEUDO_SUBCATEGORY, type ManifestSplit, type ManifestStage, type MergeOptions } from "./manifest.js";
-import { loadRecords, type AllRecords, type StageRecords } from "./records.js";
+import { LIST_SEPARATOR, loadRecords, type AllRecords, type StageRecords } from "./records.js";
 
 export const SPLIT_FILES = ["news.tsv", "behaviors.tsv", "news_titles.tsv"] as const;
 export const NEWS_TITLES_COLUMNS = ["News ID", "Original title", "Enhanced title"];
 export const USER_PROFILES_COLUMNS = ["User ID", "Topics", "Regions"];
-/** Joins topics and regions in user_profiles.tsv: topics and state names contain spaces, never `|`. */
-export const LIST_SEPARATOR = "|";
 /** History length bounds of a cold user (GENRE: 1 to 5 clicks), unless the generate stage recorded others. */
 export const DEFAULT_COLD_MAX = 5;
 
@@ -46,22 +43,81 @@ export interface MergeResult {
 
 type Log = (line: string) => void;
 
-interface UserState {
-  /** Index of the split the `cur*` fields describe. */
-  cur: number;
-  curTime: number;
-  curLen: number;
-  bestTime: number;
-  /** History length under the catalog rule; -1 until a split has been folded in. */
-  bestLen: number;
-}
+/**
+ * Every user of the input with the length of the history that describes them, by the same rule as
+ * loadCatalog: the snapshot of the split with the most recent impressions, ties to the later split.
+ * Columns in typed arrays, not an object per user: MIND-large has 711k users.
+ */
+class UserTable {
+  readonly index = new Map<string, number>();
+  private split = new Int32Array(1 << 16);
+  private curTime = new Float64Array(1 << 16);
+  private curLen = new Int32Array(1 << 16);
+  private bestTime = new Float64Array(1 << 16);
+  /** -1 until a split has been folded in. */
+  private bestLen = new Int32Array(1 << 16);
 
-// The same rule as loadCatalog: a user's history comes from the split with the most recent
-// impressions, ties to the later split. Only the length is kept: a Map of lengths fits MIND-large.
-function fold(u: UserState): void {
-  if (u.bestLen < 0 || u.curTime >= u.bestTime) {
-    u.bestTime = u.curTime;
-    u.bestLen = u.curLen;
+  get size(): number {
+    return this.index.size;
+  }
+
+  has(userId: string): boolean {
+    return this.index.has(userId);
+  }
+
+  /** A behaviors row; `length` is only called for the first row of a user in a split. */
+  see(userId: string, split: number, time: number, length: () => number): void {
+    const i = this.index.get(userId);
+    if (i === undefined) {
+      const n = this.index.size;
+      if (n === this.split.length) this.grow();
+      this.index.set(userId, n);
+      this.split[n] = split;
+      this.curTime[n] = time;
+      this.curLen[n] = length();
+      this.bestTime[n] = -Infinity;
+      this.bestLen[n] = -1;
+    } else if (this.split[i] !== split) {
+      this.fold(i);
+      this.split[i] = split;
+      this.curTime[i] = time;
+      this.curLen[i] = length();
+    } else if (time > this.curTime[i]!) this.curTime[i] = time;
+  }
+
+  private fold(i: number): void {
+    if (this.bestLen[i]! < 0 || this.curTime[i]! >= this.bestTime[i]!) {
+      this.bestTime[i] = this.curTime[i]!;
+      this.bestLen[i] = this.curLen[i]!;
+    }
+  }
+
+  /** Call once after the last split. */
+  finish(): void {
+    for (let i = 0; i < this.index.size; i++) this.fold(i);
+  }
+
+  /** History length (capped, see historyLength); undefined for a user not in the input. */
+  historyLength(userId: string): number | undefined {
+    const i = this.index.get(userId);
+    return i === undefined ? undefined : this.bestLen[i];
+  }
+
+  lengths(): Int32Array {
+    return this.bestLen.subarray(0, this.index.size);
+  }
+
+  private grow(): void {
+    const grow = <T extends Int32Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.split = grow(this.split);
+    this.curTime = grow(this.curTime);
+    this.curLen = grow(this.curLen);
+    this.bestTime = grow(this.bestTime);
+    this.bestLen = grow(this.bestLen);
   }
 }
 
@@ -77,15 +133,6 @@ function historyLength(buf: Buffer, start: number, end: number, cap: number): nu
     }
   }
   return n;
-}
-
-function sumUsage(a: Usage, b: Usage): Usage {
-  return {
-    inputTokens: a.inputTokens + b.inputTokens,
-    outputTokens: a.outputTokens + b.outputTokens,
-    cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
-    cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
-  };
 }
 
 function inside(child: string, parent: string): boolean {
@@ -111,7 +158,7 @@ function assignPseudoIds(generate: StageRecords<"generate">, newsIds: Iterable<s
   let next = maxNumericNewsId(newsIds) + 1n;
   const rows: PseudoRow[] = [];
   for (const userId of sortIds(generate.byItem.keys())) {
-    for (const item of generate.byItem.get(userId)!.value.items as PseudoNews[]) {
+    for (const item of generate.byItem.get(userId)!.value) {
       rows.push({
         id: `N${next++}`,
         userId,
@@ -191,7 +238,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
-    const users = new Map<string, UserState>();
+    const users = new UserTable();
     const manifestSplits: ManifestSplit[] = [];
     for (const [index, split] of splits.entries()) {
       const dir = join(staging, split.name);
@@ -208,7 +255,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
         output: { news: news.rows, pseudoNews: news.pseudo, titlesEnhanced: news.enhanced, impressions, historiesExtended: extended },
       });
     }
-    for (const u of users.values()) fold(u);
+    users.finish();
 
     const unknownUsers = (stage: "profile" | "generate") => [...records[stage].byItem.keys()].filter((id) => !users.has(id));
     const unknownProfile = unknownUsers("profile");
@@ -228,8 +275,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
     const profiles = await AtomicFileWriter.open(join(staging, "user_profiles.tsv"));
     try {
       for (const userId of profiled) {
-        const p = records.profile.byItem.get(userId)!.value;
-        await profiles.write(`${userId}\t${p.topics.join(LIST_SEPARATOR)}\t${p.regions.join(LIST_SEPARATOR)}\n`);
+        await profiles.write(`${userId}\t${records.profile.byItem.get(userId)!.value}\n`);
       }
       await profiles.commit();
     } catch (e) {
@@ -268,7 +314,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
       users: {
         total: users.size,
         profiled: profiled.length,
-        cold: [...users.values()].filter((u) => u.bestLen >= 1 && u.bestLen <= coldMax).length,
+        cold: users.lengths().filter((len) => len >= 1 && len <= coldMax).length,
       },
       pseudoNews: Object.fromEntries(writtenPseudo.map((r) => [r.id, r.userId])),
       files: {
@@ -339,7 +385,7 @@ async function mergeBehaviors(
   split: SplitDir,
   index: number,
   target: string,
-  users: Map<string, UserState>,
+  users: UserTable,
   pseudoSuffix: ReadonlyMap<string, string>,
   coldMax: number,
 ): Promise<{ impressions: number; extended: number; pseudoUsersHere: Set<string> }> {
@@ -371,15 +417,7 @@ async function mergeBehaviors(
 
     const parsed = parseMindTime(buf.toString("latin1", t2 + 1, t3));
     const time = Number.isNaN(parsed) ? -Infinity : parsed;
-    const u = users.get(userId);
-    if (!u) {
-      users.set(userId, { cur: index, curTime: time, curLen: historyLength(buf, t3 + 1, t4, coldMax + 1), bestTime: -Infinity, bestLen: -1 });
-    } else if (u.cur !== index) {
-      fold(u);
-      u.cur = index;
-      u.curTime = time;
-      u.curLen = historyLength(buf, t3 + 1, t4, coldMax + 1);
-    } else if (time > u.curTime) u.curTime = time;
+    users.see(userId, index, time, () => historyLength(buf, t3 + 1, t4, coldMax + 1));
 
     const suffix = pseudoSuffix.get(userId);
     if (suffix === undefined) return copyFrom;
@@ -449,7 +487,7 @@ async function mergeNews(
       for (const line of batch) {
         const row = parseNewsLine(split.newsFile, line);
         rows++;
-        const better = records.summarize.byItem.get(row.id)?.value.title;
+        const better = records.summarize.byItem.get(row.id)?.value;
         if (better !== undefined) enhanced++;
         const title = better === undefined || mode === "keep" ? row.title : mode === "replace" ? better : `${row.title} ${better}`;
         newsParts.push(formatNewsLine({ ...row, title }));
@@ -472,15 +510,15 @@ async function mergeNews(
 function buildStages(
   records: AllRecords,
   newsIds: ReadonlySet<string>,
-  users: ReadonlyMap<string, UserState>,
+  users: UserTable,
   coldMax: number,
   unknown: Record<StageName, number>,
 ): Record<StageName, ManifestStage> {
   const covered: Record<StageName, (id: string) => boolean> = {
     summarize: (id) => newsIds.has(id),
-    profile: (id) => (users.get(id)?.bestLen ?? 0) > 0,
+    profile: (id) => (users.historyLength(id) ?? 0) > 0,
     generate: (id) => {
-      const len = users.get(id)?.bestLen ?? 0;
+      const len = users.historyLength(id) ?? 0;
       return len >= 1 && len <= coldMax;
     },
   };
@@ -489,7 +527,7 @@ function buildStages(
     profile: (id) => users.has(id),
     generate: (id) => users.has(id),
   };
-  const itemIds: Record<StageName, Iterable<string>> = { summarize: newsIds, profile: users.keys(), generate: users.keys() };
+  const itemIds: Record<StageName, Iterable<string>> = { summarize: newsIds, profile: users.index.keys(), generate: users.index.keys() };
   const result = {} as Record<StageName, ManifestStage>;
   for (const stage of ["summarize", "profile", "generate"] as const) {
     const r = records[stage] as StageRecords<StageName>;
@@ -504,16 +542,11 @@ function buildStages(
       if (r.failedItems.has(id)) failed++;
     }
     let merged = 0;
-    let usage: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
-    const answeredBy = new Map<string, { provider: string; model: string; records: number }>();
-    for (const rec of r.byItem.values()) {
-      if (!known[stage](rec.itemId)) continue;
+    const answeredBy = r.answerers.map((a) => ({ ...a, records: 0 }));
+    for (const [id, rec] of r.byItem) {
+      if (!known[stage](id)) continue;
       merged++;
-      usage = sumUsage(usage, rec.usage);
-      const key = `${rec.provider}\u0000${rec.model}`;
-      const entry = answeredBy.get(key) ?? { provider: rec.provider, model: rec.model, records: 0 };
-      entry.records++;
-      answeredBy.set(key, entry);
+      answeredBy[rec.by]!.records++;
     }
     const promptHashes: Record<string, string[]> = {};
     for (const { meta } of r.metas) {
@@ -524,11 +557,11 @@ function buildStages(
     }
     const sortedHashes = Object.fromEntries(Object.keys(promptHashes).sort().map((f) => [f, promptHashes[f]!.sort()]));
     result[stage] = {
-      answeredBy: [...answeredBy.values()].sort((a, b) => compareIds(`${a.provider} ${a.model}`, `${b.provider} ${b.model}`)),
+      answeredBy: answeredBy.filter((a) => a.records > 0).sort((a, b) => compareIds(`${a.provider} ${a.model}`, `${b.provider} ${b.model}`)),
       promptHashes: sortedHashes,
       metaFiles: r.metas.length,
       counts: { items, merged, missing, failed, invalidRecords: r.invalidLines, unknownRecords: unknown[stage] },
-      usage,
+      usage: r.usage,
       costUsd: r.metas.length > 0 ? Math.round(r.metas.reduce((s, m) => s + m.meta.costUsd, 0) * 1e6) / 1e6 : null,
     };
   }

@@ -8,25 +8,35 @@ import { runPaths } from "../run/folder.js";
 import { StageMeta } from "../run/folder.js";
 import { STAGE_OUTPUTS, type PseudoNews } from "../stages/outputs.js";
 
-/** A record's output after validation and TSV cleaning: what merge writes. */
+/** Joins topics and regions in user_profiles.tsv: topics and state names contain spaces, never `|`. */
+export const LIST_SEPARATOR = "|";
+
+/**
+ * A record's output after validation and TSV cleaning, in the form merge writes it. Compact on
+ * purpose: a MIND-large run holds ~700k profiles and ~100k titles in memory.
+ */
 export interface MergeValues {
-  summarize: { title: string };
-  profile: { topics: string[]; regions: string[] };
-  generate: { items: PseudoNews[] };
+  /** The enhanced title. */
+  summarize: string;
+  /** `topics<TAB>regions`, each list joined with LIST_SEPARATOR: the user_profiles.tsv columns. */
+  profile: string;
+  generate: PseudoNews[];
 }
 
-export interface KeptRecord<S extends StageName> {
-  itemId: string;
-  provider: string;
-  model: string;
-  usage: Usage;
+export interface Kept<S extends StageName> {
   value: MergeValues[S];
+  /** Index into StageRecords.answerers. */
+  by: number;
 }
 
 export interface StageRecords<S extends StageName> {
   stage: S;
   /** Last valid record per item ID, over the folders in the order given. */
-  byItem: Map<string, KeptRecord<S>>;
+  byItem: Map<string, Kept<S>>;
+  /** Distinct provider + model pairs of the records. */
+  answerers: { provider: string; model: string }[];
+  /** Tokens of every valid record line read: a superseded answer was billed too. */
+  usage: Usage;
   /** Lines that were valid records (before last-one-wins). */
   validLines: number;
   /** Lines skipped: not JSON, not a StageRecord of this stage, or an output its schema rejects. */
@@ -49,37 +59,50 @@ function dedupe(values: readonly string[]): string[] {
  * The stage schemas already reject empty or out-of-vocabulary values; cleaning again here means a
  * record written by an older or foreign tool still cannot break a TSV line.
  */
-function normalize<S extends StageName>(stage: S, output: unknown): { ok: true; value: MergeValues[S] } | { ok: false; error: string } {
+// Profiles and categories repeat across users: one shared string per distinct value keeps a
+// MIND-large run (~700k profiles) small.
+function intern(pool: Map<string, string>, value: string): string {
+  const known = pool.get(value);
+  if (known !== undefined) return known;
+  pool.set(value, value);
+  return value;
+}
+
+function normalize<S extends StageName>(stage: S, output: unknown, pool: Map<string, string>): { ok: true; value: MergeValues[S] } | { ok: false; error: string } {
   const parsed = STAGE_OUTPUTS[stage].safeParse(output);
   if (!parsed.success) return { ok: false, error: parsed.error.issues[0]?.message ?? "invalid output" };
   if (stage === "summarize") {
     const title = cleanGeneratedText((parsed.data as { title: string }).title);
     if (!title) return { ok: false, error: "empty title after cleaning" };
-    return { ok: true, value: { title } as MergeValues[S] };
+    return { ok: true, value: title as MergeValues[S] };
   }
   if (stage === "profile") {
     const p = parsed.data as { topics: string[]; regions: string[] };
-    return { ok: true, value: { topics: dedupe(p.topics), regions: dedupe(p.regions) } as MergeValues[S] };
+    const columns = `${dedupe(p.topics).join(LIST_SEPARATOR)}\t${dedupe(p.regions).join(LIST_SEPARATOR)}`;
+    return { ok: true, value: intern(pool, columns) as MergeValues[S] };
   }
   const items: PseudoNews[] = [];
   for (const item of (parsed.data as { items: PseudoNews[] }).items) {
     const title = cleanGeneratedText(item.title);
     if (!title) return { ok: false, error: "a pseudo-news title is empty after cleaning" };
-    items.push({ title, abstract: cleanGeneratedText(item.abstract) ?? "", category: item.category });
+    items.push({ title, abstract: cleanGeneratedText(item.abstract) ?? "", category: intern(pool, item.category) });
   }
-  return { ok: true, value: { items } as MergeValues[S] };
+  return { ok: true, value: items as MergeValues[S] };
 }
 
 async function readStage<S extends StageName>(stage: S, dirs: readonly string[]): Promise<StageRecords<S>> {
   const out: StageRecords<S> = {
     stage,
     byItem: new Map(),
+    answerers: [],
+    usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
     validLines: 0,
     invalidLines: 0,
     invalidExamples: [],
     failedItems: new Set(),
     metas: [],
   };
+  const pool = new Map<string, string>();
   const invalid = (where: string, why: string) => {
     out.invalidLines++;
     if (out.invalidExamples.length < EXAMPLES) out.invalidExamples.push(`${where}: ${why}`);
@@ -108,20 +131,20 @@ async function readStage<S extends StageName>(stage: S, dirs: readonly string[])
           invalid(where, `a '${rec.data.stage}' record in the ${stage} file`);
           continue;
         }
-        const value = normalize(stage, rec.data.output);
+        const value = normalize(stage, rec.data.output, pool);
         if (!value.ok) {
           invalid(where, `output rejected: ${value.error}`);
           continue;
         }
         out.validLines++;
-        // Re-inserting moves the item to the end of the map; order is irrelevant since every use sorts.
-        out.byItem.set(rec.data.itemId, {
-          itemId: rec.data.itemId,
-          provider: rec.data.provider,
-          model: rec.data.model,
-          usage: rec.data.usage,
-          value: value.value,
-        });
+        const u = rec.data.usage;
+        out.usage.inputTokens += u.inputTokens;
+        out.usage.outputTokens += u.outputTokens;
+        out.usage.cacheReadTokens += u.cacheReadTokens;
+        out.usage.cacheWriteTokens += u.cacheWriteTokens;
+        let by = out.answerers.findIndex((a) => a.provider === rec.data.provider && a.model === rec.data.model);
+        if (by < 0) by = out.answerers.push({ provider: rec.data.provider, model: rec.data.model }) - 1;
+        out.byItem.set(rec.data.itemId, { value: value.value, by });
       }
     }
     const failures = paths.failures(stage);
