@@ -32,8 +32,8 @@ describe("report contents", () => {
     expect(summarize.openFailures).toBe(2);
     expect(summarize.answeredBy).toEqual([{ provider: "anthropic", model: "claude-test", records: NEWS_COUNT - 2 }]);
     expect(summarize.costUsd).toBe(0.25);
-    // tokens from records and failures: 78 records + 3 failure lines, 120 input tokens each
-    expect(summarize.usage.inputTokens).toBe((NEWS_COUNT - 2 + 3) * 120);
+    // every billed line counts: 79 record lines (N9 twice) + 3 failure lines, 120 input tokens each
+    expect(summarize.usage.inputTokens).toBe((NEWS_COUNT - 2 + 1 + 3) * 120);
     expect(model.glance.find((g) => g.stage === "profile")!.answered).toBe(USER_COUNT);
     expect(model.glance.find((g) => g.stage === "generate")!.invalidLines).toBe(1);
     expect(model.warnings.join("\n")).toMatch(/generate: 1 record lines skipped/);

@@ -7,7 +7,7 @@ import { loadCatalog, recentClicks, type Catalog } from "../mind/catalog.js";
 import { readLines } from "../mind/read.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { Manifest } from "../merge/manifest.js";
-import { loadRecords, type AllRecords } from "../merge/records.js";
+import { LIST_SEPARATOR, loadRecords, type AllRecords } from "../merge/records.js";
 import { runPaths } from "../run/folder.js";
 import { sha256 } from "../util/hash.js";
 
@@ -115,6 +115,13 @@ function clip(text: string | undefined, max = MAX_TEXT): string | undefined {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
+/** Merge keeps a profile as its two user_profiles.tsv columns; the report wants the lists back. */
+function profileLists(value: string): { topics: string[]; regions: string[] } {
+  const [topics = "", regions = ""] = value.split("\t");
+  const list = (s: string) => (s ? s.split(LIST_SEPARATOR) : []);
+  return { topics: list(topics), regions: list(regions) };
+}
+
 function addUsage(a: Usage, b: Usage): Usage {
   return {
     inputTokens: a.inputTokens + b.inputTokens,
@@ -124,7 +131,6 @@ function addUsage(a: Usage, b: Usage): Usage {
   };
 }
 
-const ZERO: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
 
 function readManifest(runDir: string, warnings: string[]): Manifest | undefined {
   const file = runPaths(runDir).manifest;
@@ -162,15 +168,11 @@ async function readFailures(dirs: readonly string[]): Promise<Record<StageName, 
 
 function glanceOf(stage: StageName, records: AllRecords, failures: Map<string, FailureRecord>, manifest: Manifest | undefined): StageGlance {
   const r = records[stage];
-  const by = new Map<string, { provider: string; model: string; records: number }>();
-  let usage = ZERO;
-  for (const rec of r.byItem.values()) {
-    const key = `${rec.provider}\u0000${rec.model}`;
-    const entry = by.get(key) ?? { provider: rec.provider, model: rec.model, records: 0 };
-    entry.records++;
-    by.set(key, entry);
-    usage = addUsage(usage, rec.usage);
-  }
+  const counts = r.answerers.map((a) => ({ ...a, records: 0 }));
+  for (const rec of r.byItem.values()) counts[rec.by]!.records++;
+  const by = new Map(counts.filter((c) => c.records > 0).map((c) => [`${c.provider}\u0000${c.model}`, c]));
+  // Every valid record line was billed, superseded ones included, and so were failed attempts.
+  let usage = r.usage;
   const failuresByReason: Record<string, number> = {};
   let openFailures = 0;
   for (const f of failures.values()) {
@@ -207,7 +209,7 @@ function distributions(records: AllRecords, catalog: Catalog | undefined, pseudo
     const enhanced: number[] = [];
     const original: number[] = [];
     for (const [id, rec] of summarize) {
-      enhanced.push(titleTokens(rec.value.title));
+      enhanced.push(titleTokens(rec.value));
       const news = catalog?.news.get(id);
       if (news) original.push(titleTokens(news.title));
     }
@@ -221,11 +223,12 @@ function distributions(records: AllRecords, catalog: Catalog | undefined, pseudo
     let regionSum = 0;
     let withAny = 0;
     for (const rec of profile.values()) {
-      topicSum += rec.value.topics.length;
-      regionSum += rec.value.regions.length;
-      if (rec.value.regions.length > 0) withAny++;
-      for (const t of rec.value.topics) topics.set(t, (topics.get(t) ?? 0) + 1);
-      for (const s of rec.value.regions) regions.set(s, (regions.get(s) ?? 0) + 1);
+      const p = profileLists(rec.value);
+      topicSum += p.topics.length;
+      regionSum += p.regions.length;
+      if (p.regions.length > 0) withAny++;
+      for (const t of p.topics) topics.set(t, (topics.get(t) ?? 0) + 1);
+      for (const s of p.regions) regions.set(s, (regions.get(s) ?? 0) + 1);
     }
     dist.topics = { counts: topics, users: profile.size, perUser: topicSum / profile.size };
     dist.regions = { counts: regions, users: profile.size, perUser: regionSum / profile.size, withAny };
@@ -237,7 +240,7 @@ function distributions(records: AllRecords, catalog: Catalog | undefined, pseudo
     const before: number[] = [];
     const after: number[] = [];
     for (const [userId, rec] of generate) {
-      for (const item of rec.value.items) pseudo.set(item.category, (pseudo.get(item.category) ?? 0) + 1);
+      for (const item of rec.value) pseudo.set(item.category, (pseudo.get(item.category) ?? 0) + 1);
       const user = catalog?.users.get(userId);
       if (!user) continue;
       for (const id of user.history) {
@@ -245,7 +248,7 @@ function distributions(records: AllRecords, catalog: Catalog | undefined, pseudo
         if (category) clicks.set(category, (clicks.get(category) ?? 0) + 1);
       }
       before.push(user.history.length);
-      after.push(user.history.length + pseudoCount(userId, rec.value.items.length));
+      after.push(user.history.length + pseudoCount(userId, rec.value.length));
     }
     dist.categories = { pseudo, clicks: clicks.size > 0 ? clicks : undefined };
     if (before.length > 0) dist.coldHistory = { before, after };
@@ -294,7 +297,7 @@ export async function collectReport(runDir: string, opts: CollectOptions = {}): 
       category: row?.category,
       subcategory: row?.subcategory,
       original: row?.title,
-      enhanced: records.summarize.byItem.get(id)!.value.title,
+      enhanced: records.summarize.byItem.get(id)!.value,
       abstract: clip(row?.abstract),
     };
   });
@@ -316,7 +319,8 @@ export async function collectReport(runDir: string, opts: CollectOptions = {}): 
   }
   const users: UserExample[] = userIds.map((id) => {
     const history = catalog?.users.get(id)?.history;
-    const profile = profiled.get(id)?.value;
+    const profileValue = profiled.get(id)?.value;
+    const profile = profileValue === undefined ? undefined : profileLists(profileValue);
     const gen = generated.get(id)?.value;
     const ids = pseudoIds.get(id) ?? [];
     return {
@@ -330,7 +334,7 @@ export async function collectReport(runDir: string, opts: CollectOptions = {}): 
         : [],
       topics: profile?.topics,
       regions: profile?.regions,
-      pseudo: gen?.items.map((item, i) => ({ id: ids[i], title: item.title, abstract: clip(item.abstract) ?? "", category: item.category })),
+      pseudo: gen?.map((item, i) => ({ id: ids[i], title: item.title, abstract: clip(item.abstract) ?? "", category: item.category })),
     };
   });
   const usersTotal = new Set([...profiled.keys(), ...generated.keys()]).size;
