@@ -4,18 +4,16 @@ import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../src/cli/main.js";
+import { runCliCaptured } from "./helpers/cli.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { validateSplit } from "../src/mind/validate.js";
-import { context } from "./merge.fixture.js";
 
 const SAMPLE = resolve(import.meta.dirname, "..", "mind-data", "sample");
 
 async function cli(cwd: string, args: string[]) {
-  const ctx = context(cwd);
-  const code = await runCli(args, ctx);
-  return { code, out: ctx.out.text(), err: ctx.err.text() };
+  const r = await runCliCaptured(args, { cwd });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 describe("augment", () => {

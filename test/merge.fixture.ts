@@ -2,8 +2,6 @@
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import type { CommandContext } from "../src/cli/command.js";
 import type { StageName } from "../src/engine/types.js";
 
 export const USAGE = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 };
@@ -78,22 +76,4 @@ export async function writeRecords(runDir: string): Promise<void> {
       ],
     }) + record("generate", "U10", { items: [{ title: "Pseudo for U10", abstract: "B.", category: "sports" }] }),
   );
-}
-
-export function sink(): Writable & { text: () => string } {
-  const chunks: string[] = [];
-  const w = new Writable({
-    write(chunk, _enc, cb) {
-      chunks.push(String(chunk));
-      cb();
-    },
-  }) as Writable & { text: () => string };
-  w.text = () => chunks.join("");
-  return w;
-}
-
-export function context(cwd: string): CommandContext & { out: ReturnType<typeof sink>; err: ReturnType<typeof sink> } {
-  const out = sink();
-  const err = sink();
-  return { env: {}, cwd, stdout: out, stderr: err, out, err };
 }

@@ -2,18 +2,17 @@ import { appendFile, mkdir, readFile, readdir, writeFile } from "node:fs/promise
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../src/cli/main.js";
+import { runCliCaptured } from "./helpers/cli.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { compareIds, maxNumericNewsId } from "../src/merge/ids.js";
-import { context, makeDataset, record, writeRecords } from "./merge.fixture.js";
+import { makeDataset, record, writeRecords } from "./merge.fixture.js";
 
 const read = (...p: string[]) => readFile(join(...p), "utf8");
 const lines = (text: string) => text.split("\n").filter((l) => l.length > 0).map((l) => l.split("\t"));
 
 async function mergeRun(root: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const ctx = context(root);
-  const code = await runCli(["merge", ...args], ctx);
-  return { code, out: ctx.out.text(), err: ctx.err.text() };
+  const r = await runCliCaptured(["merge", ...args], { cwd: root });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 describe("merge", () => {

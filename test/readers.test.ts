@@ -4,8 +4,8 @@ import { spawnSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../src/cli/main.js";
-import { context, makeDataset, record } from "./merge.fixture.js";
+import { runCliCaptured } from "./helpers/cli.js";
+import { makeDataset, record } from "./merge.fixture.js";
 
 // Control characters become spaces; the printable rest of an ANSI escape ("[31m") is ordinary text.
 const NASTY = `\t\n\r\r\n\u2028\u2029\u0085\u0000\u000b\u000c\u001b[31m\u007f`;
@@ -31,10 +31,9 @@ async function adversarialMerge() {
     }) + record("generate", "U10", { items: [{ title: `x${NASTY}y`, abstract: `"`, category: "sports" }] }),
   );
   await writeFile(join(runDir, "profile.jsonl"), record("profile", "U2", { topics: ["social media"], regions: ["New York"] }));
-  const ctx = context(root);
-  const code = await runCli(["merge", "--data", data, "--out", runDir], ctx);
-  expect(ctx.err.text()).not.toMatch(/error|fails/i);
-  expect(code).toBe(0);
+  const r = await runCliCaptured(["merge", "--data", data, "--out", runDir], { cwd: root });
+  expect(r.stderr).not.toMatch(/error|fails/i);
+  expect(r.code).toBe(0);
   return { data, out: runDir };
 }
 

@@ -36,7 +36,7 @@ export const ManifestStage = z.object({
     /** Records whose item is not in the input (kept out with --allow-unknown). */
     unknownRecords: z.number().int(),
   }),
-  /** Tokens billed for the merged records, over all their attempts. */
+  /** Tokens of every valid record read, over all attempts: superseded answers were billed too. */
   usage: Usage,
   /** Sum of the stage runs' reported cost (StageMeta); null when no meta file was found. */
   costUsd: z.number().nullable(),

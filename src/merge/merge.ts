@@ -1,9 +1,8 @@
 // Merge: input splits + stage records + options → drop-in MIND splits, a pure function of those.
 // Behaviors are streamed (MIND-large train is 1.37 GB); news files and records are small enough to hold.
-import { createReadStream, createWriteStream, existsSync, type WriteStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
-import { once } from "node:events";
-import { dirname, join, relative, resolve, sep } from "node:path";
+import { createReadStream, existsSync } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
 import type { StageName } from "../engine/types.js";
 import { MindFormatError } from "../mind/errors.js";
@@ -341,36 +340,6 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
   }
 }
 
-/** A file in the staging folder: written as raw bytes with back-pressure, flushed to disk before it is renamed into place. */
-class StagedFile {
-  private readonly stream: WriteStream;
-  private failed: Error | undefined;
-  constructor(readonly path: string) {
-    this.stream = createWriteStream(path, { flags: "wx" });
-    this.stream.on("error", (e) => (this.failed = e));
-  }
-  async write(parts: (Buffer | string)[]): Promise<void> {
-    if (this.failed) throw this.failed;
-    if (parts.length === 0) return;
-    if (!this.stream.write(Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p))))) await once(this.stream, "drain");
-    if (this.failed) throw this.failed;
-  }
-  abort(): void {
-    this.stream.destroy();
-  }
-  async close(): Promise<void> {
-    this.stream.end();
-    await once(this.stream, "finish");
-    if (this.failed) throw this.failed;
-    const fh = await open(this.path, "r+");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }
-}
-
 const TAB = 9;
 const LF = 10;
 const CR = 13;
@@ -390,8 +359,7 @@ async function mergeBehaviors(
   coldMax: number,
 ): Promise<{ impressions: number; extended: number; pseudoUsersHere: Set<string> }> {
   const file = split.behaviorsFile;
-  await mkdir(dirname(target), { recursive: true });
-  const out = new StagedFile(target);
+  const out = await AtomicFileWriter.open(target);
   const pseudoUsersHere = new Set<string>();
   let impressions = 0;
   let extended = 0;
@@ -452,18 +420,18 @@ async function mergeBehaviors(
       }
       parts.push(buf.subarray(copyFrom, start));
       carry = start < buf.length ? buf.subarray(start) : undefined;
-      await out.write(parts);
+      await out.writeBytes(Buffer.concat(parts));
     }
     if (carry && carry.length > 0) {
       const end = carry[carry.length - 1] === CR ? carry.length - 1 : carry.length;
       const parts: Buffer[] = [];
       const copyFrom = line(carry, 0, end, parts, 0);
       parts.push(carry.subarray(copyFrom, end), Buffer.from("\n"));
-      await out.write(parts);
+      await out.writeBytes(Buffer.concat(parts));
     }
-    await out.close();
+    await out.commit();
   } catch (e) {
-    out.abort();
+    await out.abort();
     throw e;
   }
   return { impressions, extended, pseudoUsersHere };

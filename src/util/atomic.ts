@@ -58,6 +58,14 @@ export class AtomicFileWriter {
     if (this.bufferedChars >= 1 << 16) await this.flush();
   }
 
+  /** Writes bytes as they are (after any buffered text): for copying input without decoding it. */
+  async writeBytes(data: Uint8Array): Promise<void> {
+    if (this.failed) throw this.failed;
+    await this.flush();
+    if (!this.stream.write(data)) await once(this.stream, "drain");
+    if (this.failed) throw this.failed;
+  }
+
   private async flush(): Promise<void> {
     if (this.buffered.length === 0) return;
     const data = this.buffered.join("");
