@@ -123,27 +123,39 @@ export function parseBehaviorLine(file: string, line: NumberedLine): BehaviorRow
 }
 
 export function splitIds(column: string): string[] {
-  return column.length === 0 ? [] : column.split(" ").filter((s) => s.length > 0);
+  if (column.length === 0) return [];
+  const ids = column.split(" ");
+  return ids.includes("") ? ids.filter((s) => s.length > 0) : ids;
 }
 
 /**
  * Impressions are `ID-label` tokens, or bare IDs in unlabeled files (MIND-large test). A line must
  * not mix the two, and a label is 0 or 1: that is what every trainer splits on `-` to read.
+ * Scans characters and slices only to word an error: it runs on every row of a 1.4 GB file.
  */
 export function impressionsProblem(column: string): string | undefined {
   if (column.length === 0) return "no impressions";
   let labeled: boolean | undefined;
-  for (const token of column.split(" ")) {
-    if (token.length === 0) continue;
-    const dash = token.lastIndexOf("-");
-    const isLabeled = dash !== -1;
-    if (labeled === undefined) labeled = isLabeled;
-    else if (labeled !== isLabeled) return `mixes labeled and unlabeled impressions at '${token}'`;
-    if (isLabeled) {
-      const label = token.slice(dash + 1);
-      if (label !== "0" && label !== "1") return `label '${label}' in '${token}' is not 0 or 1`;
-      if (dash === 0) return `impression '${token}' has no news ID`;
+  const n = column.length;
+  let s = 0;
+  while (s < n) {
+    let e = column.indexOf(" ", s);
+    if (e === -1) e = n;
+    if (e > s) {
+      let dash = e - 1;
+      while (dash >= s && column.charCodeAt(dash) !== 45) dash--;
+      const isLabeled = dash >= s;
+      if (labeled === undefined) labeled = isLabeled;
+      else if (labeled !== isLabeled) return `mixes labeled and unlabeled impressions at '${column.slice(s, e)}'`;
+      if (isLabeled) {
+        const label = column.charCodeAt(dash + 1);
+        if (e - dash !== 2 || (label !== 48 && label !== 49)) {
+          return `label '${column.slice(dash + 1, e)}' in '${column.slice(s, e)}' is not 0 or 1`;
+        }
+        if (dash === s) return `impression '${column.slice(s, e)}' has no news ID`;
+      }
     }
+    s = e + 1;
   }
   return undefined;
 }
@@ -210,7 +222,9 @@ async function* readRows<T>(
   for await (const batch of readLineBatches(file)) {
     for (const line of batch) {
       try {
-        yield Object.assign(parse(file, line) as object, { lineNo: line.lineNo }) as Numbered<T>;
+        const row = parse(file, line) as Numbered<T>;
+        row.lineNo = line.lineNo;
+        yield row;
       } catch (e) {
         if (!(e instanceof MindFormatError) || !opts.lenient) throw e;
         opts.skipped?.add(e);

@@ -6,37 +6,41 @@ export function parseMindTime(text: string): number {
   return parseMindTimeAt(text, 0, text.length);
 }
 
+const SLASH = 47;
+const SPACE = 32;
+const COLON = 58;
+
 /**
  * parseMindTime on `text[start, end)`, without slicing: validate calls it on every behaviors row.
+ * (No inner closures either: tsx wraps each one in a naming helper on every call.)
  */
 export function parseMindTimeAt(text: string, start: number, end: number): number {
+  // Fields in order: month, day, year, hour, minute, second; each with its digit counts and the
+  // separator that must follow it.
+  const v = [0, 0, 0, 0, 0, 0];
   let i = start;
-  const num = (minDigits: number, maxDigits: number): number => {
-    let v = 0;
-    const from = i;
-    while (i < end && i - from < maxDigits) {
+  for (let f = 0; f < 6; f++) {
+    const min = FIELD_MIN[f]!;
+    const max = FIELD_MAX[f]!;
+    let n = 0;
+    let value = 0;
+    while (i < end && n < max) {
       const c = text.charCodeAt(i) - 48;
       if (c < 0 || c > 9) break;
-      v = v * 10 + c;
+      value = value * 10 + c;
       i++;
+      n++;
     }
-    return i - from >= minDigits ? v : -1;
-  };
-  const sep = (code: number): boolean => i < end && text.charCodeAt(i++) === code;
-  const mo = num(1, 2);
-  if (mo < 0 || !sep(47)) return Number.NaN;
-  const d = num(1, 2);
-  if (d < 0 || !sep(47)) return Number.NaN;
-  const y = num(4, 4);
-  if (y < 0 || !sep(32)) return Number.NaN;
-  const h = num(1, 2);
-  if (h < 0 || !sep(58)) return Number.NaN;
-  const mi = num(2, 2);
-  if (mi < 0 || !sep(58)) return Number.NaN;
-  const s = num(2, 2);
-  if (s < 0 || !sep(32) || end - i !== 2 || text.charCodeAt(i + 1) !== 77) return Number.NaN;
+    if (n < min || i >= end || text.charCodeAt(i) !== FIELD_SEP[f]) return Number.NaN;
+    v[f] = value;
+    i++;
+  }
+  if (end - i !== 2 || text.charCodeAt(i + 1) !== 77) return Number.NaN;
   const ampm = text.charCodeAt(i);
   if (ampm !== 65 && ampm !== 80) return Number.NaN;
-  const hour = (h % 12) + (ampm === 80 ? 12 : 0);
-  return Date.UTC(y, mo - 1, d, hour, mi, s);
+  const hour = (v[3]! % 12) + (ampm === 80 ? 12 : 0);
+  return Date.UTC(v[2]!, v[0]! - 1, v[1]!, hour, v[4]!, v[5]!);
 }
+const FIELD_MIN = [1, 1, 4, 1, 2, 2];
+const FIELD_MAX = [2, 2, 4, 2, 2, 2];
+const FIELD_SEP = [SLASH, SLASH, SPACE, COLON, COLON, SPACE];

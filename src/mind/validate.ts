@@ -207,6 +207,12 @@ function copyString(s: string): string {
   return Buffer.from(s, "utf8").toString("utf8");
 }
 
+/** The next tab in `text[from, end)`, or -1. */
+function nextTab(text: string, from: number, end: number): number {
+  const i = text.indexOf("\t", from);
+  return i >= end ? -1 : i;
+}
+
 /** Two 32-bit FNV-1a style hashes of `text[start, end)` folded into one 53-bit number. */
 function hashRange(text: string, start: number, end: number): number {
   let a = 0x811c9dc5;
@@ -325,17 +331,13 @@ async function checkBehaviors(
 
   /** Checks the line `text[start, end)`; every search is bounded by `end` (text holds other lines too). */
   function checkLine(text: string, start: number, end: number, lineNo: number): void {
-    const tab = (from: number) => {
-      const i = text.indexOf("\t", from);
-      return i >= end ? -1 : i;
-    };
-    const t1 = tab(start);
-    const t2 = t1 === -1 ? -1 : tab(t1 + 1);
-    const t3 = t2 === -1 ? -1 : tab(t2 + 1);
-    const t4 = t3 === -1 ? -1 : tab(t3 + 1);
-    if (t4 === -1 || tab(t4 + 1) !== -1) {
+    const t1 = nextTab(text, start, end);
+    const t2 = t1 === -1 ? -1 : nextTab(text, t1 + 1, end);
+    const t3 = t2 === -1 ? -1 : nextTab(text, t2 + 1, end);
+    const t4 = t3 === -1 ? -1 : nextTab(text, t3 + 1, end);
+    if (t4 === -1 || nextTab(text, t4 + 1, end) !== -1) {
       let fields = 1;
-      for (let i = tab(start); i !== -1; i = tab(i + 1)) fields++;
+      for (let i = nextTab(text, start, end); i !== -1; i = nextTab(text, i + 1, end)) fields++;
       return fail(lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${fields}`);
     }
     if (t2 === t1 + 1) return fail(lineNo, "User ID", "empty user ID");
