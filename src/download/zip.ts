@@ -3,7 +3,7 @@
 // streamed through zlib's raw inflate, so a 1.4 GB behaviors.tsv never sits in memory.
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
-import { dirname, join, resolve, sep } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createInflateRaw } from "node:zlib";
@@ -195,7 +195,8 @@ export async function extractZip(zipPath: string, destDir: string, onEntry?: Ext
  * when every entry came out whole: its presence is what "already extracted" means.
  */
 export async function extractZipAtomic(zipPath: string, destDir: string, onEntry?: ExtractProgress): Promise<ZipEntry[]> {
-  const tmp = join(dirname(destDir), `.${destDir.split(sep).pop()}.tmp-${process.pid}`);
+  // A fixed name, cleared first: an unpack killed half-way leaves nothing behind after the next run.
+  const tmp = join(dirname(destDir), `.${basename(destDir)}.unpacking`);
   await rm(tmp, { recursive: true, force: true });
   try {
     const entries = await extractZip(zipPath, tmp, onEntry);
