@@ -1,10 +1,10 @@
 // generate (GENRE's personalized content generator): k pseudo-news items per cold user, asked for
 // in one request; --chain conditions on the user's profile topics (UP→CG).
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { LlmRequest, ParseResult } from "../engine/types.js";
 import { recentClicks, type Catalog, type CatalogNews } from "../mind/catalog.js";
 import { cleanGeneratedText } from "../mind/text.js";
-import { sha256 } from "../util/hash.js";
 import { MAX_TITLE_CHARS } from "./summarize.js";
 import { extractJson, jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "./normalize.js";
 import type { GenerateOutput, PseudoNews } from "./outputs.js";
@@ -136,6 +136,12 @@ export function offlineGenerated(index: TfIdfIndex, catalog: Catalog, history: r
   return { items: chosen };
 }
 
+function catalogFingerprint(catalog: Catalog): string {
+  const h = createHash("sha256");
+  for (const n of catalog.news.values()) h.update(JSON.stringify([n.id, n.category, n.title, n.abstract])).update("\n");
+  return h.digest("hex");
+}
+
 /** One index and one fingerprint per catalog: built on first use, shared by every request of the run. */
 const retrieval = new WeakMap<Catalog, { index?: TfIdfIndex; fingerprint?: string }>();
 
@@ -145,7 +151,7 @@ function retrievalOf(catalog: Catalog) {
   return {
     index: () => (r.index ??= new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })))),
     // The offline answer depends on the whole retrieval corpus, which the prompt does not show.
-    fingerprint: () => (r.fingerprint ??= sha256(...[...catalog.news.values()].flatMap((n) => [n.id, n.category, n.title, n.abstract]))),
+    fingerprint: () => (r.fingerprint ??= catalogFingerprint(catalog)),
   };
 }
 

@@ -3,7 +3,7 @@ import categoryTopics from "../../data/vocab/category-topics.json" with { type: 
 import gazetteer from "../../data/gazetteer/us-cities.json" with { type: "json" };
 import { z } from "zod";
 import type { LlmRequest, ParseResult } from "../engine/types.js";
-import { recentClicks, type Catalog, type CatalogNews } from "../mind/catalog.js";
+import type { Catalog, CatalogNews } from "../mind/catalog.js";
 import { sha256 } from "../util/hash.js";
 import { entitiesOf, stateOfEntity } from "./entities.js";
 import { dedupe, extractJson, normalizeRegion, normalizeTopic, quoteList } from "./normalize.js";
@@ -61,11 +61,12 @@ export function parseProfile(raw: string): ParseResult<ProfileOutput> {
 
 /** The clicks a profile describes: the most recent `recent`, most recent first, known news only. */
 export function profileClicks(catalog: Catalog, userId: string, recent: number): CatalogNews[] {
-  const user = catalog.users.get(userId);
-  if (!user) return [];
+  const history = catalog.users.get(userId)?.history;
+  if (!history) return [];
   const out: CatalogNews[] = [];
-  for (const id of recentClicks(user.history, recent)) {
-    const n = catalog.news.get(id);
+  // recentClicks without the copies: this runs for every user.
+  for (let i = history.length - 1; i >= Math.max(0, history.length - recent); i--) {
+    const n = catalog.news.get(history[i]!);
     if (n) out.push(n);
   }
   return out;
@@ -152,6 +153,14 @@ export function offlineProfile(clicks: readonly CatalogNews[]): ProfileOutput {
   return { topics, regions: ranked(regionVotes).map(([s]) => s).slice(0, OFFLINE_MAX_REGIONS) };
 }
 
+/** What the offline profile reads from a row beyond its title, hashed once per news item. */
+const ROW_HASHES = new WeakMap<CatalogNews, string>();
+function offlineRowHash(n: CatalogNews): string {
+  let h = ROW_HASHES.get(n);
+  if (h === undefined) ROW_HASHES.set(n, (h = sha256(n.category, n.subcategory, n.titleEntities, n.abstractEntities)));
+  return h;
+}
+
 const OFFLINE_TABLES = sha256(JSON.stringify(categoryTopics), JSON.stringify(gazetteer));
 
 export const profileStage: Stage = {
@@ -182,7 +191,7 @@ export const profileStage: Stage = {
         jsonSchema: PROFILE_JSON_SCHEMA as unknown as Record<string, unknown>,
         schemaVersion: PROFILE_SCHEMA_VERSION,
         maxTokens: 400,
-        offlineInputs: [OFFLINE_TABLES, ...clicks.map((n) => [n.id, n.category, n.subcategory, n.titleEntities, n.abstractEntities].join("\t"))].join("\n"),
+        offlineInputs: sha256(OFFLINE_TABLES, ...clicks.map(offlineRowHash)),
         parse: parseProfile,
         offline: () => JSON.stringify(offlineProfile(clicks)),
       };

@@ -9,27 +9,26 @@ export interface Ranked {
 
 /** Query terms kept per user: the heaviest ones carry the similarity, the tail only costs time. */
 const QUERY_TERMS = 32;
+/** Postings read per query term, the heaviest first. */
+const MAX_POSTINGS = 1000;
 
-const HEAD = 16;
+const HEAD = 64;
 
 function byScoreThenId(a: Ranked, b: Ranked): number {
   return b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-/** The best `n` in order, in one pass (the candidates of a user can be thousands). */
-function topN(items: readonly Ranked[], n: number): Ranked[] {
-  const top: Ranked[] = [];
-  for (const r of items) {
-    if (top.length === n && byScoreThenId(r, top[n - 1]!) >= 0) continue;
-    let i = Math.min(top.length, n - 1);
-    if (top.length < n) top.push(r);
-    while (i > 0 && byScoreThenId(r, top[i - 1]!) < 0) {
-      top[i] = top[i - 1]!;
-      i--;
-    }
-    top[i] = r;
+/** Inserts into `top` (best first, at most n long) when the item ranks among the best n. */
+function pushTop(top: Ranked[], score: number, id: string, n: number): void {
+  const r = { id, score };
+  if (top.length === n && byScoreThenId(r, top[n - 1]!) >= 0) return;
+  let i = top.length < n ? top.length : n - 1;
+  if (top.length < n) top.push(r);
+  while (i > 0 && byScoreThenId(r, top[i - 1]!) < 0) {
+    top[i] = top[i - 1]!;
+    i--;
   }
-  return top;
+  top[i] = r;
 }
 
 export class TfIdfIndex {
@@ -90,6 +89,16 @@ export class TfIdfIndex {
         fill[t]!++;
       });
     });
+    // Impact order: a query scans the docs where a term weighs most first and stops at MAX_POSTINGS,
+    // so a common term costs the same as a rare one (an approximation only for very common terms).
+    for (const p of this.postings) {
+      if (p.docs.length <= MAX_POSTINGS) continue;
+      const order = [...p.docs.keys()].sort((a, b) => p.weights[b]! - p.weights[a]! || p.docs[a]! - p.docs[b]!);
+      const docs = Int32Array.from(order, (i) => p.docs[i]!);
+      const weights = Float64Array.from(order, (i) => p.weights[i]!);
+      p.docs.set(docs);
+      p.weights.set(weights);
+    }
     this.byId = [...this.ids.keys()].sort((a, b) => (this.ids[a]! < this.ids[b]! ? -1 : this.ids[a]! > this.ids[b]! ? 1 : 0));
     this.scores = new Float64Array(n);
     this.marked = new Uint8Array(n);
@@ -111,7 +120,8 @@ export class TfIdfIndex {
     const touched: number[] = [];
     for (const [t, qw] of terms) {
       const p = this.postings[t]!;
-      for (let i = 0; i < p.docs.length; i++) {
+      const end = Math.min(p.docs.length, MAX_POSTINGS);
+      for (let i = 0; i < end; i++) {
         const d = p.docs[i]!;
         if (!this.marked[d]) {
           this.marked[d] = 1;
@@ -120,23 +130,37 @@ export class TfIdfIndex {
         this.scores[d]! += qw * p.weights[i]!;
       }
     }
-    const candidates: Ranked[] = [];
-    for (const d of touched) {
-      if (!exclude.has(this.ids[d]!)) candidates.push({ id: this.ids[d]!, score: this.scores[d]! });
-      this.scores[d] = 0;
-      this.marked[d] = 0;
-    }
     const seen = new Set<string>();
-    // Callers need a handful: select the best few first and sort the rest only if they ask for more.
-    const head = topN(candidates, HEAD);
-    for (const r of head) {
-      seen.add(r.id);
-      yield r;
-    }
-    if (candidates.length > head.length) {
-      for (const r of candidates.filter((c) => !seen.has(c.id)).sort(byScoreThenId)) {
+    try {
+      // Callers need a handful: select the best few in one pass, sort the rest only if they ask for more.
+      const head: Ranked[] = [];
+      for (const d of touched) {
+        const score = this.scores[d]!;
+        const last = head.length === HEAD ? head[HEAD - 1]! : undefined;
+        if (last && score < last.score) continue;
+        const id = this.ids[d]!;
+        if (!exclude.has(id)) pushTop(head, score, id, HEAD);
+      }
+      for (const r of head) {
         seen.add(r.id);
         yield r;
+      }
+      if (touched.length > head.length) {
+        const rest: Ranked[] = [];
+        for (const d of touched) {
+          const id = this.ids[d]!;
+          if (!seen.has(id) && !exclude.has(id)) rest.push({ id, score: this.scores[d]! });
+        }
+        for (const r of rest.sort(byScoreThenId)) {
+          seen.add(r.id);
+          yield r;
+        }
+      }
+    } finally {
+      // Also when the caller stops early: the buffers are shared by every query.
+      for (const d of touched) {
+        this.scores[d] = 0;
+        this.marked[d] = 0;
       }
     }
     for (const d of this.byId) {
