@@ -20,48 +20,79 @@ interface ZipInput {
   store?: boolean;
 }
 
-function makeZip(inputs: ZipInput[]): Buffer {
+/** `zip64` writes every size and offset through zip64 extra fields and end records, as large archives do. */
+function makeZip(inputs: ZipInput[], zip64 = false): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
+  const FULL = 0xffffffff;
   for (const input of inputs) {
     const name = Buffer.from(input.name, "utf8");
     const raw = Buffer.from(input.data ?? "");
     const method = input.store || input.name.endsWith("/") ? 0 : 8;
     const body = method === 8 ? deflateRawSync(raw) : raw;
     const crc = crc32(raw) >>> 0;
+    const extra = Buffer.alloc(zip64 ? 28 : 0);
+    if (zip64) {
+      extra.writeUInt16LE(0x0001, 0);
+      extra.writeUInt16LE(24, 2);
+      extra.writeBigUInt64LE(BigInt(raw.length), 4);
+      extra.writeBigUInt64LE(BigInt(body.length), 12);
+      extra.writeBigUInt64LE(BigInt(offset), 20);
+    }
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(zip64 ? 45 : 20, 4);
     local.writeUInt16LE(0x800, 6);
     local.writeUInt16LE(method, 8);
     local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(raw.length, 22);
+    local.writeUInt32LE(zip64 ? FULL : body.length, 18);
+    local.writeUInt32LE(zip64 ? FULL : raw.length, 22);
     local.writeUInt16LE(name.length, 26);
+    local.writeUInt16LE(zip64 ? 20 : 0, 28);
+    const localExtra = zip64 ? Buffer.concat([extra.subarray(0, 4), extra.subarray(4, 20)]) : Buffer.alloc(0);
+    if (zip64) localExtra.writeUInt16LE(16, 2);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(zip64 ? 45 : 20, 4);
+    central.writeUInt16LE(zip64 ? 45 : 20, 6);
     central.writeUInt16LE(0x800, 8);
     central.writeUInt16LE(method, 10);
     central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(raw.length, 24);
+    central.writeUInt32LE(zip64 ? FULL : body.length, 20);
+    central.writeUInt32LE(zip64 ? FULL : raw.length, 24);
     central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, body);
-    centrals.push(central, name);
-    offset += local.length + name.length + body.length;
+    central.writeUInt16LE(extra.length, 30);
+    central.writeUInt32LE(zip64 ? FULL : offset, 42);
+    locals.push(local, name, localExtra, body);
+    centrals.push(central, name, extra);
+    offset += local.length + name.length + localExtra.length + body.length;
   }
   const cd = Buffer.concat(centrals);
+  const tail: Buffer[] = [];
+  if (zip64) {
+    const rec = Buffer.alloc(56);
+    rec.writeUInt32LE(0x06064b50, 0);
+    rec.writeBigUInt64LE(44n, 4);
+    rec.writeUInt16LE(45, 12);
+    rec.writeUInt16LE(45, 14);
+    rec.writeBigUInt64LE(BigInt(inputs.length), 24);
+    rec.writeBigUInt64LE(BigInt(inputs.length), 32);
+    rec.writeBigUInt64LE(BigInt(cd.length), 40);
+    rec.writeBigUInt64LE(BigInt(offset), 48);
+    const locator = Buffer.alloc(20);
+    locator.writeUInt32LE(0x07064b50, 0);
+    locator.writeBigUInt64LE(BigInt(offset + cd.length), 8);
+    locator.writeUInt32LE(1, 16);
+    tail.push(rec, locator);
+  }
   const end = Buffer.alloc(22);
   end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(inputs.length, 8);
-  end.writeUInt16LE(inputs.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
+  end.writeUInt16LE(zip64 ? 0xffff : inputs.length, 8);
+  end.writeUInt16LE(zip64 ? 0xffff : inputs.length, 10);
+  end.writeUInt32LE(zip64 ? FULL : cd.length, 12);
+  end.writeUInt32LE(zip64 ? FULL : offset, 16);
+  return Buffer.concat([...locals, cd, ...tail, end]);
 }
 
 function mindZip(split: string, extraLines = 0): Buffer {
@@ -191,6 +222,19 @@ describe("zip reader", () => {
     expect((await readFile(join(out, "sub/big.txt"))).equals(big)).toBe(true);
     expect(await readFile(join(out, "empty.txt"), "utf8")).toBe("");
     expect(await readFile(join(out, "s.txt"), "utf8")).toBe("stored");
+  });
+
+  it("reads zip64 sizes and offsets from the extra fields and the zip64 end record", async () => {
+    const zip = join(dir, "z64.zip");
+    await writeFile(zip, makeZip([{ name: "news.tsv", data: "a\tb\n".repeat(5000) }, { name: "behaviors.tsv", data: "x", store: true }], true));
+    const entries = await readZipEntries(zip);
+    expect(entries.map((e) => [e.name, e.size])).toEqual([
+      ["news.tsv", 20000],
+      ["behaviors.tsv", 1],
+    ]);
+    await extractZip(zip, join(dir, "o64"));
+    expect(await readFile(join(dir, "o64", "news.tsv"), "utf8")).toBe("a\tb\n".repeat(5000));
+    expect(await readFile(join(dir, "o64", "behaviors.tsv"), "utf8")).toBe("x");
   });
 
   it("refuses an entry that would land outside the folder", async () => {
