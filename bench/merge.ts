@@ -8,6 +8,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { once } from "node:events";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { cpus, loadavg } from "node:os";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DATA = join(ROOT, "bench", ".data");
@@ -170,16 +171,35 @@ async function writeRecords(split: string, runDir: string): Promise<{ news: numb
 }
 
 /** Runs a command, sampling VmHWM (peak resident set) from /proc while it runs. */
-async function measure(cmd: string, args: string[]): Promise<{ seconds: number; peakMb: number | null; stderr: string }> {
+interface Measured {
+  seconds: number;
+  /** User + system CPU seconds (from /proc), less sensitive than wall time to other load on the machine. */
+  cpuSeconds: number | null;
+  peakMb: number | null;
+  /** stderr lines with the wall time they appeared at: merge logs its phases there. */
+  phases: string[];
+}
+
+async function measure(cmd: string, args: string[]): Promise<Measured> {
   const start = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9;
   const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const phases: string[] = [];
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+    for (const line of d.toString().split("\n")) if (line.trim()) phases.push(`${elapsed().toFixed(1).padStart(7)} s  ${line}`);
+  });
   let peakKb: number | null = null;
+  let cpuTicks: number | null = null;
   const sample = () => {
     try {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
       if (m) peakKb = Math.max(peakKb ?? 0, Number(m[1]));
+      // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesized name): utime and stime in clock ticks.
+      const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      cpuTicks = Number(fields[11]) + Number(fields[12]);
     } catch {
       // The process has exited; the last sample stands.
     }
@@ -189,7 +209,8 @@ async function measure(cmd: string, args: string[]): Promise<{ seconds: number; 
   clearInterval(timer);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${code}:\n${stderr}`);
-  return { seconds, peakMb: peakKb === null ? null : peakKb / 1024, stderr };
+  const ticks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+  return { seconds, cpuSeconds: cpuTicks === null ? null : cpuTicks / ticks, peakMb: peakKb === null ? null : peakKb / 1024, phases };
 }
 
 /** A split from bench:io of about the same size is reused rather than generating another. */
@@ -238,9 +259,15 @@ spawnSync("cat", [join(split, "news.tsv"), join(split, "behaviors.tsv")], { stdi
 const cp = await measure("cp", [join(split, "news.tsv"), join(split, "behaviors.tsv"), copyDir]);
 const merge = await measure(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "merge", "--data", split, "--out", runDir]);
 const inputMb = (newsBytes + behaviorsBytes) / 1e6;
+console.log("merge phases (wall time since start):");
+for (const line of merge.phases) console.log(line);
+console.log(`${merge.seconds.toFixed(1).padStart(7)} s  exit`);
 console.log("");
 console.log(`cp (floor)  ${cp.seconds.toFixed(2)} s  ${(inputMb / cp.seconds).toFixed(0)} MB/s  peak RSS ${cp.peakMb?.toFixed(0) ?? "n/a"} MB`);
-console.log(`merge       ${merge.seconds.toFixed(2)} s  ${(inputMb / merge.seconds).toFixed(0)} MB/s  peak RSS ${merge.peakMb?.toFixed(0) ?? "n/a"} MB`);
+console.log(
+  `merge       ${merge.seconds.toFixed(2)} s  ${(inputMb / merge.seconds).toFixed(0)} MB/s  peak RSS ${merge.peakMb?.toFixed(0) ?? "n/a"} MB` +
+    `  (CPU ${merge.cpuSeconds?.toFixed(1) ?? "n/a"} s; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores)`,
+);
 console.log(`merge / cp  ${(merge.seconds / cp.seconds).toFixed(1)}x the time of a plain copy (merge also validates its output before renaming it into place)`);
 await rm(copyDir, { recursive: true, force: true });
 if (!values.keep) await rm(runDir, { recursive: true, force: true });
