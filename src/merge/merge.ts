@@ -203,7 +203,52 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
   const recordDirs = (req.records.length > 0 ? req.records : [req.out]).map((d) => resolve(d));
   await refuseOverwrite(out, splits, req.force);
   const warnings: string[] = [];
+  const staging = join(out, `.merge-staging-${process.pid}`);
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  try {
+    // The records and the user table live only inside writeStaging: validation gets their memory back.
+    const { manifest, coldMax } = await writeStaging(req, out, splits, recordDirs, staging, log, warnings);
+    for (const split of splits) {
+      const dir = join(staging, split.name);
+      const staged: SplitDir = { name: split.name, dir, newsFile: join(dir, "news.tsv"), behaviorsFile: join(dir, "behaviors.tsv") };
+      log(`${split.name}: validating the merged split`);
+      const report = await validateSplit(staged, { coldMax, lenient: true, displayPath: (f) => relative(staging, f) });
+      const errors = report.problems.filter((p) => p.severity === "error");
+      if (errors.length > 0) {
+        const described = errors.map((p) => `  ${p.message}: ${p.count}\n${p.examples.map((e) => `    ${e}`).join("\n")}`);
+        throw new UserError(
+          `the merged ${split.name} split fails validation, so nothing was written:\n${described.join("\n")}\n` +
+            `Check the input with 'genre-mind validate ${split.dir}'.`,
+        );
+      }
+    }
+    await writeFileAtomic(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
 
+    // Put everything in place; the manifest goes last, so its presence marks a complete merge.
+    const paths = runPaths(out);
+    for (const split of splits) {
+      await rm(paths.split(split.name), { recursive: true, force: true });
+      await rename(join(staging, split.name), paths.split(split.name));
+    }
+    await rename(join(staging, "user_profiles.tsv"), paths.userProfiles);
+    await rename(join(staging, "manifest.json"), paths.manifest);
+    return { out, manifest, warnings };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Writes the merged splits and user_profiles.tsv into `staging` and returns the manifest to write. */
+async function writeStaging(
+  req: MergeRequest,
+  out: string,
+  splits: SplitDir[],
+  recordDirs: string[],
+  staging: string,
+  log: Log,
+  warnings: string[],
+): Promise<{ manifest: Manifest; coldMax: number }> {
   const records = await loadRecords(recordDirs);
   for (const stage of ["summarize", "profile", "generate"] as const) {
     const r = records[stage];
@@ -233,111 +278,79 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
   for (const row of pseudoRows) pseudoSuffix.set(row.userId, `${pseudoSuffix.get(row.userId) ?? ""} ${row.id}`);
   const coldMax = coldMaxFrom(records.generate);
 
-  const staging = join(out, `.merge-staging-${process.pid}`);
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
-  try {
-    const users = new UserTable();
-    const manifestSplits: ManifestSplit[] = [];
-    for (const [index, split] of splits.entries()) {
-      const dir = join(staging, split.name);
-      const behaviorsBytes = (await stat(split.behaviorsFile)).size;
-      log(`${split.name}: behaviors.tsv (${(behaviorsBytes / 1e6).toFixed(1)} MB)`);
-      const { impressions, extended, pseudoUsersHere } = await mergeBehaviors(split, index, join(dir, "behaviors.tsv"), users, pseudoSuffix, coldMax);
-      log(`${split.name}: news.tsv`);
-      const news = await mergeNews(split, dir, records, req.title, pseudoRows.filter((r) => pseudoUsersHere.has(r.userId)));
-      manifestSplits.push({
-        name: split.name,
-        input: relative(out, split.dir).split(sep).join("/"),
-        newsBytes: (await stat(split.newsFile)).size,
-        behaviorsBytes,
-        output: { news: news.rows, pseudoNews: news.pseudo, titlesEnhanced: news.enhanced, impressions, historiesExtended: extended },
-      });
-    }
-    users.finish();
-
-    const unknownUsers = (stage: "profile" | "generate") => [...records[stage].byItem.keys()].filter((id) => !users.has(id));
-    const unknownProfile = unknownUsers("profile");
-    const unknownGenerate = unknownUsers("generate");
-    if ((unknownProfile.length > 0 || unknownGenerate.length > 0) && !req.allowUnknown) {
-      const parts: string[] = [];
-      if (unknownProfile.length > 0) {
-        parts.push(unknownMessage("profile", unknownProfile.length, records.profile.byItem.size, unknownProfile.slice(0, 3), "user IDs"));
-      }
-      if (unknownGenerate.length > 0) {
-        parts.push(unknownMessage("generate", unknownGenerate.length, records.generate.byItem.size, unknownGenerate.slice(0, 3), "user IDs"));
-      }
-      throw new UserError(`${parts.join("; ")}. Were the records made from another dataset? Pass --allow-unknown to merge the rest anyway.`);
-    }
-
-    const profiled = sortIds([...records.profile.byItem.keys()].filter((id) => users.has(id)));
-    const profiles = await AtomicFileWriter.open(join(staging, "user_profiles.tsv"));
-    try {
-      for (const userId of profiled) {
-        await profiles.write(`${userId}\t${records.profile.byItem.get(userId)!.value}\n`);
-      }
-      await profiles.commit();
-    } catch (e) {
-      await profiles.abort();
-      throw e;
-    }
-
-    for (const split of splits) {
-      const dir = join(staging, split.name);
-      const staged: SplitDir = { name: split.name, dir, newsFile: join(dir, "news.tsv"), behaviorsFile: join(dir, "behaviors.tsv") };
-      log(`${split.name}: validating the merged split`);
-      const report = await validateSplit(staged, { coldMax, lenient: true, displayPath: (f) => relative(staging, f) });
-      const errors = report.problems.filter((p) => p.severity === "error");
-      if (errors.length > 0) {
-        const described = errors.map((p) => `  ${p.message}: ${p.count}\n${p.examples.map((e) => `    ${e}`).join("\n")}`);
-        throw new UserError(
-          `the merged ${split.name} split fails validation, so nothing was written:\n${described.join("\n")}\n` +
-            `Check the input with 'genre-mind validate ${split.dir}'.`,
-        );
-      }
-    }
-
-    const writtenPseudo = pseudoRows.filter((r) => users.has(r.userId));
-    const stageInfo = buildStages(records, newsIds, users, coldMax, {
-      summarize: unknownNews.length,
-      profile: unknownProfile.length,
-      generate: unknownGenerate.length,
+  const users = new UserTable();
+  const manifestSplits: ManifestSplit[] = [];
+  for (const [index, split] of splits.entries()) {
+    const dir = join(staging, split.name);
+    const behaviorsBytes = (await stat(split.behaviorsFile)).size;
+    log(`${split.name}: behaviors.tsv (${(behaviorsBytes / 1e6).toFixed(1)} MB)`);
+    const { impressions, extended, pseudoUsersHere } = await mergeBehaviors(split, index, join(dir, "behaviors.tsv"), users, pseudoSuffix, coldMax);
+    log(`${split.name}: news.tsv`);
+    const news = await mergeNews(split, dir, records, req.title, pseudoRows.filter((r) => pseudoUsersHere.has(r.userId)));
+    manifestSplits.push({
+      name: split.name,
+      input: relative(out, split.dir).split(sep).join("/"),
+      newsBytes: (await stat(split.newsFile)).size,
+      behaviorsBytes,
+      output: { news: news.rows, pseudoNews: news.pseudo, titlesEnhanced: news.enhanced, impressions, historiesExtended: extended },
     });
-    const manifest = Manifest.parse({
-      tool: "genre-mind merge",
-      formatVersion: 1,
-      options: { title: req.title, allowUnknown: req.allowUnknown },
-      splits: manifestSplits,
-      records: recordDirs.map((d) => relative(out, d).split(sep).join("/") || "."),
-      stages: stageInfo,
-      users: {
-        total: users.size,
-        profiled: profiled.length,
-        cold: users.lengths().filter((len) => len >= 1 && len <= coldMax).length,
-      },
-      pseudoNews: Object.fromEntries(writtenPseudo.map((r) => [r.id, r.userId])),
-      files: {
-        perSplit: [...SPLIT_FILES],
-        userProfiles: "user_profiles.tsv",
-        userProfilesColumns: USER_PROFILES_COLUMNS,
-        newsTitlesColumns: NEWS_TITLES_COLUMNS,
-        listSeparator: LIST_SEPARATOR,
-      },
-    });
-    await writeFileAtomic(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-
-    // Put everything in place; the manifest goes last, so its presence marks a complete merge.
-    const paths = runPaths(out);
-    for (const split of splits) {
-      await rm(paths.split(split.name), { recursive: true, force: true });
-      await rename(join(staging, split.name), paths.split(split.name));
-    }
-    await rename(join(staging, "user_profiles.tsv"), paths.userProfiles);
-    await rename(join(staging, "manifest.json"), paths.manifest);
-    return { out, manifest, warnings };
-  } finally {
-    await rm(staging, { recursive: true, force: true });
   }
+  users.finish();
+
+  const unknownUsers = (stage: "profile" | "generate") => [...records[stage].byItem.keys()].filter((id) => !users.has(id));
+  const unknownProfile = unknownUsers("profile");
+  const unknownGenerate = unknownUsers("generate");
+  if ((unknownProfile.length > 0 || unknownGenerate.length > 0) && !req.allowUnknown) {
+    const parts: string[] = [];
+    if (unknownProfile.length > 0) {
+      parts.push(unknownMessage("profile", unknownProfile.length, records.profile.byItem.size, unknownProfile.slice(0, 3), "user IDs"));
+    }
+    if (unknownGenerate.length > 0) {
+      parts.push(unknownMessage("generate", unknownGenerate.length, records.generate.byItem.size, unknownGenerate.slice(0, 3), "user IDs"));
+    }
+    throw new UserError(`${parts.join("; ")}. Were the records made from another dataset? Pass --allow-unknown to merge the rest anyway.`);
+  }
+
+  const profiled = sortIds([...records.profile.byItem.keys()].filter((id) => users.has(id)));
+  const profiles = await AtomicFileWriter.open(join(staging, "user_profiles.tsv"));
+  try {
+    for (const userId of profiled) {
+      await profiles.write(`${userId}\t${records.profile.byItem.get(userId)!.value}\n`);
+    }
+    await profiles.commit();
+  } catch (e) {
+    await profiles.abort();
+    throw e;
+  }
+
+  const writtenPseudo = pseudoRows.filter((r) => users.has(r.userId));
+  const stageInfo = buildStages(records, newsIds, users, coldMax, {
+    summarize: unknownNews.length,
+    profile: unknownProfile.length,
+    generate: unknownGenerate.length,
+  });
+  const manifest = Manifest.parse({
+    tool: "genre-mind merge",
+    formatVersion: 1,
+    options: { title: req.title, allowUnknown: req.allowUnknown },
+    splits: manifestSplits,
+    records: recordDirs.map((d) => relative(out, d).split(sep).join("/") || "."),
+    stages: stageInfo,
+    users: {
+      total: users.size,
+      profiled: profiled.length,
+      cold: users.lengths().filter((len) => len >= 1 && len <= coldMax).length,
+    },
+    pseudoNews: Object.fromEntries(writtenPseudo.map((r) => [r.id, r.userId])),
+    files: {
+      perSplit: [...SPLIT_FILES],
+      userProfiles: "user_profiles.tsv",
+      userProfilesColumns: USER_PROFILES_COLUMNS,
+      newsTitlesColumns: NEWS_TITLES_COLUMNS,
+      listSeparator: LIST_SEPARATOR,
+    },
+  });
+  return { manifest, coldMax };
 }
 
 const TAB = 9;
