@@ -68,6 +68,8 @@ describe("summarize answers", () => {
   it("strips a [newtitle] marker, a label and wrapping quotes", () => {
     expect(parseSummary("[newtitle] Houston Texans beat Indianapolis Colts 30-23", original, NO_INSTRUCTIONS)).toEqual({ ok: true, value: { title: "Houston Texans beat Indianapolis Colts 30-23" } });
     expect(parseSummary('Enhanced title: "Houston Texans beat Colts"\n', original, NO_INSTRUCTIONS)).toEqual({ ok: true, value: { title: "Houston Texans beat Colts" } });
+    expect(parseSummary("Here's the enhanced title: Houston Texans beat Colts", original, NO_INSTRUCTIONS)).toMatchObject({ value: { title: "Houston Texans beat Colts" } });
+    expect(parseSummary("Rewritten headline: Texans top Colts", original, NO_INSTRUCTIONS)).toMatchObject({ value: { title: "Texans top Colts" } });
     expect(parseSummary("'Joker' beats 'Batman' at the box office", original, NO_INSTRUCTIONS)).toMatchObject({ value: { title: "'Joker' beats 'Batman' at the box office" } });
   });
 
@@ -80,6 +82,8 @@ describe("summarize answers", () => {
     expect(bad("  \n ")).toMatch(/empty/);
     expect(bad("Houston wins\nThis title is clearer because…")).toMatch(/2 lines/);
     expect(bad("Title: Texans beat Colts")).toMatch(/input labels/);
+    expect(bad("I'm sorry, but I can't rewrite this title.")).toMatch(/a reply, not a title/);
+    expect(bad("Sure! Houston Texans beat Colts")).toMatch(/a reply, not a title/);
     expect(bad("Texans beat Colts. Abstract: Houston won")).toMatch(/input labels/);
     const system = loadTemplate(BUNDLED_PROMPTS_DIR, summarizeStage.templates(DEFAULT_STAGE_OPTIONS).system).text;
     const [req] = requestsOf(summarizeStage, { splits: [], users: new Map(), news: new Map([["N1", { id: "N1", category: "sports", subcategory: "x", title: original, abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s" }]]) });
@@ -101,6 +105,7 @@ describe("profile answers", () => {
   it("normalizes near misses, dedupes in order, accepts fenced JSON", () => {
     const r = parseProfile('Here it is:\n```json\n{"topics": ["Tech", "FINANCE", "Disaster", "technology", "social-media"], "regions": ["TX", "texas", "Georgia (U.S. state)", "N.Y."]}\n```');
     expect(r).toEqual({ ok: true, value: { topics: ["technology", "finance", "disasters", "social media"], regions: ["Texas", "Georgia", "New York"] } });
+    expect(parseProfile('{"topics": ["health"], "regions": null}')).toEqual({ ok: true, value: { topics: ["health"], regions: [] } });
     expect(parseProfile('{"topics": "health, economics"}')).toEqual({ ok: true, value: { topics: ["health", "economy"], regions: [] } });
   });
 

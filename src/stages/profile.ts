@@ -26,7 +26,7 @@ export const PROFILE_JSON_SCHEMA = {
 
 // Lenient on shape (a comma-separated string for a list, regions left out), strict on values.
 const stringList = z.union([z.array(z.string()), z.string().transform((s) => s.split(",").filter((x) => x.trim()))]);
-const RawProfile = z.object({ topics: stringList, regions: stringList.optional() });
+const RawProfile = z.object({ topics: stringList, regions: stringList.nullish() });
 
 export function parseProfile(raw: string): ParseResult<ProfileOutput> {
   const json = extractJson(raw);

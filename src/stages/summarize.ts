@@ -19,7 +19,10 @@ export const MAX_TITLE_WORDS = 40;
 const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
 
 // `[newtitle]` is the marker GENRE's prompt asked for; labels like "Enhanced title:" are the same idea.
-const LEADING_MARKER = /^\s*(?:\[\s*new\s*title\s*\]|(?:new|enhanced|rewritten|improved)\s+title\s*:)\s*/i;
+const LEADING_MARKER =
+  /^\s*(?:\[\s*new\s*title\s*\]|(?:here\s+is|here's)?\s*(?:the|an|your)?\s*(?:new|enhanced|rewritten|improved)\s+(?:title|headline)\s*(?:is)?\s*:)\s*/i;
+// A chatty refusal or a reply about the task is not a title, whatever its length.
+const NOT_A_TITLE = /^(?:i'?m sorry|sorry,|i can(?:no|')t|i am unable|as an ai|sure[,!]|certainly[,!])/i;
 const INPUT_LABEL = /^\s*title\s*:|\b(?:abstract|category|sub-?category)\s*:/i;
 const WRAPPERS: [string, string][] = [['"', '"'], ["“", "”"], ["'", "'"], ["‘", "’"], ["«", "»"], ["**", "**"], ["*", "*"], ["`", "`"]];
 
@@ -51,6 +54,7 @@ export function parseSummary(raw: string, original: string, instructions: Readon
   if (lines.length === 0) return { ok: false, error: "the answer is empty; answer with the enhanced title" };
   if (lines.length > 1) return { ok: false, error: `the answer has ${lines.length} lines; answer with the enhanced title only, on one line, with no explanation` };
   const line = unwrap(lines[0]!.replace(LEADING_MARKER, ""));
+  if (NOT_A_TITLE.test(line)) return { ok: false, error: "the answer is a reply, not a title; answer with the enhanced title only" };
   if (INPUT_LABEL.test(line)) return { ok: false, error: "the answer repeats the input labels (Title:, Abstract:, Category:); answer with the enhanced title only" };
   for (const s of shingles(line)) {
     if (instructions.has(s)) return { ok: false, error: "the answer repeats the instructions; answer with the enhanced title only" };
