@@ -162,14 +162,21 @@ describe("merge", () => {
       finishedAt: "2026-01-01T00:00:00Z",
     };
     await writeFile(join(runDir, "summarize.meta.json"), JSON.stringify(meta));
-    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
+    let r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(0);
+    // The meta names no splits: nothing to compare. Splits other than the input are worth a warning.
+    expect(r.err).not.toMatch(/were made from/);
+    await writeFile(join(runDir, "summarize.meta.json"), JSON.stringify({ ...meta, splits: [{ name: "MINDlarge_train", newsBytes: 1, behaviorsBytes: 2 }] }));
+    r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning: .*summarize\.meta\.json: the summarize records were made from MINDlarge_train \(1\+2 bytes\); merging dev \(\d+\+\d+ bytes\), train/);
     const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
     expect(manifest.stages.summarize.promptHashes).toEqual({ "summarize.system.md": ["abc"], "summarize.user.md": ["def"] });
     expect(manifest.stages.summarize.costUsd).toBe(0.25);
     expect(manifest.stages.profile.costUsd).toBeNull();
 
     await writeFile(join(runDir, "profile.meta.json"), "{}");
-    const r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
+    r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/profile\.meta\.json: not a stage meta file/);
   });

@@ -192,6 +192,27 @@ async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean):
   }
 }
 
+/**
+ * A stage run records the splits it read (StageMeta). Records made from other files (another
+ * dataset, another snapshot, a subset) may still name known IDs, so the difference is worth a warning.
+ */
+async function inputMismatches(records: AllRecords, splits: SplitDir[]): Promise<string[]> {
+  const describe = (list: { name: string; newsBytes: number; behaviorsBytes: number }[]) =>
+    list.map((s) => `${s.name} (${s.newsBytes}+${s.behaviorsBytes} bytes)`).sort().join(", ");
+  const inputs = describe(
+    await Promise.all(splits.map(async (s) => ({ name: s.name, newsBytes: (await stat(s.newsFile)).size, behaviorsBytes: (await stat(s.behaviorsFile)).size }))),
+  );
+  const warnings: string[] = [];
+  for (const stage of ["summarize", "profile", "generate"] as const) {
+    for (const { file, meta } of records[stage].metas) {
+      if (meta.splits.length === 0) continue;
+      const made = describe(meta.splits);
+      if (made !== inputs) warnings.push(`${file}: the ${stage} records were made from ${made}; merging ${inputs}`);
+    }
+  }
+  return warnings;
+}
+
 function unknownMessage(stage: StageName, count: number, total: number, examples: string[], what: string): string {
   return `${count} of ${total} ${stage} records name ${what} not in any --data split (e.g. ${examples.join(", ")})`;
 }
@@ -254,6 +275,7 @@ async function writeStaging(
     const r = records[stage];
     if (r.invalidLines > 0) warnings.push(`${r.invalidLines} invalid ${stage} record line(s) skipped, e.g. ${r.invalidExamples.join("; ")}`);
   }
+  warnings.push(...(await inputMismatches(records, splits)));
   log(
     `records: ${records.summarize.byItem.size} titles, ${records.profile.byItem.size} profiles, ` +
       `${records.generate.byItem.size} users with pseudo-news (records folders relative to --out: ${recordDirs.map((d) => relative(out, d) || ".").join(", ")})`,
