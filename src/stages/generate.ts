@@ -8,7 +8,7 @@ import { cleanGeneratedText } from "../mind/text.js";
 import { MAX_TITLE_CHARS } from "./summarize.js";
 import { extractJson, jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "./normalize.js";
 import type { GenerateOutput, PseudoNews } from "./outputs.js";
-import { numberedTitles } from "./profile.js";
+import { newsTopics, numberedTitles } from "./profile.js";
 import type { Stage, StageInput, StageOptions } from "./stage.js";
 import { render } from "./template.js";
 import { TfIdfIndex } from "./tfidf.js";
@@ -112,26 +112,58 @@ function clip(text: string, max: number): string {
   return `${space > max / 2 ? cut.slice(0, space) : cut}…`;
 }
 
+/** Retrieval candidates re-ranked by profile topics in the chained offline baseline. */
+const CHAIN_POOL = 64;
+/** Score factor for a candidate whose topics meet the user's profile topics (chained offline baseline). */
+const CHAIN_BOOST = 1.5;
+
 /**
  * Offline baseline — retrieval standing in for generation: the k catalog news most similar
  * (TF-IDF over title and abstract, cosine to the sum of the history) that the user has not read,
  * skipping those the generate rules would reject (near copies, unknown categories); ties by ID.
+ * Chained (UP→CG), the best CHAIN_POOL candidates are re-ranked: a candidate whose topics (through
+ * the offline profile's tables) meet the profile topics has its score multiplied by CHAIN_BOOST.
  */
-export function offlineGenerated(index: TfIdfIndex, catalog: Catalog, history: readonly CatalogNews[], k: number): GenerateOutput {
+export function offlineGenerated(
+  index: TfIdfIndex,
+  catalog: Catalog,
+  history: readonly CatalogNews[],
+  k: number,
+  profileTopics?: readonly string[],
+): GenerateOutput {
   const read = new Set(history.map((n) => n.id));
   const historyTokens = history.map((n) => titleTokens(n.title));
   const chosen: PseudoNews[] = [];
   const chosenTokens: Set<string>[] = [];
-  for (const { id } of index.similar([...read], read)) {
-    if (chosen.length === k) break;
+  const consider = (id: string): void => {
     const news = catalog.news.get(id)!;
     const title = cleanGeneratedText(news.title);
     const category = normalizeCategory(news.category);
-    if (!title || !category || title.length > MAX_TITLE_CHARS) continue;
+    if (!title || !category || title.length > MAX_TITLE_CHARS) return;
     const tokens = titleTokens(title);
-    if ([...historyTokens, ...chosenTokens].some((h) => jaccard(tokens, h) >= NEAR_COPY_JACCARD)) continue;
+    if ([...historyTokens, ...chosenTokens].some((h) => jaccard(tokens, h) >= NEAR_COPY_JACCARD)) return;
     chosen.push({ title, abstract: clip(cleanGeneratedText(news.abstract) ?? "", MAX_ABSTRACT_CHARS), category, retrievedFrom: id });
     chosenTokens.push(tokens);
+  };
+  const ranked = index.similar([...read], read);
+  if (profileTopics?.length) {
+    const wanted = new Set(profileTopics);
+    const pool: { id: string; score: number; at: number }[] = [];
+    // next() rather than for-of: a break would close the generator the fallback loop below resumes.
+    while (pool.length < CHAIN_POOL) {
+      const r = ranked.next();
+      if (r.done) break;
+      const boost = newsTopics(catalog.news.get(r.value.id)!).some((t) => wanted.has(t)) ? CHAIN_BOOST : 1;
+      pool.push({ id: r.value.id, score: r.value.score * boost, at: pool.length });
+    }
+    for (const c of pool.sort((a, b) => b.score - a.score || a.at - b.at)) {
+      if (chosen.length === k) break;
+      consider(c.id);
+    }
+  }
+  for (const { id } of ranked) {
+    if (chosen.length === k) break;
+    if (!chosen.some((c) => c.retrievedFrom === id)) consider(id);
   }
   return { items: chosen };
 }
@@ -197,7 +229,7 @@ export const generateStage: Stage = {
         maxTokens: 250 * options.k + 100,
         offlineInputs: fingerprint,
         parse: (raw) => parseGenerated(raw, { k: options.k, history, catalog: catalog.news }),
-        offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k)),
+        offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, input.profiles?.get(id)?.topics)),
       };
     });
   },

@@ -122,6 +122,12 @@ function offlineFacts(n: CatalogNews): OfflineFacts {
   return facts;
 }
 
+/** The topics a news item votes for in the offline profile (category/subcategory and title keywords). */
+export function newsTopics(n: CatalogNews): readonly string[] {
+  const f = offlineFacts(n);
+  return [...f.topics, ...f.keywordTopics];
+}
+
 /** Most votes first; ties by first vote (clicks are most recent first), so the order is stable. */
 function ranked(votes: Map<string, number>): [string, number][] {
   return [...votes].map((e, i) => [e, i] as const).sort((a, b) => b[0][1] - a[0][1] || a[1] - b[1]).map(([e]) => e);
