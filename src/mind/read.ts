@@ -110,16 +110,25 @@ export function parseNewsLine(file: string, line: NumberedLine): NewsRow {
   return { id, category, subcategory, title, abstract, url, titleEntities, abstractEntities };
 }
 
-export function parseBehaviorLine(file: string, line: NumberedLine): BehaviorRow {
+/** A behaviors row with History kept as the raw column: split it (splitIds) only when needed. */
+export type RawBehaviorRow = Omit<BehaviorRow, "history"> & { historyColumn: string };
+
+/** parseBehaviorLine without splitting History: a user's history repeats on each of their rows. */
+export function parseRawBehaviorLine(file: string, line: NumberedLine): RawBehaviorRow {
   const f = line.text.split("\t");
   if (f.length !== 5) {
     throw new MindFormatError(file, line.lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${f.length}`);
   }
-  const [impressionId, userId, time, history, impressions] = f as [string, string, string, string, string];
+  const [impressionId, userId, time, historyColumn, impressions] = f as [string, string, string, string, string];
   if (userId.length === 0) throw new MindFormatError(file, line.lineNo, "User ID", "empty user ID");
   const problem = impressionsProblem(impressions);
   if (problem) throw new MindFormatError(file, line.lineNo, "Impressions", problem);
-  return { impressionId, userId, time, history: splitIds(history), impressions };
+  return { impressionId, userId, time, historyColumn, impressions };
+}
+
+export function parseBehaviorLine(file: string, line: NumberedLine): BehaviorRow {
+  const raw = parseRawBehaviorLine(file, line);
+  return { impressionId: raw.impressionId, userId: raw.userId, time: raw.time, history: splitIds(raw.historyColumn), impressions: raw.impressions };
 }
 
 export function splitIds(column: string): string[] {
@@ -214,23 +223,30 @@ export interface ReadOptions {
 
 export type Numbered<T> = T & { lineNo: number };
 
-async function* readRows<T>(
+/** Parsed rows, one batch per ~1 MB of file: a hot loop over a batch pays no await per row. */
+export async function* readRowBatches<T>(
   file: string,
   parse: (file: string, line: NumberedLine) => T,
   opts: ReadOptions,
-): AsyncGenerator<Numbered<T>> {
+): AsyncGenerator<Numbered<T>[]> {
   for await (const batch of readLineBatches(file)) {
+    const rows: Numbered<T>[] = [];
     for (const line of batch) {
       try {
         const row = parse(file, line) as Numbered<T>;
         row.lineNo = line.lineNo;
-        yield row;
+        rows.push(row);
       } catch (e) {
         if (!(e instanceof MindFormatError) || !opts.lenient) throw e;
         opts.skipped?.add(e);
       }
     }
+    yield rows;
   }
+}
+
+async function* readRows<T>(file: string, parse: (file: string, line: NumberedLine) => T, opts: ReadOptions): AsyncGenerator<Numbered<T>> {
+  for await (const rows of readRowBatches(file, parse, opts)) yield* rows;
 }
 
 export function readNews(file: string, opts: ReadOptions = {}): AsyncGenerator<Numbered<NewsRow>> {
@@ -239,4 +255,8 @@ export function readNews(file: string, opts: ReadOptions = {}): AsyncGenerator<N
 
 export function readBehaviors(file: string, opts: ReadOptions = {}): AsyncGenerator<Numbered<BehaviorRow>> {
   return readRows(file, parseBehaviorLine, opts);
+}
+
+export function readRawBehaviorBatches(file: string, opts: ReadOptions = {}): AsyncGenerator<Numbered<RawBehaviorRow>[]> {
+  return readRowBatches(file, parseRawBehaviorLine, opts);
 }
