@@ -188,7 +188,13 @@ async function measure(cmd: string, args: string[]): Promise<Measured> {
   const phases: string[] = [];
   child.stderr.on("data", (d: Buffer) => {
     stderr += d.toString();
-    for (const line of d.toString().split("\n")) if (line.trim()) phases.push(`${elapsed().toFixed(1).padStart(7)} s  ${line}`);
+    let rss = "";
+    try {
+      rss = `  [RSS ${(Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1]) / 1024).toFixed(0)} MB]`;
+    } catch {
+      // exited
+    }
+    for (const line of d.toString().split("\n")) if (line.trim()) phases.push(`${elapsed().toFixed(1).padStart(7)} s  ${line}${rss}`);
   });
   let peakKb: number | null = null;
   let cpuTicks: number | null = null;

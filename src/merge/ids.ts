@@ -1,37 +1,53 @@
-const LETTERS_DIGITS = /^([A-Za-z]*)0*(\d+)$/;
+/** Where the trailing digits of an ID start (id.length when it has none). */
+function digitsStart(id: string): number {
+  let i = id.length;
+  while (i > 0) {
+    const c = id.charCodeAt(i - 1);
+    if (c < 48 || c > 57) break;
+    i--;
+  }
+  return i;
+}
+
+function samePrefix(a: string, b: string, end: number): boolean {
+  for (let i = 0; i < end; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return false;
+  return true;
+}
+
+function isLetters(id: string, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    const c = id.charCodeAt(i) | 32;
+    if (c < 97 || c > 122) return false;
+  }
+  return true;
+}
 
 /**
- * Orders IDs like `U2 < U10` (numeric part compared as a number when both IDs are letters then
- * digits), everything else by code units: a total, locale-free order so output never depends on
- * the machine.
+ * Orders IDs like `U2 < U10` (numeric part compared as a number when both IDs are the same letters
+ * then digits), everything else by code units: a total, locale-free order so output never depends
+ * on the machine. Allocation-free: MIND-large has 711k users to sort.
  */
 export function compareIds(a: string, b: string): number {
-  const ma = LETTERS_DIGITS.exec(a);
-  const mb = LETTERS_DIGITS.exec(b);
-  if (ma && mb && ma[1] === mb[1]) {
-    // Digits without leading zeros: a longer number is larger, equal lengths compare as text.
-    const da = ma[2]!;
-    const db = mb[2]!;
-    if (da.length !== db.length) return da.length - db.length;
-    if (da !== db) return da < db ? -1 : 1;
+  const da = digitsStart(a);
+  const db = digitsStart(b);
+  if (da === db && da < a.length && db < b.length && samePrefix(a, b, da) && isLetters(a, da)) {
+    let za = da;
+    while (za < a.length - 1 && a.charCodeAt(za) === 48) za++;
+    let zb = db;
+    while (zb < b.length - 1 && b.charCodeAt(zb) === 48) zb++;
+    const la = a.length - za;
+    const lb = b.length - zb;
+    if (la !== lb) return la - lb;
+    for (let i = 0; i < la; i++) {
+      const d = a.charCodeAt(za + i) - b.charCodeAt(zb + i);
+      if (d !== 0) return d;
+    }
   }
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Sorts IDs with compareIds, parsing each ID once (MIND-large has 711k users). */
 export function sortIds(ids: Iterable<string>): string[] {
-  const keyed = [...ids].map((id) => {
-    const m = LETTERS_DIGITS.exec(id);
-    return { id, prefix: m ? m[1]! : null, digits: m ? m[2]! : "" };
-  });
-  keyed.sort((a, b) => {
-    if (a.prefix !== null && a.prefix === b.prefix) {
-      if (a.digits.length !== b.digits.length) return a.digits.length - b.digits.length;
-      if (a.digits !== b.digits) return a.digits < b.digits ? -1 : 1;
-    }
-    return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-  });
-  return keyed.map((k) => k.id);
+  return [...ids].sort(compareIds);
 }
 
 /** The largest `N<digits>` news ID as a number (0 when there is none); other IDs cannot collide with `N<digits>`. */

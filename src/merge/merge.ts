@@ -336,8 +336,9 @@ async function writeStaging(
   const profiled = sortIds([...records.profile.byItem.keys()].filter((id) => users.has(id)));
   const profiles = await AtomicFileWriter.open(join(staging, "user_profiles.tsv"));
   try {
-    for (const userId of profiled) {
-      await profiles.write(`${userId}\t${records.profile.byItem.get(userId)!.value}\n`);
+    for (let i = 0; i < profiled.length; i += 10_000) {
+      const lines = profiled.slice(i, i + 10_000).map((userId) => `${userId}\t${records.profile.byItem.get(userId)!.value}\n`);
+      await profiles.write(lines.join(""));
     }
     await profiles.commit();
   } catch (e) {
