@@ -181,6 +181,9 @@ export async function loadRecords(dirs: readonly string[]): Promise<AllRecords> 
   for (const dir of dirs) {
     if (!existsSync(dir)) throw new UserError(`--records ${dir}: no such folder`);
   }
-  const [summarize, profile, generate] = await Promise.all(STAGE_NAMES.map((s) => readStage(s, dirs)));
-  return { summarize, profile, generate } as AllRecords;
+  // One stage after the other: reading them side by side only keeps more unfinished batches alive.
+  const summarize = await readStage("summarize", dirs);
+  const profile = await readStage("profile", dirs);
+  const generate = await readStage("generate", dirs);
+  return { summarize, profile, generate };
 }
