@@ -428,27 +428,34 @@ describe("append-only store", () => {
 });
 
 describe("rate gate pressure", () => {
-  it("slows down on a 429 (once per burst), pauses for retry-after, and speeds back up when calm", async () => {
+  it("slows down when 429s are a large share (once per burst), pauses for retry-after, and speeds back up when calm", async () => {
     const { RateGate } = await import("../src/engine/limits.js");
     let now = 0;
     const gate = new RateGate({ rpm: 6000 }, () => now);
     const ticket = await gate.acquire({ input: 0, output: 0 });
     now = 100;
-    gate.slowDown("rate-limit", ticket, 2000);
-    gate.slowDown("rate-limit", ticket, 2000);
+    // Scattered 429s (1 in 10) only make their own request wait.
+    for (let i = 0; i < 18; i++) gate.speedUp();
+    gate.limited("rate-limit", ticket, 2000);
+    gate.limited("rate-limit", ticket, 2000);
+    expect(gate.pressureFactor).toBe(1);
+    expect(gate.throttled).toBe(false);
+    // A third of recent calls limited: the run is over a limit.
+    for (let i = 0; i < 8; i++) gate.limited("rate-limit", ticket, 2000);
+    expect(gate.limitedShare).toBeGreaterThanOrEqual(0.3);
     expect(gate.pressureFactor).toBe(0.5);
     expect(gate.throttled).toBe(true);
     // A 429 answering a request sent before the pause began does not extend it or slow down again.
     now = 1500;
-    gate.slowDown("rate-limit", ticket, 5000);
+    gate.limited("rate-limit", ticket, 5000);
     expect(gate.pressureFactor).toBe(0.5);
     gate.speedUp();
     expect(gate.pressureFactor).toBe(0.5);
     now = 4000;
-    for (let i = 0; i < 200; i++) gate.speedUp();
+    for (let i = 0; i < 300; i++) gate.speedUp();
     expect(gate.pressureFactor).toBe(1);
     expect(gate.throttled).toBe(false);
-    // Low remaining in the headers is pressure too; an advertised limit below ours is adopted.
+    // Low remaining in the headers is pressure on its own; an advertised limit below ours is adopted.
     now = 10_000;
     gate.observe(new Headers({ "anthropic-ratelimit-requests-limit": "100", "anthropic-ratelimit-requests-remaining": "5" }));
     expect(gate.pressureFactor).toBeCloseTo(0.9);

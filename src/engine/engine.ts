@@ -1,6 +1,7 @@
 // The engine: turns a stage's requests into validated records. Keys and the durable store decide what
 // is sent at all; then every provider shares one path for limits, retries, repair re-asks, failures,
 // cost and progress. Stages know news; the engine knows none of it.
+import { setMaxListeners } from "node:events";
 import { mkdir } from "node:fs/promises";
 import pLimit from "p-limit";
 import { UserError, type CommandContext } from "../cli/command.js";
@@ -425,6 +426,8 @@ async function runOffline(session: StageSession): Promise<void> {
 async function runLive(session: StageSession, provider: LiveProvider, gate: RateGate, deps: EngineDeps): Promise<void> {
   const config = session.config;
   const abort = new AbortController();
+  // Every call and backoff listens on this one signal: hundreds of listeners are expected, not a leak.
+  setMaxListeners(0, abort.signal);
   let stopped: Error | undefined;
   const maxRetries = deps.maxRetries ?? 8;
   const base = deps.retryBaseMs ?? 500;
@@ -481,8 +484,7 @@ async function runLive(session: StageSession, provider: LiveProvider, gate: Rate
         if (!c.retryable || retry >= maxRetries) {
           throw Object.assign(new Error(c.status ? `${c.status}: ${c.message}` : c.message), { final: true });
         }
-        if (c.kind === "rate-limit") gate.slowDown("rate-limit", ticket, c.retryAfterMs ?? 1000);
-        else if (c.kind === "overloaded") gate.slowDown("overloaded", ticket, c.retryAfterMs);
+        if (c.kind === "rate-limit" || c.kind === "overloaded") gate.limited(c.kind, ticket, c.retryAfterMs ?? 1000);
         item.transportRetries++;
         session.transportRetries++;
         const backoff = Math.min(cap, base * 2 ** retry) * (0.5 + Math.random() / 2);

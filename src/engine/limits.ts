@@ -24,6 +24,15 @@ const MIN_FACTOR = 0.05;
 const SLOWDOWN_WINDOW_MS = 1000;
 /** No speed-up until the pressure has been gone this long. */
 const CALM_MS = 2000;
+/** Recent answers looked at to tell a limit being hit from scattered 429/529s. */
+const OUTCOME_WINDOW = 100;
+/**
+ * Share of 429/529 among recent answers above which the run itself is the problem and everyone slows
+ * down. Below it, a 429/529 only makes its own request wait (retry-after, backoff): a few scattered
+ * errors are no reason to halve the pace, while overshooting a limit by half already yields a third
+ * of 429s. The real API also says so in its headers (remaining 0), which pause the run on their own.
+ */
+const PRESSURE_SHARE = 0.3;
 
 export class AbortedError extends Error {
   constructor() {
@@ -89,6 +98,9 @@ export class RateGate {
   private readonly recent: number[] = [];
   /** Slow-downs applied, for the summary. */
   slowdowns = 0;
+  /** 1 for a 429/529, 0 for an answer; the last OUTCOME_WINDOW calls. */
+  private readonly outcomes: number[] = [];
+  private limitedInWindow = 0;
 
   constructor(
     budgets: Budgets,
@@ -149,24 +161,46 @@ export class RateGate {
     if (this.buckets.output) this.buckets.output.level += ticket.output - used.output;
   }
 
-  /** Server pushback. A retry-after pauses every new request, unless it answers a request sent before the current pause began. */
+  private note(limited: 0 | 1): void {
+    this.outcomes.push(limited);
+    this.limitedInWindow += limited;
+    if (this.outcomes.length > OUTCOME_WINDOW) this.limitedInWindow -= this.outcomes.shift()!;
+  }
+
+  /** Share of 429/529 among recent calls (0 until there are enough of them to judge). */
+  get limitedShare(): number {
+    return this.outcomes.length < 10 ? 0 : this.limitedInWindow / this.outcomes.length;
+  }
+
+  /**
+   * A 429 or 529 came back. The request itself waits (the caller sleeps retry-after); the whole run
+   * slows down and pauses only when such answers are a large share of recent ones.
+   */
+  limited(kind: "rate-limit" | "overloaded", ticket: Ticket | undefined, retryAfterMs?: number): void {
+    this.note(1);
+    if (this.limitedShare >= PRESSURE_SHARE) this.slowDown(kind, ticket, retryAfterMs);
+  }
+
+  /**
+   * Pressure on the whole run: pauses new requests for retry-after and scales the budgets down (once
+   * per second). Evidence from a request sent before the current pause began is stale and ignored.
+   */
   slowDown(kind: Pressure, ticket: Ticket | undefined, retryAfterMs?: number): void {
     const now = this.now();
     const fresh = !ticket || ticket.at > this.pauseStartedAt;
-    if (retryAfterMs !== undefined && retryAfterMs > 0 && fresh) {
-      if (now + retryAfterMs > this.pausedUntil) {
-        this.pausedUntil = now + retryAfterMs;
-        this.pauseStartedAt = now;
-      }
+    if (!fresh) return;
+    if (retryAfterMs !== undefined && retryAfterMs > 0 && now + retryAfterMs > this.pausedUntil) {
+      this.pausedUntil = now + retryAfterMs;
+      this.pauseStartedAt = now;
     }
-    if (kind === "rate-limit" && !this.buckets.requests && fresh) {
-      // No limit known: the rate that met the 429 becomes the ceiling, once there is enough traffic to measure it.
+    if (kind === "rate-limit" && !this.buckets.requests) {
+      // No limit known: the rate that met the 429s becomes the ceiling, once there is traffic to measure.
       const windowStart = now - 10_000;
       const n = this.recent.filter((t) => t >= windowStart).length;
       const first = this.recent.find((t) => t >= windowStart) ?? now;
       if (n >= 20) this.buckets.requests = new Bucket((n * 60_000) / Math.max(1000, now - first), now, true);
     }
-    if (now - this.lastSlowdown < SLOWDOWN_WINDOW_MS || !fresh) return;
+    if (now - this.lastSlowdown < SLOWDOWN_WINDOW_MS) return;
     this.lastSlowdown = now;
     this.slowdowns++;
     const by = kind === "rate-limit" ? 0.5 : kind === "overloaded" ? 0.8 : 0.9;
@@ -176,8 +210,9 @@ export class RateGate {
 
   /** A successful answer: once the pressure has been gone a while, budgets grow back. */
   speedUp(): void {
+    this.note(0);
     const now = this.now();
-    if (this.factor >= 1 || now - this.lastSlowdown < CALM_MS) return;
+    if (this.factor >= 1 || now - this.lastSlowdown < CALM_MS || this.limitedShare >= PRESSURE_SHARE / 2) return;
     this.refillAll(now);
     this.factor = Math.min(1, this.factor * 1.02 + 0.002);
   }
