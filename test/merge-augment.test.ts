@@ -30,6 +30,10 @@ describe("augment", () => {
     expect(manifest.stages.summarize.counts.missing).toBe(0);
     expect(manifest.stages.generate.counts.merged).toBeGreaterThan(0);
     expect(Object.keys(manifest.pseudoNews).length).toBeGreaterThan(0);
+    // The run ends with its report, which shows the merged run (pseudo-news IDs come from the manifest).
+    const html = await readFile(join(out, "report.html"), "utf8");
+    expect(r.err).toMatch(/report: .*report\.html/);
+    expect(html).toContain(Object.keys(manifest.pseudoNews)[0]!);
     for (const split of await resolveSplits([out])) {
       const report = await validateSplit(split, { coldMax: 5, lenient: false });
       expect(report.problems.filter((p) => p.severity === "error"), split.name).toEqual([]);

@@ -8,6 +8,7 @@ import { defineCommand, UserError, zBool, type CommandContext } from "../cli/com
 import { engineOptions } from "../engine/config.js";
 import { STAGE_NAMES } from "../engine/types.js";
 import type { Manifest } from "../merge/manifest.js";
+import { writeReport } from "../report/report.js";
 import { runPaths } from "../run/folder.js";
 import { commonStageOptions, StageConfig, stageFlagOptions } from "../stages/options.js";
 import { runStage } from "../stages/run.js";
@@ -23,6 +24,7 @@ export type AugmentConfig = z.infer<typeof AugmentConfig>;
 export interface AugmentResult {
   exitCode: number;
   manifest?: Manifest;
+  reportPath?: string;
 }
 
 /** Runs the three stages into `config.out`, then merges; stops before merge when a stage failed too often. */
@@ -53,7 +55,10 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
   }
   ctx.stderr.write("augment: merge\n");
   const manifest = await runMerge(mergeRequest(config.data, config.out, config, ctx.cwd), ctx);
-  return { exitCode: 0, manifest };
+  const report = await writeReport(out, { data: config.data.map((d) => resolve(ctx.cwd, d)) });
+  for (const warning of report.warnings) ctx.stderr.write(`report: ${warning}\n`);
+  ctx.stderr.write(`report: ${relative(ctx.cwd, report.path)} (open it in a browser)\n`);
+  return { exitCode: 0, manifest, reportPath: report.path };
 }
 
 export const augmentCommand = defineCommand({

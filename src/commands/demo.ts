@@ -30,7 +30,7 @@ async function titlesOf(file: string, ids: ReadonlySet<string>): Promise<Map<str
 }
 
 /** The demo's closing summary: a few concrete before/after examples and where the files are. */
-export async function describeDemo(manifest: Manifest, data: string[], out: string, cwd: string): Promise<string> {
+export async function describeDemo(manifest: Manifest, data: string[], out: string, cwd: string, reportPath?: string): Promise<string> {
   const where = relative(cwd, out) || ".";
   const first = manifest.splits[0];
   if (!first) return "";
@@ -76,6 +76,7 @@ export async function describeDemo(manifest: Manifest, data: string[], out: stri
   lines.push(`  ${where}/user_profiles.tsv   user ID, topics, regions ('|' between entries)`);
   lines.push(`  ${where}/manifest.json       inputs, options, counts, tokens, cost, pseudo-news → user`);
   lines.push(`  ${where}/*.jsonl             the stored answers (re-running reuses them)`);
+  if (reportPath) lines.push(`  ${relative(cwd, reportPath)}   charts and examples: open it in a browser`);
   lines.push(
     "",
     "The offline provider is a deterministic non-LLM baseline (retrieval standing in for generation).",
@@ -99,10 +100,10 @@ export const demoCommand = defineCommand({
   async run(config, ctx: CommandContext) {
     // Only the offline provider: the demo must never need a key or the network, whatever the environment says.
     const augment = AugmentConfig.parse({ data: config.data, out: config.out, provider: "offline", force: true });
-    const { exitCode, manifest } = await runAugment(augment, ctx);
+    const { exitCode, manifest, reportPath } = await runAugment(augment, ctx);
     if (exitCode !== 0 || !manifest) return exitCode;
     const data = config.data.map((d) => resolve(ctx.cwd, d));
-    ctx.stdout.write(await describeDemo(manifest, data, resolve(ctx.cwd, config.out), ctx.cwd));
+    ctx.stdout.write(await describeDemo(manifest, data, resolve(ctx.cwd, config.out), ctx.cwd, reportPath));
     return 0;
   },
 });
