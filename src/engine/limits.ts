@@ -200,12 +200,16 @@ export class RateGate {
       const first = this.recent.find((t) => t >= windowStart) ?? now;
       if (n >= 20) this.buckets.requests = new Bucket((n * 60_000) / Math.max(1000, now - first), now, true);
     }
-    if (now - this.lastSlowdown < SLOWDOWN_WINDOW_MS) return;
+    // Only evidence gathered at the current pace counts: a request sent before the last slow-down says
+    // nothing about the slower pace, so the factor is not halved again for the same overshoot.
+    if (now - this.lastSlowdown < SLOWDOWN_WINDOW_MS || (ticket && ticket.at <= this.lastSlowdown)) return;
     this.lastSlowdown = now;
     this.slowdowns++;
     const by = kind === "rate-limit" ? 0.5 : kind === "overloaded" ? 0.8 : 0.9;
     this.refillAll(now);
     this.factor = Math.max(MIN_FACTOR, this.factor * by);
+    this.outcomes.length = 0;
+    this.limitedInWindow = 0;
   }
 
   /** A successful answer: once the pressure has been gone a while, budgets grow back. */
