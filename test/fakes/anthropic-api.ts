@@ -88,6 +88,34 @@ export interface FakeAnthropicOptions {
   logBodies?: boolean;
 }
 
+/** A Messages API response body as the real API shapes it (also what a batch result's `message` holds). */
+export function fakeMessage(
+  id: string,
+  model: string,
+  answer: FakeAnswer,
+  usage: { input: number; output: number; cacheRead?: number; cacheWrite?: number },
+  serviceTier: "standard" | "batch" = "standard",
+) {
+  const cacheWrite = usage.cacheWrite ?? 0;
+  return {
+    id,
+    type: "message",
+    role: "assistant",
+    model,
+    content: [{ type: "text", text: answer.text }],
+    stop_reason: answer.stop_reason ?? "end_turn",
+    stop_sequence: null,
+    usage: {
+      input_tokens: usage.input,
+      output_tokens: usage.output,
+      cache_creation_input_tokens: cacheWrite,
+      cache_read_input_tokens: usage.cacheRead ?? 0,
+      cache_creation: { ephemeral_5m_input_tokens: cacheWrite, ephemeral_1h_input_tokens: 0 },
+      service_tier: serviceTier,
+    },
+  };
+}
+
 /** Tokens as the fake bills them: words and punctuation marks, deliberately not the engine's chars/3.5 estimate. */
 export function fakeTokens(text: string): number {
   const m = text.match(/[A-Za-z]+|\d+|[^\sA-Za-z\d]/g);
@@ -383,28 +411,7 @@ export class FakeAnthropic extends EventEmitter {
     }
     const output = Math.min(fakeTokens(answer.text) + 1, body.max_tokens ?? Infinity);
     this.buckets.otpm?.adjust(output);
-    this.json(
-      res,
-      200,
-      {
-        id: `msg_fake_${info.index}`,
-        type: "message",
-        role: "assistant",
-        model: body.model,
-        content: [{ type: "text", text: answer.text }],
-        stop_reason: answer.stop_reason ?? "end_turn",
-        stop_sequence: null,
-        usage: {
-          input_tokens: input,
-          output_tokens: output,
-          cache_creation_input_tokens: cacheWrite,
-          cache_read_input_tokens: cacheRead,
-          cache_creation: { ephemeral_5m_input_tokens: cacheWrite, ephemeral_1h_input_tokens: 0 },
-          service_tier: "standard",
-        },
-      },
-      this.rateHeaders(),
-    );
+    this.json(res, 200, fakeMessage(`msg_fake_${info.index}`, body.model, answer, { input, output, cacheRead, cacheWrite }), this.rateHeaders());
     done(200);
   }
 
