@@ -205,9 +205,12 @@ export class RateGate {
     if (now - this.lastSlowdown < SLOWDOWN_WINDOW_MS || (ticket && ticket.at <= this.lastSlowdown)) return;
     this.lastSlowdown = now;
     this.slowdowns++;
-    const by = kind === "rate-limit" ? 0.5 : kind === "overloaded" ? 0.8 : 0.9;
     this.refillAll(now);
-    this.factor = Math.max(MIN_FACTOR, this.factor * by);
+    if (kind === "low-remaining") {
+      // A budget running low is a mild signal (we may simply be pacing right at the limit): it never
+      // takes the pace below half; 429s and an empty budget's pause handle real overshoot.
+      this.factor = Math.min(this.factor, Math.max(0.5, this.factor * 0.9));
+    } else this.factor = Math.max(MIN_FACTOR, this.factor * (kind === "rate-limit" ? 0.5 : 0.8));
     this.outcomes.length = 0;
     this.limitedInWindow = 0;
   }
@@ -246,8 +249,10 @@ export class RateGate {
       }
       if (headers.get(`anthropic-ratelimit-${name}-remaining`) === null || !Number.isFinite(remaining)) continue;
       if (remaining <= 0) {
+        // The reset header is when the bucket is FULL again; the next unit is back after 1/limit of a minute.
         const reset = Date.parse(headers.get(`anthropic-ratelimit-${name}-reset`) ?? "");
-        const ms = Number.isFinite(reset) ? Math.min(60_000, Math.max(0, reset - Date.now())) : 1000;
+        const refill = Math.max(1000, 60_000 / limit);
+        const ms = Number.isFinite(reset) ? Math.min(refill, Math.max(0, reset - Date.now())) : refill;
         this.slowDown("low-remaining", ticket, ms);
       } else if (remaining < limit * 0.1) {
         this.slowDown("low-remaining", ticket);

@@ -80,6 +80,8 @@ export interface FakeAnthropicOptions {
   apiKey?: string;
   /** Server-side limits: exceeding one answers 429 with retry-after, like the real API. */
   limits?: { rpm?: number; itpm?: number; otpm?: number };
+  /** Send anthropic-ratelimit-* headers for those limits (default true; false mimics a plain proxy). */
+  rateLimitHeaders?: boolean;
   /** Tokens a system block marked cache_control must reach to be cached (default 1024). */
   minCacheableTokens?: number;
   /** Extra routes, e.g. Message Batches; also addable later with addRoute. */
@@ -326,6 +328,7 @@ export class FakeAnthropic extends EventEmitter {
 
   private rateHeaders(): Record<string, string> {
     const h: Record<string, string> = {};
+    if (this.options.rateLimitHeaders === false) return h;
     const reset = new Date(Date.now() + 1000).toISOString();
     for (const [name, b] of [["requests", this.buckets.rpm], ["input-tokens", this.buckets.itpm], ["output-tokens", this.buckets.otpm]] as const) {
       if (!b) continue;
