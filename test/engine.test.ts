@@ -135,6 +135,14 @@ describe("retries", () => {
     expect(f!.message).toMatch(/400/);
   });
 
+  it("stops when every request is refused as malformed and none is answered (unknown model, unsupported parameter)", async () => {
+    const t = await setup({ faults: () => ({ type: "400", message: "model: claude-nope not found" }) });
+    const err = await t.run(titleRequests(50), { concurrency: 4 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/rejected the first 5 requests.*claude-nope/);
+    expect(fake!.messageLog().length).toBeLessThanOrEqual(5 + 4);
+  });
+
   it("gives up after the retry budget and records api-error", async () => {
     const t = await setup({ faults: (i) => (i.key === fakeKey(userText(0)) ? { type: "529" } : undefined) });
     const { summary } = await t.run(titleRequests(2), {}, { maxRetries: 3 });

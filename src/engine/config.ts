@@ -16,6 +16,7 @@ export const engineOptions: OptionSpecs = {
   "max-failure-share": { type: "string", arg: "<0..1>", description: "exit non-zero when more than this share of items failed (default 0.05)" },
   "poll-interval": { type: "string", arg: "<s>", description: "anthropic-batch: seconds between batch status polls (default 30)" },
   "dry-run": { type: "boolean", description: "render every prompt, count tokens and print the cost estimate; send nothing" },
+  timeout: { type: "string", arg: "<s>", description: "seconds to wait for one answer before retrying it (default 120)" },
   "count-tokens": { type: "string", arg: "<how>", description: "dry-run token count: estimate (chars/3.5, default) | api (Anthropic token counter; needs the key)" },
 };
 
@@ -33,5 +34,6 @@ export const EngineConfig = z.object({
   "poll-interval": zNumber(0.001).default(30),
   "dry-run": zBool.default(false),
   "count-tokens": z.enum(["estimate", "api"]).default("estimate"),
+  timeout: zNumber(0.001).default(120),
 });
 export type EngineConfig = z.infer<typeof EngineConfig>;

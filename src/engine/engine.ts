@@ -56,7 +56,7 @@ export interface EngineDeps {
   maxBackoffMs?: number;
   /** Transport retries per call (429/529/5xx/timeouts) before the item fails as api-error (default 8). */
   maxRetries?: number;
-  /** Client timeout per call (default 120 s). */
+  /** Client timeout per call (default --timeout). */
   timeoutMs?: number;
   progress?: ProgressOptions;
   /** Clock for the rate gate (default performance.now). */
@@ -276,6 +276,9 @@ export class StageSession {
   }
 }
 
+/** Requests refused as malformed (400/404/422) before any answer, after which the run stops. */
+const REJECTED_STREAK = 5;
+
 /** Thrown inside the live loop when a call shows no request can succeed (rejected key, no credit). */
 class RunStopped extends Error {}
 
@@ -348,7 +351,7 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   const gate = new RateGate({ rpm: config.rpm, itpm: config.itpm, otpm: config.otpm }, deps.now);
   const batch = config.provider === "anthropic-batch" && pending.length > 0 ? createAnthropicBatchProvider(config, ctx) : undefined;
   if (!provider && pending.length > 0 && config.provider !== "offline" && config.provider !== "anthropic-batch") {
-    provider = createLiveProvider(config, ctx, { timeoutMs: deps.timeoutMs, onHeaders: (h) => gate.observe(h) });
+    provider = createLiveProvider(config, ctx, { timeoutMs: deps.timeoutMs ?? config.timeout * 1000, onHeaders: (h) => gate.observe(h) });
   }
 
   await mkdir(run.runDir, { recursive: true });
@@ -435,6 +438,8 @@ async function runLive(session: StageSession, provider: LiveProvider, gate: Rate
   // Output tokens are debited before the call: the running mean of real answers (max_tokens until one is known).
   let outSeen = 0;
   let outTotal = 0;
+  let answered = 0;
+  let rejectedStreak = 0;
 
   // The first call goes alone: a rejected key then costs one request, not `concurrency` of them, and
   // its answer writes the prompt cache that every later request reads.
@@ -461,6 +466,7 @@ async function runLive(session: StageSession, provider: LiveProvider, gate: Rate
         const answer = await provider.call(call, abort.signal);
         gate.settle(ticket, { input: answer.usage.inputTokens + answer.usage.cacheWriteTokens, output: answer.usage.outputTokens });
         gate.speedUp();
+        answered++;
         outSeen++;
         outTotal += answer.usage.outputTokens;
         return answer;
@@ -481,6 +487,13 @@ async function runLive(session: StageSession, provider: LiveProvider, gate: Rate
           throw new RunStopped();
         }
         gate.observe(c.headers, ticket);
+        if (c.kind === "rejected" && answered === 0 && ++rejectedStreak >= REJECTED_STREAK) {
+          // Every request so far refused as malformed (unknown model, unsupported parameter): the next
+          // thousand would be too. Stop instead of filling the failures file with the same error.
+          stopped ??= new UserError(`the API rejected the first ${rejectedStreak} requests and answered none (${c.status}): ${c.message}`);
+          abort.abort();
+          throw new RunStopped();
+        }
         if (!c.retryable || retry >= maxRetries) {
           throw Object.assign(new Error(c.status ? `${c.status}: ${c.message}` : c.message), { final: true });
         }
