@@ -78,6 +78,30 @@ describe("store and resume", () => {
     expect(await t.records()).toHaveLength(15);
   });
 
+  it("asks once for items with an identical prompt and gives each item its own record", async () => {
+    const t = await setup();
+    // N0 and its twin "D0" render the same prompt (two news rows alike, two users with the same clicks).
+    const twin = (req: LlmRequest, id: string): LlmRequest => ({ ...req, itemId: id });
+    const [a, b] = titleRequests(2);
+    const first = await t.run([a!, twin(a!, "D0"), b!]);
+    expect(first.summary.counts).toMatchObject({ items: 3, done: 3, cached: 0 });
+    expect(sentFor(0)).toBe(1);
+    let recs = await t.records();
+    expect(recs.map((r) => r.itemId).sort()).toEqual(["D0", "N0", "N1"]);
+    const [n0, d0] = [recs.find((r) => r.itemId === "N0")!, recs.find((r) => r.itemId === "D0")!];
+    expect(d0.output).toEqual(n0.output);
+    expect(d0.usage.inputTokens).toBe(0);
+    expect(n0.usage.inputTokens).toBeGreaterThan(0);
+
+    // A later twin of a stored answer gets its record without a request.
+    const again = await t.run([a!, twin(a!, "D0"), twin(a!, "E0"), b!]);
+    expect(again.summary.counts).toMatchObject({ items: 4, done: 0, cached: 4 });
+    expect(fake!.messageLog()).toHaveLength(2);
+    recs = await t.records();
+    expect(recs.filter((r) => r.itemId === "E0")).toHaveLength(1);
+    expect(recs).toHaveLength(4);
+  });
+
   it("needs no key when everything is already stored", async () => {
     const t = await setup();
     await t.run(titleRequests(3));

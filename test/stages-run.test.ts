@@ -44,7 +44,7 @@ describe("offline stages", () => {
       const m = await meta(out, stage);
       const items = STAGES[stage].items(catalog, DEFAULT_STAGE_OPTIONS);
       // Items with the same rendered prompt (the sample has two pairs of identical news rows) are
-      // one request for the engine; each item still gets its record (recordSharedAnswers).
+      // one request for the engine; each item still gets its record (the engine copies the answer).
       expect(m.counts.items).toBeLessThanOrEqual(items.length);
       expect(m.counts.items).toBeGreaterThanOrEqual(items.length - 2);
       expect(m.counts.failed).toBe(0);

@@ -113,6 +113,11 @@ export function requestKey(req: LlmRequest, config: EngineConfig): string {
 export interface PendingItem {
   key: string;
   req: LlmRequest;
+  /**
+   * Other items whose rendered prompt is identical (two news rows alike, two users with the same
+   * clicks): asked once, and each gets its own record or failure with the same answer.
+   */
+  sharers: LlmRequest[];
   /** The conversation so far: the user prompt, then any invalid answers and the errors stated back. */
   messages: ChatMessage[];
   /** Answers received (repair re-asks included; transport retries not). */
@@ -216,7 +221,10 @@ export class StageSession {
           attempts: item.attempts,
         };
         await this.records.append(record);
-        this.done++;
+        for (const other of item.sharers) {
+          await this.records.append({ ...record, itemId: other.itemId, usage: zeroUsage() });
+        }
+        this.done += 1 + item.sharers.length;
         return "stored";
       }
       reason = "invalid";
@@ -256,8 +264,15 @@ export class StageSession {
       attempts: item.attempts,
     };
     await this.failures.append(record);
-    this.failed++;
-    this.failedByReason[reason] = (this.failedByReason[reason] ?? 0) + 1;
+    for (const other of item.sharers) await this.failures.append({ ...record, itemId: other.itemId, usage: zeroUsage() });
+    const n = 1 + item.sharers.length;
+    this.failed += n;
+    this.failedByReason[reason] = (this.failedByReason[reason] ?? 0) + n;
+  }
+
+  /** Records for items whose identical prompt was answered for another item in an earlier run. */
+  async storeCopies(copies: readonly StageRecord[]): Promise<void> {
+    for (const c of copies) await this.records.append(c);
   }
 
   counts(): StageCounts {
@@ -316,21 +331,41 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   const model = resolveModel(config);
   const paths = runPaths(run.runDir);
 
-  // Keys first: an item whose key has a record is done and is never sent again.
-  const byKey = new Map<string, LlmRequest>();
+  // Keys first: an item whose key has a record is done and is never sent again. Items that share a
+  // key are asked once; an item whose key was answered for another item gets a copy of that answer.
+  const byKey = new Map<string, LlmRequest[]>();
   for (const req of run.requests) {
     if (req.stage !== run.stage) throw new Error(`request for ${req.itemId} is for stage ${req.stage}, not ${run.stage}`);
     const key = requestKey(req, config);
-    if (!byKey.has(key)) byKey.set(key, req);
+    const group = byKey.get(key);
+    if (group) group.push(req);
+    else byKey.set(key, [req]);
   }
   const stored = await readJsonl(paths.records(run.stage), StageRecord);
-  const storedKeys = new Set(stored.records.map((r) => r.key));
-  const pending: PendingItem[] = [];
-  let cached = 0;
-  for (const [key, req] of byKey) {
-    if (storedKeys.has(key)) cached++;
-    else pending.push({ key, req, messages: [{ role: "user", content: req.user }], attempts: 0, transportRetries: 0, usage: zeroUsage() });
+  const answerByKey = new Map<string, StageRecord>();
+  const storedItems = new Set<string>();
+  for (const r of stored.records) {
+    answerByKey.set(r.key, r);
+    storedItems.add(`${r.key}\t${r.itemId}`);
   }
+  const pending: PendingItem[] = [];
+  const copies: StageRecord[] = [];
+  let cached = 0;
+  for (const [key, group] of byKey) {
+    const missing = group.filter((req) => !storedItems.has(`${key}\t${req.itemId}`));
+    cached += group.length - missing.length;
+    const answer = answerByKey.get(key);
+    if (missing.length === 0) continue;
+    if (answer) {
+      cached += missing.length;
+      if (!config["dry-run"]) for (const req of missing) copies.push({ ...answer, itemId: req.itemId, usage: zeroUsage() });
+      continue;
+    }
+    const [req, ...sharers] = missing as [LlmRequest, ...LlmRequest[]];
+    pending.push({ key, req, sharers, messages: [{ role: "user", content: req.user }], attempts: 0, transportRetries: 0, usage: zeroUsage() });
+  }
+  const items = run.requests.length;
+  const sharing = items - byKey.size;
 
   if (config["dry-run"]) {
     const report = await dryRun({ stage: run.stage, config, ctx, model, pending: pending.map((p) => p.req), cached, deps });
@@ -338,7 +373,7 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
       stage: run.stage,
       provider: config.provider,
       model,
-      counts: { items: byKey.size, done: 0, cached, retried: 0, failed: 0, failedByReason: {} },
+      counts: { items, done: 0, cached, retried: 0, failed: 0, failedByReason: {} },
       usage: zeroUsage(),
       costUsd: report.liveCostUsd,
       failedShareExceeded: false,
@@ -362,10 +397,11 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
     model,
     pending,
     cached,
-    byKey.size,
+    items,
     await JsonlAppender.open(paths.records(run.stage)),
     await JsonlAppender.open(paths.failures(run.stage)),
   );
+  await session.storeCopies(copies);
 
   const progress = new Progress(
     ctx.stderr,
@@ -396,13 +432,14 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
     counts: session.counts(),
     usage: { ...session.usage },
     costUsd: session.cost(),
-    failedShareExceeded: byKey.size > 0 && session.failed / byKey.size > config["max-failure-share"],
+    failedShareExceeded: items > 0 && session.failed / items > config["max-failure-share"],
     dryRun: false,
   };
   ctx.stdout.write(formatSummary(summary, { retriedCalls: session.transportRetries, seconds: (performance.now() - started) / 1000 }));
+  if (sharing > 0) ctx.stderr.write(`note: ${sharing} item(s) have the same prompt as another item and share its answer\n`);
   if (summary.failedShareExceeded) {
     ctx.stderr.write(
-      `${run.stage}: ${session.failed} of ${byKey.size} items failed (more than --max-failure-share ${config["max-failure-share"]}); see ${paths.failures(run.stage)}\n`,
+      `${run.stage}: ${session.failed} of ${items} items failed (more than --max-failure-share ${config["max-failure-share"]}); see ${paths.failures(run.stage)}\n`,
     );
   }
   return summary;

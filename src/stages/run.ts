@@ -4,10 +4,8 @@ import { stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { UserError, type CommandContext } from "../cli/command.js";
-import type { EngineConfig } from "../engine/config.js";
-import { zeroUsage } from "../engine/cost.js";
-import { requestKey, runEngine, type EngineSummary } from "../engine/engine.js";
-import { JsonlAppender, readJsonl } from "../engine/store.js";
+import { runEngine, type EngineSummary } from "../engine/engine.js";
+import { readJsonl } from "../engine/store.js";
 import { StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
 import { loadCatalog, type Catalog } from "../mind/catalog.js";
 import { SkipLog } from "../mind/errors.js";
@@ -111,8 +109,6 @@ export async function runStage(name: StageName, config: StageConfig, ctx: Comman
   const { requests } = await buildRequests(prepared, config, ctx);
   const summary = await runEngine({ stage: name, requests, runDir: out }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
-  const shared = await recordSharedAnswers(name, requests, config, out);
-  if (shared > 0) ctx.stderr.write(`note: ${shared} item(s) have the same prompt as another item and share its answer\n`);
   const meta: StageMeta = {
     stage: name,
     provider: summary.provider,
@@ -140,37 +136,4 @@ async function splitSizes(catalog: Catalog): Promise<StageMeta["splits"]> {
   return Promise.all(
     catalog.splits.map(async (s) => ({ name: s.name, newsBytes: (await stat(s.newsFile)).size, behaviorsBytes: (await stat(s.behaviorsFile)).size })),
   );
-}
-
-/**
- * Two items with the same rendered prompt (two news IDs with identical rows, two users with the
- * same clicks) have one request key, so the engine asks once and stores one record. Every item
- * still needs its own record for merge: copy the answer to the others (no tokens billed twice).
- * Idempotent: an item that already has a record for its key gets none.
- */
-export async function recordSharedAnswers(stage: StageName, requests: readonly LlmRequest[], config: EngineConfig, out: string): Promise<number> {
-  const file = runPaths(out).records(stage);
-  const { records } = await readJsonl(file, StageRecord);
-  const byKey = new Map<string, StageRecord>();
-  const have = new Set<string>();
-  for (const r of records) {
-    byKey.set(r.key, r);
-    have.add(`${r.key}\t${r.itemId}`);
-  }
-  const copies: StageRecord[] = [];
-  for (const req of requests) {
-    const key = requestKey(req, config);
-    const answer = byKey.get(key);
-    if (!answer || have.has(`${key}\t${req.itemId}`)) continue;
-    have.add(`${key}\t${req.itemId}`);
-    copies.push({ ...answer, itemId: req.itemId, usage: zeroUsage() });
-  }
-  if (copies.length === 0) return 0;
-  const appender = await JsonlAppender.open(file);
-  try {
-    for (const c of copies) await appender.append(c);
-  } finally {
-    await appender.close();
-  }
-  return copies.length;
 }
