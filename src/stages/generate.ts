@@ -227,6 +227,8 @@ export const generateStage: Stage = {
         jsonSchema,
         schemaVersion: GENERATE_SCHEMA_VERSION,
         maxTokens: 250 * options.k + 100,
+        // A headline, a two-sentence abstract and a category per item, as JSON.
+        expectedOutputTokens: 90 * options.k + 10,
         offlineInputs: fingerprint,
         parse: (raw) => parseGenerated(raw, { k: options.k, history, catalog: catalog.news }),
         offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, input.profiles?.get(id)?.topics)),

@@ -197,6 +197,8 @@ export const profileStage: Stage = {
         jsonSchema: PROFILE_JSON_SCHEMA as unknown as Record<string, unknown>,
         schemaVersion: PROFILE_SCHEMA_VERSION,
         maxTokens: 400,
+        // ~5 topics and ~0.3 regions (GENRE's averages) as compact JSON.
+        expectedOutputTokens: 50,
         offlineInputs: sha256(OFFLINE_TABLES, ...clicks.map(offlineRowHash)),
         parse: parseProfile,
         offline: () => JSON.stringify(offlineProfile(clicks)),

@@ -143,6 +143,8 @@ export const summarizeStage: Stage = {
         user,
         schemaVersion: SUMMARIZE_SCHEMA_VERSION,
         maxTokens: 200,
+        // GENRE measured enhanced titles at ~17 tokens; Claude's tokenizer counts a little more.
+        expectedOutputTokens: 30,
         offlineInputs: `${OFFLINE_TABLES}\n${news.titleEntities}`,
         parse: (raw) => parseSummary(raw, news.title, instructions),
         offline: () => offlineSummary(news),
