@@ -107,7 +107,8 @@ export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command 
   for (const key of Object.keys(def.options)) KNOWN_OPTION_NAMES.add(key);
   const help = (): string => {
     const pos = (def.positionals ?? []).map((p) => (p.required ? `<${p.name}>` : `[${p.name}]`) + (p.variadic ? "..." : "")).join(" ");
-    const lines = [`genre-mind ${def.name} ${pos}${Object.keys(def.options).length ? " [options]" : ""}`.trimEnd(), "", def.summary, ""];
+    const usage = ["genre-mind", def.name, pos, Object.keys(def.options).length ? "[options]" : ""].filter(Boolean).join(" ");
+    const lines = [usage, "", def.summary, ""];
     for (const p of def.positionals ?? []) lines.push(`  ${p.name.padEnd(28)} ${p.description}`);
     if (def.positionals?.length) lines.push("");
     lines.push("Options:");
