@@ -1,5 +1,5 @@
-// How the engine reacts to a failed provider call. The Anthropic SDK's own error classes are matched
-// directly; other providers throw ProviderHttpError (status + headers) and get the same treatment.
+// How the engine reacts to a failed provider call. Every provider throws the Anthropic SDK's error
+// classes (openai-compatible builds them from its HTTP status and headers), so one match serves all.
 import {
   APIConnectionError,
   APIConnectionTimeoutError,
@@ -11,18 +11,6 @@ import {
   PermissionDeniedError,
   RateLimitError,
 } from "@anthropic-ai/sdk";
-
-/** An HTTP failure from a provider without an SDK of its own (openai-compatible). */
-export class ProviderHttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Headers = new Headers(),
-  ) {
-    super(message);
-    this.name = "ProviderHttpError";
-  }
-}
 
 export type ErrorKind =
   /** 401/403/402: no request can succeed; the whole run stops. */
@@ -82,9 +70,6 @@ export function classifyError(e: unknown): ClassifiedError {
   if (e instanceof APIError && typeof e.status === "number") {
     const h = e.headers instanceof Headers ? e.headers : undefined;
     return { ...byStatus(e.status), status: e.status, headers: h, retryAfterMs: retryAfterMs(h), message };
-  }
-  if (e instanceof ProviderHttpError) {
-    return { ...byStatus(e.status), status: e.status, headers: e.headers, retryAfterMs: retryAfterMs(e.headers), message };
   }
   if (e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError")) {
     return { kind: e.name === "AbortError" ? "aborted" : "timeout", retryable: e.name !== "AbortError", message };
