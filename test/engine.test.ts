@@ -438,6 +438,15 @@ describe("progress", () => {
     expect(ctx.err.text()).toMatch(/\r\x1b\[2Ksummarize \d+\/8/);
   });
 
+  it("counts items sharing a prompt in the total, as it counts them done", async () => {
+    const t = await setup({ latencyMs: 30 });
+    const requests = titleRequests(4).flatMap((r) => [r, { ...r, itemId: `D${r.itemId}` }]);
+    const { ctx } = await t.run(requests, { concurrency: 1 }, { progress: { plainIntervalMs: 20 } });
+    const lines = ctx.err.text().match(/^summarize \d+\/\d+/gm) ?? [];
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toMatch(/\/8$/);
+  });
+
   it("ends with a summary line: done, cached, retried, failed by reason, tokens, dollars", async () => {
     const t = await setup({ faults: (i) => (i.key === fakeKey(userText(0)) ? { type: "refusal" } : undefined) });
     await t.run(titleRequests(2));

@@ -403,10 +403,12 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   );
   await session.storeCopies(copies);
 
+  // done/failed count every item a request answers (its sharers too), so the total must as well.
+  const toAnswer = pending.reduce((n, p) => n + 1 + p.sharers.length, 0);
   const progress = new Progress(
     ctx.stderr,
     run.stage,
-    () => ({ done: session.done, failed: session.failed, total: pending.length, costUsd: session.cost(), throttled: gate.throttled }),
+    () => ({ done: session.done, failed: session.failed, total: toAnswer, costUsd: session.cost(), throttled: gate.throttled }),
     deps.progress,
   );
   progress.start();
