@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCliCaptured } from "./helpers/cli.js";
 import { Manifest } from "../src/merge/manifest.js";
-import { compareIds, maxNumericNewsId } from "../src/merge/ids.js";
+import { compareIds, maxNumericNewsId, sortIds } from "../src/merge/ids.js";
 import { makeDataset, record, writeRecords } from "./merge.fixture.js";
 
 const read = (...p: string[]) => readFile(join(...p), "utf8");
@@ -260,5 +260,17 @@ describe("ID helpers", () => {
   it("orders IDs by their number and finds the largest numeric news ID", () => {
     expect(["U10", "U2", "U1", "X", "U02"].sort(compareIds)).toEqual(["U1", "U02", "U2", "U10", "X"]);
     expect(maxNumericNewsId(["N5", "N-1", "NX9", "N12", "M99", "N"])).toBe(12n);
+  });
+
+  it("orders any mix of IDs the same way whatever order they come in", () => {
+    // U1x sorted between U2 and U10 by code units while U2 < U10 by number: a cycle, so the sort
+    // result (user_profiles.tsv, pseudo-news IDs) depended on the order of the record lines.
+    const ids = ["U2", "U10", "U1x", "N7", "N07b", "X"];
+    const expected = ["N7", "N07b", "U1x", "U2", "U10", "X"];
+    for (let shift = 0; shift < ids.length; shift++) {
+      const rotated = [...ids.slice(shift), ...ids.slice(0, shift)];
+      expect(sortIds(rotated)).toEqual(expected);
+      expect(sortIds([...rotated].reverse())).toEqual(expected);
+    }
   });
 });

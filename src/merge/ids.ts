@@ -1,48 +1,37 @@
-/** Where the trailing digits of an ID start (id.length when it has none). */
-function digitsStart(id: string): number {
-  let i = id.length;
-  while (i > 0) {
-    const c = id.charCodeAt(i - 1);
-    if (c < 48 || c > 57) break;
-    i--;
-  }
-  return i;
-}
-
-function samePrefix(a: string, b: string, end: number): boolean {
-  for (let i = 0; i < end; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return false;
-  return true;
-}
-
-function isLetters(id: string, end: number): boolean {
-  for (let i = 0; i < end; i++) {
-    const c = id.charCodeAt(i) | 32;
-    if (c < 97 || c > 122) return false;
-  }
-  return true;
-}
+const isDigit = (c: number) => c >= 48 && c <= 57;
 
 /**
- * Orders IDs like `U2 < U10` (numeric part compared as a number when both IDs are the same letters
- * then digits), everything else by code units: a total, locale-free order so output never depends
- * on the machine. Allocation-free: MIND-large has 711k users to sort.
+ * Orders IDs like `U2 < U10`: runs of digits compare as numbers, any other character by its code
+ * unit, and IDs equal that way (`U02`, `U2`) by code units. Comparing token by token keeps the
+ * order transitive for any mix of IDs (`U1x`, `U2`, `U10`), so a sort gives the same result
+ * whatever order the records came in. Locale-free and allocation-free: MIND-large has 711k users.
  */
 export function compareIds(a: string, b: string): number {
-  const da = digitsStart(a);
-  const db = digitsStart(b);
-  if (da === db && da < a.length && db < b.length && samePrefix(a, b, da) && isLetters(a, da)) {
-    let za = da;
-    while (za < a.length - 1 && a.charCodeAt(za) === 48) za++;
-    let zb = db;
-    while (zb < b.length - 1 && b.charCodeAt(zb) === 48) zb++;
-    const la = a.length - za;
-    const lb = b.length - zb;
-    if (la !== lb) return la - lb;
-    for (let i = 0; i < la; i++) {
-      const d = a.charCodeAt(za + i) - b.charCodeAt(zb + i);
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(j);
+    if (!isDigit(ca) || !isDigit(cb)) {
+      if (ca !== cb) return ca - cb;
+      i++;
+      j++;
+      continue;
+    }
+    let ie = i;
+    while (ie < a.length && isDigit(a.charCodeAt(ie))) ie++;
+    let je = j;
+    while (je < b.length && isDigit(b.charCodeAt(je))) je++;
+    // Leading zeros do not change the number (one digit stays, so "0" is a number too).
+    while (i < ie - 1 && a.charCodeAt(i) === 48) i++;
+    while (j < je - 1 && b.charCodeAt(j) === 48) j++;
+    if (ie - i !== je - j) return ie - i - (je - j);
+    for (; i < ie; i++, j++) {
+      const d = a.charCodeAt(i) - b.charCodeAt(j);
       if (d !== 0) return d;
     }
   }
+  if (i < a.length || j < b.length) return i < a.length ? 1 : -1;
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
