@@ -12,6 +12,7 @@ import { UserError } from "../cli/command.js";
 import { apiKeyEnv } from "../providers/index.js";
 import type { BatchProvider, ChatMessage, ProviderCall } from "../providers/types.js";
 import { sha256 } from "../util/hash.js";
+import { fatalMessage } from "./errors.js";
 import type { PendingItem, StageSession } from "./engine.js";
 import type { FailureReason, Usage } from "./types.js";
 
@@ -237,12 +238,7 @@ export async function runBatches(
     // A rejected key or a refused model is the user's to fix, said once and plainly; batches
     // already created stay recorded and are resumed by the next run.
     if (e instanceof APIError && (e.status === 401 || e.status === 403 || e.status === 402)) {
-      const env = apiKeyEnv(session.config);
-      throw new UserError(
-        e.status === 401
-          ? `the API rejected the key in ${env} (401 authentication_error); nothing more was sent`
-          : `the API refused the batch request (${e.status}): ${e.apiMessage ?? e.message}; nothing more was sent`,
-      );
+      throw new UserError(fatalMessage(e.status, apiKeyEnv(session.config), e.apiMessage ?? e.message));
     }
     throw e;
   }

@@ -8,13 +8,13 @@ import { UserError, type CommandContext } from "../cli/command.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
 import type { ChatMessage, LiveProvider, ProviderAnswer, ProviderCall } from "../providers/types.js";
 import { createAnthropicBatchProvider } from "../providers/anthropic-batch.js";
-import { createLiveProvider, defaultModel } from "../providers/index.js";
+import { apiKeyEnv, createLiveProvider, defaultModel } from "../providers/index.js";
 import { BATCH_LIMITS, runBatches } from "./batch-runner.js";
 import { sha256 } from "../util/hash.js";
 import type { EngineConfig } from "./config.js";
 import { addUsage, costUsd, zeroUsage } from "./cost.js";
 import { dryRun } from "./dry-run.js";
-import { classifyError } from "./errors.js";
+import { classifyError, fatalMessage } from "./errors.js";
 import { AbortedError, RateGate, sleep, type Ticket } from "./limits.js";
 import { Progress, type ProgressOptions } from "./progress.js";
 import { JsonlAppender, readJsonl } from "./store.js";
@@ -515,13 +515,7 @@ async function runLive(session: StageSession, provider: LiveProvider, gate: Rate
         const c = classifyError(e);
         if (c.kind === "aborted") throw new RunStopped();
         if (c.kind === "fatal") {
-          stopped ??= new UserError(
-            c.status === 401
-              ? `the API rejected the key in ${apiKeyEnvName(session.config)} (401 authentication_error); nothing more was sent`
-              : c.status === 403
-                ? `the key in ${apiKeyEnvName(session.config)} may not use this API or model (403 permission_error); nothing more was sent`
-                : `the API refused the request (${c.status}): ${c.message}; nothing more was sent`,
-          );
+          stopped ??= new UserError(fatalMessage(c.status, apiKeyEnv(session.config), c.message));
           abort.abort();
           throw new RunStopped();
         }
@@ -569,9 +563,5 @@ async function runLive(session: StageSession, provider: LiveProvider, gate: Rate
   const limit = pLimit(config.concurrency);
   await Promise.all(session.pending.map((item) => limit(() => processItem(item))));
   if (stopped) throw stopped;
-}
-
-function apiKeyEnvName(config: EngineConfig): string {
-  return config["api-key-env"] ?? (config.provider === "openai-compatible" ? "OPENAI_API_KEY" : "ANTHROPIC_API_KEY");
 }
 

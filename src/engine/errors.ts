@@ -76,3 +76,10 @@ export function classifyError(e: unknown): ClassifiedError {
   }
   return { kind: "malformed", retryable: true, message };
 }
+
+/** Why a run stopped at a fatal status (401/403/402), naming the key's variable, never its value. */
+export function fatalMessage(status: number | undefined, keyEnv: string, detail: string): string {
+  if (status === 401) return `the API rejected the key in ${keyEnv} (401 authentication_error); nothing more was sent`;
+  if (status === 403) return `the key in ${keyEnv} may not use this API or model (403 permission_error); nothing more was sent`;
+  return `the API refused the request (${status}): ${detail}; nothing more was sent`;
+}
