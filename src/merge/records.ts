@@ -1,11 +1,11 @@
 // Reads what the stages stored in one or more run folders and keeps only what merge may trust.
 import { existsSync, readFileSync } from "node:fs";
 import { UserError } from "../cli/command.js";
-import { StageRecord, STAGE_NAMES, type StageName, type Usage } from "../engine/types.js";
+import { addUsage, zeroUsage } from "../engine/cost.js";
+import { StageRecord, type StageName, type Usage } from "../engine/types.js";
 import { readLines } from "../mind/read.js";
 import { cleanGeneratedText } from "../mind/text.js";
-import { runPaths } from "../run/folder.js";
-import { StageMeta } from "../run/folder.js";
+import { runPaths, StageMeta } from "../run/folder.js";
 import { STAGE_OUTPUTS, type PseudoNews } from "../stages/outputs.js";
 
 /** Joins topics and regions in user_profiles.tsv: topics and state names contain spaces, never `|`. */
@@ -55,10 +55,6 @@ function dedupe(values: readonly string[]): string[] {
   return [...new Set(values)];
 }
 
-/**
- * The stage schemas already reject empty or out-of-vocabulary values; cleaning again here means a
- * record written by an older or foreign tool still cannot break a TSV line.
- */
 // Profiles and categories repeat across users: one shared string per distinct value keeps a
 // MIND-large run (~700k profiles) small.
 function intern(pool: Map<string, string>, value: string): string {
@@ -68,6 +64,10 @@ function intern(pool: Map<string, string>, value: string): string {
   return value;
 }
 
+/**
+ * The stage schemas already reject empty or out-of-vocabulary values; cleaning again here means a
+ * record written by an older or foreign tool still cannot break a TSV line.
+ */
 function normalize<S extends StageName>(stage: S, output: unknown, pool: Map<string, string>): { ok: true; value: MergeValues[S] } | { ok: false; error: string } {
   const parsed = STAGE_OUTPUTS[stage].safeParse(output);
   if (!parsed.success) return { ok: false, error: parsed.error.issues[0]?.message ?? "invalid output" };
@@ -95,7 +95,7 @@ async function readStage<S extends StageName>(stage: S, dirs: readonly string[])
     stage,
     byItem: new Map(),
     answerers: [],
-    usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
+    usage: zeroUsage(),
     validLines: 0,
     invalidLines: 0,
     invalidExamples: [],
@@ -137,11 +137,7 @@ async function readStage<S extends StageName>(stage: S, dirs: readonly string[])
           continue;
         }
         out.validLines++;
-        const u = rec.data.usage;
-        out.usage.inputTokens += u.inputTokens;
-        out.usage.outputTokens += u.outputTokens;
-        out.usage.cacheReadTokens += u.cacheReadTokens;
-        out.usage.cacheWriteTokens += u.cacheWriteTokens;
+        addUsage(out.usage, rec.data.usage);
         let by = out.answerers.findIndex((a) => a.provider === rec.data.provider && a.model === rec.data.model);
         if (by < 0) by = out.answerers.push({ provider: rec.data.provider, model: rec.data.model }) - 1;
         out.byItem.set(rec.data.itemId, { value: value.value, by });

@@ -2,6 +2,7 @@
 // merge manifest when there is one, and the input splits for the "before" side of each chart.
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { addUsage, zeroUsage } from "../engine/cost.js";
 import { FailureRecord, STAGE_NAMES, type StageName, type Usage } from "../engine/types.js";
 import { loadCatalog, recentClicks, type Catalog } from "../mind/catalog.js";
 import { readLines } from "../mind/read.js";
@@ -122,16 +123,6 @@ function profileLists(value: string): { topics: string[]; regions: string[] } {
   return { topics: list(topics), regions: list(regions) };
 }
 
-function addUsage(a: Usage, b: Usage): Usage {
-  return {
-    inputTokens: a.inputTokens + b.inputTokens,
-    outputTokens: a.outputTokens + b.outputTokens,
-    cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
-    cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens,
-  };
-}
-
-
 function readManifest(runDir: string, warnings: string[]): Manifest | undefined {
   const file = runPaths(runDir).manifest;
   if (!existsSync(file)) return undefined;
@@ -172,12 +163,12 @@ function glanceOf(stage: StageName, records: AllRecords, failures: Map<string, F
   for (const rec of r.byItem.values()) counts[rec.by]!.records++;
   const by = new Map(counts.filter((c) => c.records > 0).map((c) => [`${c.provider}\u0000${c.model}`, c]));
   // Every valid record line was billed, superseded ones included, and so were failed attempts.
-  let usage = r.usage;
+  const usage = addUsage(zeroUsage(), r.usage);
   const failuresByReason: Record<string, number> = {};
   let openFailures = 0;
   for (const f of failures.values()) {
     // Failed attempts were billed too, whether or not a later run answered the item.
-    usage = addUsage(usage, f.usage);
+    addUsage(usage, f.usage);
     if (r.byItem.has(f.itemId)) continue;
     openFailures++;
     failuresByReason[f.reason] = (failuresByReason[f.reason] ?? 0) + 1;
