@@ -1,6 +1,6 @@
 import { MindFormatError } from "../mind/errors.js";
 import { parseImpressions, readBehaviors } from "../mind/read.js";
-import { impressionMetrics, MeanAccumulator, METRIC_KEYS, type MetricKey } from "./metrics.js";
+import { impressionMetrics, MeanAccumulator, METRIC_KEYS, METRIC_LABELS, type MetricKey } from "./metrics.js";
 import { PredictionReader, type PredictionFormat } from "./predictions.js";
 
 /** GENRE's user groups by history length: empty (0), cold (1..coldMax), warm (more). */
@@ -134,8 +134,6 @@ export function scoreReport(opts: ScoreOptions, runs: RunScore[]): ScoreReport {
   return { truth: opts.truth, matchBy: opts.matchBy, coldMax: opts.coldMax, runs, differences };
 }
 
-const METRIC_HEADERS: Record<MetricKey, string> = { auc: "AUC", mrr: "MRR", ndcg5: "nDCG@5", ndcg10: "nDCG@10" };
-
 /** The table GENRE reported, one block per user group; several runs side by side with Δ rows. */
 export function formatScoreTable(report: ScoreReport): string {
   const names = report.runs.map((r) => r.pred);
@@ -159,7 +157,7 @@ export function formatScoreTable(report: ScoreReport): string {
     `truth: ${report.truth} (matched by ${report.matchBy === "id" ? "Impression ID" : "line number"})`,
   ];
   if (names.length > 1) lines.push(`Δ = run − ${names[0]}, in points`);
-  lines.push("", "".padEnd(labelWidth + 2) + METRIC_KEYS.map((k) => METRIC_HEADERS[k].padStart(col)).join(""));
+  lines.push("", "".padEnd(labelWidth + 2) + METRIC_KEYS.map((k) => METRIC_LABELS[k].padStart(col)).join(""));
   for (const g of GROUPS) {
     const first = report.runs[0]!.groups[g];
     lines.push(`${groupTitle[g]}: ${num(first.impressions)} impression${first.impressions === 1 ? "" : "s"}` + (first.skipped ? ` (${num(first.skipped)} skipped: one class only)` : ""));
