@@ -76,6 +76,30 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(summary.costUsd).toBeCloseTo(live / 2, 10);
   });
 
+  it("asks once for items with an identical prompt, in a batch and in a resumed one, and gives each its record", async () => {
+    // D0 and D1 render the same prompts as N0 and N1 (two news rows alike).
+    const twins = (n: number) => titleRequests(n).flatMap((r) => (r.itemId === "N0" || r.itemId === "N1" ? [r, { ...r, itemId: `D${r.itemId.slice(1)}` }] : [r]));
+    const t = await setup({ hold: true, itemFault: ({ body, n }) => (itemOf(body) === "N1" && n === 1 ? { type: "invalid", text: "not json" } : undefined) });
+    const stop = new AbortController();
+    t.batches.once("retrieve", () => stop.abort());
+    await expect(t.run(twins(3), {}, { batchSignal: stop.signal })).rejects.toThrow();
+    expect(sent(t.batches, 0).map((r) => itemOf(r.params)).sort()).toEqual(["N0", "N1", "N2"]);
+
+    t.batches.release();
+    const { summary, ctx } = await t.run(twins(3));
+    expect(summary.counts).toMatchObject({ items: 5, done: 5, failed: 0, retried: 2 });
+    expect(ctx.err.text()).toMatch(/resumed polling \(3 requests\)/);
+    // The repair of N1's invalid answer is sent once, for N1 and D1 together.
+    expect(t.batches.creates).toBe(2);
+    expect(sent(t.batches, 1).map((r) => itemOf(r.params))).toEqual(["N1"]);
+    const records = await t.records();
+    expect(records.map((r) => r.itemId).sort()).toEqual(["D0", "D1", "N0", "N1", "N2"]);
+    const byId = Object.fromEntries(records.map((r) => [r.itemId, r]));
+    expect(byId.D0!.output).toEqual(byId.N0!.output);
+    expect(byId.D1).toMatchObject({ output: { title: "Title for N1" }, attempts: 2, usage: { inputTokens: 0 } });
+    expect(byId.N1!.usage.inputTokens).toBeGreaterThan(0);
+  });
+
   it("uses a key as its custom_id when the API accepts it, and hashes it otherwise", () => {
     expect(customIdFor("a".repeat(64))).toBe("a".repeat(64));
     expect(customIdFor("summarize:N1")).toMatch(/^[0-9a-f]{64}$/);

@@ -209,7 +209,7 @@ export class StageSession {
     } else {
       const parsed = item.req.parse(answer.text);
       if (parsed.ok) {
-        if (item.attempts > 1 || item.transportRetries > 0) this.retried++;
+        if (item.attempts > 1 || item.transportRetries > 0) this.retried += 1 + item.sharers.length;
         const record: StageRecord = {
           key: item.key,
           stage: this.run.stage,
@@ -250,7 +250,7 @@ export class StageSession {
 
   /** Records an item as given up on; it is not a store hit, so the next run asks again. */
   async fail(item: PendingItem, reason: FailureReason, message: string): Promise<void> {
-    if (item.attempts > 1 || item.transportRetries > 0) this.retried++;
+    if (item.attempts > 1 || item.transportRetries > 0) this.retried += 1 + item.sharers.length;
     const record: FailureRecord = {
       key: item.key,
       stage: this.run.stage,
