@@ -33,18 +33,6 @@ export const Entity = z.looseObject({
 });
 export type Entity = z.infer<typeof Entity>;
 
-export const NEWS_FIELDS = [
-  "News ID",
-  "Category",
-  "SubCategory",
-  "Title",
-  "Abstract",
-  "URL",
-  "Title Entities",
-  "Abstract Entities",
-] as const;
-export const BEHAVIOR_FIELDS = ["Impression ID", "User ID", "Time", "History", "Impressions"] as const;
-
 /** A clicked/not-clicked candidate; `label` is null in unlabeled files (MIND-large test). */
 export interface Impression {
   newsId: string;
