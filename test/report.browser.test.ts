@@ -87,6 +87,12 @@ describe.skipIf(!CHROMIUM)("report in headless Chromium", () => {
     expect(page1).not.toMatch(PWNED);
   });
 
+  it("still draws the examples when the filter in the address is not valid percent-encoding", { timeout: SLOW }, async () => {
+    const dom = await dumpDom(`${url}#tab=news&q=100%`);
+    expect(dom).toContain("page 1 of 1");
+    expect(dom).toMatch(/<span id="count" class="muted">\d+ shown of 40 sampled/);
+  });
+
   it("lists failures with their reasons, including a hostile last answer as plain text", { timeout: SLOW }, async () => {
     const dom = await dumpDom(`${url}#tab=failures`);
     expect(count(dom, /<div class="ex" data-kind="failure">/g)).toBe(2);

@@ -223,7 +223,9 @@ document.querySelectorAll(".tabs button").forEach(function(b){b.setAttribute("ar
 var h="#tab="+state.tab+"&page="+state.page+(state.q?"&q="+encodeURIComponent(state.q):"");if(location.hash!==h)history.replaceState(null,"",h);}
 var m=/tab=(news|users|failures)/.exec(location.hash);if(m)state.tab=m[1];
 m=/page=(\\d+)/.exec(location.hash);if(m)state.page=Number(m[1]);
-m=/q=([^&]*)/.exec(location.hash);if(m){state.q=decodeURIComponent(m[1]);document.getElementById("filter").value=state.q;}
+// A hand-typed "%" in the hash is not valid percent-encoding: keep it as typed rather than let the
+// URIError stop the script before anything is drawn.
+m=/q=([^&]*)/.exec(location.hash);if(m){try{state.q=decodeURIComponent(m[1]);}catch(e){state.q=m[1];}document.getElementById("filter").value=state.q;}
 document.querySelectorAll(".tabs button").forEach(function(b){b.addEventListener("click",function(){state.tab=b.dataset.tab;state.page=1;draw();});});
 document.getElementById("prev").addEventListener("click",function(){state.page--;draw();});
 document.getElementById("next").addEventListener("click",function(){state.page++;draw();});
