@@ -141,7 +141,8 @@ function presentedKey(req: IncomingMessage): string | undefined {
   return typeof x === "string" ? x : undefined;
 }
 
-function keyOf(body: FakeMessageRequest): string {
+/** fakeKey of a request's first user message: the same for every attempt at an item. */
+export function keyOf(body: FakeMessageRequest): string {
   const first = body.messages?.[0];
   return fakeKey(first ? blockText(first.content) : "");
 }
@@ -391,14 +392,7 @@ export class FakeAnthropic extends EventEmitter {
         return done(200);
     }
 
-    let answer: FakeAnswer;
-    if (fault?.type === "invalid") answer = { text: fault.text ?? '{"unexpected": true}' };
-    else if (fault?.type === "refusal") answer = { text: "I can't help with that.", stop_reason: "refusal" };
-    else {
-      const a = (this.options.answer ?? defaultAnswer)(body, info);
-      answer = typeof a === "string" ? { text: a } : a;
-      if (fault?.type === "truncated") answer = { text: answer.text.slice(0, Math.max(1, Math.floor(answer.text.length / 2))), stop_reason: "max_tokens" };
-    }
+    const answer = this.answerFor(body, info, fault);
 
     let cacheRead = 0;
     let cacheWrite = 0;
@@ -416,6 +410,16 @@ export class FakeAnthropic extends EventEmitter {
     this.buckets.otpm?.adjust(output);
     this.json(res, 200, fakeMessage(`msg_fake_${info.index}`, body.model, answer, { input, output, cacheRead, cacheWrite }), this.rateHeaders());
     done(200);
+  }
+
+  /** The answer to a request, as an invalid/refusal/truncated fault shapes it; batch results use it too. */
+  answerFor(body: FakeMessageRequest, info: FaultInfo, fault: { type: string; text?: string } | undefined): FakeAnswer {
+    if (fault?.type === "invalid") return { text: fault.text ?? '{"unexpected": true}' };
+    if (fault?.type === "refusal") return { text: "I can't help with that.", stop_reason: "refusal" };
+    const a = (this.options.answer ?? defaultAnswer)(body, info);
+    const answer = typeof a === "string" ? { text: a } : a;
+    if (fault?.type === "truncated") return { text: answer.text.slice(0, Math.max(1, Math.floor(answer.text.length / 2))), stop_reason: "max_tokens" };
+    return answer;
   }
 
   private checkLimits(input: number, maxTokens: number): { what: string; retryAfterS: number } | undefined {

@@ -4,7 +4,7 @@
 // refusal, truncated). Answers and usage come from the host fake, so live and batch runs agree.
 import { EventEmitter } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { fakeKey, fakeTokens, type FakeAnswer, type FakeAnthropic, type FakeMessageRequest } from "./anthropic-api.js";
+import { fakeMessage, fakeTokens, keyOf, type FakeAnthropic, type FakeMessageRequest } from "./anthropic-api.js";
 
 export type BatchItemFault =
   | { type: "errored"; errorType?: string; message?: string }
@@ -70,10 +70,6 @@ function shuffle<T>(items: T[], seed: number): T[] {
   return a;
 }
 
-function blockText(c: string | { type: string; text?: string }[]): string {
-  return typeof c === "string" ? c : c.map((b) => b.text ?? "").join("");
-}
-
 /** Adds the Message Batches routes to a started or unstarted FakeAnthropic. */
 export function installBatches(fake: FakeAnthropic, options: FakeBatchesOptions = {}): FakeBatches {
   const events = new EventEmitter() as FakeBatches;
@@ -108,22 +104,10 @@ export function installBatches(fake: FakeAnthropic, options: FakeBatchesOptions 
     results_url: b.endedAt ? `${fake.url}/v1/messages/batches/${b.id}/results` : null,
   });
 
-  function answerFor(body: FakeMessageRequest, info: BatchItemInfo, fault: BatchItemFault | undefined): FakeAnswer {
-    if (fault?.type === "invalid") return { text: fault.text ?? '{"unexpected": true}' };
-    if (fault?.type === "refusal") return { text: "I can't help with that.", stop_reason: "refusal" };
-    const user = body.messages?.[0] ? blockText(body.messages[0].content) : "";
-    const a = fake.options.answer
-      ? fake.options.answer(body, { key: info.key, n: info.n, index: 0, body })
-      : JSON.stringify({ echo: user.slice(0, 60) });
-    const answer = typeof a === "string" ? { text: a } : a;
-    if (fault?.type === "truncated") return { text: answer.text.slice(0, Math.max(1, Math.floor(answer.text.length / 2))), stop_reason: "max_tokens" };
-    return answer;
-  }
-
   function end(b: StoredBatch): void {
     const lines: string[] = [];
     for (const [i, { custom_id, params }] of b.requests.entries()) {
-      const key = fakeKey(params.messages?.[0] ? blockText(params.messages[0].content) : "");
+      const key = keyOf(params);
       const n = (seen.get(key) ?? 0) + 1;
       seen.set(key, n);
       fake.sent.set(key, (fake.sent.get(key) ?? 0) + 1);
@@ -142,28 +126,10 @@ export function installBatches(fake: FakeAnthropic, options: FakeBatchesOptions 
       } else {
         b.counts.succeeded++;
         fake.answered.set(key, (fake.answered.get(key) ?? 0) + 1);
-        const answer = answerFor(params, info, fault);
+        const answer = fake.answerFor(params, { key, n, index: 0, body: params }, fault);
         const input = fake.inputTokens(params).total;
         const output = Math.min(fakeTokens(answer.text) + 1, params.max_tokens ?? Infinity);
-        result = {
-          type: "succeeded",
-          message: {
-            id: `msg_batch_${b.id}_${i}`,
-            type: "message",
-            role: "assistant",
-            model: params.model,
-            content: [{ type: "text", text: answer.text }],
-            stop_reason: answer.stop_reason ?? "end_turn",
-            stop_sequence: null,
-            usage: {
-              input_tokens: input,
-              output_tokens: output,
-              cache_creation_input_tokens: 0,
-              cache_read_input_tokens: 0,
-              service_tier: "batch",
-            },
-          },
-        };
+        result = { type: "succeeded", message: fakeMessage(`msg_batch_${b.id}_${i}`, params.model, answer, { input, output }, "batch") };
       }
       lines.push(JSON.stringify({ custom_id, result }));
     }
