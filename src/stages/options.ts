@@ -1,7 +1,7 @@
 // Flags shared by the stage commands (summarize, profile, generate) and the one config they parse to.
 import { z } from "zod";
 import { zBool, zInt, zStringList, type OptionSpecs } from "../cli/command.js";
-import { EngineConfig, engineOptions } from "../engine/config.js";
+import { EngineConfig } from "../engine/config.js";
 import { sha256 } from "../util/hash.js";
 
 export const DEFAULT_DATA = "mind-data/sample";
