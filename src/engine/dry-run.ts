@@ -2,7 +2,7 @@
 // batch modes, sending nothing (with --count-tokens api, only the free token-counting endpoint).
 import pLimit from "p-limit";
 import { UserError, type CommandContext } from "../cli/command.js";
-import { createLiveProvider } from "../providers/index.js";
+import { apiKeyEnv, createLiveProvider } from "../providers/index.js";
 import type { LiveProvider, ProviderCall } from "../providers/types.js";
 import type { EngineConfig } from "./config.js";
 import { costUsd, modelInfo } from "./cost.js";
@@ -64,7 +64,7 @@ export async function dryRun(args: {
               return;
             } catch (e) {
               const c = classifyError(e);
-              if (c.kind === "fatal") throw new UserError(`token counting refused (${c.status}): check the key in ${config["api-key-env"] ?? "ANTHROPIC_API_KEY"}`);
+              if (c.kind === "fatal") throw new UserError(`token counting refused (${c.status}): check the key in ${apiKeyEnv(config)}`);
               if (!c.retryable || retry >= 5) throw new UserError(`token counting failed: ${c.message}`);
               await sleep(Math.max(c.retryAfterMs ?? 0, 500 * 2 ** retry));
             }
