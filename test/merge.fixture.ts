@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { StageName } from "../src/engine/types.js";
+import { writeSplit } from "./helpers/split.js";
 
 export const USAGE = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 };
 
@@ -33,19 +34,11 @@ export const DEV_BEHAVIORS = [
   ["8", "U3", "11/16/2019 10:00:00 AM", "N100", "N102-0 N950-1"],
 ];
 
-export const tsv = (rows: string[][]) => rows.map((r) => r.join("\t") + "\n").join("");
-
 export async function makeDataset(): Promise<{ root: string; data: string; runDir: string }> {
   const root = await mkdtemp(join(tmpdir(), "gm-merge-"));
   const data = join(root, "data");
-  for (const [name, news, behaviors] of [
-    ["train", TRAIN_NEWS, TRAIN_BEHAVIORS],
-    ["dev", DEV_NEWS, DEV_BEHAVIORS],
-  ] as const) {
-    await mkdir(join(data, name), { recursive: true });
-    await writeFile(join(data, name, "news.tsv"), tsv(news as unknown as string[][]));
-    await writeFile(join(data, name, "behaviors.tsv"), tsv(behaviors as unknown as string[][]));
-  }
+  await writeSplit(join(data, "train"), TRAIN_NEWS, TRAIN_BEHAVIORS);
+  await writeSplit(join(data, "dev"), DEV_NEWS, DEV_BEHAVIORS);
   const runDir = join(root, "run");
   await mkdir(runDir, { recursive: true });
   return { root, data, runDir };

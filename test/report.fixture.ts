@@ -7,6 +7,7 @@ import { FailureRecord, StageRecord, type StageName } from "../src/engine/types.
 import { runPaths, StageMeta } from "../src/run/folder.js";
 import { GenerateOutput, ProfileOutput, SummarizeOutput } from "../src/stages/outputs.js";
 import { MIND_CATEGORIES, TOPICS, US_STATES } from "../src/stages/vocab.js";
+import { writeSplit } from "./helpers/split.js";
 
 /** Text an LLM could return; if any of it ran, it would mark the page with data-pwned. */
 export const HOSTILE = `<img src=x onerror="document.body.setAttribute('data-pwned','1')"></script><script>document.body.setAttribute('data-pwned','2')</script>`;
@@ -47,25 +48,22 @@ export async function makeReportFixture(opts: { hostile?: boolean } = {}): Promi
   const paths = runPaths(runDir);
   await mkdir(runDir, { recursive: true });
 
-  const news: string[] = [];
+  const news: string[][] = [];
   for (let i = 1; i <= NEWS_COUNT; i++) {
     const title = `Story ${i} about ${pick(TOPICS, i)} in ${pick(US_STATES, i)}${i % 3 === 0 ? " with a longer tail of words" : ""}`;
-    news.push([`N${i}`, pick(MIND_CATEGORIES, i), "sub", title, i % 4 === 0 ? "" : `Abstract ${i}.`, "https://x", "[]", "[]"].join("\t"));
+    news.push([`N${i}`, pick(MIND_CATEGORIES, i), "sub", title, i % 4 === 0 ? "" : `Abstract ${i}.`, "https://x", "[]", "[]"]);
   }
-  const behaviors: string[] = [];
+  const behaviors: string[][] = [];
   const cold: string[] = [];
   for (let u = 1; u <= USER_COUNT; u++) {
     // Every third user is cold (1–5 clicks), the rest warm (up to 30).
     const len = u % 3 === 0 ? (u % 5) + 1 : 6 + (u % 25);
     if (u % 3 === 0) cold.push(`U${u}`);
     const history = Array.from({ length: len }, (_, k) => `N${((u * 7 + k * 3) % NEWS_COUNT) + 1}`).join(" ");
-    behaviors.push([String(u), `U${u}`, "11/15/2019 10:22:32 AM", history, `N${(u % NEWS_COUNT) + 1}-1 N${((u + 5) % NEWS_COUNT) + 1}-0`].join("\t"));
+    behaviors.push([String(u), `U${u}`, "11/15/2019 10:22:32 AM", history, `N${(u % NEWS_COUNT) + 1}-1 N${((u + 5) % NEWS_COUNT) + 1}-0`]);
   }
-  for (const split of ["MINDtest_train", "MINDtest_dev"]) {
-    await mkdir(join(data, split), { recursive: true });
-    await writeFile(join(data, split, "news.tsv"), news.join("\n") + "\n");
-    await writeFile(join(data, split, "behaviors.tsv"), (split.endsWith("train") ? behaviors : behaviors.slice(0, 10)).join("\n") + "\n");
-  }
+  await writeSplit(join(data, "MINDtest_train"), news, behaviors);
+  await writeSplit(join(data, "MINDtest_dev"), news, behaviors.slice(0, 10));
 
   const rec = (stage: StageName, itemId: string, output: unknown) =>
     JSON.stringify(StageRecord.parse({ key: `${stage}:${itemId}`, stage, itemId, provider: "anthropic", model: "claude-test", output, usage: USAGE, attempts: 1 })) + "\n";

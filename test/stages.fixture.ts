@@ -1,7 +1,8 @@
 // A tiny two-split MIND dataset for the stage tests, written to a temp dir.
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeSplit } from "./helpers/split.js";
 
 const g = (label: string, id = "Q0") => ({ Label: label, Type: "G", WikidataId: id, Confidence: 1, OccurrenceOffsets: [0], SurfaceForms: [label] });
 const o = (label: string) => ({ Label: label, Type: "O", WikidataId: "Q1", Confidence: 1, OccurrenceOffsets: [0], SurfaceForms: [label] });
@@ -20,8 +21,6 @@ export const NEWS: NewsLine[] = [
   ["N8", "sports", "football_nfl", "Colts coach praises Texans defense after overtime loss", "Indianapolis fell to Houston.", "https://x/8", ents(o("Indianapolis Colts")), "[]"],
   ["N9", "finance", "markets", "Stock market rally continues for third day", "Tech shares led gains.", "https://x/9", "[]", "[]"],
 ];
-
-const line = (r: readonly string[]) => r.join("\t") + "\n";
 
 // U1 is cold in both splits (dev is later and longer: its history wins); U2 is warm (7 clicks);
 // U3 has an empty history; U4 is cold in dev only.
@@ -50,10 +49,6 @@ export async function makeFixture(opts: { devNews?: NewsLine[]; devBehaviors?: s
 }
 
 export async function writeFixture(data: string, opts: { devNews?: NewsLine[]; devBehaviors?: string[][] } = {}): Promise<void> {
-  await mkdir(join(data, "train"), { recursive: true });
-  await mkdir(join(data, "dev"), { recursive: true });
-  await writeFile(join(data, "train", "news.tsv"), NEWS.slice(0, 6).map(line).join(""));
-  await writeFile(join(data, "train", "behaviors.tsv"), TRAIN_BEHAVIORS.map(line).join(""));
-  await writeFile(join(data, "dev", "news.tsv"), (opts.devNews ?? NEWS.slice(3)).map(line).join(""));
-  await writeFile(join(data, "dev", "behaviors.tsv"), (opts.devBehaviors ?? DEV_BEHAVIORS).map(line).join(""));
+  await writeSplit(join(data, "train"), NEWS.slice(0, 6), TRAIN_BEHAVIORS);
+  await writeSplit(join(data, "dev"), opts.devNews ?? NEWS.slice(3), opts.devBehaviors ?? DEV_BEHAVIORS);
 }
