@@ -423,6 +423,8 @@ describe("progress", () => {
     const text = out.text();
     expect(text.split("\r").length).toBeGreaterThan(5);
     expect(text).toMatch(/\[#+\] 100%/);
+    // 1000 bytes in 1.65 s of the injected clock
+    expect(text).toContain("606 B/s");
     expect(text.endsWith("\n")).toBe(true);
   });
 });

@@ -19,7 +19,7 @@ export function formatBytes(n: number): string {
 }
 
 export class Progress {
-  private readonly started = Date.now();
+  private readonly started: number;
   private lastDraw = 0;
   private lastStep = -1;
   private startBytes: number | undefined;
@@ -28,7 +28,10 @@ export class Progress {
     private readonly out: ProgressStream,
     private readonly label: string,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    // From the clock the rate is measured with (a field initializer would run before `now` is set).
+    this.started = now();
+  }
 
   /** `done` counts bytes already on disk, so a resumed download starts part-way along the bar. */
   update(done: number, total: number | undefined): void {
