@@ -5,7 +5,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import type { CommandContext } from "../cli/command.js";
 import type { EngineConfig } from "../engine/config.js";
 import { messageParams, toAnswer } from "./anthropic.js";
-import { defaultModel, resolveApiKey } from "./index.js";
+import { anthropicBaseUrl, defaultModel, resolveApiKey } from "./index.js";
 import type { BatchItemResult, BatchProvider, BatchStatus, ProviderCall } from "./types.js";
 
 export class AnthropicBatchProvider implements BatchProvider {
@@ -50,10 +50,10 @@ export class AnthropicBatchProvider implements BatchProvider {
 
 /** Checks the key before anything is queued; the SDK's own retries cover create/retrieve/results calls. */
 export function createAnthropicBatchProvider(config: EngineConfig, ctx: CommandContext): AnthropicBatchProvider {
+  const baseURL = anthropicBaseUrl(config, ctx);
   const client = new Anthropic({
     apiKey: resolveApiKey(config, ctx)!,
-    // Read from the command's environment (not process.env) so in-process runs can point elsewhere.
-    ...((config["base-url"] ?? ctx.env.ANTHROPIC_BASE_URL) ? { baseURL: config["base-url"] ?? ctx.env.ANTHROPIC_BASE_URL } : {}),
+    ...(baseURL ? { baseURL } : {}),
     // Polling is cheap and slow-paced: the SDK's backoff on 429/5xx is enough here.
     maxRetries: 5,
   });

@@ -3,7 +3,7 @@ import { UserError, type CommandContext } from "../cli/command.js";
 import type { EngineConfig } from "../engine/config.js";
 import type { ProviderName } from "../engine/types.js";
 import { AnthropicProvider } from "./anthropic.js";
-import { createOpenAiCompatibleProvider } from "./openai-compatible.js";
+import { createOpenAiCompatibleProvider, OPENAI_DEFAULT_KEY_ENV } from "./openai-compatible.js";
 import { OFFLINE_MODEL } from "./offline.js";
 import type { LiveProvider } from "./types.js";
 
@@ -20,7 +20,7 @@ export function defaultModel(provider: ProviderName): string {
 }
 
 export function apiKeyEnv(config: EngineConfig): string {
-  return config["api-key-env"] ?? (config.provider === "openai-compatible" ? "OPENAI_API_KEY" : "ANTHROPIC_API_KEY");
+  return config["api-key-env"] ?? (config.provider === "openai-compatible" ? OPENAI_DEFAULT_KEY_ENV : "ANTHROPIC_API_KEY");
 }
 
 /** The API key from the named variable; missing → a UserError naming the variable (never a value). */
@@ -35,6 +35,11 @@ export function resolveApiKey(config: EngineConfig, ctx: CommandContext, require
     );
   }
   return value || undefined;
+}
+
+/** --base-url, else ANTHROPIC_BASE_URL from the command's environment (not process.env, so in-process runs can point elsewhere). */
+export function anthropicBaseUrl(config: EngineConfig, ctx: CommandContext): string | undefined {
+  return config["base-url"] ?? ctx.env.ANTHROPIC_BASE_URL;
 }
 
 export interface ProviderHooks {
@@ -52,8 +57,7 @@ export function createLiveProvider(config: EngineConfig, ctx: CommandContext, ho
       return new AnthropicProvider({
         apiKey: resolveApiKey(config, ctx)!,
         model,
-        // Read from the command's environment (not process.env) so in-process runs can point elsewhere.
-        baseURL: config["base-url"] ?? ctx.env.ANTHROPIC_BASE_URL,
+        baseURL: anthropicBaseUrl(config, ctx),
         timeoutMs: hooks.timeoutMs,
         onHeaders: hooks.onHeaders,
       });
