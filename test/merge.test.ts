@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -226,6 +226,18 @@ describe("merge refuses bad input", () => {
     r = await mergeRun(root, ["--data", join(data, "train"), "--out", data, "--force"]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/would overwrite the input split/);
+  });
+
+  it("leaves no manifest.json behind when a --force re-merge stops while moving files into place", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
+    // user_profiles.tsv cannot be renamed over a non-empty folder: the move fails after the splits were replaced.
+    await rm(join(runDir, "user_profiles.tsv"));
+    await mkdir(join(runDir, "user_profiles.tsv", "x"), { recursive: true });
+    const r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
+    expect(r.code).not.toBe(0);
+    expect(existsSync(join(runDir, "manifest.json"))).toBe(false);
   });
 
   it("names file and line of a malformed input line", async () => {

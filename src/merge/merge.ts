@@ -247,7 +247,9 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
     await writeFileAtomic(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
 
     // Put everything in place; the manifest goes last, so its presence marks a complete merge.
+    // A --force re-merge removes the old one first: stopped half-way, it would vouch for a mix.
     const paths = runPaths(out);
+    await rm(paths.manifest, { force: true });
     for (const split of splits) {
       await rm(paths.split(split.name), { recursive: true, force: true });
       await rename(join(staging, split.name), paths.split(split.name));
