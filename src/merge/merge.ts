@@ -4,7 +4,7 @@ import { createReadStream, existsSync } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
-import type { StageName } from "../engine/types.js";
+import { STAGE_NAMES, type StageName } from "../engine/types.js";
 import { MindFormatError } from "../mind/errors.js";
 import { parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
@@ -203,7 +203,7 @@ async function inputMismatches(records: AllRecords, splits: SplitDir[]): Promise
     await Promise.all(splits.map(async (s) => ({ name: s.name, newsBytes: (await stat(s.newsFile)).size, behaviorsBytes: (await stat(s.behaviorsFile)).size }))),
   );
   const warnings: string[] = [];
-  for (const stage of ["summarize", "profile", "generate"] as const) {
+  for (const stage of STAGE_NAMES) {
     for (const { file, meta } of records[stage].metas) {
       if (meta.splits.length === 0) continue;
       const made = describe(meta.splits);
@@ -273,7 +273,7 @@ async function writeStaging(
   warnings: string[],
 ): Promise<{ manifest: Manifest; coldMax: number }> {
   const records = await loadRecords(recordDirs);
-  for (const stage of ["summarize", "profile", "generate"] as const) {
+  for (const stage of STAGE_NAMES) {
     const r = records[stage];
     if (r.invalidLines > 0) warnings.push(`${r.invalidLines} invalid ${stage} record line(s) skipped, e.g. ${r.invalidExamples.join("; ")}`);
   }
@@ -535,7 +535,7 @@ function buildStages(
   };
   const itemIds: Record<StageName, Iterable<string>> = { summarize: newsIds, profile: users.index.keys(), generate: users.index.keys() };
   const result = {} as Record<StageName, ManifestStage>;
-  for (const stage of ["summarize", "profile", "generate"] as const) {
+  for (const stage of STAGE_NAMES) {
     const r = records[stage] as StageRecords<StageName>;
     let items = 0;
     let missing = 0;
