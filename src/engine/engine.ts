@@ -209,7 +209,6 @@ export class StageSession {
     } else {
       const parsed = item.req.parse(answer.text);
       if (parsed.ok) {
-        if (item.attempts > 1 || item.transportRetries > 0) this.retried += 1 + item.sharers.length;
         const record: StageRecord = {
           key: item.key,
           stage: this.run.stage,
@@ -220,11 +219,9 @@ export class StageSession {
           usage: item.usage,
           attempts: item.attempts,
         };
-        await this.records.append(record);
-        for (const other of item.sharers) {
-          await this.records.append({ ...record, itemId: other.itemId, usage: zeroUsage() });
-        }
-        this.done += 1 + item.sharers.length;
+        // Not `this.done += await …`: that reads done before the await and loses concurrent updates.
+        const n = await this.appendForEach(this.records, item, record);
+        this.done += n;
         return "stored";
       }
       reason = "invalid";
@@ -250,7 +247,6 @@ export class StageSession {
 
   /** Records an item as given up on; it is not a store hit, so the next run asks again. */
   async fail(item: PendingItem, reason: FailureReason, message: string): Promise<void> {
-    if (item.attempts > 1 || item.transportRetries > 0) this.retried += 1 + item.sharers.length;
     const record: FailureRecord = {
       key: item.key,
       stage: this.run.stage,
@@ -263,11 +259,21 @@ export class StageSession {
       usage: item.usage,
       attempts: item.attempts,
     };
-    await this.failures.append(record);
-    for (const other of item.sharers) await this.failures.append({ ...record, itemId: other.itemId, usage: zeroUsage() });
-    const n = 1 + item.sharers.length;
+    const n = await this.appendForEach(this.failures, item, record);
     this.failed += n;
     this.failedByReason[reason] = (this.failedByReason[reason] ?? 0) + n;
+  }
+
+  /**
+   * Appends an item's record or failure, then a copy for each sharer (usage is billed once, to the
+   * item); done, failed and retried count every one of them. Returns how many lines it appended.
+   */
+  private async appendForEach(to: JsonlAppender, item: PendingItem, line: StageRecord | FailureRecord): Promise<number> {
+    await to.append(line);
+    for (const other of item.sharers) await to.append({ ...line, itemId: other.itemId, usage: zeroUsage() });
+    const n = 1 + item.sharers.length;
+    if (item.attempts > 1 || item.transportRetries > 0) this.retried += n;
+    return n;
   }
 
   /** Records for items whose identical prompt was answered for another item in an earlier run. */
