@@ -226,13 +226,9 @@ function hashRange(text: string, start: number, end: number): number {
   return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
 }
 
-interface NewsPass {
-  ids: NewsIdSet;
-  count: number;
-}
-
-async function checkNews(split: SplitDir, opts: Required<Pick<ValidateOptions, "lenient">>, log: ProblemLog, counts: SplitCounts, where: (line: number) => string): Promise<NewsPass> {
+async function checkNews(split: SplitDir, opts: Required<Pick<ValidateOptions, "lenient">>, log: ProblemLog, counts: SplitCounts, shown: string): Promise<NewsIdSet> {
   const file = split.newsFile;
+  const where = (line: number) => `${shown}:${line}`;
   const ids = new NewsIdSet();
   const firstLine = new Map<string, number>();
   const categories = new Map<string, number>();
@@ -267,10 +263,10 @@ async function checkNews(split: SplitDir, opts: Required<Pick<ValidateOptions, "
       else if (!READABLE_NEWS_ID.test(row.id)) log.add("unreadable-news-id", () => `${where(line.lineNo)}: ${row.id}`);
     }
   }
-  if (count === 0 && counts.skippedLines === 0) log.add("empty-file", `${where(0).replace(/:0$/, "")}: no news`);
+  if (count === 0 && counts.skippedLines === 0) log.add("empty-file", `${shown}: no news`);
   counts.news = count;
   counts.categories = Object.fromEntries([...categories].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)));
-  return { ids, count };
+  return ids;
 }
 
 /**
@@ -280,13 +276,14 @@ async function checkNews(split: SplitDir, opts: Required<Pick<ValidateOptions, "
  */
 async function checkBehaviors(
   split: SplitDir,
-  news: NewsPass,
+  newsIds: NewsIdSet,
   opts: Required<Pick<ValidateOptions, "lenient" | "coldMax">>,
   log: ProblemLog,
   counts: SplitCounts,
-  where: (line: number) => string,
+  shown: string,
 ): Promise<void> {
   const file = split.behaviorsFile;
+  const where = (line: number) => `${shown}:${line}`;
   const users = new UserTable();
   const missingHistory = new Set<string>();
   const missingImpression = new Set<string>();
@@ -311,7 +308,7 @@ async function checkBehaviors(
       if (e > s) {
         n++;
         const key = canonicalKey(text, s, e);
-        if (key >= 0 ? !news.ids.hasKey(key) : !news.ids.has(text.slice(s, e))) {
+        if (key >= 0 ? !newsIds.hasKey(key) : !newsIds.has(text.slice(s, e))) {
           const id = text.slice(s, e);
           if (missingHistory.size < 1_000_000) missingHistory.add(id.length > 12 ? copyString(id) : id);
           log.add("missing-history-id", () => `${where(lineNo)}: ${id}`);
@@ -369,13 +366,13 @@ async function checkBehaviors(
             if ((label === ZERO || label === ZERO + 1) && next === SPACE) {
               if (label === ZERO) nonClicks++;
               else clicks++;
-              if (!news.ids.hasKey(key)) missingImpressionId(text.slice(s, j), lineNo);
+              if (!newsIds.hasKey(key)) missingImpressionId(text.slice(s, j), lineNo);
               s = j + 3;
               continue;
             }
           } else if (after === SPACE) {
             unlabeled++;
-            if (!news.ids.hasKey(key)) missingImpressionId(text.slice(s, j), lineNo);
+            if (!newsIds.hasKey(key)) missingImpressionId(text.slice(s, j), lineNo);
             s = j + 1;
             continue;
           }
@@ -389,7 +386,7 @@ async function checkBehaviors(
       const dash = token.lastIndexOf("-");
       if (dash === -1) {
         unlabeled++;
-        if (!news.ids.has(token)) missingImpressionId(token, lineNo);
+        if (!newsIds.has(token)) missingImpressionId(token, lineNo);
         continue;
       }
       if (dash === 0) return fail(lineNo, "Impressions", `impression '${token}' has no news ID`);
@@ -401,7 +398,7 @@ async function checkBehaviors(
         log.add("bad-label", () => `${where(lineNo)}: '${token}'`);
       }
       const id = token.slice(0, dash);
-      if (!news.ids.has(id)) missingImpressionId(id, lineNo);
+      if (!newsIds.has(id)) missingImpressionId(id, lineNo);
     }
     const labeled = clicks + nonClicks;
     if (labeled > 0 && unlabeled > 0) log.add("mixed-labels", () => `${where(lineNo)}: ${labeled} labeled, ${unlabeled} unlabeled`);
@@ -446,7 +443,7 @@ async function checkBehaviors(
   }
 
   counts.users = users.size;
-  if (rows === 0) log.add("empty-file", `${where(0).replace(/:0$/, "")}: no impressions`);
+  if (rows === 0) log.add("empty-file", `${shown}: no impressions`);
   const hist = log.get("missing-history-id");
   if (hist) hist.message += ` (${hist.count} references to ${missingHistory.size} distinct IDs)`;
   const imp = log.get("missing-impression-id");
@@ -461,10 +458,8 @@ export async function validateSplit(split: SplitDir, options: ValidateOptions): 
     news: 0, users: 0, impressions: 0, clicks: 0, emptyHistories: 0, coldUsers: 0, coldMax: options.coldMax,
     unlabeledImpressions: 0, categories: {}, firstTime: null, lastTime: null, skippedLines: 0,
   };
-  const newsName = show(split.newsFile);
-  const behaviorsName = show(split.behaviorsFile);
-  const news = await checkNews(split, options, log, counts, (line) => `${newsName}:${line}`);
-  await checkBehaviors(split, news, options, log, counts, (line) => `${behaviorsName}:${line}`);
+  const newsIds = await checkNews(split, options, log, counts, show(split.newsFile));
+  await checkBehaviors(split, newsIds, options, log, counts, show(split.behaviorsFile));
   return { name: split.name, dir: split.dir, counts, problems: log.list() };
 }
 
