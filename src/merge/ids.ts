@@ -1,3 +1,5 @@
+import { READABLE_NEWS_ID } from "../mind/text.js";
+
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
 /**
@@ -43,10 +45,8 @@ export function sortIds(ids: Iterable<string>): string[] {
 export function maxNumericNewsId(ids: Iterable<string>): bigint {
   let max = 0n;
   for (const id of ids) {
-    if (id.length < 2 || id.charCodeAt(0) !== 78 /* N */) continue;
-    const digits = id.slice(1);
-    if (!/^\d+$/.test(digits)) continue;
-    const n = BigInt(digits);
+    if (!READABLE_NEWS_ID.test(id)) continue;
+    const n = BigInt(id.slice(1));
     if (n > max) max = n;
   }
   return max;
