@@ -1,4 +1,5 @@
-import { readFile, writeFile, appendFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile, writeFile, appendFile, symlink } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../src/cli/command.js";
 import { costUsd, modelInfo } from "../src/engine/cost.js";
@@ -420,6 +421,15 @@ describe("offline provider", () => {
     reqs[1] = { ...reqs[1]!, offline: () => "not json" };
     const s = await runEngine({ stage: "summarize", requests: reqs, runDir: dir }, config({ provider: "offline" }), context());
     expect(s.counts).toMatchObject({ done: 1, failed: 1, failedByReason: { invalid: 1 } });
+  });
+
+  it.skipIf(!existsSync("/dev/full"))("a failed write stops the run with its error, never as an unhandled rejection", async () => {
+    const dir = await tempDir();
+    // A full disk for the failures file only: the invalid answer's failure cannot be written.
+    await symlink("/dev/full", runPaths(dir).failures("summarize"));
+    const reqs = titleRequests(3);
+    reqs[0] = { ...reqs[0]!, offline: () => "not json" };
+    await expect(runEngine({ stage: "summarize", requests: reqs, runDir: dir }, config({ provider: "offline" }), context())).rejects.toThrow(/ENOSPC/);
   });
 });
 

@@ -455,7 +455,7 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
 
 /** The offline provider: deterministic answers, nothing to limit or retry; still validated and stored. */
 async function runOffline(session: StageSession): Promise<void> {
-  let n = 0;
+  let inFlight: Promise<unknown>[] = [];
   for (const item of session.pending) {
     let text: string;
     try {
@@ -465,10 +465,15 @@ async function runOffline(session: StageSession): Promise<void> {
       await session.fail(item, "invalid", `offline answer failed: ${(e as Error).message}`);
       continue;
     }
-    // Not awaited one by one: the appender coalesces lines, and a flush every few thousand bounds memory.
-    const done = session.accept(item, { text, stop: "end", usage: zeroUsage() });
-    if (++n % 2048 === 0) await done;
+    // Not awaited one by one: the appender coalesces lines, and waiting every few thousand bounds memory.
+    // Every one is awaited in the end, so the counts are final and a failed write is not lost.
+    inFlight.push(session.accept(item, { text, stop: "end", usage: zeroUsage() }));
+    if (inFlight.length >= 2048) {
+      await Promise.all(inFlight);
+      inFlight = [];
+    }
   }
+  await Promise.all(inFlight);
 }
 
 async function runLive(session: StageSession, provider: LiveProvider, gate: RateGate, deps: EngineDeps): Promise<void> {
