@@ -182,6 +182,31 @@ describe("merge", () => {
   });
 });
 
+describe("merge cold users", () => {
+  it("takes the cold bound from the generate stage's --cold-max in its meta file", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
+    // U2 has 3 clicks (dev), U3 and U10 one each.
+    expect(Manifest.parse(JSON.parse(await read(runDir, "manifest.json"))).users.cold).toBe(3);
+    const meta = {
+      stage: "generate",
+      provider: "offline",
+      model: "offline-baseline",
+      promptHashes: {},
+      options: { coldMax: 2, k: 2, chain: false, limit: null, shard: null },
+      splits: [],
+      counts: { items: 3, done: 2, cached: 0, retried: 0, failed: 0, failedByReason: {} },
+      usage: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0 },
+      costUsd: 0,
+      finishedAt: "2026-01-01T00:00:00Z",
+    };
+    await writeFile(join(runDir, "generate.meta.json"), JSON.stringify(meta));
+    expect((await mergeRun(root, ["--data", data, "--out", runDir, "--force"])).code).toBe(0);
+    expect(Manifest.parse(JSON.parse(await read(runDir, "manifest.json"))).users.cold).toBe(2);
+  });
+});
+
 describe("merge refuses bad input", () => {
   it("stops on records of another dataset, with counts and examples, and writes nothing", async () => {
     const { root, data, runDir } = await makeDataset();

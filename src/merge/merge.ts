@@ -139,11 +139,10 @@ function inside(child: string, parent: string): boolean {
 }
 
 function coldMaxFrom(records: StageRecords<"generate">): number {
-  // The generate stage stores its options in StageMeta; use its cold bound when it recorded one.
+  // The generate stage records its --cold-max in StageMeta options (stages/run.ts requestShapingOptions).
   for (const { meta } of records.metas) {
-    for (const [key, value] of Object.entries(meta.options)) {
-      if (/cold/i.test(key) && typeof value === "number" && Number.isInteger(value) && value > 0) return value;
-    }
+    const value = meta.options.coldMax;
+    if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
   }
   return DEFAULT_COLD_MAX;
 }
