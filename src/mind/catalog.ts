@@ -1,5 +1,4 @@
-import type { SkipLog } from "./errors.js";
-import { readNews, readRawBehaviorBatches } from "./read.js";
+import { readNews, readRawBehaviorBatches, type ReadOptions } from "./read.js";
 import type { NewsRow } from "./rows.js";
 import type { SplitDir } from "./splits.js";
 import { parseMindTime } from "./time.js";
@@ -29,9 +28,7 @@ export interface Catalog {
   users: Map<string, UserHistory>;
 }
 
-export interface CatalogOptions {
-  lenient?: boolean;
-  skipped?: SkipLog;
+export interface CatalogOptions extends ReadOptions {
   /** Skip behaviors (summarize needs news only). */
   newsOnly?: boolean;
 }
