@@ -39,13 +39,6 @@ export interface BatchRunOptions {
   log?(line: string): void;
 }
 
-export interface BatchRunResult {
-  /** Batches created by this run. */
-  submitted: number;
-  /** Open batches found in the batches file and polled instead of resubmitted. */
-  resumed: number;
-}
-
 interface OpenBatch {
   id: string;
   items: Map<string, PendingItem>;
@@ -113,11 +106,10 @@ export async function runBatches(
   session: StageSession,
   provider: BatchProvider & { request?(customId: string, call: ProviderCall): unknown },
   options: BatchRunOptions,
-): Promise<BatchRunResult> {
+): Promise<void> {
   const limits = { ...BATCH_LIMITS, ...options.limits };
   const batchesFile = session.paths.batches(session.run.stage);
   const log = options.log ?? (() => {});
-  const result: BatchRunResult = { submitted: 0, resumed: 0 };
   const openBatches = new Map<string, OpenBatch>();
 
   // Resume: a key belongs to the last batch created with it; a fully collected batch is done with.
@@ -142,7 +134,6 @@ export async function runBatches(
     if (!b) openBatches.set(o.batch, (b = { id: o.batch, items: new Map() }));
     b.items.set(customIdFor(item.key), item);
   }
-  result.resumed = openBatches.size;
   for (const b of openBatches.values()) log(`batch ${b.id}: resumed polling (${b.items.size} requests)`);
 
   async function submit(items: PendingItem[]): Promise<void> {
@@ -153,7 +144,6 @@ export async function runBatches(
       const id = await provider.submit(chunk.map(({ customId, call }) => ({ customId, call })));
       await appendDurable(batchesFile, { batch: id, at: new Date().toISOString(), items: chunk.map(({ item }) => stateOf(item)) });
       openBatches.set(id, { id, items: new Map(chunk.map(({ item, customId }) => [customId, item])) });
-      result.submitted++;
       log(`batch ${id}: submitted ${chunk.length} requests`);
       chunk = [];
       bytes = 0;
@@ -242,5 +232,4 @@ export async function runBatches(
     }
     throw e;
   }
-  return result;
 }

@@ -125,8 +125,7 @@ export interface PendingItem {
   /** Calls that were retried after a transport error. */
   transportRetries: number;
   usage: Usage;
-  lastReason?: FailureReason;
-  lastError?: string;
+  /** The last answer received, kept for the failure record. */
   lastAnswer?: string;
 }
 
@@ -227,8 +226,6 @@ export class StageSession {
       reason = "invalid";
       error = parsed.error;
     }
-    item.lastReason = reason;
-    item.lastError = error;
     item.lastAnswer = answer.text;
     if (item.attempts >= this.maxAttempts) {
       await this.fail(item, reason, error);
