@@ -5,7 +5,7 @@ import { UserError, type CommandContext } from "../cli/command.js";
 import { apiKeyEnv, createLiveProvider } from "../providers/index.js";
 import type { LiveProvider, ProviderCall } from "../providers/types.js";
 import type { EngineConfig } from "./config.js";
-import { costUsd, modelInfo } from "./cost.js";
+import { costUsd, modelInfo, zeroUsage } from "./cost.js";
 import { classifyError } from "./errors.js";
 import { sleep } from "./limits.js";
 import { CHARS_PER_TOKEN, estimateCallTokens } from "./tokens.js";
@@ -81,7 +81,7 @@ export async function dryRun(args: {
   let expected = 0;
   let max = 0;
   // Live: the first request with a cacheable system block writes the cache, later ones read it.
-  const live: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+  const live = zeroUsage();
   const seenSystems = new Set<string>();
   pending.forEach((r, i) => {
     const total = inputs[i]!;

@@ -47,13 +47,20 @@ export const Usage = z.object({
 });
 export type Usage = z.infer<typeof Usage>;
 
-/** One line of `<run>/<stage>.jsonl`: a validated answer. The store is append-only; the last record of a key wins. */
-export const StageRecord = z.object({
+/** Where every record and failure line starts: the request key and whose answer, from which model. */
+const RecordHead = z.object({
   key: z.string(),
   stage: StageName,
   itemId: z.string(),
   provider: ProviderName,
   model: z.string(),
+});
+
+/**
+ * One line of `<run>/<stage>.jsonl`: a validated answer. The store is append-only; the last record of
+ * an item wins (items with an identical prompt share a key, each with its own record).
+ */
+export const StageRecord = RecordHead.extend({
   /** The normalized output (see each stage's output schema). */
   output: z.unknown(),
   /** Tokens billed for this item across all its attempts. */
@@ -67,12 +74,7 @@ export const FailureReason = z.enum(FAILURE_REASONS);
 export type FailureReason = z.infer<typeof FailureReason>;
 
 /** One line of `<run>/<stage>.failures.jsonl`: an item the engine gave up on, kept with its reason. */
-export const FailureRecord = z.object({
-  key: z.string(),
-  stage: StageName,
-  itemId: z.string(),
-  provider: ProviderName,
-  model: z.string(),
+export const FailureRecord = RecordHead.extend({
   reason: FailureReason,
   message: z.string(),
   /** The last raw answer, for a human to read (never merged). */
