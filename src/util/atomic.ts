@@ -7,18 +7,23 @@ function tempName(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
 }
 
+/** Flushes a file's data to disk before it is renamed: after a power loss the rename could otherwise be there and the data not. */
+async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, "r+");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Writes the whole file under a temporary name, flushes it to disk, then renames it into place. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempName(path);
   try {
     await writeFile(tmp, data);
-    const fh = await open(tmp, "r+");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await syncFile(tmp);
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
@@ -80,12 +85,7 @@ export class AtomicFileWriter {
     this.stream.end();
     await once(this.stream, "finish");
     if (this.failed) throw this.failed;
-    const fh = await open(this.tmp, "r+");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await syncFile(this.tmp);
     await rename(this.tmp, this.path);
   }
 
