@@ -2,22 +2,15 @@ import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { UsageError, type CommandContext } from "../src/cli/command.js";
+import { UsageError } from "../src/cli/command.js";
 import { exportCommand } from "../src/commands/export.js";
 import { npyFloat32Matrix } from "../src/trainer/npy.js";
 import { pickleStrIntDict } from "../src/trainer/pickle.js";
 import { wordTokenize } from "../src/trainer/tokenize.js";
+import { invokeCaptured } from "./helpers/cli.js";
 
-async function run(cwd: string, args: string[]): Promise<{ code: number; out: string }> {
-  const stdout = new PassThrough();
-  const chunks: string[] = [];
-  stdout.on("data", (c) => chunks.push(String(c)));
-  const ctx: CommandContext = { env: {}, cwd, stdout, stderr: new PassThrough() };
-  const code = await exportCommand.invoke(["recommenders", ...args], ctx);
-  return { code, out: chunks.join("") };
-}
+const run = (cwd: string, args: string[]) => invokeCaptured(exportCommand, ["recommenders", ...args], cwd);
 
 /** The JSON a python3 script prints, or null when python3 (or a module it needs) is missing. */
 function python(script: string, input = ""): unknown {
@@ -190,8 +183,7 @@ print(json.dumps([str(a.dtype), list(a.shape), a.astype(float).tolist()]))`) as 
 
   it("refuses an unknown target and a folder without splits", async () => {
     const root = await mkdtemp(join(tmpdir(), "gm-export-"));
-    const ctx: CommandContext = { env: {}, cwd: root, stdout: new PassThrough(), stderr: new PassThrough() };
-    await expect(exportCommand.invoke(["tensorflow", "."], ctx)).rejects.toThrow(UsageError);
+    await expect(invokeCaptured(exportCommand, ["tensorflow", "."], root)).rejects.toThrow(UsageError);
     await expect(run(root, ["."])).rejects.toThrow(/neither a split folder/);
   });
 });

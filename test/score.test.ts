@@ -2,23 +2,16 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { UsageError, type CommandContext } from "../src/cli/command.js";
+import { UsageError } from "../src/cli/command.js";
 import { scoreCommand } from "../src/commands/score.js";
 import { impressionMetrics } from "../src/trainer/metrics.js";
 import type { ScoreReport } from "../src/trainer/score.js";
+import { invokeCaptured } from "./helpers/cli.js";
 
 const log2 = Math.log2;
 
-async function run(cwd: string, args: string[]): Promise<{ code: number; out: string }> {
-  const stdout = new PassThrough();
-  const chunks: string[] = [];
-  stdout.on("data", (c) => chunks.push(String(c)));
-  const ctx: CommandContext = { env: {}, cwd, stdout, stderr: new PassThrough() };
-  const code = await scoreCommand.invoke(args, ctx);
-  return { code, out: chunks.join("") };
-}
+const run = (cwd: string, args: string[]) => invokeCaptured(scoreCommand, args, cwd);
 
 // Hand-computed values for the impressions used below.
 // A: labels [1,0,0,1], ranks [2,1,4,3] → ordering (by rank) labels 0,1,1,0.
