@@ -28,7 +28,6 @@ Groups come from the truth file's History column: empty, cold (1..--cold-max cli
 recommenders writes prediction.txt keyed by line number (index + 1); on the official MIND files
 Impression ID equals the line number, so both --match modes agree there.`,
   async run(config, ctx) {
-    if (config.positionals.length > 0) throw new UsageError(`unexpected argument '${config.positionals[0]}'`);
     const names = config.pred;
     if (new Set(names).size !== names.length) throw new UsageError("the same --pred file is given twice");
     const opts = {
