@@ -10,6 +10,7 @@ import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { Manifest } from "../merge/manifest.js";
 import { LIST_SEPARATOR, loadRecords, type AllRecords } from "../merge/records.js";
 import { runPaths } from "../run/folder.js";
+import { wordTokenize } from "../trainer/tokenize.js";
 import { sha256 } from "../util/hash.js";
 
 export interface CollectOptions {
@@ -97,9 +98,9 @@ export interface ReportModel {
 const RECENT = 10;
 const MAX_TEXT = 600;
 
-/** MINDIterator's tokenizer (lowercased `[\w]+|[.,!?;|]`): the length NRMS actually reads. */
+/** Title length in the tokens of NRMS's tokenizer (the one export writes word_dict.pkl with): what NRMS actually reads. */
 export function titleTokens(title: string): number {
-  return title.toLowerCase().match(/[\p{L}\p{N}_]+|[.,!?;|]/gu)?.length ?? 0;
+  return wordTokenize(title).length;
 }
 
 /** A fixed pseudo-random order (by hash of the ID), so the same run always shows the same examples. */
