@@ -1,7 +1,7 @@
 // Entity columns and the gazetteer, for the offline baselines (the prompts never show entities).
 import cities from "../../data/gazetteer/us-cities.json" with { type: "json" };
 import type { Entity } from "../mind/rows.js";
-import { vocabKey } from "./normalize.js";
+import { STATE_QUALIFIER, vocabKey } from "./normalize.js";
 import { US_STATES, US_STATE_BY_CODE } from "./vocab.js";
 
 /**
@@ -39,7 +39,7 @@ for (const [city, state] of Object.entries(cities)) {
  */
 export function stateOfPlace(label: string): string | undefined {
   if (/\b(d\.?\s?c\.?|district of columbia)$/i.test(label.trim())) return undefined;
-  const bare = label.replace(/\s*\((u\.?\s?s\.?\s+)?state\)$/i, "").trim();
+  const bare = label.replace(STATE_QUALIFIER, "").trim();
   if (/^[A-Z]{2}$/.test(bare)) return US_STATE_BY_CODE[bare];
   const key = vocabKey(bare);
   const direct = PLACES.get(key);

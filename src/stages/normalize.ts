@@ -42,9 +42,12 @@ export function normalizeCategory(value: string): string | undefined {
   return withPlural(CATEGORY_TABLE, key) ?? CATEGORY_TABLE.get(key.replace(/ /g, ""));
 }
 
+/** A trailing `(state)` / `(U.S. state)`, as Wikidata labels and models qualify a state name. */
+export const STATE_QUALIFIER = /\s*\((u\.?\s?s\.?\s+)?state\)$/i;
+
 /** `TX`, `Tx.`, `texas`, `Texas (state)`, `State of Texas`, `Calif.` → `Texas`/`California`. */
 export function normalizeRegion(value: string): string | undefined {
-  const trimmed = value.trim().replace(/\s*\((u\.?\s?s\.?\s+)?state\)$/i, "");
+  const trimmed = value.trim().replace(STATE_QUALIFIER, "");
   const code = trimmed.replace(/\./g, "").toUpperCase();
   if (/^[A-Z]{2}$/.test(code)) return US_STATE_BY_CODE[code];
   const key = vocabKey(trimmed).replace(/^state of /, "").replace(/ state$/, "");
