@@ -103,6 +103,22 @@ describe("store and resume", () => {
     expect(recs).toHaveLength(4);
   });
 
+  it("gives each item sharing a prompt its own failure, counted per item", async () => {
+    const t = await setup({ faults: (i) => (i.key === fakeKey(userText(0)) ? { type: "refusal" } : undefined) });
+    const [a, b] = titleRequests(2);
+    const { summary } = await t.run([a!, { ...a!, itemId: "D0" }, b!], { "max-attempts": 2, "max-failure-share": 1 });
+    expect(summary.counts).toMatchObject({ items: 3, done: 1, failed: 2, retried: 2, failedByReason: { refusal: 2 } });
+    expect(sentFor(0)).toBe(2);
+    const failures = await t.failures();
+    expect(failures.map((f) => [f.itemId, f.reason, f.attempts]).sort()).toEqual([
+      ["D0", "refusal", 2],
+      ["N0", "refusal", 2],
+    ]);
+    // The two attempts are billed once, to the item that was asked.
+    expect(failures.find((f) => f.itemId === "D0")!.usage.inputTokens).toBe(0);
+    expect(failures.find((f) => f.itemId === "N0")!.usage.inputTokens).toBeGreaterThan(0);
+  });
+
   it("needs no key when everything is already stored", async () => {
     const t = await setup();
     await t.run(titleRequests(3));
