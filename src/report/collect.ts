@@ -163,7 +163,7 @@ function glanceOf(stage: StageName, records: AllRecords, failures: Map<string, F
   const counts = r.answerers.map((a) => ({ ...a, records: 0 }));
   for (const rec of r.byItem.values()) counts[rec.by]!.records++;
   const by = new Map(counts.filter((c) => c.records > 0).map((c) => [`${c.provider}\u0000${c.model}`, c]));
-  // Every valid record line was billed, superseded ones included, and so were failed attempts.
+  // Every valid record line was billed, superseded ones included.
   const usage = addUsage(zeroUsage(), r.usage);
   const failuresByReason: Record<string, number> = {};
   let openFailures = 0;
