@@ -96,7 +96,7 @@ export class RateGate {
   private chain: Promise<unknown> = Promise.resolve();
   /** Start times of recent requests, to learn a rate when a 429 arrives with no limit known. */
   private readonly recent: number[] = [];
-  /** Slow-downs applied, for the summary. */
+  /** Slow-downs applied so far. */
   slowdowns = 0;
   /** 1 for a 429/529, 0 for an answer; the last OUTCOME_WINDOW calls. */
   private readonly outcomes: number[] = [];
