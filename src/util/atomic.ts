@@ -67,8 +67,7 @@ export class AtomicFileWriter {
   async writeBytes(data: Uint8Array): Promise<void> {
     if (this.failed) throw this.failed;
     await this.flush();
-    if (!this.stream.write(data)) await once(this.stream, "drain");
-    if (this.failed) throw this.failed;
+    await this.put(data);
   }
 
   private async flush(): Promise<void> {
@@ -76,6 +75,10 @@ export class AtomicFileWriter {
     const data = this.buffered.join("");
     this.buffered = [];
     this.bufferedChars = 0;
+    await this.put(data);
+  }
+
+  private async put(data: string | Uint8Array): Promise<void> {
     if (!this.stream.write(data)) await once(this.stream, "drain");
     if (this.failed) throw this.failed;
   }
