@@ -8,7 +8,7 @@ import { UserError, type CommandContext } from "../cli/command.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
 import type { ChatMessage, LiveProvider, ProviderAnswer, ProviderCall } from "../providers/types.js";
 import { createAnthropicBatchProvider } from "../providers/anthropic-batch.js";
-import { apiKeyEnv, createLiveProvider, defaultModel } from "../providers/index.js";
+import { apiKeyEnv, createLiveProvider, resolveModel } from "../providers/index.js";
 import { BATCH_LIMITS, runBatches } from "./batch-runner.js";
 import { sha256 } from "../util/hash.js";
 import type { EngineConfig } from "./config.js";
@@ -81,10 +81,6 @@ function canonicalJson(value: unknown): string {
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : v,
   );
-}
-
-export function resolveModel(config: EngineConfig): string {
-  return config.model ?? defaultModel(config.provider);
 }
 
 /**

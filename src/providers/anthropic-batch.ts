@@ -5,7 +5,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import type { CommandContext } from "../cli/command.js";
 import type { EngineConfig } from "../engine/config.js";
 import { messageParams, toAnswer } from "./anthropic.js";
-import { anthropicBaseUrl, defaultModel, resolveApiKey } from "./index.js";
+import { anthropicBaseUrl, resolveApiKey, resolveModel } from "./index.js";
 import type { BatchItemResult, BatchProvider, BatchStatus, ProviderCall } from "./types.js";
 
 export class AnthropicBatchProvider implements BatchProvider {
@@ -57,5 +57,5 @@ export function createAnthropicBatchProvider(config: EngineConfig, ctx: CommandC
     // Polling is cheap and slow-paced: the SDK's backoff on 429/5xx is enough here.
     maxRetries: 5,
   });
-  return new AnthropicBatchProvider(client, config.model ?? defaultModel("anthropic-batch"));
+  return new AnthropicBatchProvider(client, resolveModel(config));
 }

@@ -19,6 +19,11 @@ export function defaultModel(provider: ProviderName): string {
   }
 }
 
+/** The model a run uses: --model, else the provider's default. */
+export function resolveModel(config: EngineConfig): string {
+  return config.model ?? defaultModel(config.provider);
+}
+
 export function apiKeyEnv(config: EngineConfig): string {
   return config["api-key-env"] ?? (config.provider === "openai-compatible" ? OPENAI_DEFAULT_KEY_ENV : "ANTHROPIC_API_KEY");
 }
@@ -50,7 +55,7 @@ export interface ProviderHooks {
 
 /** The live provider for anthropic / openai-compatible; checks the key before anything is sent. */
 export function createLiveProvider(config: EngineConfig, ctx: CommandContext, hooks: ProviderHooks = {}): LiveProvider {
-  const model = config.model ?? defaultModel(config.provider);
+  const model = resolveModel(config);
   switch (config.provider) {
     case "anthropic":
     case "anthropic-batch":
