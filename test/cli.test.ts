@@ -1,29 +1,11 @@
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { defineCommand, envName, zInt, type CommandContext } from "../src/cli/command.js";
+import { defineCommand, envName, zInt } from "../src/cli/command.js";
 import { runCli } from "../src/cli/main.js";
-
-function sink(): Writable & { text: () => string } {
-  const chunks: string[] = [];
-  const w = new Writable({
-    write(chunk, _enc, cb) {
-      chunks.push(String(chunk));
-      cb();
-    },
-  }) as Writable & { text: () => string };
-  w.text = () => chunks.join("");
-  return w;
-}
-
-function context(cwd: string, env: NodeJS.ProcessEnv = {}): CommandContext & { out: ReturnType<typeof sink>; err: ReturnType<typeof sink> } {
-  const out = sink();
-  const err = sink();
-  return { env, cwd, stdout: out, stderr: err, out, err };
-}
+import { context } from "./engine-helpers.js";
 
 const probe = defineCommand({
   name: "probe-cli-test",
@@ -43,34 +25,34 @@ describe("option merging", () => {
   it("takes flags over environment over config file over defaults", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gm-cli-"));
     await writeFile(join(dir, "genre-mind.config.json"), JSON.stringify({ limit: 3, "probe-cli-test": { data: ["a", "b"] } }));
-    let ctx = context(dir);
+    let ctx = context({}, dir);
     expect(await probe.invoke([], ctx)).toBe(0);
     expect(JSON.parse(ctx.out.text())).toMatchObject({ limit: 3, data: ["a", "b"] });
 
-    ctx = context(dir, { [envName("limit")]: "7" });
+    ctx = context({ [envName("limit")]: "7" }, dir);
     await probe.invoke([], ctx);
     expect(JSON.parse(ctx.out.text()).limit).toBe(7);
 
-    ctx = context(dir, { [envName("limit")]: "7" });
+    ctx = context({ [envName("limit")]: "7" }, dir);
     await probe.invoke(["--limit", "9", "--data", "c"], ctx);
     expect(JSON.parse(ctx.out.text())).toMatchObject({ limit: 9, data: ["c"] });
   });
 
   it("names the option and what was expected when a value is bad", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gm-cli-"));
-    await expect(probe.invoke(["--limit", "abc"], context(dir))).rejects.toThrow(/--limit: expected a whole number/);
-    await expect(probe.invoke(["--limit", "0"], context(dir))).rejects.toThrow(/--limit/);
+    await expect(probe.invoke(["--limit", "abc"], context({}, dir))).rejects.toThrow(/--limit: expected a whole number/);
+    await expect(probe.invoke(["--limit", "0"], context({}, dir))).rejects.toThrow(/--limit/);
   });
 
   it("rejects an unknown flag and an unknown config key", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gm-cli-"));
-    await expect(probe.invoke(["--limt", "3"], context(dir))).rejects.toThrow(/limt/);
+    await expect(probe.invoke(["--limt", "3"], context({}, dir))).rejects.toThrow(/limt/);
     await writeFile(join(dir, "genre-mind.config.json"), JSON.stringify({ limt: 3 }));
-    await expect(probe.invoke([], context(dir))).rejects.toThrow(/unknown option 'limt'/);
+    await expect(probe.invoke([], context({}, dir))).rejects.toThrow(/unknown option 'limt'/);
   });
 
   it("exits 2 with usage help for an unknown command", async () => {
-    const ctx = context(process.cwd());
+    const ctx = context({}, process.cwd());
     expect(await runCli(["no-such-command"], ctx)).toBe(2);
     expect(ctx.err.text()).toMatch(/unknown command 'no-such-command'/);
   });
