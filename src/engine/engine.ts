@@ -204,16 +204,7 @@ export class StageSession {
     } else {
       const parsed = item.req.parse(answer.text);
       if (parsed.ok) {
-        const record: StageRecord = {
-          key: item.key,
-          stage: this.run.stage,
-          itemId: item.req.itemId,
-          provider: this.config.provider,
-          model: this.model,
-          output: parsed.value,
-          usage: item.usage,
-          attempts: item.attempts,
-        };
+        const record: StageRecord = { ...this.head(item), output: parsed.value, usage: item.usage, attempts: item.attempts };
         // Not `this.done += await …`: that reads done before the await and loses concurrent updates.
         const n = await this.appendForEach(this.records, item, record);
         this.done += n;
@@ -241,11 +232,7 @@ export class StageSession {
   /** Records an item as given up on; it is not a store hit, so the next run asks again. */
   async fail(item: PendingItem, reason: FailureReason, message: string): Promise<void> {
     const record: FailureRecord = {
-      key: item.key,
-      stage: this.run.stage,
-      itemId: item.req.itemId,
-      provider: this.config.provider,
-      model: this.model,
+      ...this.head(item),
       reason,
       message,
       lastAnswer: item.lastAnswer,
@@ -255,6 +242,11 @@ export class StageSession {
     const n = await this.appendForEach(this.failures, item, record);
     this.failed += n;
     this.failedByReason[reason] = (this.failedByReason[reason] ?? 0) + n;
+  }
+
+  /** The fields every record and failure line starts with (RecordHead). */
+  private head(item: PendingItem) {
+    return { key: item.key, stage: this.run.stage, itemId: item.req.itemId, provider: this.config.provider, model: this.model };
   }
 
   /**
