@@ -28,6 +28,11 @@ describe("templates", () => {
     const dir = await promptsDir();
     await writeFile(join(dir, "profile.user.md"), "Clicks:\n{{histroy}}\n");
     expect(() => loadTemplate(dir, STAGES.profile.templates(DEFAULT_STAGE_OPTIONS).user)).toThrow(/profile\.user\.md: unknown placeholder \{\{histroy\}\} \(this template may use: \{\{history\}\}, \{\{count\}\}\)/);
+    // Not silently sent as literal text: a placeholder in the wrong case or with a space.
+    await writeFile(join(dir, "profile.user.md"), "Clicks ({{ Count }}):\n{{history}}\n");
+    expect(() => loadTemplate(dir, STAGES.profile.templates(DEFAULT_STAGE_OPTIONS).user)).toThrow(/unknown placeholder \{\{Count\}\}/);
+    await writeFile(join(dir, "profile.user.md"), "{{recent history}}\n{{history}}\n");
+    expect(() => loadTemplate(dir, STAGES.profile.templates(DEFAULT_STAGE_OPTIONS).user)).toThrow(/unknown placeholder \{\{recent history\}\}/);
     await writeFile(join(dir, "profile.user.md"), "Clicks: none\n");
     expect(() => loadTemplate(dir, STAGES.profile.templates(DEFAULT_STAGE_OPTIONS).user)).toThrow(/must contain the placeholder \{\{history\}\}/);
     expect(() => loadTemplate(join(dir, "nope"), STAGES.profile.templates(DEFAULT_STAGE_OPTIONS).user)).toThrow(/not found/);

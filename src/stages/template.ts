@@ -11,6 +11,8 @@ import { sha256 } from "../util/hash.js";
 export const BUNDLED_PROMPTS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "prompts");
 
 const PLACEHOLDER = /\{\{\s*([a-z_]+)\s*\}\}/g;
+/** Anything written as a placeholder: `{{Title}}` or `{{topic list}}` must be refused, not sent as is. */
+const PLACEHOLDER_LIKE = /\{\{\s*([^{}\n]*?)\s*\}\}/g;
 
 export interface Template {
   /** File name inside the prompts folder, e.g. `profile.user.md`. */
@@ -38,7 +40,7 @@ export function loadTemplate(dir: string, spec: TemplateSpec): Template {
   }
   // Editors add a final newline; it is not part of the message.
   text = text.replace(/\r\n/g, "\n").replace(/\n+$/, "");
-  const placeholders = [...new Set([...text.matchAll(PLACEHOLDER)].map((m) => m[1]!))];
+  const placeholders = [...new Set([...text.matchAll(PLACEHOLDER_LIKE)].map((m) => m[1]!))];
   for (const p of placeholders) {
     if (!spec.known.includes(p)) {
       const known = spec.known.length ? spec.known.map((k) => `{{${k}}}`).join(", ") : "none";
