@@ -12,7 +12,7 @@ import { STAGES } from "../src/stages/run.js";
 import { DEFAULT_STAGE_OPTIONS } from "../src/stages/stage.js";
 import { BUNDLED_PROMPTS_DIR } from "../src/stages/template.js";
 import { StageMeta } from "../src/run/folder.js";
-import { createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
+import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { DEV_BEHAVIORS, makeFixture, NEWS, writeFixture } from "./stages.fixture.js";
 
@@ -131,14 +131,11 @@ describe("offline stages", () => {
   });
 });
 
-function text(c: FakeMessageRequest["messages"][number]["content"]): string {
-  return typeof c === "string" ? c : c.map((b) => b.text ?? "").join("");
-}
 function systemOf(body: FakeMessageRequest): string {
   return typeof body.system === "string" ? body.system : (body.system ?? []).map((b) => b.text).join("");
 }
 const sentBodies = (fake: FakeAnthropic) => fake.log.map((l) => l.body as FakeMessageRequest | undefined).filter((b): b is FakeMessageRequest => b !== undefined);
-const lastUser = (body: FakeMessageRequest) => text(body.messages[body.messages.length - 1]!.content);
+const lastUser = (body: FakeMessageRequest) => blockText(body.messages[body.messages.length - 1]!.content);
 
 describe("stages against the fake Anthropic API", () => {
   let fake: FakeAnthropic | undefined;
@@ -156,7 +153,7 @@ describe("stages against the fake Anthropic API", () => {
 
   it("summarize: a marked answer becomes a clean title; an answer echoing the labels is re-asked", async () => {
     const r = await live((body, n) => {
-      const title = /^Title: (.*)$/m.exec(text(body.messages[0]!.content))![1]!;
+      const title = /^Title: (.*)$/m.exec(blockText(body.messages[0]!.content))![1]!;
       return title.startsWith("Snowstorm") && n === 1 ? `Title: ${title}` : `[newtitle] "${title}, explained"`;
     }, "summarize");
     expect(r.stderr).not.toMatch(/failed/);
@@ -173,7 +170,7 @@ describe("stages against the fake Anthropic API", () => {
 
   it("profile: near misses are normalized without a re-ask; an out-of-vocabulary topic is repaired", async () => {
     const r = await live((body, n) => {
-      const first = text(body.messages[0]!.content);
+      const first = blockText(body.messages[0]!.content);
       if (first.includes("Brexit") && n === 1) return '{"topics": ["politics", "International"], "regions": []}';
       return '{"topics": ["Tech", "Finances", "finance"], "regions": ["TX", "colorado"]}';
     }, "profile");
@@ -193,7 +190,7 @@ describe("stages against the fake Anthropic API", () => {
   it("generate: duplicate or copied pseudo-news are rejected and repaired; failures past the share exit 1", async () => {
     const item = (title: string, category = "sports") => ({ title, abstract: "Something happened.", category });
     const r = await live((body, n) => {
-      if (n === 1 && text(body.messages[0]!.content).includes("Brexit")) return JSON.stringify({ items: [item("Brexit talks stall again in Brussels", "news"), item("Markets slide")] });
+      if (n === 1 && blockText(body.messages[0]!.content).includes("Brexit")) return JSON.stringify({ items: [item("Brexit talks stall again in Brussels", "news"), item("Markets slide")] });
       if (n === 1) return JSON.stringify({ items: [item("Colts sign a new kicker"), item("Colts sign new kicker")] });
       return JSON.stringify({ items: [item("Colts sign a new kicker"), item("Ten holiday cookie recipes", "Food and Drink")] });
     }, "generate");

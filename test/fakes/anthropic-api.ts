@@ -124,7 +124,8 @@ export function fakeTokens(text: string): number {
   return Math.ceil((m?.length ?? 0) * 1.15);
 }
 
-function blockText(c: string | { type: string; text?: string }[]): string {
+/** The text of a message's content, a string or text blocks. */
+export function blockText(c: string | { type: string; text?: string }[]): string {
   return typeof c === "string" ? c : c.map((b) => b.text ?? "").join("");
 }
 
