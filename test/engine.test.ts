@@ -525,7 +525,8 @@ describe("rate gate pressure", () => {
     expect(gate.throttled).toBe(false);
     // Low remaining in the headers is pressure on its own; an advertised limit below ours is adopted.
     now = 10_000;
-    gate.observe(new Headers({ "anthropic-ratelimit-requests-limit": "100", "anthropic-ratelimit-requests-remaining": "5" }));
+    const { anthropicRateLimits } = await import("../src/providers/anthropic.js");
+    gate.observe(anthropicRateLimits(new Headers({ "anthropic-ratelimit-requests-limit": "100", "anthropic-ratelimit-requests-remaining": "5" })));
     expect(gate.pressureFactor).toBeCloseTo(0.9);
   });
 });

@@ -1,38 +1,35 @@
-// Runs a stage's unanswered requests through a BatchProvider (the Message Batches API): splits them
-// into batches within the API's limits, records each batch ID in `<run>/<stage>.batches.jsonl`
+// Runs a stage's unanswered requests through a BatchProvider (e.g. the Message Batches API): splits
+// them into batches within the provider's limits, records each batch ID in `<run>/<stage>.batches.jsonl`
 // BEFORE polling it, collects results in any order, validates each answer with the request's parse,
 // and re-queues invalid, refused, cut-off, errored and expired items in a following batch until
 // max-attempts. A restart reads the same file and resumes polling the batches still open instead of
 // paying for their items again. Validation, records, failures and cost are the engine's StageSession,
 // the same path live answers take.
-import { APIError } from "@anthropic-ai/sdk";
 import { open, readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 import { UserError } from "../cli/command.js";
-import { apiKeyEnv } from "../providers/index.js";
-import type { BatchProvider, ChatMessage, ProviderCall } from "../providers/types.js";
+import { apiKeyEnv } from "../providers/setup.js";
+import type { BatchLimits, BatchProvider, ChatMessage, ProviderCall } from "../providers/types.js";
 import { sha256 } from "../util/hash.js";
-import { fatalMessage } from "./errors.js";
+import { classifyError, fatalMessage } from "./errors.js";
 import type { PendingItem, StageSession } from "./engine.js";
 import type { FailureReason, Usage } from "./types.js";
 
-/**
- * The Message Batches API's limits per batch: requests, and bytes of the create request's body.
- * "256 MB" is read as the smaller decimal 256,000,000 so a batch is never rejected for its size.
- */
-export const BATCH_LIMITS = { maxRequests: 100_000, maxBytes: 256_000_000 };
 /** Room left under maxBytes for the JSON envelope and separators. */
 const ENVELOPE_BYTES = 1024;
 const CUSTOM_ID = /^[a-zA-Z0-9_-]{1,64}$/;
 
-/** A key already in the API's custom_id alphabet is used as is; any other key is hashed into it. */
+/**
+ * A key already in a conservative custom_id alphabet (the strictest batch API's) is used as is; any
+ * other key is hashed into it.
+ */
 export function customIdFor(key: string): string {
   return CUSTOM_ID.test(key) ? key : sha256(key);
 }
 
 export interface BatchRunOptions {
   pollMs: number;
-  limits?: Partial<typeof BATCH_LIMITS>;
+  limits: BatchLimits;
   /** Stops polling (the batches stay recorded, so the next run resumes them). */
   signal?: AbortSignal;
   /** One line per batch event (submitted, resumed, collected). */
@@ -99,15 +96,8 @@ async function readBatchLines(path: string): Promise<BatchLine[]> {
   return lines;
 }
 
-/** Items errored with these types are not worth sending again: the request itself is wrong. */
-const PERMANENT_ERRORS = /^(invalid_request_error|authentication_error|permission_error|not_found_error)\b/;
-
-export async function runBatches(
-  session: StageSession,
-  provider: BatchProvider & { request?(customId: string, call: ProviderCall): unknown },
-  options: BatchRunOptions,
-): Promise<void> {
-  const limits = { ...BATCH_LIMITS, ...options.limits };
+export async function runBatches(session: StageSession, provider: BatchProvider, options: BatchRunOptions): Promise<void> {
+  const limits = options.limits;
   const batchesFile = session.paths.batches(session.run.stage);
   const log = options.log ?? (() => {});
   const openBatches = new Map<string, OpenBatch>();
@@ -151,8 +141,7 @@ export async function runBatches(
     for (const item of items) {
       const customId = customIdFor(item.key);
       const call = session.call(item);
-      const body = provider.request ? provider.request(customId, call) : { custom_id: customId, params: call };
-      const size = Buffer.byteLength(JSON.stringify(body)) + 1;
+      const size = Buffer.byteLength(JSON.stringify(provider.entry(customId, call))) + 1;
       if (size + ENVELOPE_BYTES > limits.maxBytes) {
         await session.fail(item, "api-error", `the request is ${size} bytes, over the batch limit of ${limits.maxBytes} bytes`);
         continue;
@@ -184,7 +173,7 @@ export async function runBatches(
       } else if (r.type === "expired") {
         await unanswered(item, "expired", "the batch expired before this request was processed");
       } else {
-        await unanswered(item, "api-error", r.message, r.type === "errored" && PERMANENT_ERRORS.test(r.message));
+        await unanswered(item, "api-error", r.message, r.type === "errored" && r.permanent);
       }
     }
     for (const [customId, item] of batch.items) {
@@ -202,13 +191,10 @@ export async function runBatches(
     while (openBatches.size > 0) {
       for (const batch of [...openBatches.values()]) {
         options.signal?.throwIfAborted();
-        let status;
-        try {
-          status = await provider.status(batch.id);
-        } catch (e) {
+        const status = await provider.status(batch.id);
+        if (!status) {
           // A recorded batch the API does not know (deleted, another workspace or key): its requests
           // were never answered for us, so they are sent again rather than polled forever.
-          if (!(e instanceof APIError && e.status === 404)) throw e;
           openBatches.delete(batch.id);
           log(`batch ${batch.id}: not found by the API; its ${batch.items.size} requests are sent again`);
           await submit([...batch.items.values()]);
@@ -227,9 +213,8 @@ export async function runBatches(
   } catch (e) {
     // A rejected key or a refused model is the user's to fix, said once and plainly; batches
     // already created stay recorded and are resumed by the next run.
-    if (e instanceof APIError && (e.status === 401 || e.status === 403 || e.status === 402)) {
-      throw new UserError(fatalMessage(e.status, apiKeyEnv(session.config), e.apiMessage ?? e.message));
-    }
+    const c = classifyError(e);
+    if (c.kind === "fatal") throw new UserError(fatalMessage(c.status, apiKeyEnv(session.spec, session.config), c.message));
     throw e;
   }
 }

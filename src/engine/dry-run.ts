@@ -2,10 +2,11 @@
 // batch modes, sending nothing (with --count-tokens api, only the free token-counting endpoint).
 import pLimit from "p-limit";
 import { UserError, type CommandContext } from "../cli/command.js";
-import { apiKeyEnv, createLiveProvider } from "../providers/index.js";
-import type { LiveProvider, ProviderCall } from "../providers/types.js";
+import { providerSpecs } from "../providers/registry.js";
+import { apiKeyEnv } from "../providers/setup.js";
+import type { ProviderCall, ProviderSpec, TokenCounter } from "../providers/types.js";
 import type { EngineConfig } from "./config.js";
-import { costUsd, modelInfo, zeroUsage } from "./cost.js";
+import { priceUsd, zeroUsage } from "./cost.js";
 import { classifyError } from "./errors.js";
 import { sleep } from "./limits.js";
 import { CHARS_PER_TOKEN, estimateCallTokens } from "./tokens.js";
@@ -35,24 +36,24 @@ export async function dryRun(args: {
   stage: StageName;
   config: EngineConfig;
   ctx: CommandContext;
+  spec: ProviderSpec;
   model: string;
   pending: LlmRequest[];
   cached: number;
-  deps: { provider?: LiveProvider };
 }): Promise<DryRunReport> {
-  const { config, ctx, model, pending } = args;
-  const llm = config.provider !== "offline";
-  let counter: LiveProvider | undefined;
+  const { config, ctx, spec, model, pending } = args;
+  const llm = spec.mode !== "offline";
+  let counter: TokenCounter | undefined;
   if (llm && config["count-tokens"] === "api" && pending.length > 0) {
-    if (config.provider !== "anthropic" && config.provider !== "anthropic-batch") {
-      throw new UserError("--count-tokens api needs --provider anthropic or anthropic-batch");
+    if (!spec.tokenCounter) {
+      const counting = providerSpecs().filter((s) => s.tokenCounter).map((s) => s.name);
+      throw new UserError(`--count-tokens api needs --provider ${counting.join(" or ")}`);
     }
-    counter = args.deps.provider ?? createLiveProvider(config, ctx);
-    if (!counter.countTokens) throw new UserError(`the ${config.provider} provider cannot count tokens`);
+    counter = spec.tokenCounter({ config, env: ctx.env, model });
   }
   const calls: ProviderCall[] = pending.map((r) => ({ system: r.system, messages: [{ role: "user", content: r.user }], jsonSchema: r.jsonSchema, maxTokens: r.maxTokens }));
   const inputs: number[] = calls.map((c) => estimateCallTokens(c).total);
-  if (counter?.countTokens) {
+  if (counter) {
     const count = counter.countTokens.bind(counter);
     const limit = pLimit(Math.min(config.concurrency, 8));
     await Promise.all(
@@ -64,7 +65,7 @@ export async function dryRun(args: {
               return;
             } catch (e) {
               const c = classifyError(e);
-              if (c.kind === "fatal") throw new UserError(`token counting refused (${c.status}): check the key in ${apiKeyEnv(config)}`);
+              if (c.kind === "fatal") throw new UserError(`token counting refused (${c.status}): check the key in ${apiKeyEnv(spec, config)}`);
               if (!c.retryable || retry >= 5) throw new UserError(`token counting failed: ${c.message}`);
               await sleep(Math.max(c.retryAfterMs ?? 0, 500 * 2 ** retry));
             }
@@ -74,8 +75,9 @@ export async function dryRun(args: {
     );
   }
 
-  const info = llm ? modelInfo(model) : undefined;
+  const info = spec.price?.(model);
   const minCacheable = info?.minCacheableTokens ?? 4096;
+  const caches = spec.capabilities.promptCaching;
   let input = 0;
   let system = 0;
   let expected = 0;
@@ -92,7 +94,7 @@ export async function dryRun(args: {
     expected += out;
     max += r.maxTokens;
     live.outputTokens += out;
-    if (sys >= minCacheable) {
+    if (caches && sys >= minCacheable) {
       live.inputTokens += total - sys;
       if (seenSystems.has(r.system)) live.cacheReadTokens += sys;
       else {
@@ -103,21 +105,23 @@ export async function dryRun(args: {
   });
   // Batch: cache hits are best-effort there, so the estimate assumes none.
   const batchUsage: Usage = { inputTokens: input, outputTokens: expected, cacheReadTokens: 0, cacheWriteTokens: 0 };
-  const liveCost = llm ? costUsd(live, model, "live") : 0;
-  const batchCost = llm ? costUsd(batchUsage, model, "batch") : 0;
-  const liveMax = llm ? costUsd({ ...live, outputTokens: max }, model, "live") : 0;
-  const batchMax = llm ? costUsd({ ...batchUsage, outputTokens: max }, model, "batch") : 0;
+  // A provider without prices is free (offline); one without this model's price says so.
+  const cost = (u: Usage, mode: "live" | "batch") => (spec.price ? priceUsd(u, info, mode) : 0);
+  const liveCost = cost(live, "live");
+  const batchCost = cost(batchUsage, "batch");
+  const liveMax = cost({ ...live, outputTokens: max }, "live");
+  const batchMax = cost({ ...batchUsage, outputTokens: max }, "batch");
   const counted = counter ? "api" : "estimate";
 
   const lines = [
     `dry run: ${args.stage} · provider ${config.provider} · model ${model} · nothing was sent`,
     `  requests       ${fmt(pending.length)} to send (${fmt(args.cached)} already in the store)`,
     `  input tokens   ${fmt(input)} (${counted === "api" ? "counted by the API" : `estimated at ${CHARS_PER_TOKEN} characters per token`})`,
-    `  system prompt  ${fmt(system)} of those; ${system > 0 && pending.length > 0 && system / pending.length >= minCacheable ? "cached after the first request (live)" : `below the ${fmt(minCacheable)}-token cache minimum: not cached`}`,
+    `  system prompt  ${fmt(system)} of those; ${caches && system > 0 && pending.length > 0 && system / pending.length >= minCacheable ? "cached after the first request (live)" : `below the ${fmt(minCacheable)}-token cache minimum: not cached`}`,
     `  output tokens  ~${fmt(expected)} expected, at most ${fmt(max)} (max_tokens)`,
     `  cost ${model.padEnd(20)} live ${money(liveCost)} (max ${money(liveMax)}) · batch ${money(batchCost)} (max ${money(batchMax)})`,
   ];
-  if (llm && !info) lines.push(`  note: ${model} has no price in data/pricing.json`);
+  if (spec.price && !info) lines.push(`  note: ${model} has no price in data/pricing.json`);
   ctx.stdout.write(lines.join("\n") + "\n");
   return {
     requests: pending.length,

@@ -6,13 +6,13 @@ import { mkdir } from "node:fs/promises";
 import pLimit from "p-limit";
 import { UserError, type CommandContext } from "../cli/command.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
-import type { ChatMessage, LiveProvider, ProviderAnswer, ProviderCall } from "../providers/types.js";
-import { createAnthropicBatchProvider } from "../providers/anthropic-batch.js";
-import { apiKeyEnv, createLiveProvider, resolveModel } from "../providers/index.js";
-import { BATCH_LIMITS, runBatches } from "./batch-runner.js";
+import type { BatchLimits, ChatMessage, LiveProvider, ProviderAnswer, ProviderCall, ProviderSpec } from "../providers/types.js";
+import { providerSpec } from "../providers/registry.js";
+import { apiKeyEnv, resolveModel } from "../providers/setup.js";
+import { runBatches } from "./batch-runner.js";
 import { sha256 } from "../util/hash.js";
 import type { EngineConfig } from "./config.js";
-import { addUsage, costUsd, zeroUsage } from "./cost.js";
+import { addUsage, priceUsd, zeroUsage } from "./cost.js";
 import { dryRun } from "./dry-run.js";
 import { classifyError, fatalMessage } from "./errors.js";
 import { AbortedError, RateGate, sleep, type Ticket } from "./limits.js";
@@ -49,8 +49,6 @@ export interface EngineSummary {
 
 /** Knobs tests and the bench turn; the CLI uses the defaults. */
 export interface EngineDeps {
-  /** A ready provider instead of one built from the config (tests). */
-  provider?: LiveProvider;
   /** First retry delay; doubles per retry up to maxBackoffMs (default 500 ms). */
   retryBaseMs?: number;
   maxBackoffMs?: number;
@@ -61,17 +59,12 @@ export interface EngineDeps {
   progress?: ProgressOptions;
   /** Clock for the rate gate (default performance.now). */
   now?: () => number;
-  /** anthropic-batch: how often open batches are polled (default --poll-interval). */
+  /** Batch providers: how often open batches are polled (default --poll-interval). */
   batchPollMs?: number;
-  /** anthropic-batch: smaller per-batch limits than the API's (tests). */
-  batchLimits?: Partial<typeof BATCH_LIMITS>;
-  /** anthropic-batch: stops polling; the batches stay recorded for the next run. */
+  /** Batch providers: smaller per-batch limits than the API's (tests). */
+  batchLimits?: Partial<BatchLimits>;
+  /** Batch providers: stops polling; the batches stay recorded for the next run. */
   batchSignal?: AbortSignal;
-}
-
-/** Provider family for the key: live and batch Claude answers are the same answers, so they share a store. */
-function keyFamily(provider: ProviderName): string {
-  return provider === "anthropic-batch" ? "anthropic" : provider;
 }
 
 /** JSON with sorted object keys, so a schema's key order does not change the request key. */
@@ -90,12 +83,13 @@ function canonicalJson(value: unknown): string {
  * the items whose rendered prompt it changes.
  */
 export function requestKey(req: LlmRequest, config: EngineConfig): string {
-  const offline = config.provider === "offline";
+  const spec = providerSpec(config.provider);
+  const offline = spec.mode === "offline";
   return sha256(
     "genre-mind/request/v1",
     req.stage,
-    keyFamily(config.provider),
-    resolveModel(config),
+    spec.family,
+    resolveModel(spec, config),
     canonicalJson({ maxTokens: req.maxTokens }),
     req.system,
     req.user,
@@ -164,11 +158,14 @@ export class StageSession {
     private readonly failures: JsonlAppender,
   ) {
     this.paths = runPaths(run.runDir);
-    this.costMode = config.provider === "anthropic-batch" ? "batch" : "live";
+    this.spec = providerSpec(config.provider);
+    this.costMode = this.spec.mode === "batch" ? "batch" : "live";
   }
 
+  readonly spec: ProviderSpec;
+
   get maxAttempts(): number {
-    return this.config.provider === "offline" ? 1 : this.config["max-attempts"];
+    return this.spec.mode === "offline" ? 1 : this.config["max-attempts"];
   }
 
   /** The provider call for an item's next attempt. */
@@ -177,9 +174,9 @@ export class StageSession {
   }
 
   cost(): number {
-    const c = costUsd(this.usage, this.model, this.costMode);
+    const c = priceUsd(this.usage, this.spec.price?.(this.model), this.costMode);
     if (c === undefined) {
-      if (!this.warnedPrice && this.config.provider !== "offline" && this.config.provider !== "openai-compatible") {
+      if (!this.warnedPrice && this.spec.paid) {
         this.warnedPrice = true;
         this.ctx.stderr.write(`note: no price for model ${this.model} in data/pricing.json; cost is reported as 0\n`);
       }
@@ -319,7 +316,8 @@ export async function runEngine(run: EngineRun, config: EngineConfig, ctx: Comma
 /** runEngine with injectable knobs (tests, bench). */
 export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: CommandContext, deps: EngineDeps): Promise<EngineSummary> {
   const started = performance.now();
-  const model = resolveModel(config);
+  const spec = providerSpec(config.provider);
+  const model = resolveModel(spec, config);
   const paths = runPaths(run.runDir);
 
   // Keys first: an item whose key has a record is done and is never sent again. Items that share a
@@ -359,7 +357,7 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   const sharing = items - byKey.size;
 
   if (config["dry-run"]) {
-    const report = await dryRun({ stage: run.stage, config, ctx, model, pending: pending.map((p) => p.req), cached, deps });
+    const report = await dryRun({ stage: run.stage, config, ctx, spec, model, pending: pending.map((p) => p.req), cached });
     return {
       stage: run.stage,
       provider: config.provider,
@@ -373,12 +371,10 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   }
 
   // A missing key stops the run before anything is opened or queued. Nothing to send needs no key.
-  let provider: LiveProvider | undefined = deps.provider;
   const gate = new RateGate({ rpm: config.rpm, itpm: config.itpm, otpm: config.otpm }, deps.now);
-  const batch = config.provider === "anthropic-batch" && pending.length > 0 ? createAnthropicBatchProvider(config, ctx) : undefined;
-  if (!provider && pending.length > 0 && config.provider !== "offline" && config.provider !== "anthropic-batch") {
-    provider = createLiveProvider(config, ctx, { timeoutMs: deps.timeoutMs ?? config.timeout * 1000, onHeaders: (h) => gate.observe(h) });
-  }
+  const setup = { config, env: ctx.env, model, timeoutMs: deps.timeoutMs ?? config.timeout * 1000 };
+  const batch = spec.mode === "batch" && pending.length > 0 ? spec.create(setup) : undefined;
+  const provider = spec.mode === "live" && pending.length > 0 ? spec.create(setup) : undefined;
 
   await mkdir(run.runDir, { recursive: true });
   const session = new StageSession(
@@ -404,11 +400,11 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   );
   progress.start();
   try {
-    if (config.provider === "offline" && !deps.provider) await runOffline(session);
-    else if (batch) {
+    if (spec.mode === "offline") await runOffline(session);
+    else if (batch && spec.mode === "batch") {
       await runBatches(session, batch, {
         pollMs: deps.batchPollMs ?? config["poll-interval"] * 1000,
-        limits: deps.batchLimits,
+        limits: { ...spec.batchLimits, ...deps.batchLimits },
         signal: deps.batchSignal,
         log: (line) => ctx.stderr.write(`${line}\n`),
       });
@@ -499,6 +495,7 @@ async function runLive(session: StageSession, provider: LiveProvider, gate: Rate
       try {
         ticket = await gate.acquire({ input: est.total, output: outEst }, abort.signal);
         const answer = await provider.call(call, abort.signal);
+        gate.observe(answer.limits);
         gate.settle(ticket, { input: answer.usage.inputTokens + answer.usage.cacheWriteTokens, output: answer.usage.outputTokens });
         gate.speedUp();
         answered++;
@@ -511,11 +508,11 @@ async function runLive(session: StageSession, provider: LiveProvider, gate: Rate
         const c = classifyError(e);
         if (c.kind === "aborted") throw new RunStopped();
         if (c.kind === "fatal") {
-          stopped ??= new UserError(fatalMessage(c.status, apiKeyEnv(session.config), c.message));
+          stopped ??= new UserError(fatalMessage(c.status, apiKeyEnv(session.spec, session.config), c.message));
           abort.abort();
           throw new RunStopped();
         }
-        gate.observe(c.headers, ticket);
+        gate.observe(c.limits, ticket);
         if (c.kind === "rejected" && answered === 0 && ++rejectedStreak >= REJECTED_STREAK) {
           // Every request so far refused as malformed (unknown model, unsupported parameter): the next
           // thousand would be too. Stop instead of filling the failures file with the same error.
