@@ -5,15 +5,16 @@
 // max-attempts. A restart reads the same file and resumes polling the batches still open instead of
 // paying for their items again. Validation, records, failures and cost are the engine's StageSession,
 // the same path live answers take.
-import { open, readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 import { UserError } from "../cli/command.js";
 import { apiKeyEnv } from "../providers/setup.js";
-import type { BatchLimits, BatchProvider, ChatMessage, ProviderCall } from "../providers/types.js";
+import { z } from "zod";
+import type { BatchLimits, BatchProvider, ProviderCall } from "../providers/types.js";
 import { sha256 } from "../util/hash.js";
 import { classifyError, fatalMessage } from "./errors.js";
 import type { PendingItem, StageSession } from "./engine.js";
-import type { FailureReason, Usage } from "./types.js";
+import { JsonlAppender, readJsonl } from "./store.js";
+import { Usage, type FailureReason } from "./types.js";
 
 /** Room left under maxBytes for the JSON envelope and separators. */
 const ENVELOPE_BYTES = 1024;
@@ -41,20 +42,23 @@ interface OpenBatch {
   items: Map<string, PendingItem>;
 }
 
-/** A line of the batches file: a batch created with the state of its items, or a batch fully collected. */
-type BatchLine =
-  | { batch: string; at: string; items: ItemState[] }
-  | { collected: string; at: string };
-
 /** What a resumed run needs to carry on an item exactly where the interrupted run left it. */
-interface ItemState {
-  key: string;
-  attempts: number;
-  retries?: number;
-  usage?: Usage;
+const ItemState = z.object({
+  key: z.string(),
+  attempts: z.number().int().nonnegative(),
+  retries: z.number().int().nonnegative().optional(),
+  usage: Usage.optional(),
   /** The conversation when it is more than the prompt (a repair re-ask). */
-  messages?: ChatMessage[];
-}
+  messages: z.array(z.object({ role: z.enum(["user", "assistant"]), content: z.string() })).optional(),
+});
+type ItemState = z.infer<typeof ItemState>;
+
+/** A line of the batches file: a batch created with the state of its items, or a batch fully collected. */
+const BatchLine = z.union([
+  z.object({ batch: z.string(), at: z.string(), items: z.array(ItemState) }),
+  z.object({ collected: z.string(), at: z.string() }),
+]);
+type BatchLine = z.infer<typeof BatchLine>;
 
 function stateOf(item: PendingItem): ItemState {
   const s: ItemState = { key: item.key, attempts: item.attempts };
@@ -65,47 +69,25 @@ function stateOf(item: PendingItem): ItemState {
   return s;
 }
 
-/** Appends one line and flushes it to disk: a batch ID must survive a kill -9 right after creation. */
-async function appendDurable(path: string, line: BatchLine): Promise<void> {
-  const fh = await open(path, "a");
-  try {
-    await fh.appendFile(`${JSON.stringify(line)}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function readBatchLines(path: string): Promise<BatchLine[]> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
-  const lines: BatchLine[] = [];
-  for (const raw of text.split("\n")) {
-    if (!raw.trim()) continue;
-    try {
-      lines.push(JSON.parse(raw) as BatchLine);
-    } catch {
-      // A torn last line from a kill mid-write: that batch's ID was never recorded whole.
-    }
-  }
-  return lines;
-}
-
 export async function runBatches(session: StageSession, provider: BatchProvider, options: BatchRunOptions): Promise<void> {
   const limits = options.limits;
   const batchesFile = session.paths.batches(session.run.stage);
+  // Opened at the first batch (cutting a line torn by a kill first); each line is flushed to disk
+  // before the run goes on: a batch ID must survive a kill -9 right after creation.
+  let batchesLog: Promise<JsonlAppender> | undefined;
+  const appendDurable = async (line: BatchLine) => {
+    const log = await (batchesLog ??= JsonlAppender.open(batchesFile));
+    await log.append(line);
+    await log.sync();
+  };
   const log = options.log ?? (() => {});
   const openBatches = new Map<string, OpenBatch>();
 
   // Resume: a key belongs to the last batch created with it; a fully collected batch is done with.
   const owner = new Map<string, { batch: string; state: ItemState }>();
   const collected = new Set<string>();
-  for (const line of await readBatchLines(batchesFile)) {
+  // A torn last line is a batch whose ID was never recorded whole; any other bad line is an error.
+  for (const line of (await readJsonl(batchesFile, BatchLine)).records) {
     if ("collected" in line) collected.add(line.collected);
     else for (const state of line.items) owner.set(state.key, { batch: line.batch, state });
   }
@@ -132,7 +114,7 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     const flush = async () => {
       if (chunk.length === 0) return;
       const id = await provider.submit(chunk.map(({ customId, call }) => ({ customId, call })));
-      await appendDurable(batchesFile, { batch: id, at: new Date().toISOString(), items: chunk.map(({ item }) => stateOf(item)) });
+      await appendDurable({ batch: id, at: new Date().toISOString(), items: chunk.map(({ item }) => stateOf(item)) });
       openBatches.set(id, { id, items: new Map(chunk.map(({ item, customId }) => [customId, item])) });
       log(`batch ${id}: submitted ${chunk.length} requests`);
       chunk = [];
@@ -183,7 +165,7 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     // re-reads this batch's results, and each key then belongs to its newest batch.
     openBatches.delete(batch.id);
     if (again.length > 0) await submit(again);
-    await appendDurable(batchesFile, { collected: batch.id, at: new Date().toISOString() });
+    await appendDurable({ collected: batch.id, at: new Date().toISOString() });
     log(`batch ${batch.id}: collected ${seen.size} results, ${again.length} asked again`);
   }
 
@@ -198,7 +180,7 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
           openBatches.delete(batch.id);
           log(`batch ${batch.id}: not found by the API; its ${batch.items.size} requests are sent again`);
           await submit([...batch.items.values()]);
-          await appendDurable(batchesFile, { collected: batch.id, at: new Date().toISOString() });
+          await appendDurable({ collected: batch.id, at: new Date().toISOString() });
           continue;
         }
         if (status.ended) await collect(batch);
@@ -216,5 +198,7 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     const c = classifyError(e);
     if (c.kind === "fatal") throw new UserError(fatalMessage(c.status, apiKeyEnv(session.spec, session.config), c.message));
     throw e;
+  } finally {
+    if (batchesLog) await (await batchesLog).close();
   }
 }
