@@ -12,7 +12,8 @@ import { z } from "zod";
 import type { BatchLimits, BatchProvider, ProviderCall } from "../providers/types.js";
 import { sha256 } from "../util/hash.js";
 import { classifyError, fatalMessage } from "./errors.js";
-import type { PendingItem, StageSession } from "./engine.js";
+import type { PendingItem } from "./plan.js";
+import type { StageSession } from "./session.js";
 import { JsonlAppender, readJsonl } from "./store.js";
 import { Usage, type FailureReason } from "./types.js";
 
@@ -29,6 +30,8 @@ export function customIdFor(key: string): string {
 }
 
 export interface BatchRunOptions {
+  /** Builds the client when it is first needed: a run with nothing to send or poll needs no key. */
+  provider: () => BatchProvider;
   pollMs: number;
   limits: BatchLimits;
   /** Stops polling (the batches stay recorded, so the next run resumes them). */
@@ -61,17 +64,19 @@ const BatchLine = z.union([
 type BatchLine = z.infer<typeof BatchLine>;
 
 function stateOf(item: PendingItem): ItemState {
-  const s: ItemState = { key: item.key, attempts: item.attempts };
+  const s: ItemState = { key: item.key, attempts: item.answers };
   if (item.transportRetries) s.retries = item.transportRetries;
   const u = item.usage;
   if (u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0) s.usage = { ...u };
-  if (item.messages.length > 1) s.messages = item.messages;
+  if (item.conversation) s.messages = item.conversation;
   return s;
 }
 
-export async function runBatches(session: StageSession, provider: BatchProvider, options: BatchRunOptions): Promise<void> {
+export async function runBatches(session: StageSession, items: AsyncIterable<PendingItem>, options: BatchRunOptions): Promise<void> {
   const limits = options.limits;
-  const batchesFile = session.paths.batches(session.run.stage);
+  let client: BatchProvider | undefined;
+  const provider = () => (client ??= options.provider());
+  const batchesFile = session.paths.batches(session.stage);
   // Opened at the first batch (cutting a line torn by a kill first); each line is flushed to disk
   // before the run goes on: a batch ID must survive a kill -9 right after creation.
   let batchesLog: Promise<JsonlAppender> | undefined;
@@ -91,39 +96,42 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     if ("collected" in line) collected.add(line.collected);
     else for (const state of line.items) owner.set(state.key, { batch: line.batch, state });
   }
-  const fresh: PendingItem[] = [];
-  for (const item of session.pending) {
-    const o = owner.get(item.key);
-    if (!o || collected.has(o.batch)) {
-      fresh.push(item);
-      continue;
+  const resumed = new Set<OpenBatch>();
+  /** Items not in a batch still open: an item of an open batch is taken up where it was left. */
+  async function* fresh(): AsyncGenerator<PendingItem> {
+    for await (const item of items) {
+      const o = owner.get(item.key);
+      if (!o || collected.has(o.batch)) {
+        yield item;
+        continue;
+      }
+      item.answers = o.state.attempts;
+      item.transportRetries = o.state.retries ?? 0;
+      if (o.state.usage) item.usage = { ...o.state.usage };
+      if (o.state.messages) item.conversation = o.state.messages;
+      let b = openBatches.get(o.batch);
+      if (!b) openBatches.set(o.batch, (b = { id: o.batch, items: new Map() }));
+      b.items.set(customIdFor(item.key), item);
+      resumed.add(b);
     }
-    item.attempts = o.state.attempts;
-    item.transportRetries = o.state.retries ?? 0;
-    if (o.state.usage) item.usage = { ...o.state.usage };
-    if (o.state.messages) item.messages = o.state.messages;
-    let b = openBatches.get(o.batch);
-    if (!b) openBatches.set(o.batch, (b = { id: o.batch, items: new Map() }));
-    b.items.set(customIdFor(item.key), item);
   }
-  for (const b of openBatches.values()) log(`batch ${b.id}: resumed polling (${b.items.size} requests)`);
 
-  async function submit(items: PendingItem[]): Promise<void> {
+  async function submit(items: Iterable<PendingItem> | AsyncIterable<PendingItem>): Promise<void> {
     let chunk: { item: PendingItem; customId: string; call: ProviderCall }[] = [];
     let bytes = 0;
     const flush = async () => {
       if (chunk.length === 0) return;
-      const id = await provider.submit(chunk.map(({ customId, call }) => ({ customId, call })));
+      const id = await provider().submit(chunk.map(({ customId, call }) => ({ customId, call })));
       await appendDurable({ batch: id, at: new Date().toISOString(), items: chunk.map(({ item }) => stateOf(item)) });
       openBatches.set(id, { id, items: new Map(chunk.map(({ item, customId }) => [customId, item])) });
       log(`batch ${id}: submitted ${chunk.length} requests`);
       chunk = [];
       bytes = 0;
     };
-    for (const item of items) {
+    for await (const item of items) {
       const customId = customIdFor(item.key);
-      const call = session.call(item);
-      const size = Buffer.byteLength(JSON.stringify(provider.entry(customId, call))) + 1;
+      const call = session.nextCall(item);
+      const size = Buffer.byteLength(JSON.stringify(provider().entry(customId, call))) + 1;
       if (size + ENVELOPE_BYTES > limits.maxBytes) {
         await session.fail(item, "api-error", `the request is ${size} bytes, over the batch limit of ${limits.maxBytes} bytes`);
         continue;
@@ -142,16 +150,16 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     const unanswered = async (item: PendingItem, reason: FailureReason, message: string, permanent = false) => {
       item.transportRetries++;
       session.transportRetries++;
-      if (permanent || item.transportRetries >= session.maxAttempts) await session.fail(item, reason, message);
+      if (permanent || item.transportRetries >= session.maxAnswers) await session.fail(item, reason, message);
       else again.push(item);
     };
-    for await (const r of provider.results(batch.id)) {
+    for await (const r of provider().results(batch.id)) {
       const item = batch.items.get(r.customId);
       // Not ours (a later batch owns the key) or a duplicate line.
       if (!item || seen.has(r.customId)) continue;
       seen.add(r.customId);
       if (r.type === "succeeded") {
-        if ((await session.accept(item, r.answer)) === "retry") again.push(item);
+        if ((await session.accept(item, r.answer)) === "reask") again.push(item);
       } else if (r.type === "expired") {
         await unanswered(item, "expired", "the batch expired before this request was processed");
       } else {
@@ -173,7 +181,7 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     while (openBatches.size > 0) {
       for (const batch of [...openBatches.values()]) {
         options.signal?.throwIfAborted();
-        const status = await provider.status(batch.id);
+        const status = await provider().status(batch.id);
         if (!status) {
           // A recorded batch the API does not know (deleted, another workspace or key): its requests
           // were never answered for us, so they are sent again rather than polled forever.
@@ -190,7 +198,8 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
   }
 
   try {
-    await submit(fresh);
+    await submit(fresh());
+    for (const b of resumed) log(`batch ${b.id}: resumed polling (${b.items.size} requests)`);
     await poll();
   } catch (e) {
     // A rejected key or a refused model is the user's to fix, said once and plainly; batches
