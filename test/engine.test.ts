@@ -184,6 +184,16 @@ describe("retries", () => {
     expect(fake!.messageLog().length).toBeLessThanOrEqual(5 + 4);
   });
 
+  it("frees the slot of a request waiting out its retry-after: the others go on meanwhile", async () => {
+    const t = await setup({ faults: (i) => (i.n === 1 && i.key === fakeKey(userText(0)) ? { type: "429", retryAfterS: 0.5 } : undefined) });
+    const { summary } = await t.run(titleRequests(4), { concurrency: 1 });
+    expect(summary.counts).toMatchObject({ done: 4, failed: 0, retried: 1 });
+    const order = fake!.messageLog().map((r) => r.key);
+    const [first, again] = [order.indexOf(fakeKey(userText(0))), order.lastIndexOf(fakeKey(userText(0)))];
+    // With one slot held through the wait, nothing could be sent between N0's 429 and its retry.
+    expect(again - first).toBeGreaterThan(1);
+  });
+
   it("gives up after the retry budget and records api-error", async () => {
     const t = await setup({ faults: (i) => (i.key === fakeKey(userText(0)) ? { type: "529" } : undefined) });
     const { summary } = await t.run(titleRequests(2), {}, { maxRetries: 3 });

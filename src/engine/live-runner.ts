@@ -1,6 +1,7 @@
 // The live runner: items from the planner go out one call at a time under the concurrency limit and
 // the rate gate; each answer goes to the session, which stores it or asks for a repair re-ask. Items
-// are pulled as slots free up, so a stream of requests is read at most one item ahead.
+// are pulled as slots free up, so a stream of requests is read at most one item ahead; an item that
+// waits before a transport retry gives its slot back meanwhile.
 import { setMaxListeners } from "node:events";
 import { UserError } from "../cli/command.js";
 import type { LiveProvider, ProviderAnswer, ProviderCall } from "../providers/types.js";
@@ -63,6 +64,8 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
     abort.abort();
   };
   let provider: LiveProvider | undefined;
+  /** Held by an item while it calls; see `wait` below. */
+  const slots = new Slots(options.concurrency);
   const warmup = new Warmup();
   // Output tokens are debited before the call: the running mean of real answers (max_tokens until one is known).
   let answered = 0;
@@ -121,7 +124,15 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
         item.transportRetries++;
         session.transportRetries++;
       },
-      wait: (ms) => sleep(ms, abort.signal),
+      wait: async (ms) => {
+        // Waiting out a retry-after holds no slot: under 429s the limit sets the pace, not --concurrency.
+        slots.release();
+        try {
+          await sleep(ms, abort.signal);
+        } finally {
+          await slots.acquire();
+        }
+      },
     });
   };
 
@@ -149,6 +160,6 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
       stop(e);
     }
   };
-  await forEachConcurrently(items, new Slots(options.concurrency), work, () => stopped !== undefined);
+  await forEachConcurrently(items, slots, work, () => stopped !== undefined);
   if (stopped) throw stopped;
 }
