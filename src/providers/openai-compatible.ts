@@ -8,7 +8,7 @@ import type { EngineConfig } from "../engine/config.js";
 import type { Usage } from "../engine/types.js";
 import { ProviderError, retryAfterMs } from "./errors.js";
 import { resolveApiKey, resolveBaseUrl } from "./setup.js";
-import type { LiveProvider, LiveProviderSpec, ProviderAnswer, ProviderCall, StopKind } from "./types.js";
+import type { LiveProvider, LiveProviderSpec, ProviderAnswer, ProviderCall, RateLimitReading, StopKind } from "./types.js";
 const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
 
 /**
@@ -26,11 +26,47 @@ export interface OpenAiCompatibleOptions {
   /** Optional: local servers usually need none. */
   apiKey?: string;
   timeoutMs?: number;
+  /** Reads the server's rate-limit headers, where it sends any (OpenAI's x-ratelimit-*). */
+  rateLimits?(headers: Headers): RateLimitReading | undefined;
 }
 
-interface ChatCompletion {
+/** A chat completion as far as an answer needs it (also each line of a batch's output file). */
+export interface ChatCompletion {
   choices?: { message?: { content?: string | null; refusal?: string | null }; finish_reason?: string | null }[];
   usage?: { prompt_tokens?: number; completion_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } | null };
+}
+
+/** The /chat/completions request body for a call, with structured output asked for in `mode`. */
+export function chatCompletionBody(
+  call: ProviderCall,
+  model: string,
+  mode: SchemaMode = "strict",
+  tokenField: "max_tokens" | "max_completion_tokens" = "max_tokens",
+): Record<string, unknown> {
+  const system =
+    call.jsonSchema && mode === "prompt"
+      ? `${call.system}\n\nAnswer with one JSON object only, no prose and no code fence, matching this JSON Schema:\n${JSON.stringify(call.jsonSchema)}`
+      : call.system;
+  const body: Record<string, unknown> = {
+    model,
+    messages: [{ role: "system", content: system }, ...call.messages],
+    [tokenField]: call.maxTokens,
+  };
+  if (call.jsonSchema && mode !== "prompt") {
+    body.response_format = { type: "json_schema", json_schema: { name: "answer", schema: call.jsonSchema, strict: mode === "strict" } };
+  }
+  return body;
+}
+
+/** A chat completion as the engine's answer; undefined when the body is not one. */
+export function chatAnswer(completion: ChatCompletion | undefined): ProviderAnswer | undefined {
+  const choice = completion?.choices?.[0];
+  if (!choice?.message) return undefined;
+  return {
+    text: choice.message.refusal ?? choice.message.content ?? "",
+    stop: stopKind(choice.finish_reason, choice.message.refusal),
+    usage: usageOf(completion),
+  };
 }
 
 export class OpenAiCompatibleProvider implements LiveProvider {
@@ -38,6 +74,7 @@ export class OpenAiCompatibleProvider implements LiveProvider {
   private readonly endpoint: string;
   private readonly apiKey: string | undefined;
   private readonly timeoutMs: number;
+  private readonly rateLimits: (headers: Headers) => RateLimitReading | undefined;
   private schemaMode: SchemaMode = "strict";
   /** OpenAI's newer models reject `max_tokens`; learned from the first 400 that says so. */
   private tokenField: "max_tokens" | "max_completion_tokens" = "max_tokens";
@@ -47,6 +84,7 @@ export class OpenAiCompatibleProvider implements LiveProvider {
     this.endpoint = `${options.baseUrl.replace(/\/+$/, "")}/chat/completions`;
     this.apiKey = options.apiKey || undefined;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.rateLimits = options.rateLimits ?? (() => undefined);
   }
 
   /** The structured-output form currently used (for tests and the run summary). */
@@ -77,19 +115,8 @@ export class OpenAiCompatibleProvider implements LiveProvider {
     }
   }
 
-  private async post(call: ProviderCall, mode: SchemaMode, tokenField: string, signal?: AbortSignal): Promise<ProviderAnswer> {
-    const system =
-      call.jsonSchema && mode === "prompt"
-        ? `${call.system}\n\nAnswer with one JSON object only, no prose and no code fence, matching this JSON Schema:\n${JSON.stringify(call.jsonSchema)}`
-        : call.system;
-    const body: Record<string, unknown> = {
-      model: this.model,
-      messages: [{ role: "system", content: system }, ...call.messages],
-      [tokenField]: call.maxTokens,
-    };
-    if (call.jsonSchema && mode !== "prompt") {
-      body.response_format = { type: "json_schema", json_schema: { name: "answer", schema: call.jsonSchema, strict: mode === "strict" } };
-    }
+  private async post(call: ProviderCall, mode: SchemaMode, tokenField: "max_tokens" | "max_completion_tokens", signal?: AbortSignal): Promise<ProviderAnswer> {
+    const body = chatCompletionBody(call, this.model, mode, tokenField);
     const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
 
@@ -118,19 +145,13 @@ export class OpenAiCompatibleProvider implements LiveProvider {
     }
     if (!response.ok) {
       const message = this.scrub(errorText(json) ?? raw.slice(0, 500));
-      throw ProviderError.fromStatus(response.status, `${response.status} ${message}`, { retryAfterMs: retryAfterMs(response.headers) });
+      const limits = this.rateLimits(response.headers);
+      throw ProviderError.fromStatus(response.status, `${response.status} ${message}`, { retryAfterMs: retryAfterMs(response.headers), limits });
     }
-    const completion = json as ChatCompletion | undefined;
-    const choice = completion?.choices?.[0];
-    if (!choice?.message) {
-      // A 200 whose body is not a chat completion: a proxy or a server fault, worth another try.
-      throw new ProviderError("malformed", this.scrub(`${this.endpoint}: malformed response body (${raw.slice(0, 120)})`));
-    }
-    return {
-      text: choice.message.refusal ?? choice.message.content ?? "",
-      stop: stopKind(choice.finish_reason, choice.message.refusal),
-      usage: usageOf(completion),
-    };
+    const answer = chatAnswer(json as ChatCompletion | undefined);
+    // A 200 whose body is not a chat completion: a proxy or a server fault, worth another try.
+    if (!answer) throw new ProviderError("malformed", this.scrub(`${this.endpoint}: malformed response body (${raw.slice(0, 120)})`));
+    return { ...answer, limits: this.rateLimits(response.headers) };
   }
 
   /** Servers echo parts of a bad key in their 401 text; the key itself never leaves this object. */
