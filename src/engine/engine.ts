@@ -6,7 +6,7 @@
 import type { CommandContext } from "../cli/command.js";
 import { providerSpec } from "../providers/registry.js";
 import { resolveModel } from "../providers/setup.js";
-import type { BatchLimits } from "../providers/types.js";
+import type { BatchLimits, ProviderSpec } from "../providers/types.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
 import { runBatches } from "./batch-runner.js";
 import type { EngineConfig } from "./config.js";
@@ -107,7 +107,21 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   const spec = providerSpec(config.provider);
   const model = resolveModel(spec, config);
   const paths = runPaths(run.runDir);
-  const planner = await Planner.open(run.stage, paths.records(run.stage), (req) => requestKey(req, config, spec));
+  const planner = await Planner.open(run.stage, { records: paths.records(run.stage), failures: paths.failures(run.stage) }, (req) => requestKey(req, config, spec));
+  try {
+    return await planAndRun(run, config, ctx, deps, { started, spec, model, paths, planner });
+  } finally {
+    await planner.close();
+  }
+}
+
+async function planAndRun(
+  run: EngineRun,
+  config: EngineConfig,
+  ctx: CommandContext,
+  deps: EngineDeps,
+  { started, spec, model, paths, planner }: { started: number; spec: ProviderSpec; model: string; paths: ReturnType<typeof runPaths>; planner: Planner },
+): Promise<EngineSummary> {
   const planned = planner.plan(run.requests);
   const summary = (counts: StageCounts, usage: Usage, costUsd: number, dryRun: boolean): EngineSummary => ({
     stage: run.stage,

@@ -25,8 +25,9 @@ function repairPrompt(reason: FailureReason, error: string, maxTokens: number): 
 class LazyAppender {
   private opened: Promise<JsonlAppender> | undefined;
   constructor(readonly path: string) {}
-  async append(line: StageRecord | FailureRecord): Promise<void> {
-    await (await (this.opened ??= JsonlAppender.open(this.path))).append(line);
+  /** Appends a line; resolves with its byte offset once it is in the file. */
+  async append(line: StageRecord | FailureRecord): Promise<number> {
+    return (await (this.opened ??= JsonlAppender.open(this.path))).append(line);
   }
   async close(ensure: boolean): Promise<void> {
     if (ensure) this.opened ??= JsonlAppender.open(this.path);
@@ -185,9 +186,9 @@ export class StageSession {
    * being written are appended too. Returns how many lines it appended.
    */
   private async appendForEach(to: LazyAppender, item: PendingItem, line: StageRecord | FailureRecord): Promise<number> {
-    await to.append(line);
+    const at = await to.append(line);
     for (let i = 0; i < item.sharers.length; i++) await to.append({ ...line, itemId: item.sharers[i]!.itemId, usage: zeroUsage() });
-    this.planner.settled(item, line);
+    this.planner.settled(item, { line, at });
     const n = 1 + item.sharers.length;
     if (item.answers > 1 || item.transportRetries > 0) this.retried += n;
     return n;

@@ -21,6 +21,10 @@ export interface LineChunk {
   starts: number[];
   ends: number[];
   firstLineNo: number;
+  /** Where `text` starts in the file, in bytes (after a BOM). */
+  byteOffset: number;
+  /** The chunk is ASCII: a character index in `text` is a byte count. */
+  ascii: boolean;
 }
 
 /**
@@ -37,7 +41,10 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
     let filled = 0;
     let lineNo = 1;
     let first = true;
-    const decode = (end: number) => (isAscii(buf.subarray(0, end)) ? buf.toString("latin1", 0, end) : buf.toString("utf8", 0, end));
+    /** File position of buf[0]. */
+    let position = 0;
+    let ascii = true;
+    const decode = (end: number) => ((ascii = isAscii(buf.subarray(0, end))) ? buf.toString("latin1", 0, end) : buf.toString("utf8", 0, end));
     for (;;) {
       if (filled === buf.length) {
         // One line longer than the buffer: grow it.
@@ -53,6 +60,7 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         if (end >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
           buf.copyWithin(0, 3, end);
           end -= 3;
+          position = 3;
         }
       }
       const cut = end > 0 ? buf.lastIndexOf(10, end - 1) + 1 : 0;
@@ -74,13 +82,14 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         start = nl + 1;
         nl = text.indexOf("\n", start);
       }
-      yield { text, starts, ends, firstLineNo: lineNo };
+      yield { text, starts, ends, firstLineNo: lineNo, byteOffset: position, ascii };
       lineNo += starts.length;
+      position += cut;
     }
     if (filled > 0) {
       const text = decode(filled);
       const end = text.charCodeAt(text.length - 1) === 13 ? text.length - 1 : text.length;
-      yield { text, starts: [0], ends: [end], firstLineNo: lineNo };
+      yield { text, starts: [0], ends: [end], firstLineNo: lineNo, byteOffset: position, ascii };
     }
   } finally {
     await fh.close();
