@@ -159,7 +159,7 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
       if (!item || seen.has(r.customId)) continue;
       seen.add(r.customId);
       if (r.type === "succeeded") {
-        if ((await session.accept(item, r.answer)) === "reask") again.push(item);
+        again.push(...(await session.accept(item, r.answer)));
       } else if (r.type === "expired") {
         await unanswered(item, "expired", "the batch expired before this request was processed");
       } else {

@@ -37,6 +37,11 @@ export const engineOptions: OptionSpecs = {
   "max-attempts": { type: "string", arg: "<n>", description: "attempts per item, repair re-asks included (default 3)" },
   "max-failure-share": { type: "string", arg: "<0..1>", description: "exit non-zero when more than this share of items failed (default 0.05)" },
   "poll-interval": { type: "string", arg: "<s>", description: `${names(providerSpecs().filter((s) => s.mode === "batch"))}: seconds between batch status polls (default 30)` },
+  pack: {
+    type: "string",
+    arg: "<n>",
+    description: "items per request for the stages that allow it (summarize, profile): one copy of the system prompt for n items (default 1; not offline)",
+  },
   "dry-run": { type: "boolean", description: "render every prompt, count tokens and print the cost estimate; send nothing" },
   timeout: { type: "string", arg: "<s>", description: "seconds to wait for one answer before retrying it (default 120)" },
   "count-tokens": {
@@ -58,6 +63,7 @@ export const EngineConfig = z.object({
   "max-attempts": zInt(1, 20).default(3),
   "max-failure-share": zNumber(0, 1).default(0.05),
   "poll-interval": zNumber(0.001).default(30),
+  pack: zInt(1, 100).default(1),
   "dry-run": zBool.default(false),
   "count-tokens": z.enum(["estimate", "api"]).default("estimate"),
   timeout: zNumber(0.001).default(120),

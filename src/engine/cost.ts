@@ -47,6 +47,11 @@ export function modelInfo(model: string): ModelInfo | undefined {
   return undefined;
 }
 
+/** Every model the table prices, in the table's order (aliases left out). */
+export function pricedModels(): { model: string; info: ModelInfo }[] {
+  return Object.entries(pricingTable().models).map(([model, info]) => ({ model, info }));
+}
+
 /** Dollars for the usage, or undefined when the model has no price in the table. */
 export function costUsd(usage: Usage, model: string, mode: "live" | "batch" = "live"): number | undefined {
   return priceUsd(usage, modelInfo(model), mode);

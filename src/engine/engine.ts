@@ -3,7 +3,7 @@
 // re-asks invalid ones and keeps counts and cost; a runner per provider mode (offline, live, batch)
 // drives the items through. This file wires them for one run and prints the summary. Stages know
 // news; the engine knows none of it.
-import type { CommandContext } from "../cli/command.js";
+import { UserError, type CommandContext } from "../cli/command.js";
 import { providerSpec } from "../providers/registry.js";
 import { resolveModel } from "../providers/setup.js";
 import type { BatchLimits, ProviderSpec } from "../providers/types.js";
@@ -11,10 +11,11 @@ import { runPaths, type StageCounts } from "../run/folder.js";
 import { runBatches } from "./batch-runner.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
-import { dryRun } from "./dry-run.js";
+import { dryRun, type DryRunReport } from "./dry-run.js";
 import { RateGate } from "./limits.js";
 import { runLive } from "./live-runner.js";
 import { runOffline } from "./offline-runner.js";
+import { packed } from "./pack.js";
 import { Planner, requestKey, type PendingItem, type Planned } from "./plan.js";
 import { Progress, type ProgressOptions } from "./progress.js";
 import { DEFAULT_RETRY } from "./retry.js";
@@ -42,6 +43,8 @@ export interface EngineSummary {
   /** true when failures exceed --max-failure-share: the command must exit 1 (after writing meta). */
   failedShareExceeded: boolean;
   dryRun: boolean;
+  /** --dry-run: the estimate, priced for every model. */
+  estimate?: DryRunReport;
 }
 
 /** Knobs tests and the bench turn; the CLI uses the defaults. */
@@ -137,11 +140,13 @@ async function planAndRun(
   if (config["dry-run"]) {
     const report = await dryRun({ stage: run.stage, config, ctx, spec, model, asks: dryRunAsks(planned, planner), cached: () => planner.cached });
     const counts = { items: planner.items, done: 0, cached: planner.cached, retried: 0, failed: 0, failedByReason: {} };
-    return summary(counts, zeroUsage(), report.liveCostUsd, true);
+    return { ...summary(counts, zeroUsage(), report.liveCostUsd, true), estimate: report };
   }
+  if (spec.mode === "batch" && config.pack > 1) throw new UserError(`--pack with --provider ${config.provider}: not supported yet; use --pack 1 or a live provider`);
 
   const session = new StageSession({ stage: run.stage, runDir: run.runDir, config, spec, model, ctx, planner });
-  const asks = session.asks(planned);
+  // The offline provider answers each item itself: nothing to pack.
+  const asks = packed(session.asks(planned), spec.mode === "offline" ? 1 : config.pack);
   // Clients are built at the first item to send: a missing key stops the run before anything is
   // sent, and a run with nothing to send needs no key.
   const setup = { config, env: ctx.env, model, timeoutMs: deps.timeoutMs ?? config.timeout * 1000 };

@@ -136,18 +136,19 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
     });
   };
 
-  /** Asks until the session stores the item or gives up on it. */
+  /** Asks until the session stores the item or gives up on it (a pack: each of its items, re-asked alone). */
   const processItem = async (item: PendingItem): Promise<void> => {
-    for (;;) {
+    const queue = [item];
+    for (let next = queue.shift(); next; next = queue.shift()) {
       let answer: ProviderAnswer;
       try {
-        answer = await send(item);
+        answer = await send(next);
       } catch (e) {
         if (e instanceof RunStopped || stopped) return;
-        await session.fail(item, "api-error", (e as Error).message);
-        return;
+        await session.fail(next, "api-error", (e as Error).message);
+        continue;
       }
-      if ((await session.accept(item, answer)) !== "reask") return;
+      queue.push(...(await session.accept(next, answer)));
     }
   };
 

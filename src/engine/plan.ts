@@ -66,6 +66,8 @@ export interface PendingItem {
   usage: Usage;
   /** The last answer received, kept for the failure record. */
   lastAnswer?: string;
+  /** A pack (pack.ts): the items this one request carries, in item-number order. */
+  members?: PendingItem[];
 }
 
 /** What the planner decided for one request. */

@@ -7,6 +7,7 @@ import type { ProviderAnswer, ProviderCall, ProviderSpec } from "../providers/ty
 import type { EngineConfig } from "./config.js";
 import { addUsage, priceUsd, zeroUsage } from "./cost.js";
 import { callFor, type PendingItem, type Planned, type Planner } from "./plan.js";
+import { shareUsage, splitPackAnswer } from "./pack.js";
 import { JsonlAppender } from "./store.js";
 import type { FailureReason, FailureRecord, StageName, StageRecord, Usage } from "./types.js";
 
@@ -117,23 +118,67 @@ export class StageSession {
     return c;
   }
 
-  /** Validates an answer: stores it, or prepares the repair re-ask, or gives up after max-attempts. */
-  async accept(item: PendingItem, answer: ProviderAnswer): Promise<Verdict> {
-    item.answers++;
-    addUsage(item.usage, answer.usage);
+  /**
+   * Takes an answer for an item or a pack: each item's answer is stored, prepared for a repair
+   * re-ask, or given up on after max-attempts. Returns the items to ask again (alone).
+   */
+  async accept(unit: PendingItem, answer: ProviderAnswer): Promise<PendingItem[]> {
     addUsage(this.usage, answer.usage);
+    if (unit.members) return this.acceptPack(unit, unit.members, answer);
+    unit.answers++;
+    addUsage(unit.usage, answer.usage);
+    return (await this.judge(unit, answer.text, answer.stop)) === "reask" ? [unit] : [];
+  }
+
+  /**
+   * A pack's answer, split by item number: each part is judged as that item's own answer (the usage
+   * shared out evenly). When the pack as a whole is unusable — cut off, refused, not the pack format —
+   * or an item's part is missing, those items are asked again alone, the pack counting as an attempt.
+   */
+  private async acceptPack(pack: PendingItem, members: PendingItem[], answer: ProviderAnswer): Promise<PendingItem[]> {
+    const shares = shareUsage(answer.usage, members.length);
+    members.forEach((m, i) => {
+      m.answers++;
+      m.transportRetries += pack.transportRetries;
+      addUsage(m.usage, shares[i]!);
+    });
+    const split = answer.stop === "end" ? splitPackAnswer(answer.text) : undefined;
+    const again: PendingItem[] = [];
+    for (const [i, m] of members.entries()) {
+      const part = split?.ok ? split.value.get(i + 1) : undefined;
+      if (part !== undefined) {
+        if ((await this.judge(m, part, "end", members.length)) === "reask") again.push(m);
+        continue;
+      }
+      // Nothing of this item's own to show the model: it is asked again from its own prompt.
+      if (m.answers < this.maxAnswers) again.push(m);
+      else {
+        m.lastAnswer = answer.text;
+        const why =
+          answer.stop === "end"
+            ? split?.ok
+              ? { reason: "invalid" as const, error: `the packed answer had no answer for item ${i + 1}` }
+              : { reason: "invalid" as const, error: split?.error ?? "unreadable packed answer" }
+            : this.stopProblem(answer.stop, pack.req.maxTokens);
+        await this.fail(m, why.reason, why.error);
+      }
+    }
+    return again;
+  }
+
+  private stopProblem(stop: "max_tokens" | "refusal", maxTokens: number): { reason: FailureReason; error: string } {
+    return stop === "refusal" ? { reason: "refusal", error: "the model refused" } : { reason: "truncated", error: `the answer was cut off at max_tokens (${maxTokens})` };
+  }
+
+  /** One item's answer: stored, or the repair re-ask prepared, or given up on after max-attempts. */
+  private async judge(item: PendingItem, text: string, stop: ProviderAnswer["stop"], pack?: number): Promise<Verdict> {
     let reason: FailureReason;
     let error: string;
-    if (answer.stop === "refusal") {
-      reason = "refusal";
-      error = "the model refused";
-    } else if (answer.stop === "max_tokens") {
-      reason = "truncated";
-      error = `the answer was cut off at max_tokens (${item.req.maxTokens})`;
-    } else {
-      const parsed = item.req.parse(answer.text);
+    if (stop !== "end") ({ reason, error } = this.stopProblem(stop, item.req.maxTokens));
+    else {
+      const parsed = item.req.parse(text);
       if (parsed.ok) {
-        const record: StageRecord = { ...this.head(item), output: parsed.value, usage: item.usage, attempts: item.answers };
+        const record: StageRecord = { ...this.head(item), output: parsed.value, usage: item.usage, attempts: item.answers, ...(pack ? { pack } : {}) };
         // Not `this.done += await …`: that reads done before the await and loses concurrent updates.
         const n = await this.appendForEach(this.records, item, record);
         this.done += n;
@@ -142,13 +187,13 @@ export class StageSession {
       reason = "invalid";
       error = parsed.error;
     }
-    item.lastAnswer = answer.text;
+    item.lastAnswer = text;
     if (item.answers >= this.maxAnswers) {
       await this.fail(item, reason, error);
       return "failed";
     }
     // An empty assistant turn is rejected by the API, so a bare refusal is re-asked without one.
-    const previous = answer.text.trimEnd();
+    const previous = text.trimEnd();
     const prompt = this.nextCall(item).messages;
     item.conversation = [
       ...(previous ? prompt : prompt.slice(0, 1)),
@@ -158,8 +203,16 @@ export class StageSession {
     return "reask";
   }
 
-  /** Records an item as given up on; it is not a store hit, so the next run asks again. */
+  /** Records an item (each item of a pack) as given up on; it is not a store hit, so the next run asks again. */
   async fail(item: PendingItem, reason: FailureReason, message: string): Promise<void> {
+    if (item.members) {
+      for (const m of item.members) {
+        m.transportRetries += item.transportRetries;
+        m.lastAnswer ??= item.lastAnswer;
+        await this.fail(m, reason, message);
+      }
+      return;
+    }
     const record: FailureRecord = {
       ...this.head(item),
       reason,

@@ -36,6 +36,11 @@ export interface LlmRequest<T = unknown> {
    * catalog's fingerprint); part of the request key for the offline provider only.
    */
   offlineInputs?: string;
+  /**
+   * The stage lets this request share one call with others of its kind (--pack, engine/pack.ts): its
+   * answer must then make sense as one part of a larger JSON answer.
+   */
+  packable?: boolean;
   /** Validates and normalizes the raw text of an answer (the stage's zod schema lives behind it). */
   parse(raw: string): ParseResult<T>;
   /** The offline provider's deterministic answer, as raw text that goes through `parse` like any other. */
@@ -69,6 +74,8 @@ export const StageRecord = RecordHead.extend({
   /** Tokens billed for this item across all its attempts. */
   usage: Usage,
   attempts: z.number().int().positive(),
+  /** Answered as one part of a request carrying this many items (--pack); absent when asked alone. */
+  pack: z.number().int().min(2).optional(),
 });
 export type StageRecord = z.infer<typeof StageRecord>;
 

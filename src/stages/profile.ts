@@ -6,7 +6,8 @@ import type { LlmRequest, ParseResult } from "../engine/types.js";
 import type { Catalog, CatalogNews } from "../mind/catalog.js";
 import { sha256 } from "../util/hash.js";
 import { entitiesOf, stateOfEntity } from "./entities.js";
-import { dedupe, extractJson, normalizeRegion, normalizeTopic, quoteList } from "./normalize.js";
+import { extractJson } from "../util/json.js";
+import { dedupe, normalizeRegion, normalizeTopic, quoteList } from "./normalize.js";
 import { ProfileOutput } from "./outputs.js";
 import type { Stage, StageInput, StageOptions } from "./stage.js";
 import { render } from "./template.js";
@@ -196,6 +197,7 @@ export const profileStage: Stage = {
         user,
         jsonSchema: PROFILE_JSON_SCHEMA as unknown as Record<string, unknown>,
         schemaVersion: PROFILE_SCHEMA_VERSION,
+        packable: true,
         maxTokens: 400,
         // ~5 topics and ~0.3 regions (GENRE's averages) as compact JSON.
         expectedOutputTokens: 50,

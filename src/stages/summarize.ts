@@ -142,6 +142,7 @@ export const summarizeStage: Stage = {
         system,
         user,
         schemaVersion: SUMMARIZE_SCHEMA_VERSION,
+        packable: true,
         maxTokens: 200,
         // GENRE measured enhanced titles at ~17 tokens; Claude's tokenizer counts a little more.
         expectedOutputTokens: 30,
