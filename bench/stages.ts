@@ -220,6 +220,7 @@ async function main(): Promise<void> {
       "skip-offline": { type: "boolean", default: false },
       "generate-only": { type: "boolean", default: false },
       model: { type: "string", default: "claude-haiku-4-5" },
+      pack: { type: "string", default: "10" },
     },
   });
   const preset = SIZES[values.size as keyof typeof SIZES];
@@ -252,7 +253,7 @@ async function main(): Promise<void> {
   const only = values.only?.split(",");
   const want = (s: string) => !only || only.includes(s);
   const data = ["--data", split];
-  const dry = ["--provider", "anthropic-batch", "--model", values.model!, "--dry-run"];
+  const dry = ["--provider", "anthropic-batch", "--model", values.model!, "--dry-run", "--pack", values.pack!];
   const runs: [string, string[]][] = [
     ["node + CLI imported", ["node"]],
     ["catalog: news", ["catalog-news", split]],
@@ -265,14 +266,16 @@ async function main(): Promise<void> {
       runs.push([`${[stage, ...own].join(" ")} offline`, [stage, ...data, ...own, "--out", offlineOut, "--provider", "offline"]]);
       runs.push([`${[stage, ...own].join(" ")} offline, resumed`, [stage, ...data, ...own, "--out", offlineOut, "--provider", "offline"]]);
     }
-    runs.push([`${[stage, ...own].join(" ")} --dry-run`, [stage, ...data, ...own, "--out", dryOut, ...dry]]);
+    runs.push([`${[stage, ...own].join(" ")} --dry-run${stage === "generate" ? "" : ` --pack ${values.pack}`}`, [stage, ...data, ...own, "--out", dryOut, ...dry]]);
   }
 
   const results: Measured[] = [];
+  /** The dry runs' cost tables, added up per model: what the whole run would cost. */
+  const totals = new Map<string, { live: number; batch: number; stages: number }>();
   try {
     for (const [label, argv] of runs) {
       // generate --chain reads the profiles: the dry run gets the offline run's (or makes them).
-      if (label.startsWith("generate") && label.endsWith("--dry-run")) {
+      if (label.startsWith("generate") && label.includes("--dry-run")) {
         const profiles = join(offlineOut, "profile.jsonl");
         if (!existsSync(profiles)) {
           const made = await measure("profile for --chain", ["profile", ...data, "--out", offlineOut, "--provider", "offline"], scratch);
@@ -289,9 +292,20 @@ async function main(): Promise<void> {
           ` · wall ${r.seconds.toFixed(1).padStart(6)} s ${x(r.seconds, base?.seconds).padStart(6)} · cpu ${r.cpuSeconds.toFixed(1).padStart(6)} s\n`,
       );
       if (!r.ok) process.stdout.write(r.output.split("\n").filter((l) => /error|heap|killed|exited/i.test(l)).slice(0, 3).map((l) => `    ${l}\n`).join(""));
-      if (label.endsWith("--dry-run") && r.ok) process.stdout.write(r.output.split("\n").filter((l) => /requests|input tokens|cost/.test(l)).map((l) => `    ${l.trim()}\n`).join(""));
+      if (label.includes("--dry-run") && r.ok) {
+        process.stdout.write(r.output.split("\n").filter((l) => /requests|input tokens|cost|saves/.test(l)).map((l) => `    ${l.trim()}\n`).join(""));
+        for (const m of r.output.matchAll(/^\s+(\S+)\s+live\s+\$([\d.]+)\s+batch\s+\$([\d.]+)$/gm)) {
+          const t = totals.get(m[1]!) ?? { live: 0, batch: 0, stages: 0 };
+          totals.set(m[1]!, { live: t.live + Number(m[2]), batch: t.batch + Number(m[3]), stages: t.stages + 1 });
+        }
+      }
     }
     process.stdout.write("(× the catalog load of the same files: news alone for summarize, news + behaviors for the others; ✗ = the child failed)\n");
+    const whole = [...totals].filter(([, t]) => t.stages === 3).sort((a, b) => a[1].batch - b[1].batch);
+    if (whole.length > 0) {
+      process.stdout.write(`the whole run (summarize and profile --pack ${values.pack}, generate --chain), the five cheapest priced models in batch mode:\n`);
+      for (const [model, t] of whole.slice(0, 5)) process.stdout.write(`  ${model.padEnd(20)} batch $${t.batch.toFixed(2).padStart(8)} · live $${t.live.toFixed(2).padStart(8)}\n`);
+    }
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

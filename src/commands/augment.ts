@@ -6,6 +6,7 @@ import { relative, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UserError, zBool, type CommandContext } from "../cli/command.js";
 import { engineOptions } from "../engine/config.js";
+import { addModelCosts, modelCostTable, type ModelCost } from "../engine/dry-run.js";
 import { STAGE_NAMES } from "../engine/types.js";
 import type { Manifest } from "../merge/manifest.js";
 import { writeReport } from "../report/report.js";
@@ -32,12 +33,15 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
   const chain = config.chain && !config["no-chain"];
   const out = resolve(ctx.cwd, config.out);
   const shown = relative(ctx.cwd, out) || ".";
+  const estimates: ModelCost[][] = [];
+  let chained = chain;
   for (const stage of STAGE_NAMES) {
     const stageConfig: StageConfig = { ...config, chain: stage === "generate" && chain };
     if (stage === "generate" && chain && config["dry-run"] && !existsSync(runPaths(out).records("profile"))) {
       // A dry run stores no profiles, and the chained prompt needs them: estimate the plain prompt.
       ctx.stderr.write("augment: dry run without stored profiles: generate is estimated without --chain\n");
       stageConfig.chain = false;
+      chained = false;
     }
     ctx.stderr.write(`augment: ${stage}${stageConfig.chain ? " (chained on the profiles)" : ""}\n`);
     const run = await runStage(stage, stageConfig, ctx);
@@ -48,8 +52,11 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
       );
       return { exitCode: run.exitCode };
     }
+    if (run.summary.estimate) estimates.push(run.summary.estimate.models);
   }
   if (config["dry-run"]) {
+    const stages = `summarize, profile, generate${chained ? " --chain" : ""}`;
+    ctx.stdout.write(modelCostTable(addModelCosts(estimates), `the whole run (${stages})${config.pack > 1 ? `, --pack ${config.pack}` : ""}, every priced model`).join("\n") + "\n");
     ctx.stderr.write("augment: dry run: nothing sent, nothing merged\n");
     return { exitCode: 0 };
   }

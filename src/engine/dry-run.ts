@@ -44,6 +44,28 @@ function money(n: number | undefined): string {
   return n === undefined ? "price unknown" : `$${n.toFixed(4)}`;
 }
 
+/** The cost table of a dry run (and of augment's total): one line per priced model, live and batch. */
+export function modelCostTable(models: readonly ModelCost[], heading: string): string[] {
+  if (models.length === 0) return [];
+  const width = Math.max(...models.map((m) => m.model.length));
+  return [
+    `  ${heading} (expected output; live with prompt caching where the system prompt is long enough):`,
+    ...models.map((m) => `    ${m.model.padEnd(width)}  live ${money(m.live).padStart(11)}  batch ${money(m.batch).padStart(11)}`),
+  ];
+}
+
+/** Adds up the cost tables of several dry runs, model by model. */
+export function addModelCosts(tables: readonly (readonly ModelCost[])[]): ModelCost[] {
+  const sum = new Map<string, ModelCost>();
+  for (const t of tables) {
+    for (const m of t) {
+      const s = sum.get(m.model) ?? { model: m.model, live: 0, batch: 0 };
+      sum.set(m.model, { model: m.model, live: s.live + m.live, batch: s.batch + m.batch });
+    }
+  }
+  return [...sum.values()];
+}
+
 /** What the requests of a dry run add up to; priced afterwards, for any model. */
 class Tally {
   requests = 0;
@@ -133,6 +155,8 @@ export async function dryRun(args: {
   const packedTally = new Tally();
   const alone = pack > 1 ? new Tally() : packedTally;
   let items = 0;
+  /** Items whose stage does not pack them (generate). */
+  let unpackable = 0;
   const count = async (tally: Tally, req: LlmRequest) => {
     const call = callFor(req);
     const c = countingCounter();
@@ -142,6 +166,7 @@ export async function dryRun(args: {
   const tally = async (unit: PendingItem) => {
     const members = unit.members ?? [unit];
     items += members.length;
+    if (!unit.members && !unit.req.packable) unpackable++;
     await count(packedTally, unit.req);
     if (alone !== packedTally) for (const m of members) await count(alone, m.req);
   };
@@ -162,15 +187,17 @@ export async function dryRun(args: {
     batch: priceUsd(t.usage("batch", undefined), info, "batch")!,
   }));
 
+  const packing = pack > 1 && unpackable < items;
   const lines = [
     `dry run: ${args.stage} · provider ${config.provider} · model ${model} · nothing was sent`,
-    `  requests       ${fmt(t.requests)} to send${pack > 1 ? ` carrying ${fmt(items)} items (--pack ${pack})` : ""} (${fmt(cached)} already in the store)`,
+    `  requests       ${fmt(t.requests)} to send${packing ? ` carrying ${fmt(items)} items (--pack ${pack})` : ""} (${fmt(cached)} already in the store)`,
     `  input tokens   ${fmt(t.input)} (${counted === "api" ? "counted by the API" : `estimated at ${CHARS_PER_TOKEN} characters per token`})`,
     `  system prompt  ${fmt(t.system)} of those; ${caches && t.cachedShare(minCacheable) ? "cached after the first request (live)" : `below the ${fmt(minCacheable)}-token cache minimum: not cached`}`,
     `  output tokens  ~${fmt(t.expected)} expected, at most ${fmt(t.max)} (max_tokens)`,
     `  cost ${model.padEnd(20)} live ${money(liveCost)} (max ${money(cost(t, "live", t.max))}) · batch ${money(batchCost)} (max ${money(cost(t, "batch", t.max))})`,
   ];
-  if (alone !== t && alone.input > 0) {
+  if (pack > 1 && !packing && items > 0) lines.push(`  note: ${args.stage} does not pack its requests: --pack ${pack} changes nothing here`);
+  if (packing && alone.input > 0) {
     const saved = (a: number, b: number) => `${fmt(a - b)} (${(((a - b) / a) * 100).toFixed(1)}%)`;
     const dollars = (mode: "live" | "batch") => {
       const a = cost(alone, mode);
@@ -183,11 +210,7 @@ export async function dryRun(args: {
     );
   }
   if (spec.price && !info) lines.push(`  note: ${model} has no price in data/pricing.json`);
-  if (models.length > 0) {
-    lines.push(`  every priced model${pack > 1 ? `, --pack ${pack}` : ""} (expected output; live with prompt caching where the system prompt is long enough):`);
-    const width = Math.max(...models.map((m) => m.model.length));
-    for (const m of models) lines.push(`    ${m.model.padEnd(width)}  live ${money(m.live).padStart(11)}  batch ${money(m.batch).padStart(11)}`);
-  }
+  lines.push(...modelCostTable(models, `every priced model${packing ? `, --pack ${pack}` : ""}`));
   ctx.stdout.write(lines.join("\n") + "\n");
   return {
     requests: t.requests,
