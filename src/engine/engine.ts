@@ -25,6 +25,7 @@ import {
   type FailureReason,
   type LlmRequest,
   type ProviderName,
+  type RecordSource,
   type StageName,
   type Usage,
 } from "./types.js";
@@ -103,6 +104,10 @@ export function requestKey(req: LlmRequest, config: EngineConfig): string {
     req.schemaVersion,
     offline ? (req.offlineInputs ?? "") : "",
   );
+}
+
+function sameSource(a: RecordSource | undefined, b: RecordSource | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.split === b.split && a.clicks.join(" ") === b.clicks.join(" "));
 }
 
 /** One item on its way through the engine (shared with the batch runner). */
@@ -203,7 +208,9 @@ export class StageSession {
       error = `the answer was cut off at max_tokens (${item.req.maxTokens})`;
     } else {
       const parsed = item.req.parse(answer.text);
-      if (parsed.ok) {
+      // An answer shared by items with the same prompt must suit each of them.
+      const unfit = parsed.ok ? [item.req, ...item.sharers].map((r) => r.check?.(parsed.value)).find((e) => e !== undefined) : undefined;
+      if (parsed.ok && unfit === undefined) {
         const record: StageRecord = { ...this.head(item), output: parsed.value, usage: item.usage, attempts: item.attempts };
         // Not `this.done += await …`: that reads done before the await and loses concurrent updates.
         const n = await this.appendForEach(this.records, item, record);
@@ -211,7 +218,7 @@ export class StageSession {
         return "stored";
       }
       reason = "invalid";
-      error = parsed.error;
+      error = parsed.ok ? unfit! : parsed.error;
     }
     item.lastAnswer = answer.text;
     if (item.attempts >= this.maxAttempts) {
@@ -246,7 +253,7 @@ export class StageSession {
 
   /** The fields every record and failure line starts with (RecordHead). */
   private head(item: PendingItem) {
-    return { key: item.key, stage: this.run.stage, itemId: item.req.itemId, provider: this.config.provider, model: this.model };
+    return { key: item.key, stage: this.run.stage, itemId: item.req.itemId, provider: this.config.provider, model: this.model, source: item.req.source };
   }
 
   /**
@@ -255,7 +262,7 @@ export class StageSession {
    */
   private async appendForEach(to: JsonlAppender, item: PendingItem, line: StageRecord | FailureRecord): Promise<number> {
     await to.append(line);
-    for (const other of item.sharers) await to.append({ ...line, itemId: other.itemId, usage: zeroUsage() });
+    for (const other of item.sharers) await to.append({ ...line, itemId: other.itemId, source: other.source, usage: zeroUsage() });
     const n = 1 + item.sharers.length;
     if (item.attempts > 1 || item.transportRetries > 0) this.retried += n;
     return n;
@@ -334,24 +341,28 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   }
   const stored = await readJsonl(paths.records(run.stage), StageRecord);
   const answerByKey = new Map<string, StageRecord>();
-  const storedItems = new Set<string>();
+  const storedItems = new Map<string, StageRecord>();
   for (const r of stored.records) {
     answerByKey.set(r.key, r);
-    storedItems.add(`${r.key}\t${r.itemId}`);
+    storedItems.set(`${r.key}\t${r.itemId}`, r);
   }
   const pending: PendingItem[] = [];
   const copies: StageRecord[] = [];
   let cached = 0;
   for (const [key, group] of byKey) {
-    const missing = group.filter((req) => !storedItems.has(`${key}\t${req.itemId}`));
-    cached += group.length - missing.length;
     const answer = answerByKey.get(key);
-    if (missing.length === 0) continue;
-    if (answer) {
-      cached += missing.length;
-      if (!config["dry-run"]) for (const req of missing) copies.push({ ...answer, itemId: req.itemId, usage: zeroUsage() });
-      continue;
+    const missing: LlmRequest[] = [];
+    for (const req of group) {
+      // A stored record serves its item while the item's provenance is the same and the answer still suits it
+      // (new data can bring a user new impressions); another item's answer to the same prompt is copied if it suits.
+      const own = storedItems.get(`${key}\t${req.itemId}`);
+      if (own && sameSource(own.source, req.source) && req.check?.(own.output) === undefined) cached++;
+      else if (answer && req.check?.(answer.output) === undefined) {
+        cached++;
+        if (!config["dry-run"]) copies.push({ ...answer, itemId: req.itemId, source: req.source, usage: zeroUsage() });
+      } else missing.push(req);
     }
+    if (missing.length === 0) continue;
     const [req, ...sharers] = missing as [LlmRequest, ...LlmRequest[]];
     pending.push({ key, req, sharers, messages: [{ role: "user", content: req.user }], attempts: 0, transportRetries: 0, usage: zeroUsage() });
   }
