@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -182,6 +182,53 @@ describe("merge", () => {
     r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/profile\.meta\.json: not a stage meta file/);
+  });
+});
+
+describe("merge carries, retitles and refuses an empty run", () => {
+  it("hard-links the other files of a split folder and lists them; trainer caches stay behind", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    for (const f of ["entity_embedding.vec", "relation_embedding.vec"]) await writeFile(join(data, "train", f), `Q1\t0.1 0.2\n${f}\n`);
+    await writeFile(join(data, "train", "parsed_news.pkl"), "a trainer's cache of the original data");
+    const r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning: train: not carried, trainer caches of the original data: parsed_news\.pkl/);
+    expect(r.out).toMatch(/carried entity_embedding\.vec, relation_embedding\.vec/);
+    for (const f of ["entity_embedding.vec", "relation_embedding.vec"]) {
+      expect(await read(runDir, "train", f)).toBe(await read(data, "train", f));
+      expect((await stat(join(runDir, "train", f))).ino).toBe((await stat(join(data, "train", f))).ino);
+    }
+    expect(existsSync(join(runDir, "train", "parsed_news.pkl"))).toBe(false);
+    const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
+    expect(manifest.splits.map((s) => s.output.carried)).toEqual([["entity_embedding.vec", "relation_embedding.vec"], []]);
+  });
+
+  it("gives offline pseudo-news the enhanced title of the news it was taken from, unless that copies a candidate", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    const taken = (from: string) => ({ title: `Original ${from}`, abstract: "", category: "news", retrievedFrom: from });
+    await writeFile(join(runDir, "generate.jsonl"), record("generate", "U10", { items: [taken("N120"), taken("NX7")] }));
+    // NX7's enhanced title is a near copy of "Stocks rise" (N102), which U10 was shown.
+    await appendFile(join(runDir, "summarize.jsonl"), record("summarize", "NX7", { title: "Stocks rise" }));
+    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
+    const pseudo = () => read(runDir, "train", "news.tsv").then((t) => lines(t).filter((f) => f[2] === "generated").map((f) => f[3]));
+    expect(await pseudo()).toEqual(["Enhanced N120 title", "Original NX7"]);
+    expect((await mergeRun(root, ["--data", data, "--out", runDir, "--title", "keep", "--force"])).code).toBe(0);
+    expect(await pseudo()).toEqual(["Original N120", "Original NX7"]);
+  });
+
+  it("stops when no stage has a valid record, unless --allow-empty", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeFile(join(runDir, "profile.jsonl"), record("profile", "U3", { topics: ["astrology"], regions: [] }));
+    let r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/no valid record of any stage in .*: nothing to merge\. .*--allow-empty writes plain copies/);
+    expect(await readdir(runDir)).toEqual(["profile.jsonl"]);
+    r = await mergeRun(root, ["--data", data, "--out", runDir, "--allow-empty"]);
+    expect(r.code).toBe(0);
+    for (const f of ["news.tsv", "behaviors.tsv"]) expect(await read(runDir, "train", f)).toBe(await read(data, "train", f));
+    expect(Manifest.parse(JSON.parse(await read(runDir, "manifest.json"))).options.allowEmpty).toBe(true);
   });
 });
 
