@@ -18,7 +18,7 @@ export const commonStageOptions: OptionSpecs = {
 
 export const stageFlagOptions = {
   recent: { type: "string", arg: "<n>", description: "clicks described per user, most recent first (default 30)" },
-  "cold-max": { type: "string", arg: "<n>", description: "a cold user has 1..n clicks; empty histories are skipped (default 5)" },
+  "cold-max": { type: "string", arg: "<n>", description: "a cold user has 1..n clicks in their earliest non-empty history (default 5)" },
   k: { type: "string", arg: "<n>", description: "pseudo-news items per cold user, asked for in one request (default 2)" },
   chain: { type: "boolean", description: "condition on the user's profile topics (UP→CG); needs profile records in --out" },
 } satisfies OptionSpecs;
