@@ -188,6 +188,17 @@ async function measure(cmd: string, args: string[]): Promise<Measured> {
   const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   const phases: string[] = [];
+  const ticks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+  /** User + system CPU seconds of the child so far: on a busy machine, phases compare by CPU, not wall time. */
+  const cpuNow = (): number | null => {
+    try {
+      const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {
+      return null;
+    }
+  };
   child.stderr.on("data", (d: Buffer) => {
     stderr += d.toString();
     let rss = "";
@@ -196,7 +207,9 @@ async function measure(cmd: string, args: string[]): Promise<Measured> {
     } catch {
       // exited
     }
-    for (const line of d.toString().split("\n")) if (line.trim()) phases.push(`${elapsed().toFixed(1).padStart(7)} s  ${line}${rss}`);
+    const cpu = cpuNow();
+    const at = `${elapsed().toFixed(1).padStart(7)} s${cpu === null ? "" : ` (CPU ${cpu.toFixed(1).padStart(6)} s)`}`;
+    for (const line of d.toString().split("\n")) if (line.trim()) phases.push(`${at}  ${line}${rss}`);
   });
   let peakKb: number | null = null;
   let cpuTicks: number | null = null;
@@ -217,7 +230,6 @@ async function measure(cmd: string, args: string[]): Promise<Measured> {
   clearInterval(timer);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${code}:\n${stderr}`);
-  const ticks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
   return { seconds, cpuSeconds: cpuTicks === null ? null : cpuTicks / ticks, peakMb: peakKb === null ? null : peakKb / 1024, phases };
 }
 
@@ -272,7 +284,7 @@ const copied = [join(copyDir, "news.tsv"), join(copyDir, "behaviors.tsv")];
 const cpSync = await measure("sh", ["-c", `cp "$1" "$2" "$3" && sync "$4" "$5"`, "sh", join(split, "news.tsv"), join(split, "behaviors.tsv"), copyDir, ...copied]);
 const merge = await measure(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "merge", "--data", split, "--out", runDir]);
 const inputMb = (newsBytes + behaviorsBytes) / 1e6;
-console.log("merge phases (wall time since start):");
+console.log("merge phases (wall and CPU time since start):");
 for (const line of merge.phases) console.log(line);
 console.log(`${merge.seconds.toFixed(1).padStart(7)} s  exit`);
 console.log("");

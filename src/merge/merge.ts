@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
 import { STAGE_NAMES, type StageName } from "../engine/types.js";
 import { MindFormatError } from "../mind/errors.js";
-import { CandidateGuard, forEachCandidate, forEachCode, HistoryProbe, isCold, UserSources } from "../mind/history-rule.js";
+import { CandidateGuard, forEachCode, HistoryProbe, isCold, UserSources, type GuardedItem } from "../mind/history-rule.js";
 import { parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
@@ -276,9 +276,13 @@ async function writeStaging(
   const pseudoSuffix = new Map<string, string>();
   for (const row of pseudoRows) pseudoSuffix.set(row.userId, `${pseudoSuffix.get(row.userId) ?? ""} ${row.id}`);
   const coldMax = coldMaxFrom(records.generate);
-  const guard = new CandidateGuard((id) => titles.get(id));
+  const codes = records.generate.sources.codes;
+  const guard = new CandidateGuard<number>((code) => titles.get(codes.id(code)));
   const refused = new Set<PseudoRow>();
-  const retitled = byUser(pseudoRows.filter((r) => r.sourceTitle !== undefined));
+  const retitled = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
+  for (const [userId, rows] of byUser(pseudoRows.filter((r) => r.sourceTitle !== undefined))) {
+    retitled.set(userId, rows.map((row) => ({ row, item: guard.item(row.sourceTitle!) })));
+  }
 
   const users = new UserSources(splits.map((s) => s.name));
   const passes: SplitPass[] = [];
@@ -334,7 +338,7 @@ async function writeStaging(
 
   const writtenRows = pseudoRows.filter((r) => written.has(r));
   log("auditing the merged splits");
-  const audit = await auditStaging(staging, splits, users, records, writtenRows, guard);
+  const audit = await auditStaging(staging, splits, users, records, writtenRows, guard, (id) => titles.get(id));
 
   const applied = (stage: "profile" | "generate") => {
     const set = new Set<string>();
@@ -437,9 +441,9 @@ interface BehaviorsContext {
   records: AllRecords;
   pseudoSuffix: ReadonlyMap<string, string>;
   coldMax: number;
-  /** Pseudo-news rows that would take their source row's title, by user; `refused` gets those that would copy a candidate. */
-  retitled: ReadonlyMap<string, readonly PseudoRow[]>;
-  guard: CandidateGuard;
+  /** Pseudo-news rows that would take their source row's title (`item`: that title), by user; `refused` gets those that would copy a candidate. */
+  retitled: ReadonlyMap<string, readonly { row: PseudoRow; item: GuardedItem<number> }[]>;
+  guard: CandidateGuard<number>;
   refused: Set<PseudoRow>;
 }
 
@@ -478,9 +482,10 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
         }
         const mine = retitled.get(userId);
         if (mine) {
-          forEachCandidate(buf, t4 + 1, end, (candidate) => {
-            for (const row of mine) if (!refused.has(row) && guard.conflict({ title: row.sourceTitle! }, [candidate])) refused.add(row);
-          });
+          const check = (candidate: number) => {
+            for (const { row, item } of mine) if (!refused.has(row) && guard.conflict(item, candidate)) refused.add(row);
+          };
+          forEachCode(probe.codes, buf, t4 + 1, end, check, true);
         }
         if (pass.pseudoUsers.has(userId)) {
           const suffix = pseudoSuffix.get(userId)!;
@@ -562,11 +567,20 @@ async function auditStaging(
   users: UserSources,
   records: AllRecords,
   rows: readonly PseudoRow[],
-  guard: CandidateGuard,
+  guard: CandidateGuard<number>,
+  titles: (newsId: string) => string | undefined,
 ): Promise<{ pseudoNews: number; profiles: number }> {
   const codes = records.generate.sources.codes;
   const owner = new Map<number, PseudoRow>(rows.map((r) => [codes.code(r.id), r]));
-  const rowsOf = byUser(rows);
+  // Each item as written and as the stage validated it (the record's title, retrievedFrom).
+  const guarded = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
+  for (const [userId, mine] of byUser(rows)) {
+    const items = mine.flatMap((row) => {
+      const from = row.item.retrievedFrom === undefined ? undefined : codes.code(row.item.retrievedFrom);
+      return [...new Set([row.title, row.item.title])].map((title) => ({ row, item: guard.item(title, from) }));
+    });
+    guarded.set(userId, items);
+  }
   const probe = new HistoryProbe(codes);
   const violations: string[] = [];
   const reported = new Set<string>();
@@ -595,17 +609,21 @@ async function auditStaging(
         const u = users.index.get(userId)!;
         if (!seen[u]) {
           seen[u] = 1;
-          probe.load(buf, t3 + 1, t4, (code) => owner.has(code));
-          forEachCode(codes, buf, t3 + 1, t4, (code) => {
+          // The history without its pseudo-news is what the source clicks must be in.
+          const appended: PseudoRow[] = [];
+          probe.load(buf, t3 + 1, t4, (code) => {
             const row = owner.get(code);
-            if (!row) return;
+            if (row) appended.push(row);
+            return row !== undefined;
+          });
+          for (const row of appended) {
             pseudoNews++;
             const where = `${userId} in ${split.name}: pseudo-news ${row.id}`;
             if (row.userId !== userId) violation(`${split.name} ${row.id} ${userId}`, `${where} was written for ${row.userId}`);
             else if (!probe.holdsAll(clicksOf("generate", userId)!)) {
               violation(`${split.name} ${row.id}`, `${where} was written from clicks this split's history does not hold (${sourceText(records, "generate", userId)})`);
             }
-          });
+          }
           if (profiled.delete(userId)) {
             profiles++;
             const clicks = clicksOf("profile", userId);
@@ -614,18 +632,18 @@ async function auditStaging(
             }
           }
         }
-        const mine = rowsOf.get(userId);
+        const mine = guarded.get(userId);
         if (!mine) continue;
-        forEachCandidate(buf, t4 + 1, end, (candidate) => {
-          for (const row of mine) {
-            for (const title of new Set([row.title, row.item.title])) {
-              const c = guard.conflict({ title, retrievedFrom: row.item.retrievedFrom }, [candidate]);
-              if (!c) continue;
-              const how = c.reason === "retrieved" ? `was retrieved from ${candidate}` : `is a near copy of ${candidate} ("${title}")`;
-              violation(`${row.id} ${candidate}`, `${userId} in ${split.name}: pseudo-news ${row.id} ${how}, a candidate of ${userId}'s impressions in ${split.name}`);
-            }
+        const check = (code: number) => {
+          for (const { row, item } of mine) {
+            const reason = guard.conflict(item, code);
+            if (!reason) continue;
+            const candidate = codes.id(code);
+            const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is a near copy of ${candidate} ("${titles(candidate)}")`;
+            violation(`${row.id} ${candidate}`, `${userId} in ${split.name}: pseudo-news ${row.id} ${how}, a candidate of ${userId}'s impressions in ${split.name}`);
           }
-        });
+        };
+        forEachCode(codes, buf, t4 + 1, end, check, true);
       }
     }
     for (const userId of profiled) {

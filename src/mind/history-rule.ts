@@ -15,7 +15,7 @@
 // 4. Candidates are off limits: a pseudo-news item may not be retrieved from, or be a near copy of,
 //    a news item of the user's impressions in any split.
 import type { RecordSource } from "../engine/types.js";
-import { jaccard, NEAR_COPY_JACCARD, titleTokens } from "../stages/normalize.js";
+import { NEAR_COPY_JACCARD, titleTokens } from "../stages/normalize.js";
 
 export interface SplitTime {
   name: string;
@@ -109,10 +109,10 @@ export class NewsCodes {
     return c;
   }
 
-  /** The code of the ID in `buf[start, end)`, or undefined for a non-numeric ID no source names. */
-  codeAt(buf: Buffer, start: number, end: number): number | undefined {
+  /** The code of the ID in `buf[start, end)`, given one if it has none yet. */
+  codeOf(buf: Buffer, start: number, end: number): number {
     const n = newsIdNumberAt(buf, start, end);
-    return n >= 0 ? n : this.others.get(buf.toString("utf8", start, end));
+    return n >= 0 ? n : this.code(buf.toString("utf8", start, end));
   }
 
   id(code: number): string {
@@ -166,33 +166,28 @@ function grown<T extends Int32Array>(a: T, length: number): T {
   return b;
 }
 
-/** Calls `f` with the NewsCodes of the space-separated IDs in `buf[start, end)` (unknown non-numeric IDs are skipped). */
-export function forEachCode(codes: NewsCodes, buf: Buffer, start: number, end: number, f: (code: number) => void): void {
-  let s = start;
-  while (s < end) {
-    let e = buf.indexOf(32, s);
-    if (e < 0 || e > end) e = end;
-    if (e > s) {
-      const code = codes.codeAt(buf, s, e);
-      if (code !== undefined) f(code);
+/**
+ * Calls `f` with the NewsCodes of the space-separated IDs in `buf[start, end)`; `labeled` cuts each at
+ * its last dash (an Impressions column: `N123-1` → N123's code). A byte loop: a History or
+ * Impressions column holds dozens of short IDs, and a native call per ID would cost more than the ID.
+ */
+export function forEachCode(codes: NewsCodes, buf: Buffer, start: number, end: number, f: (code: number) => void, labeled = false): void {
+  let i = start;
+  while (i < end) {
+    while (i < end && buf[i] === 32) i++;
+    if (i >= end) return;
+    const s = i;
+    let dash = -1;
+    while (i < end && buf[i] !== 32) {
+      if (buf[i] === 45) dash = i;
+      i++;
     }
-    s = e + 1;
+    f(codes.codeOf(buf, s, labeled && dash > s ? dash : i));
   }
 }
 
-/** Calls `f` with each candidate news ID of an Impressions column in `buf[start, end)` (`N123-1` → `N123`). */
-export function forEachCandidate(buf: Buffer, start: number, end: number, f: (newsId: string) => void): void {
-  let s = start;
-  while (s < end) {
-    let e = buf.indexOf(32, s);
-    if (e < 0 || e > end) e = end;
-    if (e > s) {
-      const dash = buf.lastIndexOf(45, e - 1);
-      f(buf.toString("utf8", s, dash >= s ? dash : e));
-    }
-    s = e + 1;
-  }
-}
+/** News numbers up to this are marked in an array (MIND's reach ~130k); larger ones, rare, go to a set. */
+const MAX_MARKED = 1 << 22;
 
 /**
  * One history at a time, for rule 3 over bytes: load a behaviors.tsv History column, then ask
@@ -204,19 +199,17 @@ export class HistoryProbe {
   private stamp = 0;
   private readonly others = new Set<number>();
 
-  constructor(private readonly codes: NewsCodes) {}
+  constructor(readonly codes: NewsCodes) {}
 
   /** Loads the space-separated IDs of `buf[start, end)`; `skip` leaves some out (the audit: appended pseudo-news). */
   load(buf: Buffer, start: number, end: number, skip?: (code: number) => boolean): void {
     this.stamp++;
     this.others.clear();
-    forEachCode(this.codes, buf, start, end, (code) => {
-      if (!skip?.(code)) this.mark(code);
-    });
+    forEachCode(this.codes, buf, start, end, skip ? (code) => skip(code) || this.mark(code) : (code) => this.mark(code));
   }
 
   private mark(code: number): void {
-    if (code < 0) {
+    if (code < 0 || code > MAX_MARKED) {
       this.others.add(code);
       return;
     }
@@ -225,7 +218,7 @@ export class HistoryProbe {
   }
 
   has(code: number): boolean {
-    return code < 0 ? this.others.has(code) : code < this.marks.length && this.marks[code] === this.stamp;
+    return code < 0 || code > MAX_MARKED ? this.others.has(code) : code < this.marks.length && this.marks[code] === this.stamp;
   }
 
   holdsAll(clicks: Int32Array): boolean {
@@ -307,36 +300,123 @@ export class UserSources {
 
 // ---- Rule 4.
 
-export interface CandidateConflict {
-  candidate: string;
-  reason: "retrieved" | "near copy";
+/** How a pseudo-news item breaks rule 4. */
+export type CandidateConflict = "retrieved" | "near copy";
+
+/** A pseudo-news item ready to be checked against many candidates: its title words counted once. */
+export interface GuardedItem<K> {
+  /** Title word IDs, sorted, distinct. */
+  words: Int32Array;
+  /** Bit (word ID mod 32) of each word: two titles share at most popcount(a & b) words. */
+  signature: number;
+  retrievedFrom?: K;
+}
+
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
 
 /**
- * Rule 4 for one item: is it retrieved from, or a near copy (NEAR_COPY_JACCARD on title words) of,
- * one of `candidates`? `titleOf` gives a candidate's title (its row in the input news.tsv).
+ * Rule 4: is an item retrieved from, or a near copy (NEAR_COPY_JACCARD on title words, as
+ * stages/normalize.ts counts them) of, a candidate? News are keyed by ID (the stages) or by
+ * NewsCodes (merge, which reads them from bytes); `titleOf` gives a candidate's title (its row in
+ * the input news.tsv). Merge asks this for every candidate of every row of a cold user (millions
+ * on MIND-large), so titles become sorted arrays of word IDs, computed once per news item.
  */
-export class CandidateGuard {
-  private readonly tokens = new Map<string, Set<string>>();
+export class CandidateGuard<K extends string | number = string> {
+  private readonly wordIds = new Map<string, number>();
+  // The candidates seen so far, packed (merge checks every candidate of every row of a cold user,
+  // millions on MIND-large, and touches little memory per check this way): signature and word count
+  // per candidate (-1: no title here), their words in one pool.
+  private count = 0;
+  private signatures = new Int32Array(1024);
+  private lengths = new Int32Array(1024);
+  private offsets = new Int32Array(1025);
+  private pool = new Int32Array(8192);
+  /** Numeric keys (NewsCodes): 1 + the candidate's index, 0 when not seen yet. */
+  private slots = new Int32Array(1024);
+  private readonly byKey = new Map<K, number>();
 
-  constructor(private readonly titleOf: (newsId: string) => string | undefined) {}
+  constructor(private readonly titleOf: (news: K) => string | undefined) {}
 
-  private tokensOf(newsId: string): Set<string> | undefined {
-    let t = this.tokens.get(newsId);
-    if (t === undefined) {
-      const title = this.titleOf(newsId);
-      if (title === undefined) return undefined;
-      this.tokens.set(newsId, (t = titleTokens(title)));
+  private words(title: string): GuardedItem<K> {
+    const ids: number[] = [];
+    let signature = 0;
+    for (const w of titleTokens(title)) {
+      let id = this.wordIds.get(w);
+      if (id === undefined) this.wordIds.set(w, (id = this.wordIds.size));
+      ids.push(id);
+      signature |= 1 << (id & 31);
     }
-    return t;
+    return { words: Int32Array.from(ids).sort(), signature };
   }
 
-  conflict(item: { title: string; retrievedFrom?: string }, candidates: Iterable<string>): CandidateConflict | undefined {
-    const mine = titleTokens(item.title);
+  item(title: string, retrievedFrom?: K): GuardedItem<K> {
+    return { ...this.words(title), retrievedFrom };
+  }
+
+  /** The candidate's index, its words packed on first sight. */
+  private indexOf(news: K): number {
+    const dense = typeof news === "number" && news >= 0 && news <= MAX_MARKED;
+    const slot = dense ? (news < this.slots.length ? this.slots[news]! : 0) : (this.byKey.get(news) ?? 0);
+    if (slot > 0) return slot - 1;
+    const i = this.count++;
+    if (i + 1 >= this.offsets.length) {
+      this.signatures = grown(this.signatures, this.signatures.length * 2);
+      this.lengths = grown(this.lengths, this.lengths.length * 2);
+      this.offsets = grown(this.offsets, this.offsets.length * 2);
+    }
+    const title = this.titleOf(news);
+    const start = this.offsets[i]!;
+    if (title === undefined) {
+      this.lengths[i] = -1;
+      this.offsets[i + 1] = start;
+    } else {
+      const { words, signature } = this.words(title);
+      if (start + words.length > this.pool.length) this.pool = grown(this.pool, Math.max(this.pool.length * 2, start + words.length));
+      this.pool.set(words, start);
+      this.signatures[i] = signature;
+      this.lengths[i] = words.length;
+      this.offsets[i + 1] = start + words.length;
+    }
+    if (!dense) this.byKey.set(news, i + 1);
+    else {
+      if (news >= this.slots.length) this.slots = grown(this.slots, Math.max(news + 1, this.slots.length * 2));
+      this.slots[news] = i + 1;
+    }
+    return i;
+  }
+
+  conflict(item: GuardedItem<K>, candidate: K): CandidateConflict | undefined {
+    if (candidate === item.retrievedFrom) return "retrieved";
+    const c = this.indexOf(candidate);
+    const bLength = this.lengths[c]!;
+    if (bLength < 0) return undefined;
+    const a = item.words;
+    // Jaccard ≥ t needs shared ≥ t/(1+t)·(|a|+|b|); the signatures bound shared from above, so most pairs end here.
+    if (popcount(item.signature & this.signatures[c]!) < (NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD)) * (a.length + bLength)) return undefined;
+    const pool = this.pool;
+    const bEnd = this.offsets[c]! + bLength;
+    let shared = 0;
+    for (let i = 0, j = this.offsets[c]!; i < a.length && j < bEnd; ) {
+      if (a[i]! === pool[j]!) {
+        shared++;
+        i++;
+        j++;
+      } else if (a[i]! < pool[j]!) i++;
+      else j++;
+    }
+    const union = a.length + bLength - shared;
+    // Two empty word sets are alike (jaccard's convention).
+    return (union === 0 ? 1 : shared / union) >= NEAR_COPY_JACCARD ? "near copy" : undefined;
+  }
+
+  firstConflict(item: GuardedItem<K>, candidates: Iterable<K>): { candidate: K; reason: CandidateConflict } | undefined {
     for (const candidate of candidates) {
-      if (candidate === item.retrievedFrom) return { candidate, reason: "retrieved" };
-      const theirs = this.tokensOf(candidate);
-      if (theirs && jaccard(mine, theirs) >= NEAR_COPY_JACCARD) return { candidate, reason: "near copy" };
+      const reason = this.conflict(item, candidate);
+      if (reason) return { candidate, reason };
     }
     return undefined;
   }
