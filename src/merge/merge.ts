@@ -597,8 +597,16 @@ async function auditStaging(
   };
   for (const split of splits) {
     const dir = join(staging, split.name);
-    const profiled = new Set<string>();
-    for await (const batch of readLineBatches(join(dir, "user_profiles.tsv"))) for (const line of batch) profiled.add(line.text.split("\t", 1)[0]!);
+    // Users with a row in this split's user_profiles.tsv (1), then checked against their behaviors row (2).
+    const profiled = new Uint8Array(users.size);
+    for await (const batch of readLineBatches(join(dir, "user_profiles.tsv"))) {
+      for (const line of batch) {
+        const userId = line.text.slice(0, line.text.indexOf("\t"));
+        const u = users.index.get(userId);
+        if (u === undefined) violation(`${split.name} profile ${userId}`, `${userId} in ${split.name}: a profile row for a user not in the input`);
+        else profiled[u] = 1;
+      }
+    }
     const seen = new Uint8Array(users.size);
     const file = join(dir, "behaviors.tsv");
     for await (const { buf, starts, ends, firstLineNo } of readByteLineChunks(file)) {
@@ -624,7 +632,8 @@ async function auditStaging(
               violation(`${split.name} ${row.id}`, `${where} was written from clicks this split's history does not hold (${sourceText(records, "generate", userId)})`);
             }
           }
-          if (profiled.delete(userId)) {
+          if (profiled[u] === 1) {
+            profiled[u] = 2;
             profiles++;
             const clicks = clicksOf("profile", userId);
             if (!clicks || !probe.holdsAll(clicks)) {
@@ -646,7 +655,8 @@ async function auditStaging(
         forEachCode(codes, buf, t4 + 1, end, check, true);
       }
     }
-    for (const userId of profiled) {
+    for (const [userId, u] of users.index) {
+      if (profiled[u] !== 1) continue;
       profiles++;
       violation(`${split.name} profile ${userId}`, `${userId} in ${split.name}: a profile row for a user with no behaviors row in this split`);
     }

@@ -303,12 +303,10 @@ export class UserSources {
 /** How a pseudo-news item breaks rule 4. */
 export type CandidateConflict = "retrieved" | "near copy";
 
-/** A pseudo-news item ready to be checked against many candidates: its title words counted once. */
+/** A pseudo-news item ready to be checked against many candidates: its title packed in the guard. */
 export interface GuardedItem<K> {
-  /** Title word IDs, sorted, distinct. */
-  words: Int32Array;
-  /** Bit (word ID mod 32) of each word: two titles share at most popcount(a & b) words. */
-  signature: number;
+  /** The title's entry in the guard. */
+  entry: number;
   retrievedFrom?: K;
 }
 
@@ -322,26 +320,39 @@ function popcount(x: number): number {
  * Rule 4: is an item retrieved from, or a near copy (NEAR_COPY_JACCARD on title words, as
  * stages/normalize.ts counts them) of, a candidate? News are keyed by ID (the stages) or by
  * NewsCodes (merge, which reads them from bytes); `titleOf` gives a candidate's title (its row in
- * the input news.tsv). Merge asks this for every candidate of every row of a cold user (millions
- * on MIND-large), so titles become sorted arrays of word IDs, computed once per news item.
+ * the input news.tsv). Merge asks this for every candidate of every row of a cold user, tens of
+ * millions of pairs on MIND-large, so every title (candidate or item) is packed once as an entry:
+ * sorted word IDs in one pool, a count, and a 32-bit signature (bit `word ID mod 32` per word)
+ * that bounds the shared words from above and settles most pairs alone.
  */
 export class CandidateGuard<K extends string | number = string> {
   private readonly wordIds = new Map<string, number>();
-  // The candidates seen so far, packed (merge checks every candidate of every row of a cold user,
-  // millions on MIND-large, and touches little memory per check this way): signature and word count
-  // per candidate (-1: no title here), their words in one pool.
-  private count = 0;
+  private entries = 0;
   private signatures = new Int32Array(1024);
+  /** Word count per entry; -1 for a candidate without a title here. */
   private lengths = new Int32Array(1024);
   private offsets = new Int32Array(1025);
   private pool = new Int32Array(8192);
-  /** Numeric keys (NewsCodes): 1 + the candidate's index, 0 when not seen yet. */
+  /** Candidates with numeric keys (NewsCodes): 1 + their entry, 0 when not seen yet. */
   private slots = new Int32Array(1024);
   private readonly byKey = new Map<K, number>();
 
   constructor(private readonly titleOf: (news: K) => string | undefined) {}
 
-  private words(title: string): GuardedItem<K> {
+  /** Packs a title (or its absence) as a new entry. */
+  private pack(title: string | undefined): number {
+    const e = this.entries++;
+    if (e === this.lengths.length) {
+      this.signatures = grown(this.signatures, e * 2);
+      this.lengths = grown(this.lengths, e * 2);
+      this.offsets = grown(this.offsets, e * 2 + 1);
+    }
+    const start = this.offsets[e]!;
+    if (title === undefined) {
+      this.lengths[e] = -1;
+      this.offsets[e + 1] = start;
+      return e;
+    }
     const ids: number[] = [];
     let signature = 0;
     for (const w of titleTokens(title)) {
@@ -350,65 +361,55 @@ export class CandidateGuard<K extends string | number = string> {
       ids.push(id);
       signature |= 1 << (id & 31);
     }
-    return { words: Int32Array.from(ids).sort(), signature };
+    ids.sort((x, y) => x - y);
+    if (start + ids.length > this.pool.length) this.pool = grown(this.pool, Math.max(this.pool.length * 2, start + ids.length));
+    this.pool.set(ids, start);
+    this.signatures[e] = signature;
+    this.lengths[e] = ids.length;
+    this.offsets[e + 1] = start + ids.length;
+    return e;
   }
 
   item(title: string, retrievedFrom?: K): GuardedItem<K> {
-    return { ...this.words(title), retrievedFrom };
+    return { entry: this.pack(title), retrievedFrom };
   }
 
-  /** The candidate's index, its words packed on first sight. */
-  private indexOf(news: K): number {
+  /** A candidate's entry, packed on first sight. */
+  private entryOf(news: K): number {
     const dense = typeof news === "number" && news >= 0 && news <= MAX_MARKED;
     const slot = dense ? (news < this.slots.length ? this.slots[news]! : 0) : (this.byKey.get(news) ?? 0);
     if (slot > 0) return slot - 1;
-    const i = this.count++;
-    if (i + 1 >= this.offsets.length) {
-      this.signatures = grown(this.signatures, this.signatures.length * 2);
-      this.lengths = grown(this.lengths, this.lengths.length * 2);
-      this.offsets = grown(this.offsets, this.offsets.length * 2);
-    }
-    const title = this.titleOf(news);
-    const start = this.offsets[i]!;
-    if (title === undefined) {
-      this.lengths[i] = -1;
-      this.offsets[i + 1] = start;
-    } else {
-      const { words, signature } = this.words(title);
-      if (start + words.length > this.pool.length) this.pool = grown(this.pool, Math.max(this.pool.length * 2, start + words.length));
-      this.pool.set(words, start);
-      this.signatures[i] = signature;
-      this.lengths[i] = words.length;
-      this.offsets[i + 1] = start + words.length;
-    }
-    if (!dense) this.byKey.set(news, i + 1);
+    const e = this.pack(this.titleOf(news));
+    if (!dense) this.byKey.set(news, e + 1);
     else {
       if (news >= this.slots.length) this.slots = grown(this.slots, Math.max(news + 1, this.slots.length * 2));
-      this.slots[news] = i + 1;
+      this.slots[news] = e + 1;
     }
-    return i;
+    return e;
   }
 
   conflict(item: GuardedItem<K>, candidate: K): CandidateConflict | undefined {
     if (candidate === item.retrievedFrom) return "retrieved";
-    const c = this.indexOf(candidate);
-    const bLength = this.lengths[c]!;
+    const a = item.entry;
+    const b = this.entryOf(candidate);
+    const aLength = this.lengths[a]!;
+    const bLength = this.lengths[b]!;
     if (bLength < 0) return undefined;
-    const a = item.words;
-    // Jaccard ≥ t needs shared ≥ t/(1+t)·(|a|+|b|); the signatures bound shared from above, so most pairs end here.
-    if (popcount(item.signature & this.signatures[c]!) < (NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD)) * (a.length + bLength)) return undefined;
+    // Jaccard ≥ t needs shared ≥ t/(1+t)·(|a|+|b|), and shared ≤ popcount of the common signature bits.
+    if (popcount(this.signatures[a]! & this.signatures[b]!) < (NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD)) * (aLength + bLength)) return undefined;
     const pool = this.pool;
-    const bEnd = this.offsets[c]! + bLength;
+    const aEnd = this.offsets[a]! + aLength;
+    const bEnd = this.offsets[b]! + bLength;
     let shared = 0;
-    for (let i = 0, j = this.offsets[c]!; i < a.length && j < bEnd; ) {
-      if (a[i]! === pool[j]!) {
+    for (let i = this.offsets[a]!, j = this.offsets[b]!; i < aEnd && j < bEnd; ) {
+      if (pool[i]! === pool[j]!) {
         shared++;
         i++;
         j++;
-      } else if (a[i]! < pool[j]!) i++;
+      } else if (pool[i]! < pool[j]!) i++;
       else j++;
     }
-    const union = a.length + bLength - shared;
+    const union = aLength + bLength - shared;
     // Two empty word sets are alike (jaccard's convention).
     return (union === 0 ? 1 : shared / union) >= NEAR_COPY_JACCARD ? "near copy" : undefined;
   }
