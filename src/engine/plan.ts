@@ -11,7 +11,7 @@ import { zeroUsage } from "./cost.js";
 import type { z } from "zod";
 import { hash64, HashMap64, HashSet64, pairHash } from "./key-index.js";
 import { engineJsonlLines, JsonlLineReader } from "./store.js";
-import { FailureRecord, StageRecord, type LlmRequest, type StageName, type Usage } from "./types.js";
+import { FailureRecord, StageRecord, type LlmRequest, type RecordSource, type StageName, type Usage } from "./types.js";
 
 /** JSON with sorted object keys, so a schema's key order does not change the request key. */
 function canonicalJson(value: unknown): string {
@@ -84,6 +84,15 @@ const THIS_RUN = 1;
 const SEEN = 2;
 
 /**
+ * What makes an item's record its own: the item, and the provenance it was written from (profile,
+ * generate). A record written from another history than the request has now is not the item's
+ * answer any more: the item is asked again, which costs a request and never a leak.
+ */
+function ownTag(itemId: string, source: RecordSource | undefined): string {
+  return source ? `${itemId}\n${source.split}\n${source.clicks.join(" ")}` : itemId;
+}
+
+/**
  * Remembers, per key, only where its answer is (a byte offset in the store) and which items already
  * have their record (a hash of key and item): a run over a million items keeps a few tens of bytes
  * per item, and an answer is read back from the file only to copy it to another item with the same
@@ -125,7 +134,7 @@ export class Planner {
       const h = hash64(value.key);
       // An answer stored for an item by an earlier run is never "this run": only its offset moves.
       planner.stored.set(h, byteOffset * 4);
-      planner.done.add(pairHash(h, value.itemId));
+      planner.done.add(pairHash(h, ownTag(value.itemId, value.source)));
     }
     return planner;
   }
@@ -150,19 +159,25 @@ export class Planner {
       const failedAt = this.failedNow.get(h);
       if ((stored !== undefined && stored & SEEN) || pending || this.counted.has(h) || failedAt !== undefined) this.sharing++;
       if (stored !== undefined) {
-        this.stored.set(h, stored | SEEN);
-        const pair = pairHash(h, req.itemId);
-        if (this.done.has(pair)) {
-          this.cached++;
-          continue;
-        }
-        const answer = await this.lineFor(this.records, Math.floor(stored / 4), key, StageRecord);
-        if (answer) {
-          const earlierRun = !(stored & THIS_RUN);
-          if (earlierRun) this.cached++;
-          this.done.add(pair);
-          yield { copy: { ...answer, itemId: req.itemId, usage: zeroUsage() }, earlierRun };
-          continue;
+        // A stored answer serves an item only while it still suits it (LlmRequest.check: new data
+        // can show a user new impressions); one that does not is asked again, with the error stated.
+        let answer = req.check ? await this.lineFor(this.records, Math.floor(stored / 4), key, StageRecord) : undefined;
+        const suits = !req.check || (answer !== undefined && req.check(answer.output) === undefined);
+        if (suits) {
+          this.stored.set(h, stored | SEEN);
+          const pair = pairHash(h, ownTag(req.itemId, req.source));
+          if (this.done.has(pair)) {
+            this.cached++;
+            continue;
+          }
+          answer ??= await this.lineFor(this.records, Math.floor(stored / 4), key, StageRecord);
+          if (answer) {
+            const earlierRun = !(stored & THIS_RUN);
+            if (earlierRun) this.cached++;
+            this.done.add(pair);
+            yield { copy: { ...answer, itemId: req.itemId, source: req.source, usage: zeroUsage() }, earlierRun };
+            continue;
+          }
         }
       }
       if (failedAt !== undefined) {
@@ -185,11 +200,11 @@ export class Planner {
   }
 
   /**
-   * An item's outcome is stored (record or failure, at this byte offset of its file) for it and its
-   * sharers: requests with its key that come later get a copy. Without an outcome (dry run) the key
-   * is only remembered as counted.
+   * An item's outcome is stored (a record or a failure, at this byte offset of its file) for the
+   * requests in `stored` (the item and the sharers it suits): requests with its key that come later
+   * get a copy. Without an outcome (dry run) the key is only remembered as counted.
    */
-  settled(item: PendingItem, outcome?: { line: StageRecord | FailureRecord; at: number }): void {
+  settled(item: PendingItem, outcome?: { line: StageRecord | FailureRecord; at: number; stored: readonly LlmRequest[] }): void {
     this.asked.delete(item.key);
     const h = hash64(item.key);
     if (!outcome) {
@@ -198,7 +213,7 @@ export class Planner {
     }
     if ("output" in outcome.line) {
       this.stored.set(h, outcome.at * 4 + THIS_RUN + SEEN);
-      for (const r of [item.req, ...item.sharers]) this.done.add(pairHash(h, r.itemId));
+      for (const r of outcome.stored) this.done.add(pairHash(h, ownTag(r.itemId, r.source)));
     } else this.failedNow.set(h, outcome.at);
   }
 
