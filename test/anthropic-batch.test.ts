@@ -70,7 +70,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(records.every((r) => r.provider === "anthropic-batch" && r.attempts === 1)).toBe(true);
 
     expect(summary.usage.inputTokens).toBeGreaterThan(0);
-    const live = costUsd(summary.usage, "claude-haiku-4-5", "live")!;
+    const live = costUsd(summary.usage, "anthropic", "claude-haiku-4-5", "live")!;
     // Haiku 4.5: $1 / $5 per million input / output tokens, halved for batches.
     expect(live).toBeCloseTo((summary.usage.inputTokens * 1 + summary.usage.outputTokens * 5) / 1e6, 10);
     expect(summary.costUsd).toBeCloseTo(live / 2, 10);

@@ -298,7 +298,7 @@ describe("cost and prompt caching", () => {
     // Sonnet 4.5: $3 in, $15 out per MTok.
     expect(summary.costUsd).toBeCloseTo((u.inputTokens * 3 + u.outputTokens * 15) / 1e6, 10);
     expect(ctx.out.text()).toContain(`$${summary.costUsd.toFixed(4)}`);
-    expect(costUsd({ inputTokens: 1e6, outputTokens: 1e6, cacheReadTokens: 1e6, cacheWriteTokens: 1e6 }, "claude-haiku-4-5-20251001", "batch")).toBeCloseTo(
+    expect(costUsd({ inputTokens: 1e6, outputTokens: 1e6, cacheReadTokens: 1e6, cacheWriteTokens: 1e6 }, "anthropic", "claude-haiku-4-5-20251001", "batch")).toBeCloseTo(
       (1 + 5 + 0.1 + 1.25) / 2,
       10,
     );
@@ -312,7 +312,7 @@ describe("cost and prompt caching", () => {
     expect(Array.isArray(bodies[0]!.system) && bodies[0]!.system[0]!.cache_control).toEqual({ type: "ephemeral" });
     expect(summary.usage.cacheWriteTokens).toBeGreaterThan(1024);
     expect(summary.usage.cacheReadTokens).toBe(summary.usage.cacheWriteTokens * 5);
-    const info = modelInfo("claude-sonnet-4-5")!;
+    const info = modelInfo("anthropic", "claude-sonnet-4-5")!;
     const u = summary.usage;
     expect(summary.costUsd).toBeCloseTo((u.inputTokens * info.input + u.outputTokens * info.output + u.cacheWriteTokens * info.cacheWrite + u.cacheReadTokens * info.cacheRead) / 1e6, 10);
   });

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../src/cli/command.js";
 import { EngineConfig } from "../src/engine/config.js";
 import { ProviderError } from "../src/providers/errors.js";
-import { createOpenAiCompatibleProvider, OpenAiCompatibleProvider } from "../src/providers/openai-compatible.js";
+import { ChatCompletionsProvider, OpenAiApi } from "../src/providers/chat-completions.js";
+import { createOpenAiCompatibleProvider } from "../src/providers/openai-compatible.js";
 import type { ProviderCall } from "../src/providers/types.js";
 import { runEngineWith } from "../src/engine/engine.js";
 import { readJsonl } from "../src/engine/store.js";
@@ -27,7 +28,7 @@ afterEach(async () => {
 
 async function provider(options: OpenAiFakeOptions = {}, apiKey?: string) {
   fake = await startOpenAiFake({ answer: () => '{"topic":"finance"}', ...options });
-  return new OpenAiCompatibleProvider({ baseUrl: fake.baseUrl, model: "qwen2.5-7b-instruct", apiKey });
+  return new ChatCompletionsProvider(new OpenAiApi({ baseUrl: fake.baseUrl, apiKey }), { model: "qwen2.5-7b-instruct", tokenField: "max_tokens" });
 }
 
 describe("openai-compatible provider against the fake server", () => {
@@ -140,7 +141,7 @@ describe("openai-compatible provider against the fake server", () => {
     const url = fake.baseUrl;
     await fake.close();
     fake = undefined;
-    const p = new OpenAiCompatibleProvider({ baseUrl: url, model: "m" });
+    const p = new ChatCompletionsProvider(new OpenAiApi({ baseUrl: url }), { model: "m", tokenField: "max_tokens" });
     expect(await p.call(jsonCall).catch((e: unknown) => e)).toMatchObject({ kind: "connection" });
   });
 });
@@ -148,14 +149,14 @@ describe("openai-compatible provider against the fake server", () => {
 describe("createOpenAiCompatibleProvider", () => {
   const config = (o: Record<string, unknown>) => EngineConfig.parse({ provider: "openai-compatible", ...o });
   it("needs a base URL and a model", () => {
-    expect(() => createOpenAiCompatibleProvider(config({ model: "m" }), {})).toThrow(UserError);
-    expect(() => createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1" }), {})).toThrow(/--model/);
+    expect(() => createOpenAiCompatibleProvider({ config: config({ model: "m" }), env: {} })).toThrow(UserError);
+    expect(() => createOpenAiCompatibleProvider({ config: config({ "base-url": "http://127.0.0.1:1/v1" }), env: {} })).toThrow(/--model/);
   });
   it("reads the key from OPENAI_API_KEY when present, and insists on a named variable", () => {
-    const ok = createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1", model: "m" }), {});
+    const ok = createOpenAiCompatibleProvider({ config: config({ "base-url": "http://127.0.0.1:1/v1", model: "m" }), env: {} });
     expect(ok.model).toBe("m");
     expect(() =>
-      createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1", model: "m", "api-key-env": "VLLM_KEY" }), {}),
+      createOpenAiCompatibleProvider({ config: config({ "base-url": "http://127.0.0.1:1/v1", model: "m", "api-key-env": "VLLM_KEY" }), env: {} }),
     ).toThrow(/VLLM_KEY/);
   });
 });

@@ -12,7 +12,7 @@ import { apiKeyEnv, resolveModel } from "../providers/setup.js";
 import { runBatches } from "./batch-runner.js";
 import { sha256 } from "../util/hash.js";
 import type { EngineConfig } from "./config.js";
-import { addUsage, priceUsd, zeroUsage } from "./cost.js";
+import { addUsage, priceUsd, zeroUsage, type ModelInfo } from "./cost.js";
 import { dryRun } from "./dry-run.js";
 import { classifyError, fatalMessage } from "./errors.js";
 import { AbortedError, RateGate, sleep, type Ticket } from "./limits.js";
@@ -144,7 +144,8 @@ export class StageSession {
   transportRetries = 0;
   /** The pricing mode of this run's tokens. */
   readonly costMode: "live" | "batch";
-  private warnedPrice = false;
+  /** The model's prices; undefined: the model is free (offline) or has no price in the table. */
+  private readonly price: ModelInfo | undefined;
 
   constructor(
     readonly run: EngineRun,
@@ -160,6 +161,11 @@ export class StageSession {
     this.paths = runPaths(run.runDir);
     this.spec = providerSpec(config.provider);
     this.costMode = this.spec.mode === "batch" ? "batch" : "live";
+    this.price = this.spec.price?.(model);
+    // Said once, before anything is sent: a paid run whose cost cannot be counted should not look free.
+    if (!this.price && this.spec.paid) {
+      ctx.stderr.write(`note: model ${model} has no price in data/pricing.json; its cost is not counted (the summary says $0)\n`);
+    }
   }
 
   readonly spec: ProviderSpec;
@@ -174,15 +180,7 @@ export class StageSession {
   }
 
   cost(): number {
-    const c = priceUsd(this.usage, this.spec.price?.(this.model), this.costMode);
-    if (c === undefined) {
-      if (!this.warnedPrice && this.spec.paid) {
-        this.warnedPrice = true;
-        this.ctx.stderr.write(`note: no price for model ${this.model} in data/pricing.json; cost is reported as 0\n`);
-      }
-      return 0;
-    }
-    return c;
+    return priceUsd(this.usage, this.price, this.costMode) ?? 0;
   }
 
   /** Validates an answer: stores it, or prepares the re-ask, or gives up after max-attempts. */

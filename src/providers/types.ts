@@ -102,8 +102,11 @@ interface ProviderSpecBase {
   readonly key?: { env: string; required: boolean };
   /** The model when --model is not given; absent: --model names the model the server serves. */
   readonly defaultModel?: string;
-  /** Where --base-url comes from when it is not given: an environment variable, or nowhere (required, with an example). */
-  readonly baseUrl?: { env?: string; required?: { example: string } };
+  /**
+   * Where --base-url comes from when it is not given: an environment variable, else the provider's
+   * default (absent: the SDK's own), or nowhere (required, with an example).
+   */
+  readonly baseUrl?: { env?: string; default?: string; required?: { example: string } };
   readonly capabilities: {
     /** JSON stages can ask for schema-constrained answers (the engine validates them either way). */
     structuredOutput: boolean;

@@ -42,6 +42,10 @@ export interface OpenAiFakeOptions {
   requireKey?: string;
   /** Decides a fault for the n-th request (0-based); queued faults are used first. */
   fault?: (req: FakeChatRequest, n: number) => OpenAiFault | undefined;
+  /** Per-minute budgets advertised in OpenAI's x-ratelimit-* headers on every answer. */
+  rateLimits?: { requests: number; tokens: number };
+  /** Report the first write of a cacheable prefix as prompt_tokens_details.cache_write_tokens (newer OpenAI models bill it). */
+  reportCacheWrites?: boolean;
 }
 
 export interface ReceivedChat {
@@ -74,8 +78,22 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     options.answer ??
     ((req: FakeChatRequest) => JSON.stringify({ echo: [...req.messages].reverse().find((m) => m.role === "user")?.content ?? "" }));
 
+  let tokensUsed = 0;
+  /** OpenAI's spelling: a budget per minute, what is left of it, and how long until it is full again. */
+  const limitHeaders = (): Record<string, string> => {
+    const l = options.rateLimits;
+    if (!l) return {};
+    return {
+      "x-ratelimit-limit-requests": String(l.requests),
+      "x-ratelimit-remaining-requests": String(Math.max(0, l.requests - n)),
+      "x-ratelimit-reset-requests": "1s",
+      "x-ratelimit-limit-tokens": String(l.tokens),
+      "x-ratelimit-remaining-tokens": String(Math.max(0, l.tokens - tokensUsed)),
+      "x-ratelimit-reset-tokens": "6m0s",
+    };
+  };
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { "content-type": "application/json", "x-request-id": `req_${n}`, ...headers });
+    res.writeHead(status, { "content-type": "application/json", "x-request-id": `req_${n}`, ...limitHeaders(), ...headers });
     res.end(typeof body === "string" ? body : JSON.stringify(body));
   };
   const error = (res: ServerResponse, status: number, message: string, type: string, param: string | null = null, headers: Record<string, string> = {}) =>
@@ -149,7 +167,9 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     // OpenAI-style automatic prefix caching: a repeated system prompt of ≥ 1024 tokens is read from cache.
     const system = body.messages.find((m) => m.role === "system")?.content ?? "";
     const systemTokens = estimateTokens(system);
-    const cached = systemTokens >= 1024 && seenPrefixes.has(system) ? Math.floor(systemTokens / 128) * 128 : 0;
+    const cacheable = systemTokens >= 1024 ? Math.floor(systemTokens / 128) * 128 : 0;
+    const cached = seenPrefixes.has(system) ? cacheable : 0;
+    const written = options.reportCacheWrites && !seenPrefixes.has(system) ? cacheable : 0;
     seenPrefixes.add(system);
 
     let content: string | null = fault?.kind === "content" ? fault.content : answer(body);
@@ -165,6 +185,7 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
       finish = "length";
     }
     const completionTokens = estimateTokens(refusal ?? content ?? "");
+    tokensUsed += promptTokens + completionTokens;
     send(res, 200, {
       id: `chatcmpl-${index}`,
       object: "chat.completion",
@@ -176,7 +197,7 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
         prompt_tokens: promptTokens,
         completion_tokens: completionTokens,
         total_tokens: promptTokens + completionTokens,
-        prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
+        prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0, ...(options.reportCacheWrites ? { cache_write_tokens: written } : {}) },
         completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
       },
     });

@@ -1,0 +1,267 @@
+// The chat-completions API in one place: how a call is spelled as a request body, how an answer (a
+// live response, or a line of a batch output file) is read back, OpenAI's rate-limit headers, and
+// the HTTP transport (key, timeout, failures as ProviderError, the key scrubbed from every message).
+// Plain fetch, no SDK: the servers behind --provider openai-compatible differ in what they accept,
+// and the same few requests serve OpenAI's live and Batch APIs. The openai, openai-batch and
+// openai-compatible specs are thin files over this one.
+import type { Usage } from "../engine/types.js";
+import { ProviderError, retryAfterMs } from "./errors.js";
+import type { BudgetReading, LiveProvider, ProviderAnswer, ProviderCall, RateLimitReading, StopKind } from "./types.js";
+
+const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
+
+/**
+ * How a JSON stage's schema travels: `strict` json_schema response format (OpenAI, vLLM, llama.cpp,
+ * Ollama ≥ 0.5), non-strict (OpenAI rejects strict for schemas outside its subset), or stated in the
+ * system prompt. The stage validates the answer in every form.
+ */
+export type SchemaForm = "strict" | "loose" | "prompt";
+
+/** The name of the output limit: OpenAI's own API wants max_completion_tokens; many servers know only max_tokens. */
+export type TokenField = "max_tokens" | "max_completion_tokens";
+
+export interface ChatBodyOptions {
+  model: string;
+  form: SchemaForm;
+  tokenField: TokenField;
+  /** Fields every request carries (OpenAI: reasoning_effort). */
+  extra?: Record<string, unknown>;
+}
+
+/** The request body for a call: system message first, then the conversation. */
+export function chatBody(call: ProviderCall, o: ChatBodyOptions): Record<string, unknown> {
+  const system =
+    call.jsonSchema && o.form === "prompt"
+      ? `${call.system}\n\nAnswer with one JSON object only, no prose and no code fence, matching this JSON Schema:\n${JSON.stringify(call.jsonSchema)}`
+      : call.system;
+  const body: Record<string, unknown> = {
+    model: o.model,
+    messages: [{ role: "system", content: system }, ...call.messages],
+    [o.tokenField]: call.maxTokens,
+    ...o.extra,
+  };
+  if (call.jsonSchema && o.form !== "prompt") {
+    body.response_format = { type: "json_schema", json_schema: { name: "answer", schema: call.jsonSchema, strict: o.form === "strict" } };
+  }
+  return body;
+}
+
+interface ChatCompletion {
+  choices?: { message?: { content?: string | null; refusal?: string | null }; finish_reason?: string | null }[];
+  usage?: {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    prompt_tokens_details?: { cached_tokens?: number; cache_write_tokens?: number } | null;
+  };
+}
+
+/** A chat completion as the engine sees it; undefined when the body is not one. */
+export function readCompletion(body: unknown): Omit<ProviderAnswer, "limits"> | undefined {
+  const completion = body as ChatCompletion | undefined;
+  const choice = completion?.choices?.[0];
+  if (!choice?.message) return undefined;
+  return {
+    text: choice.message.refusal ?? choice.message.content ?? "",
+    stop: stopKind(choice.finish_reason, choice.message.refusal),
+    usage: usageOf(completion),
+  };
+}
+
+function stopKind(finish: string | null | undefined, refusal: string | null | undefined): StopKind {
+  if (refusal) return "refusal";
+  if (finish === "length") return "max_tokens";
+  if (finish === "content_filter") return "refusal";
+  return "end";
+}
+
+function usageOf(completion: ChatCompletion | undefined): Usage {
+  const u = completion?.usage;
+  const prompt = u?.prompt_tokens ?? 0;
+  // prompt_tokens includes the cached tokens (and, where the API reports them, the tokens written to
+  // the cache); Usage keeps each kind apart, as the Anthropic API does, so each is priced at its rate.
+  const cached = Math.min(prompt, u?.prompt_tokens_details?.cached_tokens ?? 0);
+  const written = Math.min(prompt - cached, u?.prompt_tokens_details?.cache_write_tokens ?? 0);
+  return { inputTokens: prompt - cached - written, outputTokens: u?.completion_tokens ?? 0, cacheReadTokens: cached, cacheWriteTokens: written };
+}
+
+/** "6m0s", "1.5s", "20ms", "1h2m3s" → milliseconds. */
+export function durationMs(text: string | null): number | undefined {
+  if (!text) return undefined;
+  let ms = 0;
+  let matched = "";
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
+    ms += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+    matched += m[0];
+  }
+  return matched === text.trim() && matched ? ms : undefined;
+}
+
+/**
+ * x-ratelimit-{limit,remaining,reset}-{requests,tokens}. OpenAI's token budget counts input and
+ * output together; it is read as the input budget, the one the engine debits with every request's
+ * prompt, and a low remaining count slows the run down whatever caused it.
+ */
+export function openAiRateLimits(headers: Headers | undefined): RateLimitReading | undefined {
+  if (!headers) return undefined;
+  let reading: RateLimitReading | undefined;
+  for (const [name, slot] of [["requests", "requests"], ["tokens", "input"]] as const) {
+    const rawLimit = headers.get(`x-ratelimit-limit-${name}`);
+    const limit = Number(rawLimit);
+    if (rawLimit === null || !Number.isFinite(limit) || limit <= 0) continue;
+    const rawRemaining = headers.get(`x-ratelimit-remaining-${name}`);
+    const remaining = Number(rawRemaining);
+    const budget: BudgetReading = {
+      limit,
+      remaining: rawRemaining !== null && Number.isFinite(remaining) ? remaining : undefined,
+      // The reset header says how long until the budget is full again.
+      resetInMs: durationMs(headers.get(`x-ratelimit-reset-${name}`)),
+    };
+    (reading ??= {})[slot] = budget;
+  }
+  return reading;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** The body as JSON, undefined when it is not JSON. */
+  json: unknown;
+}
+
+export interface ApiOptions {
+  baseUrl: string;
+  /** Optional: local servers usually need none. */
+  apiKey?: string;
+  timeoutMs?: number;
+}
+
+/** An error body's text: its `message` where the server puts one at the top (vLLM), else the whole body (OpenAI). */
+function errorText(body: unknown): string | undefined {
+  if (body === undefined || body === null) return undefined;
+  const message = (body as { message?: unknown }).message;
+  if (message) return typeof message === "string" ? message : JSON.stringify(message);
+  return JSON.stringify(body);
+}
+
+/** Requests to an OpenAI-style API: bearer key, a timeout per request, every failure a ProviderError. */
+export class OpenAiApi {
+  readonly baseUrl: string;
+  private readonly apiKey: string | undefined;
+  readonly timeoutMs: number;
+
+  constructor(options: ApiOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.apiKey = options.apiKey || undefined;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** A JSON body is sent as JSON, a FormData as multipart; a non-2xx answer throws with its status. */
+  async request(method: "GET" | "POST", path: string, body?: unknown, signal?: AbortSignal): Promise<ApiResponse> {
+    const url = `${this.baseUrl}${path}`;
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
+    let payload: string | FormData | undefined;
+    if (body instanceof FormData) payload = body;
+    else if (body !== undefined) {
+      headers["content-type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, { method, headers, body: payload, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      text = await response.text();
+    } catch (e) {
+      if (signal?.aborted) throw new ProviderError("aborted", "request aborted", { cause: e });
+      if (timeout.aborted) throw new ProviderError("timeout", `${url}: no answer within ${this.timeoutMs} ms`, { cause: e });
+      throw new ProviderError("connection", this.scrub(`${url}: ${(e as Error).message}`), { cause: e });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (!response.ok) {
+      const message = this.scrub(errorText(json) ?? text.slice(0, 500));
+      throw ProviderError.fromStatus(response.status, `${response.status} ${message}`, {
+        retryAfterMs: retryAfterMs(response.headers),
+        limits: openAiRateLimits(response.headers),
+      });
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  }
+
+  /** Servers echo parts of a bad key in their 401 text; the key itself never leaves this object. */
+  scrub(text: string): string {
+    return this.apiKey ? text.split(this.apiKey).join("[redacted]") : text;
+  }
+}
+
+const NEXT_FORM: Record<SchemaForm, SchemaForm | undefined> = { strict: "loose", loose: "prompt", prompt: undefined };
+
+function rejectsResponseFormat(text: string): boolean {
+  return /response_format|json_schema|json schema|strict|schema/i.test(text);
+}
+
+export interface ChatProviderOptions {
+  model: string;
+  /** The output limit's name asked with first (a 400 naming max_completion_tokens switches to it). */
+  tokenField: TokenField;
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * A live chat-completions client. A server that rejects the schema form is asked with the next one,
+ * and one that rejects max_tokens gets max_completion_tokens; the client remembers what worked.
+ */
+export class ChatCompletionsProvider implements LiveProvider {
+  readonly model: string;
+  private form: SchemaForm = "strict";
+  private tokenField: TokenField;
+  private readonly extra: Record<string, unknown> | undefined;
+
+  constructor(
+    private readonly api: OpenAiApi,
+    options: ChatProviderOptions,
+  ) {
+    this.model = options.model;
+    this.tokenField = options.tokenField;
+    this.extra = options.extra;
+  }
+
+  /** The structured-output form currently used (for tests and the run summary). */
+  get structuredOutput(): SchemaForm {
+    return this.form;
+  }
+
+  async call(call: ProviderCall, signal?: AbortSignal): Promise<ProviderAnswer> {
+    for (;;) {
+      const form = this.form;
+      const tokenField = this.tokenField;
+      try {
+        const response = await this.api.request("POST", "/chat/completions", chatBody(call, { model: this.model, form, tokenField, extra: this.extra }), signal);
+        const answer = readCompletion(response.json);
+        if (!answer) {
+          // A 200 whose body is not a chat completion: a proxy or a server fault, worth another try.
+          throw new ProviderError("malformed", this.api.scrub(`${this.api.baseUrl}/chat/completions: malformed response body (${response.text.slice(0, 120)})`));
+        }
+        return { ...answer, limits: openAiRateLimits(response.headers) };
+      } catch (e) {
+        if (!(e instanceof ProviderError) || (e.status !== 400 && e.status !== 422)) throw e;
+        if (call.jsonSchema && rejectsResponseFormat(e.message) && NEXT_FORM[form]) {
+          // Another call may have stepped down already; never step back up.
+          if (this.form === form) this.form = NEXT_FORM[form]!;
+          continue;
+        }
+        if (tokenField === "max_tokens" && /max_completion_tokens/.test(e.message)) {
+          this.tokenField = "max_completion_tokens";
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+}
