@@ -12,10 +12,20 @@ const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
 
 /**
  * How a JSON stage's schema travels: `strict` json_schema response format (OpenAI, vLLM, llama.cpp,
- * Ollama ≥ 0.5), non-strict (OpenAI rejects strict for schemas outside its subset), or stated in the
- * system prompt. The stage validates the answer in every form.
+ * Ollama ≥ 0.5), non-strict (OpenAI rejects strict for schemas outside its subset), JSON mode
+ * (`json_object`) with the schema stated in the system prompt, or the prompt alone. The stage
+ * validates the answer in every form.
  */
-export type SchemaForm = "strict" | "loose" | "prompt";
+export type SchemaForm = "strict" | "loose" | "json" | "prompt";
+
+/** --structured-output: a form to insist on, or `auto` (strict, stepping down while the server refuses it). */
+export const STRUCTURED_OUTPUT_MODES = ["auto", "schema", "json", "prompt"] as const;
+export type StructuredOutputMode = (typeof STRUCTURED_OUTPUT_MODES)[number];
+
+/** The form a mode asks with first. */
+export function firstForm(mode: StructuredOutputMode): SchemaForm {
+  return mode === "auto" || mode === "schema" ? "strict" : mode;
+}
 
 /** The name of the output limit: OpenAI's own API wants max_completion_tokens; many servers know only max_tokens. */
 export type TokenField = "max_tokens" | "max_completion_tokens";
@@ -31,7 +41,7 @@ export interface ChatBodyOptions {
 /** The request body for a call: system message first, then the conversation. */
 export function chatBody(call: ProviderCall, o: ChatBodyOptions): Record<string, unknown> {
   const system =
-    call.jsonSchema && o.form === "prompt"
+    call.jsonSchema && (o.form === "prompt" || o.form === "json")
       ? `${call.system}\n\nAnswer with one JSON object only, no prose and no code fence, matching this JSON Schema:\n${JSON.stringify(call.jsonSchema)}`
       : call.system;
   const body: Record<string, unknown> = {
@@ -40,9 +50,9 @@ export function chatBody(call: ProviderCall, o: ChatBodyOptions): Record<string,
     [o.tokenField]: call.maxTokens,
     ...o.extra,
   };
-  if (call.jsonSchema && o.form !== "prompt") {
+  if (call.jsonSchema && (o.form === "strict" || o.form === "loose")) {
     body.response_format = { type: "json_schema", json_schema: { name: "answer", schema: call.jsonSchema, strict: o.form === "strict" } };
-  }
+  } else if (call.jsonSchema && o.form === "json") body.response_format = { type: "json_object" };
   return body;
 }
 
@@ -200,10 +210,10 @@ export class OpenAiApi {
   }
 }
 
-const NEXT_FORM: Record<SchemaForm, SchemaForm | undefined> = { strict: "loose", loose: "prompt", prompt: undefined };
-
-function rejectsResponseFormat(text: string): boolean {
-  return /response_format|json_schema|json schema|strict|schema/i.test(text);
+/** auto: where a refused form steps down to. A refusal that names the schema tries non-strict before the prompt. */
+function nextForm(form: SchemaForm, message: string): SchemaForm | undefined {
+  if (form === "strict" && /response_format|json_schema|json schema|strict|schema/i.test(message)) return "loose";
+  return form === "prompt" ? undefined : "prompt";
 }
 
 export interface ChatProviderOptions {
@@ -211,17 +221,25 @@ export interface ChatProviderOptions {
   /** The output limit's name asked with first (a 400 naming max_completion_tokens switches to it). */
   tokenField: TokenField;
   extra?: Record<string, unknown>;
+  structuredOutput?: StructuredOutputMode;
+  /** Says once what the client changed on its own (a structured-output form the server refused). */
+  note?(message: string): void;
 }
 
 /**
- * A live chat-completions client. A server that rejects the schema form is asked with the next one,
- * and one that rejects max_tokens gets max_completion_tokens; the client remembers what worked.
+ * A live chat-completions client. One that is told max_tokens is refused switches to
+ * max_completion_tokens. In `auto` mode a 400 or 422 before any answer came back — even a bare
+ * "Bad Request", which is all some servers say — steps the schema form down (strict, non-strict,
+ * the prompt), with a note; once an answer has come back, a 400 is the request's own fault.
  */
 export class ChatCompletionsProvider implements LiveProvider {
   readonly model: string;
-  private form: SchemaForm = "strict";
+  private form: SchemaForm;
   private tokenField: TokenField;
+  private answered = false;
   private readonly extra: Record<string, unknown> | undefined;
+  private readonly mode: StructuredOutputMode;
+  private readonly note: (message: string) => void;
 
   constructor(
     private readonly api: OpenAiApi,
@@ -230,6 +248,9 @@ export class ChatCompletionsProvider implements LiveProvider {
     this.model = options.model;
     this.tokenField = options.tokenField;
     this.extra = options.extra;
+    this.mode = options.structuredOutput ?? "auto";
+    this.form = firstForm(this.mode);
+    this.note = options.note ?? (() => {});
   }
 
   /** The structured-output form currently used (for tests and the run summary). */
@@ -248,20 +269,32 @@ export class ChatCompletionsProvider implements LiveProvider {
           // A 200 whose body is not a chat completion: a proxy or a server fault, worth another try.
           throw new ProviderError("malformed", this.api.scrub(`${this.api.baseUrl}/chat/completions: malformed response body (${response.text.slice(0, 120)})`));
         }
+        this.answered = true;
         return { ...answer, limits: openAiRateLimits(response.headers) };
       } catch (e) {
         if (!(e instanceof ProviderError) || (e.status !== 400 && e.status !== 422)) throw e;
-        if (call.jsonSchema && rejectsResponseFormat(e.message) && NEXT_FORM[form]) {
-          // Another call may have stepped down already; never step back up.
-          if (this.form === form) this.form = NEXT_FORM[form]!;
-          continue;
-        }
         if (tokenField === "max_tokens" && /max_completion_tokens/.test(e.message)) {
           this.tokenField = "max_completion_tokens";
           continue;
         }
-        throw e;
+        const next = call.jsonSchema && this.mode === "auto" && !this.answered ? nextForm(form, e.message) : undefined;
+        if (!next) throw e;
+        // Another call may have stepped down already; never step back up.
+        if (this.form === form) {
+          this.form = next;
+          this.note(
+            `note: ${this.api.baseUrl} refused the ${FORM_NAMES[form]} (${e.message.slice(0, 120)}); JSON stages now ask with ${FORM_NAMES[next]}` +
+              ` (--structured-output prompt skips the attempt, --structured-output schema insists on the schema)`,
+          );
+        }
       }
     }
   }
 }
+
+const FORM_NAMES: Record<SchemaForm, string> = {
+  strict: "strict json_schema response format",
+  loose: "non-strict json_schema response format",
+  json: "JSON mode",
+  prompt: "the schema in the system prompt",
+};

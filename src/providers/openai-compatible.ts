@@ -8,7 +8,7 @@ import { resolveApiKey, resolveBaseUrl } from "./setup.js";
 import type { LiveProviderSpec, ProviderSetup } from "./types.js";
 
 /** Builds the client from the run's config; the key is read from the environment only. */
-export function createOpenAiCompatibleProvider(setup: Pick<ProviderSetup, "config" | "env" | "timeoutMs">): ChatCompletionsProvider {
+export function createOpenAiCompatibleProvider(setup: Pick<ProviderSetup, "config" | "env" | "timeoutMs" | "note">): ChatCompletionsProvider {
   const { config, env } = setup;
   const baseUrl = resolveBaseUrl(openAiCompatibleSpec, config, env)!;
   if (!config.model) {
@@ -16,7 +16,12 @@ export function createOpenAiCompatibleProvider(setup: Pick<ProviderSetup, "confi
   }
   const apiKey = resolveApiKey(openAiCompatibleSpec, config, env);
   // Servers that predate max_completion_tokens know only max_tokens; one that wants the new name says so in its 400.
-  return new ChatCompletionsProvider(new OpenAiApi({ baseUrl, apiKey, timeoutMs: setup.timeoutMs }), { model: config.model, tokenField: "max_tokens" });
+  return new ChatCompletionsProvider(new OpenAiApi({ baseUrl, apiKey, timeoutMs: setup.timeoutMs }), {
+    model: config.model,
+    tokenField: "max_tokens",
+    structuredOutput: config["structured-output"],
+    note: setup.note,
+  });
 }
 
 export const openAiCompatibleSpec: LiveProviderSpec = {
@@ -26,7 +31,7 @@ export const openAiCompatibleSpec: LiveProviderSpec = {
   // Local servers usually need none; OpenAI's own API reads this variable.
   key: { env: "OPENAI_API_KEY", required: false },
   baseUrl: { required: { example: "e.g. http://127.0.0.1:8000/v1 (vLLM) or http://127.0.0.1:11434/v1 (Ollama)" } },
-  capabilities: { structuredOutput: true, promptCaching: true },
+  capabilities: { structuredOutput: true, promptCaching: true, structuredOutputModes: true },
   // Mostly local servers: a model without a price is expected, not worth a note. A model OpenAI
   // prices (the server is OpenAI's, or a proxy to it) is priced as OpenAI prices it.
   paid: false,

@@ -25,7 +25,11 @@ export function openAiApi(spec: ProviderSpec, setup: Pick<ProviderSetup, "config
 }
 
 export function createOpenAiProvider(setup: ProviderSetup): ChatCompletionsProvider {
-  return new ChatCompletionsProvider(openAiApi(openAiSpec, setup, setup.timeoutMs), openAiBodyOptions(setup.model));
+  return new ChatCompletionsProvider(openAiApi(openAiSpec, setup, setup.timeoutMs), {
+    ...openAiBodyOptions(setup.model),
+    structuredOutput: setup.config["structured-output"],
+    note: setup.note,
+  });
 }
 
 export const openAiSpec: LiveProviderSpec = {
@@ -37,7 +41,7 @@ export const openAiSpec: LiveProviderSpec = {
   // The cheapest current model (OpenAI's recommendation for high-volume, cost-sensitive work).
   defaultModel: "gpt-6-luna",
   baseUrl: { env: "OPENAI_BASE_URL", default: "https://api.openai.com/v1" },
-  capabilities: { structuredOutput: true, promptCaching: true },
+  capabilities: { structuredOutput: true, promptCaching: true, structuredOutputModes: true },
   paid: true,
   price: prices,
   create: createOpenAiProvider,

@@ -88,6 +88,8 @@ export interface ProviderSetup {
   model: string;
   /** Client timeout per call (live providers). */
   timeoutMs?: number;
+  /** Tells the user once about something the client changed on its own (e.g. a fallback it took). */
+  note?(message: string): void;
 }
 
 interface ProviderSpecBase {
@@ -112,6 +114,8 @@ interface ProviderSpecBase {
     structuredOutput: boolean;
     /** A repeated system prompt is billed at the cache price (the dry-run counts it so). */
     promptCaching: boolean;
+    /** --structured-output chooses how the schema is sent (response format, JSON mode, the prompt). */
+    structuredOutputModes?: boolean;
   };
   /** Whether tokens cost money: a model without a price then earns a note. */
   readonly paid: boolean;

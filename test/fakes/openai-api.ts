@@ -34,6 +34,8 @@ export interface OpenAiFakeOptions {
   latencyMs?: number;
   /** Answer 400 to any request carrying `response_format` (a server without structured output). */
   rejectResponseFormat?: boolean;
+  /** The same, with a bare "Bad Request" text body that names nothing (as some servers answer). */
+  rejectResponseFormatBare?: boolean;
   /** Answer 400 to `response_format.json_schema.strict: true` only (OpenAI with a schema outside its subset). */
   rejectStrict?: boolean;
   /** Answer 400 to `max_tokens`, as OpenAI's reasoning models do (they take `max_completion_tokens`). */
@@ -131,6 +133,12 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     if (body.response_format && options.rejectResponseFormat) {
       record.outcome = "rejected-response-format";
       error(res, 400, "response_format is not supported by this server", "invalid_request_error", "response_format");
+      return done();
+    }
+    if (body.response_format && options.rejectResponseFormatBare) {
+      record.outcome = "rejected-response-format";
+      res.writeHead(400, { "content-type": "text/plain" });
+      res.end("Bad Request");
       return done();
     }
     if (body.response_format?.json_schema?.strict && options.rejectStrict) {
