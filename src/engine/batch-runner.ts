@@ -1,10 +1,12 @@
 // Runs a stage's unanswered requests through a BatchProvider (e.g. the Message Batches API): splits
-// them into batches within the provider's limits, records each batch ID in `<run>/<stage>.batches.jsonl`
-// BEFORE polling it, collects results in any order, validates each answer with the request's parse,
-// and re-queues invalid, refused, cut-off, errored and expired items in a following batch until
-// max-attempts. A restart reads the same file and resumes polling the batches still open instead of
-// paying for their items again. Validation, records, failures and cost are the engine's StageSession,
-// the same path live answers take.
+// them into batches within the provider's limits, records in `<run>/<stage>.batches.jsonl` an intent
+// (a tag and the items) BEFORE each create, any input staged for it and the batch ID BEFORE polling,
+// collects results in any order, validates each answer with the request's parse, and re-queues
+// invalid, refused, cut-off, errored and expired items in a following batch until max-attempts. A
+// restart reads the same file: it resumes polling the batches still open and adopts a batch a killed
+// run created but never recorded (found by its tag), instead of paying for their items again.
+// Validation, records, failures and cost are the engine's StageSession, the same path live answers take.
+import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { UserError } from "../cli/command.js";
 import { apiKeyEnv } from "../providers/setup.js";
@@ -53,12 +55,26 @@ const ItemState = z.object({
 });
 type ItemState = z.infer<typeof ItemState>;
 
-/** A line of the batches file: a batch created with the state of its items, or a batch fully collected. */
+/**
+ * A line of the batches file: an intent to create a batch (its tag and the state of its items), input
+ * staged for an intent, a batch created (for an intent, or — in files written before intents — with
+ * its items), or a batch fully collected.
+ */
 const BatchLine = z.union([
+  z.object({ batch: z.string(), at: z.string(), intent: z.string() }),
   z.object({ batch: z.string(), at: z.string(), items: z.array(ItemState) }),
   z.object({ collected: z.string(), at: z.string() }),
+  z.object({ intent: z.string(), at: z.string(), items: z.array(ItemState) }),
+  z.object({ intent: z.string(), at: z.string(), staged: z.string() }),
 ]);
 type BatchLine = z.infer<typeof BatchLine>;
+
+interface Intent {
+  tag: string;
+  at: string;
+  items: ItemState[];
+  staged?: string;
+}
 
 function stateOf(item: PendingItem): ItemState {
   const s: ItemState = { key: item.key, attempts: item.attempts };
@@ -83,18 +99,31 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
   const log = options.log ?? (() => {});
   const openBatches = new Map<string, OpenBatch>();
 
-  // Resume: a key belongs to the last batch created with it; a fully collected batch is done with.
-  const owner = new Map<string, { batch: string; state: ItemState }>();
+  // Resume: a key belongs to the last intent or batch that holds it; a fully collected batch is done with.
+  const owner = new Map<string, { batch?: string; intent?: Intent; state: ItemState }>();
+  const intents = new Map<string, Intent>();
   const collected = new Set<string>();
-  // A torn last line is a batch whose ID was never recorded whole; any other bad line is an error.
+  // A torn last line is a write never finished (an intent not yet sent, an ID never recorded whole); any other bad line is an error.
   for (const line of (await readJsonl(batchesFile, BatchLine)).records) {
     if ("collected" in line) collected.add(line.collected);
-    else for (const state of line.items) owner.set(state.key, { batch: line.batch, state });
+    else if ("batch" in line) {
+      const intent = "intent" in line ? intents.get(line.intent) : undefined;
+      for (const state of "items" in line ? line.items : (intent?.items ?? [])) owner.set(state.key, { batch: line.batch, state });
+    } else if ("staged" in line) {
+      const intent = intents.get(line.intent);
+      if (intent) intent.staged = line.staged;
+    } else {
+      const intent: Intent = { tag: line.intent, at: line.at, items: line.items };
+      intents.set(intent.tag, intent);
+      for (const state of line.items) owner.set(state.key, { intent, state });
+    }
   }
   const fresh: PendingItem[] = [];
+  /** Items of intents whose batch was never recorded: a run was killed while creating it. */
+  const unrecorded = new Map<Intent, PendingItem[]>();
   for (const item of session.pending) {
     const o = owner.get(item.key);
-    if (!o || collected.has(o.batch)) {
+    if (!o || (o.batch && collected.has(o.batch))) {
       fresh.push(item);
       continue;
     }
@@ -102,21 +131,41 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     item.transportRetries = o.state.retries ?? 0;
     if (o.state.usage) item.usage = { ...o.state.usage };
     if (o.state.messages) item.messages = o.state.messages;
-    let b = openBatches.get(o.batch);
-    if (!b) openBatches.set(o.batch, (b = { id: o.batch, items: new Map() }));
+    if (o.intent) {
+      unrecorded.set(o.intent, [...(unrecorded.get(o.intent) ?? []), item]);
+      continue;
+    }
+    let b = openBatches.get(o.batch!);
+    if (!b) openBatches.set(o.batch!, (b = { id: o.batch!, items: new Map() }));
     b.items.set(customIdFor(item.key), item);
   }
   for (const b of openBatches.values()) log(`batch ${b.id}: resumed polling (${b.items.size} requests)`);
+
+  /** Records the intent, creates the batch, records its ID: after a kill at any point, the file says what may exist. */
+  async function create(chunk: { item: PendingItem; customId: string; call: ProviderCall }[], resumed?: Intent): Promise<void> {
+    let intent = resumed;
+    if (!intent) {
+      intent = { tag: randomUUID(), at: new Date().toISOString(), items: chunk.map(({ item }) => stateOf(item)) };
+      await appendDurable({ intent: intent.tag, at: intent.at, items: intent.items });
+    }
+    const tag = intent.tag;
+    // Input staged for a different set of items cannot be reused: stage it again.
+    const staged = resumed?.staged && resumed.items.length === chunk.length ? resumed.staged : undefined;
+    const id = await provider.submit(
+      chunk.map(({ customId, call }) => ({ customId, call })),
+      { tag, staged, onStaged: (ref) => appendDurable({ intent: tag, at: new Date().toISOString(), staged: ref }) },
+    );
+    await appendDurable({ batch: id, at: new Date().toISOString(), intent: tag });
+    openBatches.set(id, { id, items: new Map(chunk.map(({ item, customId }) => [customId, item])) });
+    log(`batch ${id}: submitted ${chunk.length} requests`);
+  }
 
   async function submit(items: PendingItem[]): Promise<void> {
     let chunk: { item: PendingItem; customId: string; call: ProviderCall }[] = [];
     let bytes = 0;
     const flush = async () => {
       if (chunk.length === 0) return;
-      const id = await provider.submit(chunk.map(({ customId, call }) => ({ customId, call })));
-      await appendDurable({ batch: id, at: new Date().toISOString(), items: chunk.map(({ item }) => stateOf(item)) });
-      openBatches.set(id, { id, items: new Map(chunk.map(({ item, customId }) => [customId, item])) });
-      log(`batch ${id}: submitted ${chunk.length} requests`);
+      await create(chunk);
       chunk = [];
       bytes = 0;
     };
@@ -133,6 +182,24 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
       bytes += size;
     }
     await flush();
+  }
+
+  /**
+   * An intent without a recorded batch: the create was sent, or about to be, when the run died. A
+   * batch the API lists under its tag is adopted; otherwise it is created now, under the same tag.
+   */
+  async function resolve(intent: Intent, items: PendingItem[]): Promise<void> {
+    const found = await provider.find?.(intent.tag, new Date(intent.at));
+    if (found) {
+      await appendDurable({ batch: found, at: new Date().toISOString(), intent: intent.tag });
+      openBatches.set(found, { id: found, items: new Map(items.map((item) => [customIdFor(item.key), item])) });
+      log(`batch ${found}: adopted (created by an interrupted run, never recorded; ${items.length} requests)`);
+      return;
+    }
+    await create(
+      items.map((item) => ({ item, customId: customIdFor(item.key), call: session.call(item) })),
+      intent,
+    );
   }
 
   async function collect(batch: OpenBatch): Promise<void> {
@@ -190,6 +257,7 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
   }
 
   try {
+    for (const [intent, items] of unrecorded) await resolve(intent, items);
     await submit(fresh);
     await poll();
   } catch (e) {

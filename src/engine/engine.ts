@@ -370,7 +370,14 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
 
   // A missing key stops the run before anything is opened or queued. Nothing to send needs no key.
   const gate = new RateGate({ rpm: config.rpm, itpm: config.itpm, otpm: config.otpm }, deps.now);
-  const setup = { config, env: ctx.env, model, timeoutMs: deps.timeoutMs ?? config.timeout * 1000, note: (m: string) => ctx.stderr.write(`${m}\n`) };
+  const setup = {
+    config,
+    env: ctx.env,
+    model,
+    timeoutMs: deps.timeoutMs ?? config.timeout * 1000,
+    retryBaseMs: deps.retryBaseMs,
+    note: (m: string) => ctx.stderr.write(`${m}\n`),
+  };
   const batch = spec.mode === "batch" && pending.length > 0 ? spec.create(setup) : undefined;
   const provider = spec.mode === "live" && pending.length > 0 ? spec.create(setup) : undefined;
 

@@ -57,6 +57,9 @@ export interface ReceivedChat {
   outcome: string;
 }
 
+/** A route added to the fake (the Batch API's files and batches); `body` is the raw request body. */
+export type FakeRoute = (req: IncomingMessage, body: Buffer, res: ServerResponse, match: RegExpExecArray) => void | Promise<void>;
+
 export interface OpenAiFake {
   /** Base URL including /v1, as users pass it to --base-url. */
   baseUrl: string;
@@ -64,6 +67,13 @@ export interface OpenAiFake {
   /** Emits "request" (ReceivedChat) after each answer is sent. */
   events: EventEmitter;
   queueFaults(...faults: OpenAiFault[]): void;
+  /** The chat completion the fake answers to a body (no HTTP, no fault but the one given): batches use it. */
+  completion(body: FakeChatRequest, fault?: OpenAiFault): Record<string, unknown>;
+  /** Sends a JSON answer with the fake's headers. */
+  json(res: ServerResponse, status: number, body: unknown): void;
+  /** An OpenAI-style error answer. */
+  error(res: ServerResponse, status: number, message: string, type: string): void;
+  addRoute(method: string, path: RegExp, route: FakeRoute): void;
   close(): Promise<void>;
 }
 
@@ -75,6 +85,7 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
   const events = new EventEmitter();
   const seenPrefixes = new Set<string>();
   let n = 0;
+  let completions = 0;
 
   const answer =
     options.answer ??
@@ -101,9 +112,20 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
   const error = (res: ServerResponse, status: number, message: string, type: string, param: string | null = null, headers: Record<string, string> = {}) =>
     send(res, status, { error: { message, type, param, code: null } }, headers);
 
+  const routes: { method: string; path: RegExp; route: FakeRoute }[] = [];
+
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    const path = (req.url ?? "").split("?")[0]!;
+    for (const r of routes) {
+      const match = r.method === req.method ? r.path.exec(path) : null;
+      if (!match) continue;
+      if (options.requireKey && req.headers.authorization !== `Bearer ${options.requireKey}`) {
+        return error(res, 401, "Incorrect API key provided", "invalid_request_error");
+      }
+      return r.route(req, Buffer.concat(chunks), res, match);
+    }
     if (req.method !== "POST" || req.url !== "/v1/chat/completions") {
       return error(res, 404, `no route ${req.method} ${req.url}`, "not_found_error");
     }
@@ -170,6 +192,15 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
         return done();
     }
 
+    const answered = completion(body, fault);
+    // The budget counts this answer's own tokens before the headers go out, as OpenAI's does.
+    tokensUsed += (answered.usage as { total_tokens: number }).total_tokens;
+    send(res, 200, answered);
+    done();
+  }
+
+  function completion(body: FakeChatRequest, fault?: OpenAiFault): Record<string, unknown> {
+    const index = completions++;
     const prompt = body.messages.map((m) => m.content).join("\n");
     const promptTokens = estimateTokens(prompt) + 3 * body.messages.length;
     // OpenAI-style automatic prefix caching: a repeated system prompt of ≥ 1024 tokens is read from cache.
@@ -193,8 +224,7 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
       finish = "length";
     }
     const completionTokens = estimateTokens(refusal ?? content ?? "");
-    tokensUsed += promptTokens + completionTokens;
-    send(res, 200, {
+    return {
       id: `chatcmpl-${index}`,
       object: "chat.completion",
       created: Math.floor(Date.now() / 1000),
@@ -208,8 +238,7 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
         prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0, ...(options.reportCacheWrites ? { cache_write_tokens: written } : {}) },
         completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
       },
-    });
-    done();
+    };
   }
 
   const server: Server = createServer((req, res) => {
@@ -224,6 +253,10 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     received,
     events,
     queueFaults: (...faults) => queued.push(...faults),
+    completion,
+    json: (res, status, body) => send(res, status, body),
+    error: (res, status, message, type) => error(res, status, message, type),
+    addRoute: (method, path, route) => routes.push({ method, path, route }),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
