@@ -11,6 +11,7 @@ import { loadCatalog, type Catalog } from "../mind/catalog.js";
 import { SkipLog } from "../mind/errors.js";
 import { resolveSplits } from "../mind/splits.js";
 import { runPaths, StageMeta } from "../run/folder.js";
+import { acquireLock } from "../run/lock.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { generateStage } from "./generate.js";
 import type { StageConfig } from "./options.js";
@@ -104,8 +105,19 @@ export async function buildRequests(
 }
 
 export async function runStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<StageRun> {
-  const prepared = await prepareStage(name, config, ctx);
   const out = resolve(ctx.cwd, config.out);
+  // Taken first, so a second run on the same folder and stage refuses before loading anything; a dry
+  // run writes nothing and needs no lock.
+  const lock = config["dry-run"] ? undefined : await acquireLock(runPaths(out).lock(name), `${name} in ${relative(ctx.cwd, out) || out}`);
+  try {
+    return await runStageLocked(name, config, ctx, out);
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function runStageLocked(name: StageName, config: StageConfig, ctx: CommandContext, out: string): Promise<StageRun> {
+  const prepared = await prepareStage(name, config, ctx);
   const { requests } = await buildRequests(prepared, config, ctx);
   const summary = await runEngine({ stage: name, requests, runDir: out }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
