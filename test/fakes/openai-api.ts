@@ -121,7 +121,8 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     for (const r of routes) {
       const match = r.method === req.method ? r.path.exec(path) : null;
       if (!match) continue;
-      if (options.requireKey && req.headers.authorization !== `Bearer ${options.requireKey}`) {
+      // The API's own routes want the key; the fake's own (/_fake/...) do not.
+      if (options.requireKey && path.startsWith("/v1/") && req.headers.authorization !== `Bearer ${options.requireKey}`) {
         return error(res, 401, "Incorrect API key provided", "invalid_request_error");
       }
       return r.route(req, Buffer.concat(chunks), res, match);
