@@ -14,7 +14,8 @@ import { z } from "zod";
 import type { BatchLimits, BatchProvider, ProviderCall } from "../providers/types.js";
 import { sha256 } from "../util/hash.js";
 import { classifyError, fatalMessage } from "./errors.js";
-import type { PendingItem, StageSession } from "./engine.js";
+import type { PendingItem } from "./plan.js";
+import type { StageSession } from "./session.js";
 import { JsonlAppender, readJsonl } from "./store.js";
 import { Usage, type FailureReason } from "./types.js";
 
@@ -31,6 +32,8 @@ export function customIdFor(key: string): string {
 }
 
 export interface BatchRunOptions {
+  /** Builds the client when it is first needed: a run with nothing to send or poll needs no key. */
+  provider: () => BatchProvider;
   pollMs: number;
   limits: BatchLimits;
   /** Stops polling (the batches stay recorded, so the next run resumes them). */
@@ -77,17 +80,19 @@ interface Intent {
 }
 
 function stateOf(item: PendingItem): ItemState {
-  const s: ItemState = { key: item.key, attempts: item.attempts };
+  const s: ItemState = { key: item.key, attempts: item.answers };
   if (item.transportRetries) s.retries = item.transportRetries;
   const u = item.usage;
   if (u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0) s.usage = { ...u };
-  if (item.messages.length > 1) s.messages = item.messages;
+  if (item.conversation) s.messages = item.conversation;
   return s;
 }
 
-export async function runBatches(session: StageSession, provider: BatchProvider, options: BatchRunOptions): Promise<void> {
+export async function runBatches(session: StageSession, items: AsyncIterable<PendingItem>, options: BatchRunOptions): Promise<void> {
   const limits = options.limits;
-  const batchesFile = session.paths.batches(session.run.stage);
+  let client: BatchProvider | undefined;
+  const provider = () => (client ??= options.provider());
+  const batchesFile = session.paths.batches(session.stage);
   // Opened at the first batch (cutting a line torn by a kill first); each line is flushed to disk
   // before the run goes on: a batch ID must survive a kill -9 right after creation.
   let batchesLog: Promise<JsonlAppender> | undefined;
@@ -118,40 +123,43 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
       for (const state of line.items) owner.set(state.key, { intent, state });
     }
   }
-  const fresh: PendingItem[] = [];
+  const resumed = new Set<OpenBatch>();
   /** Items of intents whose batch was never recorded: a run was killed while creating it. */
   const unrecorded = new Map<Intent, PendingItem[]>();
-  for (const item of session.pending) {
-    const o = owner.get(item.key);
-    if (!o || (o.batch && collected.has(o.batch))) {
-      fresh.push(item);
-      continue;
+  /** Items not in a batch still open: an item of an open batch (or intent) is taken up where it was left. */
+  async function* fresh(): AsyncGenerator<PendingItem> {
+    for await (const item of items) {
+      const o = owner.get(item.key);
+      if (!o || (o.batch && collected.has(o.batch))) {
+        yield item;
+        continue;
+      }
+      item.answers = o.state.attempts;
+      item.transportRetries = o.state.retries ?? 0;
+      if (o.state.usage) item.usage = { ...o.state.usage };
+      if (o.state.messages) item.conversation = o.state.messages;
+      if (o.intent) {
+        unrecorded.set(o.intent, [...(unrecorded.get(o.intent) ?? []), item]);
+        continue;
+      }
+      let b = openBatches.get(o.batch!);
+      if (!b) openBatches.set(o.batch!, (b = { id: o.batch!, items: new Map() }));
+      b.items.set(customIdFor(item.key), item);
+      resumed.add(b);
     }
-    item.attempts = o.state.attempts;
-    item.transportRetries = o.state.retries ?? 0;
-    if (o.state.usage) item.usage = { ...o.state.usage };
-    if (o.state.messages) item.messages = o.state.messages;
-    if (o.intent) {
-      unrecorded.set(o.intent, [...(unrecorded.get(o.intent) ?? []), item]);
-      continue;
-    }
-    let b = openBatches.get(o.batch!);
-    if (!b) openBatches.set(o.batch!, (b = { id: o.batch!, items: new Map() }));
-    b.items.set(customIdFor(item.key), item);
   }
-  for (const b of openBatches.values()) log(`batch ${b.id}: resumed polling (${b.items.size} requests)`);
 
   /** Records the intent, creates the batch, records its ID: after a kill at any point, the file says what may exist. */
-  async function create(chunk: { item: PendingItem; customId: string; call: ProviderCall }[], resumed?: Intent): Promise<void> {
-    let intent = resumed;
+  async function create(chunk: { item: PendingItem; customId: string; call: ProviderCall }[], resumedIntent?: Intent): Promise<void> {
+    let intent = resumedIntent;
     if (!intent) {
       intent = { tag: randomUUID(), at: new Date().toISOString(), items: chunk.map(({ item }) => stateOf(item)) };
       await appendDurable({ intent: intent.tag, at: intent.at, items: intent.items });
     }
     const tag = intent.tag;
     // Input staged for a different set of items cannot be reused: stage it again.
-    const staged = resumed?.staged && resumed.items.length === chunk.length ? resumed.staged : undefined;
-    const id = await provider.submit(
+    const staged = resumedIntent?.staged && resumedIntent.items.length === chunk.length ? resumedIntent.staged : undefined;
+    const id = await provider().submit(
       chunk.map(({ customId, call }) => ({ customId, call })),
       { tag, staged, onStaged: (ref) => appendDurable({ intent: tag, at: new Date().toISOString(), staged: ref }) },
     );
@@ -160,7 +168,25 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     log(`batch ${id}: submitted ${chunk.length} requests`);
   }
 
-  async function submit(items: PendingItem[]): Promise<void> {
+  /**
+   * An intent without a recorded batch: the create was sent, or about to be, when the run died. A
+   * batch the API lists under its tag is adopted; otherwise it is created now, under the same tag.
+   */
+  async function resolve(intent: Intent, items: PendingItem[]): Promise<void> {
+    const found = await provider().find?.(intent.tag, new Date(intent.at));
+    if (found) {
+      await appendDurable({ batch: found, at: new Date().toISOString(), intent: intent.tag });
+      openBatches.set(found, { id: found, items: new Map(items.map((item) => [customIdFor(item.key), item])) });
+      log(`batch ${found}: adopted (created by an interrupted run, never recorded; ${items.length} requests)`);
+      return;
+    }
+    await create(
+      items.map((item) => ({ item, customId: customIdFor(item.key), call: session.nextCall(item) })),
+      intent,
+    );
+  }
+
+  async function submit(items: Iterable<PendingItem> | AsyncIterable<PendingItem>): Promise<void> {
     let chunk: { item: PendingItem; customId: string; call: ProviderCall }[] = [];
     let bytes = 0;
     const flush = async () => {
@@ -169,10 +195,10 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
       chunk = [];
       bytes = 0;
     };
-    for (const item of items) {
+    for await (const item of items) {
       const customId = customIdFor(item.key);
-      const call = session.call(item);
-      const size = Buffer.byteLength(JSON.stringify(provider.entry(customId, call))) + 1;
+      const call = session.nextCall(item);
+      const size = Buffer.byteLength(JSON.stringify(provider().entry(customId, call))) + 1;
       if (size + ENVELOPE_BYTES > limits.maxBytes) {
         await session.fail(item, "api-error", `the request is ${size} bytes, over the batch limit of ${limits.maxBytes} bytes`);
         continue;
@@ -184,24 +210,6 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     await flush();
   }
 
-  /**
-   * An intent without a recorded batch: the create was sent, or about to be, when the run died. A
-   * batch the API lists under its tag is adopted; otherwise it is created now, under the same tag.
-   */
-  async function resolve(intent: Intent, items: PendingItem[]): Promise<void> {
-    const found = await provider.find?.(intent.tag, new Date(intent.at));
-    if (found) {
-      await appendDurable({ batch: found, at: new Date().toISOString(), intent: intent.tag });
-      openBatches.set(found, { id: found, items: new Map(items.map((item) => [customIdFor(item.key), item])) });
-      log(`batch ${found}: adopted (created by an interrupted run, never recorded; ${items.length} requests)`);
-      return;
-    }
-    await create(
-      items.map((item) => ({ item, customId: customIdFor(item.key), call: session.call(item) })),
-      intent,
-    );
-  }
-
   async function collect(batch: OpenBatch): Promise<void> {
     const seen = new Set<string>();
     const again: PendingItem[] = [];
@@ -209,16 +217,16 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     const unanswered = async (item: PendingItem, reason: FailureReason, message: string, permanent = false) => {
       item.transportRetries++;
       session.transportRetries++;
-      if (permanent || item.transportRetries >= session.maxAttempts) await session.fail(item, reason, message);
+      if (permanent || item.transportRetries >= session.maxAnswers) await session.fail(item, reason, message);
       else again.push(item);
     };
-    for await (const r of provider.results(batch.id)) {
+    for await (const r of provider().results(batch.id)) {
       const item = batch.items.get(r.customId);
       // Not ours (a later batch owns the key) or a duplicate line.
       if (!item || seen.has(r.customId)) continue;
       seen.add(r.customId);
       if (r.type === "succeeded") {
-        if ((await session.accept(item, r.answer)) === "retry") again.push(item);
+        if ((await session.accept(item, r.answer)) === "reask") again.push(item);
       } else if (r.type === "expired") {
         await unanswered(item, "expired", "the batch expired before this request was processed");
       } else {
@@ -240,7 +248,7 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
     while (openBatches.size > 0) {
       for (const batch of [...openBatches.values()]) {
         options.signal?.throwIfAborted();
-        const status = await provider.status(batch.id);
+        const status = await provider().status(batch.id);
         if (!status) {
           // A recorded batch the API does not know (deleted, another workspace or key): its requests
           // were never answered for us, so they are sent again rather than polled forever.
@@ -257,8 +265,9 @@ export async function runBatches(session: StageSession, provider: BatchProvider,
   }
 
   try {
-    for (const [intent, items] of unrecorded) await resolve(intent, items);
-    await submit(fresh);
+    await submit(fresh());
+    for (const [intent, pending] of unrecorded) await resolve(intent, pending);
+    for (const b of resumed) log(`batch ${b.id}: resumed polling (${b.items.size} requests)`);
     await poll();
   } catch (e) {
     // A rejected key or a refused model is the user's to fix, said once and plainly; batches

@@ -61,21 +61,29 @@ export async function* jsonlLines<S extends z.ZodType>(
   }
 }
 
+/**
+ * The valid lines of one of the engine's own files, streamed (missing file → none): a damaged line is
+ * an error; a torn last line is skipped and reported to onTorn.
+ */
+export async function* engineJsonl<S extends z.ZodType>(path: string, schema: S, onTorn?: () => void): AsyncGenerator<z.infer<S>> {
+  if (!existsSync(path)) return;
+  const strict = (bad: BadLine) => {
+    if (!bad.torn) throw new MindFormatError(bad.file, bad.lineNo, bad.field, bad.message);
+    onTorn?.();
+  };
+  for await (const { value } of jsonlLines(path, schema, strict)) yield value;
+}
+
 export interface JsonlRead<T> {
   records: T[];
   /** True when the last line was cut short (a write interrupted by a crash): it is ignored. */
   tornTail: boolean;
 }
 
-/** Every valid line of one of the engine's own files (missing file → empty); a damaged line is an error. */
+/** engineJsonl, collected. */
 export async function readJsonl<S extends z.ZodType>(path: string, schema: S): Promise<JsonlRead<z.infer<S>>> {
   const read: JsonlRead<z.infer<S>> = { records: [], tornTail: false };
-  if (!existsSync(path)) return read;
-  const strict = (bad: BadLine) => {
-    if (!bad.torn) throw new MindFormatError(bad.file, bad.lineNo, bad.field, bad.message);
-    read.tornTail = true;
-  };
-  for await (const { value } of jsonlLines(path, schema, strict)) read.records.push(value);
+  for await (const value of engineJsonl(path, schema, () => (read.tornTail = true))) read.records.push(value);
   return read;
 }
 

@@ -8,8 +8,7 @@
 // and the key handling already live in chat-completions.ts for the live providers, and this API is
 // five plain requests (upload, create, retrieve, list, file content); the SDK would be a second
 // transport with its own error classes to translate and a dependency for no behaviour we lack.
-import { setTimeout as delay } from "node:timers/promises";
-import { classifyError } from "../engine/errors.js";
+import { TransportFailure, withTransportRetries, type RetryPolicy } from "../engine/retry.js";
 import { chatBody, firstForm, readCompletion, type OpenAiApi } from "./chat-completions.js";
 import { kindOfStatus, ProviderError } from "./errors.js";
 import { openAiApi, openAiBodyOptions, openAiSpec } from "./openai.js";
@@ -20,8 +19,8 @@ const ENDPOINT = "/v1/chat/completions";
 export const TAG_KEY = "genre_mind_intent";
 /** Batches looked at when looking for a tag: the newest first, never further back than this. */
 const MAX_LISTED = 2000;
-/** Batch-API calls are few and slow-paced: each is tried this often on 429/5xx/timeouts. */
-const ATTEMPTS = 6;
+/** Batch-API calls are few and slow-paced: each is sent again this often on 429/5xx/timeouts. */
+const RETRIES = 5;
 const ENDED = new Set(["completed", "failed", "expired", "cancelled"]);
 
 interface Batch {
@@ -52,7 +51,7 @@ function lines(text: string): string[] {
 }
 
 export class OpenAiBatchProvider implements BatchProvider {
-  private readonly retryBaseMs: number;
+  private readonly retry: RetryPolicy;
   private readonly body: ReturnType<typeof openAiBodyOptions> & { form: ReturnType<typeof firstForm> };
 
   constructor(
@@ -60,7 +59,7 @@ export class OpenAiBatchProvider implements BatchProvider {
     readonly model: string,
     options: OpenAiBatchOptions = {},
   ) {
-    this.retryBaseMs = options.retryBaseMs ?? 1000;
+    this.retry = { maxRetries: RETRIES, baseMs: options.retryBaseMs ?? 1000, capMs: 30_000 };
     // A batch cannot learn from a refusal mid-run: auto asks with the strict schema, which OpenAI supports.
     this.body = { ...openAiBodyOptions(model), form: firstForm(options.structuredOutput ?? "auto") };
   }
@@ -85,7 +84,7 @@ export class OpenAiBatchProvider implements BatchProvider {
 
   private async upload(items: { customId: string; call: ProviderCall }[], options: SubmitOptions): Promise<string> {
     const jsonl = items.map((i) => JSON.stringify(this.entry(i.customId, i.call))).join("\n") + "\n";
-    const file = await this.retried(() => {
+    const file = await this.send(() => {
       const form = new FormData();
       form.append("purpose", "batch");
       form.append("file", new Blob([jsonl], { type: "application/jsonl" }), "genre-mind-batch.jsonl");
@@ -102,13 +101,16 @@ export class OpenAiBatchProvider implements BatchProvider {
    * the batches created since are looked through for its tag.
    */
   private async createBatch(fileId: string, tag: string, since: Date): Promise<string> {
-    const create = () =>
-      this.api.request("POST", "/batches", { input_file_id: fileId, endpoint: ENDPOINT, completion_window: "24h", metadata: { [TAG_KEY]: tag } });
-    const batch = await this.retried(create, async () => {
-      const found = await this.find(tag, since);
-      return found ? { id: found } : undefined;
-    });
-    const id = "id" in batch ? batch.id : (batch.json as { id?: unknown } | undefined)?.id;
+    let sent = 0;
+    const create = async (): Promise<unknown> => {
+      if (sent++ > 0) {
+        const found = await this.find(tag, since);
+        if (found) return { id: found };
+      }
+      const body = { input_file_id: fileId, endpoint: ENDPOINT, completion_window: "24h", metadata: { [TAG_KEY]: tag } };
+      return (await this.api.request("POST", "/batches", body)).json;
+    };
+    const id = ((await this.send(create)) as { id?: unknown } | undefined)?.id;
     if (typeof id !== "string") throw new ProviderError("malformed", "batch create answered without an id");
     return id;
   }
@@ -118,7 +120,7 @@ export class OpenAiBatchProvider implements BatchProvider {
     const oldest = since.getTime() / 1000 - 600;
     let after: string | undefined;
     for (let seen = 0; seen < MAX_LISTED; ) {
-      const page = await this.retried(() => this.api.request("GET", `/batches?limit=100${after ? `&after=${encodeURIComponent(after)}` : ""}`));
+      const page = await this.get(`/batches?limit=100${after ? `&after=${encodeURIComponent(after)}` : ""}`);
       const list = page.json as { data?: Batch[]; has_more?: boolean; last_id?: string } | undefined;
       const data = list?.data ?? [];
       for (const b of data) if (b.metadata?.[TAG_KEY] === tag) return b.id;
@@ -136,7 +138,7 @@ export class OpenAiBatchProvider implements BatchProvider {
 
   private async retrieve(batchId: string): Promise<Batch | undefined> {
     try {
-      return (await this.retried(() => this.api.request("GET", `/batches/${encodeURIComponent(batchId)}`))).json as Batch;
+      return (await this.get(`/batches/${encodeURIComponent(batchId)}`)).json as Batch;
     } catch (e) {
       if (e instanceof ProviderError && e.status === 404) return undefined;
       throw e;
@@ -144,7 +146,7 @@ export class OpenAiBatchProvider implements BatchProvider {
   }
 
   private async content(fileId: string): Promise<string> {
-    return (await this.retried(() => this.api.request("GET", `/files/${encodeURIComponent(fileId)}/content`))).text;
+    return (await this.get(`/files/${encodeURIComponent(fileId)}/content`)).text;
   }
 
   async *results(batchId: string): AsyncIterable<BatchItemResult> {
@@ -185,18 +187,19 @@ export class OpenAiBatchProvider implements BatchProvider {
     }
   }
 
-  /** Retries transient failures (429, 5xx, timeouts) with backoff; `before` may settle the call instead of a retry. */
-  private async retried<T, U = never>(call: () => Promise<T>, before?: () => Promise<U | undefined>): Promise<T | U> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await call();
-      } catch (e) {
-        const c = classifyError(e);
-        if (!c.retryable || attempt >= ATTEMPTS) throw e;
-        await delay(Math.max(c.retryAfterMs ?? 0, this.retryBaseMs * 2 ** (attempt - 1)));
-        const settled = await before?.();
-        if (settled !== undefined) return settled;
-      }
+  /** A GET, sent again after 429/5xx/timeouts. */
+  private get(path: string) {
+    return this.send(() => this.api.request("GET", path));
+  }
+
+  /** A call sent again after 429/5xx/timeouts; a final failure leaves as the ProviderError it was. */
+  private async send<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await withTransportRetries(call, this.retry);
+    } catch (e) {
+      if (!(e instanceof TransportFailure)) throw e;
+      const c = e.error;
+      throw new ProviderError(c.kind, c.message, { status: c.status, retryAfterMs: c.retryAfterMs, limits: c.limits, cause: e });
     }
   }
 }
