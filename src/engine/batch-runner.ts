@@ -16,6 +16,7 @@ import { sha256 } from "../util/hash.js";
 import { classifyError, fatalMessage } from "./errors.js";
 import type { PendingItem } from "./plan.js";
 import type { StageSession } from "./session.js";
+import type { Budget, Reservation } from "./budget.js";
 import { JsonlAppender, readJsonl } from "./store.js";
 import { Usage, type FailureReason } from "./types.js";
 
@@ -38,6 +39,10 @@ export interface BatchRunOptions {
   limits: BatchLimits;
   /** Stops polling (the batches stay recorded, so the next run resumes them). */
   signal?: AbortSignal;
+  /** --max-cost: a batch is created only with the requests whose worst case fits; open batches are still collected. */
+  budget?: Budget;
+  /** Ctrl-C: no batch is created or polled any more (a create under way finishes and is recorded); the next run resumes. */
+  interrupt?: AbortSignal;
   /** One line per batch event (submitted, resumed, collected). */
   log?(line: string): void;
 }
@@ -103,6 +108,16 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
   };
   const log = options.log ?? (() => {});
   const openBatches = new Map<string, OpenBatch>();
+  const { budget, interrupt } = options;
+  /** The worst case of each request in an open batch, until its result comes. */
+  const reservations = new Map<PendingItem, Reservation>();
+  const settle = (item: PendingItem, billed?: Usage) => {
+    const r = reservations.get(item);
+    if (!r) return;
+    reservations.delete(item);
+    budget!.settle(r, billed);
+  };
+  const why = () => (interrupt?.aborted ? "the run was interrupted" : "--max-cost reached");
 
   // Resume: a key belongs to the last intent or batch that holds it; a fully collected batch is done with.
   const owner = new Map<string, { batch?: string; intent?: Intent; state: ItemState }>();
@@ -138,6 +153,8 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
       item.transportRetries = o.state.retries ?? 0;
       if (o.state.usage) item.usage = { ...o.state.usage };
       if (o.state.messages) item.conversation = o.state.messages;
+      // Billed in an earlier run, and not in the store yet: part of the stage's spend all the same.
+      if (o.state.usage) budget?.addStored(o.state.usage);
       if (o.intent) {
         unrecorded.set(o.intent, [...(unrecorded.get(o.intent) ?? []), item]);
         continue;
@@ -146,12 +163,28 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
       if (!b) openBatches.set(o.batch!, (b = { id: o.batch!, items: new Map() }));
       b.items.set(customIdFor(item.key), item);
       resumed.add(b);
+      // Created already: it will be billed whatever the cap says now.
+      if (budget) reservations.set(item, budget.commit(session.nextCall(item)));
     }
   }
 
   /** Records the intent, creates the batch, records its ID: after a kill at any point, the file says what may exist. */
-  async function create(chunk: { item: PendingItem; customId: string; call: ProviderCall }[], resumedIntent?: Intent): Promise<void> {
-    let intent = resumedIntent;
+  async function create(all: { item: PendingItem; customId: string; call: ProviderCall }[], resumedIntent?: Intent): Promise<void> {
+    // The cap is checked per batch before it is created: the requests whose worst case fits go, the
+    // others are left (and none after them: the first that does not fit ends the sending).
+    const chunk: typeof all = [];
+    for (const c of all) {
+      const reservation = interrupt?.aborted ? undefined : budget ? budget.reserve(c.call) : { usd: 0 };
+      if (!reservation) {
+        await session.leave(c.item, why());
+        continue;
+      }
+      if (budget) reservations.set(c.item, reservation);
+      chunk.push(c);
+    }
+    if (chunk.length === 0) return;
+    // An intent is a set of items: a smaller set is a new intent.
+    let intent = chunk.length === all.length ? resumedIntent : undefined;
     if (!intent) {
       intent = { tag: randomUUID(), at: new Date().toISOString(), items: chunk.map(({ item }) => stateOf(item)) };
       await appendDurable({ intent: intent.tag, at: intent.at, items: intent.items });
@@ -196,6 +229,11 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
       bytes = 0;
     };
     for await (const item of items) {
+      // Stopped: the items are left, and the stream is read on, so items of open batches are still found.
+      if (interrupt?.aborted || budget?.reached) {
+        await session.leave(item, why());
+        continue;
+      }
       const customId = customIdFor(item.key);
       const call = session.nextCall(item);
       const size = Buffer.byteLength(JSON.stringify(provider().entry(customId, call))) + 1;
@@ -225,6 +263,7 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
       // Not ours (a later batch owns the key) or a duplicate line.
       if (!item || seen.has(r.customId)) continue;
       seen.add(r.customId);
+      settle(item, r.type === "succeeded" ? r.answer.usage : undefined);
       if (r.type === "succeeded") {
         if ((await session.accept(item, r.answer)) === "reask") again.push(item);
       } else if (r.type === "expired") {
@@ -234,7 +273,9 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
       }
     }
     for (const [customId, item] of batch.items) {
-      if (!seen.has(customId)) await unanswered(item, "api-error", "no result for this request in the batch results");
+      if (seen.has(customId)) continue;
+      settle(item);
+      await unanswered(item, "api-error", "no result for this request in the batch results");
     }
     // Re-asks are created and recorded before this batch is marked collected: a kill in between
     // re-reads this batch's results, and each key then belongs to its newest batch.
@@ -244,15 +285,18 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     log(`batch ${batch.id}: collected ${seen.size} results, ${again.length} asked again`);
   }
 
+  const waits = AbortSignal.any([options.signal, interrupt].filter((s): s is AbortSignal => s !== undefined));
   async function poll(): Promise<void> {
     while (openBatches.size > 0) {
       for (const batch of [...openBatches.values()]) {
+        if (interrupt?.aborted) return stopPolling();
         options.signal?.throwIfAborted();
         const status = await provider().status(batch.id);
         if (!status) {
           // A recorded batch the API does not know (deleted, another workspace or key): its requests
           // were never answered for us, so they are sent again rather than polled forever.
           openBatches.delete(batch.id);
+          for (const item of batch.items.values()) settle(item);
           log(`batch ${batch.id}: not found by the API; its ${batch.items.size} requests are sent again`);
           await submit([...batch.items.values()]);
           await appendDurable({ collected: batch.id, at: new Date().toISOString() });
@@ -260,8 +304,18 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
         }
         if (status.ended) await collect(batch);
       }
-      if (openBatches.size > 0) await delay(options.pollMs, undefined, { signal: options.signal });
+      if (openBatches.size === 0) return;
+      try {
+        await delay(options.pollMs, undefined, { signal: waits });
+      } catch (e) {
+        if (interrupt?.aborted) return stopPolling();
+        throw e;
+      }
     }
+  }
+
+  function stopPolling(): void {
+    for (const b of openBatches.values()) log(`batch ${b.id}: still open (${b.items.size} requests); the next run resumes polling it`);
   }
 
   try {

@@ -37,6 +37,11 @@ export const engineOptions: OptionSpecs = {
   otpm: { type: "string", arg: "<n>", description: "output tokens per minute budget (default: unlimited)" },
   "max-attempts": { type: "string", arg: "<n>", description: "attempts per item, repair re-asks included (default 3)" },
   "max-failure-share": { type: "string", arg: "<0..1>", description: "exit non-zero when more than this share of items failed (default 0.05)" },
+  "max-cost": {
+    type: "string",
+    arg: "<USD>",
+    description: "stop sending before the stage's cost in this --out (earlier runs included) would pass this many dollars; exit 3",
+  },
   "structured-output": {
     type: "string",
     arg: "<how>",
@@ -63,6 +68,7 @@ export const EngineConfig = z.object({
   otpm: zNumber(0).optional(),
   "max-attempts": zInt(1, 20).default(3),
   "max-failure-share": zNumber(0, 1).default(0.05),
+  "max-cost": zNumber(0).optional(),
   "structured-output": z.enum(STRUCTURED_OUTPUT_MODES).default("auto"),
   "poll-interval": zNumber(0.001).default(30),
   "dry-run": zBool.default(false),

@@ -5,6 +5,7 @@ import type { CommandContext } from "../cli/command.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
 import type { ProviderAnswer, ProviderCall, ProviderSpec } from "../providers/types.js";
 import type { EngineConfig } from "./config.js";
+import { expectedUsd } from "./budget.js";
 import { addUsage, priceUsd, zeroUsage, type ModelInfo } from "./cost.js";
 import { callFor, type PendingItem, type Planned, type Planner } from "./plan.js";
 import { JsonlAppender } from "./store.js";
@@ -58,6 +59,9 @@ export class StageSession {
   retried = 0;
   /** Provider calls sent again after 429/529/5xx/timeouts, for the summary. */
   transportRetries = 0;
+  /** Items a stopped run did not finish (leave), and what they are expected to cost. */
+  left = 0;
+  leftUsd = 0;
   private readonly records: LazyAppender;
   private readonly failures: LazyAppender;
   private readonly planner: Planner;
@@ -144,6 +148,7 @@ export class StageSession {
       error = parsed.error;
     }
     item.lastAnswer = answer.text;
+    item.problem = { reason, error };
     if (item.answers >= this.maxAnswers) {
       await this.fail(item, reason, error);
       return "failed";
@@ -157,6 +162,17 @@ export class StageSession {
       { role: "user" as const, content: repairPrompt(reason, error, item.req.maxTokens) },
     ];
     return "reask";
+  }
+
+  /**
+   * An item the run stops before finishing (--max-cost, Ctrl-C). One with an unusable answer already
+   * billed is recorded as failed with that answer's problem, so its cost stays in the store; the next
+   * run asks it again either way. Counts it, and what it is expected to cost, as left to do.
+   */
+  async leave(item: PendingItem, why: string): Promise<void> {
+    this.left += 1 + item.sharers.length;
+    if (this.price) this.leftUsd += expectedUsd(item.req, this.price, this.costMode);
+    if (item.problem) await this.fail(item, item.problem.reason, `${item.problem.error}; not asked again: ${why}`);
   }
 
   /** Records an item as given up on; it is not a store hit, so the next run asks again. */

@@ -48,6 +48,8 @@ export interface OpenAiFakeOptions {
   rateLimits?: { requests: number; tokens: number };
   /** Report the first write of a cacheable prefix as prompt_tokens_details.cache_write_tokens (newer OpenAI models bill it). */
   reportCacheWrites?: boolean;
+  /** Chat requests from this one on (0-based) wait, unanswered, until releaseAnswers(): requests in flight on demand. */
+  holdFrom?: number;
 }
 
 export interface ReceivedChat {
@@ -67,6 +69,10 @@ export interface OpenAiFake {
   /** Emits "request" (ReceivedChat) after each answer is sent. */
   events: EventEmitter;
   queueFaults(...faults: OpenAiFault[]): void;
+  /** Answers the held requests and stops holding. */
+  releaseAnswers(): void;
+  /** Chat requests received and not answered yet (held). */
+  readonly waiting: number;
   /** The chat completion the fake answers to a body (no HTTP, no fault but the one given): batches use it. */
   completion(body: FakeChatRequest, fault?: OpenAiFault): Record<string, unknown>;
   /** Sends a JSON answer with the fake's headers. */
@@ -86,6 +92,10 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
   const seenPrefixes = new Set<string>();
   let n = 0;
   let completions = 0;
+  let holding = options.holdFrom !== undefined;
+  let waiting = 0;
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
 
   const answer =
     options.answer ??
@@ -141,6 +151,12 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     received.push(record);
     const done = () => events.emit("request", record);
     if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
+    if (holding && index >= (options.holdFrom ?? 0)) {
+      waiting++;
+      events.emit("held", waiting);
+      await released;
+      waiting--;
+    }
 
     if (options.requireKey && req.headers.authorization !== `Bearer ${options.requireKey}`) {
       record.outcome = "401";
@@ -254,6 +270,13 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     received,
     events,
     queueFaults: (...faults) => queued.push(...faults),
+    releaseAnswers: () => {
+      holding = false;
+      release();
+    },
+    get waiting() {
+      return waiting;
+    },
     completion,
     json: (res, status, body) => send(res, status, body),
     error: (res, status, message, type) => error(res, status, message, type),
