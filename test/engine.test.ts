@@ -541,6 +541,31 @@ describe("rate gate pressure", () => {
   });
 });
 
+describe("a budget of input and output together", () => {
+  it("paces both against it (OpenAI's one token budget), and only when one is advertised", async () => {
+    const { RateGate } = await import("../src/engine/limits.js");
+    const now = 0;
+    const gate = new RateGate({}, () => now);
+    // 6,000 tokens a minute: the bucket holds one second's worth, 100.
+    gate.observe({ tokens: { limit: 6000 } });
+    await gate.acquire({ input: 60, output: 40 });
+    const stop = new AbortController();
+    let passed = false;
+    const next = gate.acquire({ input: 1, output: 1 }, stop.signal).then(
+      () => (passed = true),
+      () => undefined,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(passed).toBe(false);
+    stop.abort();
+    await next;
+    // The same calls without that budget pass at once.
+    const free = new RateGate({}, () => now);
+    await free.acquire({ input: 60, output: 40 });
+    await free.acquire({ input: 1, output: 1 });
+  });
+});
+
 describe("requests as a stream", () => {
   /** Yields the requests one by one, as a lazy stage would, noting how far it ran ahead of the answers. */
   function lazily(requests: LlmRequest[], parsed: { n: number }) {

@@ -103,7 +103,7 @@ describe("--provider openai", () => {
     expect(answer.limits).toEqual({
       requests: { limit: 500, remaining: 499, resetInMs: 1000 },
       // The fake counts this answer's own tokens before it answers, as OpenAI does.
-      input: { limit: 200_000, remaining: 200_000 - answer.usage.inputTokens - answer.usage.outputTokens, resetInMs: 360_000 },
+      tokens: { limit: 200_000, remaining: 200_000 - answer.usage.inputTokens - answer.usage.outputTokens, resetInMs: 360_000 },
     });
     expect(openAiRateLimits(new Headers({ "x-ratelimit-limit-requests": "0" }))).toBeUndefined();
   });

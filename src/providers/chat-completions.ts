@@ -106,15 +106,11 @@ export function durationMs(text: string | null): number | undefined {
   return matched === text.trim() && matched ? ms : undefined;
 }
 
-/**
- * x-ratelimit-{limit,remaining,reset}-{requests,tokens}. OpenAI's token budget counts input and
- * output together; it is read as the input budget, the one the engine debits with every request's
- * prompt, and a low remaining count slows the run down whatever caused it.
- */
+/** x-ratelimit-{limit,remaining,reset}-{requests,tokens}; OpenAI's one token budget counts input and output together. */
 export function openAiRateLimits(headers: Headers | undefined): RateLimitReading | undefined {
   if (!headers) return undefined;
   let reading: RateLimitReading | undefined;
-  for (const [name, slot] of [["requests", "requests"], ["tokens", "input"]] as const) {
+  for (const [name, slot] of [["requests", "requests"], ["tokens", "tokens"]] as const) {
     const rawLimit = headers.get(`x-ratelimit-limit-${name}`);
     const limit = Number(rawLimit);
     if (rawLimit === null || !Number.isFinite(limit) || limit <= 0) continue;

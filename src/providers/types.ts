@@ -35,6 +35,8 @@ export interface RateLimitReading {
   requests?: BudgetReading;
   input?: BudgetReading;
   output?: BudgetReading;
+  /** Input and output tokens counted together (OpenAI's one token budget). */
+  tokens?: BudgetReading;
 }
 
 export interface ProviderAnswer {
