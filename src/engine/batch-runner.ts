@@ -210,6 +210,8 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     if (found) {
       await appendDurable({ batch: found, at: new Date().toISOString(), intent: intent.tag });
       openBatches.set(found, { id: found, items: new Map(items.map((item) => [customIdFor(item.key), item])) });
+      // Created already: it will be billed whatever the cap says now.
+      if (budget) for (const item of items) reservations.set(item, budget.commit(session.nextCall(item)));
       log(`batch ${found}: adopted (created by an interrupted run, never recorded; ${items.length} requests)`);
       return;
     }
