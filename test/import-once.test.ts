@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -7,6 +7,7 @@ import { judgeOnceLogs, ONCE_VARIANTS, type StageImport } from "../src/import/on
 import { onceProfileAsJson } from "../src/import/once-logs.js";
 import { StageConfig } from "../src/stages/options.js";
 import { writeOnceFixture } from "./import-once.fixture.js";
+import { runCliCaptured } from "./helpers/cli.js";
 import { Writable } from "node:stream";
 
 const temps: string[] = [];
@@ -86,5 +87,78 @@ describe("judging ONCE's logs with the stages' own parsers", () => {
     expect(out.U5!.error).toMatch(/^generator_v1\.log:5: item 1 is a near copy of the read title/);
     expect(out.U5!.origins).toEqual([{ file: "generator_v1.log", line: 3 }, { file: "generator_v1.log", line: 5 }]);
     expect(out.U2).toBeUndefined();
+  });
+});
+
+describe("genre-mind import once", () => {
+  async function setup() {
+    const root = await mkdtemp(join(tmpdir(), "gm-once-cli-"));
+    temps.push(root);
+    const paths = await writeOnceFixture(root);
+    const cli = (args: string[]) => runCliCaptured(args, { cwd: root });
+    const imp = (extra: string[] = []) => cli(["import", "once", "once", "--data", "mind", "--out", "out", "--variant", "plain", ...extra]);
+    const lines = async (file: string) => (await readFile(join(root, "out", file), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return { root, paths, cli, imp, lines };
+  }
+
+  it("writes records and failures through the store, says what it did per file, and appends nothing the second time", async () => {
+    const { root, imp, lines } = await setup();
+    const first = await imp();
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain("summarize: 4 items → 2 records, 2 failures written");
+    expect(first.stdout).toMatch(/news_summarizer\.log: 8 lines; 2 imported; refused: invalid answer 2, malformed line 1, not in --data 1, answered again later 1; 1 line continuing an answer; IDs not in --data: N99/);
+    expect(first.stdout).toMatch(/user_profiler\.log: 8 lines; 2 imported; refused: .*index past the vocabulary 1/);
+    expect(first.stdout).toContain("generate: 3 items → 2 records, 1 failure written");
+    const records = await lines("generate.jsonl");
+    expect(records.map((r) => r.itemId)).toEqual(["U1", "U4"]);
+    expect(records[0]).toMatchObject({ stage: "generate", provider: "imported", model: "gpt-3.5-turbo", attempts: 1, origin: [{ file: "generator_v1.log", line: 1 }, { file: "generator_v2.log", line: 1 }] });
+    expect(String(records[0]!.key)).toMatch(/^imported-[0-9a-f]{64}$/);
+    const failures = await lines("summarize.failures.jsonl");
+    expect(failures.map((f) => [f.itemId, f.reason])).toEqual([["N2", "invalid"], ["N3", "invalid"]]);
+    expect(failures[0]).toMatchObject({ provider: "imported", message: expect.stringMatching(/^news_summarizer\.log:3: the answer has 2 lines/), lastAnswer: "[newtitle] Stock markets rally as US inflation cools\nNote: I kept the title neutral." });
+    const meta = JSON.parse(await readFile(join(root, "out", "generate.meta.json"), "utf8")) as Record<string, unknown>;
+    expect(meta).toMatchObject({ provider: "imported", model: "gpt-3.5-turbo", costUsd: 0, options: { coldMax: 5, importedFrom: ["generator_v1.log", "generator_v2.log"] } });
+
+    const before = await Promise.all(["summarize", "profile", "generate"].flatMap((s) => [`${s}.jsonl`, `${s}.failures.jsonl`]).map((f) => readFile(join(root, "out", f), "utf8")));
+    const again = await imp();
+    expect(again.stdout).toContain("summarize: 4 items → 0 records, 0 failures written (4 already in out from an earlier import)");
+    const after = await Promise.all(["summarize", "profile", "generate"].flatMap((s) => [`${s}.jsonl`, `${s}.failures.jsonl`]).map((f) => readFile(join(root, "out", f), "utf8")));
+    expect(after).toEqual(before);
+  });
+
+  it("merges like any other records", async () => {
+    const { root, imp, cli } = await setup();
+    await imp(["--model", "gpt-3.5-turbo-0613"]);
+    const merged = await cli(["merge", "--data", "mind", "--out", "out"]);
+    expect(merged.code).toBe(0);
+    const news = await readFile(join(root, "out", "MINDtiny_dev", "news.tsv"), "utf8");
+    expect(news).toContain("\tA storm hits the Texas coast on Monday\t");
+    expect(news).toMatch(/\tgenerated\tPGA Tour announces its new season schedule\t/);
+    const manifest = JSON.parse(await readFile(join(root, "out", "manifest.json"), "utf8")) as { stages: Record<string, { answeredBy: { provider: string; model: string }[] }> };
+    expect(manifest.stages.generate!.answeredBy).toMatchObject([{ provider: "imported", model: "gpt-3.5-turbo-0613" }]);
+  });
+
+  it("leaves a later live run only what the import did not cover", async () => {
+    const { imp, cli, lines } = await setup();
+    await imp(["--stages", "summarize"]);
+    const live = await cli(["summarize", "--data", "mind", "--out", "out", "--provider", "offline"]);
+    expect(live.code).toBe(0);
+    const records = await lines("summarize.jsonl");
+    const by = (id: string) => records.filter((r) => r.itemId === id).map((r) => r.provider);
+    // N1 and N4 were imported; N2 and N3 failed in the import and are asked; N5..N8 had no answer.
+    expect(by("N1")).toEqual(["imported"]);
+    expect(by("N4")).toEqual(["imported"]);
+    for (const id of ["N2", "N3", "N5", "N6", "N7", "N8"]) expect(by(id)).toEqual(["offline"]);
+  });
+
+  it("stops on a source, stage, variant or file it does not know", async () => {
+    const { imp, cli } = await setup();
+    const unknown = await cli(["import", "genre", "once", "--data", "mind", "--out", "out"]);
+    expect(unknown).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown source 'genre': expected once/) });
+    expect(await imp(["--stages", "summarize,rewrite"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--stages: 'rewrite' is not a stage/) });
+    expect(await cli(["import", "once", "once", "--data", "mind", "--out", "out", "--variant", "v7"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--variant: 'v7' is neither chain nor plain nor a log file name/) });
+    const missing = await cli(["import", "once", "once", "--data", "mind", "--out", "out", "--stages", "generate"]);
+    expect(missing).toMatchObject({ code: 1, stderr: expect.stringMatching(/once\/chain_v5\.log: no such file \(ONCE's generator log\)/) });
   });
 });

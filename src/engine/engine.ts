@@ -21,6 +21,7 @@ import { JsonlAppender, readJsonl } from "./store.js";
 import { estimateCallTokens } from "./tokens.js";
 import {
   FailureRecord,
+  IMPORTED,
   StageRecord,
   type FailureReason,
   type LlmRequest,
@@ -339,11 +340,14 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
     answerByKey.set(r.key, r);
     storedItems.add(`${r.key}\t${r.itemId}`);
   }
+  // An imported answer (`import once`) came from another prompt and model, so no key computed here
+  // can equal its key: it answers its own item, whatever the key.
+  const importedItems = new Set(stored.records.filter((r) => r.provider === IMPORTED).map((r) => r.itemId));
   const pending: PendingItem[] = [];
   const copies: StageRecord[] = [];
   let cached = 0;
   for (const [key, group] of byKey) {
-    const missing = group.filter((req) => !storedItems.has(`${key}\t${req.itemId}`));
+    const missing = group.filter((req) => !storedItems.has(`${key}\t${req.itemId}`) && !importedItems.has(req.itemId));
     cached += group.length - missing.length;
     const answer = answerByKey.get(key);
     if (missing.length === 0) continue;

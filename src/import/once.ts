@@ -2,10 +2,15 @@
 // parser, as if a live provider had given them, and turned into that stage's records.
 import { join } from "node:path";
 import type { CommandContext } from "../cli/command.js";
-import type { LlmRequest, StageName } from "../engine/types.js";
+import { zeroUsage } from "../engine/cost.js";
+import { JsonlAppender, readJsonl } from "../engine/store.js";
+import { FailureRecord, IMPORTED, StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
+import { runPaths, StageMeta } from "../run/folder.js";
+import { writeFileAtomic } from "../util/atomic.js";
+import { sha256 } from "../util/hash.js";
 import type { GenerateOutput, PseudoNews } from "../stages/outputs.js";
 import type { StageConfig } from "../stages/options.js";
-import { prepareStage, type PreparedStage } from "../stages/run.js";
+import { prepareStage, splitSizes, type PreparedStage } from "../stages/run.js";
 import { onceProfileAsJson, readSummarizerLog, readUidVocabulary, readUserLog, type LoggedAnswer, type LogOrigin, type LogRead } from "./once-logs.js";
 
 export const ONCE_FILES = {
@@ -237,4 +242,82 @@ export async function judgeOnceLogs(opts: OnceImportOptions, ctx: CommandContext
     result.push({ stage, files: [...summaries.values()], items, prepared });
   }
   return result;
+}
+
+export interface WrittenStage {
+  stage: StageName;
+  items: number;
+  /** Records and failures appended now. */
+  records: number;
+  failures: number;
+  /** Records and failures the run folder already held from an earlier import of the same answers. */
+  alreadyThere: number;
+}
+
+/**
+ * The key of an imported record: no live request can have it (a live key is a hex digest), and the
+ * same answers for the same item always give the same key, so an import run twice appends nothing.
+ */
+export function importedKey(outcome: ItemOutcome, model: string): string {
+  const origins = outcome.origins.map((o) => `${o.file}:${o.line}`).join(" ");
+  return `${IMPORTED}-${sha256(outcome.stage, outcome.itemId, model, origins, ...outcome.answers)}`;
+}
+
+/** Appends each stage's records and failures to the run folder through the engine's store, and writes its meta. */
+export async function writeImport(judged: readonly StageImport[], out: string, model: string): Promise<WrittenStage[]> {
+  const paths = runPaths(out);
+  const written: WrittenStage[] = [];
+  for (const { stage, items, prepared, files } of judged) {
+    const existing = new Set<string>();
+    for (const r of (await readJsonl(paths.records(stage), StageRecord)).records) existing.add(r.key);
+    for (const r of (await readJsonl(paths.failures(stage), FailureRecord)).records) existing.add(r.key);
+    const w: WrittenStage = { stage, items: items.length, records: 0, failures: 0, alreadyThere: 0 };
+    const records = await JsonlAppender.open(paths.records(stage));
+    const failures = await JsonlAppender.open(paths.failures(stage));
+    try {
+      for (const item of items) {
+        const key = importedKey(item, model);
+        if (existing.has(key)) {
+          w.alreadyThere++;
+          continue;
+        }
+        const head = { key, stage, itemId: item.itemId, provider: IMPORTED, model, origin: item.origins };
+        if (item.error === undefined) {
+          await records.append(StageRecord.parse({ ...head, output: item.output, usage: zeroUsage(), attempts: 1 }));
+          w.records++;
+        } else {
+          const lastAnswer = item.answers[item.answers.length - 1];
+          await failures.append(FailureRecord.parse({ ...head, reason: "invalid", message: item.error, lastAnswer, usage: zeroUsage(), attempts: item.answers.length }));
+          w.failures++;
+        }
+      }
+    } finally {
+      await records.close();
+      await failures.close();
+    }
+    const failed = items.filter((i) => i.error !== undefined).length;
+    const meta: StageMeta = {
+      stage,
+      provider: IMPORTED,
+      model,
+      promptHashes: {},
+      options: { ...importOptions(stage, prepared), importedFrom: files.map((f) => f.file) },
+      splits: await splitSizes(prepared.input.catalog),
+      counts: { items: items.length, done: w.records + w.failures, cached: w.alreadyThere, retried: 0, failed, failedByReason: failed ? { invalid: failed } : {} },
+      usage: zeroUsage(),
+      costUsd: 0,
+      finishedAt: new Date().toISOString(),
+    };
+    await writeFileAtomic(paths.stageMeta(stage), JSON.stringify(StageMeta.parse(meta), null, 2) + "\n");
+    written.push(w);
+  }
+  return written;
+}
+
+/** The stage options the answers were judged with, as a stage run records them. */
+function importOptions(stage: StageName, prepared: PreparedStage): Record<string, unknown> {
+  const o = prepared.input.options;
+  if (stage === "profile") return { recent: o.recent };
+  if (stage === "generate") return { coldMax: o.coldMax };
+  return {};
 }
