@@ -7,6 +7,7 @@ import { defineCommand, type CommandContext } from "../cli/command.js";
 import { readLines } from "../mind/read.js";
 import type { Manifest } from "../merge/manifest.js";
 import { resolveSplits } from "../mind/splits.js";
+import { OFFLINE_PROVIDER } from "../providers/offline.js";
 import { DEFAULT_DATA } from "../stages/options.js";
 import { AugmentConfig, runAugment } from "./augment.js";
 
@@ -99,7 +100,7 @@ export const demoCommand = defineCommand({
   }),
   async run(config, ctx: CommandContext) {
     // Only the offline provider: the demo must never need a key or the network, whatever the environment says.
-    const augment = AugmentConfig.parse({ data: config.data, out: config.out, provider: "offline", force: true });
+    const augment = AugmentConfig.parse({ data: config.data, out: config.out, provider: OFFLINE_PROVIDER, force: true });
     const { exitCode, manifest, reportPath } = await runAugment(augment, ctx);
     if (exitCode !== 0 || !manifest) return exitCode;
     const data = config.data.map((d) => resolve(ctx.cwd, d));

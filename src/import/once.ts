@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import type { CommandContext } from "../cli/command.js";
 import { zeroUsage } from "../engine/cost.js";
-import { JsonlAppender, readJsonl } from "../engine/store.js";
+import { engineJsonl, JsonlAppender } from "../engine/store.js";
 import { FailureRecord, IMPORTED, StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
 import { runPaths, StageMeta } from "../run/folder.js";
 import { writeFileAtomic } from "../util/atomic.js";
@@ -269,8 +269,8 @@ export async function writeImport(judged: readonly StageImport[], out: string, m
   const written: WrittenStage[] = [];
   for (const { stage, items, prepared, files } of judged) {
     const existing = new Set<string>();
-    for (const r of (await readJsonl(paths.records(stage), StageRecord)).records) existing.add(r.key);
-    for (const r of (await readJsonl(paths.failures(stage), FailureRecord)).records) existing.add(r.key);
+    for await (const r of engineJsonl(paths.records(stage), StageRecord)) existing.add(r.key);
+    for await (const r of engineJsonl(paths.failures(stage), FailureRecord)) existing.add(r.key);
     const w: WrittenStage = { stage, items: items.length, records: 0, failures: 0, alreadyThere: 0 };
     const records = await JsonlAppender.open(paths.records(stage));
     const failures = await JsonlAppender.open(paths.failures(stage));
