@@ -71,6 +71,7 @@ export const GENERATOR_V2 = [
   json({ uid: 0, news: '```json\n{\n  "title": "Inflation report lifts bank stocks",\n  "abstract": "Banks gain.",\n  "category": "finance"\n}\n```' }),
   json({ uid: 0, news: item("Inflation report lifts bank stocks today", "", "finance") }), // a third line for U1, repeating the second
   json({ uid: 3, news: item("Electric pickup trucks sell out", "Demand is high.", "autos") }),
+  json({ uid: 3, news: item("Stocks rally as inflation cools again", "", "finance") }), // a copy of a news item U4 was shown
 ];
 
 /** Writes `<root>/mind/{train,dev}` and `<root>/once/` (ONCE's data/mind layout); returns their paths. */

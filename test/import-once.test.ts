@@ -73,8 +73,8 @@ describe("judging ONCE's logs with the stages' own parsers", () => {
     const files = Object.fromEntries(generate!.files.map((f) => [f.file, f]));
     expect(files["generator_v1.log"]).toMatchObject({ lines: 6, imported: 1 });
     expect(files["generator_v1.log"]!.refused).toEqual({ "invalid answer": 3, "not an item": 1, "index past the vocabulary": 1 });
-    expect(files["generator_v2.log"]).toMatchObject({ lines: 3, imported: 2 });
-    expect(files["generator_v2.log"]!.refused).toEqual({ "repeats another item": 1 });
+    expect(files["generator_v2.log"]).toMatchObject({ lines: 4, imported: 2 });
+    expect(files["generator_v2.log"]!.refused).toEqual({ "repeats another item": 1, "copies the user's impressions": 1 });
     const out = Object.fromEntries(generate!.items.map((i) => [i.itemId, i]));
     expect(out.U1!.output).toEqual({
       items: [
@@ -87,6 +87,15 @@ describe("judging ONCE's logs with the stages' own parsers", () => {
     expect(out.U5!.error).toMatch(/^generator_v1\.log:5: item 1 is a near copy of the read title/);
     expect(out.U5!.origins).toEqual([{ file: "generator_v1.log", line: 3 }, { file: "generator_v1.log", line: 5 }]);
     expect(out.U2).toBeUndefined();
+  });
+
+  it("records the history each answer counts as written from: the user's source history", async () => {
+    const { profile, generate } = await judge();
+    const of = (s: StageImport, id: string) => s.items.find((i) => i.itemId === id)!.request.source;
+    // U1's earliest non-empty history is train's (N1 N2); the prompt lists the most recent first.
+    expect(of(profile!, "U1")).toEqual({ split: "MINDtiny_train", clicks: ["N2", "N1"] });
+    expect(of(generate!, "U1")).toEqual({ split: "MINDtiny_train", clicks: ["N2", "N1"] });
+    expect(of(generate!, "U4")).toEqual({ split: "MINDtiny_dev", clicks: ["N7"] });
   });
 });
 
@@ -112,7 +121,14 @@ describe("genre-mind import once", () => {
     expect(first.stdout).toContain("generate: 3 items → 2 records, 1 failure written");
     const records = await lines("generate.jsonl");
     expect(records.map((r) => r.itemId)).toEqual(["U1", "U4"]);
-    expect(records[0]).toMatchObject({ stage: "generate", provider: "imported", model: "gpt-3.5-turbo", attempts: 1, origin: [{ file: "generator_v1.log", line: 1 }, { file: "generator_v2.log", line: 1 }] });
+    expect(records[0]).toMatchObject({
+      stage: "generate",
+      provider: "imported",
+      model: "gpt-3.5-turbo",
+      attempts: 1,
+      source: { split: "MINDtiny_train", clicks: ["N2", "N1"] },
+      origin: [{ file: "generator_v1.log", line: 1 }, { file: "generator_v2.log", line: 1 }],
+    });
     expect(String(records[0]!.key)).toMatch(/^imported-[0-9a-f]{64}$/);
     const failures = await lines("summarize.failures.jsonl");
     expect(failures.map((f) => [f.itemId, f.reason])).toEqual([["N2", "invalid"], ["N3", "invalid"]]);
@@ -135,8 +151,13 @@ describe("genre-mind import once", () => {
     const news = await readFile(join(root, "out", "MINDtiny_dev", "news.tsv"), "utf8");
     expect(news).toContain("\tA storm hits the Texas coast on Monday\t");
     expect(news).toMatch(/\tgenerated\tPGA Tour announces its new season schedule\t/);
-    const manifest = JSON.parse(await readFile(join(root, "out", "manifest.json"), "utf8")) as { stages: Record<string, { answeredBy: { provider: string; model: string }[] }> };
+    const manifest = JSON.parse(await readFile(join(root, "out", "manifest.json"), "utf8")) as {
+      stages: Record<string, { answeredBy: { provider: string; model: string }[] }>;
+      audit: unknown;
+    };
     expect(manifest.stages.generate!.answeredBy).toMatchObject([{ provider: "imported", model: "gpt-3.5-turbo-0613" }]);
+    // U1's two items in train and dev (train's history holds their source), U4's one in dev: all audited.
+    expect(manifest.audit).toEqual({ pseudoNews: 5, profiles: 3, violations: 0 });
   });
 
   it("leaves a later live run only what the import did not cover", async () => {
@@ -150,6 +171,15 @@ describe("genre-mind import once", () => {
     expect(by("N1")).toEqual(["imported"]);
     expect(by("N4")).toEqual(["imported"]);
     for (const id of ["N2", "N3", "N5", "N6", "N7", "N8"]) expect(by(id)).toEqual(["offline"]);
+
+    // generate: U1 and U4 were imported from their source histories; U5's answers all failed.
+    await imp(["--stages", "generate"]);
+    expect((await cli(["generate", "--data", "mind", "--out", "out", "--provider", "offline"])).code).toBe(0);
+    const generated = await lines("generate.jsonl");
+    const gen = (id: string) => generated.filter((r) => r.itemId === id).map((r) => r.provider);
+    expect(gen("U1")).toEqual(["imported"]);
+    expect(gen("U4")).toEqual(["imported"]);
+    expect(gen("U5")).toEqual(["offline"]);
   });
 
   it("stops on a source, stage, variant or file it does not know", async () => {

@@ -5,6 +5,7 @@ import type { CommandContext } from "../cli/command.js";
 import { zeroUsage } from "../engine/cost.js";
 import { engineJsonl, JsonlAppender } from "../engine/store.js";
 import { FailureRecord, IMPORTED, StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
+import { loadCandidates } from "../mind/catalog.js";
 import { runPaths, StageMeta } from "../run/folder.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { sha256 } from "../util/hash.js";
@@ -34,6 +35,7 @@ export type ImportReason =
   | "not an item"
   | "wrong format"
   | "invalid answer"
+  | "copies the user's impressions"
   | "repeats another item"
   | "answered again later";
 
@@ -161,6 +163,12 @@ function judgeSingle(prepared: PreparedStage, groups: Map<string, LoggedAnswer[]
         last = { answer, error: parsed.error };
         continue;
       }
+      const unfit = request.check?.(parsed.value);
+      if (unfit !== undefined) {
+        refuse(s, "invalid answer");
+        last = { answer, error: unfit };
+        continue;
+      }
       if (kept) refuse(summaries.get(kept.answer.origin.file)!, "answered again later");
       kept = { answer, output: parsed.value };
     }
@@ -201,6 +209,12 @@ function judgeGenerate(prepared: PreparedStage, groups: Map<string, LoggedAnswer
         lastError = `${answer.origin.file}:${answer.origin.line}: ${parsed.error}`;
         continue;
       }
+      const unfit = requestFor(itemId, 1).check?.(parsed.value);
+      if (unfit !== undefined) {
+        refuse(s, "copies the user's impressions");
+        lastError = `${answer.origin.file}:${answer.origin.line}: ${unfit}`;
+        continue;
+      }
       const item = (parsed.value as GenerateOutput).items[0]!;
       const together = requestFor(itemId, items.length + 1).parse(JSON.stringify({ items: [...items, item] }));
       if (!together.ok) {
@@ -238,6 +252,8 @@ export async function judgeOnceLogs(opts: OnceImportOptions, ctx: CommandContext
     const prepared = await prepareStage(stage, opts.config, ctx);
     const summaries = new Map(reads.map((r) => [r.file, summaryOf(r, stage)]));
     const groups = byItem(prepared, reads.flatMap((r) => r.answers), summaries);
+    // What the stage's check keeps pseudo-news clear of (history-rule.ts rule 4), as a live run loads it.
+    if (prepared.stage.usesCandidates) prepared.input.candidates = await loadCandidates(prepared.input.catalog, new Set(groups.keys()), { lenient: opts.config.lenient });
     const items = stage === "generate" ? judgeGenerate(prepared, groups, summaries) : judgeSingle(prepared, groups, summaries);
     result.push({ stage, files: [...summaries.values()], items, prepared });
   }
@@ -256,11 +272,12 @@ export interface WrittenStage {
 
 /**
  * The key of an imported record: no live request can have it (a live key is a hex digest), and the
- * same answers for the same item always give the same key, so an import run twice appends nothing.
+ * same answers for the same item, written from the same history, always give the same key, so an
+ * import run twice appends nothing.
  */
 export function importedKey(outcome: ItemOutcome, model: string): string {
   const origins = outcome.origins.map((o) => `${o.file}:${o.line}`).join(" ");
-  return `${IMPORTED}-${sha256(outcome.stage, outcome.itemId, model, origins, ...outcome.answers)}`;
+  return `${IMPORTED}-${sha256(outcome.stage, outcome.itemId, model, JSON.stringify(outcome.request.source ?? null), origins, ...outcome.answers)}`;
 }
 
 /** Appends each stage's records and failures to the run folder through the engine's store, and writes its meta. */
@@ -281,7 +298,7 @@ export async function writeImport(judged: readonly StageImport[], out: string, m
           w.alreadyThere++;
           continue;
         }
-        const head = { key, stage, itemId: item.itemId, provider: IMPORTED, model, origin: item.origins };
+        const head = { key, stage, itemId: item.itemId, provider: IMPORTED, model, source: item.request.source, origin: item.origins };
         if (item.error === undefined) {
           await records.append(StageRecord.parse({ ...head, output: item.output, usage: zeroUsage(), attempts: 1 }));
           w.records++;
