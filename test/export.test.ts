@@ -117,13 +117,14 @@ print(json.dumps([load(${JSON.stringify(join(dir, "word_dict.pkl"))}), load(${JS
     const root = await mkdtemp(join(tmpdir(), "gm-export-"));
     await split(root, "MINDsmall_train", ["alpha beta"], ["U1", "U2"]);
     await split(root, "MINDsmall_dev", ["beta gamma"], ["U2", "U3"], 10);
-    // A folder of splits: sub-folders in name order (dev before train).
+    await split(root, "MINDsmall_a", ["delta"], ["U4"], 20);
+    // A folder of splits: train first, then dev, then the others by name (dev sorts before train by name).
     const { out } = await run(root, [".", "--out", "utils"]);
-    expect(out).toContain("splits: MINDsmall_dev, MINDsmall_train");
-    expect(out).toMatch(/3 words/);
-    expect(out).toMatch(/3 users/);
+    expect(out).toContain("splits: MINDsmall_train, MINDsmall_dev, MINDsmall_a");
+    expect(out).toMatch(/4 words/);
+    expect(out).toMatch(/4 users/);
     const words = python(loadPickle(join(root, "utils", "word_dict.pkl")));
-    if (words !== null) expect(words).toEqual(["dict", [["beta", 1], ["gamma", 2], ["alpha", 3]]]);
+    if (words !== null) expect(words).toEqual(["dict", [["alpha", 1], ["beta", 2], ["gamma", 3], ["delta", 4]]]);
   });
 
   it("writes embedding.npy from a streamed GloVe file: row 0 and unknown words zero, later duplicates win", async () => {

@@ -88,10 +88,12 @@ describe("demo", () => {
       expect(r.out).toMatch(/What changed/);
       expect(r.out).toMatch(/titles enhanced: +\d+ of \d+ news/);
       expect(r.out).toMatch(/cold user U\d+ in \S+: history of (\d+) → (\d+)/);
-      expect(r.out).toMatch(/demo\/user_profiles\.tsv/);
+      expect(r.out).toMatch(/demo\/<split>\/user_profiles\.tsv/);
+      expect(r.out).toMatch(/audit: \d+ checked .*, 0 violations/);
     }
     const names = await readdir(out);
-    expect(names).toEqual(expect.arrayContaining(["manifest.json", "user_profiles.tsv", "summarize.jsonl"]));
+    expect(names).toEqual(expect.arrayContaining(["manifest.json", "summarize.jsonl"]));
+    expect(names).not.toContain("user_profiles.tsv");
     // The history lines of the summary: "after" is "before" plus the pseudo-news.
     const before = /before: (N[\dN ]+)\n/.exec(text.split("cold user U")[1]!)?.[1];
     const after = /after: +(N[\dN ]+)\n/.exec(text.split("cold user U")[1]!)?.[1];

@@ -9,7 +9,7 @@ import { sha256 } from "../util/hash.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
 import { engineJsonl } from "./store.js";
-import { StageRecord, type FailureReason, type FailureRecord, type LlmRequest, type StageName, type Usage } from "./types.js";
+import { IMPORTED, StageRecord, type FailureReason, type FailureRecord, type LlmRequest, type RecordSource, type StageName, type Usage } from "./types.js";
 
 /** JSON with sorted object keys, so a schema's key order does not change the request key. */
 function canonicalJson(value: unknown): string {
@@ -86,6 +86,15 @@ interface StoredKey {
   seen: boolean;
 }
 
+/**
+ * Whether a stored record was written from the provenance a request has now. Compared with the key's
+ * last record: when it is another item's (a sharer's) and differs, the item is asked again, which
+ * costs a request and never a leak.
+ */
+function sameSource(a: RecordSource | undefined, b: RecordSource | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.split === b.split && a.clicks.join(" ") === b.clicks.join(" "));
+}
+
 function holds(items: string | string[], itemId: string): boolean {
   return typeof items === "string" ? items === itemId : items.includes(itemId);
 }
@@ -100,6 +109,12 @@ export class Planner {
   private readonly stored = new Map<string, StoredKey>();
   private readonly asked = new Map<string, PendingItem | undefined>();
   private readonly failedNow = new Map<string, FailureRecord>();
+  /**
+   * Imported answers (`import once`) by item: they came from another prompt and model, so no key
+   * computed here can equal theirs; each serves its own item whatever the key, on the terms of any
+   * stored answer (the same source, and still suiting the item).
+   */
+  private readonly imported = new Map<string, StageRecord>();
 
   private constructor(
     private readonly stage: StageName,
@@ -109,7 +124,10 @@ export class Planner {
   /** A planner over the stage's store (`<run>/<stage>.jsonl`): the last record of a key is its answer. */
   static async open(stage: StageName, storeFile: string, keyOf: (req: LlmRequest) => string): Promise<Planner> {
     const planner = new Planner(stage, keyOf);
-    for await (const record of engineJsonl(storeFile, StageRecord)) planner.remember(record, false);
+    for await (const record of engineJsonl(storeFile, StageRecord)) {
+      if (record.provider === IMPORTED) planner.imported.set(record.itemId, record);
+      planner.remember(record, false);
+    }
     return planner;
   }
 
@@ -130,19 +148,26 @@ export class Planner {
     for await (const req of requests) {
       if (req.stage !== this.stage) throw new Error(`request for ${req.itemId} is for stage ${req.stage}, not ${this.stage}`);
       this.items++;
+      const imported = this.imported.get(req.itemId);
+      if (imported && sameSource(imported.source, req.source) && req.check?.(imported.output) === undefined) {
+        this.cached++;
+        continue;
+      }
       const key = this.keyOf(req);
       const stored = this.stored.get(key);
       const pending = this.asked.get(key);
       const failed = this.failedNow.get(key);
       if ((stored?.seen ?? false) || this.asked.has(key) || failed) this.sharing++;
-      if (stored) {
+      // A stored answer serves an item only while it still suits it (LlmRequest.check: new data can
+      // show a user new impressions); one that does not is asked again, with the error stated.
+      if (stored && req.check?.(stored.answer.output) === undefined) {
         stored.seen = true;
-        if (holds(stored.items, req.itemId)) {
+        if (holds(stored.items, req.itemId) && sameSource(stored.answer.source, req.source)) {
           this.cached++;
           continue;
         }
         if (!stored.thisRun) this.cached++;
-        yield { copy: { ...stored.answer, itemId: req.itemId, usage: zeroUsage() }, earlierRun: !stored.thisRun };
+        yield { copy: { ...stored.answer, itemId: req.itemId, source: req.source, usage: zeroUsage() }, earlierRun: !stored.thisRun };
         continue;
       }
       if (failed) {

@@ -14,6 +14,11 @@ export const ProviderName = z.string().refine(isProviderName, {
 });
 export type ProviderName = z.infer<typeof ProviderName>;
 
+/** Who answered a record: a provider, or "imported" for answers taken from elsewhere (`import once`). */
+export const IMPORTED = "imported";
+export const Answerer = z.union([ProviderName, z.literal(IMPORTED)]);
+export type Answerer = z.infer<typeof Answerer>;
+
 /** The result of checking one raw answer: a normalized value, or an error to state in the repair re-ask. */
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -40,7 +45,29 @@ export interface LlmRequest<T = unknown> {
   parse(raw: string): ParseResult<T>;
   /** The offline provider's deterministic answer, as raw text that goes through `parse` like any other. */
   offline(): string;
+  /** Provenance written with the item's record (profile, generate): see RecordSource. */
+  source?: RecordSource;
+  /**
+   * What makes a valid answer invalid for this item in particular, beyond its prompt (generate: a
+   * copy of a news item the user was shown): an error to state in the re-ask, or undefined. The
+   * engine applies it to every answer an item gets: its own, one shared with items whose prompt is
+   * identical, one copied from another item's record, one stored earlier.
+   */
+  check?(value: T): string | undefined;
 }
+
+/**
+ * Where a record's answer came from: the split whose history the prompt was written from and the
+ * clicked news IDs it showed (in prompt order). Merge uses the answer in a split only where that
+ * split's history holds every one of these clicks (src/mind/history-rule.ts). Anything that writes
+ * profile or generate records (an import of other answers included) must fill it in; a record
+ * without it is not merged.
+ */
+export const RecordSource = z.object({
+  split: z.string().min(1),
+  clicks: z.array(z.string().min(1)).min(1),
+});
+export type RecordSource = z.infer<typeof RecordSource>;
 
 export const Usage = z.object({
   inputTokens: z.number().int().nonnegative(),
@@ -55,8 +82,12 @@ const RecordHead = z.object({
   key: z.string(),
   stage: StageName,
   itemId: z.string(),
-  provider: ProviderName,
+  provider: Answerer,
   model: z.string(),
+  /** profile and generate: the provenance of the answer (RecordSource). */
+  source: RecordSource.optional(),
+  /** Imported answers: the file and line each one was read from. */
+  origin: z.array(z.object({ file: z.string(), line: z.number().int().positive() })).optional(),
 });
 
 /**
