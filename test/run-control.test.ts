@@ -2,9 +2,10 @@
 // SIGINT/SIGTERM (the CLI in its own process, with requests in flight). Waits on events, never on time.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { EngineConfig } from "../src/engine/config.js";
-import { expectedUsd, MAX_COST_EXIT, worstCaseUsd } from "../src/engine/budget.js";
+import { expectedUsd, MAX_COST_EXIT, storedSpendUsd, worstCaseUsd } from "../src/engine/budget.js";
 import { runEngineWith, type EngineDeps } from "../src/engine/engine.js";
 import { callFor } from "../src/engine/plan.js";
 import { readJsonl } from "../src/engine/store.js";
@@ -124,6 +125,19 @@ describe("--max-cost, live", () => {
     const again = await cappedRun(dir, requests, { "max-cost": String(worst) });
     expect(calls).toHaveLength(1);
     expect(again.summary.stopped).toMatchObject({ reason: "max-cost", left: 2 });
+  });
+
+  it("counts what the store says earlier runs were billed, each line at its own provider's price; an imported answer costs nothing", async () => {
+    const dir = await tempDir();
+    const head = { stage: "summarize", output: { title: "t" }, attempts: 1 };
+    const lines = [
+      { ...head, key: "k1", itemId: "N1", provider: "capped-live", model: "capped-1", usage: USAGE },
+      { ...head, key: "k2", itemId: "N2", provider: "imported", model: "genre-log", usage: USAGE },
+      { ...head, key: "k3", itemId: "N3", provider: "anthropic-batch", model: "claude-haiku-4-5", usage: { ...USAGE, outputTokens: 0 } },
+    ];
+    await writeFile(runPaths(dir).records("summarize"), lines.map((l) => JSON.stringify(StageRecord.parse(l))).join("\n") + "\n");
+    // capped-1: $0.0003; imported: 0; Claude Haiku 4.5 in a batch: 100 input tokens at $1, halved.
+    expect(await storedSpendUsd(runPaths(dir), "summarize")).toBeCloseTo(BILL + (100 * 1) / 1e6 / 2, 12);
   });
 
   it("needs a price to cap", async () => {

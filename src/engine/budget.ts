@@ -14,7 +14,7 @@ import { priceUsd, type ModelInfo } from "./cost.js";
 import { AbortedError } from "./limits.js";
 import { engineJsonl } from "./store.js";
 import { estimateCallTokens } from "./tokens.js";
-import { FailureRecord, StageRecord, type LlmRequest, type StageName, type Usage } from "./types.js";
+import { FailureRecord, IMPORTED, StageRecord, type LlmRequest, type StageName, type Usage } from "./types.js";
 
 export type CostMode = "live" | "batch";
 
@@ -47,13 +47,16 @@ export function expectedUsd(req: LlmRequest, info: ModelInfo, mode: CostMode): n
   return priceUsd({ inputTokens: estimateCallTokens(call).total, outputTokens: output, cacheReadTokens: 0, cacheWriteTokens: 0 }, info, mode)!;
 }
 
-/** The price lookup and mode of a record's provider and model (a record may come from another provider than this run's). */
+/**
+ * The price lookup and mode of a record's provider and model (a record may come from another provider
+ * than this run's); an imported answer cost nothing here.
+ */
 function priceOf(provider: string, model: string, seen: Map<string, { info?: ModelInfo; mode: CostMode }>) {
   const key = `${provider}\t${model}`;
   let p = seen.get(key);
   if (!p) {
-    const spec: ProviderSpec = providerSpec(provider);
-    seen.set(key, (p = { info: spec.price?.(model), mode: spec.mode === "batch" ? "batch" : "live" }));
+    const spec: ProviderSpec | undefined = provider === IMPORTED ? undefined : providerSpec(provider);
+    seen.set(key, (p = { info: spec?.price?.(model), mode: spec?.mode === "batch" ? "batch" : "live" }));
   }
   return p;
 }
