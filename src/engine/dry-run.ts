@@ -5,6 +5,7 @@ import { providerSpecs } from "../providers/registry.js";
 import { apiKeyEnv } from "../providers/setup.js";
 import type { ProviderCall, ProviderSpec, TokenCounter } from "../providers/types.js";
 import type { EngineConfig } from "./config.js";
+import { capVerdict } from "./budget.js";
 import { priceUsd, pricedModels, zeroUsage } from "./cost.js";
 import { forEachConcurrently, Slots } from "./concurrency.js";
 import { packed } from "./pack.js";
@@ -123,6 +124,8 @@ export async function dryRun(args: {
   asks: AsyncIterable<PendingItem>;
   /** Store hits: read once `asks` is consumed. */
   cached: () => number;
+  /** With --max-cost: what the stage's records and failures were billed already. */
+  storedUsd?: number;
 }): Promise<DryRunReport> {
   const { config, ctx, spec, model } = args;
   let counter: TokenCounter | undefined;
@@ -210,6 +213,14 @@ export async function dryRun(args: {
     );
   }
   if (spec.price && !info) lines.push(`  note: ${model} has no price in data/pricing.json`);
+  const cap = config["max-cost"];
+  if (cap !== undefined && spec.mode !== "offline") {
+    const mode = spec.mode === "batch" ? "batch" : "live";
+    const [expectedUsd, maxUsd] = [cost(t, mode), cost(t, mode, t.max)];
+    lines.push(
+      `  ${expectedUsd === undefined || maxUsd === undefined ? `--max-cost cannot be checked: ${model} has no price` : capVerdict(cap, args.storedUsd ?? 0, expectedUsd, maxUsd, t.requests)}`,
+    );
+  }
   lines.push(...modelCostTable(models, `every priced model${packing ? `, --pack ${pack}` : ""}`));
   ctx.stdout.write(lines.join("\n") + "\n");
   return {

@@ -104,18 +104,18 @@ export function packUnit(members: PendingItem[]): PendingItem {
 
 /**
  * Groups consecutive packable items into units of up to n; anything else passes through alone.
- * Reads at most n items ahead of what it yields.
+ * Reads at most n items ahead of what it yields; `held` is the group being filled, so a caller whose
+ * runner stopped pulling knows which items it took from the stream and never handed out.
  */
-export async function* packed(items: AsyncIterable<PendingItem>, n: number): AsyncGenerator<PendingItem> {
+export async function* packed(items: AsyncIterable<PendingItem>, n: number, held: PendingItem[] = []): AsyncGenerator<PendingItem> {
   if (n <= 1) {
     yield* items;
     return;
   }
-  let group: PendingItem[] = [];
   const flush = function* () {
+    const group = held.splice(0);
     if (group.length === 1) yield group[0]!;
     else if (group.length > 1) yield packUnit(group);
-    group = [];
   };
   for await (const item of items) {
     if (!item.req.packable) {
@@ -123,9 +123,9 @@ export async function* packed(items: AsyncIterable<PendingItem>, n: number): Asy
       yield item;
       continue;
     }
-    if (group.length > 0 && !samePack(group[0]!.req, item.req)) yield* flush();
-    group.push(item);
-    if (group.length >= n) yield* flush();
+    if (held.length > 0 && !samePack(held[0]!.req, item.req)) yield* flush();
+    held.push(item);
+    if (held.length >= n) yield* flush();
   }
   yield* flush();
 }

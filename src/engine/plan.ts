@@ -11,7 +11,7 @@ import { zeroUsage } from "./cost.js";
 import type { z } from "zod";
 import { hash64, HashMap64, HashSet64, pairHash } from "./key-index.js";
 import { engineJsonlLines, JsonlLineReader } from "./store.js";
-import { FailureRecord, StageRecord, type LlmRequest, type RecordSource, type StageName, type Usage } from "./types.js";
+import { FailureRecord, IMPORTED, StageRecord, type FailureReason, type LlmRequest, type RecordSource, type StageName, type Usage } from "./types.js";
 
 /** JSON with sorted object keys, so a schema's key order does not change the request key. */
 function canonicalJson(value: unknown): string {
@@ -68,6 +68,8 @@ export interface PendingItem {
   lastAnswer?: string;
   /** A pack (pack.ts): the items this one request carries, in item-number order. */
   members?: PendingItem[];
+  /** What was wrong with the last answer, while a repair re-ask is due. */
+  problem?: { reason: FailureReason; error: string };
 }
 
 /** What the planner decided for one request. */
@@ -115,6 +117,12 @@ export class Planner {
   private readonly asked = new Map<string, PendingItem>();
   /** Dry run: keys counted already. */
   private readonly counted = new HashSet64();
+  /**
+   * Imported answers (`import once`), item → offset of the record: they came from another prompt and
+   * model, so no key computed here can equal theirs; each serves its own item whatever the key, on
+   * the terms of any stored answer (the same source, and still suiting the item).
+   */
+  private readonly imported = new HashMap64();
   private readonly records: JsonlLineReader;
   private readonly failures: JsonlLineReader;
 
@@ -134,9 +142,16 @@ export class Planner {
       const h = hash64(value.key);
       // An answer stored for an item by an earlier run is never "this run": only its offset moves.
       planner.stored.set(h, byteOffset * 4);
+      if (value.provider === IMPORTED) planner.imported.set(hash64(value.itemId), byteOffset);
       planner.done.add(pairHash(h, ownTag(value.itemId, value.source)));
     }
     return planner;
+  }
+
+  private async recordAt(offset: number): Promise<StageRecord | undefined> {
+    const line = await this.records.lineAt(offset);
+    const parsed = line === undefined ? undefined : StageRecord.safeParse(JSON.parse(line));
+    return parsed?.success ? parsed.data : undefined;
   }
 
   /** The line at `offset` of a store file, if it is a line for `key` (a 64-bit hash can collide). */
@@ -152,6 +167,14 @@ export class Planner {
     for await (const req of requests) {
       if (req.stage !== this.stage) throw new Error(`request for ${req.itemId} is for stage ${req.stage}, not ${this.stage}`);
       this.items++;
+      const importedAt = this.imported.get(hash64(req.itemId));
+      if (importedAt !== undefined) {
+        const imported = await this.recordAt(importedAt);
+        if (imported?.itemId === req.itemId && ownTag(imported.itemId, imported.source) === ownTag(req.itemId, req.source) && req.check?.(imported.output) === undefined) {
+          this.cached++;
+          continue;
+        }
+      }
       const key = this.keyOf(req);
       const h = hash64(key);
       const stored = this.stored.get(h);
