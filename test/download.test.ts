@@ -406,7 +406,7 @@ describe("download command", () => {
   it("refuses an unknown size", async () => {
     const r = await runCliCaptured(["download", "medium"], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/size must be one of demo, small, large/);
+    expect(r.stderr).toMatch(/^genre-mind download: <size>: expected one of demo, small, large \(got 'medium'\)\n/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { APIConnectionError, APIError } from "@anthropic-ai/sdk";
 import { afterEach, describe, expect, it } from "vitest";
-import { UserError } from "../src/cli/command.js";
+import { UsageError, UserError } from "../src/cli/command.js";
 import { EngineConfig } from "../src/engine/config.js";
 import { createOpenAiCompatibleProvider, OpenAiCompatibleProvider } from "../src/providers/openai-compatible.js";
 import type { ProviderCall } from "../src/providers/types.js";
@@ -147,7 +147,7 @@ describe("openai-compatible provider against the fake server", () => {
 describe("createOpenAiCompatibleProvider", () => {
   const config = (o: Record<string, unknown>) => EngineConfig.parse({ provider: "openai-compatible", ...o });
   it("needs a base URL and a model", () => {
-    expect(() => createOpenAiCompatibleProvider(config({ model: "m" }), {})).toThrow(UserError);
+    expect(() => createOpenAiCompatibleProvider(config({ model: "m" }), {})).toThrow(UsageError);
     expect(() => createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1" }), {})).toThrow(/--model/);
   });
   it("reads the key from OPENAI_API_KEY when present, and insists on a named variable", () => {

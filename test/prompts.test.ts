@@ -76,11 +76,13 @@ describe("genre-mind prompt", () => {
   it("explains why an ID is not an item, and what --chain needs", async () => {
     const { root, data, out } = await makeFixture();
     const warm = await runCliCaptured(["prompt", "generate", "U2", "--data", data], { cwd: root });
-    expect(warm.code).toBe(1);
+    expect(warm.code).toBe(2);
     expect(warm.stderr).toMatch(/U2 has 7 clicks: not a cold user \(1 to 5 clicks, see --cold-max\)/);
     const unknown = await runCliCaptured(["prompt", "summarize", "N404", "--data", data], { cwd: root });
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no news N404/);
     const stage = await runCliCaptured(["prompt", "merge", "N1", "--data", data], { cwd: root });
+    expect(stage.code).toBe(2);
     expect(stage.stderr).toMatch(/unknown stage 'merge'/);
     const chain = await runCliCaptured(["prompt", "generate", "U4", "--data", data, "--chain", "--out", out], { cwd: root });
     expect(chain.code).toBe(1);

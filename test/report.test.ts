@@ -120,7 +120,7 @@ describe("report contents", () => {
     expect(r.stderr).toMatch(/warning: generate: 1 record lines skipped/);
     expect(existsSync(join(f.runDir, "report.html"))).toBe(true);
     const empty = await runCliCaptured(["report", "data"], { cwd: f.root });
-    expect(empty.code).toBe(1);
+    expect(empty.code).toBe(2);
     expect(empty.stderr).toMatch(/^genre-mind report: \S*data: no stage records/);
   });
 });

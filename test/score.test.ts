@@ -149,7 +149,7 @@ describe("genre-mind score", () => {
       "behaviors.tsv": TRUTH.replace(/^10/gm, "90"),
       "ranks.txt": RANKS.map((l, i) => l.replace(/^\d+/, String(i + 1))).join("\n"),
     });
-    await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt"])).rejects.toThrow(/behaviors\.tsv:1 \[Impression ID\]: no prediction for impression 901/);
+    await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt"])).rejects.toThrow(/behaviors\.tsv:1 \[Impression ID\]: no prediction for impression 901 .*; the file has a prediction keyed 1: run with --match line$/);
     const report = JSON.parse((await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--match", "line", "--json"])).out) as ScoreReport;
     expect(report.runs[0]!.groups.all.auc).toBeCloseTo((A.auc + 1 + D.auc) / 3, 12);
   });

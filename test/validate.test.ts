@@ -202,11 +202,11 @@ describe("validate usage", () => {
     }
   });
 
-  it("exits 1 naming the folder when it holds no split", async () => {
+  it("exits 2 naming the folder when it holds no split", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gm-validate-"));
     await mkdir(join(dir, "empty"));
     const r = await validate(["empty"], dir);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/empty: neither a split folder/);
   });
 });

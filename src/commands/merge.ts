@@ -1,6 +1,7 @@
 import { relative, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, zBool, zStringList, type CommandContext, type OptionSpecs } from "../cli/command.js";
+import { outputFolder } from "../cli/paths.js";
 import { TitleMode, type Manifest } from "../merge/manifest.js";
 import { merge, type MergeRequest } from "../merge/merge.js";
 
@@ -84,6 +85,7 @@ news_titles.tsv (News ID, original title, enhanced title); beside them user_prof
 Nothing is written unless the whole output passes the readers contract (8 news fields, 5 behaviors
 fields, every history and impression ID in news.tsv, no '-' in news IDs).`,
   async run(config, ctx) {
+    outputFolder(ctx.cwd, config.out, "--out");
     await runMerge(mergeRequest(config.data, config.out, config, ctx.cwd), ctx);
     return 0;
   },

@@ -1,6 +1,6 @@
-import { resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UsageError, zBool, zInt, zStringList } from "../cli/command.js";
+import { inputFile } from "../cli/paths.js";
 import { formatScoreTable, scorePredictions, scoreReport } from "../trainer/score.js";
 
 export const scoreCommand = defineCommand({
@@ -31,8 +31,8 @@ Impression ID equals the line number, so both --match modes agree there.`,
     const names = config.pred;
     if (new Set(names).size !== names.length) throw new UsageError("the same --pred file is given twice");
     const opts = {
-      truth: resolve(ctx.cwd, config.truth),
-      preds: names.map((p) => resolve(ctx.cwd, p)),
+      truth: inputFile(ctx.cwd, config.truth, "--truth"),
+      preds: names.map((p) => inputFile(ctx.cwd, p, "--pred")),
       coldMax: config["cold-max"],
       matchBy: config.match,
     };

@@ -1,6 +1,7 @@
 // Reads what the stages stored in one or more run folders and keeps only what merge may trust.
 import { existsSync, readFileSync } from "node:fs";
 import { UserError } from "../cli/command.js";
+import { PathError } from "../cli/paths.js";
 import { addUsage, zeroUsage } from "../engine/cost.js";
 import { StageRecord, type StageName, type Usage } from "../engine/types.js";
 import { readLines } from "../mind/read.js";
@@ -175,7 +176,7 @@ async function readStage<S extends StageName>(stage: S, dirs: readonly string[])
 
 export async function loadRecords(dirs: readonly string[]): Promise<AllRecords> {
   for (const dir of dirs) {
-    if (!existsSync(dir)) throw new UserError(`--records ${dir}: no such folder`);
+    if (!existsSync(dir)) throw new PathError(`--records ${dir}: no such folder`);
   }
   // One stage after the other: reading them side by side only keeps more unfinished batches alive.
   const summarize = await readStage("summarize", dirs);

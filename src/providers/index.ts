@@ -37,6 +37,7 @@ export function resolveApiKey(config: EngineConfig, ctx: CommandContext, require
       `no API key: set the environment variable ${name}` +
         (config["api-key-env"] ? "" : " (or name another variable with --api-key-env)") +
         ` for --provider ${config.provider}, or use --provider offline`,
+      2,
     );
   }
   return value || undefined;

@@ -4,7 +4,7 @@
 // engine's one retry policy (429 with retry-after, 5xx, timeouts: retry; 400/401/403: stop) covers
 // this provider unchanged.
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
-import { UserError } from "../cli/command.js";
+import { UsageError, UserError } from "../cli/command.js";
 import type { EngineConfig } from "../engine/config.js";
 import type { Usage } from "../engine/types.js";
 import type { LiveProvider, ProviderAnswer, ProviderCall, StopKind } from "./types.js";
@@ -172,16 +172,16 @@ export function createOpenAiCompatibleProvider(
 ): OpenAiCompatibleProvider {
   const baseUrl = config["base-url"];
   if (!baseUrl) {
-    throw new UserError("--provider openai-compatible needs --base-url, e.g. http://127.0.0.1:8000/v1 (vLLM) or http://127.0.0.1:11434/v1 (Ollama)");
+    throw new UsageError("--provider openai-compatible needs --base-url, e.g. http://127.0.0.1:8000/v1 (vLLM) or http://127.0.0.1:11434/v1 (Ollama)");
   }
   if (!config.model) {
-    throw new UserError("--provider openai-compatible needs --model: the model name the server serves (e.g. the vLLM --served-model-name)");
+    throw new UsageError("--provider openai-compatible needs --model: the model name the server serves (e.g. the vLLM --served-model-name)");
   }
   const keyEnv = config["api-key-env"] ?? OPENAI_DEFAULT_KEY_ENV;
   const apiKey = env[keyEnv];
   // A named variable that is unset is a mistake worth stopping for; the default one is optional.
   if (config["api-key-env"] && !apiKey) {
-    throw new UserError(`--api-key-env ${keyEnv}: the environment variable ${keyEnv} is not set`);
+    throw new UserError(`--api-key-env ${keyEnv}: the environment variable ${keyEnv} is not set`, 2);
   }
   return new OpenAiCompatibleProvider({ baseUrl, model: config.model, apiKey, timeoutMs: hooks.timeoutMs });
 }

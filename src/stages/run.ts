@@ -4,6 +4,7 @@ import { stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { UserError, type CommandContext } from "../cli/command.js";
+import { inputFolder, outputFolder } from "../cli/paths.js";
 import { runEngine, type EngineSummary } from "../engine/engine.js";
 import { readJsonl } from "../engine/store.js";
 import { StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
@@ -38,7 +39,7 @@ export async function prepareStage(name: StageName, config: StageConfig, ctx: Co
   const stage = STAGES[name];
   const options = stageOptionsOf(config);
   // Templates first: a typo in a prompt should not wait for a large catalog to load.
-  const dir = config.prompts ? resolve(ctx.cwd, config.prompts) : BUNDLED_PROMPTS_DIR;
+  const dir = config.prompts ? inputFolder(ctx.cwd, config.prompts, "--prompts") : BUNDLED_PROMPTS_DIR;
   const specs = stage.templates(options);
   const system = loadTemplate(dir, specs.system);
   const user = loadTemplate(dir, specs.user);
@@ -104,8 +105,8 @@ export async function buildRequests(
 }
 
 export async function runStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<StageRun> {
+  const out = outputFolder(ctx.cwd, config.out, "--out");
   const prepared = await prepareStage(name, config, ctx);
-  const out = resolve(ctx.cwd, config.out);
   const { requests } = await buildRequests(prepared, config, ctx);
   const summary = await runEngine({ stage: name, requests, runDir: out }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
