@@ -168,6 +168,32 @@ describe("stages against the fake Anthropic API", () => {
     expect(systemOf(reask)).toMatch(/news title enhancer/);
   });
 
+  it("summarize: {\"title\": X} is read as X; other JSON and markup answers are re-asked and never stored", async () => {
+    const r = await live((body, n) => {
+      const title = /^Title: (.*)$/m.exec(blockText(body.messages[0]!.content))![1]!;
+      if (n > 1) return `${title}, plainly`;
+      if (title.startsWith("Snowstorm")) return `{"title": "${title}`;
+      if (title.startsWith("Brexit")) return JSON.stringify({ title, reason: "more neutral" });
+      if (title.startsWith("New cancer")) return `<b>${title}</b>`;
+      if (title.startsWith("Stocks")) return "```json\n" + JSON.stringify({ title: `${title}, as JSON` }) + "\n```";
+      return `${title} today`;
+    }, "summarize");
+    expect(r.code).toBe(0);
+    const recs = new Map((await records(r.out, "summarize")).map((x) => [x.itemId, x]));
+    expect(recs.size).toBe(9);
+    expect(recs.get("N2")!.output).toEqual({ title: "Stocks rally as the Fed holds rates steady, as JSON" });
+    expect(recs.get("N2")!.attempts).toBe(1);
+    for (const [id, title] of [["N3", "Snowstorm to hit Denver this weekend"], ["N5", "Brexit talks stall again in Brussels"], ["N4", "New cancer drug shows promise in trial"]]) {
+      expect(recs.get(id!)!.output, id).toEqual({ title: `${title}, plainly` });
+      expect(recs.get(id!)!.attempts).toBe(2);
+    }
+    for (const rec of recs.values()) expect(SummarizeOutput.parse(rec.output).title).not.toMatch(/[{}<>"]/);
+    const errors = sentBodies(r.fake).filter((b) => b.messages.length === 3).map(lastUser).join("\n");
+    expect(errors).toMatch(/looks like JSON but is not valid JSON/);
+    expect(errors).toMatch(/is JSON, not a title/);
+    expect(errors).toMatch(/markup \(an HTML tag\)/);
+  });
+
   it("profile: near misses are normalized without a re-ask; an out-of-vocabulary topic is repaired", async () => {
     const r = await live((body, n) => {
       const first = blockText(body.messages[0]!.content);

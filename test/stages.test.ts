@@ -93,6 +93,39 @@ describe("summarize answers", () => {
     expect(bad(Array.from({ length: 60 }, (_, i) => `word${i}`).join(" "))).toMatch(/too long/);
   });
 
+  it("reads a well-formed {\"title\": X} as X, bare, fenced or labelled", () => {
+    const title = (raw: string) => parseSummary(raw, original, NO_INSTRUCTIONS);
+    expect(title('{"title": "Houston Texans beat Colts"}')).toEqual({ ok: true, value: { title: "Houston Texans beat Colts" } });
+    expect(title('```json\n{\n  "title": "Houston Texans beat Colts"\n}\n```')).toEqual({ ok: true, value: { title: "Houston Texans beat Colts" } });
+    expect(title('Enhanced title: {"headline": "Texans top Colts"}')).toEqual({ ok: true, value: { title: "Texans top Colts" } });
+  });
+
+  it("rejects any other JSON-looking or markup answer, so it is re-asked", () => {
+    const error = (raw: string) => {
+      const r = parseSummary(raw, original, NO_INSTRUCTIONS);
+      expect(r.ok, raw).toBe(false);
+      return r.ok ? "" : r.error;
+    };
+    for (const raw of ['{"title": "unterminated', '{"title": "Texans", "note": "clearer"}', '["Texans beat Colts"]', '"title": "Texans beat Colts"', 'Texans beat Colts"}', '{"title": "{\\"title\\": \\"x\\"}"}', '{"summary": "Texans beat Colts"}']) {
+      expect(error(raw)).toMatch(/JSON/);
+    }
+    expect(error("<b>Texans</b> beat Colts")).toMatch(/markup \(an HTML tag\)/);
+    expect(error("Texans &amp; Colts meet")).toMatch(/markup \(an HTML entity\)/);
+    expect(error("**Texans** beat Colts")).toMatch(/Markdown bold/);
+    expect(error("[Texans](https://x.test) beat Colts")).toMatch(/Markdown link/);
+    expect(error("# Texans beat Colts")).toMatch(/heading/);
+    expect(error("```\nTexans beat Colts\n```")).toMatch(/code block/);
+  });
+
+  it("keeps brackets, quotes and colons that titles have, and what the original itself contains", () => {
+    const ok = (raw: string, from = original) => expect(parseSummary(raw, from, NO_INSTRUCTIONS)).toEqual({ ok: true, value: { title: raw } });
+    ok('"Frozen 2": Elsa returns to theaters');
+    ok("[Photos] Texans beat Colts in overtime");
+    ok("Trump: 'We will win' in Texas");
+    ok("Q&A: Texans coach on the win (NFL)");
+    ok("Texans &amp; Colts: a rivalry", "Texans &amp; Colts");
+  });
+
   it("offline: the title plus what the row knows, one line that passes validation", async () => {
     const catalog = await fixtureCatalog();
     expect(offlineSummary(catalog.news.get("N1")!)).toBe("Texans beat Colts in overtime thriller (Houston Texans, Texas; NFL)");
