@@ -70,6 +70,25 @@ describe("reading news.tsv", () => {
     expect(read.join("\n")).toBe(lines.join("\n"));
   });
 
+  it("marks the lines whose bytes are not UTF-8, in every chunk and on a last line without a newline", async () => {
+    const dir = await tmp();
+    const file = join(dir, "latin1.tsv");
+    const good = (i: number) => Buffer.from(`${i}\tcafé “quoted” ${"x".repeat(i % 50)}\n`);
+    const bad = (i: number) => Buffer.concat([Buffer.from(`${i}\tcaf`), Buffer.from([0xe9]), Buffer.from(" latin-1\n")]);
+    const parts: Buffer[] = [];
+    const badLines = [1, 20_000, 40_000];
+    for (let i = 1; i <= 40_000; i++) parts.push(badLines.includes(i) ? bad(i) : good(i));
+    // The last line has no newline and a truncated 3-byte sequence.
+    parts.push(Buffer.concat([Buffer.from("40001\tend "), Buffer.from([0xe2, 0x80])]));
+    const bytes = Buffer.concat(parts);
+    expect(bytes.length).toBeGreaterThan(3 << 19);
+    await writeFile(file, bytes);
+    const lines = await collect(readLines(file));
+    expect(lines).toHaveLength(40_001);
+    expect(lines.filter((l) => l.invalidUtf8).map((l) => l.lineNo)).toEqual([...badLines, 40_001]);
+    expect(lines[0]!.text).toBe("1\tcaf\uFFFD latin-1");
+  });
+
   it("reads a line longer than the read buffer", async () => {
     const dir = await tmp();
     const file = join(dir, "long.tsv");

@@ -164,6 +164,24 @@ describe("validate on broken copies", () => {
     expect(c.impressions).toBe(total - 2);
   });
 
+  it("reports lines that are not UTF-8 with file:line: an error, a warning under --lenient", async () => {
+    const dir = await brokenCopy("news.tsv", (lines) => lines);
+    const lines = (await readFile(join(dir, "news.tsv"))).toString("latin1").split("\n");
+    // Latin-1 é (0xE9) in the titles of lines 3 and 5, as a file re-saved in the wrong encoding has it.
+    for (const i of [2, 4]) lines[i] = lines[i]!.replace(/^((?:[^\t]*\t){3})/, "$1Caf\u00e9 ");
+    await writeFile(join(dir, "news.tsv"), Buffer.from(lines.join("\n"), "latin1"));
+    const { code, report } = await validateJson(dir);
+    expect(code).toBe(1);
+    const p = problem(report, "invalid-utf8")!;
+    expect(p).toMatchObject({ severity: "error", count: 2 });
+    expect(p.examples[0]).toMatch(/^news\.tsv:3: '.*Caf\uFFFD .*' \(column \d+\)$/);
+    expect(p.examples[1]).toMatch(/^news\.tsv:5: /);
+    expect(report.splits[0]!.counts.news).toBe(lines.filter(Boolean).length);
+    const lenient = await validateJson(dir, "--lenient");
+    expect(lenient.code).toBe(0);
+    expect(problem(lenient.report, "invalid-utf8")).toMatchObject({ severity: "warning", count: 2 });
+  });
+
   it("names the entity field when a news line has bad entity JSON", async () => {
     const dir = await brokenCopy("news.tsv", (lines) => lines.map((l, i) => (i === 3 ? l.replace(/\t\[[^\t]*\]$/, "\t[{oops") : l)));
     const r = await validate([dir], dir);

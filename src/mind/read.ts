@@ -1,4 +1,4 @@
-import { isAscii } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 import { open } from "node:fs/promises";
 import { MindFormatError, type SkipLog } from "./errors.js";
 import { Entity, type BehaviorRow, type Impression, type NewsRow } from "./rows.js";
@@ -7,6 +7,8 @@ export interface NumberedLine {
   text: string;
   /** 1-based, as an editor shows it. */
   lineNo: number;
+  /** Set when the line's bytes are not valid UTF-8: `text` holds U+FFFD where they were. */
+  invalidUtf8?: true;
 }
 
 const CHUNK_BYTES = 1 << 20;
@@ -21,6 +23,21 @@ export interface LineChunk {
   starts: number[];
   ends: number[];
   firstLineNo: number;
+  /** Indexes (into starts/ends) of the lines whose bytes are not valid UTF-8; absent when every line is. */
+  invalidUtf8?: number[];
+}
+
+/** Indexes of the lines of `bytes` (whole lines, split on LF) that are not valid UTF-8. */
+function invalidUtf8Lines(bytes: Buffer): number[] {
+  const bad: number[] = [];
+  // LF never occurs inside a multi-byte sequence, so byte lines are the decoded lines.
+  for (let start = 0, i = 0; start < bytes.length; i++) {
+    let nl = bytes.indexOf(10, start);
+    if (nl === -1) nl = bytes.length;
+    if (!isUtf8(bytes.subarray(start, nl))) bad.push(i);
+    start = nl + 1;
+  }
+  return bad;
 }
 
 /**
@@ -37,7 +54,13 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
     let filled = 0;
     let lineNo = 1;
     let first = true;
-    const decode = (end: number) => (isAscii(buf.subarray(0, end)) ? buf.toString("latin1", 0, end) : buf.toString("utf8", 0, end));
+    // Decoding never fails: bytes that are not UTF-8 become U+FFFD, and the chunk says which lines had them.
+    const decode = (end: number): { text: string; invalidUtf8?: number[] } => {
+      const bytes = buf.subarray(0, end);
+      if (isAscii(bytes)) return { text: buf.toString("latin1", 0, end) };
+      const text = buf.toString("utf8", 0, end);
+      return isUtf8(bytes) ? { text } : { text, invalidUtf8: invalidUtf8Lines(bytes) };
+    };
     for (;;) {
       if (filled === buf.length) {
         // One line longer than the buffer: grow it.
@@ -60,7 +83,7 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         filled = end;
         continue;
       }
-      const text = decode(cut);
+      const { text, invalidUtf8 } = decode(cut);
       // The unfinished last line moves to the front: the next read completes it.
       buf.copyWithin(0, cut, end);
       filled = end - cut;
@@ -74,13 +97,13 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         start = nl + 1;
         nl = text.indexOf("\n", start);
       }
-      yield { text, starts, ends, firstLineNo: lineNo };
+      yield invalidUtf8 ? { text, starts, ends, firstLineNo: lineNo, invalidUtf8 } : { text, starts, ends, firstLineNo: lineNo };
       lineNo += starts.length;
     }
     if (filled > 0) {
-      const text = decode(filled);
+      const { text, invalidUtf8 } = decode(filled);
       const end = text.charCodeAt(text.length - 1) === 13 ? text.length - 1 : text.length;
-      yield { text, starts: [0], ends: [end], firstLineNo: lineNo };
+      yield invalidUtf8 ? { text, starts: [0], ends: [end], firstLineNo: lineNo, invalidUtf8 } : { text, starts: [0], ends: [end], firstLineNo: lineNo };
     }
   } finally {
     await fh.close();
@@ -89,8 +112,10 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
 
 /** Streams a file as batches of lines: one batch per ~1 MB chunk keeps the per-line cost low. */
 export async function* readLineBatches(file: string): AsyncGenerator<NumberedLine[]> {
-  for await (const { text, starts, ends, firstLineNo } of readLineChunks(file)) {
-    yield starts.map((start, i) => ({ text: text.slice(start, ends[i]), lineNo: firstLineNo + i }));
+  for await (const { text, starts, ends, firstLineNo, invalidUtf8 } of readLineChunks(file)) {
+    const lines: NumberedLine[] = starts.map((start, i) => ({ text: text.slice(start, ends[i]), lineNo: firstLineNo + i }));
+    for (const i of invalidUtf8 ?? []) lines[i]!.invalidUtf8 = true;
+    yield lines;
   }
 }
 
