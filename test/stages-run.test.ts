@@ -69,9 +69,9 @@ describe("offline stages", () => {
     expect((await meta(out, "summarize")).counts).toMatchObject({ items: 9, done: 9, cached: 0 });
 
     // Newer snapshot: N7's abstract edited; U4 clicked one more item.
-    const devNews = NEWS.slice(3).map((r) => (r[0] === "N7" ? ([...r.slice(0, 4), "Range, price, towing and charging.", ...r.slice(5)] as typeof r) : r));
+    const newer = NEWS.map((r) => (r[0] === "N7" ? ([...r.slice(0, 4), "Range, price, towing and charging.", ...r.slice(5)] as typeof r) : r));
     const devBehaviors = DEV_BEHAVIORS.map((b) => (b[1] === "U4" ? [b[0]!, b[1], b[2]!, "N5 N7", b[4]!] : b));
-    await writeFixture(data, { devNews, devBehaviors });
+    await writeFixture(data, { trainNews: newer, devNews: newer, devBehaviors });
     await run(root, "summarize", "--data", data, "--out", out);
     await run(root, "profile", "--data", data, "--out", out);
     expect((await meta(out, "summarize")).counts).toMatchObject({ items: 9, done: 1, cached: 8 });
@@ -229,11 +229,40 @@ describe("stages against the fake Anthropic API", () => {
     expect(errors).toMatch(/item 1 is a near copy of the read title \(1\)/);
   });
 
+  it("augment and each stage check the input splits before the first request", async () => {
+    fake = await createFakeAnthropic({ answer: () => "An enhanced title" });
+    const { root, data, out } = await makeFixture({ devBehaviors: DEV_BEHAVIORS.map((b, i) => (i === 1 ? [...b.slice(0, 4), "N2-1 N3-2"] : b)) });
+    const env = { ANTHROPIC_API_KEY: "test-key" };
+    const live = ["--data", data, "--out", out, "--provider", "anthropic", "--base-url", fake.url];
+    for (const command of ["augment", "summarize", "profile", "generate"]) {
+      const r = await runCliCaptured([command, ...live], { cwd: root, env });
+      expect(r.code, command).toBe(1);
+      expect(r.stderr).toMatch(/^genre-mind \S+: input split \S*dev: impression labels other than 0 or 1: 1, e\.g\. \S*dev\/behaviors\.tsv:2: 'N3-2'\. Nothing was sent; 'genre-mind validate \S*dev' lists every problem\.$/m);
+      expect(fake.log).toHaveLength(0);
+    }
+    // --lenient skips the line, as the stage's reader does, and goes on.
+    const lenient = await runCliCaptured(["summarize", ...live, "--lenient"], { cwd: root, env });
+    expect(lenient.code).toBe(0);
+    expect(fake.log.length).toBeGreaterThan(0);
+  });
+
+  it("remembers a split that passed by its files' size and mtime, and checks it again once they change", async () => {
+    const { root, data, out } = await makeFixture();
+    expect((await run(root, "summarize", "--data", data, "--out", out)).code).toBe(0);
+    const stamps = JSON.parse(await readFile(join(out, "inputs-checked.json"), "utf8")) as { passed: string[] };
+    expect(stamps.passed).toHaveLength(2);
+    expect(stamps.passed.every((s) => s.startsWith("strict|"))).toBe(true);
+    await writeFile(join(data, "train", "behaviors.tsv"), (await readFile(join(data, "train", "behaviors.tsv"), "utf8")).replace("N4-0", "N4-00"));
+    const r = await run(root, "summarize", "--data", data, "--out", out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/train\/behaviors\.tsv:1: 'N4-00'/);
+  });
+
   it("items with the same prompt are asked once and each gets its record", async () => {
     fake = await createFakeAnthropic({ answer: () => "An enhanced title" });
     const { root, data, out } = await makeFixture();
     const n2 = NEWS.find((r) => r[0] === "N2")!;
-    await writeFixture(data, { devNews: [...NEWS.slice(3), ["N10", ...n2.slice(1)] as typeof n2] });
+    await writeFixture(data, { devNews: [...NEWS, ["N10", ...n2.slice(1)] as typeof n2] });
     const argv = ["summarize", "--data", data, "--out", out, "--provider", "anthropic", "--base-url", fake.url];
     const env = { ANTHROPIC_API_KEY: "test-key" };
     const r = await runCliCaptured(argv, { cwd: root, env });

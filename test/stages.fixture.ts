@@ -40,15 +40,24 @@ export interface Fixture {
   out: string;
 }
 
-/** train holds N1..N6, dev N4..N9 (N4..N6 in both, identical unless `devNews` says otherwise). */
-export async function makeFixture(opts: { devNews?: NewsLine[]; devBehaviors?: string[][] } = {}): Promise<Fixture> {
+/**
+ * Both splits hold every news row their behaviors name (as MIND does; the stages check their input),
+ * identical unless `trainNews`/`devNews` say otherwise.
+ */
+export interface FixtureOptions {
+  trainNews?: NewsLine[];
+  devNews?: NewsLine[];
+  devBehaviors?: string[][];
+}
+
+export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
   const root = await mkdtemp(join(tmpdir(), "gm-stages-"));
   const data = join(root, "data");
   await writeFixture(data, opts);
   return { root, data, out: join(root, "run") };
 }
 
-export async function writeFixture(data: string, opts: { devNews?: NewsLine[]; devBehaviors?: string[][] } = {}): Promise<void> {
-  await writeSplit(join(data, "train"), NEWS.slice(0, 6), TRAIN_BEHAVIORS);
-  await writeSplit(join(data, "dev"), opts.devNews ?? NEWS.slice(3), opts.devBehaviors ?? DEV_BEHAVIORS);
+export async function writeFixture(data: string, opts: FixtureOptions = {}): Promise<void> {
+  await writeSplit(join(data, "train"), opts.trainNews ?? NEWS, TRAIN_BEHAVIORS);
+  await writeSplit(join(data, "dev"), opts.devNews ?? NEWS, opts.devBehaviors ?? DEV_BEHAVIORS);
 }

@@ -68,6 +68,12 @@ function fromEnv(spec: OptionSpec, raw: string): unknown {
   return raw;
 }
 
+/** A path as the user would write it: relative to the working folder when inside it, else absolute. */
+export function shownPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? path : rel;
+}
+
 /** Where an option's value came from, so an error names what the user has to edit. */
 type Source = { kind: "flag" } | { kind: "env"; name: string } | { kind: "file"; file: string; key: string };
 
@@ -77,11 +83,6 @@ interface ConfigFileValues {
   keys: Record<string, string>;
   /** The file as the user would name it (relative to the working folder when inside it). */
   shown: string;
-}
-
-function shownPath(file: string, cwd: string): string {
-  const rel = relative(cwd, file);
-  return rel === "" || rel.startsWith("..") || isAbsolute(rel) ? file : rel;
 }
 
 function loadConfigFile(path: string | undefined, cwd: string, command: string): ConfigFileValues {

@@ -17,7 +17,10 @@ Records go to <out>/${stage}.jsonl (one line per answered item; an item already 
 same prompt, model and input is not asked again, so re-running on a newer snapshot of the data
 asks only for new or changed items). Failures go to <out>/${stage}.failures.jsonl, and
 <out>/${stage}.meta.json records prompt hashes, options, splits, counts, tokens and cost.
-Exit status: 0 on success, 1 when more than --max-failure-share of the items failed, 2 for bad usage.`,
+Before the first request the input splits get validate's checks (remembered in <out>/inputs-checked.json
+once passed); an error stops the run with nothing sent.
+Exit status: 0 on success, 1 for bad input data or when more than --max-failure-share of the items
+failed, 2 for bad usage.`,
     async run(config, ctx) {
       return (await runStage(stage, config, ctx)).exitCode;
     },

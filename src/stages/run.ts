@@ -3,14 +3,15 @@
 import { stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { relative, resolve } from "node:path";
-import { UserError, type CommandContext } from "../cli/command.js";
+import { shownPath, UserError, type CommandContext } from "../cli/command.js";
 import { inputFolder, outputFolder } from "../cli/paths.js";
 import { runEngine, type EngineSummary } from "../engine/engine.js";
 import { readJsonl } from "../engine/store.js";
 import { StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
 import { loadCatalog, type Catalog } from "../mind/catalog.js";
 import { SkipLog } from "../mind/errors.js";
-import { resolveSplits } from "../mind/splits.js";
+import { resolveSplits, type SplitDir } from "../mind/splits.js";
+import { checkInputSplits } from "../run/input-check.js";
 import { runPaths, StageMeta } from "../run/folder.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { generateStage } from "./generate.js";
@@ -35,7 +36,13 @@ export interface PreparedStage {
   promptHashes: Record<string, string>;
 }
 
-export async function prepareStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<PreparedStage> {
+/** `check` runs on the input splits before the catalog is loaded (runStage: the input check). */
+export async function prepareStage(
+  name: StageName,
+  config: StageConfig,
+  ctx: CommandContext,
+  check?: (splits: SplitDir[]) => Promise<void>,
+): Promise<PreparedStage> {
   const stage = STAGES[name];
   const options = stageOptionsOf(config);
   // Templates first: a typo in a prompt should not wait for a large catalog to load.
@@ -44,6 +51,7 @@ export async function prepareStage(name: StageName, config: StageConfig, ctx: Co
   const system = loadTemplate(dir, specs.system);
   const user = loadTemplate(dir, specs.user);
   const splits = await resolveSplits(config.data.map((d) => resolve(ctx.cwd, d)));
+  await check?.(splits);
   const skipped = new SkipLog();
   const catalog = await loadCatalog(splits, { lenient: config.lenient, skipped, newsOnly: name === "summarize" });
   if (skipped.count > 0) {
@@ -106,7 +114,9 @@ export async function buildRequests(
 
 export async function runStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<StageRun> {
   const out = outputFolder(ctx.cwd, config.out, "--out");
-  const prepared = await prepareStage(name, config, ctx);
+  const prepared = await prepareStage(name, config, ctx, (splits) =>
+    checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) }),
+  );
   const { requests } = await buildRequests(prepared, config, ctx);
   const summary = await runEngine({ stage: name, requests, runDir: out }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
