@@ -1,5 +1,4 @@
 // summarize (GENRE's content summarizer): one enhanced title per news item.
-import subcategoryWords from "../../data/vocab/subcategory-words.json" with { type: "json" };
 import gazetteer from "../../data/gazetteer/us-cities.json" with { type: "json" };
 import type { LlmRequest, ParseResult } from "../engine/types.js";
 import type { Catalog, CatalogNews } from "../mind/catalog.js";
@@ -9,6 +8,7 @@ import { entitiesOf, stateOfEntity } from "./entities.js";
 import type { SummarizeOutput } from "./outputs.js";
 import type { Stage, StageInput } from "./stage.js";
 import { render } from "./template.js";
+import { SUBCATEGORY_TABLES, subcategoryInWords } from "./subcategory.js";
 
 // summarize-2: JSON and markup answers are no longer accepted as titles, so stored summarize-1
 // answers (some of which were) are asked again.
@@ -124,14 +124,6 @@ export function parseSummary(raw: string, original: string, instructions: Readon
   return { ok: true, value: { title } };
 }
 
-/** The subcategory in words: the table, else by rule (`newsfoo` → `foo news`, `a_b` → `a b`). */
-export function subcategoryInWords(sub: string): string {
-  const table = subcategoryWords as Record<string, string>;
-  if (Object.hasOwn(table, sub)) return table[sub]!;
-  const spaced = sub.replace(/[-_]+/g, " ").trim();
-  return /^news[a-z]/.test(spaced) ? `${spaced.slice(4)} news` : spaced;
-}
-
 /**
  * Offline baseline: the title followed by what the row itself knows and the title does not say —
  * title-entity labels, the state of a place entity, the subcategory in words —
@@ -163,7 +155,7 @@ export function offlineSummary(news: CatalogNews): string {
     : title;
 }
 
-const OFFLINE_TABLES = sha256(JSON.stringify(subcategoryWords), JSON.stringify(gazetteer));
+const OFFLINE_TABLES = sha256(SUBCATEGORY_TABLES, JSON.stringify(gazetteer));
 
 export const summarizeStage: Stage = {
   name: "summarize",
