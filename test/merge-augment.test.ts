@@ -92,6 +92,25 @@ describe("demo", () => {
     }
     const names = await readdir(out);
     expect(names).toEqual(expect.arrayContaining(["manifest.json", "user_profiles.tsv", "summarize.jsonl"]));
+    // Titles that came back unchanged are not counted as enhanced, in the summary or in the report.
+    const changed = new Set<string>();
+    const all = new Set<string>();
+    for (const split of ["MINDsample_train", "MINDsample_dev"]) {
+      for (const line of (await readFile(join(out, split, "news_titles.tsv"), "utf8")).split("\n").filter(Boolean)) {
+        const [id, original, enhanced] = line.split("\t");
+        all.add(id!);
+        if (enhanced !== original) changed.add(id!);
+      }
+    }
+    expect(changed.size).toBeLessThan(all.size);
+    expect(text).toContain(`titles enhanced:   ${changed.size} of ${all.size} news`);
+    const html = await readFile(join(out, "report.html"), "utf8");
+    expect(html).toContain("<h2>What the offline baseline changed</h2>");
+    expect(html).toContain(`<div class="v">${changed.size}</div><div class="k">enhanced titles</div>`);
+    expect(html).toContain(`<div class="v">${all.size - changed.size}</div><div class="k">titles unchanged</div>`);
+    // The closing lines are commands to paste into this project's shell.
+    expect(text).toMatch(/^  npm run augment -- --data mind-data\/MINDsmall_train .*--provider anthropic --dry-run$/m);
+    expect(text).not.toMatch(/genre-mind augment/);
     // The history lines of the summary: "after" is "before" plus the pseudo-news.
     const before = /before: (N[\dN ]+)\n/.exec(text.split("cold user U")[1]!)?.[1];
     const after = /after: +(N[\dN ]+)\n/.exec(text.split("cold user U")[1]!)?.[1];

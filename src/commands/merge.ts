@@ -4,6 +4,7 @@ import { defineCommand, zBool, zStringList, type CommandContext, type OptionSpec
 import { outputFolder } from "../cli/paths.js";
 import { TitleMode, type Manifest } from "../merge/manifest.js";
 import { merge, type MergeRequest } from "../merge/merge.js";
+import { plural } from "../util/text.js";
 
 /** Merge's flags; augment and demo take the same ones. */
 export const mergeOptions: OptionSpecs = {
@@ -46,8 +47,8 @@ export function describeMerge(manifest: Manifest, out: string, cwd: string): str
   for (const split of manifest.splits) {
     const o = split.output;
     lines.push(
-      `  ${split.name}/: ${o.news} news (${o.pseudoNews} pseudo-news), ${o.titlesEnhanced} enhanced titles, ` +
-        `${o.impressions} impressions, ${o.historiesExtended} histories extended`,
+      `  ${split.name}/: ${o.news} news (${o.pseudoNews} pseudo-news), ${o.titlesEnhanced} enhanced ${plural(o.titlesEnhanced, "title")}, ` +
+        `${o.impressions} ${plural(o.impressions, "impression")}, ${o.historiesExtended} ${plural(o.historiesExtended, "history", "histories")} extended`,
     );
   }
   const c = (name: keyof typeof s) => {
@@ -55,7 +56,7 @@ export function describeMerge(manifest: Manifest, out: string, cwd: string): str
     return `${name} ${k.merged}/${k.items}${k.missing ? ` (${k.missing} missing, ${k.failed} failed)` : ""}`;
   };
   lines.push(`  records merged: ${c("summarize")}, ${c("profile")}, ${c("generate")}`);
-  lines.push(`  user_profiles.tsv: ${manifest.users.profiled} users; manifest.json: inputs, options, counts, pseudo-news → user`);
+  lines.push(`  user_profiles.tsv: ${manifest.users.profiled} ${plural(manifest.users.profiled, "user")}; manifest.json: inputs, options, counts, pseudo-news → user`);
   return lines.join("\n") + "\n";
 }
 

@@ -3,6 +3,7 @@ import { parseEntities, parseNewsLine, readLineBatches, readLineChunks } from ".
 import type { SplitDir } from "./splits.js";
 import { READABLE_NEWS_ID, READABLE_USER_ID } from "./text.js";
 import { parseMindTimeAt } from "./time.js";
+import { plural } from "../util/text.js";
 
 export type Severity = "error" | "warning";
 
@@ -409,7 +410,7 @@ async function checkBehaviors(
     if (labeled > 0 && unlabeled > 0) log.add("mixed-labels", () => `${where(lineNo)}: ${labeled} labeled, ${unlabeled} unlabeled`);
     else if (unlabeled > 0) counts.unlabeledImpressions++;
     else if (!badLabel && (clicks === 0 || nonClicks === 0)) {
-      log.add("single-label-impression", () => `${where(lineNo)}: ${clicks} clicks, ${nonClicks} non-clicks`);
+      log.add("single-label-impression", () => `${where(lineNo)}: ${clicks} ${plural(clicks, "click")}, ${nonClicks} ${plural(nonClicks, "non-click")}`);
     }
     counts.impressions++;
     counts.clicks += clicks;
