@@ -15,6 +15,7 @@ import { runPaths } from "../src/run/folder.js";
 import { createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { installBatches, type FakeBatches, type FakeBatchesOptions } from "./fakes/anthropic-batches.js";
 import { config, context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
+import { childEnv, nodeArgs } from "./helpers/child.js";
 import { runCliCaptured } from "./helpers/cli.js";
 
 let fake: FakeAnthropic | undefined;
@@ -285,9 +286,9 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const out = t.dir;
     const argv = ["summarize", "--data", "mind-data/sample", "--limit", "6", "--out", out, "--provider", "anthropic-batch"];
     const env = { ANTHROPIC_API_KEY: "test-key", ANTHROPIC_BASE_URL: fake!.url, GENRE_MIND_POLL_INTERVAL: "0.01" };
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...argv], {
+    const child = spawn(process.execPath, nodeArgs("src/cli/main.ts", ...argv), {
       cwd: process.cwd(),
-      env: { ...process.env, ...env },
+      env: childEnv(env),
       stdio: "ignore",
     });
     const exited = once(child, "exit");

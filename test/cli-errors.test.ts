@@ -1,25 +1,22 @@
 // Every command's bad input: one line naming what to fix, exit 2 for usage and paths that do not
 // exist (or are the wrong kind), 1 for bad data. Each case runs the real CLI in-process.
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { runCliCaptured, type CliResult } from "./helpers/cli.js";
 import { writeSplit } from "./helpers/split.js";
+import { tempDir } from "./helpers/temp.js";
 
 let root: string;
 const NEWS = [["N1", "news", "newsus", "A title", "", "https://x/1", "[]", "[]"]];
 const BEHAVIORS = [["1", "U1", "11/15/2019 10:22:32 AM", "N1", "N1-1"]];
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), "gm-cli-errors-"));
+  root = await tempDir("gm-cli-errors-");
   await writeSplit(join(root, "data", "train"), NEWS, BEHAVIORS);
   await writeFile(join(root, "a-file"), "not a folder\n");
   await mkdir(join(root, "a-folder"));
   await writeFile(join(root, "pred.txt"), "1 [1]\n");
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
 });
 
 const cli = (argv: string[], env: NodeJS.ProcessEnv = {}) => runCliCaptured(argv, { cwd: root, env });

@@ -1,6 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../src/cli/command.js";
@@ -9,6 +8,7 @@ import { npyFloat32Matrix } from "../src/trainer/npy.js";
 import { pickleStrIntDict } from "../src/trainer/pickle.js";
 import { wordTokenize } from "../src/trainer/tokenize.js";
 import { invokeCaptured } from "./helpers/cli.js";
+import { tempDir } from "./helpers/temp.js";
 
 const run = (cwd: string, args: string[]) => invokeCaptured(exportCommand, ["recommenders", ...args], cwd);
 
@@ -84,7 +84,7 @@ print(json.dumps([re.findall(r"[\\w]+|[.,!?;|]", s.lower()) for s in json.load(s
 
 describe("genre-mind export recommenders", () => {
   it("writes word_dict.pkl and uid2index.pkl that Python loads, in first-occurrence order", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-export-"));
+    const root = await tempDir("gm-export-");
     const dir = await split(root, "train", NEWS_TITLES, ["U9", "U3", "U9", "U1"]);
     const { code, out } = await run(root, ["train"]);
     expect(code).toBe(0);
@@ -114,7 +114,7 @@ print(json.dumps([load(${JSON.stringify(join(dir, "word_dict.pkl"))}), load(${JS
   });
 
   it("shares one vocabulary over several splits and writes to --out", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-export-"));
+    const root = await tempDir("gm-export-");
     await split(root, "MINDsmall_train", ["alpha beta"], ["U1", "U2"]);
     await split(root, "MINDsmall_dev", ["beta gamma"], ["U2", "U3"], 10);
     // A folder of splits: sub-folders in name order (dev before train).
@@ -127,7 +127,7 @@ print(json.dumps([load(${JSON.stringify(join(dir, "word_dict.pkl"))}), load(${JS
   });
 
   it("writes embedding.npy from a streamed GloVe file: row 0 and unknown words zero, later duplicates win", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-export-"));
+    const root = await tempDir("gm-export-");
     const dir = await split(root, "train", ["The café . stop", "unknownword the"], ["U1"]);
     await writeFile(
       join(root, "glove.txt"),
@@ -171,7 +171,7 @@ print(json.dumps([str(a.dtype), list(a.shape), a.astype(float).tolist()]))`) as 
   });
 
   it("reads a word2vec-style header line and names a short vector line", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-export-"));
+    const root = await tempDir("gm-export-");
     await split(root, "train", ["stop now"], ["U1"]);
     await writeFile(join(root, "w2v.txt"), "2 2\nstop 1 2\nnow 3 4\n");
     expect((await run(root, ["train", "--glove", "w2v.txt"])).out).toMatch(/3 × 2 float32; 2 words found/);
@@ -182,17 +182,17 @@ print(json.dumps([str(a.dtype), list(a.shape), a.astype(float).tolist()]))`) as 
   });
 
   it("refuses an unknown target and a folder without splits", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-export-"));
+    const root = await tempDir("gm-export-");
     await expect(invokeCaptured(exportCommand, ["tensorflow", "."], root)).rejects.toThrow(UsageError);
     await expect(run(root, ["."])).rejects.toThrow(/neither a split folder/);
   });
 });
 
 describe("pickle and npy encoders", () => {
-  it("pickles dicts across SETITEMS batches and every integer width", () => {
+  it("pickles dicts across SETITEMS batches and every integer width", async () => {
     const entries: [string, number][] = Array.from({ length: 2501 }, (_, i) => [`w${i}`, i * 1000]);
     entries.push(["ß", 1], ["🎉", 70_000], ["neg", -5]);
-    const file = join(tmpdir(), `gm-pickle-${process.pid}.pkl`);
+    const file = join(await tempDir("gm-pickle-"), "dict.pkl");
     const bytes = pickleStrIntDict(entries);
     // protocol 2 header, EMPTY_DICT ... STOP
     expect(Array.from(bytes.subarray(0, 3))).toEqual([0x80, 2, 0x7d]);

@@ -1,13 +1,13 @@
 // augment and demo end to end on the bundled sample with the offline provider (no network).
-import { mkdtemp, readFile, readdir } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCliCaptured } from "./helpers/cli.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { validateSplit } from "../src/mind/validate.js";
+import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = resolve(import.meta.dirname, "..", "mind-data", "sample");
 
@@ -18,7 +18,7 @@ async function cli(cwd: string, args: string[]) {
 
 describe("augment", () => {
   it("runs the three stages and merge into one folder, and resumes from the stored answers", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-augment-"));
+    const root = await tempDir("gm-augment-");
     const out = join(root, "run");
     let r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline"]);
     expect(r.err).not.toMatch(/error/i);
@@ -60,7 +60,7 @@ describe("augment", () => {
   });
 
   it("estimates with --dry-run and merges nothing", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-augment-"));
+    const root = await tempDir("gm-augment-");
     const out = join(root, "run");
     const r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--dry-run"]);
     expect(r.code).toBe(0);
@@ -78,7 +78,7 @@ describe("augment", () => {
 
 describe("demo", () => {
   it("augments the sample offline, summarizes what changed, and can be run again", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-demo-"));
+    const root = await tempDir("gm-demo-");
     const out = join(root, "demo");
     let text = "";
     for (let i = 0; i < 2; i++) {

@@ -1,5 +1,4 @@
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MindFormatError, SkipLog } from "../src/mind/errors.js";
@@ -8,12 +7,13 @@ import { cleanGeneratedText, tsvField } from "../src/mind/text.js";
 import { parseMindTime } from "../src/mind/time.js";
 import { formatBehaviorLine, formatNewsLine, writeBehaviors, writeNews, writeRows } from "../src/mind/write.js";
 import type { NewsRow } from "../src/mind/rows.js";
+import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
 const SPLITS = ["MINDsample_train", "MINDsample_dev"];
 
 async function tmp(): Promise<string> {
-  return mkdtemp(join(tmpdir(), "gm-read-"));
+  return tempDir("gm-read-");
 }
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {

@@ -1,6 +1,5 @@
 // Prompt templates and the `prompt` command: what a user sees is what a stage sends.
-import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BUNDLED_PROMPTS_DIR, loadTemplate, render } from "../src/stages/template.js";
@@ -8,9 +7,10 @@ import { STAGES } from "../src/stages/run.js";
 import { DEFAULT_STAGE_OPTIONS } from "../src/stages/stage.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { makeFixture } from "./stages.fixture.js";
+import { tempDir } from "./helpers/temp.js";
 
 async function promptsDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "gm-prompts-"));
+  const dir = await tempDir("gm-prompts-");
   await cp(BUNDLED_PROMPTS_DIR, dir, { recursive: true });
   return dir;
 }

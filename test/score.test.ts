@@ -1,6 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../src/cli/command.js";
@@ -8,6 +7,7 @@ import { scoreCommand } from "../src/commands/score.js";
 import { impressionMetrics } from "../src/trainer/metrics.js";
 import type { ScoreReport } from "../src/trainer/score.js";
 import { invokeCaptured } from "./helpers/cli.js";
+import { tempDir } from "./helpers/temp.js";
 
 const log2 = Math.log2;
 
@@ -84,7 +84,7 @@ const B2 = { auc: 0.5, mrr: 0.5, ndcg: 1 / log2(3) };
 const D2 = { auc: 1, mrr: 0.75, ndcg: 1 };
 
 async function fixture(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "gm-score-"));
+  const dir = await tempDir("gm-score-");
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
   return dir;
 }

@@ -1,6 +1,6 @@
 // The stage commands end to end: offline on the bundled sample and a tiny fixture, and against the
 // fake Anthropic API on 127.0.0.1 (valid answers, near misses, repair re-asks, failures).
-import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import { StageMeta } from "../src/run/folder.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { DEV_BEHAVIORS, makeFixture, NEWS, writeFixture } from "./stages.fixture.js";
+import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
 const OUTPUTS = { summarize: SummarizeOutput, profile: ProfileOutput, generate: GenerateOutput };
@@ -35,7 +36,7 @@ async function run(cwd: string, ...argv: string[]) {
 
 describe("offline stages", () => {
   it("run on the bundled sample: one valid, labelled record per item, and a meta file", async () => {
-    const out = await mkdtemp(join(tmpdir(), "gm-run-"));
+    const out = await tempDir("gm-run-");
     const catalog = await loadCatalog(await resolveSplits([SAMPLE]));
     for (const [stage, extra] of [["summarize", []], ["profile", []], ["generate", []], ["generate", ["--chain"]]] as const) {
       const r = await run(out, stage, "--data", SAMPLE, "--out", out, ...extra);
@@ -80,7 +81,7 @@ describe("offline stages", () => {
     expect((await records(out, "profile")).slice(3).map((r) => r.itemId)).toEqual(["U4"]);
 
     // The Abstract line only renders for news with an abstract: N3 and N5 have none.
-    const prompts = await mkdtemp(join(tmpdir(), "gm-prompts-"));
+    const prompts = await tempDir("gm-prompts-");
     await cp(BUNDLED_PROMPTS_DIR, prompts, { recursive: true });
     const user = await readFile(join(prompts, "summarize.user.md"), "utf8");
     await writeFile(join(prompts, "summarize.user.md"), user.replace("Abstract:", "Summary:"));
@@ -91,7 +92,7 @@ describe("offline stages", () => {
   });
 
   it("--shard k/n partitions the items exactly; --limit takes the first n", async () => {
-    const out = await mkdtemp(join(tmpdir(), "gm-run-"));
+    const out = await tempDir("gm-run-");
     const all = STAGES.summarize.items(await loadCatalog(await resolveSplits([SAMPLE])), DEFAULT_STAGE_OPTIONS);
     const seen: string[] = [];
     for (const shard of ["1/3", "2/3", "3/3"]) {
@@ -104,7 +105,7 @@ describe("offline stages", () => {
     }
     expect(seen.length).toBe(all.length);
     expect(new Set(seen)).toEqual(new Set(all));
-    const lim = await mkdtemp(join(tmpdir(), "gm-run-"));
+    const lim = await tempDir("gm-run-");
     await run(lim, "profile", "--data", SAMPLE, "--out", lim, "--limit", "4");
     expect((await records(lim, "profile")).length).toBe(4);
     const bad = await run(lim, "profile", "--data", SAMPLE, "--shard", "4/3");

@@ -1,8 +1,8 @@
 // A tiny two-split MIND dataset for the stage tests, written to a temp dir.
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+
 import { join } from "node:path";
 import { writeSplit } from "./helpers/split.js";
+import { tempDir } from "./helpers/temp.js";
 
 const g = (label: string, id = "Q0") => ({ Label: label, Type: "G", WikidataId: id, Confidence: 1, OccurrenceOffsets: [0], SurfaceForms: [label] });
 const o = (label: string) => ({ Label: label, Type: "O", WikidataId: "Q1", Confidence: 1, OccurrenceOffsets: [0], SurfaceForms: [label] });
@@ -51,7 +51,7 @@ export interface FixtureOptions {
 }
 
 export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
-  const root = await mkdtemp(join(tmpdir(), "gm-stages-"));
+  const root = await tempDir("gm-stages-");
   const data = join(root, "data");
   await writeFixture(data, opts);
   return { root, data, out: join(root, "run") };

@@ -1,9 +1,9 @@
-import { cp, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { SplitReport } from "../src/mind/validate.js";
 import { runCliCaptured } from "./helpers/cli.js";
+import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
 const TRAIN = "MINDsample_train";
@@ -26,7 +26,7 @@ async function validateJson(dir: string, ...flags: string[]): Promise<{ code: nu
 
 /** A copy of the sample's train split, with `edit` applied to the lines of one of its files. */
 async function brokenCopy(file: "news.tsv" | "behaviors.tsv", edit: (lines: string[]) => string[]): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "gm-validate-"));
+  const dir = await tempDir("gm-validate-");
   await cp(join(SAMPLE, TRAIN), dir, { recursive: true });
   const text = await readFile(join(dir, file), "utf8");
   await writeFile(join(dir, file), edit(text.slice(0, -1).split("\n")).join("\n") + "\n");
@@ -198,7 +198,7 @@ describe("validate on broken copies", () => {
   });
 
   it("accepts CRLF files with a BOM", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gm-validate-"));
+    const dir = await tempDir("gm-validate-");
     await cp(join(SAMPLE, TRAIN), dir, { recursive: true });
     for (const f of ["news.tsv", "behaviors.tsv"]) {
       const text = await readFile(join(dir, f), "utf8");
@@ -221,7 +221,7 @@ describe("validate usage", () => {
   });
 
   it("exits 2 naming the folder when it holds no split", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gm-validate-"));
+    const dir = await tempDir("gm-validate-");
     await mkdir(join(dir, "empty"));
     const r = await validate(["empty"], dir);
     expect(r.code).toBe(2);
