@@ -43,7 +43,7 @@ describe("requestKey", () => {
   const base = config({ model: "claude-haiku-4-5" });
   it("changes with everything that changes the answer", () => {
     const k = requestKey(req!, base);
-    expect(requestKey(req!, config({ model: "claude-sonnet-4-5" }))).not.toBe(k);
+    expect(requestKey(req!, config({ model: "claude-sonnet-4-6" }))).not.toBe(k);
     expect(requestKey({ ...req!, user: req!.user + "!" }, base)).not.toBe(k);
     expect(requestKey({ ...req!, system: req!.system + "!" }, base)).not.toBe(k);
     expect(requestKey({ ...req!, schemaVersion: "2" }, base)).not.toBe(k);
@@ -290,12 +290,12 @@ describe("validated answers", () => {
 describe("cost and prompt caching", () => {
   it("prices the billed usage from the table", async () => {
     const t = await setup();
-    const { summary, ctx } = await t.run(titleRequests(5), { model: "claude-sonnet-4-5" });
+    const { summary, ctx } = await t.run(titleRequests(5), { model: "claude-sonnet-4-6" });
     const billed = fake!.messageLog().map((r) => r.body as FakeMessageRequest);
     expect(billed).toHaveLength(5);
     const u = summary.usage;
     expect(u.inputTokens).toBeGreaterThan(0);
-    // Sonnet 4.5: $3 in, $15 out per MTok.
+    // Sonnet 4.6: $3 in, $15 out per MTok.
     expect(summary.costUsd).toBeCloseTo((u.inputTokens * 3 + u.outputTokens * 15) / 1e6, 10);
     expect(ctx.out.text()).toContain(`$${summary.costUsd.toFixed(4)}`);
     expect(costUsd({ inputTokens: 1e6, outputTokens: 1e6, cacheReadTokens: 1e6, cacheWriteTokens: 1e6 }, "claude-haiku-4-5-20251001", "batch")).toBeCloseTo(
@@ -307,12 +307,12 @@ describe("cost and prompt caching", () => {
   it("marks a long system prompt for caching: one cache write, then cache reads", async () => {
     const t = await setup({ minCacheableTokens: 1024 });
     const system = "You rewrite news titles. " + "Keep the facts; drop the clickbait. ".repeat(500);
-    const { summary } = await t.run(titleRequests(6, { system }), { model: "claude-sonnet-4-5" });
+    const { summary } = await t.run(titleRequests(6, { system }), { model: "claude-sonnet-4-6" });
     const bodies = fake!.messageLog().map((r) => r.body as FakeMessageRequest);
     expect(Array.isArray(bodies[0]!.system) && bodies[0]!.system[0]!.cache_control).toEqual({ type: "ephemeral" });
     expect(summary.usage.cacheWriteTokens).toBeGreaterThan(1024);
     expect(summary.usage.cacheReadTokens).toBe(summary.usage.cacheWriteTokens * 5);
-    const info = modelInfo("claude-sonnet-4-5")!;
+    const info = modelInfo("claude-sonnet-4-6")!;
     const u = summary.usage;
     expect(summary.costUsd).toBeCloseTo((u.inputTokens * info.input + u.outputTokens * info.output + u.cacheWriteTokens * info.cacheWrite + u.cacheReadTokens * info.cacheRead) / 1e6, 10);
   });

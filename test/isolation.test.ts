@@ -1,6 +1,9 @@
-// The suite's own guards: no test reaches a host but 127.0.0.1, and child processes inherit
-// nothing that could send them elsewhere.
+// The suite's own guards: no test reaches a host but 127.0.0.1, child processes inherit nothing
+// that could send them elsewhere, and no test asks for a model the SDK warns about.
 import { execFile } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { childEnv, nodeArgs } from "./helpers/child.js";
@@ -37,4 +40,18 @@ describe("test isolation", () => {
     expect(stdout.trim()).toBe("tests reach 127.0.0.1 only: refused a connection to api.anthropic.com");
   });
 
+
+  it("names no model the SDK reports as deprecated (it would print a warning per request)", async () => {
+    const sdk = dirname(createRequire(import.meta.url).resolve("@anthropic-ai/sdk"));
+    const list = await readFile(join(sdk, "internal", "data", "deprecated-models.js"), "utf8");
+    const deprecated = [...list.matchAll(/'([^']+)':/g)].map((m) => m[1]!);
+    expect(deprecated.length).toBeGreaterThan(0);
+    const files = (await readdir(import.meta.dirname, { recursive: true })).filter((f) => f.endsWith(".ts"));
+    const uses: string[] = [];
+    for (const file of files) {
+      const text = await readFile(join(import.meta.dirname, file), "utf8");
+      for (const model of deprecated) if (text.includes(`"${model}"`)) uses.push(`${file}: ${model}`);
+    }
+    expect(uses).toEqual([]);
+  });
 });
