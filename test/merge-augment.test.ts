@@ -1,5 +1,5 @@
 // augment and demo end to end on the bundled sample with the offline provider (no network).
-import { readFile, readdir } from "node:fs/promises";
+import { readFile, readdir, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -42,11 +42,17 @@ describe("augment", () => {
     // A second run asks nothing again (no record appended); the earlier merged output is kept unless --force.
     const stored = async () => Promise.all(["summarize", "profile", "generate"].map(async (s) => (await readFile(join(out, `${s}.jsonl`), "utf8")).length));
     const first = await stored();
+    const split = join(out, manifest.splits[0]!.name);
+    const merged = async () => Promise.all(["news.tsv", "behaviors.tsv", "../manifest.json"].map((f) => readFile(join(split, f))));
+    const before = await merged();
+    // A trainer's cache beside the merged files: kept with them, and replaced with them by --force.
+    await writeFile(join(split, "parsed_news.tsv"), "stale cache\n");
     r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline"]);
     expect(await stored()).toEqual(first);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/already holds merged output .*--force/);
-    const before = await readFile(join(out, manifest.splits[0]!.name, "behaviors.tsv"));
+    expect(await merged()).toEqual(before);
+    expect(existsSync(join(split, "parsed_news.tsv"))).toBe(true);
     r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline", "--force", "--no-chain"]);
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/augment: generate\n/);
@@ -55,8 +61,8 @@ describe("augment", () => {
     expect(third.slice(0, 2)).toEqual(first.slice(0, 2));
     expect(third[2]).toBeGreaterThan(first[2]!);
     expect(JSON.parse(await readFile(join(out, "generate.meta.json"), "utf8")).options.chain).toBe(false);
-    expect((await readFile(join(out, manifest.splits[0]!.name, "behaviors.tsv"))).length).toBeGreaterThan(0);
-    expect(before.length).toBeGreaterThan(0);
+    expect(existsSync(join(split, "parsed_news.tsv"))).toBe(false);
+    expect((await readFile(join(split, "behaviors.tsv"))).length).toBeGreaterThan(0);
   });
 
   it("estimates with --dry-run and merges nothing", async () => {

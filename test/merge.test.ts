@@ -86,15 +86,25 @@ describe("merge", () => {
     expect(lines(merged).map((f) => f[4])).toEqual(lines(train).map((f) => f[4]));
   });
 
-  it("gives byte-identical output for the same inputs, records and options", async () => {
+  it("gives byte-identical output for the same inputs, records and options, whatever the order of the records", async () => {
     const { root, data, runDir } = await makeDataset();
     await writeRecords(runDir);
-    const a = join(root, "a");
-    const b = join(root, "b");
-    expect((await mergeRun(root, ["--data", data, "--records", runDir, "--out", a])).code).toBe(0);
-    expect((await mergeRun(root, ["--data", data, "--records", runDir, "--out", b])).code).toBe(0);
+    // b's record files hold the same lines in reverse order; both run folders sit at the same
+    // relative place, so the manifests name the same paths.
+    for (const side of ["a", "b"]) await mkdir(join(root, side, "run"), { recursive: true });
+    for (const stage of ["summarize", "profile", "generate"]) {
+      const text = await read(runDir, `${stage}.jsonl`);
+      const recs = text.split("\n").filter(Boolean);
+      expect(recs.length, stage).toBeGreaterThan(1);
+      await writeFile(join(root, "a", "run", `${stage}.jsonl`), recs.join("\n") + "\n");
+      await writeFile(join(root, "b", "run", `${stage}.jsonl`), [...recs].reverse().join("\n") + "\n");
+    }
+    for (const side of ["a", "b"]) {
+      const r = await mergeRun(root, ["--data", data, "--records", join(root, side, "run"), "--out", join(root, side, "out")]);
+      expect(r.code, r.err).toBe(0);
+    }
     for (const f of ["train/news.tsv", "train/behaviors.tsv", "train/news_titles.tsv", "dev/news.tsv", "dev/behaviors.tsv", "user_profiles.tsv", "manifest.json"]) {
-      expect(await readFile(join(b, f)), f).toEqual(await readFile(join(a, f)));
+      expect(await read(root, "b", "out", f), f).toEqual(await read(root, "a", "out", f));
     }
   });
 

@@ -150,12 +150,17 @@ describe("createOpenAiCompatibleProvider", () => {
     expect(() => createOpenAiCompatibleProvider(config({ model: "m" }), {})).toThrow(UsageError);
     expect(() => createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1" }), {})).toThrow(/--model/);
   });
-  it("reads the key from OPENAI_API_KEY when present, and insists on a named variable", () => {
-    const ok = createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1", model: "m" }), {});
-    expect(ok.model).toBe("m");
-    expect(() =>
-      createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1", model: "m", "api-key-env": "VLLM_KEY" }), {}),
-    ).toThrow(/VLLM_KEY/);
+  it("reads the key from OPENAI_API_KEY when present, and insists on a named variable", async () => {
+    fake = await startOpenAiFake({ answer: () => '{"topic":"finance"}' });
+    const at = (o: Record<string, unknown> = {}) => config({ "base-url": fake!.baseUrl, model: "m", ...o });
+    await createOpenAiCompatibleProvider(at(), { OPENAI_API_KEY: "sk-from-env" }).call(jsonCall);
+    expect(fake.received.at(-1)!.authorization).toBe("Bearer sk-from-env");
+    await createOpenAiCompatibleProvider(at({ "api-key-env": "VLLM_KEY" }), { VLLM_KEY: "vllm-key", OPENAI_API_KEY: "not-this" }).call(jsonCall);
+    expect(fake.received.at(-1)!.authorization).toBe("Bearer vllm-key");
+    // The default variable is optional (local servers often need no key); a named one is not.
+    await createOpenAiCompatibleProvider(at(), {}).call(jsonCall);
+    expect(fake.received.at(-1)!.authorization).toBeUndefined();
+    expect(() => createOpenAiCompatibleProvider(at({ "api-key-env": "VLLM_KEY" }), {})).toThrow(/--api-key-env VLLM_KEY: the environment variable VLLM_KEY is not set/);
   });
 });
 

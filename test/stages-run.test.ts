@@ -214,7 +214,7 @@ describe("stages against the fake Anthropic API", () => {
     expect(repair[0]!.output_config?.format?.schema).toMatchObject({ properties: { topics: { items: { enum: expect.arrayContaining(["social media"]) } } } });
   });
 
-  it("generate: duplicate or copied pseudo-news are rejected and repaired; failures past the share exit 1", async () => {
+  it("generate: duplicate or copied pseudo-news are rejected and repaired", async () => {
     const item = (title: string, category = "sports") => ({ title, abstract: "Something happened.", category });
     const r = await live((body, n) => {
       if (n === 1 && blockText(body.messages[0]!.content).includes("Brexit")) return JSON.stringify({ items: [item("Brexit talks stall again in Brussels", "news"), item("Markets slide")] });
@@ -228,6 +228,23 @@ describe("stages against the fake Anthropic API", () => {
     const errors = sentBodies(r.fake).filter((b) => b.messages.length === 3).map(lastUser).join("\n");
     expect(errors).toMatch(/item 2 is a near copy of item 1/);
     expect(errors).toMatch(/item 1 is a near copy of the read title \(1\)/);
+  });
+
+  it("generate: failures past --max-failure-share exit 1, failures up to it exit 0", async () => {
+    const item = (title: string) => ({ title, abstract: "Something happened.", category: "news" });
+    // U4 read only the Brexit story and always gets a copy of it back: 1 of the 2 cold users fails.
+    const answer = (body: FakeMessageRequest) =>
+      blockText(body.messages[0]!.content).includes("(1) (news) Brexit") && !blockText(body.messages[0]!.content).includes("(2)")
+        ? JSON.stringify({ items: [item("Brexit talks stall again in Brussels"), item("Markets slide")] })
+        : JSON.stringify({ items: [item("Colts sign a new kicker"), item("Ten holiday cookie recipes")] });
+    const over = await live(answer, "generate", "--max-attempts", "2", "--max-failure-share", "0.4");
+    expect(over.code).toBe(1);
+    expect(over.stderr).toMatch(/generate: 1 of 2 items failed \(more than --max-failure-share 0\.4\)/);
+    expect((await meta(over.out, "generate")).counts).toMatchObject({ items: 2, done: 1, failed: 1 });
+    await fake!.close();
+    const at = await live(answer, "generate", "--max-attempts", "2", "--max-failure-share", "0.5");
+    expect(at.code).toBe(0);
+    expect((await meta(at.out, "generate")).counts).toMatchObject({ items: 2, done: 1, failed: 1 });
   });
 
   it("augment and each stage check the input splits before the first request", async () => {

@@ -5,7 +5,7 @@ import { loadCatalog, type Catalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { stateOfPlace } from "../src/stages/entities.js";
 import { coldClicks, generateStage, offlineGenerated, parseGenerated } from "../src/stages/generate.js";
-import { extractJson, normalizeCategory, normalizeRegion, normalizeTopic } from "../src/stages/normalize.js";
+import { extractJson, jaccard, NEAR_COPY_JACCARD, normalizeCategory, normalizeRegion, normalizeTopic, titleTokens } from "../src/stages/normalize.js";
 import { selectItems, shardOf } from "../src/stages/options.js";
 import { GenerateOutput, ProfileOutput, SummarizeOutput } from "../src/stages/outputs.js";
 import { offlineProfile, parseProfile, profileClicks, profileStage } from "../src/stages/profile.js";
@@ -58,7 +58,9 @@ describe("item selection", () => {
     expect(new Set(shards.flat()).size).toBe(ids.length);
     for (const s of shards) expect(s.length).toBeGreaterThan(100);
     expect(selectItems([...ids].reverse(), { k: 2, n: 3 }, undefined).sort()).toEqual([...shards[1]!].sort());
-    expect(shardOf("U1", 3)).toBe(shardOf("U1", 3));
+    // The partition is pinned: a sharded run that resumes after an upgrade must find its items where they were.
+    expect(["U1", "U2", "U3", "U4", "U5", "U6", "N1", "N2"].map((id) => shardOf(id, 3))).toEqual([0, 0, 0, 0, 1, 0, 2, 0]);
+    expect(["U1", "U2", "U3", "U4"].map((id) => shardOf(id, 1000))).toEqual([527, 424, 458, 227]);
     expect(selectItems(ids, { k: 1, n: 3 }, 5)).toEqual(shards[0]!.slice(0, 5));
   });
 });
@@ -202,6 +204,22 @@ describe("generate answers", () => {
     expect(err({ items: [item("Storm hits Denver on Friday"), item("Storm hits Denver Friday night")] })).toMatch(/item 2 is a near copy of item 1/);
     expect(err({ items: [item("A story", "politics"), item("Other story")] })).toMatch(/category "politics" is not one of: lifestyle/);
     expect(err({ items: [{ title: "x" }, item("y")] })).toMatch(/JSON object \{"items"/);
+  });
+
+  it("calls a title a near copy at a Jaccard similarity of exactly 0.6, not below", () => {
+    const err = (value: unknown) => {
+      const r = parseGenerated(JSON.stringify(value), check);
+      return r.ok ? "" : r.error;
+    };
+    const words = (t: string) => titleTokens(t);
+    // The read title's words: texans beat colts overtime thriller. 3 shared of 5 = 0.6; 3 of 6 = 0.5.
+    expect(jaccard(words("Texans beat Colts"), words(history[0]!.title))).toBe(NEAR_COPY_JACCARD);
+    expect(err({ items: [item("Texans beat Colts"), item("Cookie recipes for the holidays")] })).toMatch(/item 1 is a near copy of the read title \(1\)/);
+    expect(jaccard(words("Texans beat Colts again"), words(history[0]!.title))).toBe(0.5);
+    expect(err({ items: [item("Texans beat Colts again"), item("Cookie recipes for the holidays")] })).toBe("");
+    // Between the items: 3 shared of 5 words is a copy, 3 of 6 is not.
+    expect(err({ items: [item("Storm hits Denver Friday night"), item("Storm hits Denver")] })).toMatch(/item 2 is a near copy of item 1/);
+    expect(err({ items: [item("Storm hits Denver Friday night"), item("Storm hits Denver suburbs")] })).toBe("");
   });
 
   it("keeps retrievedFrom only when it names a catalog news item", () => {
