@@ -5,7 +5,7 @@ import { MindFormatError, SkipLog } from "../src/mind/errors.js";
 import { parseEntities, parseImpressions, readBehaviors, readLines, readNews } from "../src/mind/read.js";
 import { cleanGeneratedText, tsvField } from "../src/mind/text.js";
 import { parseMindTime } from "../src/mind/time.js";
-import { formatBehaviorLine, formatNewsLine, writeBehaviors, writeNews, writeRows } from "../src/mind/write.js";
+import { formatBehaviorLine, formatNewsLine, newsLineWithTitle, writeBehaviors, writeNews, writeRows } from "../src/mind/write.js";
 import type { NewsRow } from "../src/mind/rows.js";
 import { tempDir } from "./helpers/temp.js";
 
@@ -87,6 +87,21 @@ describe("reading news.tsv", () => {
     expect(lines).toHaveLength(40_001);
     expect(lines.filter((l) => l.invalidUtf8).map((l) => l.lineNo)).toEqual([...badLines, 40_001]);
     expect(lines[0]!.text).toBe("1\tcaf\uFFFD latin-1");
+  });
+
+  it("newsLineWithTitle copies a line as read and changes only its title, even when it is not UTF-8", async () => {
+    const dir = await tmp();
+    const file = join(dir, "news.tsv");
+    const latin1 = Buffer.concat([Buffer.from("N1\tnews\tnewsus\tCaf"), Buffer.from([0xe9]), Buffer.from(" opens\tAbstract \x0b caf"), Buffer.from([0xe9]), Buffer.from("\thttps://x\t[]\t[]\r\n")]);
+    const utf8 = Buffer.from("N2\tnews\tnewsus\t“Quoted” title\tCafé \x0b abstract\thttps://y\t[]\t[]\n");
+    await writeFile(file, Buffer.concat([latin1, utf8]));
+    const [a, b] = await collect(readLines(file));
+    const bytes = (v: string | Buffer) => (typeof v === "string" ? Buffer.from(v) : v);
+    expect(bytes(newsLineWithTitle(a!, undefined))).toEqual(Buffer.concat([latin1.subarray(0, -2), Buffer.from("\n")]));
+    expect(bytes(newsLineWithTitle(b!, undefined))).toEqual(utf8);
+    const renamed = bytes(newsLineWithTitle(a!, "Café\topens"));
+    expect(renamed).toEqual(Buffer.concat([Buffer.from("N1\tnews\tnewsus\tCafé opens\tAbstract \x0b caf"), Buffer.from([0xe9]), Buffer.from("\thttps://x\t[]\t[]\n")]));
+    expect(bytes(newsLineWithTitle(b!, "New"))).toEqual(Buffer.from("N2\tnews\tnewsus\tNew\tCafé \x0b abstract\thttps://y\t[]\t[]\n"));
   });
 
   it("reads a line longer than the read buffer", async () => {

@@ -9,6 +9,8 @@ export interface NumberedLine {
   lineNo: number;
   /** Set when the line's bytes are not valid UTF-8: `text` holds U+FFFD where they were. */
   invalidUtf8?: true;
+  /** The line's bytes (CR excluded), kept only for such a line, so a writer can copy it unchanged. */
+  bytes?: Buffer;
 }
 
 const CHUNK_BYTES = 1 << 20;
@@ -25,19 +27,26 @@ export interface LineChunk {
   firstLineNo: number;
   /** Indexes (into starts/ends) of the lines whose bytes are not valid UTF-8; absent when every line is. */
   invalidUtf8?: number[];
+  /** Those lines' bytes (CR excluded), in the same order: copies, the read buffer is reused. */
+  invalidBytes?: Buffer[];
 }
 
-/** Indexes of the lines of `bytes` (whole lines, split on LF) that are not valid UTF-8. */
-function invalidUtf8Lines(bytes: Buffer): number[] {
-  const bad: number[] = [];
+/** The lines of `bytes` (whole lines, split on LF) that are not valid UTF-8: their indexes and bytes. */
+function invalidUtf8Lines(bytes: Buffer): { invalidUtf8: number[]; invalidBytes: Buffer[] } {
+  const invalidUtf8: number[] = [];
+  const invalidBytes: Buffer[] = [];
   // LF never occurs inside a multi-byte sequence, so byte lines are the decoded lines.
   for (let start = 0, i = 0; start < bytes.length; i++) {
     let nl = bytes.indexOf(10, start);
     if (nl === -1) nl = bytes.length;
-    if (!isUtf8(bytes.subarray(start, nl))) bad.push(i);
+    const line = bytes.subarray(start, nl > start && bytes[nl - 1] === 13 ? nl - 1 : nl);
+    if (!isUtf8(line)) {
+      invalidUtf8.push(i);
+      invalidBytes.push(Buffer.from(line));
+    }
     start = nl + 1;
   }
-  return bad;
+  return { invalidUtf8, invalidBytes };
 }
 
 /**
@@ -55,11 +64,11 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
     let lineNo = 1;
     let first = true;
     // Decoding never fails: bytes that are not UTF-8 become U+FFFD, and the chunk says which lines had them.
-    const decode = (end: number): { text: string; invalidUtf8?: number[] } => {
+    const decode = (end: number): { text: string; invalidUtf8?: number[]; invalidBytes?: Buffer[] } => {
       const bytes = buf.subarray(0, end);
       if (isAscii(bytes)) return { text: buf.toString("latin1", 0, end) };
       const text = buf.toString("utf8", 0, end);
-      return isUtf8(bytes) ? { text } : { text, invalidUtf8: invalidUtf8Lines(bytes) };
+      return isUtf8(bytes) ? { text } : { text, ...invalidUtf8Lines(bytes) };
     };
     for (;;) {
       if (filled === buf.length) {
@@ -83,7 +92,7 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         filled = end;
         continue;
       }
-      const { text, invalidUtf8 } = decode(cut);
+      const { text, invalidUtf8, invalidBytes } = decode(cut);
       // The unfinished last line moves to the front: the next read completes it.
       buf.copyWithin(0, cut, end);
       filled = end - cut;
@@ -97,13 +106,14 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         start = nl + 1;
         nl = text.indexOf("\n", start);
       }
-      yield invalidUtf8 ? { text, starts, ends, firstLineNo: lineNo, invalidUtf8 } : { text, starts, ends, firstLineNo: lineNo };
+      yield invalidUtf8 ? { text, starts, ends, firstLineNo: lineNo, invalidUtf8, invalidBytes } : { text, starts, ends, firstLineNo: lineNo };
       lineNo += starts.length;
     }
     if (filled > 0) {
-      const { text, invalidUtf8 } = decode(filled);
+      const { text, invalidUtf8, invalidBytes } = decode(filled);
       const end = text.charCodeAt(text.length - 1) === 13 ? text.length - 1 : text.length;
-      yield invalidUtf8 ? { text, starts: [0], ends: [end], firstLineNo: lineNo, invalidUtf8 } : { text, starts: [0], ends: [end], firstLineNo: lineNo };
+      const chunk = { text, starts: [0], ends: [end], firstLineNo: lineNo };
+      yield invalidUtf8 ? { ...chunk, invalidUtf8, invalidBytes } : chunk;
     }
   } finally {
     await fh.close();
@@ -112,9 +122,12 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
 
 /** Streams a file as batches of lines: one batch per ~1 MB chunk keeps the per-line cost low. */
 export async function* readLineBatches(file: string): AsyncGenerator<NumberedLine[]> {
-  for await (const { text, starts, ends, firstLineNo, invalidUtf8 } of readLineChunks(file)) {
+  for await (const { text, starts, ends, firstLineNo, invalidUtf8, invalidBytes } of readLineChunks(file)) {
     const lines: NumberedLine[] = starts.map((start, i) => ({ text: text.slice(start, ends[i]), lineNo: firstLineNo + i }));
-    for (const i of invalidUtf8 ?? []) lines[i]!.invalidUtf8 = true;
+    invalidUtf8?.forEach((i, k) => {
+      lines[i]!.invalidUtf8 = true;
+      lines[i]!.bytes = invalidBytes![k];
+    });
     yield lines;
   }
 }
