@@ -75,6 +75,8 @@ const CASES: [string[], NodeJS.ProcessEnv, number, RegExp][] = [
   // values from the environment name the variable
   [["summarize"], { GENRE_MIND_LIMIT: "abc" }, 2, /GENRE_MIND_LIMIT \(environment variable for --limit\): expected a whole number, at least 1 \(got 'abc'\)$/],
   [["summarize"], { GENRE_MIND_MAX_FAILURE_SHARE: "5%" }, 2, /GENRE_MIND_MAX_FAILURE_SHARE .*: expected a number between 0 and 1/],
+  [["validate", "data"], { GENRE_MIND_LENIENT: "yes" }, 2, /GENRE_MIND_LENIENT \(environment variable for --lenient\): expected true or false \(got 'yes'\)$/],
+  [["augment", "--chain", "maybe"], {}, 2, /--chain: expected true or false \(got 'maybe'\)$/],
 ];
 
 describe("bad input: one line, the documented exit code", () => {

@@ -63,7 +63,11 @@ export function envName(flag: string): string {
 }
 
 function fromEnv(spec: OptionSpec, raw: string): unknown {
-  if (spec.type === "boolean") return raw === "1" || raw.toLowerCase() === "true";
+  if (spec.type === "boolean") {
+    const v = raw.trim().toLowerCase();
+    // Anything but 1/0/true/false goes to the schema as it is, which names the variable.
+    return v === "1" || v === "true" ? true : v === "0" || v === "false" ? false : raw;
+  }
   if (spec.multiple) return raw.split(",").map((s) => s.trim()).filter(Boolean);
   return raw;
 }
@@ -342,5 +346,5 @@ function zNumeric(whole: boolean, min: number, max: number | undefined): z.ZodTy
 }
 export const zInt = (min: number, max?: number) => zNumeric(true, min, max);
 export const zNumber = (min: number, max?: number) => zNumeric(false, min, max);
-export const zBool = z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")]);
+export const zBool = z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")], { error: "expected true or false" });
 export const zStringList = z.union([z.string().transform((s) => [s]), z.array(z.string())]);
