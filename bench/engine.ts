@@ -2,6 +2,8 @@
 // engine's CPU time is its own), 5,000 requests:
 //   1. fixed latency and a requests/minute limit: wall time against the ideal the limit allows;
 //   2. the same with 10% 429 (retry-after 1 s) and 5% 529: all items done, no stored key answered twice;
+//      2b. again with a quarter of the slots: a retry waiting out its retry-after frees its slot, so
+//      the limit, not --concurrency, still sets the pace (within 1.2× of run 2);
 //   3. a resume of the finished run: nothing sent;
 //   4. CPU per request: the engine against the bare SDK (same requests, p-limit only) measured here.
 // The limit is 12,000 rpm (200 requests/s, ideal 25 s): the client SDK plus the fake cost about 1 ms of
@@ -165,18 +167,44 @@ async function main(): Promise<void> {
   const faultWall = (performance.now() - t) / 1000;
   const fs = await fake.stats();
   const stored = (await readJsonl(runPaths(dir).records("summarize"), StageRecord)).records;
-  await fake.stop();
   console.log(
     `2. faults    wall ${faultWall.toFixed(2)} s (${(faultWall / ideal).toFixed(2)}× ideal) · done ${faulty.counts.done}/${n} · failed ${faulty.counts.failed}` +
       ` · requests ${fs.messages} (429: ${fs.byStatus["429"] ?? 0}, 529: ${fs.byStatus["529"] ?? 0}) · stored keys ${new Set(stored.map((r) => r.key)).size}` +
       ` · keys answered twice ${fs.keysAnsweredTwice}`,
+  );
+
+  // 2b. The same faults with a quarter of the slots: still enough for the limit when a request
+  // waiting for its retry-after holds no slot (each slot then turns over every ~60 ms), far too few
+  // when it holds one through the wait (~170 ms a request on average).
+  const fewSlots = Math.max(1, Math.floor(concurrency / 4));
+  await fake.stop();
+  fake = await startFake({ latencyMs, rate429: 0.1, rate529: 0.05 });
+  t = performance.now();
+  const few = await runEngineWith(
+    { stage: "summarize", requests, runDir: join(data, "faults-few-slots") },
+    cfg({ rpm, concurrency: fewSlots }),
+    context({ ANTHROPIC_API_KEY: "bench-key", ANTHROPIC_BASE_URL: fake.url }),
+    {},
+  );
+  const fewWall = (performance.now() - t) / 1000;
+  const fewRequests = (await fake.stats()).messages;
+  await fake.stop();
+  console.log(
+    `2b. faults   concurrency ${fewSlots}, the same faults: wall ${fewWall.toFixed(2)} s (${(fewWall / ideal).toFixed(2)}× ideal, ${(fewWall / faultWall).toFixed(2)}× run 2)` +
+      ` · done ${few.counts.done}/${n} · requests ${fewRequests}`,
   );
   console.log(
     `4. cpu       engine ${(cleanCpu / n).toFixed(3)} ms/request · bare SDK ${(sdkCpu / n).toFixed(3)} ms/request (wall ${sdkWall.toFixed(2)} s unlimited)` +
       ` · engine overhead ${((cleanCpu - sdkCpu) / n).toFixed(3)} ms/request (ratio ${(cleanCpu / sdkCpu).toFixed(2)})`,
   );
   await rm(data, { recursive: true, force: true });
-  const ok = ideal / cleanWall >= 0.9 && faulty.counts.done === n && fs.keysAnsweredTwice === 0 && afterResume.messages === cleanStats.messages;
+  const ok =
+    ideal / cleanWall >= 0.9 &&
+    faulty.counts.done === n &&
+    fs.keysAnsweredTwice === 0 &&
+    afterResume.messages === cleanStats.messages &&
+    few.counts.done === n &&
+    fewWall <= faultWall * 1.2;
   console.log(ok ? "ok" : "NOT OK: see the figures above");
   process.exitCode = ok ? 0 : 1;
 }

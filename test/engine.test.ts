@@ -201,6 +201,16 @@ describe("retries", () => {
     expect(fake!.messageLog().length).toBeLessThanOrEqual(5 + 4);
   });
 
+  it("frees the slot of a request waiting out its retry-after: the others go on meanwhile", async () => {
+    const t = await setup({ faults: (i) => (i.n === 1 && i.key === fakeKey(userText(0)) ? { type: "429", retryAfterS: 0.5 } : undefined) });
+    const { summary } = await t.run(titleRequests(4), { concurrency: 1 });
+    expect(summary.counts).toMatchObject({ done: 4, failed: 0, retried: 1 });
+    const order = fake!.messageLog().map((r) => r.key);
+    const [first, again] = [order.indexOf(fakeKey(userText(0))), order.lastIndexOf(fakeKey(userText(0)))];
+    // With one slot held through the wait, nothing could be sent between N0's 429 and its retry.
+    expect(again - first).toBeGreaterThan(1);
+  });
+
   it("gives up after the retry budget and records api-error", async () => {
     const t = await setup({ faults: (i) => (i.key === fakeKey(userText(0)) ? { type: "529" } : undefined) });
     const { summary } = await t.run(titleRequests(2), {}, { maxRetries: 3 });
@@ -570,7 +580,71 @@ describe("rate gate pressure", () => {
     expect(gate.throttled).toBe(false);
     // Low remaining in the headers is pressure on its own; an advertised limit below ours is adopted.
     now = 10_000;
-    gate.observe(new Headers({ "anthropic-ratelimit-requests-limit": "100", "anthropic-ratelimit-requests-remaining": "5" }));
+    const { anthropicRateLimits } = await import("../src/providers/anthropic.js");
+    gate.observe(anthropicRateLimits(new Headers({ "anthropic-ratelimit-requests-limit": "100", "anthropic-ratelimit-requests-remaining": "5" })));
     expect(gate.pressureFactor).toBeCloseTo(0.9);
+  });
+});
+
+describe("requests as a stream", () => {
+  /** Yields the requests one by one, as a lazy stage would, noting how far it ran ahead of the answers. */
+  function lazily(requests: LlmRequest[], parsed: { n: number }) {
+    const seen = { yielded: 0, maxAhead: 0, closed: false };
+    async function* stream() {
+      try {
+        for (const req of requests) {
+          seen.yielded++;
+          seen.maxAhead = Math.max(seen.maxAhead, seen.yielded - parsed.n);
+          yield {
+            ...req,
+            parse: (raw: string) => {
+              parsed.n++;
+              return req.parse(raw);
+            },
+          };
+        }
+      } finally {
+        seen.closed = true;
+      }
+    }
+    return { stream: stream(), seen };
+  }
+
+  it("pulls requests only as slots free up, so at most the ones in flight are held", async () => {
+    const t = await setup({ latencyMs: 2 });
+    const parsed = { n: 0 };
+    const { stream, seen } = lazily(titleRequests(60), parsed);
+    const ctx = context({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake!.url });
+    const summary = await runEngineWith({ stage: "summarize", requests: stream, items: 60, runDir: t.dir }, config({ concurrency: 4 }), ctx, FAST);
+    expect(summary.counts).toMatchObject({ items: 60, done: 60, failed: 0 });
+    expect(seen).toMatchObject({ yielded: 60, closed: true });
+    // Four in flight and one waiting for a slot; an engine that read the whole stream first would be 60 ahead.
+    expect(seen.maxAhead).toBeLessThanOrEqual(4 + 1);
+    expect(await t.records()).toHaveLength(60);
+  });
+
+  it("gives a later item with an already answered prompt a copy, counted done, without asking again", async () => {
+    const t = await setup();
+    const [a, ...rest] = titleRequests(6);
+    const requests = [a!, ...rest, { ...a!, itemId: "D0" }];
+    const parsed = { n: 0 };
+    const { stream } = lazily(requests, parsed);
+    const ctx = context({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake!.url });
+    const summary = await runEngineWith({ stage: "summarize", requests: stream, runDir: t.dir }, config({ concurrency: 1 }), ctx, FAST);
+    expect(summary.counts).toMatchObject({ items: 7, done: 7, cached: 0 });
+    expect(sentFor(0)).toBe(1);
+    const d0 = (await t.records()).find((r) => r.itemId === "D0")!;
+    expect(d0).toMatchObject({ output: { title: "Title for N0" }, usage: { inputTokens: 0 } });
+    expect(ctx.err.text()).toMatch(/1 item\(s\) have the same prompt/);
+  });
+
+  it("shows progress against the item count given up front", async () => {
+    const t = await setup({ latencyMs: 30 });
+    const { stream } = lazily(titleRequests(6), { n: 0 });
+    const ctx = context({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake!.url });
+    await runEngineWith({ stage: "summarize", requests: stream, items: 6, runDir: t.dir }, config({ concurrency: 1 }), ctx, { ...FAST, progress: { plainIntervalMs: 20 } });
+    const lines = ctx.err.text().match(/^summarize \d+\/\d+/gm) ?? [];
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toMatch(/\/6$/);
   });
 });

@@ -1,7 +1,7 @@
-import { APIConnectionError, APIError } from "@anthropic-ai/sdk";
 import { afterEach, describe, expect, it } from "vitest";
 import { UsageError, UserError } from "../src/cli/command.js";
 import { EngineConfig } from "../src/engine/config.js";
+import { ProviderError } from "../src/providers/errors.js";
 import { createOpenAiCompatibleProvider, OpenAiCompatibleProvider } from "../src/providers/openai-compatible.js";
 import type { ProviderCall } from "../src/providers/types.js";
 import { runEngineWith } from "../src/engine/engine.js";
@@ -55,11 +55,12 @@ describe("openai-compatible provider against the fake server", () => {
   it("never puts the key in an error message, even when the server echoes it", async () => {
     const p = await provider({ requireKey: "the-right-key" }, "sk-secret-999");
     const err = await p.call(jsonCall).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(APIError);
-    expect((err as APIError).status).toBe(401);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as ProviderError).status).toBe(401);
+    expect((err as ProviderError).kind).toBe("fatal");
     expect(fake!.received[0]!.authorization).toBe("Bearer sk-secret-999");
     expect(String((err as Error).message)).toContain("[redacted]");
-    expect(JSON.stringify((err as APIError).error)).not.toContain("sk-secret-999");
+    expect(JSON.stringify(err)).not.toContain("sk-secret-999");
     expect(String((err as Error).message)).not.toContain("sk-secret-999");
   });
 
@@ -96,7 +97,7 @@ describe("openai-compatible provider against the fake server", () => {
     const p = await provider();
     fake!.queueFaults({ kind: "400" });
     const err = await p.call(jsonCall).catch((e: unknown) => e);
-    expect((err as APIError).status).toBe(400);
+    expect((err as ProviderError).status).toBe(400);
     expect(p.structuredOutput).toBe("strict");
     expect(fake!.received).toHaveLength(1);
   });
@@ -110,17 +111,17 @@ describe("openai-compatible provider against the fake server", () => {
     expect(refused.text).toMatch(/can't help/);
   });
 
-  it("throws SDK errors carrying status and retry-after for 429, 500 and malformed bodies", async () => {
+  it("throws provider errors carrying status and retry-after for 429, 500 and malformed bodies", async () => {
     const p = await provider();
     fake!.queueFaults({ kind: "429", retryAfterSeconds: 7 }, { kind: "500" }, { kind: "malformed" });
-    const e429 = (await p.call(jsonCall).catch((e: unknown) => e)) as APIError;
-    expect(e429).toBeInstanceOf(APIError);
-    expect(e429.status).toBe(429);
-    expect(e429.headers?.get("retry-after")).toBe("7");
-    const e500 = (await p.call(jsonCall).catch((e: unknown) => e)) as APIError;
-    expect(e500.status).toBe(500);
+    const e429 = (await p.call(jsonCall).catch((e: unknown) => e)) as ProviderError;
+    expect(e429).toBeInstanceOf(ProviderError);
+    expect(e429).toMatchObject({ status: 429, kind: "rate-limit" });
+    expect(e429.retryAfterMs).toBe(7000);
+    const e500 = (await p.call(jsonCall).catch((e: unknown) => e)) as ProviderError;
+    expect(e500).toMatchObject({ status: 500, kind: "server" });
     const bad = await p.call(jsonCall).catch((e: unknown) => e);
-    expect(bad).toBeInstanceOf(APIConnectionError);
+    expect(bad).toMatchObject({ kind: "malformed" });
     expect(String((bad as Error).message)).toMatch(/malformed response body/);
   });
 
@@ -140,7 +141,7 @@ describe("openai-compatible provider against the fake server", () => {
     await fake.close();
     fake = undefined;
     const p = new OpenAiCompatibleProvider({ baseUrl: url, model: "m" });
-    expect(await p.call(jsonCall).catch((e: unknown) => e)).toBeInstanceOf(APIConnectionError);
+    expect(await p.call(jsonCall).catch((e: unknown) => e)).toMatchObject({ kind: "connection" });
   });
 });
 

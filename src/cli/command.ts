@@ -143,6 +143,9 @@ function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
   if (issue.code === "invalid_value" && issue.message.startsWith("Invalid option")) {
     return `expected one of ${issue.values.map(String).join(", ")}`;
   }
+  // zod's wording for a list of choices, also as a refinement writes it: 'Invalid option: expected one of "a"|"b"'.
+  const choices = /^Invalid option: expected one of (.*)$/.exec(issue.message)?.[1];
+  if (choices) return `expected one of ${choices.split("|").map((c) => c.replace(/^"|"$/g, "")).join(", ")}`;
   return issue.message;
 }
 

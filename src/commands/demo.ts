@@ -8,6 +8,7 @@ import { readLines } from "../mind/read.js";
 import type { Manifest } from "../merge/manifest.js";
 import { resolveSplits } from "../mind/splits.js";
 import { plural } from "../util/text.js";
+import { OFFLINE_PROVIDER } from "../providers/offline.js";
 import { DEFAULT_DATA } from "../stages/options.js";
 import { AugmentConfig, runAugment } from "./augment.js";
 
@@ -109,7 +110,7 @@ export const demoCommand = defineCommand({
   }),
   async run(config, ctx: CommandContext) {
     // Only the offline provider: the demo must never need a key or the network, whatever the environment says.
-    const augment = AugmentConfig.parse({ data: config.data, out: config.out, provider: "offline", force: true });
+    const augment = AugmentConfig.parse({ data: config.data, out: config.out, provider: OFFLINE_PROVIDER, force: true });
     const { exitCode, manifest, reportPath } = await runAugment(augment, ctx);
     if (exitCode !== 0 || !manifest) return exitCode;
     const data = config.data.map((d) => resolve(ctx.cwd, d));

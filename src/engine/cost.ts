@@ -49,7 +49,11 @@ export function modelInfo(model: string): ModelInfo | undefined {
 
 /** Dollars for the usage, or undefined when the model has no price in the table. */
 export function costUsd(usage: Usage, model: string, mode: "live" | "batch" = "live"): number | undefined {
-  const info = modelInfo(model);
+  return priceUsd(usage, modelInfo(model), mode);
+}
+
+/** Dollars for the usage at a model's prices (a provider's price lookup), undefined without one. */
+export function priceUsd(usage: Usage, info: ModelInfo | undefined, mode: "live" | "batch" = "live"): number | undefined {
   if (!info) return undefined;
   const dollars =
     (usage.inputTokens * info.input +

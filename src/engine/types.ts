@@ -2,13 +2,16 @@
 // Stages build LlmRequests; the engine keys them (provider, model, parameters, prompt, schema
 // version: see requestKey in the engine) and returns one StageRecord per request or a FailureRecord.
 import { z } from "zod";
+import { isProviderName, providerSpecs } from "../providers/registry.js";
 
 export const STAGE_NAMES = ["summarize", "profile", "generate"] as const;
 export const StageName = z.enum(STAGE_NAMES);
 export type StageName = z.infer<typeof StageName>;
 
-export const PROVIDER_NAMES = ["anthropic", "anthropic-batch", "openai-compatible", "offline"] as const;
-export const ProviderName = z.enum(PROVIDER_NAMES);
+/** A provider in the registry (providers/registry.ts): checked when a config or a record is read. */
+export const ProviderName = z.string().refine(isProviderName, {
+  error: () => `Invalid option: expected one of ${providerSpecs().map((s) => JSON.stringify(s.name)).join("|")}`,
+});
 export type ProviderName = z.infer<typeof ProviderName>;
 
 /** The result of checking one raw answer: a normalized value, or an error to state in the repair re-ask. */

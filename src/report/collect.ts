@@ -3,9 +3,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { addUsage, zeroUsage } from "../engine/cost.js";
+import { jsonlLines } from "../engine/store.js";
 import { FailureRecord, STAGE_NAMES, type StageName, type Usage } from "../engine/types.js";
 import { loadCatalog, recentClicks, type Catalog } from "../mind/catalog.js";
-import { readLines } from "../mind/read.js";
 import { cleanGeneratedText } from "../mind/text.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { Manifest } from "../merge/manifest.js";
@@ -147,15 +147,8 @@ async function readFailures(dirs: readonly string[]): Promise<Record<StageName, 
     for (const stage of STAGE_NAMES) {
       const file = runPaths(dir).failures(stage);
       if (!existsSync(file)) continue;
-      for await (const line of readLines(file)) {
-        if (!line.text.trim()) continue;
-        try {
-          const parsed = FailureRecord.safeParse(JSON.parse(line.text));
-          if (parsed.success) out[stage].set(parsed.data.itemId, parsed.data);
-        } catch {
-          // A torn last line of an interrupted append: nothing to show.
-        }
-      }
+      // A torn or bad line: nothing to show.
+      for await (const { value } of jsonlLines(file, FailureRecord, () => {})) out[stage].set(value.itemId, value);
     }
   }
   return out;
