@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, readdirSync, readFileSync, statSync, type WriteStream } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { once } from "node:events";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { cpus, loadavg } from "node:os";
 
@@ -126,8 +126,10 @@ async function generate(dir: string): Promise<void> {
 async function writeRecords(split: string, runDir: string): Promise<{ news: number; users: number; cold: number }> {
   await mkdir(runDir, { recursive: true });
   const usage = `{"inputTokens":180,"outputTokens":25,"cacheReadTokens":0,"cacheWriteTokens":0}`;
-  const rec = (stage: string, id: string, output: unknown) =>
-    `{"key":"${stage}-${id}","stage":"${stage}","itemId":"${id}","provider":"offline","model":"offline-baseline","output":${JSON.stringify(output)},"usage":${usage},"attempts":1}\n`;
+  // Profile and generate records name their source as the stages write it: the split and the most recent clicks, most recent first.
+  const source = (clicks: string[]) => `,"source":${JSON.stringify({ split: basename(split), clicks })}`;
+  const rec = (stage: string, id: string, output: unknown, clicks?: string[]) =>
+    `{"key":"${stage}-${id}","stage":"${stage}","itemId":"${id}","provider":"offline","model":"offline-baseline","output":${JSON.stringify(output)},"usage":${usage},"attempts":1${clicks ? source(clicks) : ""}}\n`;
   const summarize = Out.open(join(runDir, "summarize.jsonl"));
   let news = 0;
   for (const line of readFileSync(join(split, "news.tsv"), "utf8").split("\n")) {
@@ -137,32 +139,32 @@ async function writeRecords(split: string, runDir: string): Promise<{ news: numb
     news++;
   }
   await summarize.close();
-  // The users of the behaviors file and their history lengths, read back with a cheap scan.
-  const lengths = new Map<string, number>();
+  // The users of the behaviors file and their 30 most recent clicks, read back with a cheap scan.
+  const recent = new Map<string, string[]>();
   const { createInterface } = await import("node:readline");
   const { createReadStream } = await import("node:fs");
   for await (const line of createInterface({ input: createReadStream(join(split, "behaviors.tsv")), crlfDelay: Infinity })) {
     const t1 = line.indexOf("\t");
     const t2 = line.indexOf("\t", t1 + 1);
     const user = line.slice(t1 + 1, t2);
-    if (lengths.has(user)) continue;
+    if (recent.has(user)) continue;
     const t3 = line.indexOf("\t", t2 + 1);
     const t4 = line.indexOf("\t", t3 + 1);
-    lengths.set(user, t4 === t3 + 1 ? 0 : line.slice(t3 + 1, t4).split(" ").length);
+    recent.set(user, t4 === t3 + 1 ? [] : line.slice(t3 + 1, t4).split(" ").slice(-30).reverse());
   }
   const profile = Out.open(join(runDir, "profile.jsonl"));
   const gen = Out.open(join(runDir, "generate.jsonl"));
   let users = 0;
   let cold = 0;
-  for (const [user, len] of lengths) {
-    if (len === 0) continue;
+  for (const [user, clicks] of recent) {
+    if (clicks.length === 0) continue;
     const n = Number(user.slice(1));
-    await profile.write(rec("profile", user, { topics: [TOPICS[n % 8], TOPICS[(n + 3) % 8]], regions: n % 3 === 0 ? [STATES[n % 5]] : [] }));
+    await profile.write(rec("profile", user, { topics: [TOPICS[n % 8], TOPICS[(n + 3) % 8]], regions: n % 3 === 0 ? [STATES[n % 5]] : [] }, clicks));
     users++;
-    if (len <= 5) {
+    if (clicks.length <= 5) {
       cold++;
       const item = (k: number) => ({ title: `Generated story ${k} for reader ${user} about the market`, abstract: "A generated abstract.", category: CATEGORIES[(n + k) % CATEGORIES.length] });
-      await gen.write(rec("generate", user, { items: [item(1), item(2)] }));
+      await gen.write(rec("generate", user, { items: [item(1), item(2)] }, clicks));
     }
   }
   await profile.close();
@@ -186,6 +188,17 @@ async function measure(cmd: string, args: string[]): Promise<Measured> {
   const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   const phases: string[] = [];
+  const ticks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+  /** User + system CPU seconds of the child so far: on a busy machine, phases compare by CPU, not wall time. */
+  const cpuNow = (): number | null => {
+    try {
+      const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {
+      return null;
+    }
+  };
   child.stderr.on("data", (d: Buffer) => {
     stderr += d.toString();
     let rss = "";
@@ -194,7 +207,9 @@ async function measure(cmd: string, args: string[]): Promise<Measured> {
     } catch {
       // exited
     }
-    for (const line of d.toString().split("\n")) if (line.trim()) phases.push(`${elapsed().toFixed(1).padStart(7)} s  ${line}${rss}`);
+    const cpu = cpuNow();
+    const at = `${elapsed().toFixed(1).padStart(7)} s${cpu === null ? "" : ` (CPU ${cpu.toFixed(1).padStart(6)} s)`}`;
+    for (const line of d.toString().split("\n")) if (line.trim()) phases.push(`${at}  ${line}${rss}`);
   });
   let peakKb: number | null = null;
   let cpuTicks: number | null = null;
@@ -215,7 +230,6 @@ async function measure(cmd: string, args: string[]): Promise<Measured> {
   clearInterval(timer);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${code}:\n${stderr}`);
-  const ticks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
   return { seconds, cpuSeconds: cpuTicks === null ? null : cpuTicks / ticks, peakMb: peakKb === null ? null : peakKb / 1024, phases };
 }
 
@@ -270,7 +284,7 @@ const copied = [join(copyDir, "news.tsv"), join(copyDir, "behaviors.tsv")];
 const cpSync = await measure("sh", ["-c", `cp "$1" "$2" "$3" && sync "$4" "$5"`, "sh", join(split, "news.tsv"), join(split, "behaviors.tsv"), copyDir, ...copied]);
 const merge = await measure(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "merge", "--data", split, "--out", runDir]);
 const inputMb = (newsBytes + behaviorsBytes) / 1e6;
-console.log("merge phases (wall time since start):");
+console.log("merge phases (wall and CPU time since start):");
 for (const line of merge.phases) console.log(line);
 console.log(`${merge.seconds.toFixed(1).padStart(7)} s  exit`);
 console.log("");

@@ -10,23 +10,29 @@ const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
 const news = (id: string) => [id, "news", "newsus", `Title ${id}`, "", "", "[]", "[]"].join("\t");
 
 describe("loadCatalog", () => {
-  it("keeps each user's history exactly as in behaviors.tsv, from the split with the latest impressions", async () => {
+  it("describes each user by their earliest non-empty history, exactly as in behaviors.tsv", async () => {
     const catalog = await loadCatalog(await resolveSplits([SAMPLE]));
-    // The sample's dev split is later than train: a user in both gets the dev history.
-    const expected = new Map<string, string>();
+    // The sample's train split (11/9..11/14) comes before dev (11/15); so does its folder.
+    expect(catalog.splits.map((s) => s.name)).toEqual(["MINDsample_train", "MINDsample_dev"]);
+    expect(catalog.timeline.map((s) => s.name)).toEqual(["MINDsample_train", "MINDsample_dev"]);
+    const expected = new Map<string, { history: string; split?: string }>();
     for (const split of ["MINDsample_train", "MINDsample_dev"]) {
       for (const line of (await readFile(join(SAMPLE, split, "behaviors.tsv"), "utf8")).trimEnd().split("\n")) {
         const f = line.split("\t");
-        expected.set(f[1]!, f[3]!);
+        const known = expected.get(f[1]!);
+        if (!known || (known.split === undefined && f[3] !== "")) expected.set(f[1]!, { history: f[3]!, split: f[3] ? split : undefined });
       }
     }
     expect(catalog.users.size).toBe(expected.size);
-    for (const [userId, history] of expected) {
+    for (const [userId, { history, split }] of expected) {
       expect(catalog.users.get(userId)!.history.join(" "), userId).toBe(history);
+      expect(catalog.users.get(userId)!.split, userId).toBe(split);
     }
-    const trainOnly = [...catalog.users.values()].filter((u) => u.split === "MINDsample_train").length;
-    expect(trainOnly).toBeGreaterThan(0);
-    expect(trainOnly).toBeLessThan(catalog.users.size);
+    // U66101: empty in train, and dev's history is the three clicks of their train impressions.
+    expect(catalog.users.get("U66101")).toEqual({ userId: "U66101", history: ["N83497", "N105984", "N36889"], split: "MINDsample_dev" });
+    const fromDev = [...catalog.users.values()].filter((u) => u.split === "MINDsample_dev").length;
+    expect(fromDev).toBeGreaterThan(0);
+    expect(fromDev).toBeLessThan(catalog.users.size / 2);
   });
 
   it("reads odd IDs (leading zeros, other forms, unknown) as written", async () => {

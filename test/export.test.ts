@@ -107,24 +107,26 @@ print(json.dumps([load(${JSON.stringify(join(dir, "word_dict.pkl"))}), load(${JS
     expect(loaded[2]).toEqual(words.map((w, i) => [w, i + 1]));
   });
 
-  /** Two splits exported as one folder of splits: sub-folders in name order (dev before train). */
+  /** Three splits exported as one folder of splits. */
   async function sharedVocabulary(): Promise<{ root: string; out: string }> {
     const root = await tempDir("gm-export-");
     await split(root, "MINDsmall_train", ["alpha beta"], ["U1", "U2"]);
     await split(root, "MINDsmall_dev", ["beta gamma"], ["U2", "U3"], 10);
+    await split(root, "MINDsmall_a", ["delta"], ["U4"], 20);
     return { root, out: (await run(root, [".", "--out", "utils"])).out };
   }
 
   it("shares one vocabulary over several splits and writes to --out", async () => {
     const { out } = await sharedVocabulary();
-    expect(out).toContain("splits: MINDsmall_dev, MINDsmall_train");
-    expect(out).toMatch(/3 words/);
-    expect(out).toMatch(/3 users/);
+    // A folder of splits: train first, then dev, then the others by name (dev sorts before train by name).
+    expect(out).toContain("splits: MINDsmall_train, MINDsmall_dev, MINDsmall_a");
+    expect(out).toMatch(/4 words/);
+    expect(out).toMatch(/4 users/);
   });
 
   it.skipIf(!PYTHON)("numbers the shared vocabulary in split order, as Python loads it", async () => {
     const { root } = await sharedVocabulary();
-    expect(python(loadPickle(join(root, "utils", "word_dict.pkl")))).toEqual(["dict", [["beta", 1], ["gamma", 2], ["alpha", 3]]]);
+    expect(python(loadPickle(join(root, "utils", "word_dict.pkl")))).toEqual(["dict", [["alpha", 1], ["beta", 2], ["gamma", 3], ["delta", 4]]]);
   });
 
   // Vocabulary of gloveExport: the 1, café 2, . 3, stop 4, unknownword 5.

@@ -94,10 +94,12 @@ describe("demo", () => {
       expect(r.out).toMatch(/What changed/);
       expect(r.out).toMatch(/titles enhanced: +\d+ of \d+ news/);
       expect(r.out).toMatch(/cold user U\d+ in \S+: history of (\d+) → (\d+)/);
-      expect(r.out).toMatch(/demo\/user_profiles\.tsv/);
+      expect(r.out).toMatch(/demo\/<split>\/user_profiles\.tsv/);
+      expect(r.out).toMatch(/audit: \d+ checked .*, 0 violations/);
     }
     const names = await readdir(out);
-    expect(names).toEqual(expect.arrayContaining(["manifest.json", "user_profiles.tsv", "summarize.jsonl"]));
+    expect(names).toEqual(expect.arrayContaining(["manifest.json", "summarize.jsonl"]));
+    expect(names).not.toContain("user_profiles.tsv");
     // Titles that came back unchanged are not counted as enhanced, in the summary or in the report.
     const changed = new Set<string>();
     const all = new Set<string>();

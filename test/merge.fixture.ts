@@ -1,7 +1,7 @@
 // A tiny two-split MIND dataset and stage records, written to a temp dir, for the merge tests.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { StageName } from "../src/engine/types.js";
+import type { RecordSource, StageName } from "../src/engine/types.js";
 import { writeSplit } from "./helpers/split.js";
 import { tempDir } from "./helpers/temp.js";
 
@@ -21,7 +21,9 @@ export const DEV_NEWS = [
   ["N101", "sports", "baseball_mlb", "Team wins 'big' game & more | stuff", "", "https://x/2", "[]", "[]"],
   ["N102", "finance", "markets", "Stocks rise", "Markets went up.", "https://x/3", "[]", "[]"],
 ];
-// U2 and U10 are cold (1..5 clicks), U3 is warm, U4 has an empty history. U10 is in train only.
+// train (11/15) comes before dev (11/16). U2 and U10 are cold (1..5 clicks in train, their earliest
+// non-empty history), U3 is warm (6 clicks in train; dev's one click does not matter), U4 has an
+// empty history. U10 is in train only.
 export const TRAIN_BEHAVIORS = [
   ["1", "U10", "11/15/2019 10:22:32 AM", "N100", "N101-1 N102-0"],
   ["2", "U2", "11/15/2019 11:00:00 AM", "N101 N102", "N120-0 N100-1"],
@@ -44,8 +46,17 @@ export async function makeDataset(): Promise<{ root: string; data: string; runDi
   return { root, data, runDir };
 }
 
-export function record(stage: StageName, itemId: string, output: unknown, provider = "offline", model = "offline-baseline"): string {
-  return JSON.stringify({ key: `${stage}:${itemId}`, stage, itemId, provider, model, output, usage: USAGE, attempts: 1 }) + "\n";
+/** Each user's source under the history rule: train (11/15) comes before dev (11/16); clicks most recent first. */
+export const SOURCES: Record<string, RecordSource> = {
+  U2: { split: "train", clicks: ["N102", "N101"] },
+  U3: { split: "train", clicks: ["N100", "NX7", "N120", "N102", "N101", "N100"] },
+  U10: { split: "train", clicks: ["N100"] },
+};
+
+/** A record line; profile and generate records carry the user's source unless `source` says otherwise (null: none). */
+export function record(stage: StageName, itemId: string, output: unknown, provider = "offline", model = "offline-baseline", source?: RecordSource | null): string {
+  const src = source === null || stage === "summarize" ? undefined : (source ?? SOURCES[itemId]);
+  return JSON.stringify({ key: `${stage}:${itemId}`, stage, itemId, provider, model, output, usage: USAGE, attempts: 1, source: src }) + "\n";
 }
 
 /** Valid records for every item of the fixture. */

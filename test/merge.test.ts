@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -51,22 +51,27 @@ describe("merge", () => {
     expect(titles[0]).toEqual(["N100", `"Quoted" start of a title`, "Enhanced N100 title"]);
     expect(titles.find((f) => f[0] === "NX7")).toEqual(["NX7", "A non-numeric ID", ""]);
 
-    // Profiles: user ID order, '|' between list entries (topics contain spaces), empty regions allowed.
-    expect(await read(runDir, "user_profiles.tsv")).toBe("U2\tfinance|social media\tTexas|New York\nU3\tweather\t\nU10\teconomy\t\n");
+    // Profiles per split: user ID order, '|' between list entries (topics contain spaces), empty
+    // regions allowed. U3's profile was written from their 6 train clicks: dev's history (N100) lacks them.
+    expect(await read(runDir, "train", "user_profiles.tsv")).toBe("U2\tfinance|social media\tTexas|New York\nU3\tweather\t\nU10\teconomy\t\n");
+    expect(await read(runDir, "dev", "user_profiles.tsv")).toBe("U2\tfinance|social media\tTexas|New York\n");
+    expect(existsSync(join(runDir, "user_profiles.tsv"))).toBe(false);
 
     const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
     expect(manifest.pseudoNews).toEqual({ N951: "U2", N952: "U2", N953: "U10" });
     expect(manifest.stages.summarize.counts).toMatchObject({ items: 6, merged: 5, missing: 1, failed: 1, invalidRecords: 0 });
-    // U3's most recent snapshot (dev) has one click: cold, and no generate record.
-    expect(manifest.stages.generate.counts).toMatchObject({ items: 3, merged: 2, missing: 1 });
+    // U3's earliest non-empty history (train) has 6 clicks: warm, although dev's has one.
+    expect(manifest.stages.generate.counts).toMatchObject({ items: 2, merged: 2, missing: 0, inapplicable: 0 });
     expect(manifest.stages.profile.counts).toMatchObject({ items: 3, merged: 3, missing: 0 });
     expect(manifest.stages.summarize.usage.inputTokens).toBe(50);
     expect(manifest.stages.summarize.answeredBy).toEqual([{ provider: "offline", model: "offline-baseline", records: 5 }]);
-    expect(manifest.splits.map((s) => [s.name, s.input, s.output.pseudoNews, s.output.historiesExtended])).toEqual([
-      ["dev", "../data/dev", 2, 1],
-      ["train", "../data/train", 3, 3],
+    expect(manifest.splits.map((s) => [s.name, s.input, s.output.pseudoNews, s.output.historiesExtended, s.output.profiles])).toEqual([
+      ["train", "../data/train", 3, 3, 3],
+      ["dev", "../data/dev", 2, 1, 1],
     ]);
     expect(r.out).toMatch(/train\/: 8 news \(3 pseudo-news\)/);
+    expect(r.out).toMatch(/audit: 9 checked \(5 appended pseudo-news IDs, 4 profile rows\), 0 violations/);
+    expect(manifest.audit).toEqual({ pseudoNews: 5, profiles: 4, violations: 0 });
     // Nothing of the staging area is left behind.
     expect((await readdir(runDir)).filter((n) => n.startsWith("."))).toEqual([]);
   });
@@ -76,13 +81,11 @@ describe("merge", () => {
     await writeRecords(runDir);
     const train = await read(data, "train", "behaviors.tsv");
     await writeFile(join(data, "train", "behaviors.tsv"), "\ufeff" + train.replaceAll("\n", "\r\n").slice(0, -2));
-    // U4's history is empty: its pseudo-news becomes the whole history, with no leading space.
-    await appendFile(join(runDir, "generate.jsonl"), record("generate", "U4", { items: [{ title: "For U4", abstract: "", category: "news" }] }));
     expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
     const merged = await read(runDir, "train", "behaviors.tsv");
     expect(merged).not.toMatch(/\r|\ufeff/);
     expect(merged.endsWith("N100-0 N101-1\n")).toBe(true);
-    expect(lines(merged).map((f) => f[3])).toEqual(["N100 N954", "N101 N102 N951 N952", "N100 N101 N102 N120 NX7 N100", "N953", "N101 N102 N951 N952"]);
+    expect(lines(merged).map((f) => f[3])).toEqual(["N100 N953", "N101 N102 N951 N952", "N100 N101 N102 N120 NX7 N100", "", "N101 N102 N951 N952"]);
     expect(lines(merged).map((f) => f[4])).toEqual(lines(train).map((f) => f[4]));
   });
 
@@ -103,7 +106,7 @@ describe("merge", () => {
       const r = await mergeRun(root, ["--data", data, "--records", join(root, side, "run"), "--out", join(root, side, "out")]);
       expect(r.code, r.err).toBe(0);
     }
-    for (const f of ["train/news.tsv", "train/behaviors.tsv", "train/news_titles.tsv", "dev/news.tsv", "dev/behaviors.tsv", "user_profiles.tsv", "manifest.json"]) {
+    for (const f of ["train/news.tsv", "train/behaviors.tsv", "train/news_titles.tsv", "train/user_profiles.tsv", "dev/news.tsv", "dev/behaviors.tsv", "dev/user_profiles.tsv", "manifest.json"]) {
       expect(await read(root, "b", "out", f), f).toEqual(await read(root, "a", "out", f));
     }
   });
@@ -135,7 +138,7 @@ describe("merge", () => {
     const news = lines(await read(runDir, "train", "news.tsv"));
     expect(news[1]?.[3]).toBe("Second answer");
     expect(news[2]?.[3]).toBe("Enhanced N102 title");
-    expect(await read(runDir, "user_profiles.tsv")).toContain("U3\tweather\t\n");
+    expect(await read(runDir, "train", "user_profiles.tsv")).toContain("U3\tweather\t\n");
     const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
     expect(manifest.stages.summarize.counts.invalidRecords).toBe(3);
     expect(manifest.stages.profile.counts.invalidRecords).toBe(1);
@@ -192,19 +195,66 @@ describe("merge", () => {
   });
 });
 
+describe("merge carries, retitles and refuses an empty run", () => {
+  it("hard-links the other files of a split folder and lists them; trainer caches stay behind", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    for (const f of ["entity_embedding.vec", "relation_embedding.vec"]) await writeFile(join(data, "train", f), `Q1\t0.1 0.2\n${f}\n`);
+    await writeFile(join(data, "train", "parsed_news.pkl"), "a trainer's cache of the original data");
+    const r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning: train: not carried, trainer caches of the original data: parsed_news\.pkl/);
+    expect(r.out).toMatch(/carried entity_embedding\.vec, relation_embedding\.vec/);
+    for (const f of ["entity_embedding.vec", "relation_embedding.vec"]) {
+      expect(await read(runDir, "train", f)).toBe(await read(data, "train", f));
+      expect((await stat(join(runDir, "train", f))).ino).toBe((await stat(join(data, "train", f))).ino);
+    }
+    expect(existsSync(join(runDir, "train", "parsed_news.pkl"))).toBe(false);
+    const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
+    expect(manifest.splits.map((s) => s.output.carried)).toEqual([["entity_embedding.vec", "relation_embedding.vec"], []]);
+  });
+
+  it("gives offline pseudo-news the enhanced title of the news it was taken from, unless that copies a candidate", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    const taken = (from: string) => ({ title: `Original ${from}`, abstract: "", category: "news", retrievedFrom: from });
+    await writeFile(join(runDir, "generate.jsonl"), record("generate", "U10", { items: [taken("N120"), taken("NX7")] }));
+    // NX7's enhanced title is a near copy of "Stocks rise" (N102), which U10 was shown.
+    await appendFile(join(runDir, "summarize.jsonl"), record("summarize", "NX7", { title: "Stocks rise" }));
+    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
+    const pseudo = () => read(runDir, "train", "news.tsv").then((t) => lines(t).filter((f) => f[2] === "generated").map((f) => f[3]));
+    expect(await pseudo()).toEqual(["Enhanced N120 title", "Original NX7"]);
+    expect((await mergeRun(root, ["--data", data, "--out", runDir, "--title", "keep", "--force"])).code).toBe(0);
+    expect(await pseudo()).toEqual(["Original N120", "Original NX7"]);
+  });
+
+  it("stops when no stage has a valid record, unless --allow-empty", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeFile(join(runDir, "profile.jsonl"), record("profile", "U3", { topics: ["astrology"], regions: [] }));
+    let r = await mergeRun(root, ["--data", data, "--out", runDir]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/no valid record of any stage in .*: nothing to merge\. .*--allow-empty writes plain copies/);
+    expect(await readdir(runDir)).toEqual(["profile.jsonl"]);
+    r = await mergeRun(root, ["--data", data, "--out", runDir, "--allow-empty"]);
+    expect(r.code).toBe(0);
+    for (const f of ["news.tsv", "behaviors.tsv"]) expect(await read(runDir, "train", f)).toBe(await read(data, "train", f));
+    expect(Manifest.parse(JSON.parse(await read(runDir, "manifest.json"))).options.allowEmpty).toBe(true);
+  });
+});
+
 describe("merge cold users", () => {
   it("takes the cold bound from the generate stage's --cold-max in its meta file", async () => {
     const { root, data, runDir } = await makeDataset();
     await writeRecords(runDir);
     expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
-    // U2 has 3 clicks (dev), U3 and U10 one each.
-    expect(Manifest.parse(JSON.parse(await read(runDir, "manifest.json"))).users.cold).toBe(3);
+    // By their earliest non-empty history (train): U2 has 2 clicks, U10 one, U3 six.
+    expect(Manifest.parse(JSON.parse(await read(runDir, "manifest.json"))).users.cold).toBe(2);
     const meta = {
       stage: "generate",
       provider: "offline",
       model: "offline-baseline",
       promptHashes: {},
-      options: { coldMax: 2, k: 2, chain: false, limit: null, shard: null },
+      options: { coldMax: 1, k: 2, chain: false, limit: null, shard: null },
       splits: [],
       counts: { items: 3, done: 2, cached: 0, retried: 0, failed: 0, failedByReason: {} },
       usage: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0 },
@@ -213,7 +263,7 @@ describe("merge cold users", () => {
     };
     await writeFile(join(runDir, "generate.meta.json"), JSON.stringify(meta));
     expect((await mergeRun(root, ["--data", data, "--out", runDir, "--force"])).code).toBe(0);
-    expect(Manifest.parse(JSON.parse(await read(runDir, "manifest.json"))).users.cold).toBe(2);
+    expect(Manifest.parse(JSON.parse(await read(runDir, "manifest.json"))).users.cold).toBe(1);
   });
 });
 
@@ -228,7 +278,7 @@ describe("merge refuses bad input", () => {
     expect(existsSync(join(runDir, "train"))).toBe(false);
 
     await writeFile(join(runDir, "summarize.jsonl"), "");
-    await writeFile(join(runDir, "profile.jsonl"), record("profile", "U999", { topics: ["health"], regions: [] }));
+    await writeFile(join(runDir, "profile.jsonl"), record("profile", "U999", { topics: ["health"], regions: [] }, "offline", "offline-baseline", { split: "train", clicks: ["N100"] }));
     r = await mergeRun(root, ["--data", data, "--out", runDir]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/1 of 1 profile records name user IDs not in any --data split \(e\.g\. U999\)/);
@@ -238,7 +288,7 @@ describe("merge refuses bad input", () => {
     expect(r.code).toBe(0);
     const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
     expect(manifest.stages.profile.counts).toMatchObject({ merged: 0, unknownRecords: 1 });
-    expect(await read(runDir, "user_profiles.tsv")).toBe("");
+    expect(await read(runDir, "train", "user_profiles.tsv")).toBe("");
   });
 
   it("never overwrites merged output without --force, and never writes over its input", async () => {
@@ -250,7 +300,7 @@ describe("merge refuses bad input", () => {
     await writeFile(join(runDir, "summarize.jsonl"), record("summarize", "N100", { title: "Changed" }));
     let r = await mergeRun(root, ["--data", data, "--out", runDir]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/already holds merged output \(dev, train, user_profiles\.tsv, manifest\.json\); pass --force/);
+    expect(r.err).toMatch(/already holds merged output \(train, dev, manifest\.json\); pass --force/);
     expect(await read(runDir, "train", "news.tsv")).toBe(before);
 
     r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
@@ -267,8 +317,8 @@ describe("merge refuses bad input", () => {
     const { root, data, runDir } = await makeDataset();
     await writeRecords(runDir);
     expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
-    // user_profiles.tsv cannot be renamed over a non-empty folder: the move fails after the splits were replaced.
-    await rm(join(runDir, "user_profiles.tsv"));
+    // The old top-level user_profiles.tsv is removed on --force; a non-empty folder of that name cannot be,
+    // so the move stops after the manifest was removed.
     await mkdir(join(runDir, "user_profiles.tsv", "x"), { recursive: true });
     const r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
     expect(r.code).not.toBe(0);
@@ -277,11 +327,12 @@ describe("merge refuses bad input", () => {
 
   it("names file and line of a malformed input line", async () => {
     const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
     await appendFile(join(data, "dev", "behaviors.tsv"), "9\tU5\t11/16/2019 10:00:00 AM\tN100\n");
     const r = await mergeRun(root, ["--data", data, "--out", runDir]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/dev\/behaviors\.tsv:3: expected 5 tab-separated fields \(behaviors\.tsv\), found 4/);
-    expect(await readdir(runDir)).toEqual([]);
+    expect((await readdir(runDir)).sort()).toEqual(["generate.jsonl", "profile.jsonl", "summarize.jsonl"]);
   });
 
   it("validates the merged output before putting it in place", async () => {

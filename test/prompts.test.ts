@@ -63,7 +63,10 @@ describe("genre-mind prompt", () => {
 
     const p = await runCliCaptured(["prompt", "profile", "U1", "--data", data], { cwd: root });
     expect(p.code).toBe(0);
-    expect(p.stdout).toContain("(1) Ten weekend trips from Austin, Texas\n(2) Stocks rally as the Fed holds rates steady\n(3) Texans beat Colts");
+    // U1's earliest non-empty history is train's (N1 N2); dev's also holds N6, a click of U1's train impressions.
+    expect(p.stdout).toContain("(1) Stocks rally as the Fed holds rates steady\n(2) Texans beat Colts");
+    expect(p.stdout).not.toContain("Austin");
+    expect(p.stdout).toContain("=== source ===\ntrain (U1's earliest non-empty history), clicks N2 N1\n");
     expect(p.stdout).toContain("health, education, travel, religion");
     expect(p.stdout).toContain("=== output schema ===");
 
@@ -77,7 +80,7 @@ describe("genre-mind prompt", () => {
     const { root, data, out } = await makeFixture();
     const warm = await runCliCaptured(["prompt", "generate", "U2", "--data", data], { cwd: root });
     expect(warm.code).toBe(2);
-    expect(warm.stderr).toMatch(/U2 has 7 clicks: not a cold user \(1 to 5 clicks, see --cold-max\)/);
+    expect(warm.stderr).toMatch(/U2 has 7 clicks in train, their earliest non-empty history: not a cold user \(1 to 5 clicks, see --cold-max\)/);
     const unknown = await runCliCaptured(["prompt", "summarize", "N404", "--data", data], { cwd: root });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no news N404/);

@@ -79,8 +79,7 @@ describe("merged output under the readers' parsing", () => {
     for (const f of titles) expect(f).toHaveLength(3);
     // Leading quotes reach the file unquoted: readers split on tabs with no quote handling.
     expect(titles[0]).toEqual(["N100", `"Quoted" start of a title`, `"Quoted [31m enhanced title`]);
-    const profiles = await fileLines(join(out, "user_profiles.tsv"));
-    expect(profiles).toEqual(["U2\tsocial media\tNew York"]);
+    for (const split of ["train", "dev"]) expect(await fileLines(join(out, split, "user_profiles.tsv"))).toEqual(["U2\tsocial media\tNew York"]);
     const trainNews = (await fileLines(join(out, "train", "news.tsv"))).map((l) => l.split("\t"));
     expect(trainNews.find((f) => f[0] === "N951")?.slice(3, 5)).toEqual([`"Lead quote [31m tab`, "line1 line2 line3 end"]);
     expect(trainNews.find((f) => f[0] === "N952")?.slice(3, 5)).toEqual(["A - dash - title", ""]);

@@ -3,7 +3,7 @@
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FailureRecord, StageRecord, type StageName } from "../src/engine/types.js";
+import { FailureRecord, StageRecord, type RecordSource, type StageName } from "../src/engine/types.js";
 import { runPaths, StageMeta } from "../src/run/folder.js";
 import { GenerateOutput, ProfileOutput, SummarizeOutput } from "../src/stages/outputs.js";
 import { MIND_CATEGORIES, TOPICS, US_STATES } from "../src/stages/vocab.js";
@@ -55,18 +55,24 @@ export async function makeReportFixture(opts: { hostile?: boolean } = {}): Promi
   }
   const behaviors: string[][] = [];
   const cold: string[] = [];
+  // The same history in both splits, which tie in time: train (first in --data) is every user's source.
+  const sources = new Map<string, RecordSource>();
   for (let u = 1; u <= USER_COUNT; u++) {
     // Every third user is cold (1–5 clicks), the rest warm (up to 30).
     const len = u % 3 === 0 ? (u % 5) + 1 : 6 + (u % 25);
     if (u % 3 === 0) cold.push(`U${u}`);
-    const history = Array.from({ length: len }, (_, k) => `N${((u * 7 + k * 3) % NEWS_COUNT) + 1}`).join(" ");
+    const clicks = Array.from({ length: len }, (_, k) => `N${((u * 7 + k * 3) % NEWS_COUNT) + 1}`);
+    sources.set(`U${u}`, { split: "MINDtest_train", clicks: [...clicks].reverse() });
+    const history = clicks.join(" ");
     behaviors.push([String(u), `U${u}`, "11/15/2019 10:22:32 AM", history, `N${(u % NEWS_COUNT) + 1}-1 N${((u + 5) % NEWS_COUNT) + 1}-0`]);
   }
   await writeSplit(join(data, "MINDtest_train"), news, behaviors);
   await writeSplit(join(data, "MINDtest_dev"), news, behaviors.slice(0, 10));
 
   const rec = (stage: StageName, itemId: string, output: unknown) =>
-    JSON.stringify(StageRecord.parse({ key: `${stage}:${itemId}`, stage, itemId, provider: "anthropic", model: "claude-test", output, usage: USAGE, attempts: 1 })) + "\n";
+    JSON.stringify(
+      StageRecord.parse({ key: `${stage}:${itemId}`, stage, itemId, provider: "anthropic", model: "claude-test", output, usage: USAGE, attempts: 1, source: sources.get(itemId) }),
+    ) + "\n";
   const fail = (stage: StageName, itemId: string, reason: string, lastAnswer: string) =>
     JSON.stringify(
       FailureRecord.parse({ key: `${stage}:${itemId}`, stage, itemId, provider: "anthropic", model: "claude-test", reason, message: `gave up on ${itemId}`, lastAnswer, usage: USAGE, attempts: 3 }),

@@ -83,16 +83,18 @@ describe("report contents", () => {
 
   it("reads the merge manifest: input splits, pseudo-news IDs and kept-original counts", async () => {
     const f = await fixture();
-    await merge({ data: [f.data], out: f.runDir, records: [f.runDir], force: false, title: "replace", allowUnknown: false });
+    await merge({ data: [f.data], out: f.runDir, records: [f.runDir], force: false, title: "replace", allowUnknown: false, allowEmpty: false });
     // no --data: the inputs come from manifest.json
     const model = await collectReport(f.runDir);
     expect(model.manifest).toBeDefined();
-    expect(model.splits.map((s) => s.name)).toEqual(["MINDtest_dev", "MINDtest_train"]);
+    expect(model.splits.map((s) => s.name)).toEqual(["MINDtest_train", "MINDtest_dev"]);
     const cold = model.users.find((u) => u.pseudo?.length)!;
     expect(cold.pseudo!.every((p) => /^N\d+$/.test(p.id ?? ""))).toBe(true);
     expect(model.glance.find((g) => g.stage === "summarize")!.missing).toBe(2);
     const { path } = await writeReport(f.runDir);
-    expect(await readFile(path, "utf8")).toMatch(/Merged <b>MINDtest_dev<\/b>/);
+    const html = await readFile(path, "utf8");
+    expect(html).toMatch(/Merged <b>MINDtest_train<\/b>/);
+    expect(html).toMatch(/audit: \d+ checked \(\d+ appended pseudo-news IDs, \d+ profile rows\), 0 violations/);
   });
 
   it("reports the stages alone when there is no manifest and no input data", async () => {

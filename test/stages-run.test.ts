@@ -51,7 +51,7 @@ describe("offline stages", () => {
       expect(m.counts.failed).toBe(0);
       expect(m.provider).toBe("offline");
       expect(Object.keys(m.promptHashes)).toEqual([`${stage}.system.md`, extra.length ? "generate.chain.user.md" : `${stage}.user.md`]);
-      expect(m.splits.map((s) => s.name)).toEqual(["MINDsample_dev", "MINDsample_train"]);
+      expect(m.splits.map((s) => s.name)).toEqual(["MINDsample_train", "MINDsample_dev"]);
       const recs = await records(out, stage);
       expect(new Set(recs.map((r) => r.itemId))).toEqual(new Set(items));
       for (const rec of recs) {
@@ -121,13 +121,13 @@ describe("offline stages", () => {
     await run(root, "profile", "--data", data, "--out", out, "--limit", "1");
     const partial = await run(root, "generate", "--chain", "--data", data, "--out", out);
     expect(partial.code).toBe(1);
-    expect(partial.stderr).toMatch(/1 of 2 cold users have no profile in .*profile\.jsonl \(e\.g\. U\d\)/);
+    expect(partial.stderr).toMatch(/1 of 2 cold users have no profile written from their source history in .*profile\.jsonl \(e\.g\. U\d\)/);
   });
 
   it("--help explains the flags and the history rule", async () => {
     const r = await run(tmpdir(), "generate", "--help");
     for (const flag of ["--data", "--out", "--limit", "--shard", "--provider", "--model", "--dry-run", "--cold-max", "--k", "--chain"]) expect(r.stdout).toContain(flag);
-    expect(r.stdout).toMatch(/most recent impression/);
+    expect(r.stdout).toMatch(/earliest non-empty history/);
     expect(r.stdout).toMatch(/Jaccard similarity ≥ 0\.6/);
   });
 });

@@ -1,7 +1,7 @@
 // Stage logic without the engine: selection, parsing, normalization and the offline answers.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCatalog, type Catalog } from "../src/mind/catalog.js";
+import { loadCandidates, loadCatalog, type Catalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { stateOfPlace } from "../src/stages/entities.js";
 import { coldClicks, generateStage, offlineGenerated, parseGenerated } from "../src/stages/generate.js";
@@ -35,20 +35,22 @@ describe("item selection", () => {
     expect(profileStage.items(catalog, DEFAULT_STAGE_OPTIONS).sort()).toEqual(["U1", "U2", "U4"]);
     expect(generateStage.items(catalog, DEFAULT_STAGE_OPTIONS).sort()).toEqual(["U1", "U4"]);
     expect(generateStage.items(catalog, { ...DEFAULT_STAGE_OPTIONS, coldMax: 7 }).sort()).toEqual(["U1", "U2", "U4"]);
-    expect(generateStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U2")).toMatch(/7 clicks: not a cold user/);
-    expect(generateStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U3")).toMatch(/empty history/);
+    expect(generateStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U2")).toMatch(/7 clicks in train, their earliest non-empty history: not a cold user/);
+    expect(generateStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U3")).toMatch(/empty history in every split/);
     expect(profileStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U9")).toMatch(/no user U9/);
   });
 
-  it("describes a user by the history of their latest split, most recent click first", async () => {
+  it("describes a user by their earliest non-empty history, most recent click first, and records it as the source", async () => {
     const catalog = await fixtureCatalog();
-    // train says N1 N2; dev (later impressions) says N1 N2 N6.
-    expect(profileClicks(catalog, "U1", 30).map((n) => n.id)).toEqual(["N6", "N2", "N1"]);
+    // train (11/14) says N1 N2; dev (11/15) says N1 N2 N6, N6 being a click of U1's train impressions.
+    expect(profileClicks(catalog, "U1", 30).map((n) => n.id)).toEqual(["N2", "N1"]);
     expect(profileClicks(catalog, "U2", 3).map((n) => n.id)).toEqual(["N7", "N6", "N5"]);
     const [req] = requestsOf(profileStage, catalog, DEFAULT_STAGE_OPTIONS, ["U1"]);
-    expect(req!.user).toContain("(1) Ten weekend trips from Austin, Texas\n(2) Stocks rally");
-    const [gen] = requestsOf(generateStage, catalog, DEFAULT_STAGE_OPTIONS, ["U1"]);
-    expect(gen!.user).toContain("(1) (travel) Ten weekend trips from Austin, Texas\n(2) (finance) Stocks rally");
+    expect(req!.user).toContain("(1) Stocks rally as the Fed holds rates steady\n(2) Texans beat");
+    expect(req!.source).toEqual({ split: "train", clicks: ["N2", "N1"] });
+    const [gen] = requestsOf(generateStage, catalog, DEFAULT_STAGE_OPTIONS, ["U1", "U4"]);
+    expect(gen!.user).toContain("(1) (finance) Stocks rally as the Fed holds rates steady\n(2) (sports) Texans beat");
+    expect(requestsOf(generateStage, catalog, DEFAULT_STAGE_OPTIONS, ["U4"])[0]!.source).toEqual({ split: "dev", clicks: ["N5"] });
   });
 
   it("shards partition the items exactly and do not depend on order", () => {
@@ -88,7 +90,7 @@ describe("summarize answers", () => {
     expect(bad("Sure! Houston Texans beat Colts")).toMatch(/a reply, not a title/);
     expect(bad("Texans beat Colts. Abstract: Houston won")).toMatch(/input labels/);
     const system = loadTemplate(BUNDLED_PROMPTS_DIR, summarizeStage.templates(DEFAULT_STAGE_OPTIONS).system).text;
-    const [req] = requestsOf(summarizeStage, { splits: [], users: new Map(), news: new Map([["N1", { id: "N1", category: "sports", subcategory: "x", title: original, abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s" }]]) });
+    const [req] = requestsOf(summarizeStage, { splits: [], timeline: [], users: new Map(), news: new Map([["N1", { id: "N1", category: "sports", subcategory: "x", title: original, abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s" }]]) });
     const sentence = system.replace(/\s+/g, " ").split(". ")[1]!;
     expect(sentence.split(" ").length).toBeLessThan(30);
     expect(req!.parse(sentence)).toMatchObject({ ok: false, error: expect.stringMatching(/repeats the instructions/) });
@@ -235,12 +237,17 @@ describe("generate answers", () => {
     expect(out.items).toHaveLength(2);
     expect(out.items.every((i) => i.retrievedFrom && i.retrievedFrom !== "N5")).toBe(true);
     expect(offlineGenerated(index, catalog, hist, 2)).toEqual(out);
-    // U1 read N1 (Texans beat Colts…): N8 is about the same game; N3 shares "weekend" with N6.
-    const u1 = offlineGenerated(index, catalog, coldClicks(catalog, "U1", DEFAULT_STAGE_OPTIONS)!, 2);
-    expect(u1.items.map((i) => i.retrievedFrom)).toEqual(["N8", "N3"]);
+    // A reader of N6, N2, N1 (Texans beat Colts…): N8 is about the same game; N3 shares "weekend" with N6.
+    const read = ["N6", "N2", "N1"].map((id) => catalog.news.get(id)!);
+    expect(offlineGenerated(index, catalog, read, 2).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N3"]);
     // Chained on a finance profile, N9 (markets) overtakes N3 (a snowstorm) by the topic boost.
-    const u1Chained = offlineGenerated(index, catalog, coldClicks(catalog, "U1", DEFAULT_STAGE_OPTIONS)!, 2, ["finance"]);
-    expect(u1Chained.items.map((i) => i.retrievedFrom)).toEqual(["N8", "N9"]);
+    expect(offlineGenerated(index, catalog, read, 2, ["finance"]).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N9"]);
+    // U1 read N1 and N2: N8 and N9 come first, but U1 was shown N9 (and N7, N3, N4), so it is never picked.
+    const u1 = coldClicks(catalog, "U1", DEFAULT_STAGE_OPTIONS)!;
+    expect(offlineGenerated(index, catalog, u1, 2).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N9"]);
+    const shown = (await loadCandidates(catalog, new Set(["U1"]))).get("U1")!;
+    expect([...shown].sort()).toEqual(["N3", "N4", "N7", "N9"]);
+    expect(offlineGenerated(index, catalog, u1, 2, undefined, shown).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N5"]);
     for (const req of requestsOf(generateStage, catalog)) expect(req.parse(req.offline())).toMatchObject({ ok: true });
   });
 });

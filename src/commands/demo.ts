@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, shownPath, type CommandContext } from "../cli/command.js";
 import { readLines } from "../mind/read.js";
-import type { Manifest } from "../merge/manifest.js";
+import { describeAudit, type Manifest } from "../merge/manifest.js";
 import { resolveSplits } from "../mind/splits.js";
 import { plural } from "../util/text.js";
 import { OFFLINE_PROVIDER } from "../providers/offline.js";
@@ -14,12 +14,14 @@ import { AugmentConfig, runAugment } from "./augment.js";
 
 export const DEMO_OUT = "output/demo";
 
-async function historyOf(file: string, userId: string): Promise<string[] | undefined> {
+/** The History of each given user's first row in a behaviors file. */
+async function historiesOf(file: string, userIds: ReadonlySet<string>): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
   for await (const { text } of readLines(file)) {
     const f = text.split("\t");
-    if (f[1] === userId) return (f[3] ?? "").split(" ").filter(Boolean);
+    if (userIds.has(f[1]!) && !out.has(f[1]!)) out.set(f[1]!, (f[3] ?? "").split(" ").filter(Boolean));
   }
-  return undefined;
+  return out;
 }
 
 async function titlesOf(file: string, ids: ReadonlySet<string>): Promise<Map<string, string>> {
@@ -53,7 +55,7 @@ export async function describeDemo(manifest: Manifest, data: string[], out: stri
   lines.push(`  titles enhanced:   ${changed.size} of ${s.summarize.counts.items} news${examples.length ? ", e.g." : ""}`, ...examples);
 
   lines.push(`  users profiled:    ${s.profile.counts.merged} of ${s.profile.counts.items} ${plural(s.profile.counts.items, "user")} with a history, e.g.`);
-  const profile = (await readFile(join(out, "user_profiles.tsv"), "utf8")).split("\n")[0];
+  const profile = (await readFile(join(out, first.name, "user_profiles.tsv"), "utf8")).split("\n")[0];
   if (profile) {
     const [user, topics, regions] = profile.split("\t");
     lines.push(`    ${user}  topics: ${topics!.split("|").join(", ")}; regions: ${regions ? regions.split("|").join(", ") : "(none)"}`);
@@ -63,13 +65,16 @@ export async function describeDemo(manifest: Manifest, data: string[], out: stri
   lines.push(
     `  pseudo-news added: ${pseudo.length} ${plural(pseudo.length, "item")} for ${s.generate.counts.merged} of ${s.generate.counts.items} cold ${plural(s.generate.counts.items, "user")} (subcategory 'generated')`,
   );
-  const example = pseudo[0];
   const input = (await resolveSplits(data)).find((sp) => sp.name === first.name);
-  if (example && input) {
-    const userId = example[1];
-    const before = await historyOf(input.behaviorsFile, userId);
-    const after = await historyOf(join(out, first.name, "behaviors.tsv"), userId);
-    if (before && after) {
+  if (input) {
+    // A user whose pseudo-news the first split's rows carry (some apply to later splits only).
+    const owners = new Set(pseudo.map(([, userId]) => userId));
+    const merged = await historiesOf(join(out, first.name, "behaviors.tsv"), owners);
+    const example = pseudo.find(([id, userId]) => merged.get(userId)?.includes(id));
+    const userId = example?.[1];
+    const before = userId === undefined ? undefined : (await historiesOf(input.behaviorsFile, new Set([userId]))).get(userId);
+    const after = userId === undefined ? undefined : merged.get(userId);
+    if (userId && before && after) {
       const added = after.slice(before.length);
       const titles = await titlesOf(join(out, first.name, "news.tsv"), new Set(added));
       lines.push(`  cold user ${userId} in ${first.name}: history of ${before.length} → ${after.length}`);
@@ -78,11 +83,12 @@ export async function describeDemo(manifest: Manifest, data: string[], out: stri
       for (const id of added) lines.push(`    ${id}: ${titles.get(id) ?? ""}`);
     }
   }
+  lines.push(`  ${describeAudit(manifest)}`);
 
   lines.push("", "Where the files are");
   for (const split of manifest.splits) lines.push(`  ${where}/${split.name}/news.tsv, behaviors.tsv   drop-in MIND split (news_titles.tsv: original and enhanced titles)`);
-  lines.push(`  ${where}/user_profiles.tsv   user ID, topics, regions ('|' between entries)`);
-  lines.push(`  ${where}/manifest.json       inputs, options, counts, tokens, cost, pseudo-news → user`);
+  lines.push(`  ${where}/<split>/user_profiles.tsv   user ID, topics, regions ('|' between entries), for that split's users`);
+  lines.push(`  ${where}/manifest.json       inputs, options, counts, audit, tokens, cost, pseudo-news → user`);
   lines.push(`  ${where}/*.jsonl             the stored answers (re-running reuses them)`);
   if (reportPath) lines.push(`  ${shownPath(reportPath, cwd)}   charts and examples: open it in a browser`);
   lines.push(

@@ -26,7 +26,8 @@ export const exportCommand = defineCommand({
   details: `Writes word_dict.pkl (title words → index from 1, first occurrence order, NRMS's tokenizer),
 uid2index.pkl (users → index from 1, first occurrence order) and, with --glove, embedding.npy
 (float32, one row per index plus row 0; words GloVe lacks stay zero, as recommenders does).
-Several splits share one vocabulary, in the order given (sub-folders sorted by name).`,
+Several splits share one vocabulary, in the order given; a folder of splits lists its train split
+first, then dev (or valid), then the others by name.`,
   async run(config, ctx) {
     const [target, ...dirs] = config.positionals;
     if (!TARGETS.includes(target as (typeof TARGETS)[number])) {

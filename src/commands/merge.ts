@@ -2,7 +2,7 @@ import { relative, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, zBool, zStringList, type CommandContext, type OptionSpecs } from "../cli/command.js";
 import { outputFolder } from "../cli/paths.js";
-import { TitleMode, type Manifest } from "../merge/manifest.js";
+import { describeAudit, TitleMode, type Manifest } from "../merge/manifest.js";
 import { merge, type MergeRequest } from "../merge/merge.js";
 import { plural } from "../util/text.js";
 
@@ -17,6 +17,7 @@ export const mergeOptions: OptionSpecs = {
   title: { type: "string", arg: "<mode>", description: "replace (default: the title column is the enhanced title) | append | keep" },
   force: { type: "boolean", description: "replace merged output already in --out" },
   "allow-unknown": { type: "boolean", description: "skip records of news or users that are not in --data instead of stopping" },
+  "allow-empty": { type: "boolean", description: "write plain copies of the input when no stage has a valid record, instead of stopping" },
 };
 
 export const MergeConfig = z.object({
@@ -24,6 +25,7 @@ export const MergeConfig = z.object({
   title: TitleMode.default("replace"),
   force: zBool.default(false),
   "allow-unknown": zBool.default(false),
+  "allow-empty": zBool.default(false),
 });
 export type MergeConfig = z.infer<typeof MergeConfig>;
 
@@ -35,6 +37,7 @@ export function mergeRequest(data: string[], out: string, config: MergeConfig, c
     records: config.records.map(at),
     title: config.title,
     allowUnknown: config["allow-unknown"],
+    allowEmpty: config["allow-empty"],
     force: config.force,
   };
 }
@@ -48,7 +51,9 @@ export function describeMerge(manifest: Manifest, out: string, cwd: string): str
     const o = split.output;
     lines.push(
       `  ${split.name}/: ${o.news} news (${o.pseudoNews} pseudo-news), ${o.titlesEnhanced} enhanced ${plural(o.titlesEnhanced, "title")}, ` +
-        `${o.impressions} ${plural(o.impressions, "impression")}, ${o.historiesExtended} ${plural(o.historiesExtended, "history", "histories")} extended`,
+        `${o.impressions} ${plural(o.impressions, "impression")}, ${o.historiesExtended} ${plural(o.historiesExtended, "history", "histories")} extended, ` +
+        `${o.profiles} ${plural(o.profiles, "profile")}` +
+        (o.carried.length ? `; carried ${o.carried.join(", ")}` : ""),
     );
   }
   const c = (name: keyof typeof s) => {
@@ -56,7 +61,8 @@ export function describeMerge(manifest: Manifest, out: string, cwd: string): str
     return `${name} ${k.merged}/${k.items}${k.missing ? ` (${k.missing} missing, ${k.failed} failed)` : ""}`;
   };
   lines.push(`  records merged: ${c("summarize")}, ${c("profile")}, ${c("generate")}`);
-  lines.push(`  user_profiles.tsv: ${manifest.users.profiled} ${plural(manifest.users.profiled, "user")}; manifest.json: inputs, options, counts, pseudo-news → user`);
+  lines.push(`  ${describeAudit(manifest)}`);
+  lines.push(`  manifest.json: inputs, options, counts, audit, pseudo-news → user`);
   return lines.join("\n") + "\n";
 }
 
@@ -80,11 +86,15 @@ export const mergeCommand = defineCommand({
     out: z.string({ error: "required: the run folder to write into" }).min(1),
     positionals: z.array(z.string()).max(0),
   }),
-  details: `Output, for every input split: <out>/<split>/news.tsv, behaviors.tsv (what trainers read) and
-news_titles.tsv (News ID, original title, enhanced title); beside them user_profiles.tsv
-(User ID, topics, regions; lists joined with '|') and manifest.json.
-Nothing is written unless the whole output passes the readers contract (8 news fields, 5 behaviors
-fields, every history and impression ID in news.tsv, no '-' in news IDs).`,
+  details: `Output, for every input split: <out>/<split>/news.tsv, behaviors.tsv (what trainers read),
+news_titles.tsv (News ID, original title, enhanced title) and user_profiles.tsv (User ID, topics,
+regions; lists joined with '|'; only users whose profile this split's history allows), the other
+files of the input split (hard-linked); beside them manifest.json.
+A profile or pseudo-news is used in a split only where the user's history there holds every click
+it was written from; the output is audited for that, and for pseudo-news copying a news item of the
+user's impressions. Nothing is written unless the audit finds no violation and the whole output
+passes the readers contract (8 news fields, 5 behaviors fields, every history and impression ID in
+news.tsv, no '-' in news IDs).`,
   async run(config, ctx) {
     outputFolder(ctx.cwd, config.out, "--out");
     await runMerge(mergeRequest(config.data, config.out, config, ctx.cwd), ctx);

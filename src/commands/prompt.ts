@@ -35,6 +35,12 @@ export const promptCommand = defineCommand({
     const { system, user } = prepared.input;
     ctx.stdout.write(`=== system (${system.path}) ===\n${req.system}\n\n=== user (${user.path}) ===\n${req.user}\n`);
     if (req.jsonSchema) ctx.stdout.write(`\n=== output schema ===\n${JSON.stringify(req.jsonSchema, null, 2)}\n`);
+    if (req.source) {
+      ctx.stdout.write(
+        `\n=== source ===\n${req.source.split} (${id}'s earliest non-empty history), clicks ${req.source.clicks.join(" ")}\n` +
+          `merge uses the answer in every split whose history for ${id} holds all of these clicks\n`,
+      );
+    }
     return 0;
   },
 });

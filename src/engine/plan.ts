@@ -9,7 +9,7 @@ import { sha256 } from "../util/hash.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
 import { engineJsonl } from "./store.js";
-import { StageRecord, type FailureRecord, type LlmRequest, type StageName, type Usage } from "./types.js";
+import { StageRecord, type FailureRecord, type LlmRequest, type RecordSource, type StageName, type Usage } from "./types.js";
 
 /** JSON with sorted object keys, so a schema's key order does not change the request key. */
 function canonicalJson(value: unknown): string {
@@ -84,6 +84,15 @@ interface StoredKey {
   seen: boolean;
 }
 
+/**
+ * Whether a stored record was written from the provenance a request has now. Compared with the key's
+ * last record: when it is another item's (a sharer's) and differs, the item is asked again, which
+ * costs a request and never a leak.
+ */
+function sameSource(a: RecordSource | undefined, b: RecordSource | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.split === b.split && a.clicks.join(" ") === b.clicks.join(" "));
+}
+
 function holds(items: string | string[], itemId: string): boolean {
   return typeof items === "string" ? items === itemId : items.includes(itemId);
 }
@@ -133,14 +142,16 @@ export class Planner {
       const pending = this.asked.get(key);
       const failed = this.failedNow.get(key);
       if ((stored?.seen ?? false) || this.asked.has(key) || failed) this.sharing++;
-      if (stored) {
+      // A stored answer serves an item only while it still suits it (LlmRequest.check: new data can
+      // show a user new impressions); one that does not is asked again, with the error stated.
+      if (stored && req.check?.(stored.answer.output) === undefined) {
         stored.seen = true;
-        if (holds(stored.items, req.itemId)) {
+        if (holds(stored.items, req.itemId) && sameSource(stored.answer.source, req.source)) {
           this.cached++;
           continue;
         }
         if (!stored.thisRun) this.cached++;
-        yield { copy: { ...stored.answer, itemId: req.itemId, usage: zeroUsage() }, earlierRun: !stored.thisRun };
+        yield { copy: { ...stored.answer, itemId: req.itemId, source: req.source, usage: zeroUsage() }, earlierRun: !stored.thisRun };
         continue;
       }
       if (failed) {

@@ -131,7 +131,9 @@ export class StageSession {
       error = `the answer was cut off at max_tokens (${item.req.maxTokens})`;
     } else {
       const parsed = item.req.parse(answer.text);
-      if (parsed.ok) {
+      // An answer shared by items with the same prompt must suit each of them (LlmRequest.check).
+      const unfit = parsed.ok ? [item.req, ...item.sharers].map((r) => r.check?.(parsed.value)).find((e) => e !== undefined) : undefined;
+      if (parsed.ok && unfit === undefined) {
         const record: StageRecord = { ...this.head(item), output: parsed.value, usage: item.usage, attempts: item.answers };
         // Not `this.done += await …`: that reads done before the await and loses concurrent updates.
         const n = await this.appendForEach(this.records, item, record);
@@ -139,7 +141,7 @@ export class StageSession {
         return "stored";
       }
       reason = "invalid";
-      error = parsed.error;
+      error = parsed.ok ? unfit! : parsed.error;
     }
     item.lastAnswer = answer.text;
     if (item.answers >= this.maxAnswers) {
@@ -176,7 +178,7 @@ export class StageSession {
 
   /** The fields every record and failure line starts with (RecordHead). */
   private head(item: PendingItem) {
-    return { key: item.key, stage: this.stage, itemId: item.req.itemId, provider: this.config.provider, model: this.model };
+    return { key: item.key, stage: this.stage, itemId: item.req.itemId, provider: this.config.provider, model: this.model, source: item.req.source };
   }
 
   /**
@@ -186,9 +188,23 @@ export class StageSession {
    */
   private async appendForEach(to: LazyAppender, item: PendingItem, line: StageRecord | FailureRecord): Promise<number> {
     await to.append(line);
-    for (let i = 0; i < item.sharers.length; i++) await to.append({ ...line, itemId: item.sharers[i]!.itemId, usage: zeroUsage() });
+    let n = 1;
+    for (let i = 0; i < item.sharers.length; i++) {
+      const sharer = item.sharers[i]!;
+      const copy = { ...line, itemId: sharer.itemId, source: sharer.source, usage: zeroUsage() };
+      // A sharer that joined after the answer was checked and that the answer does not suit fails
+      // (the next run asks it again) rather than being stored.
+      const unfit = "output" in line ? sharer.check?.(line.output) : undefined;
+      if (unfit === undefined) {
+        await to.append(copy);
+        n++;
+      } else {
+        const { output: _output, ...head } = copy as StageRecord;
+        await this.failures.append({ ...head, reason: "invalid", message: unfit } satisfies FailureRecord);
+        this.countFailed("invalid", 1);
+      }
+    }
     this.planner.settled(item, line);
-    const n = 1 + item.sharers.length;
     if (item.answers > 1 || item.transportRetries > 0) this.retried += n;
     return n;
   }

@@ -40,7 +40,29 @@ export interface LlmRequest<T = unknown> {
   parse(raw: string): ParseResult<T>;
   /** The offline provider's deterministic answer, as raw text that goes through `parse` like any other. */
   offline(): string;
+  /** Provenance written with the item's record (profile, generate): see RecordSource. */
+  source?: RecordSource;
+  /**
+   * What makes a valid answer invalid for this item in particular, beyond its prompt (generate: a
+   * copy of a news item the user was shown): an error to state in the re-ask, or undefined. The
+   * engine applies it to every answer an item gets: its own, one shared with items whose prompt is
+   * identical, one copied from another item's record, one stored earlier.
+   */
+  check?(value: T): string | undefined;
 }
+
+/**
+ * Where a record's answer came from: the split whose history the prompt was written from and the
+ * clicked news IDs it showed (in prompt order). Merge uses the answer in a split only where that
+ * split's history holds every one of these clicks (src/mind/history-rule.ts). Anything that writes
+ * profile or generate records (an import of other answers included) must fill it in; a record
+ * without it is not merged.
+ */
+export const RecordSource = z.object({
+  split: z.string().min(1),
+  clicks: z.array(z.string().min(1)).min(1),
+});
+export type RecordSource = z.infer<typeof RecordSource>;
 
 export const Usage = z.object({
   inputTokens: z.number().int().nonnegative(),
@@ -57,6 +79,8 @@ const RecordHead = z.object({
   itemId: z.string(),
   provider: ProviderName,
   model: z.string(),
+  /** profile and generate: the provenance of the answer (RecordSource). */
+  source: RecordSource.optional(),
 });
 
 /**

@@ -13,6 +13,8 @@ export const PSEUDO_SUBCATEGORY = "generated";
 export const MergeOptions = z.object({
   title: TitleMode,
   allowUnknown: z.boolean(),
+  /** Merge even when no stage has a valid record (the output is then a copy of the input). */
+  allowEmpty: z.boolean(),
 });
 export type MergeOptions = z.infer<typeof MergeOptions>;
 
@@ -25,8 +27,13 @@ export const ManifestStage = z.object({
   counts: z.object({
     /** Items of the input this stage covers (summarize: news; profile: users with a history; generate: cold users). */
     items: z.number().int(),
-    /** Items whose record was merged. */
+    /** Items whose record was merged (profile, generate: into at least one split). */
     merged: z.number().int(),
+    /**
+     * profile, generate: records of known users that apply to no split, because no history of the
+     * user holds their source clicks (the data changed since the stage ran): not merged.
+     */
+    inapplicable: z.number().int(),
     /** Items of the input with no valid record: they keep their original data. */
     missing: z.number().int(),
     /** Of the missing, those the engine gave up on (a failure record). */
@@ -56,27 +63,50 @@ export const ManifestSplit = z.object({
     impressions: z.number().int(),
     /** Behaviors rows whose history got pseudo-news appended. */
     historiesExtended: z.number().int(),
+    /** Rows of this split's user_profiles.tsv: users whose profile was written from clicks this split's history holds. */
+    profiles: z.number().int(),
+    /** Other files of the input split folder (e.g. entity_embedding.vec), hard-linked or copied unchanged. */
+    carried: z.array(z.string()),
   }),
 });
 export type ManifestSplit = z.infer<typeof ManifestSplit>;
 
+/** What merge checked before putting the output in place (history-rule.ts rules 3 and 4); a violation stops it. */
+export const ManifestAudit = z.object({
+  /** Appended pseudo-news IDs checked, once per split they appear in. */
+  pseudoNews: z.number().int(),
+  /** user_profiles.tsv rows checked, over all splits. */
+  profiles: z.number().int(),
+  /** Always 0 in a written manifest: merge stops at the first audit that finds any. */
+  violations: z.literal(0),
+});
+export type ManifestAudit = z.infer<typeof ManifestAudit>;
+
 export const Manifest = z.object({
   tool: z.literal("genre-mind merge"),
-  formatVersion: z.literal(1),
+  /** 2: profiles per split, source clicks audited. */
+  formatVersion: z.literal(2),
   options: MergeOptions,
   splits: z.array(ManifestSplit),
   /** Run folders the records came from, relative to the merged folder, in the order given. */
   records: z.array(z.string()),
   stages: z.object({ summarize: ManifestStage, profile: ManifestStage, generate: ManifestStage }),
+  /** profiled: users with a profile row in at least one split; cold: users whose source history has 1..cold-max clicks. */
   users: z.object({ total: z.number().int(), profiled: z.number().int(), cold: z.number().int() }),
   /** Pseudo-news ID → the user it was generated for; IDs in ascending order. */
   pseudoNews: z.record(z.string(), z.string()),
+  audit: ManifestAudit,
   files: z.object({
     perSplit: z.array(z.string()),
-    userProfiles: z.string(),
     userProfilesColumns: z.array(z.string()),
     newsTitlesColumns: z.array(z.string()),
     listSeparator: z.string(),
   }),
 });
 export type Manifest = z.infer<typeof Manifest>;
+
+/** The audit line of merge's terminal summary and of the report. */
+export function describeAudit(manifest: Manifest): string {
+  const a = manifest.audit;
+  return `audit: ${a.pseudoNews + a.profiles} checked (${a.pseudoNews} appended pseudo-news IDs, ${a.profiles} profile rows), ${a.violations} violations`;
+}

@@ -1,11 +1,13 @@
 // Merge: input splits + stage records + options → drop-in MIND splits, a pure function of those.
-// Behaviors are streamed (MIND-large train is 1.37 GB); news files and records are small enough to hold.
-import { createReadStream, existsSync } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { join, relative, resolve, sep } from "node:path";
+// Behaviors are streamed (MIND-large train is 1.37 GB); news titles and records are small enough to hold.
+// Which record applies to which split is history-rule.ts's to say; merge audits its output by it.
+import { existsSync } from "node:fs";
+import { copyFile, link, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
 import { STAGE_NAMES, type StageName } from "../engine/types.js";
 import { MindFormatError } from "../mind/errors.js";
+import { CandidateGuard, forEachCode, HistoryProbe, isCold, UserSources, type GuardedItem } from "../mind/history-rule.js";
 import { parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
@@ -14,12 +16,15 @@ import { validateSplit } from "../mind/validate.js";
 import { parseMindTime } from "../mind/time.js";
 import { formatNewsLine } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
+import type { PseudoNews } from "../stages/outputs.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
 import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
+import { readByteLineChunks } from "./lines.js";
 import { Manifest, PSEUDO_SUBCATEGORY, type ManifestSplit, type ManifestStage, type MergeOptions } from "./manifest.js";
 import { LIST_SEPARATOR, loadRecords, type AllRecords, type StageRecords } from "./records.js";
 
-export const SPLIT_FILES = ["news.tsv", "behaviors.tsv", "news_titles.tsv"] as const;
+/** The files merge writes into every split folder. */
+export const SPLIT_FILES = ["news.tsv", "behaviors.tsv", "news_titles.tsv", "user_profiles.tsv"] as const;
 export const NEWS_TITLES_COLUMNS = ["News ID", "Original title", "Enhanced title"];
 export const USER_PROFILES_COLUMNS = ["User ID", "Topics", "Regions"];
 /** History length bounds of a cold user (GENRE: 1 to 5 clicks), unless the generate stage recorded others. */
@@ -41,84 +46,6 @@ export interface MergeResult {
 }
 
 type Log = (line: string) => void;
-
-/**
- * Every user of the input with the length of the history that describes them, by the same rule as
- * loadCatalog: the snapshot of the split with the most recent impressions, ties to the later split.
- * Columns in typed arrays, not an object per user: MIND-large has 711k users.
- */
-class UserTable {
-  readonly index = new Map<string, number>();
-  private split = new Int32Array(1 << 16);
-  private curTime = new Float64Array(1 << 16);
-  private curLen = new Int32Array(1 << 16);
-  private bestTime = new Float64Array(1 << 16);
-  /** -1 until a split has been folded in. */
-  private bestLen = new Int32Array(1 << 16);
-
-  get size(): number {
-    return this.index.size;
-  }
-
-  has(userId: string): boolean {
-    return this.index.has(userId);
-  }
-
-  /** A behaviors row; `length` is only called for the first row of a user in a split. */
-  see(userId: string, split: number, time: number, length: () => number): void {
-    const i = this.index.get(userId);
-    if (i === undefined) {
-      const n = this.index.size;
-      if (n === this.split.length) this.grow();
-      this.index.set(userId, n);
-      this.split[n] = split;
-      this.curTime[n] = time;
-      this.curLen[n] = length();
-      this.bestTime[n] = -Infinity;
-      this.bestLen[n] = -1;
-    } else if (this.split[i] !== split) {
-      this.fold(i);
-      this.split[i] = split;
-      this.curTime[i] = time;
-      this.curLen[i] = length();
-    } else if (time > this.curTime[i]!) this.curTime[i] = time;
-  }
-
-  private fold(i: number): void {
-    if (this.bestLen[i]! < 0 || this.curTime[i]! >= this.bestTime[i]!) {
-      this.bestTime[i] = this.curTime[i]!;
-      this.bestLen[i] = this.curLen[i]!;
-    }
-  }
-
-  /** Call once after the last split. */
-  finish(): void {
-    for (let i = 0; i < this.index.size; i++) this.fold(i);
-  }
-
-  /** History length (capped, see historyLength); undefined for a user not in the input. */
-  historyLength(userId: string): number | undefined {
-    const i = this.index.get(userId);
-    return i === undefined ? undefined : this.bestLen[i];
-  }
-
-  lengths(): Int32Array {
-    return this.bestLen.subarray(0, this.index.size);
-  }
-
-  private grow(): void {
-    const grow = <T extends Int32Array | Float64Array>(a: T): T => {
-      const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-      b.set(a);
-      return b;
-    };
-    this.split = grow(this.split);
-    this.curTime = grow(this.curTime);
-    this.curLen = grow(this.curLen);
-    this.bestTime = grow(this.bestTime);
-    this.bestLen = grow(this.bestLen);
-  }
-}
 
 /** Counts history IDs up to `cap`: merge only needs 0, 1..coldMax or more. */
 function historyLength(buf: Buffer, start: number, end: number, cap: number): number {
@@ -147,19 +74,36 @@ function coldMaxFrom(records: StageRecords<"generate">): number {
   return DEFAULT_COLD_MAX;
 }
 
+/** The title column of a row under --title: one rule for real news and for pseudo-news taken from one. */
+function titleFor(mode: MergeOptions["title"], original: string, enhanced: string | undefined): string {
+  return enhanced === undefined || mode === "keep" ? original : mode === "replace" ? enhanced : `${original} ${enhanced}`;
+}
+
 interface PseudoRow extends NewsRow {
   userId: string;
+  /** The record's item the row is written from. */
+  item: PseudoNews;
+  /**
+   * An offline item taken from a news row that has an enhanced title: its title as --title makes
+   * that row's (what a reader of the source row sees), unless it is a near copy of one of the
+   * user's candidates; then the record's title stays.
+   */
+  sourceTitle?: string;
 }
 
 /** Pseudo-news IDs continue after the largest numeric news ID, in user order then item order. */
-function assignPseudoIds(generate: StageRecords<"generate">, newsIds: Iterable<string>): PseudoRow[] {
+function assignPseudoIds(records: AllRecords, newsIds: Iterable<string>, mode: MergeOptions["title"]): PseudoRow[] {
   let next = maxNumericNewsId(newsIds) + 1n;
   const rows: PseudoRow[] = [];
-  for (const userId of sortIds(generate.byItem.keys())) {
-    for (const item of generate.byItem.get(userId)!.value) {
+  for (const userId of sortIds(records.generate.byItem.keys())) {
+    for (const item of records.generate.byItem.get(userId)!.value) {
+      const enhanced = item.retrievedFrom === undefined ? undefined : records.summarize.byItem.get(item.retrievedFrom)?.value;
+      const sourceTitle = titleFor(mode, item.title, enhanced);
       rows.push({
         id: `N${next++}`,
         userId,
+        item,
+        sourceTitle: sourceTitle === item.title ? undefined : sourceTitle,
         category: item.category,
         subcategory: PSEUDO_SUBCATEGORY,
         title: item.title,
@@ -173,6 +117,17 @@ function assignPseudoIds(generate: StageRecords<"generate">, newsIds: Iterable<s
   return rows;
 }
 
+/** Rows by their user. */
+function byUser(rows: readonly PseudoRow[]): Map<string, PseudoRow[]> {
+  const out = new Map<string, PseudoRow[]>();
+  for (const row of rows) {
+    const list = out.get(row.userId);
+    if (list) list.push(row);
+    else out.set(row.userId, [row]);
+  }
+  return out;
+}
+
 async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean): Promise<void> {
   for (const s of splits) {
     const target = join(out, s.name);
@@ -182,7 +137,7 @@ async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean):
   }
   if (force) return;
   const paths = runPaths(out);
-  const existing = [...splits.map((s) => paths.split(s.name)), paths.userProfiles, paths.manifest].filter((p) => existsSync(p));
+  const existing = [...splits.map((s) => paths.split(s.name)), paths.legacyUserProfiles, paths.manifest].filter((p) => existsSync(p));
   if (existing.length > 0) {
     throw new UserError(
       `--out ${out} already holds merged output (${existing.map((p) => relative(out, p) || ".").join(", ")}); ` +
@@ -216,7 +171,7 @@ function unknownMessage(stage: StageName, count: number, total: number, examples
   return `${count} of ${total} ${stage} records name ${what} not in any --data split (e.g. ${examples.join(", ")})`;
 }
 
-/** Runs merge; nothing appears in `out` unless every file was written and passed the readers contract. */
+/** Runs merge; nothing appears in `out` unless every file was written, passed the audit and the readers contract. */
 export async function merge(req: MergeRequest, log: Log = () => {}): Promise<MergeResult> {
   const out = resolve(req.out);
   const splits = await resolveSplits(req.data);
@@ -249,11 +204,12 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
     // A --force re-merge removes the old one first: stopped half-way, it would vouch for a mix.
     const paths = runPaths(out);
     await rm(paths.manifest, { force: true });
+    // Profiles are per split now: a trainer must not find an older top-level file keyed by user alone.
+    await rm(paths.legacyUserProfiles, { force: true });
     for (const split of splits) {
       await rm(paths.split(split.name), { recursive: true, force: true });
       await rename(join(staging, split.name), paths.split(split.name));
     }
-    await rename(join(staging, "user_profiles.tsv"), paths.userProfiles);
     await rename(join(staging, "manifest.json"), paths.manifest);
     return { out, manifest, warnings };
   } finally {
@@ -261,7 +217,17 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
   }
 }
 
-/** Writes the merged splits and user_profiles.tsv into `staging` and returns the manifest to write. */
+/** What one split's behaviors pass found and decided. */
+interface SplitPass {
+  impressions: number;
+  extended: number;
+  /** Users whose pseudo-news applies to this split (their history here holds its source clicks). */
+  pseudoUsers: Set<string>;
+  /** Users whose profile applies to this split. */
+  profiled: string[];
+}
+
+/** Writes the merged splits into `staging`, audits them and returns the manifest to write. */
 async function writeStaging(
   req: MergeRequest,
   out: string,
@@ -276,49 +242,57 @@ async function writeStaging(
     const r = records[stage];
     if (r.invalidLines > 0) warnings.push(`${r.invalidLines} invalid ${stage} record line(s) skipped, e.g. ${r.invalidExamples.join("; ")}`);
   }
+  if (STAGE_NAMES.every((stage) => records[stage].byItem.size === 0) && !req.allowEmpty) {
+    throw new UserError(
+      `no valid record of any stage in ${recordDirs.map((d) => relative(process.cwd(), d) || ".").join(", ")}: nothing to merge. ` +
+        `Run the stages into that folder first (or point --records at it); --allow-empty writes plain copies of the input.`,
+    );
+  }
   warnings.push(...(await inputMismatches(records, splits)));
   log(
     `records: ${records.summarize.byItem.size} titles, ${records.profile.byItem.size} profiles, ` +
       `${records.generate.byItem.size} users with pseudo-news (records folders relative to --out: ${recordDirs.map((d) => relative(out, d) || ".").join(", ")})`,
   );
 
-  // Pass 1 over news: IDs only, to check the records and number the pseudo-news.
-  const newsIds = new Set<string>();
+  // Pass 1 over news: IDs and original titles, to check the records, number the pseudo-news and
+  // tell a near copy of a candidate.
+  const titles = new Map<string, string>();
   for (const s of splits) {
     for await (const batch of readLineBatches(s.newsFile)) {
-      for (const line of batch) newsIds.add(parseNewsLine(s.newsFile, line).id);
+      for (const line of batch) {
+        const row = parseNewsLine(s.newsFile, line);
+        if (!titles.has(row.id)) titles.set(row.id, row.title);
+      }
     }
   }
-  const unknownNews = [...records.summarize.byItem.keys()].filter((id) => !newsIds.has(id));
+  const unknownNews = [...records.summarize.byItem.keys()].filter((id) => !titles.has(id));
   if (unknownNews.length > 0 && !req.allowUnknown) {
     throw new UserError(
       `${unknownMessage("summarize", unknownNews.length, records.summarize.byItem.size, unknownNews.slice(0, 3), "news IDs")}. ` +
         `Were the records made from another dataset? Pass --allow-unknown to merge the rest anyway.`,
     );
   }
-  const pseudoRows = assignPseudoIds(records.generate, newsIds);
+  const pseudoRows = assignPseudoIds(records, titles.keys(), req.title);
   const pseudoSuffix = new Map<string, string>();
   for (const row of pseudoRows) pseudoSuffix.set(row.userId, `${pseudoSuffix.get(row.userId) ?? ""} ${row.id}`);
   const coldMax = coldMaxFrom(records.generate);
+  const codes = records.generate.sources.codes;
+  const guard = new CandidateGuard<number>((code) => titles.get(codes.id(code)));
+  const refused = new Set<PseudoRow>();
+  const retitled = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
+  for (const [userId, rows] of byUser(pseudoRows.filter((r) => r.sourceTitle !== undefined))) {
+    retitled.set(userId, rows.map((row) => ({ row, item: guard.item(row.sourceTitle!) })));
+  }
 
-  const users = new UserTable();
-  const manifestSplits: ManifestSplit[] = [];
+  const users = new UserSources(splits.map((s) => s.name));
+  const passes: SplitPass[] = [];
   for (const [index, split] of splits.entries()) {
-    const dir = join(staging, split.name);
-    const behaviorsBytes = (await stat(split.behaviorsFile)).size;
-    log(`${split.name}: behaviors.tsv (${(behaviorsBytes / 1e6).toFixed(1)} MB)`);
-    const { impressions, extended, pseudoUsersHere } = await mergeBehaviors(split, index, join(dir, "behaviors.tsv"), users, pseudoSuffix, coldMax);
-    log(`${split.name}: news.tsv`);
-    const news = await mergeNews(split, dir, records, req.title, pseudoRows.filter((r) => pseudoUsersHere.has(r.userId)));
-    manifestSplits.push({
-      name: split.name,
-      input: relative(out, split.dir).split(sep).join("/"),
-      newsBytes: (await stat(split.newsFile)).size,
-      behaviorsBytes,
-      output: { news: news.rows, pseudoNews: news.pseudo, titlesEnhanced: news.enhanced, impressions, historiesExtended: extended },
-    });
+    log(`${split.name}: behaviors.tsv (${((await stat(split.behaviorsFile)).size / 1e6).toFixed(1)} MB)`);
+    const target = join(staging, split.name, "behaviors.tsv");
+    passes.push(await mergeBehaviors(split, index, target, { users, records, pseudoSuffix, coldMax, retitled, guard, refused }));
   }
   users.finish();
+  for (const row of pseudoRows) if (row.sourceTitle !== undefined && !refused.has(row)) row.title = row.sourceTitle;
 
   const unknownUsers = (stage: "profile" | "generate") => [...records[stage].byItem.keys()].filter((id) => !users.has(id));
   const unknownProfile = unknownUsers("profile");
@@ -334,41 +308,63 @@ async function writeStaging(
     throw new UserError(`${parts.join("; ")}. Were the records made from another dataset? Pass --allow-unknown to merge the rest anyway.`);
   }
 
-  const profiled = sortIds([...records.profile.byItem.keys()].filter((id) => users.has(id)));
-  const profiles = await AtomicFileWriter.open(join(staging, "user_profiles.tsv"));
-  try {
-    for (let i = 0; i < profiled.length; i += 10_000) {
-      const lines = profiled.slice(i, i + 10_000).map((userId) => `${userId}\t${records.profile.byItem.get(userId)!.value}\n`);
-      await profiles.write(lines.join(""));
-    }
-    await profiles.commit();
-  } catch (e) {
-    await profiles.abort();
-    throw e;
+  const manifestSplits: ManifestSplit[] = [];
+  const written = new Set<PseudoRow>();
+  for (const [index, split] of splits.entries()) {
+    const dir = join(staging, split.name);
+    const pass = passes[index]!;
+    log(`${split.name}: news.tsv, user_profiles.tsv`);
+    const here = pseudoRows.filter((r) => pass.pseudoUsers.has(r.userId));
+    for (const row of here) written.add(row);
+    const news = await mergeNews(split, dir, records, req.title, here);
+    await writeProfiles(join(dir, "user_profiles.tsv"), sortIds(pass.profiled), records);
+    const carried = await carryFiles(split, dir, warnings);
+    manifestSplits.push({
+      name: split.name,
+      input: relative(out, split.dir).split(sep).join("/"),
+      newsBytes: (await stat(split.newsFile)).size,
+      behaviorsBytes: (await stat(split.behaviorsFile)).size,
+      output: {
+        news: news.rows,
+        pseudoNews: news.pseudo,
+        titlesEnhanced: news.enhanced,
+        impressions: pass.impressions,
+        historiesExtended: pass.extended,
+        profiles: pass.profiled.length,
+        carried,
+      },
+    });
   }
 
-  const writtenPseudo = pseudoRows.filter((r) => users.has(r.userId));
-  const stageInfo = buildStages(records, newsIds, users, coldMax, {
+  const writtenRows = pseudoRows.filter((r) => written.has(r));
+  log("auditing the merged splits");
+  const audit = await auditStaging(staging, splits, users, records, writtenRows, guard, (id) => titles.get(id));
+
+  const applied = (stage: "profile" | "generate") => {
+    const set = new Set<string>();
+    for (const pass of passes) for (const u of stage === "profile" ? pass.profiled : pass.pseudoUsers) set.add(u);
+    return set;
+  };
+  const appliedProfile = applied("profile");
+  const stageInfo = buildStages(records, titles, users, coldMax, { profile: appliedProfile, generate: applied("generate") }, {
     summarize: unknownNews.length,
     profile: unknownProfile.length,
     generate: unknownGenerate.length,
   });
+  let cold = 0;
+  for (const userId of users.index.keys()) if (isCold(users.sourceLength(userId), coldMax)) cold++;
   const manifest = Manifest.parse({
     tool: "genre-mind merge",
-    formatVersion: 1,
-    options: { title: req.title, allowUnknown: req.allowUnknown },
+    formatVersion: 2,
+    options: { title: req.title, allowUnknown: req.allowUnknown, allowEmpty: req.allowEmpty },
     splits: manifestSplits,
     records: recordDirs.map((d) => relative(out, d).split(sep).join("/") || "."),
     stages: stageInfo,
-    users: {
-      total: users.size,
-      profiled: profiled.length,
-      cold: users.lengths().filter((len) => len >= 1 && len <= coldMax).length,
-    },
-    pseudoNews: Object.fromEntries(writtenPseudo.map((r) => [r.id, r.userId])),
+    users: { total: users.size, profiled: appliedProfile.size, cold },
+    pseudoNews: Object.fromEntries(writtenRows.map((r) => [r.id, r.userId])),
+    audit: { ...audit, violations: 0 },
     files: {
       perSplit: [...SPLIT_FILES],
-      userProfiles: "user_profiles.tsv",
       userProfilesColumns: USER_PROFILES_COLUMNS,
       newsTitlesColumns: NEWS_TITLES_COLUMNS,
       listSeparator: LIST_SEPARATOR,
@@ -377,93 +373,136 @@ async function writeStaging(
   return { manifest, coldMax };
 }
 
+async function writeProfiles(file: string, userIds: readonly string[], records: AllRecords): Promise<void> {
+  const profiles = await AtomicFileWriter.open(file);
+  try {
+    for (let i = 0; i < userIds.length; i += 10_000) {
+      const lines = userIds.slice(i, i + 10_000).map((userId) => `${userId}\t${records.profile.byItem.get(userId)!.value}\n`);
+      await profiles.write(lines.join(""));
+    }
+    await profiles.commit();
+  } catch (e) {
+    await profiles.abort();
+    throw e;
+  }
+}
+
+/** Files a trainer caches from the data it read: carried into a changed split, they would stand for the original data. */
+const TRAINER_CACHE = /^parsed_|\.(pkl|pickle|npy|npz)$/i;
+
+/**
+ * The rest of the input split folder (MIND ships entity_embedding.vec and relation_embedding.vec in
+ * every split; DKN/NAML-style readers look for them there): hard-linked into the output split,
+ * copied where a link is not possible (another file system). Hidden files and trainer caches stay.
+ */
+async function carryFiles(split: SplitDir, dir: string, warnings: string[]): Promise<string[]> {
+  const carried: string[] = [];
+  const left: string[] = [];
+  const own = new Set<string>(SPLIT_FILES);
+  for (const entry of (await readdir(split.dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (!entry.isFile() || own.has(entry.name) || entry.name.startsWith(".")) continue;
+    if (TRAINER_CACHE.test(entry.name)) {
+      left.push(entry.name);
+      continue;
+    }
+    const from = join(split.dir, entry.name);
+    const to = join(dir, entry.name);
+    try {
+      await link(from, to);
+    } catch {
+      await copyFile(from, to);
+    }
+    carried.push(entry.name);
+  }
+  if (left.length > 0) warnings.push(`${split.name}: not carried, trainer caches of the original data: ${left.join(", ")}`);
+  return carried;
+}
+
 const TAB = 9;
-const LF = 10;
-const CR = 13;
 const SPACE = 32;
+
+/** The tab positions of a 5-field behaviors line in `buf[start, end)`, or a format error naming the line. */
+function behaviorTabs(file: string, lineNo: number, buf: Buffer, start: number, end: number): [number, number, number, number] {
+  const t1 = buf.indexOf(TAB, start);
+  const t2 = t1 < 0 || t1 >= end ? -1 : buf.indexOf(TAB, t1 + 1);
+  const t3 = t2 < 0 || t2 >= end ? -1 : buf.indexOf(TAB, t2 + 1);
+  const t4 = t3 < 0 || t3 >= end ? -1 : buf.indexOf(TAB, t3 + 1);
+  const t5 = t4 < 0 || t4 >= end ? -1 : buf.indexOf(TAB, t4 + 1);
+  if (t4 < 0 || t4 >= end || (t5 >= 0 && t5 < end)) {
+    const found = buf.toString("utf8", start, end).split("\t").length;
+    throw new MindFormatError(file, lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${found}`);
+  }
+  if (t2 === t1 + 1) throw new MindFormatError(file, lineNo, "User ID", "empty user ID");
+  return [t1, t2, t3, t4];
+}
+
+interface BehaviorsContext {
+  users: UserSources;
+  records: AllRecords;
+  pseudoSuffix: ReadonlyMap<string, string>;
+  coldMax: number;
+  /** Pseudo-news rows that would take their source row's title (`item`: that title), by user; `refused` gets those that would copy a candidate. */
+  retitled: ReadonlyMap<string, readonly { row: PseudoRow; item: GuardedItem<number> }[]>;
+  guard: CandidateGuard<number>;
+  refused: Set<PseudoRow>;
+}
 
 /**
  * Streams behaviors.tsv as bytes: an untouched line is copied as is (no decoding, the impressions
- * column is never parsed, rebuilt or re-encoded); only the user ID and time are decoded per line.
- * CRLF endings become LF and a BOM is dropped, as every reader expects.
+ * column is never parsed, rebuilt or re-encoded); only the user ID and time are decoded per line,
+ * and a user's History on their first row of the split, where a record of theirs decides whether it
+ * applies here (history-rule.ts rule 3). CRLF endings become LF and a BOM is dropped.
  */
-async function mergeBehaviors(
-  split: SplitDir,
-  index: number,
-  target: string,
-  users: UserTable,
-  pseudoSuffix: ReadonlyMap<string, string>,
-  coldMax: number,
-): Promise<{ impressions: number; extended: number; pseudoUsersHere: Set<string> }> {
+async function mergeBehaviors(split: SplitDir, index: number, target: string, ctx: BehaviorsContext): Promise<SplitPass> {
+  const { users, records, pseudoSuffix, retitled, guard, refused } = ctx;
   const file = split.behaviorsFile;
+  await mkdir(dirname(target), { recursive: true });
   const out = await AtomicFileWriter.open(target);
-  const pseudoUsersHere = new Set<string>();
-  let impressions = 0;
-  let extended = 0;
-  let lineNo = 0;
-  let carry: Buffer | undefined;
-  let first = true;
-
-  // Handles line [start, end) of buf (end excludes LF and CR); returns the offset copying resumes from.
-  const line = (buf: Buffer, start: number, end: number, parts: Buffer[], copyFrom: number): number => {
-    lineNo++;
-    const t1 = buf.indexOf(TAB, start);
-    const t2 = t1 < 0 || t1 >= end ? -1 : buf.indexOf(TAB, t1 + 1);
-    const t3 = t2 < 0 || t2 >= end ? -1 : buf.indexOf(TAB, t2 + 1);
-    const t4 = t3 < 0 || t3 >= end ? -1 : buf.indexOf(TAB, t3 + 1);
-    const t5 = t4 < 0 || t4 >= end ? -1 : buf.indexOf(TAB, t4 + 1);
-    if (t4 < 0 || t4 >= end || (t5 >= 0 && t5 < end)) {
-      const found = buf.toString("utf8", start, end).split("\t").length;
-      throw new MindFormatError(file, lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${found}`);
-    }
-    const userId = buf.toString("utf8", t1 + 1, t2);
-    if (userId.length === 0) throw new MindFormatError(file, lineNo, "User ID", "empty user ID");
-    impressions++;
-
-    const parsed = parseMindTime(buf.toString("latin1", t2 + 1, t3));
-    const time = Number.isNaN(parsed) ? -Infinity : parsed;
-    users.see(userId, index, time, () => historyLength(buf, t3 + 1, t4, coldMax + 1));
-
-    const suffix = pseudoSuffix.get(userId);
-    if (suffix === undefined) return copyFrom;
-    pseudoUsersHere.add(userId);
-    extended++;
-    let historyEnd = t4;
-    while (historyEnd > t3 + 1 && buf[historyEnd - 1] === SPACE) historyEnd--;
-    parts.push(buf.subarray(copyFrom, historyEnd), Buffer.from(historyEnd === t3 + 1 ? suffix.slice(1) : suffix));
-    return t4;
-  };
-
+  const probe = new HistoryProbe(records.profile.sources.codes);
+  const pass: SplitPass = { impressions: 0, extended: 0, pseudoUsers: new Set(), profiled: [] };
   try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-      let buf = carry ? Buffer.concat([carry, chunk]) : chunk;
-      if (first) {
-        if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
-        first = false;
-      }
+    for await (const { buf, starts, ends, firstLineNo } of readByteLineChunks(file)) {
       const parts: Buffer[] = [];
-      let start = 0;
       let copyFrom = 0;
-      let nl = buf.indexOf(LF, 0);
-      while (nl !== -1) {
-        const crlf = nl > start && buf[nl - 1] === CR;
-        copyFrom = line(buf, start, crlf ? nl - 1 : nl, parts, copyFrom);
-        if (crlf) {
-          parts.push(buf.subarray(copyFrom, nl - 1));
-          copyFrom = nl;
+      for (let i = 0; i < starts.length; i++) {
+        const start = starts[i]!;
+        const end = ends[i]!;
+        const next = i + 1 < starts.length ? starts[i + 1]! : buf.length;
+        const [t1, t2, t3, t4] = behaviorTabs(file, firstLineNo + i, buf, start, end);
+        const userId = buf.toString("utf8", t1 + 1, t2);
+        pass.impressions++;
+        const parsed = parseMindTime(buf.toString("latin1", t2 + 1, t3));
+        users.see(userId, index, parsed, () => historyLength(buf, t3 + 1, t4, ctx.coldMax + 1));
+        if (users.firstInSplit) {
+          const profile = records.profile.byItem.get(userId);
+          const generated = records.generate.byItem.get(userId);
+          if (profile || generated) probe.load(buf, t3 + 1, t4);
+          if (profile && probe.holdsAll(records.profile.sources.clicks(profile.source))) pass.profiled.push(userId);
+          if (generated && probe.holdsAll(records.generate.sources.clicks(generated.source))) pass.pseudoUsers.add(userId);
         }
-        start = nl + 1;
-        nl = buf.indexOf(LF, start);
+        const mine = retitled.get(userId);
+        if (mine) {
+          const check = (candidate: number) => {
+            for (const { row, item } of mine) if (!refused.has(row) && guard.conflict(item, candidate)) refused.add(row);
+          };
+          forEachCode(probe.codes, buf, t4 + 1, end, check, true);
+        }
+        if (pass.pseudoUsers.has(userId)) {
+          const suffix = pseudoSuffix.get(userId)!;
+          pass.extended++;
+          // The history holds the record's clicks, so it is not empty; trailing spaces are dropped.
+          let historyEnd = t4;
+          while (buf[historyEnd - 1] === SPACE) historyEnd--;
+          parts.push(buf.subarray(copyFrom, historyEnd), Buffer.from(suffix));
+          copyFrom = t4;
+        }
+        if (next - end !== 1) {
+          // A CRLF or a missing final line break: the line is written with LF.
+          parts.push(buf.subarray(copyFrom, end), NEWLINE);
+          copyFrom = next;
+        }
       }
-      parts.push(buf.subarray(copyFrom, start));
-      carry = start < buf.length ? buf.subarray(start) : undefined;
-      await out.writeBytes(Buffer.concat(parts));
-    }
-    if (carry && carry.length > 0) {
-      const end = carry[carry.length - 1] === CR ? carry.length - 1 : carry.length;
-      const parts: Buffer[] = [];
-      const copyFrom = line(carry, 0, end, parts, 0);
-      parts.push(carry.subarray(copyFrom, end), Buffer.from("\n"));
+      parts.push(buf.subarray(copyFrom));
       await out.writeBytes(Buffer.concat(parts));
     }
     await out.commit();
@@ -471,8 +510,9 @@ async function mergeBehaviors(
     await out.abort();
     throw e;
   }
-  return { impressions, extended, pseudoUsersHere };
+  return pass;
 }
+const NEWLINE = Buffer.from("\n");
 
 async function mergeNews(
   split: SplitDir,
@@ -494,14 +534,13 @@ async function mergeNews(
         rows++;
         const better = records.summarize.byItem.get(row.id)?.value;
         if (better !== undefined) enhanced++;
-        const title = better === undefined || mode === "keep" ? row.title : mode === "replace" ? better : `${row.title} ${better}`;
-        newsParts.push(formatNewsLine({ ...row, title }));
+        newsParts.push(formatNewsLine({ ...row, title: titleFor(mode, row.title, better) }));
         titleParts.push(`${tsvField(row.id)}\t${tsvField(row.title)}\t${better ?? ""}\n`);
       }
       await news.write(newsParts.join(""));
       await titles.write(titleParts.join(""));
     }
-    for (const row of pseudo) await news.write(formatNewsLine(row));
+    for (const { userId: _u, item: _i, sourceTitle: _s, ...row } of pseudo) await news.write(formatNewsLine(row));
     await news.commit();
     await titles.commit();
   } catch (e) {
@@ -512,27 +551,158 @@ async function mergeNews(
   return { rows: rows + pseudo.length, pseudo: pseudo.length, enhanced };
 }
 
+/** Violations listed in the error; all are counted. */
+const SHOWN_VIOLATIONS = 20;
+
+/**
+ * Proves the staged output keeps the rule (history-rule.ts rules 3 and 4) by reading it back:
+ * every appended pseudo-news ID belongs to the row's user and was written from clicks this split's
+ * history holds (pseudo-news left out); every user_profiles.tsv row likewise; no pseudo-news item
+ * is retrieved from, or a near copy of, a candidate of its user's impressions in any split. A
+ * violation stops the merge before anything is put in place.
+ */
+async function auditStaging(
+  staging: string,
+  splits: readonly SplitDir[],
+  users: UserSources,
+  records: AllRecords,
+  rows: readonly PseudoRow[],
+  guard: CandidateGuard<number>,
+  titles: (newsId: string) => string | undefined,
+): Promise<{ pseudoNews: number; profiles: number }> {
+  const codes = records.generate.sources.codes;
+  const owner = new Map<number, PseudoRow>(rows.map((r) => [codes.code(r.id), r]));
+  // Each item as written and as the stage validated it (the record's title, retrievedFrom).
+  const guarded = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
+  for (const [userId, mine] of byUser(rows)) {
+    const items = mine.flatMap((row) => {
+      const from = row.item.retrievedFrom === undefined ? undefined : codes.code(row.item.retrievedFrom);
+      return [...new Set([row.title, row.item.title])].map((title) => ({ row, item: guard.item(title, from) }));
+    });
+    guarded.set(userId, items);
+  }
+  const probe = new HistoryProbe(codes);
+  const violations: string[] = [];
+  const reported = new Set<string>();
+  const violation = (key: string, text: string) => {
+    if (reported.has(key)) return;
+    reported.add(key);
+    violations.push(text);
+  };
+  let pseudoNews = 0;
+  let profiles = 0;
+  const clicksOf = (stage: "profile" | "generate", userId: string) => {
+    const kept = records[stage].byItem.get(userId);
+    return kept ? records[stage].sources.clicks(kept.source) : undefined;
+  };
+  for (const split of splits) {
+    const dir = join(staging, split.name);
+    // Users with a row in this split's user_profiles.tsv (1), then checked against their behaviors row (2).
+    const profiled = new Uint8Array(users.size);
+    for await (const batch of readLineBatches(join(dir, "user_profiles.tsv"))) {
+      for (const line of batch) {
+        const userId = line.text.slice(0, line.text.indexOf("\t"));
+        const u = users.index.get(userId);
+        if (u === undefined) violation(`${split.name} profile ${userId}`, `${userId} in ${split.name}: a profile row for a user not in the input`);
+        else profiled[u] = 1;
+      }
+    }
+    const seen = new Uint8Array(users.size);
+    const file = join(dir, "behaviors.tsv");
+    for await (const { buf, starts, ends, firstLineNo } of readByteLineChunks(file)) {
+      for (let i = 0; i < starts.length; i++) {
+        const end = ends[i]!;
+        const [t1, t2, t3, t4] = behaviorTabs(file, firstLineNo + i, buf, starts[i]!, end);
+        const userId = buf.toString("utf8", t1 + 1, t2);
+        const u = users.index.get(userId)!;
+        if (!seen[u]) {
+          seen[u] = 1;
+          // The history without its pseudo-news is what the source clicks must be in.
+          const appended: PseudoRow[] = [];
+          probe.load(buf, t3 + 1, t4, (code) => {
+            const row = owner.get(code);
+            if (row) appended.push(row);
+            return row !== undefined;
+          });
+          for (const row of appended) {
+            pseudoNews++;
+            const where = `${userId} in ${split.name}: pseudo-news ${row.id}`;
+            if (row.userId !== userId) violation(`${split.name} ${row.id} ${userId}`, `${where} was written for ${row.userId}`);
+            else if (!probe.holdsAll(clicksOf("generate", userId)!)) {
+              violation(`${split.name} ${row.id}`, `${where} was written from clicks this split's history does not hold (${sourceText(records, "generate", userId)})`);
+            }
+          }
+          if (profiled[u] === 1) {
+            profiled[u] = 2;
+            profiles++;
+            const clicks = clicksOf("profile", userId);
+            if (!clicks || !probe.holdsAll(clicks)) {
+              violation(`${split.name} profile ${userId}`, `${userId} in ${split.name}: the profile was written from clicks this split's history does not hold (${sourceText(records, "profile", userId)})`);
+            }
+          }
+        }
+        const mine = guarded.get(userId);
+        if (!mine) continue;
+        const check = (code: number) => {
+          for (const { row, item } of mine) {
+            const reason = guard.conflict(item, code);
+            if (!reason) continue;
+            const candidate = codes.id(code);
+            const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is a near copy of ${candidate} ("${titles(candidate)}")`;
+            violation(`${row.id} ${candidate}`, `${userId} in ${split.name}: pseudo-news ${row.id} ${how}, a candidate of ${userId}'s impressions in ${split.name}`);
+          }
+        };
+        forEachCode(codes, buf, t4 + 1, end, check, true);
+      }
+    }
+    for (const [userId, u] of users.index) {
+      if (profiled[u] !== 1) continue;
+      profiles++;
+      violation(`${split.name} profile ${userId}`, `${userId} in ${split.name}: a profile row for a user with no behaviors row in this split`);
+    }
+  }
+  if (violations.length > 0) {
+    const shown = violations.slice(0, SHOWN_VIOLATIONS).map((v) => `  ${v}`).join("\n");
+    const more = violations.length > SHOWN_VIOLATIONS ? `\n  … and ${violations.length - SHOWN_VIOLATIONS} more` : "";
+    throw new UserError(
+      `audit: ${violations.length} violation(s) of the history rule, so nothing was written:\n${shown}${more}\n` +
+        `Records made from other --data than this merge's, or edited by hand, break the rule: run the stages again over the same --data.`,
+    );
+  }
+  return { pseudoNews, profiles };
+}
+
+function sourceText(records: AllRecords, stage: "profile" | "generate", userId: string): string {
+  const kept = records[stage].byItem.get(userId);
+  if (!kept) return "no record";
+  const source = records[stage].sources.source(kept.source);
+  return `${source.split}: ${source.clicks.join(" ")}`;
+}
+
 function buildStages(
   records: AllRecords,
-  newsIds: ReadonlySet<string>,
-  users: UserTable,
+  news: ReadonlyMap<string, string>,
+  users: UserSources,
   coldMax: number,
+  applied: Record<"profile" | "generate", ReadonlySet<string>>,
   unknown: Record<StageName, number>,
 ): Record<StageName, ManifestStage> {
   const covered: Record<StageName, (id: string) => boolean> = {
-    summarize: (id) => newsIds.has(id),
-    profile: (id) => (users.historyLength(id) ?? 0) > 0,
-    generate: (id) => {
-      const len = users.historyLength(id) ?? 0;
-      return len >= 1 && len <= coldMax;
-    },
+    summarize: (id) => news.has(id),
+    profile: (id) => users.sourceLength(id) > 0,
+    generate: (id) => isCold(users.sourceLength(id), coldMax),
+  };
+  const merged: Record<StageName, (id: string) => boolean> = {
+    summarize: (id) => records.summarize.byItem.has(id),
+    profile: (id) => applied.profile.has(id),
+    generate: (id) => applied.generate.has(id),
   };
   const known: Record<StageName, (id: string) => boolean> = {
-    summarize: (id) => newsIds.has(id),
+    summarize: (id) => news.has(id),
     profile: (id) => users.has(id),
     generate: (id) => users.has(id),
   };
-  const itemIds: Record<StageName, Iterable<string>> = { summarize: newsIds, profile: users.index.keys(), generate: users.index.keys() };
+  const itemIds: Record<StageName, Iterable<string>> = { summarize: news.keys(), profile: users.index.keys(), generate: users.index.keys() };
   const result = {} as Record<StageName, ManifestStage>;
   for (const stage of STAGE_NAMES) {
     const r = records[stage] as StageRecords<StageName>;
@@ -542,15 +712,20 @@ function buildStages(
     for (const id of itemIds[stage]) {
       if (!covered[stage](id)) continue;
       items++;
-      if (r.byItem.has(id)) continue;
+      if (merged[stage](id)) continue;
       missing++;
       if (r.failedItems.has(id)) failed++;
     }
-    let merged = 0;
+    let mergedCount = 0;
+    let inapplicable = 0;
     const answeredBy = r.answerers.map((a) => ({ ...a, records: 0 }));
     for (const [id, rec] of r.byItem) {
       if (!known[stage](id)) continue;
-      merged++;
+      if (!merged[stage](id)) {
+        inapplicable++;
+        continue;
+      }
+      mergedCount++;
       answeredBy[rec.by]!.records++;
     }
     const promptHashes: Record<string, string[]> = {};
@@ -565,7 +740,7 @@ function buildStages(
       answeredBy: answeredBy.filter((a) => a.records > 0).sort((a, b) => compareIds(`${a.provider} ${a.model}`, `${b.provider} ${b.model}`)),
       promptHashes: sortedHashes,
       metaFiles: r.metas.length,
-      counts: { items, merged, missing, failed, invalidRecords: r.invalidLines, unknownRecords: unknown[stage] },
+      counts: { items, merged: mergedCount, inapplicable, missing, failed, invalidRecords: r.invalidLines, unknownRecords: unknown[stage] },
       usage: r.usage,
       costUsd: r.metas.length > 0 ? Math.round(r.metas.reduce((s, m) => s + m.meta.costUsd, 0) * 1e6) / 1e6 : null,
     };

@@ -6,6 +6,7 @@ import { PathError } from "../cli/paths.js";
 import { addUsage, zeroUsage } from "../engine/cost.js";
 import { jsonlLines, type BadLine } from "../engine/store.js";
 import { StageRecord, type StageName, type Usage } from "../engine/types.js";
+import { NewsCodes, SourceTable } from "../mind/history-rule.js";
 import { cleanGeneratedText } from "../mind/text.js";
 import { runPaths, StageMeta } from "../run/folder.js";
 import { STAGE_OUTPUTS, type PseudoNews } from "../stages/outputs.js";
@@ -29,6 +30,8 @@ export interface Kept<S extends StageName> {
   value: MergeValues[S];
   /** Index into StageRecords.answerers. */
   by: number;
+  /** profile and generate: the record's provenance, an index into StageRecords.sources; -1 for summarize. */
+  source: number;
 }
 
 export interface StageRecords<S extends StageName> {
@@ -44,6 +47,8 @@ export interface StageRecords<S extends StageName> {
   /** Lines skipped: not JSON, not a StageRecord of this stage, or an output its schema rejects. */
   invalidLines: number;
   invalidExamples: string[];
+  /** The provenance of the records (profile, generate), packed. */
+  sources: SourceTable;
   /** Items with a failure record (whether or not a later run answered them). */
   failedItems: Set<string>;
   metas: { file: string; meta: StageMeta }[];
@@ -90,12 +95,14 @@ function normalize<S extends StageName>(stage: S, output: unknown, pool: Map<str
   for (const item of (parsed.data as { items: PseudoNews[] }).items) {
     const title = cleanGeneratedText(item.title);
     if (!title) return { ok: false, error: "a pseudo-news title is empty after cleaning" };
-    items.push({ title, abstract: cleanGeneratedText(item.abstract) ?? "", category: intern(pool, item.category) });
+    const kept: PseudoNews = { title, abstract: cleanGeneratedText(item.abstract) ?? "", category: intern(pool, item.category) };
+    if (item.retrievedFrom !== undefined) kept.retrievedFrom = item.retrievedFrom;
+    items.push(kept);
   }
   return { ok: true, value: items as MergeValues[S] };
 }
 
-async function readStage<S extends StageName>(stage: S, dirs: readonly string[]): Promise<StageRecords<S>> {
+async function readStage<S extends StageName>(stage: S, dirs: readonly string[], codes: NewsCodes): Promise<StageRecords<S>> {
   const out: StageRecords<S> = {
     stage,
     byItem: new Map(),
@@ -104,6 +111,7 @@ async function readStage<S extends StageName>(stage: S, dirs: readonly string[])
     validLines: 0,
     invalidLines: 0,
     invalidExamples: [],
+    sources: new SourceTable(codes),
     failedItems: new Set(),
     metas: [],
   };
@@ -129,11 +137,15 @@ async function readStage<S extends StageName>(stage: S, dirs: readonly string[])
           invalid(where, `output rejected: ${value.error}`);
           continue;
         }
+        if (stage !== "summarize" && !rec.source) {
+          invalid(where, `no source (the history it was written from; records made before genre-mind kept it): run '${stage}' again`);
+          continue;
+        }
         out.validLines++;
         addUsage(out.usage, rec.usage);
         let by = out.answerers.findIndex((a) => a.provider === rec.provider && a.model === rec.model);
         if (by < 0) by = out.answerers.push({ provider: rec.provider, model: rec.model }) - 1;
-        out.byItem.set(rec.itemId, { value: value.value, by });
+        out.byItem.set(rec.itemId, { value: value.value, by, source: rec.source ? out.sources.add(rec.source) : -1 });
       }
     }
     const failures = paths.failures(stage);
@@ -165,8 +177,9 @@ export async function loadRecords(dirs: readonly string[]): Promise<AllRecords> 
     if (!existsSync(dir)) throw new PathError(`--records ${dir}: no such folder`);
   }
   // One stage after the other: reading them side by side only keeps more unfinished batches alive.
-  const summarize = await readStage("summarize", dirs);
-  const profile = await readStage("profile", dirs);
-  const generate = await readStage("generate", dirs);
+  const codes = new NewsCodes();
+  const summarize = await readStage("summarize", dirs, codes);
+  const profile = await readStage("profile", dirs, codes);
+  const generate = await readStage("generate", dirs, codes);
   return { summarize, profile, generate };
 }

@@ -1,6 +1,7 @@
 import { readNews, readRawBehaviorBatches, type ReadOptions } from "./read.js";
 import type { NewsRow } from "./rows.js";
 import type { SplitDir } from "./splits.js";
+import { earlier, newsIdNumber, replacesSource, timeOrder, type SplitTime } from "./history-rule.js";
 import { parseMindTime } from "./time.js";
 
 export interface CatalogNews extends NewsRow {
@@ -8,22 +9,19 @@ export interface CatalogNews extends NewsRow {
   split: string;
 }
 
-/**
- * The history that describes a user. MIND freezes a user's history per split, and it can differ
- * between splits; we take it from the split whose impressions are the most recent (ties go to the
- * split given later), because that snapshot holds the user's latest clicks.
- */
+/** The history that describes a user: their source, by the rule of history-rule.ts. */
 export interface UserHistory {
   userId: string;
-  /** Clicked news IDs, oldest first, exactly as in behaviors.tsv. */
+  /** Clicked news IDs, oldest first, exactly as in behaviors.tsv; empty when every split's history is empty. */
   history: string[];
-  split: string;
-  /** Latest impression time seen for the user in that split (ms, see parseMindTime). */
-  time: number;
+  /** The split the history comes from; undefined when it is empty everywhere. */
+  split?: string;
 }
 
 export interface Catalog {
   splits: SplitDir[];
+  /** The splits in time order (history-rule.ts rule 1), with their earliest impression. */
+  timeline: SplitTime[];
   news: Map<string, CatalogNews>;
   users: Map<string, UserHistory>;
 }
@@ -36,7 +34,8 @@ export interface CatalogOptions extends ReadOptions {
 export async function loadCatalog(splits: SplitDir[], opts: CatalogOptions = {}): Promise<Catalog> {
   const news = new Map<string, CatalogNews>();
   const users = new Map<string, UserHistory>();
-  for (const split of splits) {
+  const times = new Map<string, SplitTime>();
+  for (const [dataIndex, split] of splits.entries()) {
     for await (const row of readNews(split.newsFile, opts)) {
       if (news.has(row.id)) continue;
       const { lineNo: _lineNo, ...fields } = row;
@@ -44,22 +43,51 @@ export async function loadCatalog(splits: SplitDir[], opts: CatalogOptions = {})
     }
     if (opts.newsOnly) continue;
     const ids = new IdInterner(news);
-    const inSplit = new Map<string, UserHistory>();
+    // A user's History is the same on every row of a split (validate checks it): the first row's is kept.
+    const inSplit = new Map<string, string[]>();
+    let start = Number.NaN;
     for await (const rows of readRawBehaviorBatches(split.behaviorsFile, opts)) {
       for (const row of rows) {
-        const time = parseMindTime(row.time);
-        const t = Number.isNaN(time) ? -Infinity : time;
-        const known = inSplit.get(row.userId);
-        if (!known) inSplit.set(row.userId, { userId: row.userId, history: ids.split(row.historyColumn), split: split.name, time: t });
-        else if (t > known.time) known.time = t;
+        start = earlier(start, parseMindTime(row.time));
+        if (!inSplit.has(row.userId)) inSplit.set(row.userId, ids.split(row.historyColumn));
       }
     }
-    for (const [userId, candidate] of inSplit) {
+    const time: SplitTime = { name: split.name, dataIndex, start };
+    times.set(split.name, time);
+    for (const [userId, history] of inSplit) {
       const known = users.get(userId);
-      if (!known || candidate.time >= known.time) users.set(userId, candidate);
+      if (!known) users.set(userId, { userId, history, split: history.length > 0 ? split.name : undefined });
+      else if (history.length > 0 && replacesSource(time, known.split === undefined ? undefined : times.get(known.split))) {
+        known.history = history;
+        known.split = split.name;
+      }
     }
   }
-  return { splits, news, users };
+  return { splits, timeline: timeOrder([...times.values()]), news, users };
+}
+
+/**
+ * The news IDs of the impressions of the given users in every split (a second pass over the
+ * behaviors files), deduplicated, as the catalog's own ID strings: what their pseudo-news must not
+ * copy (history-rule.ts rule 4). Only cold users need them, so only they are held.
+ */
+export async function loadCandidates(catalog: Catalog, userIds: ReadonlySet<string>, opts: ReadOptions = {}): Promise<Map<string, string[]>> {
+  const sets = new Map<string, Set<string>>();
+  if (userIds.size === 0) return new Map();
+  const ids = new IdInterner(catalog.news);
+  for (const split of catalog.splits) {
+    for await (const rows of readRawBehaviorBatches(split.behaviorsFile, opts)) {
+      for (const row of rows) {
+        if (!userIds.has(row.userId)) continue;
+        let set = sets.get(row.userId);
+        if (!set) sets.set(row.userId, (set = new Set()));
+        // `N123-1` → `N123`: the label is cut at the last dash (news IDs have none, validate checks it).
+        const column = row.impressions.replace(/-[^ ]*/g, "");
+        for (const id of ids.split(column)) set.add(id);
+      }
+    }
+  }
+  return new Map([...sets].map(([u, s]) => [u, [...s]]));
 }
 
 /**
@@ -73,10 +101,10 @@ class IdInterner {
 
   constructor(news: Map<string, CatalogNews>) {
     let max = -1;
-    for (const id of news.keys()) max = Math.max(max, idNumber(id, 0, id.length));
+    for (const id of news.keys()) max = Math.max(max, newsIdNumber(id, 0, id.length));
     this.byNumber = new Array<string | undefined>(Math.min(max, MAX_DENSE) + 1);
     for (const { id } of news.values()) {
-      const n = idNumber(id, 0, id.length);
+      const n = newsIdNumber(id, 0, id.length);
       if (n >= 0 && n <= MAX_DENSE) this.byNumber[n] = id;
       else this.byId.set(id, id);
     }
@@ -89,7 +117,7 @@ class IdInterner {
       let e = column.indexOf(" ", s);
       if (e === -1) e = column.length;
       if (e > s) {
-        const n = idNumber(column, s, e);
+        const n = newsIdNumber(column, s, e);
         const known = n >= 0 && n <= MAX_DENSE ? this.byNumber[n] : undefined;
         if (known !== undefined) out.push(known);
         else {
@@ -103,20 +131,6 @@ class IdInterner {
   }
 }
 const MAX_DENSE = 1 << 22;
-
-/** The number of `N<digits>` written without leading zeros (so it names one ID), else -1. */
-function idNumber(text: string, start: number, end: number): number {
-  const digits = end - start - 1;
-  if (digits < 1 || digits > 9 || text.charCodeAt(start) !== 78) return -1;
-  if (digits > 1 && text.charCodeAt(start + 1) === 48) return -1;
-  let n = 0;
-  for (let i = start + 1; i < end; i++) {
-    const c = text.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    n = n * 10 + c;
-  }
-  return n;
-}
 
 /** The most recent `n` clicks, most recent first: the part of a history a prompt describes. */
 export function recentClicks(history: readonly string[], n: number): string[] {

@@ -26,10 +26,20 @@ async function asSplit(dir: string): Promise<SplitDir | undefined> {
 
 export class SplitNotFoundError extends Error {}
 
+/** train before dev before the rest: the order a trainer sees them (numbering words and users in it). */
+function trainerRank(name: string): number {
+  return /train/i.test(name) ? 0 : /dev|valid/i.test(name) ? 1 : 2;
+}
+
+/** Sub-folders of a folder of splits: a train split first, then dev (or valid), then the others by name. */
+function compareSplitNames(a: string, b: string): number {
+  return trainerRank(a) - trainerRank(b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /**
  * `--data` takes a split folder (news.tsv + behaviors.tsv) or a folder of split folders; several
- * `--data` values may be given. Splits come back in the order given, sub-folders sorted by name,
- * so every command sees the same order.
+ * `--data` values may be given. Splits come back in the order given, the sub-folders of a folder
+ * in compareSplitNames order, so every command sees the same order.
  */
 export async function resolveSplits(dirs: readonly string[]): Promise<SplitDir[]> {
   const splits: SplitDir[] = [];
@@ -47,7 +57,7 @@ export async function resolveSplits(dirs: readonly string[]): Promise<SplitDir[]
       splits.push(direct);
       continue;
     }
-    const children = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    const children = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort(compareSplitNames);
     const found: SplitDir[] = [];
     for (const child of children) {
       const split = await asSplit(join(dir, child));

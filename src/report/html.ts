@@ -2,6 +2,7 @@
 // browser pages through a JSON sample embedded in the page. Every piece of LLM or dataset text is
 // untrusted: server-side it goes through esc(), in the page it is only ever set as textContent.
 import { basename } from "node:path";
+import { describeAudit } from "../merge/manifest.js";
 import { MIND_CATEGORIES, TOPICS } from "../stages/vocab.js";
 import type { Distributions, ReportModel, StageGlance } from "./collect.js";
 import { plural } from "../util/text.js";
@@ -153,7 +154,7 @@ function glance(model: ReportModel): string {
     ["cost", usd(cost)],
   ];
   const splits = m
-    ? `<p class="muted">Merged ${m.splits.map((s) => `<b>${esc(s.name)}</b> (${int(s.output.news)} news, ${int(s.output.pseudoNews)} pseudo-news, ${int(s.output.historiesExtended)} histories extended)`).join(", ")} · titles: <code>${esc(m.options.title)}</code></p>`
+    ? `<p class="muted">Merged ${m.splits.map((s) => `<b>${esc(s.name)}</b> (${int(s.output.news)} news, ${int(s.output.pseudoNews)} pseudo-news, ${int(s.output.historiesExtended)} histories extended, ${int(s.output.profiles)} profiles)`).join(", ")} · titles: <code>${esc(m.options.title)}</code> · ${esc(describeAudit(m))}</p>`
     : `<p class="muted">No manifest.json: the run has not been merged yet; showing the stage records.</p>`;
   return `<section id="glance"><h2>The run at a glance</h2>
 <div class="cards">${cards.map(([k, v]) => `<div class="card"><div class="v">${v}</div><div class="k">${k}</div></div>`).join("")}</div>

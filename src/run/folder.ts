@@ -16,7 +16,8 @@ export function runPaths(dir: string) {
     stageMeta: (stage: StageName) => join(dir, `${stage}.meta.json`),
     /** Merged MIND splits go to `<dir>/<split name>/`. */
     split: (name: string) => join(dir, name),
-    userProfiles: join(dir, "user_profiles.tsv"),
+    /** Where merge wrote one user_profiles.tsv for all splits before profiles became per split; removed on --force. */
+    legacyUserProfiles: join(dir, "user_profiles.tsv"),
     manifest: join(dir, "manifest.json"),
     report: join(dir, "report.html"),
     /** Input splits that passed the check before a stage ran (a cache: deleting it costs one more check). */

@@ -8,13 +8,16 @@ import { cleanGeneratedText } from "../mind/text.js";
 import { MAX_TITLE_CHARS } from "./summarize.js";
 import { extractJson, jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "./normalize.js";
 import type { GenerateOutput, PseudoNews } from "./outputs.js";
-import { newsTopics, numberedTitles } from "./profile.js";
+import { CandidateGuard, isCold } from "../mind/history-rule.js";
+import { sha256 } from "../util/hash.js";
+import { newsTopics, numberedTitles, sourceOf } from "./profile.js";
 import type { Stage, StageInput, StageOptions } from "./stage.js";
 import { render } from "./template.js";
 import { TfIdfIndex } from "./tfidf.js";
 import { MIND_CATEGORIES } from "./vocab.js";
 
-export const GENERATE_SCHEMA_VERSION = "generate-1";
+// generate-2: records carry their source and keep clear of the user's candidates (history-rule.ts).
+export const GENERATE_SCHEMA_VERSION = "generate-2";
 export const MAX_ABSTRACT_CHARS = 2000;
 
 /**
@@ -104,6 +107,28 @@ export function parseGenerated(raw: string, check: GenerateCheck): ParseResult<G
   return { ok: true, value: { items } };
 }
 
+/** One guard per catalog: candidate title words are computed once per run, whichever user shows them. */
+const guards = new WeakMap<Catalog, CandidateGuard>();
+export function candidateGuard(catalog: Catalog): CandidateGuard {
+  let g = guards.get(catalog);
+  if (!g) guards.set(catalog, (g = new CandidateGuard((id) => catalog.news.get(id)?.title)));
+  return g;
+}
+
+/**
+ * history-rule.ts rule 4 as a re-ask: an item copied from the user's impressions is refused. The
+ * error does not quote the candidate, so the model cannot learn what the user was shown.
+ */
+export function candidateProblem(value: GenerateOutput, shown: readonly string[], guard: CandidateGuard): string | undefined {
+  const problems: string[] = [];
+  value.items.forEach((item, i) => {
+    const c = guard.firstConflict(guard.item(item.title, item.retrievedFrom), shown);
+    if (c?.reason === "near copy") problems.push(`item ${i + 1} is a near copy of a news story this user was already shown; write a different story`);
+    else if (c) problems.push(`item ${i + 1} is a news story this user was already shown; choose a different story`);
+  });
+  return problems.length ? problems.join("; ") : undefined;
+}
+
 /** Cuts text to at most `max` characters at a word boundary. */
 function clip(text: string, max: number): string {
   if (text.length <= max) return text;
@@ -120,7 +145,8 @@ const CHAIN_BOOST = 1.5;
 /**
  * Offline baseline — retrieval standing in for generation: the k catalog news most similar
  * (TF-IDF over title and abstract, cosine to the sum of the history) that the user has not read,
- * skipping those the generate rules would reject (near copies, unknown categories); ties by ID.
+ * skipping those the generate rules would reject (near copies, unknown categories) and the news of
+ * the user's impressions (`shown`) and their near copies; ties by ID.
  * Chained (UP→CG), the best CHAIN_POOL candidates are re-ranked: a candidate whose topics (through
  * the offline profile's tables) meet the profile topics has its score multiplied by CHAIN_BOOST.
  */
@@ -130,8 +156,11 @@ export function offlineGenerated(
   history: readonly CatalogNews[],
   k: number,
   profileTopics?: readonly string[],
+  shown: readonly string[] = [],
 ): GenerateOutput {
   const read = new Set(history.map((n) => n.id));
+  const skip = new Set([...read, ...shown]);
+  const guard = candidateGuard(catalog);
   const historyTokens = history.map((n) => titleTokens(n.title));
   const chosen: PseudoNews[] = [];
   const chosenTokens: Set<string>[] = [];
@@ -142,10 +171,11 @@ export function offlineGenerated(
     if (!title || !category || title.length > MAX_TITLE_CHARS) return;
     const tokens = titleTokens(title);
     if ([...historyTokens, ...chosenTokens].some((h) => jaccard(tokens, h) >= NEAR_COPY_JACCARD)) return;
+    if (guard.firstConflict(guard.item(title, id), shown)) return;
     chosen.push({ title, abstract: clip(cleanGeneratedText(news.abstract) ?? "", MAX_ABSTRACT_CHARS), category, retrievedFrom: id });
     chosenTokens.push(tokens);
   };
-  const ranked = index.similar([...read], read);
+  const ranked = index.similar([...read], skip);
   if (profileTopics?.length) {
     const wanted = new Set(profileTopics);
     const pool: { id: string; score: number; at: number }[] = [];
@@ -195,12 +225,15 @@ export const generateStage: Stage = {
       ? { file: "generate.chain.user.md", known: ["history", "k", "topics"], required: ["history", "topics"] }
       : { file: "generate.user.md", known: ["history", "k"], required: ["history"] },
   }),
+  usesCandidates: true,
   items: (catalog: Catalog, options: StageOptions) => [...catalog.users.keys()].filter((u) => coldClicks(catalog, u, options) !== undefined),
   whyNot(catalog, options, id) {
     const user = catalog.users.get(id);
     if (!user) return `no user ${id} in the given splits`;
-    if (user.history.length === 0) return `user ${id} has an empty history: generate skips such users`;
-    if (user.history.length > options.coldMax) return `user ${id} has ${user.history.length} clicks: not a cold user (1 to ${options.coldMax} clicks, see --cold-max)`;
+    if (user.history.length === 0) return `user ${id} has an empty history in every split: generate skips such users`;
+    if (!isCold(user.history.length, options.coldMax)) {
+      return `user ${id} has ${user.history.length} clicks in ${user.split}, their earliest non-empty history: not a cold user (1 to ${options.coldMax} clicks, see --cold-max)`;
+    }
     if (!coldClicks(catalog, id, options)) return `none of user ${id}'s clicks is in the given news files`;
     return undefined;
   },
@@ -210,14 +243,19 @@ export const generateStage: Stage = {
     const jsonSchema = generateJsonSchema();
     const retrieval = retrievalOf(catalog);
     const fingerprint = retrieval.fingerprint();
+    const guard = candidateGuard(catalog);
     return itemIds.map((id): LlmRequest<GenerateOutput> => {
       const history = coldClicks(catalog, id, options);
       if (!history) throw new Error(`generate: ${id} is not a cold user`);
+      const shown = input.candidates?.get(id) ?? [];
       const values: Record<string, string> = { history: numberedTitles(history, true), k: String(options.k) };
+      const source = sourceOf(catalog, id, history);
+      const profile = input.profiles?.get(id);
       if (options.chain) {
-        const profile = input.profiles?.get(id);
         if (!profile) throw new Error(`generate --chain: no profile for user ${id}`);
-        values.topics = profile.topics.join(", ");
+        values.topics = profile.output.topics.join(", ");
+        // The topics were written from the profile's clicks: the answer derives from those too.
+        for (const c of profile.source.clicks) if (!source.clicks.includes(c)) source.clicks.push(c);
       }
       return {
         stage: "generate",
@@ -229,9 +267,12 @@ export const generateStage: Stage = {
         maxTokens: 250 * options.k + 100,
         // A headline, a two-sentence abstract and a category per item, as JSON.
         expectedOutputTokens: 90 * options.k + 10,
-        offlineInputs: fingerprint,
+        // The offline answer avoids the user's candidates, which the prompt does not show.
+        offlineInputs: sha256(fingerprint, ...[...shown].sort()),
         parse: (raw) => parseGenerated(raw, { k: options.k, history, catalog: catalog.news }),
-        offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, input.profiles?.get(id)?.topics)),
+        offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, profile?.output.topics, shown)),
+        source,
+        check: (value) => candidateProblem(value, shown, guard),
       };
     });
   },

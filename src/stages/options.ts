@@ -18,7 +18,7 @@ export const commonStageOptions: OptionSpecs = {
 
 export const stageFlagOptions = {
   recent: { type: "string", arg: "<n>", description: "clicks described per user, most recent first (default 30)" },
-  "cold-max": { type: "string", arg: "<n>", description: "a cold user has 1..n clicks; empty histories are skipped (default 5)" },
+  "cold-max": { type: "string", arg: "<n>", description: "a cold user has 1..n clicks in their earliest non-empty history (default 5)" },
   k: { type: "string", arg: "<n>", description: "pseudo-news items per cold user, asked for in one request (default 2)" },
   chain: { type: "boolean", description: "condition on the user's profile topics (UP→CG); needs profile records in --out" },
 } satisfies OptionSpecs;
@@ -63,6 +63,8 @@ export function selectItems(ids: readonly string[], shard: Shard | undefined, li
   return limit === undefined ? mine : mine.slice(0, limit);
 }
 
-export const HISTORY_RULE_HELP = `Which history describes a user: MIND freezes a user's history per split and it can differ
-between splits. genre-mind takes it from the split holding the user's most recent impression
-(a tie goes to the split given later in --data); prompts list the most recent clicks first.`;
+export const HISTORY_RULE_HELP = `Which history describes a user: MIND freezes a user's history per split, and a later split's
+history holds the clicks of an earlier split's impressions (its labels). Splits are ordered by their
+first impression; each user is asked once, from their earliest non-empty history, and the record keeps
+the split and clicks it was written from. merge uses an answer in a split only where that split's
+history holds all of those clicks (a past history may serve a later split, never the reverse).`;

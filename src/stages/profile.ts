@@ -2,7 +2,7 @@
 import categoryTopics from "../../data/vocab/category-topics.json" with { type: "json" };
 import gazetteer from "../../data/gazetteer/us-cities.json" with { type: "json" };
 import { z } from "zod";
-import type { LlmRequest, ParseResult } from "../engine/types.js";
+import type { LlmRequest, ParseResult, RecordSource } from "../engine/types.js";
 import type { Catalog, CatalogNews } from "../mind/catalog.js";
 import { sha256 } from "../util/hash.js";
 import { entitiesOf, stateOfEntity } from "./entities.js";
@@ -12,7 +12,8 @@ import type { Stage, StageInput, StageOptions } from "./stage.js";
 import { render } from "./template.js";
 import { TOPICS, US_STATES } from "./vocab.js";
 
-export const PROFILE_SCHEMA_VERSION = "profile-1";
+// profile-2: records carry their source (history-rule.ts); profile-1 records are asked again.
+export const PROFILE_SCHEMA_VERSION = "profile-2";
 
 export const PROFILE_JSON_SCHEMA = {
   type: "object",
@@ -70,6 +71,13 @@ export function profileClicks(catalog: Catalog, userId: string, recent: number):
     if (n) out.push(n);
   }
   return out;
+}
+
+/** The provenance of a prompt written from `clicks` of the user's source history. */
+export function sourceOf(catalog: Catalog, userId: string, clicks: readonly CatalogNews[]): RecordSource {
+  const split = catalog.users.get(userId)?.split;
+  if (split === undefined || clicks.length === 0) throw new Error(`${userId} has no source history`);
+  return { split, clicks: clicks.map((n) => n.id) };
 }
 
 export function numberedTitles(clicks: readonly CatalogNews[], withCategory: boolean): string {
@@ -180,7 +188,7 @@ export const profileStage: Stage = {
   whyNot(catalog, options, id) {
     const user = catalog.users.get(id);
     if (!user) return `no user ${id} in the given splits`;
-    if (user.history.length === 0) return `user ${id} has an empty history: profile covers users with clicks only`;
+    if (user.history.length === 0) return `user ${id} has an empty history in every split: profile covers users with clicks only`;
     if (profileClicks(catalog, id, options.recent).length === 0) return `none of user ${id}'s recent clicks is in the given news files`;
     return undefined;
   },
@@ -202,6 +210,7 @@ export const profileStage: Stage = {
         offlineInputs: sha256(OFFLINE_TABLES, ...clicks.map(offlineRowHash)),
         parse: parseProfile,
         offline: () => JSON.stringify(offlineProfile(clicks)),
+        source: sourceOf(input.catalog, id, clicks),
       };
     });
   },

@@ -8,7 +8,8 @@ import { inputFolder, outputFolder } from "../cli/paths.js";
 import { runEngine, type EngineSummary } from "../engine/engine.js";
 import { readJsonl } from "../engine/store.js";
 import { StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
-import { loadCatalog, type Catalog } from "../mind/catalog.js";
+import { loadCandidates, loadCatalog, type Catalog } from "../mind/catalog.js";
+import { describeSources, holdsAll } from "../mind/history-rule.js";
 import { SkipLog } from "../mind/errors.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { checkInputSplits } from "../run/input-check.js";
@@ -19,7 +20,7 @@ import type { StageConfig } from "./options.js";
 import { selectItems } from "./options.js";
 import { ProfileOutput } from "./outputs.js";
 import { profileStage } from "./profile.js";
-import type { Stage, StageInput, StageOptions } from "./stage.js";
+import type { ChainProfile, Stage, StageInput, StageOptions } from "./stage.js";
 import { summarizeStage } from "./summarize.js";
 import { BUNDLED_PROMPTS_DIR, loadTemplate, templateHashes } from "./template.js";
 
@@ -61,24 +62,38 @@ export async function prepareStage(
 }
 
 /**
- * generate --chain reads `<out>/profile.jsonl` (the last record of a user wins). Users without a
- * profile are left out with a note while they are at most --max-failure-share of the items (a
- * profile run may fail a few users); beyond that, or without the file, the run stops.
+ * generate --chain reads `<out>/profile.jsonl` (the last record of a user wins). A profile serves a
+ * user only when it was written from clicks of their source history (a record without its source,
+ * written before records kept one, does not). Users without such a profile are left out with a
+ * note while they are at most --max-failure-share of the items (a profile run may fail a few
+ * users); beyond that, or without the file, the run stops.
  */
-export async function loadProfiles(out: string, itemIds: readonly string[], maxShare: number, ctx: CommandContext): Promise<{ profiles: Map<string, ProfileOutput>; kept: string[] }> {
+export async function loadProfiles(
+  out: string,
+  catalog: Catalog,
+  itemIds: readonly string[],
+  maxShare: number,
+  ctx: CommandContext,
+): Promise<{ profiles: Map<string, ChainProfile>; kept: string[] }> {
   const file = runPaths(out).records("profile");
   const shown = relative(ctx.cwd, file) || file;
   if (!existsSync(file)) {
     throw new UserError(`generate --chain needs the user profiles in ${shown}, which does not exist: run 'genre-mind profile --out ${relative(ctx.cwd, out) || "."}' with the same --data first`);
   }
+  const wanted = new Set(itemIds);
   const { records } = await readJsonl(file, StageRecord.extend({ output: ProfileOutput }));
-  const profiles = new Map<string, ProfileOutput>();
-  for (const r of records) profiles.set(r.itemId, r.output);
+  const profiles = new Map<string, ChainProfile>();
+  for (const r of records) {
+    if (!wanted.has(r.itemId)) continue;
+    const history = catalog.users.get(r.itemId)?.history ?? [];
+    if (r.source && holdsAll(new Set(history), r.source.clicks)) profiles.set(r.itemId, { output: r.output, source: r.source });
+    else profiles.delete(r.itemId);
+  }
   const kept = itemIds.filter((id) => profiles.has(id));
   const lacking = itemIds.length - kept.length;
   if (lacking > 0) {
     const examples = itemIds.filter((id) => !profiles.has(id)).slice(0, 3).join(", ");
-    const message = `${lacking} of ${itemIds.length} cold users have no profile in ${shown} (e.g. ${examples})`;
+    const message = `${lacking} of ${itemIds.length} cold users have no profile written from their source history in ${shown} (e.g. ${examples})`;
     if (lacking / itemIds.length > maxShare) {
       throw new UserError(`generate --chain: ${message}: run 'genre-mind profile' over the same --data into the same --out first`);
     }
@@ -105,10 +120,11 @@ export async function buildRequests(
   const { stage, input } = prepared;
   let items = only ?? selectItems(stage.items(input.catalog, input.options), config.shard, config.limit);
   if (input.options.chain) {
-    const { profiles, kept } = await loadProfiles(resolve(ctx.cwd, config.out), items, config["max-failure-share"], ctx);
+    const { profiles, kept } = await loadProfiles(resolve(ctx.cwd, config.out), input.catalog, items, config["max-failure-share"], ctx);
     input.profiles = profiles;
     items = kept;
   }
+  if (stage.usesCandidates) input.candidates = await loadCandidates(input.catalog, new Set(items), { lenient: config.lenient });
   return { requests: stage.requests(input, items), items };
 }
 
@@ -117,7 +133,11 @@ export async function runStage(name: StageName, config: StageConfig, ctx: Comman
   const prepared = await prepareStage(name, config, ctx, (splits) =>
     checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) }),
   );
-  const { requests } = await buildRequests(prepared, config, ctx);
+  const { requests, items } = await buildRequests(prepared, config, ctx);
+  if (config["dry-run"] && name !== "summarize") {
+    const { catalog, options } = prepared.input;
+    ctx.stdout.write(describeSources(name, catalog.users, catalog.timeline, items, name === "generate" ? options.coldMax : undefined));
+  }
   const summary = await runEngine({ stage: name, requests, runDir: out }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
   const meta: StageMeta = {
