@@ -76,6 +76,40 @@ describe("merge", () => {
     expect((await readdir(runDir)).filter((n) => n.startsWith("."))).toEqual([]);
   });
 
+  it("copies news rows it does not rewrite byte for byte, bytes that are not UTF-8 included", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    // Latin-1 é (0xE9) in N100's abstract and N120's title, as in a file saved in the wrong encoding;
+    // N120's record is its original title: an answer that enhanced nothing.
+    const file = join(data, "train", "news.tsv");
+    const input = Buffer.from((await read(data, "train", "news.tsv")).replace("An abstract.", "Caf\u00e9 abstract.").replace("Storm coming", "Storm coming to Montr\u00e9al"), "latin1");
+    await writeFile(file, input);
+    await appendFile(join(runDir, "summarize.jsonl"), record("summarize", "N120", { title: "Storm coming to Montr\uFFFDal" }));
+    const inputLines = (b: Buffer) => b.toString("latin1").split("\n").filter(Boolean);
+    const mergedNews = async (out: string) => inputLines(await readFile(join(out, "train", "news.tsv"))).slice(0, 5);
+
+    const keep = join(root, "keep");
+    const k = await mergeRun(root, ["--data", data, "--records", runDir, "--out", keep, "--title", "keep"]);
+    expect(k.code, k.err).toBe(0);
+    expect(await mergedNews(keep)).toEqual(inputLines(input));
+
+    const replace = join(root, "replace");
+    const r = await mergeRun(root, ["--data", data, "--records", runDir, "--out", replace]);
+    expect(r.code, r.err).toBe(0);
+    const [n100, n101, n102, n120, nx7] = await mergedNews(replace);
+    // Only the title field of a row with an enhanced title changes; its other bytes stay as read.
+    expect(n100).toBe(inputLines(input)[0]!.replace(`"Quoted" start of a title`, "Enhanced N100 title"));
+    expect(n100).toContain("Caf\u00e9 abstract.");
+    expect([n101, n102]).toEqual([inputLines(input)[1]!.replace(/\t[^\t]*\t\t/, "\tEnhanced N101 title\t\t"), inputLines(input)[2]!.replace("Stocks rise", "Enhanced N102 title")]);
+    // N120's answer is its title as read (U+FFFD for the bad byte): nothing to rewrite, so the row keeps its 0xE9.
+    expect(n120).toBe(inputLines(input)[3]);
+    expect(nx7).toBe(inputLines(input)[4]);
+    // Enhanced titles counts the three that changed, not N120's unchanged answer.
+    const manifest = Manifest.parse(JSON.parse(await read(replace, "manifest.json")));
+    expect(manifest.splits.find((s) => s.name === "train")!.output.titlesEnhanced).toBe(3);
+    expect(r.out).toMatch(/train\/: 8 news \(3 pseudo-news\), 3 enhanced titles/);
+  });
+
   it("reads CRLF endings, a BOM and a missing final newline, and writes plain LF lines", async () => {
     const { root, data, runDir } = await makeDataset();
     await writeRecords(runDir);
