@@ -49,6 +49,11 @@ const CASES: [string[], NodeJS.ProcessEnv, number, RegExp][] = [
   [["summarize", "--data", "data", "--prompts", "/nonexistent"], {}, 2, /--prompts \/nonexistent: no such folder$/],
   [["summarize", "--data", "data", "--config", "/nonexistent"], {}, 2, /--config \/nonexistent: no such file$/],
   [["report", "/nonexistent"], {}, 2, /\/nonexistent: no such run folder$/],
+  [["split", "data/train", "--list", "/nonexistent.json"], {}, 2, /--list \/nonexistent\.json: no such file$/],
+  [["split", "data/train", "--by-time", "--out", "a-file"], {}, 2, /--out a-file: a file, expected a folder$/],
+  [["import", "once", "/nonexistent", "--data", "data", "--out", "run"], {}, 2, /<folder> \/nonexistent: no such folder$/],
+  [["import", "once", "a-folder", "--data", "data", "--out", "run"], {}, 2, /a-folder\/user\/tok\.uid\.dat: no such file \(ONCE's user vocabulary\)$/],
+  [["import", "once", "a-folder", "--data", "data", "--out", "a-file"], {}, 2, /--out a-file: a file, expected a folder$/],
   // values: the whole accepted range, once, in one line
   [["summarize", "--limit", "0"], {}, 2, /--limit: expected a whole number, at least 1 \(got '0'\)$/],
   [["generate", "--k", "0"], {}, 2, /--k: expected a whole number between 1 and 20 \(got '0'\)$/],
