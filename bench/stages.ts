@@ -167,6 +167,14 @@ async function child(argv: string[]): Promise<void> {
     await import("../src/cli/main.js");
     return;
   }
+  if (what === "input-check") {
+    // What a stage command pays once per input split before its first request (then remembered).
+    await import("../src/cli/main.js");
+    const { checkInputSplits } = await import("../src/run/input-check.js");
+    const { resolveSplits } = await import("../src/mind/splits.js");
+    await checkInputSplits(await resolveSplits([rest[0]!]), { lenient: false, out: rest[1]!, persist: true, show: (p) => p });
+    return;
+  }
   if (what === "catalog" || what === "catalog-news") {
     // The CLI is imported as in the stage runs, so the baselines differ from them only by the work.
     await import("../src/cli/main.js");
@@ -250,6 +258,9 @@ async function main(): Promise<void> {
   const offlineOut = join(scratch, "offline");
   const dryOut = join(scratch, "dry");
   await mkdir(dryOut, { recursive: true });
+  await mkdir(offlineOut, { recursive: true });
+  // A stage command checks its input splits once and remembers it in the run folder: the check is
+  // measured on its own below, and every stage run finds it remembered, so each row is the stage's own work.
   const only = values.only?.split(",");
   const want = (s: string) => !only || only.includes(s);
   const data = ["--data", split];
@@ -258,6 +269,7 @@ async function main(): Promise<void> {
     ["node + CLI imported", ["node"]],
     ["catalog: news", ["catalog-news", split]],
     ["catalog: news + behaviors", ["catalog", split]],
+    ["input check (validate, once per split)", ["input-check", split, offlineOut]],
   ];
   for (const stage of ["summarize", "profile", "generate"] as const) {
     if (!want(stage)) continue;
@@ -282,6 +294,9 @@ async function main(): Promise<void> {
           if (!made.ok) throw new Error(`the offline profile run for generate --chain failed:\n${made.output}`);
         }
         await cp(profiles, join(dryOut, "profile.jsonl"));
+      }
+      if (label.includes("--dry-run") && !existsSync(join(dryOut, "inputs-checked.json")) && existsSync(join(offlineOut, "inputs-checked.json"))) {
+        await cp(join(offlineOut, "inputs-checked.json"), join(dryOut, "inputs-checked.json"));
       }
       const r = await measure(label, argv, scratch);
       results.push(r);

@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCatalog, recentClicks } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
+import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
 
@@ -36,7 +36,7 @@ describe("loadCatalog", () => {
   });
 
   it("reads odd IDs (leading zeros, other forms, unknown) as written", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gm-catalog-"));
+    const dir = await tempDir("gm-catalog-");
     await mkdir(join(dir, "s"));
     await writeFile(join(dir, "s", "news.tsv"), ["N12", "N012", "X5", "N99999999999"].map(news).join("\n") + "\n");
     await writeFile(
@@ -50,22 +50,18 @@ describe("loadCatalog", () => {
   });
 
   it("keeps histories past 65,536 distinct news, and text of any characters, exactly", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gm-catalog-"));
-    try {
-      await mkdir(join(dir, "s"));
-      const ids = Array.from({ length: 70_000 }, (_, i) => `N${i * 3 + 1}`);
-      const rows = ids.map(news);
-      rows[69_999] = [ids[69_999], "news", "newsus", "“Café” ’s 北京", "Ünïcode abstract", "", "[]", "[]"].join("\t");
-      await writeFile(join(dir, "s", "news.tsv"), rows.join("\n") + "\n");
-      const history = [ids[69_999], ids[0], ids[65_536], "N2", ids[65_535]].join(" ");
-      await writeFile(join(dir, "s", "behaviors.tsv"), `1\tU1\t11/15/2019 8:55:22 AM\t${history}\tN1-1\n`);
-      const catalog = await loadCatalog(await resolveSplits([join(dir, "s")]));
-      expect(catalog.users.get("U1")!.history.join(" ")).toBe(history);
-      expect(catalog.news.get(ids[69_999]!)).toMatchObject({ title: "“Café” ’s 北京", abstract: "Ünïcode abstract" });
-      expect([...catalog.users.keys()]).toEqual(["U1"]);
-      expect([...catalog.users.entries()].map(([id, u]) => [id, u.history.length])).toEqual([["U1", 5]]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const dir = await tempDir("gm-catalog-");
+    await mkdir(join(dir, "s"));
+    const ids = Array.from({ length: 70_000 }, (_, i) => `N${i * 3 + 1}`);
+    const rows = ids.map(news);
+    rows[69_999] = [ids[69_999], "news", "newsus", "“Café” ’s 北京", "Ünïcode abstract", "", "[]", "[]"].join("\t");
+    await writeFile(join(dir, "s", "news.tsv"), rows.join("\n") + "\n");
+    const history = [ids[69_999], ids[0], ids[65_536], "N2", ids[65_535]].join(" ");
+    await writeFile(join(dir, "s", "behaviors.tsv"), `1\tU1\t11/15/2019 8:55:22 AM\t${history}\tN1-1\n`);
+    const catalog = await loadCatalog(await resolveSplits([join(dir, "s")]));
+    expect(catalog.users.get("U1")!.history.join(" ")).toBe(history);
+    expect(catalog.news.get(ids[69_999]!)).toMatchObject({ title: "“Café” ’s 北京", abstract: "Ünïcode abstract" });
+    expect([...catalog.users.keys()]).toEqual(["U1"]);
+    expect([...catalog.users.entries()].map(([id, u]) => [id, u.history.length])).toEqual([["U1", 5]]);
   });
 });
