@@ -5,10 +5,16 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { runEngineWith } from "../src/engine/engine.js";
 import { splitPackAnswer } from "../src/engine/pack.js";
+import { readJsonl } from "../src/engine/store.js";
+import type { LlmRequest } from "../src/engine/types.js";
+import { runPaths } from "../src/run/folder.js";
 import { StageRecord, type StageName } from "../src/engine/types.js";
 import { TOPICS } from "../src/stages/vocab.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
+import { installBatches } from "./fakes/anthropic-batches.js";
+import { config, context, titleAnswer, titleRequests } from "./engine-helpers.js";
 import { runCliCaptured } from "./helpers/cli.js";
 
 const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
@@ -175,3 +181,78 @@ describe("splitPackAnswer", () => {
     expect(splitPackAnswer('{"items": []}')).toMatchObject({ ok: false, error: expect.stringMatching(/"answers"/) });
   });
 });
+
+/** The toy title stage's answer, for one item or for each item of a pack. */
+function packedTitles(body: FakeMessageRequest): string {
+  const user = blockText(body.messages[0]!.content);
+  const items = [...user.matchAll(ITEM)];
+  if (items.length === 0) return titleAnswer(body);
+  return JSON.stringify({ answers: items.map((m) => ({ item: Number(m[1]), answer: JSON.parse(titleAnswer({ messages: [{ content: m[2]! }] })) })) });
+}
+
+describe("--pack with a batch provider", () => {
+  it("sends packs as batch requests and stores each item's own answer; a restart with packs open pays for nothing twice", async () => {
+    fake = await createFakeAnthropic({ answer: (body) => packedTitles(body) });
+    const batches = installBatches(fake, { hold: true });
+    const dir = await temp();
+    const requests = titleRequests(10).map((r): LlmRequest => ({ ...r, packable: true }));
+    // A factory: a batch collection plans the requests again instead of holding the items.
+    let planned = 0;
+    const source = () => {
+      planned++;
+      return requests;
+    };
+    const run = (signal?: AbortSignal) =>
+      runEngineWith({ stage: "summarize", requests: source, runDir: dir }, config({ provider: "anthropic-batch", "base-url": fake!.url, pack: 4 }), context({ ANTHROPIC_API_KEY: "k" }), {
+        batchPollMs: 1,
+        batchSignal: signal,
+      });
+    const stop = new AbortController();
+    batches.once("retrieve", () => stop.abort());
+    await expect(run(stop.signal)).rejects.toMatchObject({ name: "AbortError" });
+    expect(batches.creates).toBe(1);
+    const sent = [...batches.batches.values()][0]!.requests;
+    expect(sent.map((r) => blockText(r.params.messages[0]!.content).match(/<item id=/g)?.length)).toEqual([4, 4, 2]);
+
+    batches.release();
+    planned = 0;
+    const summary = await run();
+    expect(summary.counts).toMatchObject({ done: 10, failed: 0 });
+    expect(batches.creates).toBe(1);
+    // Once to find what no open batch holds, once more to collect the batch that ended.
+    expect(planned).toBe(2);
+    const recs = (await readJsonl(runPaths(dir).records("summarize"), StageRecord)).records;
+    expect(recs.map((r) => [r.itemId, (r.output as { title: string }).title, r.pack]).sort()).toEqual(
+      requests.map((r, i) => [r.itemId, `Title for ${r.itemId}`, i < 8 ? 4 : 2]).sort(),
+    );
+  });
+
+  it("an item whose part of a packed batch answer is invalid is repaired alone in the next batch", async () => {
+    fake = await createFakeAnthropic({
+      answer: (body, info) => {
+        const text = packedTitles(body);
+        // N2's part of the first pack is not a title.
+        return info.n === 1 && blockText(body.messages[0]!.content).includes("<item") ? text.replace('{"title":"Title for N2"}', '"no"') : text;
+      },
+    });
+    const batches = installBatches(fake);
+    const dir = await temp();
+    const requests = titleRequests(5).map((r): LlmRequest => ({ ...r, packable: true }));
+    const summary = await runEngineWith(
+      { stage: "summarize", requests, runDir: dir },
+      config({ provider: "anthropic-batch", "base-url": fake.url, pack: 5 }),
+      context({ ANTHROPIC_API_KEY: "k" }),
+      { batchPollMs: 1 },
+    );
+    expect(summary.counts).toMatchObject({ done: 5, failed: 0 });
+    expect(batches.creates).toBe(2);
+    const repair = [...batches.batches.values()][1]!.requests;
+    expect(repair).toHaveLength(1);
+    expect(repair[0]!.params.messages).toHaveLength(3);
+    expect(blockText(repair[0]!.params.messages[0]!.content)).toMatch(/news N2/);
+    const recs = (await readJsonl(runPaths(dir).records("summarize"), StageRecord)).records;
+    expect(recs.find((r) => r.itemId === "N2")).toMatchObject({ attempts: 2, output: { title: "Title for N2" } });
+    expect(recs.filter((r) => r.pack === 5)).toHaveLength(4);
+  });
+});
+

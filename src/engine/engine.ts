@@ -3,7 +3,7 @@
 // re-asks invalid ones and keeps counts and cost; a runner per provider mode (offline, live, batch)
 // drives the items through. This file wires them for one run and prints the summary. Stages know
 // news; the engine knows none of it.
-import { UserError, type CommandContext } from "../cli/command.js";
+import type { CommandContext } from "../cli/command.js";
 import { providerSpec } from "../providers/registry.js";
 import { resolveModel } from "../providers/setup.js";
 import type { BatchLimits, ProviderSpec } from "../providers/types.js";
@@ -27,8 +27,12 @@ export { requestKey } from "./plan.js";
 
 export interface EngineRun {
   stage: StageName;
-  /** Built as they are consumed when lazy: each is dropped once its item is stored. */
-  requests: Iterable<LlmRequest> | AsyncIterable<LlmRequest>;
+  /**
+   * Built as they are consumed when lazy: each is dropped once its item is stored. A function gives
+   * them anew each time it is called: a batch run plans them again to collect a batch (an array is
+   * read again; a one-shot stream is kept in memory for it).
+   */
+  requests: Iterable<LlmRequest> | AsyncIterable<LlmRequest> | (() => Iterable<LlmRequest> | AsyncIterable<LlmRequest>);
   /** How many requests will come, for the progress total (default: an array's length, else those seen so far). */
   items?: number;
   runDir: string;
@@ -130,6 +134,29 @@ async function* dryRunAsks(planned: AsyncIterable<Planned>, planner: Planner): A
   }
 }
 
+type Requests = Iterable<LlmRequest> | AsyncIterable<LlmRequest>;
+
+/** A stream that is its own iterator (a generator) can be read once only. */
+function oneShot(r: Requests): boolean {
+  const it = Symbol.asyncIterator in r ? r[Symbol.asyncIterator]() : r[Symbol.iterator]();
+  return (it as unknown) === r;
+}
+
+/** The requests for the first planning, and again for each later one (batch collections). */
+function requestSource(requests: EngineRun["requests"], again: boolean): { first: Requests; again: () => Requests; length?: number } {
+  if (typeof requests === "function") return { first: requests(), again: requests };
+  const length = Array.isArray(requests) ? requests.length : undefined;
+  if (!again || !oneShot(requests)) return { first: requests, again: () => requests, length };
+  const kept: LlmRequest[] = [];
+  async function* keep(): AsyncGenerator<LlmRequest> {
+    for await (const r of requests as Requests) {
+      kept.push(r);
+      yield r;
+    }
+  }
+  return { first: keep(), again: () => kept };
+}
+
 /** runEngine with injectable knobs (tests, bench). */
 export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: CommandContext, deps: EngineDeps): Promise<EngineSummary> {
   const started = performance.now();
@@ -151,7 +178,8 @@ async function planAndRun(
   deps: EngineDeps,
   { started, spec, model, paths, planner }: { started: number; spec: ProviderSpec; model: string; paths: ReturnType<typeof runPaths>; planner: Planner },
 ): Promise<EngineSummary> {
-  const planned = planner.plan(run.requests);
+  const source = requestSource(run.requests, spec.mode === "batch");
+  const planned = planner.plan(source.first);
   const summary = (counts: StageCounts, usage: Usage, costUsd: number, dryRun: boolean): EngineSummary => ({
     stage: run.stage,
     provider: config.provider,
@@ -169,7 +197,6 @@ async function planAndRun(
     const counts = { items: planner.items, done: 0, cached: planner.cached, retried: 0, failed: 0, failedByReason: {} };
     return { ...summary(counts, zeroUsage(), report.liveCostUsd, true), estimate: report };
   }
-  if (spec.mode === "batch" && config.pack > 1) throw new UserError(`--pack with --provider ${config.provider}: not supported yet; use --pack 1 or a live provider`);
 
   const budget = await stageBudget(config, spec, model, paths, run.stage);
   const session = new StageSession({ stage: run.stage, runDir: run.runDir, config, spec, model, ctx, planner });
@@ -178,7 +205,8 @@ async function planAndRun(
   // counted below, with the items a pack was being filled with. The offline provider answers each
   // item itself: nothing to pack.
   const held: PendingItem[] = [];
-  const asks = packed({ [Symbol.asyncIterator]: () => ({ next: () => pending.next() }) }, spec.mode === "offline" ? 1 : config.pack, held);
+  // The batch runner packs itself: a collection gathers a pack's items again from their states.
+  const asks = packed({ [Symbol.asyncIterator]: () => ({ next: () => pending.next() }) }, spec.mode === "live" ? config.pack : 1, held);
   // Clients are built at the first item to send: a missing key stops the run before anything is
   // sent, and a run with nothing to send needs no key.
   const setup = {
@@ -190,7 +218,7 @@ async function planAndRun(
     note: (m: string) => ctx.stderr.write(`${m}\n`),
   };
   const gate = new RateGate({ rpm: config.rpm, itpm: config.itpm, otpm: config.otpm }, deps.now);
-  const expected = run.items ?? (Array.isArray(run.requests) ? run.requests.length : undefined);
+  const expected = run.items ?? source.length;
   // done/failed count every item a request answers (its sharers too), so the total does as well.
   const progress = new Progress(
     ctx.stderr,
@@ -222,6 +250,8 @@ async function planAndRun(
           provider: () => spec.create(setup),
           pollMs: deps.batchPollMs ?? config["poll-interval"] * 1000,
           limits: { ...spec.batchLimits, ...deps.batchLimits },
+          again: () => session.asks(planner.plan(source.again(), true)),
+          pack: config.pack,
           signal: deps.batchSignal,
           budget,
           interrupt: run.interrupt,

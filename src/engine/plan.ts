@@ -68,6 +68,8 @@ export interface PendingItem {
   lastAnswer?: string;
   /** A pack (pack.ts): the items this one request carries, in item-number order. */
   members?: PendingItem[];
+  /** A pack whose answer numbers its items otherwise than 1, 2, …: each member's number. */
+  memberNumbers?: number[];
   /** What was wrong with the last answer, while a repair re-ask is due. */
   problem?: { reason: FailureReason; error: string };
 }
@@ -115,6 +117,8 @@ export class Planner {
   private readonly failedNow = new HashMap64();
   /** Items on their way: at most what the runner has in flight. */
   private readonly asked = new Map<string, PendingItem>();
+  /** (key, item) pairs given up on in this run: a later planning does not copy the failure to them again. */
+  private readonly failedItems = new HashSet64();
   /** Dry run: keys counted already. */
   private readonly counted = new HashSet64();
   /**
@@ -162,16 +166,20 @@ export class Planner {
     return parsed.success && (parsed.data as { key: string }).key === key ? parsed.data : undefined;
   }
 
-  /** Yields what to do with each request, in order; requests sharing an asked key join its item. */
-  async *plan(requests: Iterable<LlmRequest> | AsyncIterable<LlmRequest>): AsyncGenerator<Planned> {
+  /**
+   * Yields what to do with each request, in order; requests sharing an asked key join its item. A
+   * later planning of the same requests (`again`: a batch collection) counts nothing a second time.
+   */
+  async *plan(requests: Iterable<LlmRequest> | AsyncIterable<LlmRequest>, again = false): AsyncGenerator<Planned> {
+    const first = !again;
     for await (const req of requests) {
       if (req.stage !== this.stage) throw new Error(`request for ${req.itemId} is for stage ${req.stage}, not ${this.stage}`);
-      this.items++;
+      if (first) this.items++;
       const importedAt = this.imported.get(hash64(req.itemId));
       if (importedAt !== undefined) {
         const imported = await this.recordAt(importedAt);
         if (imported?.itemId === req.itemId && ownTag(imported.itemId, imported.source) === ownTag(req.itemId, req.source) && req.check?.(imported.output) === undefined) {
-          this.cached++;
+          if (first) this.cached++;
           continue;
         }
       }
@@ -180,7 +188,7 @@ export class Planner {
       const stored = this.stored.get(h);
       const pending = this.asked.get(key);
       const failedAt = this.failedNow.get(h);
-      if ((stored !== undefined && stored & SEEN) || pending || this.counted.has(h) || failedAt !== undefined) this.sharing++;
+      if (first && ((stored !== undefined && stored & SEEN) || pending || this.counted.has(h) || failedAt !== undefined)) this.sharing++;
       if (stored !== undefined) {
         // A stored answer serves an item only while it still suits it (LlmRequest.check: new data
         // can show a user new impressions); one that does not is asked again, with the error stated.
@@ -190,7 +198,7 @@ export class Planner {
           this.stored.set(h, stored | SEEN);
           const pair = pairHash(h, ownTag(req.itemId, req.source));
           if (this.done.has(pair)) {
-            this.cached++;
+            if (first) this.cached++;
             continue;
           }
           answer ??= await this.lineFor(this.records, Math.floor(stored / 4), key, StageRecord);
@@ -204,6 +212,9 @@ export class Planner {
         }
       }
       if (failedAt !== undefined) {
+        const pair = pairHash(h, ownTag(req.itemId, req.source));
+        if (this.failedItems.has(pair)) continue;
+        this.failedItems.add(pair);
         const failure = await this.lineFor(this.failures, failedAt, key, FailureRecord);
         if (failure) {
           yield { copyFailure: { ...failure, itemId: req.itemId, usage: zeroUsage() } };
@@ -237,7 +248,18 @@ export class Planner {
     if ("output" in outcome.line) {
       this.stored.set(h, outcome.at * 4 + THIS_RUN + SEEN);
       for (const r of outcome.stored) this.done.add(pairHash(h, ownTag(r.itemId, r.source)));
-    } else this.failedNow.set(h, outcome.at);
+    } else {
+      this.failedNow.set(h, outcome.at);
+      for (const r of outcome.stored) this.failedItems.add(pairHash(h, ownTag(r.itemId, r.source)));
+    }
+  }
+
+  /**
+   * Forgets an item still unanswered (batch mode: its batch holds it): a later planning hands it out
+   * again, and a request sharing its key meanwhile is an item of its own.
+   */
+  release(item: PendingItem): void {
+    if (this.asked.get(item.key) === item) this.asked.delete(item.key);
   }
 
   async close(): Promise<void> {

@@ -120,6 +120,11 @@ export class StageSession {
     return this.spec.mode === "batch" ? "batch" : "live";
   }
 
+  /** An item a batch holds: the planner lets it go until the batch is collected. */
+  release(item: PendingItem): void {
+    this.planner.release(item);
+  }
+
   cost(): number {
     return priceUsd(this.usage, this.price, this.costMode) ?? 0;
   }
@@ -151,7 +156,8 @@ export class StageSession {
     const split = answer.stop === "end" ? splitPackAnswer(answer.text) : undefined;
     const again: PendingItem[] = [];
     for (const [i, m] of members.entries()) {
-      const part = split?.ok ? split.value.get(i + 1) : undefined;
+      const number = pack.memberNumbers?.[i] ?? i + 1;
+      const part = split?.ok ? split.value.get(number) : undefined;
       if (part !== undefined) {
         if ((await this.judge(m, part, "end", members.length)) === "reask") again.push(m);
         continue;
@@ -163,7 +169,7 @@ export class StageSession {
         const why =
           answer.stop === "end"
             ? split?.ok
-              ? { reason: "invalid" as const, error: `the packed answer had no answer for item ${i + 1}` }
+              ? { reason: "invalid" as const, error: `the packed answer had no answer for item ${number}` }
               : { reason: "invalid" as const, error: split?.error ?? "unreadable packed answer" }
             : this.stopProblem(answer.stop, pack.req.maxTokens);
         await this.fail(m, why.reason, why.error);
