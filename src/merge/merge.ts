@@ -12,10 +12,10 @@ import { parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { cleanGeneratedText, tsvField } from "../mind/text.js";
-import { validateSplit } from "../mind/validate.js";
 import { parseMindTime } from "../mind/time.js";
 import { formatNewsLine, newsLineWithTitle } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
+import { checkInputSplits, rememberPassed } from "../run/input-check.js";
 import type { PseudoNews } from "../stages/outputs.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
 import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
@@ -171,33 +171,24 @@ function unknownMessage(stage: StageName, count: number, total: number, examples
   return `${count} of ${total} ${stage} records name ${what} not in any --data split (e.g. ${examples.join(", ")})`;
 }
 
-/** Runs merge; nothing appears in `out` unless every file was written, passed the audit and the readers contract. */
+/** Runs merge; nothing appears in `out` unless the input passed validate's checks and every file was written and passed the audit. */
 export async function merge(req: MergeRequest, log: Log = () => {}): Promise<MergeResult> {
   const out = resolve(req.out);
   const splits = await resolveSplits(req.data);
   const recordDirs = (req.records.length > 0 ? req.records : [req.out]).map((d) => resolve(d));
   await refuseOverwrite(out, splits, req.force);
+  // The input passes validate's checks (once: a split that passed is remembered in the run folder,
+  // where the stage commands that made the records checked it too). Merge copies its rows byte for
+  // byte or rewrites only what it owns (a title, a history's appended pseudo-news, its own rows), so
+  // the output is not parsed again for the trainers' contract; the audit reads it back for the rule.
+  log("checking the input splits");
+  const checked = await checkInputSplits(splits, { lenient: false, forMerge: true, out, persist: false, show: (p) => relative(process.cwd(), p) || p, nothing: "Nothing was written" });
   const warnings: string[] = [];
   const staging = join(out, `.merge-staging-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
-    // The records and the user table live only inside writeStaging: validation gets their memory back.
-    const { manifest, coldMax } = await writeStaging(req, out, splits, recordDirs, staging, log, warnings);
-    for (const split of splits) {
-      const dir = join(staging, split.name);
-      const staged: SplitDir = { name: split.name, dir, newsFile: join(dir, "news.tsv"), behaviorsFile: join(dir, "behaviors.tsv") };
-      log(`${split.name}: validating the merged split`);
-      const report = await validateSplit(staged, { coldMax, lenient: true, displayPath: (f) => relative(staging, f) });
-      const errors = report.problems.filter((p) => p.severity === "error");
-      if (errors.length > 0) {
-        const described = errors.map((p) => `  ${p.message}: ${p.count}\n${p.examples.map((e) => `    ${e}`).join("\n")}`);
-        throw new UserError(
-          `the merged ${split.name} split fails validation, so nothing was written:\n${described.join("\n")}\n` +
-            `Check the input with 'genre-mind validate ${split.dir}'.`,
-        );
-      }
-    }
+    const { manifest } = await writeStaging(req, out, splits, recordDirs, staging, log, warnings);
     await writeFileAtomic(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
 
     // Put everything in place; the manifest goes last, so its presence marks a complete merge.
@@ -211,6 +202,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
       await rename(join(staging, split.name), paths.split(split.name));
     }
     await rename(join(staging, "manifest.json"), paths.manifest);
+    await rememberPassed(out, checked);
     return { out, manifest, warnings };
   } finally {
     await rm(staging, { recursive: true, force: true });

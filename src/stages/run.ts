@@ -154,9 +154,9 @@ function exitCodeOf(summary: EngineSummary, interrupt?: AbortSignal): number {
 }
 
 async function runStageLocked(name: StageName, config: StageConfig, ctx: CommandContext, out: string, interrupt?: AbortSignal): Promise<StageRun> {
-  const prepared = await prepareStage(name, config, ctx, (splits) =>
-    checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) }),
-  );
+  const prepared = await prepareStage(name, config, ctx, async (splits) => {
+    await checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) });
+  });
   const { requests, items } = await buildRequests(prepared, config, ctx);
   if (config["dry-run"] && name !== "summarize") {
     const { catalog, options } = prepared.input;
