@@ -572,6 +572,10 @@ async function auditStaging(
 ): Promise<{ pseudoNews: number; profiles: number }> {
   const codes = records.generate.sources.codes;
   const owner = new Map<number, PseudoRow>(rows.map((r) => [codes.code(r.id), r]));
+  // Pseudo-news are numbered after every real news ID: an ID below the first is never one (no lookup).
+  let firstPseudo = Infinity;
+  for (const code of owner.keys()) if (code >= 0 && code < firstPseudo) firstPseudo = code;
+  const pseudoCode = (code: number) => (code >= firstPseudo || code < 0 ? owner.get(code) : undefined);
   // Each item as written and as the stage validated it (the record's title, retrievedFrom).
   const guarded = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
   for (const [userId, mine] of byUser(rows)) {
@@ -620,7 +624,7 @@ async function auditStaging(
           // The history without its pseudo-news is what the source clicks must be in.
           const appended: PseudoRow[] = [];
           probe.load(buf, t3 + 1, t4, (code) => {
-            const row = owner.get(code);
+            const row = pseudoCode(code);
             if (row) appended.push(row);
             return row !== undefined;
           });
