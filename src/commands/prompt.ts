@@ -30,7 +30,7 @@ export const promptCommand = defineCommand({
     if (why) throw new UserError(why, 2);
     // The prompt of one item, built exactly as the stage builds it for a run (profiles included).
     const { requests } = await buildRequests(prepared, config, ctx, [id]);
-    const req = requests[0];
+    const [req] = requests();
     if (!req) throw new UserError(`${id} has no profile yet, so generate --chain has no prompt for it`);
     const { system, user } = prepared.input;
     ctx.stdout.write(`=== system (${system.path}) ===\n${req.system}\n\n=== user (${user.path}) ===\n${req.user}\n`);

@@ -6,7 +6,7 @@ import { relative, resolve } from "node:path";
 import { shownPath, UserError, type CommandContext } from "../cli/command.js";
 import { inputFolder, outputFolder } from "../cli/paths.js";
 import { runEngine, type EngineSummary } from "../engine/engine.js";
-import { readJsonl } from "../engine/store.js";
+import { engineJsonl } from "../engine/store.js";
 import { StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
 import { loadCandidates, loadCatalog, type Catalog } from "../mind/catalog.js";
 import { describeSources, holdsAll } from "../mind/history-rule.js";
@@ -84,9 +84,9 @@ export async function loadProfiles(
     throw new UserError(`generate --chain needs the user profiles in ${shown}, which does not exist: run 'genre-mind profile --out ${relative(ctx.cwd, out) || "."}' with the same --data first`);
   }
   const wanted = new Set(itemIds);
-  const { records } = await readJsonl(file, StageRecord.extend({ output: ProfileOutput }));
   const profiles = new Map<string, ChainProfile>();
-  for (const r of records) {
+  // Streamed: a MIND-large profile file holds a million records, of which the cold users' are kept.
+  for await (const r of engineJsonl(file, StageRecord.extend({ output: ProfileOutput }))) {
     if (!wanted.has(r.itemId)) continue;
     const history = catalog.users.get(r.itemId)?.history ?? [];
     if (r.source && holdsAll(new Set(history), r.source.clicks)) profiles.set(r.itemId, { output: r.output, source: r.source });
@@ -113,13 +113,20 @@ export interface StageRun {
   exitCode: number;
 }
 
-/** The requests of the selected items (`only`: just these, for the prompt command). */
+/** Items whose requests are built at a time: the engine asks for them as it goes. */
+const REQUEST_SLICE = 512;
+
+/**
+ * The requests of the selected items (`only`: just these, for the prompt command), built a slice of
+ * items at a time as they are read, and built anew each time `requests` is called (a batch run plans
+ * them again to collect a batch): a MIND-large stage never holds every prompt at once.
+ */
 export async function buildRequests(
   prepared: PreparedStage,
   config: StageConfig,
   ctx: CommandContext,
   only?: string[],
-): Promise<{ requests: LlmRequest[]; items: string[] }> {
+): Promise<{ requests: () => Iterable<LlmRequest>; items: string[] }> {
   const { stage, input } = prepared;
   let items = only ?? selectItems(stage.items(input.catalog, input.options), config.shard, config.limit);
   if (input.options.chain) {
@@ -128,7 +135,10 @@ export async function buildRequests(
     items = kept;
   }
   if (stage.usesCandidates) input.candidates = await loadCandidates(input.catalog, new Set(items), { lenient: config.lenient });
-  return { requests: stage.requests(input, items), items };
+  const requests = function* (): Generator<LlmRequest> {
+    for (let i = 0; i < items.length; i += REQUEST_SLICE) yield* stage.requests(input, items.slice(i, i + REQUEST_SLICE));
+  };
+  return { requests, items };
 }
 
 export async function runStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<StageRun> {
@@ -162,7 +172,7 @@ async function runStageLocked(name: StageName, config: StageConfig, ctx: Command
     const { catalog, options } = prepared.input;
     ctx.stdout.write(describeSources(name, catalog.users, catalog.timeline, items, name === "generate" ? options.coldMax : undefined));
   }
-  const summary = await runEngine({ stage: name, requests, runDir: out, interrupt }, config, ctx);
+  const summary = await runEngine({ stage: name, requests, items: items.length, runDir: out, interrupt }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
   const meta: StageMeta = {
     stage: name,
