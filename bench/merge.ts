@@ -3,12 +3,13 @@
 // every user and the cold users, run as a child process: wall time, throughput and peak RSS, beside
 // `cp` of the same input files as the floor.
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, readdirSync, readFileSync, statSync, type WriteStream } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { once } from "node:events";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { cpus, loadavg } from "node:os";
+import { Out, prng } from "./synthetic.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DATA = join(ROOT, "bench", ".data");
@@ -30,44 +31,7 @@ const { values } = parseArgs({ options: {
 const sizeMb = Number(values.size);
 if (!Number.isFinite(sizeMb) || sizeMb <= 0) throw new Error("--size <MB>: expected a positive number");
 
-/** mulberry32: a small seeded PRNG, so the same --size always gives the same files. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-class Out {
-  private parts: string[] = [];
-  private size = 0;
-  bytes = 0;
-  private constructor(private readonly stream: WriteStream) {}
-  static open(path: string): Out {
-    return new Out(createWriteStream(path));
-  }
-  async write(text: string): Promise<void> {
-    this.parts.push(text);
-    this.size += text.length;
-    this.bytes += Buffer.byteLength(text);
-    if (this.size > 1 << 20) await this.flush();
-  }
-  private async flush(): Promise<void> {
-    const ok = this.stream.write(this.parts.join(""));
-    this.parts = [];
-    this.size = 0;
-    if (!ok) await once(this.stream, "drain");
-  }
-  async close(): Promise<void> {
-    await this.flush();
-    this.stream.end();
-    await once(this.stream, "finish");
-  }
-}
 
 /** A user's history is a pure function of the user, so every row of a user repeats it exactly (as in MIND). */
 function history(user: number, newsCount: number): string[] {

@@ -17,12 +17,13 @@
 // kept in bench/.data/ and reused; --generate-only prints the split folder (for a --dry-run by hand).
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { createWriteStream, existsSync, readFileSync, statSync, type WriteStream } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Writable } from "node:stream";
+import { Out, prng } from "./synthetic.js";
 
 const HERE = import.meta.filename;
 const ROOT = resolve(import.meta.dirname, "..");
@@ -35,16 +36,6 @@ const GENERATOR = 2;
 
 // --- synthetic data ---------------------------------------------------------------------------
 
-/** mulberry32: the same sizes always give the same files. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const COMMON = (
   "the a of in to for and on with after at by from is are was be as new how why what who says could will " +
@@ -78,27 +69,6 @@ const NON_LATIN = [
   "上海迪士尼乐园推出冬季限定活动",
 ];
 
-class Out {
-  private parts: string[] = [];
-  private size = 0;
-  constructor(private readonly stream: WriteStream) {}
-  async write(text: string): Promise<void> {
-    this.parts.push(text);
-    this.size += text.length;
-    if (this.size > 1 << 20) await this.flush();
-  }
-  private async flush(): Promise<void> {
-    const ok = this.stream.write(this.parts.join(""));
-    this.parts = [];
-    this.size = 0;
-    if (!ok) await once(this.stream, "drain");
-  }
-  async close(): Promise<void> {
-    await this.flush();
-    this.stream.end();
-    await once(this.stream, "finish");
-  }
-}
 
 async function generate(dir: string, newsCount: number, userCount: number): Promise<void> {
   const rand = prng(7);
@@ -123,7 +93,7 @@ async function generate(dir: string, newsCount: number, userCount: number): Prom
     return text;
   };
   await mkdir(dir, { recursive: true });
-  const news = new Out(createWriteStream(join(dir, "news.tsv")));
+  const news = Out.open(join(dir, "news.tsv"));
   for (let i = 1; i <= newsCount; i++) {
     const [cat, sub] = pick(CATS);
     const [label, surface] = pick(PLACES);
@@ -137,7 +107,7 @@ async function generate(dir: string, newsCount: number, userCount: number): Prom
 
   // Popular news are clicked more often, as in MIND.
   const click = () => `N${1 + Math.floor(rand() ** 1.6 * newsCount)}`;
-  const behaviors = new Out(createWriteStream(join(dir, "behaviors.tsv")));
+  const behaviors = Out.open(join(dir, "behaviors.tsv"));
   let row = 0;
   for (let u = 1; u <= userCount; u++) {
     // MIND-small: ~3% empty histories, ~21% cold (1..5 clicks); the rest long-tailed (median ~19, max 801).
