@@ -55,6 +55,18 @@ export function coldClicks(catalog: Catalog, userId: string, options: StageOptio
   return clicks.length > 0 ? clicks : undefined;
 }
 
+/** Why `id` is not a cold user (the items of generate and pick), or undefined when it is one. */
+export function whyNotCold(stage: string, catalog: Catalog, options: StageOptions, id: string): string | undefined {
+  const user = catalog.users.get(id);
+  if (!user) return `no user ${id} in the given splits`;
+  if (user.history.length === 0) return `user ${id} has an empty history in every split: ${stage} skips such users`;
+  if (!isCold(user.history.length, options.coldMax)) {
+    return `user ${id} has ${user.history.length} clicks in ${user.split}, their earliest non-empty history: not a cold user (1 to ${options.coldMax} clicks, see --cold-max)`;
+  }
+  if (!coldClicks(catalog, id, options)) return `none of user ${id}'s clicks is in the given news files`;
+  return undefined;
+}
+
 const RawItem = z.object({ title: z.string(), abstract: z.string().optional(), category: z.string(), retrievedFrom: z.string().optional() });
 
 export interface GenerateCheck {
@@ -207,7 +219,7 @@ function catalogFingerprint(catalog: Catalog): string {
 /** One index and one fingerprint per catalog: built on first use, shared by every request of the run. */
 const retrieval = new WeakMap<Catalog, { index?: TfIdfIndex; fingerprint?: string }>();
 
-function retrievalOf(catalog: Catalog) {
+export function retrievalOf(catalog: Catalog) {
   let r = retrieval.get(catalog);
   if (!r) retrieval.set(catalog, (r = {}));
   return {
@@ -227,16 +239,7 @@ export const generateStage: Stage = {
   }),
   usesCandidates: true,
   items: (catalog: Catalog, options: StageOptions) => [...catalog.users.keys()].filter((u) => coldClicks(catalog, u, options) !== undefined),
-  whyNot(catalog, options, id) {
-    const user = catalog.users.get(id);
-    if (!user) return `no user ${id} in the given splits`;
-    if (user.history.length === 0) return `user ${id} has an empty history in every split: generate skips such users`;
-    if (!isCold(user.history.length, options.coldMax)) {
-      return `user ${id} has ${user.history.length} clicks in ${user.split}, their earliest non-empty history: not a cold user (1 to ${options.coldMax} clicks, see --cold-max)`;
-    }
-    if (!coldClicks(catalog, id, options)) return `none of user ${id}'s clicks is in the given news files`;
-    return undefined;
-  },
+  whyNot: (catalog, options, id) => whyNotCold("generate", catalog, options, id),
   requests(input: StageInput, itemIds) {
     const { catalog, options } = input;
     const system = render(input.system, { category_vocabulary: MIND_CATEGORIES.join(", "), k: String(options.k) });
