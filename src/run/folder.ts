@@ -1,7 +1,7 @@
 // The files of a run folder (`--out`), named in one place. Everything a stage paid for lives here.
 import { join } from "node:path";
 import { z } from "zod";
-import { ProviderName, StageName, Usage } from "../engine/types.js";
+import { Answerer, StageName, Usage } from "../engine/types.js";
 
 export function runPaths(dir: string) {
   return {
@@ -41,7 +41,7 @@ export type StageCounts = z.infer<typeof StageCounts>;
 /** Written at the end of each stage run; merge and report read it for the manifest. */
 export const StageMeta = z.object({
   stage: StageName,
-  provider: ProviderName,
+  provider: Answerer,
   model: z.string(),
   /** sha256 of each prompt template file used, by file name. */
   promptHashes: z.record(z.string(), z.string()),

@@ -152,7 +152,7 @@ function requestShapingOptions(name: StageName, config: StageConfig): Record<str
   return common;
 }
 
-async function splitSizes(catalog: Catalog): Promise<StageMeta["splits"]> {
+export async function splitSizes(catalog: Catalog): Promise<StageMeta["splits"]> {
   return Promise.all(
     catalog.splits.map(async (s) => ({ name: s.name, newsBytes: (await stat(s.newsFile)).size, behaviorsBytes: (await stat(s.behaviorsFile)).size })),
   );
