@@ -308,7 +308,7 @@ describe("cost and prompt caching", () => {
     // Sonnet 4.5: $3 in, $15 out per MTok.
     expect(summary.costUsd).toBeCloseTo((u.inputTokens * 3 + u.outputTokens * 15) / 1e6, 10);
     expect(ctx.out.text()).toContain(`$${summary.costUsd.toFixed(4)}`);
-    expect(costUsd({ inputTokens: 1e6, outputTokens: 1e6, cacheReadTokens: 1e6, cacheWriteTokens: 1e6 }, "claude-haiku-4-5-20251001", "batch")).toBeCloseTo(
+    expect(costUsd({ inputTokens: 1e6, outputTokens: 1e6, cacheReadTokens: 1e6, cacheWriteTokens: 1e6 }, "anthropic", "claude-haiku-4-5-20251001", "batch")).toBeCloseTo(
       (1 + 5 + 0.1 + 1.25) / 2,
       10,
     );
@@ -322,7 +322,7 @@ describe("cost and prompt caching", () => {
     expect(Array.isArray(bodies[0]!.system) && bodies[0]!.system[0]!.cache_control).toEqual({ type: "ephemeral" });
     expect(summary.usage.cacheWriteTokens).toBeGreaterThan(1024);
     expect(summary.usage.cacheReadTokens).toBe(summary.usage.cacheWriteTokens * 5);
-    const info = modelInfo("claude-sonnet-4-5")!;
+    const info = modelInfo("anthropic", "claude-sonnet-4-5")!;
     const u = summary.usage;
     expect(summary.costUsd).toBeCloseTo((u.inputTokens * info.input + u.outputTokens * info.output + u.cacheWriteTokens * info.cacheWrite + u.cacheReadTokens * info.cacheRead) / 1e6, 10);
   });
@@ -538,6 +538,31 @@ describe("rate gate pressure", () => {
     const { anthropicRateLimits } = await import("../src/providers/anthropic.js");
     gate.observe(anthropicRateLimits(new Headers({ "anthropic-ratelimit-requests-limit": "100", "anthropic-ratelimit-requests-remaining": "5" })));
     expect(gate.pressureFactor).toBeCloseTo(0.9);
+  });
+});
+
+describe("a budget of input and output together", () => {
+  it("paces both against it (OpenAI's one token budget), and only when one is advertised", async () => {
+    const { RateGate } = await import("../src/engine/limits.js");
+    const now = 0;
+    const gate = new RateGate({}, () => now);
+    // 6,000 tokens a minute: the bucket holds one second's worth, 100.
+    gate.observe({ tokens: { limit: 6000 } });
+    await gate.acquire({ input: 60, output: 40 });
+    const stop = new AbortController();
+    let passed = false;
+    const next = gate.acquire({ input: 1, output: 1 }, stop.signal).then(
+      () => (passed = true),
+      () => undefined,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(passed).toBe(false);
+    stop.abort();
+    await next;
+    // The same calls without that budget pass at once.
+    const free = new RateGate({}, () => now);
+    await free.acquire({ input: 60, output: 40 });
+    await free.acquire({ input: 1, output: 1 });
   });
 });
 

@@ -9,7 +9,7 @@ import { sha256 } from "../util/hash.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
 import { engineJsonl } from "./store.js";
-import { IMPORTED, StageRecord, type FailureRecord, type LlmRequest, type RecordSource, type StageName, type Usage } from "./types.js";
+import { IMPORTED, StageRecord, type FailureReason, type FailureRecord, type LlmRequest, type RecordSource, type StageName, type Usage } from "./types.js";
 
 /** JSON with sorted object keys, so a schema's key order does not change the request key. */
 function canonicalJson(value: unknown): string {
@@ -64,6 +64,8 @@ export interface PendingItem {
   usage: Usage;
   /** The last answer received, kept for the failure record. */
   lastAnswer?: string;
+  /** What was wrong with the last answer, while a repair re-ask is due. */
+  problem?: { reason: FailureReason; error: string };
 }
 
 /** What the planner decided for one request. */

@@ -41,11 +41,11 @@ export function resolveApiKey(spec: ProviderSpec, config: EngineConfig, env: Nod
 
 /**
  * --base-url, else the provider's environment variable from the command's environment (not
- * process.env, so in-process runs can point elsewhere); undefined means the SDK's default. A provider
- * that has no default stops the run with its example.
+ * process.env, so in-process runs can point elsewhere), else the provider's default; undefined means
+ * the SDK's default. A provider that has no default stops the run with its example.
  */
 export function resolveBaseUrl(spec: ProviderSpec, config: EngineConfig, env: NodeJS.ProcessEnv): string | undefined {
-  const url = config["base-url"] ?? (spec.baseUrl?.env ? env[spec.baseUrl.env] : undefined);
+  const url = config["base-url"] ?? (spec.baseUrl?.env ? env[spec.baseUrl.env] || undefined : undefined) ?? spec.baseUrl?.default;
   if (!url && spec.baseUrl?.required) throw new UserError(`--provider ${config.provider} needs --base-url, ${spec.baseUrl.required.example}`);
   return url;
 }

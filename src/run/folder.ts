@@ -12,6 +12,8 @@ export function runPaths(dir: string) {
     failures: (stage: StageName) => join(dir, `${stage}.failures.jsonl`),
     /** Message Batches submitted and not yet collected, written before polling starts. */
     batches: (stage: StageName) => join(dir, `${stage}.batches.jsonl`),
+    /** The process writing a stage now (run/lock.ts). */
+    lock: (stage: StageName) => join(dir, `${stage}.lock`),
     /** What the last run of a stage was: StageMeta. */
     stageMeta: (stage: StageName) => join(dir, `${stage}.meta.json`),
     /** Merged MIND splits go to `<dir>/<split name>/`. */

@@ -12,6 +12,9 @@ import { describeSources, holdsAll } from "../mind/history-rule.js";
 import { SkipLog } from "../mind/errors.js";
 import { resolveSplits } from "../mind/splits.js";
 import { runPaths, StageMeta } from "../run/folder.js";
+import { MAX_COST_EXIT } from "../engine/budget.js";
+import { INTERRUPTED_EXIT, listenForInterrupt } from "../run/interrupt.js";
+import { acquireLock } from "../run/lock.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { generateStage } from "./generate.js";
 import type { StageConfig } from "./options.js";
@@ -97,7 +100,7 @@ export interface StageRun {
   summary: EngineSummary;
   /** Undefined for --dry-run, which writes no meta. */
   meta?: StageMeta;
-  /** What the command returns: 1 when more than --max-failure-share of the items failed. */
+  /** What the command returns: 3 when --max-cost stopped it, 130/143 after Ctrl-C/SIGTERM, 1 when more than --max-failure-share of the items failed. */
   exitCode: number;
 }
 
@@ -120,14 +123,35 @@ export async function buildRequests(
 }
 
 export async function runStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<StageRun> {
-  const prepared = await prepareStage(name, config, ctx);
   const out = resolve(ctx.cwd, config.out);
+  // Taken first, so a second run on the same folder and stage refuses before loading anything; a dry
+  // run writes nothing and needs no lock.
+  const lock = config["dry-run"] ? undefined : await acquireLock(runPaths(out).lock(name), `${name} in ${relative(ctx.cwd, out) || out}`);
+  // Ctrl-C stops the run cleanly (a dry run sends nothing: the default handling serves).
+  const interrupt = config["dry-run"] ? undefined : listenForInterrupt(ctx.stderr, config.timeout);
+  try {
+    return await runStageLocked(name, config, ctx, out, interrupt?.signal);
+  } finally {
+    interrupt?.dispose();
+    await lock?.release();
+  }
+}
+
+/** The command's exit status: the cap and a signal come first, then the share of failed items. */
+function exitCodeOf(summary: EngineSummary, interrupt?: AbortSignal): number {
+  if (summary.stopped?.reason === "max-cost") return MAX_COST_EXIT;
+  if (summary.stopped?.reason === "interrupted") return INTERRUPTED_EXIT[interrupt?.reason === "SIGTERM" ? "SIGTERM" : "SIGINT"];
+  return summary.failedShareExceeded ? 1 : 0;
+}
+
+async function runStageLocked(name: StageName, config: StageConfig, ctx: CommandContext, out: string, interrupt?: AbortSignal): Promise<StageRun> {
+  const prepared = await prepareStage(name, config, ctx);
   const { requests, items } = await buildRequests(prepared, config, ctx);
   if (config["dry-run"] && name !== "summarize") {
     const { catalog, options } = prepared.input;
     ctx.stdout.write(describeSources(name, catalog.users, catalog.timeline, items, name === "generate" ? options.coldMax : undefined));
   }
-  const summary = await runEngine({ stage: name, requests, runDir: out }, config, ctx);
+  const summary = await runEngine({ stage: name, requests, runDir: out, interrupt }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
   const meta: StageMeta = {
     stage: name,
@@ -142,7 +166,7 @@ export async function runStage(name: StageName, config: StageConfig, ctx: Comman
     finishedAt: new Date().toISOString(),
   };
   await writeFileAtomic(runPaths(out).stageMeta(name), JSON.stringify(StageMeta.parse(meta), null, 2) + "\n");
-  return { summary, meta, exitCode: summary.failedShareExceeded ? 1 : 0 };
+  return { summary, meta, exitCode: exitCodeOf(summary, interrupt) };
 }
 
 function requestShapingOptions(name: StageName, config: StageConfig): Record<string, unknown> {
