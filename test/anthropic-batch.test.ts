@@ -15,6 +15,7 @@ import { runPaths } from "../src/run/folder.js";
 import { createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { installBatches, type FakeBatches, type FakeBatchesOptions } from "./fakes/anthropic-batches.js";
 import { config, context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
+import { childEnv, nodeArgs } from "./helpers/child.js";
 import { runCliCaptured } from "./helpers/cli.js";
 
 let fake: FakeAnthropic | undefined;
@@ -82,7 +83,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const t = await setup({ hold: true, itemFault: ({ body, n }) => (itemOf(body) === "N1" && n === 1 ? { type: "invalid", text: "not json" } : undefined) });
     const stop = new AbortController();
     t.batches.once("retrieve", () => stop.abort());
-    await expect(t.run(twins(3), {}, { batchSignal: stop.signal })).rejects.toThrow();
+    await expect(t.run(twins(3), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
     expect(sent(t.batches, 0).map((r) => itemOf(r.params)).sort()).toEqual(["N0", "N1", "N2"]);
 
     t.batches.release();
@@ -138,7 +139,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const t = await setup({ hold: true });
     const stop = new AbortController();
     t.batches.once("retrieve", () => stop.abort());
-    await expect(t.run(titleRequests(8), {}, { batchSignal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(8), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
     expect(t.batches.creates).toBe(1);
     expect(await t.records()).toHaveLength(0);
 
@@ -161,7 +162,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const t = await setup({ hold: true });
     const stop = new AbortController();
     t.batches.once("retrieve", () => stop.abort());
-    await expect(t.run(titleRequests(4), {}, { batchSignal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(4), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
     t.batches.release();
     const { summary } = await t.run(titleRequests(6));
     expect(summary.counts.done).toBe(6);
@@ -249,7 +250,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     t.batches.on("retrieve", (b: { held: boolean }) => {
       if (b.held) stop.abort();
     });
-    await expect(t.run(titleRequests(3), {}, { batchSignal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(3), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
     expect((await t.records()).map((r) => r.itemId).sort()).toEqual(["N0", "N2"]);
     // As if killed between creating the repair batch and marking its parent collected.
     const lines = (await readFile(t.batchesFile, "utf8")).split("\n").filter((l) => l && !l.includes('"collected"'));
@@ -298,9 +299,9 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const out = t.dir;
     const argv = ["summarize", "--data", "mind-data/sample", "--limit", "6", "--out", out, "--provider", "anthropic-batch"];
     const env = { ANTHROPIC_API_KEY: "test-key", ANTHROPIC_BASE_URL: fake!.url, GENRE_MIND_POLL_INTERVAL: "0.01" };
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...argv], {
+    const child = spawn(process.execPath, nodeArgs("src/cli/main.ts", ...argv), {
       cwd: process.cwd(),
-      env: { ...process.env, ...env },
+      env: childEnv(env),
       stdio: "ignore",
     });
     const exited = once(child, "exit");

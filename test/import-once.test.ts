@@ -1,25 +1,20 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { CommandContext } from "../src/cli/command.js";
 import { judgeOnceLogs, ONCE_VARIANTS, type StageImport } from "../src/import/once.js";
 import { onceProfileAsJson } from "../src/import/once-logs.js";
 import { StageConfig } from "../src/stages/options.js";
 import { writeOnceFixture } from "./import-once.fixture.js";
 import { runCliCaptured } from "./helpers/cli.js";
+import { tempDir } from "./helpers/temp.js";
 import { Writable } from "node:stream";
 
-const temps: string[] = [];
-afterAll(async () => {
-  for (const d of temps) await rm(d, { recursive: true, force: true });
-});
 
 const quiet = () => new Writable({ write: (_c, _e, cb) => cb() });
 
 async function judge(): Promise<Record<string, StageImport>> {
-  const root = await mkdtemp(join(tmpdir(), "gm-once-"));
-  temps.push(root);
+  const root = await tempDir("gm-once-");
   const { train, dev, once } = await writeOnceFixture(root);
   const ctx: CommandContext = { env: {}, cwd: root, stdout: quiet(), stderr: quiet() };
   const config = StageConfig.parse({ data: [train, dev], out: join(root, "out") });
@@ -101,8 +96,7 @@ describe("judging ONCE's logs with the stages' own parsers", () => {
 
 describe("genre-mind import once", () => {
   async function setup() {
-    const root = await mkdtemp(join(tmpdir(), "gm-once-cli-"));
-    temps.push(root);
+    const root = await tempDir("gm-once-cli-");
     const paths = await writeOnceFixture(root);
     const cli = (args: string[]) => runCliCaptured(args, { cwd: root });
     const imp = (extra: string[] = []) => cli(["import", "once", "once", "--data", "mind", "--out", "out", "--variant", "plain", ...extra]);
@@ -189,6 +183,6 @@ describe("genre-mind import once", () => {
     expect(await imp(["--stages", "summarize,rewrite"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--stages: 'rewrite' is not a stage/) });
     expect(await cli(["import", "once", "once", "--data", "mind", "--out", "out", "--variant", "v7"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--variant: 'v7' is neither chain nor plain nor a log file name/) });
     const missing = await cli(["import", "once", "once", "--data", "mind", "--out", "out", "--stages", "generate"]);
-    expect(missing).toMatchObject({ code: 1, stderr: expect.stringMatching(/once\/chain_v5\.log: no such file \(ONCE's generator log\)/) });
+    expect(missing).toMatchObject({ code: 2, stderr: expect.stringMatching(/once\/chain_v5\.log: no such file \(ONCE's generator log\)/) });
   });
 });

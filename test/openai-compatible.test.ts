@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { UserError } from "../src/cli/command.js";
+import { UsageError, UserError } from "../src/cli/command.js";
 import { EngineConfig } from "../src/engine/config.js";
 import { ProviderError } from "../src/providers/errors.js";
 import { ChatCompletionsProvider, OpenAiApi } from "../src/providers/chat-completions.js";
@@ -187,15 +187,20 @@ describe("openai-compatible provider against the fake server", () => {
 describe("createOpenAiCompatibleProvider", () => {
   const config = (o: Record<string, unknown>) => EngineConfig.parse({ provider: "openai-compatible", ...o });
   it("needs a base URL and a model", () => {
-    expect(() => createOpenAiCompatibleProvider({ config: config({ model: "m" }), env: {} })).toThrow(UserError);
+    expect(() => createOpenAiCompatibleProvider({ config: config({ model: "m" }), env: {} })).toThrow(UsageError);
     expect(() => createOpenAiCompatibleProvider({ config: config({ "base-url": "http://127.0.0.1:1/v1" }), env: {} })).toThrow(/--model/);
   });
-  it("reads the key from OPENAI_API_KEY when present, and insists on a named variable", () => {
-    const ok = createOpenAiCompatibleProvider({ config: config({ "base-url": "http://127.0.0.1:1/v1", model: "m" }), env: {} });
-    expect(ok.model).toBe("m");
-    expect(() =>
-      createOpenAiCompatibleProvider({ config: config({ "base-url": "http://127.0.0.1:1/v1", model: "m", "api-key-env": "VLLM_KEY" }), env: {} }),
-    ).toThrow(/VLLM_KEY/);
+  it("reads the key from OPENAI_API_KEY when present, and insists on a named variable", async () => {
+    fake = await startOpenAiFake({ answer: () => '{"topic":"finance"}' });
+    const at = (o: Record<string, unknown> = {}) => config({ "base-url": fake!.baseUrl, model: "m", ...o });
+    await createOpenAiCompatibleProvider({ config: at(), env: { OPENAI_API_KEY: "sk-from-env" } }).call(jsonCall);
+    expect(fake.received.at(-1)!.authorization).toBe("Bearer sk-from-env");
+    await createOpenAiCompatibleProvider({ config: at({ "api-key-env": "VLLM_KEY" }), env: { VLLM_KEY: "vllm-key", OPENAI_API_KEY: "not-this" } }).call(jsonCall);
+    expect(fake.received.at(-1)!.authorization).toBe("Bearer vllm-key");
+    // The default variable is optional (local servers often need no key); a named one is not.
+    await createOpenAiCompatibleProvider({ config: at(), env: {} }).call(jsonCall);
+    expect(fake.received.at(-1)!.authorization).toBeUndefined();
+    expect(() => createOpenAiCompatibleProvider({ config: at({ "api-key-env": "VLLM_KEY" }), env: {} })).toThrow(/--api-key-env VLLM_KEY: the environment variable VLLM_KEY is not set/);
   });
 });
 

@@ -78,7 +78,8 @@ describe("acquireLock", () => {
 
 describe("two commands on one folder", () => {
   it("the second refuses at once naming the first's PID; after the first is killed, the next run takes over", async () => {
-    fake = await startOpenAiFake({ requireKey: "k" });
+    // A plain title: summarize refuses JSON-looking answers such as the fake's default echo.
+    fake = await startOpenAiFake({ requireKey: "k", answer: () => "Council approves the new city budget after a long debate" });
     const batches = installOpenAiBatches(fake, { hold: true });
     const dir = await tempDir();
     dirs.push(dir);
@@ -97,7 +98,7 @@ describe("two commands on one folder", () => {
     await exited;
     batches.release();
     const third = await runCliCaptured(argv, { cwd: process.cwd(), env });
-    expect(third.code).toBe(0);
+    expect(third.code, third.stderr).toBe(0);
     expect(third.stderr).toMatch(/resumed polling \(3 requests\)/);
     expect(existsSync(join(dir, "summarize.lock"))).toBe(false);
   });

@@ -1,14 +1,10 @@
-import { mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, stat, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { portionSizes, parsePortions } from "../src/trainer/eval-split.js";
 import { runCliCaptured } from "./helpers/cli.js";
+import { tempDir } from "./helpers/temp.js";
 
-const temps: string[] = [];
-afterAll(async () => {
-  for (const d of temps) await rm(d, { recursive: true, force: true });
-});
 
 const T = (h: number) => `11/15/2019 ${h}:22:32 AM`;
 // Impression IDs are not line numbers here, so a mix-up of the two shows. Line 3 ends in CRLF and
@@ -24,8 +20,7 @@ const LINES = [
 const NEWS = `N1\tnews\tnewsus\tA title\t\t\t[]\t[]\nN2\tsports\tgolf\tAnother\t\t\t[]\t[]\n`;
 
 async function fixture(list?: unknown): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), "gm-split-"));
-  temps.push(root);
+  const root = await tempDir("gm-split-");
   const dev = join(root, "MINDtiny_dev");
   await mkdir(dev);
   await writeFile(join(dev, "news.tsv"), NEWS);

@@ -1,6 +1,6 @@
-import { resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UsageError, zBool, zStringList } from "../cli/command.js";
+import { inputFolder, outputFolder } from "../cli/paths.js";
 import { STAGE_NAMES, StageName } from "../engine/types.js";
 import { judgeOnceLogs, ONCE_VARIANTS, writeImport, type FileSummary, type OnceVariant } from "../import/once.js";
 import { StageConfig } from "../stages/options.js";
@@ -66,9 +66,9 @@ did not cover: an imported record answers its item whatever the live prompt or m
     const badStage = stages.find((s) => !StageName.safeParse(s).success);
     if (badStage !== undefined) throw new UsageError(`--stages: '${badStage}' is not a stage (${STAGE_NAMES.join(", ")})`);
     const variant = variantFiles(config.variant);
-    const out = resolve(ctx.cwd, config.out);
+    const out = outputFolder(ctx.cwd, config.out, "--out");
     const stageConfig = StageConfig.parse({ data: config.data, out: config.out, lenient: config.lenient });
-    const judged = await judgeOnceLogs({ folder: resolve(ctx.cwd, folder), stages: stages as StageName[], variant, config: stageConfig }, ctx);
+    const judged = await judgeOnceLogs({ folder: inputFolder(ctx.cwd, folder, "<folder>"), stages: stages as StageName[], variant, config: stageConfig }, ctx);
     const written = await writeImport(judged, out, config.model);
     const where = config.out;
     const lines: string[] = [];

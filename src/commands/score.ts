@@ -1,6 +1,6 @@
-import { resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UsageError, zBool, zInt, zStringList } from "../cli/command.js";
+import { inputFile } from "../cli/paths.js";
 import { formatScoreTable, scorePredictions, scoreReport, type RunSpec } from "../trainer/score.js";
 
 /**
@@ -69,8 +69,8 @@ order) gives its own p and 95% interval.`,
   async run(config, ctx) {
     const runs = parseRuns(config.pred);
     const opts = {
-      truth: resolve(ctx.cwd, config.truth),
-      runs: runs.map((r) => ({ name: r.name, files: r.files.map((f) => resolve(ctx.cwd, f)) })),
+      truth: inputFile(ctx.cwd, config.truth, "--truth"),
+      runs: runs.map((r) => ({ name: r.name, files: r.files.map((f) => inputFile(ctx.cwd, f, "--pred")) })),
       coldMax: config["cold-max"],
       matchBy: config.match,
     };

@@ -1,6 +1,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UsageError, zBool, zInt } from "../cli/command.js";
+import { inputFile, outputFolder } from "../cli/paths.js";
 import { resolveSplits } from "../mind/splits.js";
 import { defaultPartNames, parsePortions, splitForEvaluation, type SplitOrder } from "../trainer/eval-split.js";
 
@@ -51,8 +52,8 @@ or in a shuffle seeded by --seed.`,
     const splits = await resolveSplits([resolve(ctx.cwd, config.positionals[0]!)]);
     if (splits.length !== 1) throw new UsageError(`${config.positionals[0]} holds ${splits.length} splits; give one split folder`);
     const split = splits[0]!;
-    const order: SplitOrder = config.list !== undefined ? { kind: "list", file: resolve(ctx.cwd, config.list) } : config.random ? { kind: "random", seed: config.seed ?? 1 } : { kind: "time" };
-    const result = await splitForEvaluation({ split, order, portions, names, out: config.out === undefined ? dirname(split.dir) : resolve(ctx.cwd, config.out), force: config.force });
+    const order: SplitOrder = config.list !== undefined ? { kind: "list", file: inputFile(ctx.cwd, config.list, "--list") } : config.random ? { kind: "random", seed: config.seed ?? 1 } : { kind: "time" };
+    const result = await splitForEvaluation({ split, order, portions, names, out: config.out === undefined ? dirname(split.dir) : outputFolder(ctx.cwd, config.out, "--out"), force: config.force });
 
     // Paths as the user wrote them.
     const show = (dir: string) => join(config.out ?? dirname(config.positionals[0]!), basename(dir));

@@ -8,6 +8,7 @@
 // - user/tok.uid.dat: line i (from 0) is the User ID of index i.
 import { existsSync } from "node:fs";
 import { UserError } from "../cli/command.js";
+import { PathError } from "../cli/paths.js";
 import { readLines } from "../mind/read.js";
 
 /** Where an answer was read: the log file's name and the 1-based line of its start. */
@@ -41,7 +42,7 @@ export interface LogRead {
 }
 
 function lines(path: string, what: string): AsyncGenerator<{ text: string; lineNo: number }> {
-  if (!existsSync(path)) throw new UserError(`${path}: no such file (ONCE's ${what})`);
+  if (!existsSync(path)) throw new PathError(`${path}: no such file (ONCE's ${what})`);
   return readLines(path);
 }
 

@@ -1,7 +1,7 @@
 // Chat completions at a configured base URL: vLLM, Ollama (/v1), llama.cpp server, any other server
 // that speaks OpenAI's API. The wire format is chat-completions.ts; this file says only where the
 // server is and what it needs: --base-url and --model are required, a key is optional.
-import { UserError } from "../cli/command.js";
+import { UsageError } from "../cli/command.js";
 import { familyPrices } from "../engine/cost.js";
 import { ChatCompletionsProvider, OpenAiApi } from "./chat-completions.js";
 import { resolveApiKey, resolveBaseUrl } from "./setup.js";
@@ -12,7 +12,7 @@ export function createOpenAiCompatibleProvider(setup: Pick<ProviderSetup, "confi
   const { config, env } = setup;
   const baseUrl = resolveBaseUrl(openAiCompatibleSpec, config, env)!;
   if (!config.model) {
-    throw new UserError("--provider openai-compatible needs --model: the model name the server serves (e.g. the vLLM --served-model-name)");
+    throw new UsageError("--provider openai-compatible needs --model: the model name the server serves (e.g. the vLLM --served-model-name)");
   }
   const apiKey = resolveApiKey(openAiCompatibleSpec, config, env);
   // Servers that predate max_completion_tokens know only max_tokens; one that wants the new name says so in its 400.

@@ -22,6 +22,8 @@ export function runPaths(dir: string) {
     legacyUserProfiles: join(dir, "user_profiles.tsv"),
     manifest: join(dir, "manifest.json"),
     report: join(dir, "report.html"),
+    /** Input splits that passed the check before a stage ran (a cache: deleting it costs one more check). */
+    inputCheck: join(dir, "inputs-checked.json"),
   };
 }
 export type RunPaths = ReturnType<typeof runPaths>;

@@ -3,14 +3,16 @@
 import { stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { relative, resolve } from "node:path";
-import { UserError, type CommandContext } from "../cli/command.js";
+import { shownPath, UserError, type CommandContext } from "../cli/command.js";
+import { inputFolder, outputFolder } from "../cli/paths.js";
 import { runEngine, type EngineSummary } from "../engine/engine.js";
 import { readJsonl } from "../engine/store.js";
 import { StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
 import { loadCandidates, loadCatalog, type Catalog } from "../mind/catalog.js";
 import { describeSources, holdsAll } from "../mind/history-rule.js";
 import { SkipLog } from "../mind/errors.js";
-import { resolveSplits } from "../mind/splits.js";
+import { resolveSplits, type SplitDir } from "../mind/splits.js";
+import { checkInputSplits } from "../run/input-check.js";
 import { runPaths, StageMeta } from "../run/folder.js";
 import { MAX_COST_EXIT } from "../engine/budget.js";
 import { INTERRUPTED_EXIT, listenForInterrupt } from "../run/interrupt.js";
@@ -38,15 +40,22 @@ export interface PreparedStage {
   promptHashes: Record<string, string>;
 }
 
-export async function prepareStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<PreparedStage> {
+/** `check` runs on the input splits before the catalog is loaded (runStage: the input check). */
+export async function prepareStage(
+  name: StageName,
+  config: StageConfig,
+  ctx: CommandContext,
+  check?: (splits: SplitDir[]) => Promise<void>,
+): Promise<PreparedStage> {
   const stage = STAGES[name];
   const options = stageOptionsOf(config);
   // Templates first: a typo in a prompt should not wait for a large catalog to load.
-  const dir = config.prompts ? resolve(ctx.cwd, config.prompts) : BUNDLED_PROMPTS_DIR;
+  const dir = config.prompts ? inputFolder(ctx.cwd, config.prompts, "--prompts") : BUNDLED_PROMPTS_DIR;
   const specs = stage.templates(options);
   const system = loadTemplate(dir, specs.system);
   const user = loadTemplate(dir, specs.user);
   const splits = await resolveSplits(config.data.map((d) => resolve(ctx.cwd, d)));
+  await check?.(splits);
   const skipped = new SkipLog();
   const catalog = await loadCatalog(splits, { lenient: config.lenient, skipped, newsOnly: name === "summarize" });
   if (skipped.count > 0) {
@@ -123,7 +132,7 @@ export async function buildRequests(
 }
 
 export async function runStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<StageRun> {
-  const out = resolve(ctx.cwd, config.out);
+  const out = outputFolder(ctx.cwd, config.out, "--out");
   // Taken first, so a second run on the same folder and stage refuses before loading anything; a dry
   // run writes nothing and needs no lock.
   const lock = config["dry-run"] ? undefined : await acquireLock(runPaths(out).lock(name), `${name} in ${relative(ctx.cwd, out) || out}`);
@@ -145,7 +154,9 @@ function exitCodeOf(summary: EngineSummary, interrupt?: AbortSignal): number {
 }
 
 async function runStageLocked(name: StageName, config: StageConfig, ctx: CommandContext, out: string, interrupt?: AbortSignal): Promise<StageRun> {
-  const prepared = await prepareStage(name, config, ctx);
+  const prepared = await prepareStage(name, config, ctx, (splits) =>
+    checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) }),
+  );
   const { requests, items } = await buildRequests(prepared, config, ctx);
   if (config["dry-run"] && name !== "summarize") {
     const { catalog, options } = prepared.input;

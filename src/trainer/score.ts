@@ -147,7 +147,10 @@ export async function scorePredictions(opts: ScoreOptions): Promise<Scored> {
         const p = await reader.take(key);
         if (!p) {
           const by = opts.matchBy === "id" ? "Impression ID" : "truth line number";
-          throw new MindFormatError(opts.truth, row.lineNo, "Impression ID", `no prediction for impression ${key} in ${reader.file} (matched by ${by})`);
+          // The other key is the usual mix-up: recommenders writes prediction.txt keyed by line number.
+          const other = opts.matchBy === "id" ? String(row.lineNo) : row.impressionId;
+          const hint = other !== key && reader.has(other) ? `; the file has a prediction keyed ${other}: run with --match ${opts.matchBy === "id" ? "line" : "id"}` : "";
+          throw new MindFormatError(opts.truth, row.lineNo, "Impression ID", `no prediction for impression ${key} in ${reader.file} (matched by ${by})${hint}`);
         }
         if (p.scores.length !== labels.length) {
           throw new MindFormatError(reader.file, p.lineNo, reader.format, `${p.scores.length} candidates, but impression ${key} (${opts.truth}:${row.lineNo}) has ${labels.length}`);
