@@ -8,7 +8,7 @@ import { cleanGeneratedText } from "../../mind/text.js";
 import { kindedId, splitKindedId } from "../item-ids.js";
 import { titleTokens } from "../normalize.js";
 import { listInWords, parseParagraph } from "../plain-text.js";
-import { subcategoryInWords } from "../summarize.js";
+import { subcategoryInWords } from "../subcategory.js";
 
 export const DESCRIBE_SCHEMA_VERSION = "describe-1";
 

@@ -3,6 +3,7 @@
 // same factors (what the title leaves implicit). One short text per factor, as a JSON object.
 // Items: `user:<id>` (the users profile asks, from the same history) and `news:<id>` (every news item).
 import factorsFile from "../../../data/vocab/factors.json" with { type: "json" };
+import gazetteer from "../../../data/gazetteer/us-cities.json" with { type: "json" };
 import { z } from "zod";
 import type { ParseResult } from "../../engine/types.js";
 import type { Catalog, CatalogNews } from "../../mind/catalog.js";
@@ -13,7 +14,7 @@ import { kindedId, splitKindedId } from "../item-ids.js";
 import { extractJson, quoteList, vocabKey } from "../normalize.js";
 import { copiesInstructions, listInWords, REPLY, wordCount } from "../plain-text.js";
 import { profileClicks } from "../profile.js";
-import { subcategoryInWords } from "../summarize.js";
+import { SUBCATEGORY_TABLES, subcategoryInWords } from "../subcategory.js";
 
 export const FACTORS_SCHEMA_VERSION = "factors-1";
 
@@ -51,7 +52,7 @@ export function readFactors(value: unknown, file = "data/vocab/factors.json"): F
 }
 
 export const FACTORS: readonly Factor[] = readFactors(factorsFile);
-const TABLE_HASH = sha256(JSON.stringify(factorsFile));
+const TABLE_HASH = sha256(JSON.stringify(factorsFile), SUBCATEGORY_TABLES, JSON.stringify(gazetteer));
 
 export const FactorsOutput = z.record(z.string(), z.string().min(1));
 export type FactorsOutput = z.infer<typeof FactorsOutput>;
