@@ -74,8 +74,9 @@ describe("describe", () => {
     expect(ok(FIFTY.replace(" covers ", "\ncovers ").replace(" trades", "\ttrades"))).toBe(FIFTY);
     expect(error(`${FIFTY}\n\nI hope this helps.`)).toMatch(/2 paragraphs; answer with the description only: one paragraph of plain text, with no second paragraph/);
     expect(error(JSON.stringify({ description: FIFTY }))).toMatch(/JSON or code/);
-    expect(error(`- game results\n- trades\n- ${words(20)}`)).toMatch(/is a list/);
-    expect(error(`# NFL\n${FIFTY}`)).toMatch(/heading/);
+    expect(error(`- game results\n- trades\n- ${words(20)}`)).toMatch(/contains markup \(a Markdown heading, quote or list marker\)/);
+    expect(error(`# NFL\n${FIFTY}`)).toMatch(/markup/);
+    expect(error(`${FIFTY} <b>NFL</b>`)).toMatch(/markup \(an HTML tag\)/);
     expect(error(`Sure! ${FIFTY}`)).toMatch(/a reply, not the description/);
     expect(error(`Name: football_nfl. ${FIFTY}`)).toMatch(/repeats the input labels/);
     expect(error(`Stay neutral and general: describe the whole category, not the example titles. ${words(20)}`)).toMatch(/repeats the instructions/);

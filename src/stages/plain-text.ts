@@ -41,11 +41,25 @@ export function copiesInstructions(text: string, instructions: ReadonlySet<strin
 }
 
 /** A chatty refusal or a reply about the task is not an answer, whatever its length. */
-export const REPLY = /^(?:i'?m sorry|sorry,|i can(?:no|')t|i am unable|as an ai|sure[,!]|certainly[,!]|of course[,!])/i;
+export const REPLY = /^(?:i'?m sorry|sorry,|i can(?:no|')t|i am unable|as an ai|sure[,!]|certainly[,!])/i;
 
-const JSON_OR_CODE = /^\s*(?:[{[]|```)/;
-const LIST_LINE = /^\s*(?:[-*•]|\d+[.)])\s+/;
-const HEADING = /^\s*#{1,6}\s/;
+/** Starts or ends like a JSON object or array, or opens with a quoted key and a value. */
+export const JSON_LIKE = /^\{|\}$|^\[\s*["{[]|["}\]]\s*\]$|^"[^"]*"\s*:\s*["{[\d]/;
+
+const MARKUP: [RegExp, string][] = [
+  [/<\/?[a-z][a-z0-9-]*(?:\s[^<>]*)?\/?>/i, "an HTML tag"],
+  [/&(?:[a-z]{2,8}|#\d{1,6}|#x[\da-f]{1,6});/i, "an HTML entity"],
+  [/```|`[^`]+`/, "a code span"],
+  [/\*\*\S[^*]*\*\*|__\S[^_]*__/, "Markdown bold"],
+  [/\[[^\]]+\]\([^)\s]+\)/, "a Markdown link"],
+  [/^(?:#{1,6}|>|[-*+•]|\d{1,2}[.)])\s/, "a Markdown heading, quote or list marker"],
+];
+
+/** What markup a line contains, unless `original` (the news' own text) contains the same. */
+export function markupIn(line: string, original = ""): string | undefined {
+  for (const [pattern, what] of MARKUP) if (pattern.test(line) && !pattern.test(original)) return what;
+  return undefined;
+}
 
 export interface ParagraphRules {
   /** A leading label to strip (e.g. `Description:`), the near miss a model writes most often. */
@@ -60,7 +74,7 @@ export interface ParagraphRules {
 }
 
 /**
- * One paragraph of plain prose: no JSON or code, no list or heading, no second paragraph, no reply
+ * One paragraph of plain prose: no JSON or code, no markup (list, heading, HTML …), no second paragraph, no reply
  * about the task, no input labels, no copy of the instructions, within the word bounds. Lines of one
  * paragraph are joined (a model may wrap a long line); wrapping quotes and the marker are stripped.
  * Returns the cleaned one-line text, or the error to state in the re-ask.
@@ -70,12 +84,14 @@ export function parseParagraph(raw: string, rules: ParagraphRules): { ok: true; 
   let text = raw.trim();
   if (rules.marker) text = text.replace(rules.marker, "");
   if (!text) return { ok: false, error: `the answer is empty; ${again}` };
-  if (JSON_OR_CODE.test(text)) return { ok: false, error: `the answer is JSON or code; ${again}, with no JSON` };
+  if (JSON_LIKE.test(text) || text.startsWith("```")) return { ok: false, error: `the answer is JSON or code; ${again}, with no JSON` };
   const paragraphs = text.split(/\r?\n\s*\r?\n|\r\s*\r/).map((p) => p.trim()).filter(Boolean);
   if (paragraphs.length > 1) return { ok: false, error: `the answer has ${paragraphs.length} paragraphs; ${again}, with no second paragraph and no explanation` };
   const lines = paragraphs[0]!.split(/\r?\n|\r/).map((l) => l.trim()).filter(Boolean);
-  if (lines.some((l) => LIST_LINE.test(l))) return { ok: false, error: `the answer is a list; ${again}, in full sentences` };
-  if (lines.some((l) => HEADING.test(l))) return { ok: false, error: `the answer has a heading; ${again}, with no heading or label` };
+  for (const l of lines) {
+    const markup = markupIn(l);
+    if (markup) return { ok: false, error: `the answer contains markup (${markup}); ${again}, in full sentences` };
+  }
   let line = unwrapQuotes(lines.join(" "));
   if (rules.marker) line = unwrapQuotes(line.replace(rules.marker, ""));
   if (REPLY.test(line)) return { ok: false, error: `the answer is a reply, not ${rules.what}; ${again}` };
