@@ -2,7 +2,8 @@
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RecordSource, StageName } from "../src/engine/types.js";
+import type { RecordSource } from "../src/engine/types.js";
+import type { StageName } from "../src/stages/registry.js";
 import { writeSplit } from "./helpers/split.js";
 
 export const USAGE = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 };

@@ -9,7 +9,7 @@ import { describeAudit, type Manifest } from "../merge/manifest.js";
 import { resolveSplits } from "../mind/splits.js";
 import { OFFLINE_PROVIDER } from "../providers/offline.js";
 import { DEFAULT_DATA } from "../stages/options.js";
-import { AugmentConfig, runAugment } from "./augment.js";
+import { augmentConfig, runAugment } from "./augment.js";
 
 export const DEMO_OUT = "output/demo";
 
@@ -106,7 +106,7 @@ export const demoCommand = defineCommand({
   }),
   async run(config, ctx: CommandContext) {
     // Only the offline provider: the demo must never need a key or the network, whatever the environment says.
-    const augment = AugmentConfig.parse({ data: config.data, out: config.out, provider: OFFLINE_PROVIDER, force: true });
+    const augment = augmentConfig().parse({ data: config.data, out: config.out, provider: OFFLINE_PROVIDER, force: true });
     const { exitCode, manifest, reportPath } = await runAugment(augment, ctx);
     if (exitCode !== 0 || !manifest) return exitCode;
     const data = config.data.map((d) => resolve(ctx.cwd, d));

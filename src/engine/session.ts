@@ -8,7 +8,7 @@ import type { EngineConfig } from "./config.js";
 import { addUsage, priceUsd, zeroUsage } from "./cost.js";
 import { callFor, type PendingItem, type Planned, type Planner } from "./plan.js";
 import { JsonlAppender } from "./store.js";
-import type { FailureReason, FailureRecord, StageName, StageRecord, Usage } from "./types.js";
+import type { FailureReason, FailureRecord, StageRecord, Usage } from "./types.js";
 
 /** What an answer led to: stored, asked again with the error stated (a repair re-ask), or given up on. */
 export type Verdict = "stored" | "reask" | "failed";
@@ -35,7 +35,7 @@ class LazyAppender {
 }
 
 export interface SessionSetup {
-  stage: StageName;
+  stage: string;
   runDir: string;
   config: EngineConfig;
   spec: ProviderSpec;
@@ -45,7 +45,7 @@ export interface SessionSetup {
 }
 
 export class StageSession {
-  readonly stage: StageName;
+  readonly stage: string;
   readonly config: EngineConfig;
   readonly spec: ProviderSpec;
   readonly model: string;

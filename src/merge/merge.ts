@@ -5,7 +5,6 @@ import { existsSync } from "node:fs";
 import { copyFile, link, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
-import { STAGE_NAMES, type StageName } from "../engine/types.js";
 import { MindFormatError } from "../mind/errors.js";
 import { CandidateGuard, forEachCode, HistoryProbe, isCold, UserSources, type GuardedItem } from "../mind/history-rule.js";
 import { parseNewsLine, readLineBatches } from "../mind/read.js";
@@ -16,12 +15,12 @@ import { validateSplit } from "../mind/validate.js";
 import { parseMindTime } from "../mind/time.js";
 import { formatNewsLine } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
-import type { PseudoNews } from "../stages/outputs.js";
+import type { PseudoNews } from "../stages/generate/output.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
 import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
 import { readByteLineChunks } from "./lines.js";
 import { Manifest, PSEUDO_SUBCATEGORY, type ManifestSplit, type ManifestStage, type MergeOptions } from "./manifest.js";
-import { LIST_SEPARATOR, loadRecords, type AllRecords, type StageRecords } from "./records.js";
+import { LIST_SEPARATOR, loadRecords, STAGE_NAMES, type AllRecords, type StageName, type StageRecords } from "./records.js";
 
 /** The files merge writes into every split folder. */
 export const SPLIT_FILES = ["news.tsv", "behaviors.tsv", "news_titles.tsv", "user_profiles.tsv"] as const;

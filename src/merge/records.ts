@@ -4,11 +4,17 @@ import { z } from "zod";
 import { UserError } from "../cli/command.js";
 import { addUsage, zeroUsage } from "../engine/cost.js";
 import { jsonlLines, type BadLine } from "../engine/store.js";
-import { StageRecord, type StageName, type Usage } from "../engine/types.js";
+import { StageRecord, type Usage } from "../engine/types.js";
 import { NewsCodes, SourceTable } from "../mind/history-rule.js";
 import { cleanGeneratedText } from "../mind/text.js";
 import { runPaths, StageMeta } from "../run/folder.js";
-import { STAGE_OUTPUTS, type PseudoNews } from "../stages/outputs.js";
+import { GenerateOutput, type PseudoNews } from "../stages/generate/output.js";
+import { ProfileOutput } from "../stages/profile/output.js";
+import { SummarizeOutput } from "../stages/summarize/output.js";
+
+export const STAGE_NAMES = ["summarize", "profile", "generate"] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+const STAGE_OUTPUTS = { summarize: SummarizeOutput, profile: ProfileOutput, generate: GenerateOutput };
 
 /** Joins topics and regions in user_profiles.tsv: topics and state names contain spaces, never `|`. */
 export const LIST_SEPARATOR = "|";

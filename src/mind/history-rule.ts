@@ -45,6 +45,9 @@ export function replacesSource(split: SplitTime, current: SplitTime | undefined)
   return current === undefined || compareSplitTimes(split, current) < 0;
 }
 
+/** The largest history of a cold user unless told otherwise (GENRE: 1 to 5 clicks). */
+export const DEFAULT_COLD_MAX = 5;
+
 /** Rule 2: cold users (generate's items) have 1..coldMax clicks in their source history. */
 export function isCold(sourceClicks: number, coldMax: number): boolean {
   return sourceClicks >= 1 && sourceClicks <= coldMax;

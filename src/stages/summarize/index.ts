@@ -1,14 +1,15 @@
 // summarize (GENRE's content summarizer): one enhanced title per news item.
-import subcategoryWords from "../../data/vocab/subcategory-words.json" with { type: "json" };
-import gazetteer from "../../data/gazetteer/us-cities.json" with { type: "json" };
-import type { LlmRequest, ParseResult } from "../engine/types.js";
-import type { Catalog, CatalogNews } from "../mind/catalog.js";
-import { cleanGeneratedText } from "../mind/text.js";
-import { sha256 } from "../util/hash.js";
-import { entitiesOf, stateOfEntity } from "./entities.js";
-import type { SummarizeOutput } from "./outputs.js";
-import type { Stage, StageInput } from "./stage.js";
-import { render } from "./template.js";
+import subcategoryWords from "../../../data/vocab/subcategory-words.json" with { type: "json" };
+import gazetteer from "../../../data/gazetteer/us-cities.json" with { type: "json" };
+import { z } from "zod";
+import type { LlmRequest, ParseResult } from "../../engine/types.js";
+import type { Catalog, CatalogNews } from "../../mind/catalog.js";
+import { cleanGeneratedText } from "../../mind/text.js";
+import { sha256 } from "../../util/hash.js";
+import { entitiesOf, stateOfEntity } from "../entities.js";
+import type { Stage } from "../stage.js";
+import { render } from "../template.js";
+import { SummarizeOutput } from "./output.js";
 
 export const SUMMARIZE_SCHEMA_VERSION = "summarize-1";
 
@@ -110,8 +111,21 @@ export function offlineSummary(news: CatalogNews): string {
 
 const OFFLINE_TABLES = sha256(JSON.stringify(subcategoryWords), JSON.stringify(gazetteer));
 
-export const summarizeStage: Stage = {
+export const summarizeStage: Stage<Record<string, never>, SummarizeOutput> = {
   name: "summarize",
+  kind: "news",
+  command: {
+    summary: "enhance every news title with the LLM (GENRE's content summarizer)",
+    details: `Every distinct news ID of the given splits is asked once (an ID in train and dev counts once)
+with its title, abstract, category and subcategory (prompts/summarize.*.md). The answer must be
+one line: not empty, at most 40 words, not a copy of the instructions or of the input labels.
+Offline: the title followed by the title-entity labels and subcategory it does not already say.`,
+  },
+  flags: {},
+  config: z.object({}),
+  options: () => ({}),
+  metaOptions: () => ({}),
+  output: SummarizeOutput,
   templates: () => ({
     system: { file: "summarize.system.md", known: [], required: [] },
     user: { file: "summarize.user.md", known: ["title", "abstract", "category", "subcategory"], required: ["title"] },
@@ -124,7 +138,7 @@ export const summarizeStage: Stage = {
     if (news.title.trim().length === 0) return `news ${id} has an empty title: nothing to enhance`;
     return undefined;
   },
-  requests(input: StageInput, itemIds) {
+  requests(input, itemIds) {
     const system = render(input.system, {});
     const instructions = shingles(system);
     return itemIds.map((id): LlmRequest<SummarizeOutput> => {
