@@ -256,7 +256,7 @@ describe("merge's audit", () => {
     expect(r.stderr).toMatch(/1 invalid generate record line\(s\) skipped, e\.g\. .*generate\.jsonl:1: no source .*run 'generate' again/);
     const manifest = Manifest.parse(JSON.parse(await readFile(join(runDir, "manifest.json"), "utf8")));
     expect(manifest.pseudoNews).toEqual({});
-    expect(manifest.stages.profile.counts).toMatchObject({ merged: 0, invalidRecords: 1 });
+    expect(manifest.stages.profile!.counts).toMatchObject({ merged: 0, invalidRecords: 1 });
     expect(await readFile(join(runDir, "train", "user_profiles.tsv"), "utf8")).toBe("");
     expect(await readFile(join(runDir, "train", "behaviors.tsv"), "utf8")).toBe(await readFile(join(data, "train", "behaviors.tsv"), "utf8"));
   });

@@ -10,12 +10,12 @@ import { writeReport } from "../report/report.js";
 import { commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
 import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
 import { runStage } from "../stages/run.js";
-import { MergeConfig, mergeOptions, mergeRequest, runMerge } from "./merge.js";
+import { MergeConfig, mergeOptions, mergeRequest, runMerge, stageMergeConfig } from "./merge.js";
 
 /** augment's config: the merge flags, every stage's flags and, for a stage that runs otherwise in augment, its augment flags. */
 export function augmentConfig() {
   const flags = Object.assign(allStageConfig(), ...stages().map((s) => s.augment?.config.shape ?? {}));
-  return StageConfig.extend(MergeConfig.shape).and(z.object(flags));
+  return StageConfig.extend(MergeConfig.shape).and(z.object(flags)).and(stageMergeConfig());
 }
 export type AugmentConfig = z.infer<ReturnType<typeof augmentConfig>>;
 
@@ -62,7 +62,7 @@ export const augmentCommand = (): Command => defineCommand({
     ...allStageFlags(),
     ...Object.assign({}, ...stages().map((s) => s.augment?.flags ?? {})),
     ...engineOptions,
-    ...mergeOptions,
+    ...mergeOptions(),
   },
   schema: augmentConfig().and(z.object({ positionals: z.array(z.string()).max(0) })),
   details: `Runs, into one run folder (--out): summarize, profile, generate, then merge (see their --help).

@@ -23,7 +23,7 @@ export function commands(): Command[] {
       version: registryVersion(),
       commands: [
         validateCommand,
-        mergeCommand,
+        mergeCommand(),
         augmentCommand(),
         demoCommand,
         exportCommand,

@@ -11,6 +11,8 @@
 import type { z } from "zod";
 import type { CommandContext, OptionSpecs } from "../cli/command.js";
 import type { LlmRequest } from "../engine/types.js";
+import type { StageMerge } from "../merge/stage-merge.js";
+import type { StageReport } from "../report/stage-report.js";
 import type { Catalog } from "../mind/catalog.js";
 import type { ItemKind } from "./kinds.js";
 import type { StageCommandConfig } from "./options.js";
@@ -80,6 +82,10 @@ export interface Stage<Opts = unknown, O = unknown, P = unknown> {
   requests(input: StageInput<Opts>, itemIds: readonly string[], prepared: P | undefined): Iterable<LlmRequest<O>>;
   /** The normalized output stored in a record: what merge and the report accept from the store. */
   readonly output: z.ZodType<O>;
+  /** What merge does with the records (src/merge/stage-merge.ts). */
+  readonly merge: StageMerge<O>;
+  /** What the report and the demo show of it (src/report/stage-report.ts). */
+  readonly report: StageReport;
   /** How `augment` runs this stage, when that differs from the stage command. */
   readonly augment?: AugmentHook;
 }

@@ -17,6 +17,8 @@ import { render } from "../template.js";
 import { TfIdfIndex } from "../tfidf.js";
 import { MIND_CATEGORIES } from "../vocab.js";
 import { augmentChained, loadProfiles, type ChainProfile } from "./chain.js";
+import { generateMerge } from "./merge.js";
+import { generateReport } from "./report.js";
 import { GenerateOutput, type PseudoNews } from "./output.js";
 
 // generate-2: records carry their source and keep clear of the user's candidates (history-rule.ts).
@@ -260,6 +262,8 @@ ${HISTORY_RULE_HELP}`,
   options: generateOptions,
   metaOptions: (options) => ({ coldMax: options.coldMax, k: options.k, chain: options.chain }),
   output: GenerateOutput,
+  merge: generateMerge,
+  report: generateReport,
   augment: augmentChained,
   describeItems: (catalog, options, items) => describeSources("generate", catalog.users, catalog.timeline, items, options.coldMax),
   async prepare(input, items, at) {

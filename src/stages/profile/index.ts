@@ -13,6 +13,8 @@ import { HISTORY_RULE_HELP } from "../options.js";
 import type { Stage } from "../stage.js";
 import { render } from "../template.js";
 import { TOPICS, US_STATES } from "../vocab.js";
+import { profileMerge } from "./merge.js";
+import { profileReport } from "./report.js";
 import { ProfileOutput } from "./output.js";
 
 // profile-2: records carry their source (history-rule.ts); profile-1 records are asked again.
@@ -208,6 +210,8 @@ ${HISTORY_RULE_HELP}`,
   options: (config) => ({ recent: ProfileConfig.parse(config).recent }),
   metaOptions: (options) => ({ recent: options.recent }),
   output: ProfileOutput,
+  merge: profileMerge,
+  report: profileReport,
   describeItems: (catalog, _options, items) => describeSources("profile", catalog.users, catalog.timeline, items),
   templates: () => ({
     system: { file: "profile.system.md", known: ["topic_vocabulary"], required: [] },

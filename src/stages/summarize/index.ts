@@ -9,6 +9,8 @@ import { sha256 } from "../../util/hash.js";
 import { entitiesOf, stateOfEntity } from "../entities.js";
 import type { Stage } from "../stage.js";
 import { render } from "../template.js";
+import { summarizeMerge } from "./merge.js";
+import { summarizeReport } from "./report.js";
 import { SummarizeOutput } from "./output.js";
 
 export const SUMMARIZE_SCHEMA_VERSION = "summarize-1";
@@ -126,6 +128,8 @@ Offline: the title followed by the title-entity labels and subcategory it does n
   options: () => ({}),
   metaOptions: () => ({}),
   output: SummarizeOutput,
+  merge: summarizeMerge,
+  report: summarizeReport,
   templates: () => ({
     system: { file: "summarize.system.md", known: [], required: [] },
     user: { file: "summarize.user.md", known: ["title", "abstract", "category", "subcategory"], required: ["title"] },
