@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UsageError, zBool, zInt, zStringList } from "../cli/command.js";
+import { DEFAULT_COLD_MAX } from "../mind/history-rule.js";
 import { formatScoreTable, scorePredictions, scoreReport } from "../trainer/score.js";
 
 export const scoreCommand = defineCommand({
@@ -9,14 +10,14 @@ export const scoreCommand = defineCommand({
   options: {
     truth: { type: "string", arg: "<behaviors.tsv>", description: "labeled behaviors.tsv the predictions are for (e.g. MINDsmall_dev)" },
     pred: { type: "string", multiple: true, arg: "<file>", description: "prediction file: '<id> [r1,r2,…]' ranks or '<id>\\t<s1> <s2> …' scores" },
-    "cold-max": { type: "string", arg: "<n>", description: "most history clicks of a cold user (default 5; 0 clicks = empty)" },
+    "cold-max": { type: "string", arg: "<n>", description: `most history clicks of a cold user (default ${DEFAULT_COLD_MAX}; 0 clicks = empty)` },
     match: { type: "string", arg: "id|line", description: "find a prediction's impression by Impression ID (default) or by truth line number" },
     json: { type: "boolean", description: "print the report as JSON" },
   },
   schema: z.object({
     truth: z.string({ error: "required: the labeled behaviors.tsv" }),
     pred: zStringList.refine((l) => l.length > 0, { error: "required: at least one prediction file" }),
-    "cold-max": zInt(1).default(5),
+    "cold-max": zInt(1).default(DEFAULT_COLD_MAX),
     match: z.enum(["id", "line"]).default("id"),
     json: zBool.default(false),
     positionals: z.array(z.string()),

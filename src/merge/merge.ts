@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
 import { MindFormatError } from "../mind/errors.js";
 import { CandidateGuard, DEFAULT_COLD_MAX, forEachCode, HistoryProbe, NewsCodes, UserSources, type GuardedItem } from "../mind/history-rule.js";
-import { parseNewsLine, readLineBatches } from "../mind/read.js";
+import { behaviorTabs, parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { LIST_SEPARATOR } from "../mind/text.js";
@@ -449,22 +449,13 @@ async function carryFiles(split: SplitDir, dir: string, warnings: string[]): Pro
   return carried;
 }
 
-const TAB = 9;
 const SPACE = 32;
 
 /** The tab positions of a 5-field behaviors line in `buf[start, end)`, or a format error naming the line. */
-function behaviorTabs(file: string, lineNo: number, buf: Buffer, start: number, end: number): [number, number, number, number] {
-  const t1 = buf.indexOf(TAB, start);
-  const t2 = t1 < 0 || t1 >= end ? -1 : buf.indexOf(TAB, t1 + 1);
-  const t3 = t2 < 0 || t2 >= end ? -1 : buf.indexOf(TAB, t2 + 1);
-  const t4 = t3 < 0 || t3 >= end ? -1 : buf.indexOf(TAB, t3 + 1);
-  const t5 = t4 < 0 || t4 >= end ? -1 : buf.indexOf(TAB, t4 + 1);
-  if (t4 < 0 || t4 >= end || (t5 >= 0 && t5 < end)) {
-    const found = buf.toString("utf8", start, end).split("\t").length;
-    throw new MindFormatError(file, lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${found}`);
-  }
-  if (t2 === t1 + 1) throw new MindFormatError(file, lineNo, "User ID", "empty user ID");
-  return [t1, t2, t3, t4];
+function lineTabs(file: string, lineNo: number, buf: Buffer, start: number, end: number): [number, number, number, number] {
+  const tabs = behaviorTabs(buf, start, end);
+  if (!Array.isArray(tabs)) throw new MindFormatError(file, lineNo, tabs.field, tabs.problem);
+  return tabs;
 }
 
 interface BehaviorsContext {
@@ -503,7 +494,7 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
         const start = starts[i]!;
         const end = ends[i]!;
         const next = i + 1 < starts.length ? starts[i + 1]! : buf.length;
-        const [t1, t2, t3, t4] = behaviorTabs(file, firstLineNo + i, buf, start, end);
+        const [t1, t2, t3, t4] = lineTabs(file, firstLineNo + i, buf, start, end);
         const userId = buf.toString("utf8", t1 + 1, t2);
         pass.impressions++;
         const parsed = parseMindTime(buf.toString("latin1", t2 + 1, t3));
@@ -652,7 +643,7 @@ async function auditStaging(
     for await (const { buf, starts, ends, firstLineNo } of readByteLineChunks(behaviors)) {
       for (let i = 0; i < starts.length; i++) {
         const end = ends[i]!;
-        const [t1, t2, t3, t4] = behaviorTabs(behaviors, firstLineNo + i, buf, starts[i]!, end);
+        const [t1, t2, t3, t4] = lineTabs(behaviors, firstLineNo + i, buf, starts[i]!, end);
         const userId = buf.toString("utf8", t1 + 1, t2);
         const u = users.index.get(userId)!;
         if (!seen[u]) {

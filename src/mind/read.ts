@@ -110,20 +110,51 @@ export function parseNewsLine(file: string, line: NumberedLine): NewsRow {
   return { id, category, subcategory, title, abstract, url, titleEntities, abstractEntities };
 }
 
+/** What is wrong with a line, in the words every reader reports it with (a MindFormatError's field and problem). */
+export interface LineProblem {
+  field?: string;
+  problem: string;
+}
+
+const TAB = 9;
+
+/**
+ * The one scanner of a behaviors.tsv line's fields, for every reader: the catalog's (a string),
+ * validate's (a chunk of text) and merge's (bytes). `line[start, end)` is the line without its
+ * break; returns the positions of its four tabs, or what is wrong with it.
+ */
+export function behaviorTabs(line: string | Buffer, start: number, end: number): [number, number, number, number] | LineProblem {
+  const tab = (from: number): number => {
+    const i = typeof line === "string" ? line.indexOf("\t", from) : line.indexOf(TAB, from);
+    return i >= end ? -1 : i;
+  };
+  const t1 = tab(start);
+  const t2 = t1 < 0 ? -1 : tab(t1 + 1);
+  const t3 = t2 < 0 ? -1 : tab(t2 + 1);
+  const t4 = t3 < 0 ? -1 : tab(t3 + 1);
+  if (t4 < 0 || tab(t4 + 1) >= 0) {
+    let fields = 1;
+    for (let i = tab(start); i >= 0; i = tab(i + 1)) fields++;
+    return { problem: `expected 5 tab-separated fields (behaviors.tsv), found ${fields}` };
+  }
+  if (t2 === t1 + 1) return { field: "User ID", problem: "empty user ID" };
+  return [t1, t2, t3, t4];
+}
+
 /** A behaviors row with History kept as the raw column: split it (splitIds) only when needed. */
 export type RawBehaviorRow = Omit<BehaviorRow, "history"> & { historyColumn: string };
 
 /** parseBehaviorLine without splitting History: a user's history repeats on each of their rows. */
 export function parseRawBehaviorLine(file: string, line: NumberedLine): RawBehaviorRow {
-  const f = line.text.split("\t");
-  if (f.length !== 5) {
-    throw new MindFormatError(file, line.lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${f.length}`);
-  }
-  const [impressionId, userId, time, historyColumn, impressions] = f as [string, string, string, string, string];
-  if (userId.length === 0) throw new MindFormatError(file, line.lineNo, "User ID", "empty user ID");
+  const { text } = line;
+  const tabs = behaviorTabs(text, 0, text.length);
+  if (!Array.isArray(tabs)) throw new MindFormatError(file, line.lineNo, tabs.field, tabs.problem);
+  const [t1, t2, t3, t4] = tabs;
+  const userId = text.slice(t1 + 1, t2);
+  const impressions = text.slice(t4 + 1);
   const problem = impressionsProblem(impressions);
   if (problem) throw new MindFormatError(file, line.lineNo, "Impressions", problem);
-  return { impressionId, userId, time, historyColumn, impressions };
+  return { impressionId: text.slice(0, t1), userId, time: text.slice(t2 + 1, t3), historyColumn: text.slice(t3 + 1, t4), impressions };
 }
 
 export function parseBehaviorLine(file: string, line: NumberedLine): BehaviorRow {

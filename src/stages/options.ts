@@ -64,9 +64,3 @@ export function selectItems(ids: readonly string[], shard: Shard | undefined, li
   const mine = shard ? ids.filter((id) => shardOf(id, shard.n) === shard.k - 1) : [...ids];
   return limit === undefined ? mine : mine.slice(0, limit);
 }
-
-export const HISTORY_RULE_HELP = `Which history describes a user: MIND freezes a user's history per split, and a later split's
-history holds the clicks of an earlier split's impressions (its labels). Splits are ordered by their
-first impression; each user is asked once, from their earliest non-empty history, and the record keeps
-the split and clicks it was written from. merge uses an answer in a split only where that split's
-history holds all of those clicks (a past history may serve a later split, never the reverse).`;

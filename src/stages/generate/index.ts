@@ -5,11 +5,11 @@ import { z } from "zod";
 import { zBool, zInt, type OptionSpec } from "../../cli/command.js";
 import type { LlmRequest, ParseResult } from "../../engine/types.js";
 import { recentClicks, type Catalog, type CatalogNews } from "../../mind/catalog.js";
-import { CandidateGuard, describeSources, isCold } from "../../mind/history-rule.js";
+import { CandidateGuard, describeSources, HISTORY_RULE_HELP, historyClass, isCold } from "../../mind/history-rule.js";
 import { cleanGeneratedText } from "../../mind/text.js";
 import { sha256 } from "../../util/hash.js";
 import { extractJson, jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "../normalize.js";
-import { COLD_MAX_FLAG, HISTORY_RULE_HELP, zColdMax } from "../options.js";
+import { COLD_MAX_FLAG, zColdMax } from "../options.js";
 import { newsTopics, numberedTitles, sourceOf } from "../profile/index.js";
 import type { Stage } from "../stage.js";
 import { MAX_TITLE_CHARS } from "../summarize/index.js";
@@ -73,7 +73,7 @@ export function generateOptions(config: object): GenerateOptions {
 /** A cold user's history, most recent first, known news only (at most cold-max of them by definition). */
 export function coldClicks(catalog: Catalog, userId: string, options: GenerateOptions): CatalogNews[] | undefined {
   const user = catalog.users.get(userId);
-  if (!user || user.history.length === 0 || user.history.length > options.coldMax) return undefined;
+  if (!user || !isCold(user.history.length, options.coldMax)) return undefined;
   const clicks = recentClicks(user.history, options.coldMax).flatMap((id) => catalog.news.get(id) ?? []);
   return clicks.length > 0 ? clicks : undefined;
 }
@@ -282,8 +282,9 @@ ${HISTORY_RULE_HELP}`,
   whyNot(catalog, options, id) {
     const user = catalog.users.get(id);
     if (!user) return `no user ${id} in the given splits`;
-    if (user.history.length === 0) return `user ${id} has an empty history in every split: generate skips such users`;
-    if (!isCold(user.history.length, options.coldMax)) {
+    const kind = historyClass(user.history.length, options.coldMax);
+    if (kind === "empty") return `user ${id} has an empty history in every split: generate skips such users`;
+    if (kind === "warm") {
       return `user ${id} has ${user.history.length} clicks in ${user.split}, their earliest non-empty history: not a cold user (1 to ${options.coldMax} clicks, see --cold-max)`;
     }
     if (!coldClicks(catalog, id, options)) return `none of user ${id}'s clicks is in the given news files`;

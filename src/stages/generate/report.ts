@@ -2,7 +2,7 @@
 // clicks, cold users' history lengths before and after, and each cold user example's pseudo-news
 // (cold users lead the user examples); the demo shows one cold user's history before and after.
 import { join } from "node:path";
-import { readLines } from "../../mind/read.js";
+import { readNews, readRawBehaviorBatches, splitIds } from "../../mind/read.js";
 import { clip, COLORS, histogram, int, maxOf, mean, pct, shares } from "../../report/figures.js";
 import type { StageReport } from "../../report/stage-report.js";
 import { barChart, columnChart } from "../../report/svg.js";
@@ -25,19 +25,15 @@ declare module "../../report/stage-report.js" {
 /** The History of each given user's first row in a behaviors file. */
 async function historiesOf(file: string, userIds: ReadonlySet<string>): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  for await (const { text } of readLines(file)) {
-    const f = text.split("\t");
-    if (userIds.has(f[1]!) && !out.has(f[1]!)) out.set(f[1]!, (f[3] ?? "").split(" ").filter(Boolean));
+  for await (const rows of readRawBehaviorBatches(file)) {
+    for (const row of rows) if (userIds.has(row.userId) && !out.has(row.userId)) out.set(row.userId, splitIds(row.historyColumn));
   }
   return out;
 }
 
 async function titlesOf(file: string, ids: ReadonlySet<string>): Promise<Map<string, string>> {
   const titles = new Map<string, string>();
-  for await (const { text } of readLines(file)) {
-    const f = text.split("\t");
-    if (ids.has(f[0]!)) titles.set(f[0]!, f[3] ?? "");
-  }
+  for await (const row of readNews(file)) if (ids.has(row.id)) titles.set(row.id, row.title);
   return titles;
 }
 
