@@ -1,10 +1,10 @@
 // A tiny two-split MIND dataset and stage records, written to a temp dir, for the merge tests.
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { RecordSource } from "../src/engine/types.js";
 import type { StageName } from "../src/stages/registry.js";
 import { writeSplit } from "./helpers/split.js";
+import { tempDir } from "./helpers/temp.js";
 
 export const USAGE = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 };
 
@@ -38,7 +38,7 @@ export const DEV_BEHAVIORS = [
 ];
 
 export async function makeDataset(): Promise<{ root: string; data: string; runDir: string }> {
-  const root = await mkdtemp(join(tmpdir(), "gm-merge-"));
+  const root = await tempDir("gm-merge-");
   const data = join(root, "data");
   await writeSplit(join(data, "train"), TRAIN_NEWS, TRAIN_BEHAVIORS);
   await writeSplit(join(data, "dev"), DEV_NEWS, DEV_BEHAVIORS);

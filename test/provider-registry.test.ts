@@ -23,7 +23,7 @@ import { runPaths } from "../src/run/folder.js";
 import { context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
 
 const GOOD_KEY = "fake-key-0123456789";
-const PRICE = { input: 2, output: 10, cacheWrite: 2.5, cacheRead: 0.2, minCacheableTokens: 1024, structuredOutputs: true };
+const PRICE = { input: 2, output: 10, cacheWrite: 2.5, cacheRead: 0.2, minCacheableTokens: 1024, batchDiscount: 0.5 };
 
 /** What the fake API does with a call: answer it, or fail it the way an SDK would report. */
 type Behaviour = (call: ProviderCall) => ProviderError | Error | undefined;

@@ -1,8 +1,8 @@
 // npm run demo: augment on the bundled sample with the offline provider (no key, no network), then
 // show what changed. Re-runnable: the stored answers are reused and the merged output replaced.
-import { join, relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { z } from "zod";
-import { defineCommand, type CommandContext } from "../cli/command.js";
+import { defineCommand, shownPath, type CommandContext } from "../cli/command.js";
 import { describeAudit, type Manifest } from "../merge/manifest.js";
 import { resolveSplits } from "../mind/splits.js";
 import { OFFLINE_PROVIDER } from "../providers/offline.js";
@@ -14,7 +14,7 @@ export const DEMO_OUT = "output/demo";
 
 /** The demo's closing summary: a few concrete before/after examples (each stage's) and where the files are. */
 export async function describeDemo(manifest: Manifest, data: string[], out: string, cwd: string, reportPath?: string): Promise<string> {
-  const where = relative(cwd, out) || ".";
+  const where = shownPath(out, cwd);
   const first = manifest.splits[0];
   if (!first) return "";
   const lines: string[] = ["", "What changed"];
@@ -33,11 +33,14 @@ export async function describeDemo(manifest: Manifest, data: string[], out: stri
   for (const f of userFiles) lines.push(`  ${where}/<split>/${f.name}   ${f.about}`);
   lines.push(`  ${where}/manifest.json       inputs, options, counts, audit, tokens, cost, pseudo-news → user`);
   lines.push(`  ${where}/*.jsonl             the stored answers (re-running reuses them)`);
-  if (reportPath) lines.push(`  ${relative(cwd, reportPath)}   charts and examples: open it in a browser`);
+  if (reportPath) lines.push(`  ${shownPath(reportPath, cwd)}   charts and examples: open it in a browser`);
   lines.push(
     "",
     "The offline provider is a deterministic non-LLM baseline (retrieval standing in for generation).",
-    `For a real LLM: genre-mind augment --data <MIND folder> --out output/<run> --provider anthropic (try --dry-run first).`,
+    "For a real LLM, from the project folder: download MIND-small, then estimate the cost (--dry-run sends",
+    "nothing) and run the same command without --dry-run (set ANTHROPIC_API_KEY first):",
+    "  npm run download -- small",
+    "  npm run augment -- --data mind-data/MINDsmall_train --data mind-data/MINDsmall_dev --out output/small --provider anthropic --dry-run",
   );
   return lines.join("\n") + "\n";
 }

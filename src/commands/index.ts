@@ -4,10 +4,12 @@ import { augmentCommand } from "./augment.js";
 import { demoCommand } from "./demo.js";
 import { downloadCommand } from "./download.js";
 import { exportCommand } from "./export.js";
+import { importCommand } from "./import.js";
 import { mergeCommand } from "./merge.js";
 import { promptCommand } from "./prompt.js";
 import { reportCommand } from "./report.js";
 import { scoreCommand } from "./score.js";
+import { splitCommand } from "./split.js";
 import { stageCommand } from "./stage-command.js";
 import { validateCommand } from "./validate.js";
 
@@ -23,10 +25,12 @@ export function commands(): Command[] {
       version: registryVersion(),
       commands: [
         validateCommand,
+        importCommand,
         mergeCommand(),
         augmentCommand(),
         demoCommand,
         exportCommand,
+        splitCommand,
         scoreCommand,
         ...stages().map(stageCommand),
         promptCommand(),

@@ -1,9 +1,11 @@
 import { relative, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, zBool, zStringList, type Command, type CommandContext, type OptionSpecs } from "../cli/command.js";
+import { outputFolder } from "../cli/paths.js";
 import { describeAudit, type Manifest } from "../merge/manifest.js";
 import { merge, type MergeRequest } from "../merge/merge.js";
 import { stages } from "../stages/registry.js";
+import { plural } from "../util/text.js";
 
 /** Merge's flags, each stage's among them (summarize: --title); augment and demo take the same ones. */
 export function mergeOptions(): OptionSpecs {
@@ -58,13 +60,14 @@ export function describeMerge(manifest: Manifest, out: string, cwd: string): str
   // Counts in manifest order, each with its label: the stages' news edits, then behaviors rows, then their user files.
   const edited = all.flatMap((st) => (st.merge.news ? [st.merge.news.count] : []));
   const userFiles = all.flatMap((st) => (st.merge.users ? [st.merge.users.count] : []));
+  const count = (n: number, one: string, many: string) => `${n} ${plural(n, one, many)}`;
   for (const split of manifest.splits) {
     const o = split.output;
     const counts = [
-      ...edited.map((c) => `${o[c.key] ?? 0} ${c.label}`),
-      `${o.impressions} impressions`,
-      `${o.historiesExtended} histories extended`,
-      ...userFiles.map((c) => `${o[c.key] ?? 0} ${c.label}`),
+      ...edited.map((c) => count(o[c.key] ?? 0, c.one, c.many)),
+      count(o.impressions, "impression", "impressions"),
+      `${count(o.historiesExtended, "history", "histories")} extended`,
+      ...userFiles.map((c) => count(o[c.key] ?? 0, c.one, c.many)),
     ];
     lines.push(`  ${split.name}/: ${o.news} news (${o.pseudoNews} pseudo-news), ${counts.join(", ")}` + (o.carried.length ? `; carried ${o.carried.join(", ")}` : ""));
   }
@@ -106,6 +109,7 @@ user's impressions. Nothing is written unless the audit finds no violation and t
 passes the readers contract (8 news fields, 5 behaviors fields, every history and impression ID in
 news.tsv, no '-' in news IDs).`,
   async run(config, ctx) {
+    outputFolder(ctx.cwd, config.out, "--out");
     await runMerge(mergeRequest(config.data, config.out, config, ctx.cwd), ctx);
     return 0;
   },

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineCommand, UserError, type Command } from "../cli/command.js";
+import { defineCommand, UsageError, UserError, type Command } from "../cli/command.js";
 import { commonStageOptions, StageConfig } from "../stages/options.js";
 import { KINDS, type ItemKind } from "../stages/kinds.js";
 import { allStageConfig, allStageFlags, isStageName, stageList, stages } from "../stages/registry.js";
@@ -32,10 +32,11 @@ export function promptCommand(): Command {
     details: "The system part is the same for every item of a stage (it is what prompt caching reuses);\nthe user part carries the item. JSON stages also print the output schema sent with the request.",
     async run(config, ctx) {
       const [stageName, id] = config.positionals;
-      if (!isStageName(stageName)) throw new UserError(`unknown stage '${stageName}': expected ${stageList()}`);
+      if (!isStageName(stageName)) throw new UsageError(`unknown stage '${stageName}': expected ${stageList()}`);
       const prepared = await prepareStage(stageName, config, ctx);
       const why = prepared.stage.whyNot(prepared.input.catalog, prepared.input.options, id);
-      if (why) throw new UserError(why);
+      // An ID the stage would not ask about is a wrong argument, like a path that does not exist.
+      if (why) throw new UserError(why, 2);
       // The prompt of one item, built exactly as the stage builds it for a run (profiles included).
       const { requests } = await buildRequests(prepared, config, ctx, [id]);
       const req = requests[0];

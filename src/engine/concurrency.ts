@@ -29,13 +29,28 @@ export async function forEachConcurrently<T>(
 ): Promise<void> {
   const running = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
+  const iterator = items[Symbol.asyncIterator]();
   try {
-    for await (const item of items) {
+    for (;;) {
+      // A slot first, then the item: a run that stops pulling leaves no item taken and dropped.
       await slots.acquire();
       if (failure || stopped()) {
         slots.release();
+        await iterator.return?.();
         break;
       }
+      let next: IteratorResult<T>;
+      try {
+        next = await iterator.next();
+      } catch (e) {
+        slots.release();
+        throw e;
+      }
+      if (next.done) {
+        slots.release();
+        break;
+      }
+      const item = next.value;
       const done: Promise<void> = work(item)
         .catch((error: unknown) => {
           failure ??= { error };

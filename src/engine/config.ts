@@ -1,6 +1,7 @@
 // Engine options shared by every stage command (summarize, profile, generate, augment, demo).
 import { z } from "zod";
 import { zBool, zInt, zNumber, type OptionSpecs } from "../cli/command.js";
+import { STRUCTURED_OUTPUT_MODES } from "../providers/chat-completions.js";
 import { DEFAULT_PROVIDER, providerSpecs } from "../providers/registry.js";
 import type { ProviderSpec } from "../providers/types.js";
 import { ProviderName } from "./types.js";
@@ -36,6 +37,16 @@ export const engineOptions: OptionSpecs = {
   otpm: { type: "string", arg: "<n>", description: "output tokens per minute budget (default: unlimited)" },
   "max-attempts": { type: "string", arg: "<n>", description: "attempts per item, repair re-asks included (default 3)" },
   "max-failure-share": { type: "string", arg: "<0..1>", description: "exit non-zero when more than this share of items failed (default 0.05)" },
+  "max-cost": {
+    type: "string",
+    arg: "<USD>",
+    description: "stop sending before the stage's cost in this --out (earlier runs included) would pass this many dollars; exit 3",
+  },
+  "structured-output": {
+    type: "string",
+    arg: "<how>",
+    description: `${names(providerSpecs().filter((s) => s.capabilities.structuredOutputModes))}: how JSON stages ask for their schema: auto (default: strict json_schema, the prompt if the server refuses it before any answer) | schema | json (JSON mode + schema in the prompt) | prompt`,
+  },
   "poll-interval": { type: "string", arg: "<s>", description: `${names(providerSpecs().filter((s) => s.mode === "batch"))}: seconds between batch status polls (default 30)` },
   "dry-run": { type: "boolean", description: "render every prompt, count tokens and print the cost estimate; send nothing" },
   timeout: { type: "string", arg: "<s>", description: "seconds to wait for one answer before retrying it (default 120)" },
@@ -57,6 +68,8 @@ export const EngineConfig = z.object({
   otpm: zNumber(0).optional(),
   "max-attempts": zInt(1, 20).default(3),
   "max-failure-share": zNumber(0, 1).default(0.05),
+  "max-cost": zNumber(0).optional(),
+  "structured-output": z.enum(STRUCTURED_OUTPUT_MODES).default("auto"),
   "poll-interval": zNumber(0.001).default(30),
   "dry-run": zBool.default(false),
   "count-tokens": z.enum(["estimate", "api"]).default("estimate"),

@@ -5,6 +5,7 @@ import { providerSpecs } from "../providers/registry.js";
 import { apiKeyEnv } from "../providers/setup.js";
 import type { ProviderCall, ProviderSpec, TokenCounter } from "../providers/types.js";
 import type { EngineConfig } from "./config.js";
+import { capVerdict } from "./budget.js";
 import { priceUsd, zeroUsage } from "./cost.js";
 import { forEachConcurrently, Slots } from "./concurrency.js";
 import { callFor, type PendingItem } from "./plan.js";
@@ -46,6 +47,8 @@ export async function dryRun(args: {
   asks: AsyncIterable<PendingItem>;
   /** Store hits: read once `asks` is consumed. */
   cached: () => number;
+  /** With --max-cost: what the stage's records and failures were billed already. */
+  storedUsd?: number;
 }): Promise<DryRunReport> {
   const { config, ctx, spec, model } = args;
   let counter: TokenCounter | undefined;
@@ -126,6 +129,13 @@ export async function dryRun(args: {
     `  cost ${model.padEnd(20)} live ${money(liveCost)} (max ${money(liveMax)}) · batch ${money(batchCost)} (max ${money(batchMax)})`,
   ];
   if (spec.price && !info) lines.push(`  note: ${model} has no price in data/pricing.json`);
+  const cap = config["max-cost"];
+  if (cap !== undefined && spec.mode !== "offline") {
+    const [expectedUsd, maxUsd] = spec.mode === "batch" ? [batchCost, batchMax] : [liveCost, liveMax];
+    lines.push(
+      `  ${expectedUsd === undefined || maxUsd === undefined ? `--max-cost cannot be checked: ${model} has no price` : capVerdict(cap, args.storedUsd ?? 0, expectedUsd, maxUsd, requests)}`,
+    );
+  }
   ctx.stdout.write(lines.join("\n") + "\n");
   return {
     requests,

@@ -9,6 +9,7 @@ import { resolveModel } from "../providers/setup.js";
 import type { BatchLimits } from "../providers/types.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
 import { runBatches } from "./batch-runner.js";
+import { stageBudget, storedSpendUsd } from "./budget.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
 import { dryRun } from "./dry-run.js";
@@ -30,7 +31,21 @@ export interface EngineRun {
   /** How many requests will come, for the progress total (default: an array's length, else those seen so far). */
   items?: number;
   runDir: string;
+  /** Ctrl-C: the run sends nothing more, stores the answers in flight and returns its summary. */
+  interrupt?: AbortSignal;
 }
+
+/** Why a run ended before every item was answered, and what is left. */
+export type StopReason =
+  | { reason: "max-cost"; capUsd: number; /** The stage's spend in its run folder, earlier runs included. */ spentUsd: number }
+  | { reason: "interrupted" };
+
+export type Stopped = StopReason & {
+  /** Items without an answer in the store (the failed ones included: the next run asks them again). */
+  left: number;
+  /** What the items not sent are expected to cost (as --dry-run counts it), when the model has a price. */
+  leftUsd?: number;
+};
 
 export interface EngineSummary {
   stage: string;
@@ -42,6 +57,8 @@ export interface EngineSummary {
   /** true when failures exceed --max-failure-share: the command must exit 1 (after writing meta). */
   failedShareExceeded: boolean;
   dryRun: boolean;
+  /** Set when --max-cost or Ctrl-C ended the run early. */
+  stopped?: Stopped;
 }
 
 /** Knobs tests and the bench turn; the CLI uses the defaults. */
@@ -68,6 +85,14 @@ function fmt(n: number): string {
   return n.toLocaleString("en-US");
 }
 
+function stoppedLine(s: Stopped): string {
+  const left = `${fmt(s.left)} item(s) left${s.leftUsd !== undefined && s.left > 0 ? `, expected to cost ~$${s.leftUsd.toFixed(4)}` : ""}`;
+  if (s.reason === "max-cost") {
+    return `  stopped at --max-cost $${s.capUsd.toFixed(4)} (the stage has cost $${s.spentUsd.toFixed(4)} in this folder): ${left}; raise --max-cost and run the same command to go on\n`;
+  }
+  return `  interrupted: ${left}; run the same command again to resume (nothing stored is asked again)\n`;
+}
+
 export function formatSummary(s: EngineSummary, extra: { retriedCalls?: number; seconds?: number } = {}): string {
   const c = s.counts;
   const reasons = Object.entries(c.failedByReason)
@@ -84,7 +109,8 @@ export function formatSummary(s: EngineSummary, extra: { retriedCalls?: number; 
       `${fmt(c.failed)} failed${reasons ? ` (${reasons})` : ""}`,
     ].join(", ") +
     `\n  tokens: input ${fmt(u.inputTokens)}, cache write ${fmt(u.cacheWriteTokens)}, cache read ${fmt(u.cacheReadTokens)}, output ${fmt(u.outputTokens)}` +
-    ` · cost $${s.costUsd.toFixed(4)}${extra.seconds !== undefined ? ` · ${extra.seconds.toFixed(1)} s` : ""}\n`
+    ` · cost $${s.costUsd.toFixed(4)}${extra.seconds !== undefined ? ` · ${extra.seconds.toFixed(1)} s` : ""}\n` +
+    (s.stopped ? stoppedLine(s.stopped) : "")
   );
 }
 
@@ -121,16 +147,27 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   });
 
   if (config["dry-run"]) {
-    const report = await dryRun({ stage: run.stage, config, ctx, spec, model, asks: dryRunAsks(planned, planner), cached: () => planner.cached });
+    const storedUsd = config["max-cost"] !== undefined ? await storedSpendUsd(paths, run.stage) : undefined;
+    const report = await dryRun({ stage: run.stage, config, ctx, spec, model, asks: dryRunAsks(planned, planner), cached: () => planner.cached, storedUsd });
     const counts = { items: planner.items, done: 0, cached: planner.cached, retried: 0, failed: 0, failedByReason: {} };
     return summary(counts, zeroUsage(), report.liveCostUsd, true);
   }
 
+  const budget = await stageBudget(config, spec, model, paths, run.stage);
   const session = new StageSession({ stage: run.stage, runDir: run.runDir, config, spec, model, ctx, planner });
-  const asks = session.asks(planned);
+  const pending = session.asks(planned)[Symbol.asyncIterator]();
+  // A runner that stops pulling (--max-cost, Ctrl-C) does not close the stream: what it leaves is counted below.
+  const asks: AsyncIterable<PendingItem> = { [Symbol.asyncIterator]: () => ({ next: () => pending.next() }) };
   // Clients are built at the first item to send: a missing key stops the run before anything is
   // sent, and a run with nothing to send needs no key.
-  const setup = { config, env: ctx.env, model, timeoutMs: deps.timeoutMs ?? config.timeout * 1000 };
+  const setup = {
+    config,
+    env: ctx.env,
+    model,
+    timeoutMs: deps.timeoutMs ?? config.timeout * 1000,
+    retryBaseMs: deps.retryBaseMs,
+    note: (m: string) => ctx.stderr.write(`${m}\n`),
+  };
   const gate = new RateGate({ rpm: config.rpm, itpm: config.itpm, otpm: config.otpm }, deps.now);
   const expected = run.items ?? (Array.isArray(run.requests) ? run.requests.length : undefined);
   // done/failed count every item a request answers (its sharers too), so the total does as well.
@@ -142,6 +179,7 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   );
   progress.start();
   let finished = false;
+  let stop: StopReason | undefined;
   try {
     switch (spec.mode) {
       case "offline":
@@ -153,6 +191,9 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
           gate,
           retry: { maxRetries: deps.maxRetries ?? DEFAULT_RETRY.maxRetries, baseMs: deps.retryBaseMs ?? DEFAULT_RETRY.baseMs, capMs: deps.maxBackoffMs ?? DEFAULT_RETRY.capMs },
           concurrency: config.concurrency,
+          budget,
+          interrupt: run.interrupt,
+          timeoutMs: setup.timeoutMs,
         });
         break;
       case "batch":
@@ -161,9 +202,16 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
           pollMs: deps.batchPollMs ?? config["poll-interval"] * 1000,
           limits: { ...spec.batchLimits, ...deps.batchLimits },
           signal: deps.batchSignal,
+          budget,
+          interrupt: run.interrupt,
           log: (line) => ctx.stderr.write(`${line}\n`),
         });
         break;
+    }
+    stop = budget?.reached ? { reason: "max-cost", capUsd: budget.capUsd, spentUsd: 0 } : run.interrupt?.aborted ? { reason: "interrupted" } : undefined;
+    if (stop) {
+      const why = stop.reason === "max-cost" ? "--max-cost reached" : "the run was interrupted";
+      for (let next = await pending.next(); !next.done; next = await pending.next()) await session.leave(next.value, why);
     }
     finished = true;
   } finally {
@@ -172,6 +220,10 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
   }
 
   const result = summary(session.counts(), { ...session.usage }, session.cost(), false);
+  if (stop) {
+    if (stop.reason === "max-cost") stop.spentUsd = budget!.spentUsd;
+    result.stopped = { ...stop, left: planner.items - planner.cached - session.done, leftUsd: session.price ? session.leftUsd : undefined };
+  }
   ctx.stdout.write(formatSummary(result, { retriedCalls: session.transportRetries, seconds: (performance.now() - started) / 1000 }));
   if (planner.sharing > 0) ctx.stderr.write(`note: ${planner.sharing} item(s) have the same prompt as another item and share its answer\n`);
   if (result.failedShareExceeded) {

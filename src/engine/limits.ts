@@ -1,4 +1,5 @@
-// Rate budgets: requests, input tokens and output tokens per minute, each a token bucket refilled
+// Rate budgets: requests, input tokens, output tokens and — for an API that counts them together, as
+// OpenAI does — all tokens per minute, each a token bucket refilled
 // continuously and holding one second's worth, so requests go out evenly paced (the API enforces
 // its per-minute limits over short intervals too) instead of a burst that earns a wall of 429s.
 // Pressure from the server (429 with retry-after, 529, a low remaining budget in the limits the
@@ -89,7 +90,7 @@ class Bucket {
 }
 
 export class RateGate {
-  private readonly buckets: { requests?: Bucket; input?: Bucket; output?: Bucket } = {};
+  private readonly buckets: { requests?: Bucket; input?: Bucket; output?: Bucket; tokens?: Bucket } = {};
   private readonly configured: Budgets;
   private factor = 1;
   private pausedUntil = 0;
@@ -140,6 +141,7 @@ export class RateGate {
         [this.buckets.requests, 1],
         [this.buckets.input, cost.input],
         [this.buckets.output, cost.output],
+        [this.buckets.tokens, cost.input + cost.output],
       ];
       for (const [b, need] of needs) {
         if (!b) continue;
@@ -161,6 +163,7 @@ export class RateGate {
     const used = actual ?? { input: 0, output: 0 };
     if (this.buckets.input) this.buckets.input.level += ticket.input - used.input;
     if (this.buckets.output) this.buckets.output.level += ticket.output - used.output;
+    if (this.buckets.tokens) this.buckets.tokens.level += ticket.input + ticket.output - used.input - used.output;
   }
 
   private note(limited: 0 | 1): void {
@@ -238,6 +241,8 @@ export class RateGate {
       ["requests", this.configured.rpm],
       ["input", this.configured.itpm],
       ["output", this.configured.otpm],
+      // Only advertised: no flag sets a budget of input and output together.
+      ["tokens", undefined],
     ] as const;
     for (const [slot, configured] of kinds) {
       const advertised = reading[slot];

@@ -10,6 +10,7 @@ import { forEachConcurrently, Slots } from "./concurrency.js";
 import { classifyError, fatalMessage, type ClassifiedError } from "./errors.js";
 import { AbortedError, sleep, type RateGate, type Ticket } from "./limits.js";
 import type { PendingItem } from "./plan.js";
+import type { Budget, Reservation } from "./budget.js";
 import { withTransportRetries, type RetryPolicy } from "./retry.js";
 import type { StageSession } from "./session.js";
 import { estimateCallTokens } from "./tokens.js";
@@ -23,6 +24,11 @@ export interface LiveRunOptions {
   gate: RateGate;
   retry: RetryPolicy;
   concurrency: number;
+  /** --max-cost: each call is sent only if its worst case fits. */
+  budget?: Budget;
+  /** Ctrl-C: nothing more is sent; the calls in flight get `timeoutMs` to answer. */
+  interrupt?: AbortSignal;
+  timeoutMs: number;
 }
 
 /** Thrown inside the runner once the run is stopping: the item just returns. */
@@ -54,9 +60,24 @@ class Warmup {
 
 export async function runLive(session: StageSession, items: AsyncIterable<PendingItem>, options: LiveRunOptions): Promise<void> {
   const { gate } = options;
+  const budget = options.budget;
   const abort = new AbortController();
-  // Every call and backoff listens on this one signal: hundreds of listeners are expected, not a leak.
+  // Sending stops here (Ctrl-C, the cap reached): waits for the gate or a retry end; calls in flight go on.
+  const hold = new AbortController();
+  const waits = AbortSignal.any([abort.signal, hold.signal]);
+  // Every call and backoff listens on these signals: hundreds of listeners are expected, not a leak.
   setMaxListeners(0, abort.signal);
+  setMaxListeners(0, waits);
+  const why = () => (budget?.reached ? "--max-cost reached" : "the run was interrupted");
+  let grace: NodeJS.Timeout | undefined;
+  const onInterrupt = () => {
+    hold.abort();
+    // The answers in flight get --timeout, then they are abandoned (their items are asked again next run).
+    grace = setTimeout(() => abort.abort(), options.timeoutMs);
+    grace.unref();
+  };
+  if (options.interrupt?.aborted) onInterrupt();
+  else options.interrupt?.addEventListener("abort", onInterrupt, { once: true });
   /** Why the run stopped early: a UserError to report, or a failure of our own (a store write). */
   let stopped: unknown;
   const stop = (reason: unknown) => {
@@ -74,14 +95,22 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
 
   /** One call, under the gate; the gate learns from its answer or its error. */
   const callOnce = async (item: PendingItem, call: ProviderCall): Promise<ProviderAnswer> => {
-    if (stopped) throw new RunStopped();
+    if (stopped || hold.signal.aborted) throw new RunStopped();
     const first = await warmup.enter();
     let ticket: Ticket | undefined;
+    let reservation: Reservation | undefined;
     try {
-      if (stopped) throw new RunStopped();
+      if (stopped || hold.signal.aborted) throw new RunStopped();
+      if (budget && !(reservation = await budget.reserveWhenRoom(call, waits))) {
+        // A call that cannot fit under --max-cost even with nothing in flight: nothing more is sent.
+        hold.abort();
+        throw new RunStopped();
+      }
       const meanOutput = answered > 0 ? Math.ceil((outputTotal / answered) * 1.2) : item.req.maxTokens;
-      ticket = await gate.acquire({ input: estimateCallTokens(call).total, output: Math.min(item.req.maxTokens, meanOutput) }, abort.signal);
+      ticket = await gate.acquire({ input: estimateCallTokens(call).total, output: Math.min(item.req.maxTokens, meanOutput) }, waits);
       const answer = await provider!.call(call, abort.signal);
+      if (reservation) budget!.settle(reservation, answer.usage);
+      reservation = undefined;
       gate.observe(answer.limits);
       gate.settle(ticket, { input: answer.usage.inputTokens + answer.usage.cacheWriteTokens, output: answer.usage.outputTokens });
       gate.speedUp();
@@ -90,7 +119,12 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
       return answer;
     } catch (e) {
       if (ticket) gate.settle(ticket, undefined);
-      if (e instanceof AbortedError || stopped) throw new RunStopped();
+      if (reservation) {
+        // A call that timed out or was abandoned may have been answered and billed all the same.
+        if (abort.signal.aborted || classifyError(e).kind === "timeout") budget!.forfeit(reservation);
+        else budget!.settle(reservation);
+      }
+      if (e instanceof AbortedError || e instanceof RunStopped || stopped) throw new RunStopped();
       const c = classifyError(e);
       gate.observe(c.limits, ticket);
       if (c.kind === "rate-limit" || c.kind === "overloaded") gate.limited(c.kind, ticket, c.retryAfterMs ?? 1000);
@@ -128,7 +162,7 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
         // Waiting out a retry-after holds no slot: under 429s the limit sets the pace, not --concurrency.
         slots.release();
         try {
-          await sleep(ms, abort.signal);
+          await sleep(ms, waits);
         } finally {
           await slots.acquire();
         }
@@ -136,14 +170,19 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
     });
   };
 
-  /** Asks until the session stores the item or gives up on it. */
+  /** Asks until the session stores the item or gives up on it, or the run stops sending. */
   const processItem = async (item: PendingItem): Promise<void> => {
     for (;;) {
       let answer: ProviderAnswer;
       try {
+        if (hold.signal.aborted) throw new RunStopped();
         answer = await send(item);
       } catch (e) {
-        if (e instanceof RunStopped || stopped) return;
+        if (stopped) return;
+        if (e instanceof RunStopped || hold.signal.aborted) {
+          await session.leave(item, why());
+          return;
+        }
         await session.fail(item, "api-error", (e as Error).message);
         return;
       }
@@ -160,6 +199,11 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
       stop(e);
     }
   };
-  await forEachConcurrently(items, slots, work, () => stopped !== undefined);
+  try {
+    await forEachConcurrently(items, slots, work, () => stopped !== undefined || hold.signal.aborted);
+  } finally {
+    clearTimeout(grace);
+    options.interrupt?.removeEventListener("abort", onInterrupt);
+  }
   if (stopped) throw stopped;
 }

@@ -9,7 +9,7 @@ import { sha256 } from "../util/hash.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
 import { engineJsonl } from "./store.js";
-import { StageRecord, type FailureRecord, type LlmRequest, type RecordSource, type Usage } from "./types.js";
+import { IMPORTED, StageRecord, type FailureReason, type FailureRecord, type LlmRequest, type RecordSource, type Usage } from "./types.js";
 
 /** JSON with sorted object keys, so a schema's key order does not change the request key. */
 function canonicalJson(value: unknown): string {
@@ -64,6 +64,8 @@ export interface PendingItem {
   usage: Usage;
   /** The last answer received, kept for the failure record. */
   lastAnswer?: string;
+  /** What was wrong with the last answer, while a repair re-ask is due. */
+  problem?: { reason: FailureReason; error: string };
 }
 
 /** What the planner decided for one request. */
@@ -107,6 +109,12 @@ export class Planner {
   private readonly stored = new Map<string, StoredKey>();
   private readonly asked = new Map<string, PendingItem | undefined>();
   private readonly failedNow = new Map<string, FailureRecord>();
+  /**
+   * Imported answers (`import once`) by item: they came from another prompt and model, so no key
+   * computed here can equal theirs; each serves its own item whatever the key, on the terms of any
+   * stored answer (the same source, and still suiting the item).
+   */
+  private readonly imported = new Map<string, StageRecord>();
 
   private constructor(
     private readonly stage: string,
@@ -116,7 +124,10 @@ export class Planner {
   /** A planner over the stage's store (`<run>/<stage>.jsonl`): the last record of a key is its answer. */
   static async open(stage: string, storeFile: string, keyOf: (req: LlmRequest) => string): Promise<Planner> {
     const planner = new Planner(stage, keyOf);
-    for await (const record of engineJsonl(storeFile, StageRecord)) planner.remember(record, false);
+    for await (const record of engineJsonl(storeFile, StageRecord)) {
+      if (record.provider === IMPORTED) planner.imported.set(record.itemId, record);
+      planner.remember(record, false);
+    }
     return planner;
   }
 
@@ -137,6 +148,11 @@ export class Planner {
     for await (const req of requests) {
       if (req.stage !== this.stage) throw new Error(`request for ${req.itemId} is for stage ${req.stage}, not ${this.stage}`);
       this.items++;
+      const imported = this.imported.get(req.itemId);
+      if (imported && sameSource(imported.source, req.source) && req.check?.(imported.output) === undefined) {
+        this.cached++;
+        continue;
+      }
       const key = this.keyOf(req);
       const stored = this.stored.get(key);
       const pending = this.asked.get(key);

@@ -5,7 +5,8 @@ import type { CommandContext } from "../cli/command.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
 import type { ProviderAnswer, ProviderCall, ProviderSpec } from "../providers/types.js";
 import type { EngineConfig } from "./config.js";
-import { addUsage, priceUsd, zeroUsage } from "./cost.js";
+import { expectedUsd } from "./budget.js";
+import { addUsage, priceUsd, zeroUsage, type ModelInfo } from "./cost.js";
 import { callFor, type PendingItem, type Planned, type Planner } from "./plan.js";
 import { JsonlAppender } from "./store.js";
 import type { FailureReason, FailureRecord, StageRecord, Usage } from "./types.js";
@@ -58,17 +59,25 @@ export class StageSession {
   retried = 0;
   /** Provider calls sent again after 429/529/5xx/timeouts, for the summary. */
   transportRetries = 0;
+  /** Items a stopped run did not finish (leave), and what they are expected to cost. */
+  left = 0;
+  leftUsd = 0;
   private readonly records: LazyAppender;
   private readonly failures: LazyAppender;
   private readonly planner: Planner;
-  private readonly ctx: CommandContext;
-  private warnedPrice = false;
+  /** The model's prices; undefined: the model is free (offline) or has no price in the table. */
+  readonly price: ModelInfo | undefined;
 
   constructor(setup: SessionSetup) {
-    ({ stage: this.stage, config: this.config, spec: this.spec, model: this.model, planner: this.planner, ctx: this.ctx } = setup);
+    ({ stage: this.stage, config: this.config, spec: this.spec, model: this.model, planner: this.planner } = setup);
     this.paths = runPaths(setup.runDir);
     this.records = new LazyAppender(this.paths.records(this.stage));
     this.failures = new LazyAppender(this.paths.failures(this.stage));
+    this.price = this.spec.price?.(this.model);
+    // Said once, before anything is sent: a paid run whose cost cannot be counted should not look free.
+    if (!this.price && this.spec.paid) {
+      setup.ctx.stderr.write(`note: model ${this.model} has no price in data/pricing.json; its cost is not counted (the summary says $0)\n`);
+    }
   }
 
   get failed(): number {
@@ -104,16 +113,13 @@ export class StageSession {
     }
   }
 
+  /** The pricing mode of this run's tokens. */
+  get costMode(): "live" | "batch" {
+    return this.spec.mode === "batch" ? "batch" : "live";
+  }
+
   cost(): number {
-    const c = priceUsd(this.usage, this.spec.price?.(this.model), this.spec.mode === "batch" ? "batch" : "live");
-    if (c === undefined) {
-      if (!this.warnedPrice && this.spec.paid) {
-        this.warnedPrice = true;
-        this.ctx.stderr.write(`note: no price for model ${this.model} in data/pricing.json; cost is reported as 0\n`);
-      }
-      return 0;
-    }
-    return c;
+    return priceUsd(this.usage, this.price, this.costMode) ?? 0;
   }
 
   /** Validates an answer: stores it, or prepares the repair re-ask, or gives up after max-attempts. */
@@ -144,6 +150,7 @@ export class StageSession {
       error = parsed.ok ? unfit! : parsed.error;
     }
     item.lastAnswer = answer.text;
+    item.problem = { reason, error };
     if (item.answers >= this.maxAnswers) {
       await this.fail(item, reason, error);
       return "failed";
@@ -157,6 +164,17 @@ export class StageSession {
       { role: "user" as const, content: repairPrompt(reason, error, item.req.maxTokens) },
     ];
     return "reask";
+  }
+
+  /**
+   * An item the run stops before finishing (--max-cost, Ctrl-C). One with an unusable answer already
+   * billed is recorded as failed with that answer's problem, so its cost stays in the store; the next
+   * run asks it again either way. Counts it, and what it is expected to cost, as left to do.
+   */
+  async leave(item: PendingItem, why: string): Promise<void> {
+    this.left += 1 + item.sharers.length;
+    if (this.price) this.leftUsd += expectedUsd(item.req, this.price, this.costMode);
+    if (item.problem) await this.fail(item, item.problem.reason, `${item.problem.error}; not asked again: ${why}`);
   }
 
   /** Records an item as given up on; it is not a store hit, so the next run asks again. */

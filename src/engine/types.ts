@@ -10,6 +10,11 @@ export const ProviderName = z.string().refine(isProviderName, {
 });
 export type ProviderName = z.infer<typeof ProviderName>;
 
+/** Who answered a record: a provider, or "imported" for answers taken from elsewhere (`import once`). */
+export const IMPORTED = "imported";
+export const Answerer = z.union([ProviderName, z.literal(IMPORTED)]);
+export type Answerer = z.infer<typeof Answerer>;
+
 /** The result of checking one raw answer: a normalized value, or an error to state in the repair re-ask. */
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -74,10 +79,12 @@ const RecordHead = z.object({
   key: z.string(),
   stage: z.string().min(1),
   itemId: z.string(),
-  provider: ProviderName,
+  provider: Answerer,
   model: z.string(),
   /** profile and generate: the provenance of the answer (RecordSource). */
   source: RecordSource.optional(),
+  /** Imported answers: the file and line each one was read from. */
+  origin: z.array(z.object({ file: z.string(), line: z.number().int().positive() })).optional(),
 });
 
 /**

@@ -115,7 +115,7 @@ export type Manifest = z.infer<typeof Manifest>;
 export function describeAudit(manifest: Manifest): string {
   const { violations, ...checked } = manifest.audit;
   const labels = new Map<string, string>([["pseudoNews", "appended pseudo-news IDs"]]);
-  for (const s of stages()) if (s.merge.users) labels.set(s.merge.users.audit.key, s.merge.users.audit.label);
+  for (const s of stages()) if (s.merge.users) labels.set(s.merge.users.audit.key, s.merge.users.audit.many);
   const total = Object.values(checked).reduce((sum, n) => sum + n, 0);
   const parts = Object.entries(checked).map(([key, n]) => `${n} ${labels.get(key) ?? key}`);
   return `audit: ${total} checked (${parts.join(", ")}), ${violations} violations`;

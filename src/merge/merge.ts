@@ -15,7 +15,7 @@ import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { LIST_SEPARATOR } from "../mind/text.js";
 import { validateSplit } from "../mind/validate.js";
 import { parseMindTime } from "../mind/time.js";
-import { formatNewsLine } from "../mind/write.js";
+import { formatNewsLine, newsLineWithTitle } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
 import { KINDS, type ItemKind } from "../stages/kinds.js";
 import { stages } from "../stages/registry.js";
@@ -549,6 +549,13 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
 }
 const NEWLINE = Buffer.from("\n");
 
+/** mind/write.ts rewrites the title of a row it copies, nothing else: an edit of another field would be lost. */
+function onlyTitleChanged(row: NewsRow, original: NewsRow): void {
+  for (const field of ["id", "category", "subcategory", "abstract", "url", "titleEntities", "abstractEntities"] as const) {
+    if (row[field] !== original[field]) throw new Error(`merge: a stage's news edit changed the ${field} of ${original.id}; merge writes title edits only (newsLineWithTitle)`);
+  }
+}
+
 async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: readonly PseudoRow[]): Promise<{ rows: number; pseudo: number; counted: number[] }> {
   const news = await AtomicFileWriter.open(join(dir, "news.tsv"));
   // Each news-editing stage's side file (summarize: news_titles.tsv), one line per row.
@@ -568,7 +575,14 @@ async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: rea
           if (r.counted) counted[e]!++;
           if (files[e]) fileParts[e]!.push(`${r.line ?? ""}\n`);
         });
-        newsParts.push(formatNewsLine(row));
+        if (row !== original) onlyTitleChanged(row, original);
+        // A row keeps every byte it was read with but for a changed title (bytes that are not UTF-8 included).
+        const written = newsLineWithTitle(line, row.title === original.title ? undefined : row.title);
+        if (typeof written === "string") newsParts.push(written);
+        else {
+          await news.write(newsParts.splice(0).join(""));
+          await news.writeBytes(written);
+        }
       }
       await news.write(newsParts.join(""));
       for (const [e, f] of files.entries()) await f?.write(fileParts[e]!.join(""));

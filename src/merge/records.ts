@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import { UserError } from "../cli/command.js";
+import { PathError } from "../cli/paths.js";
 import { addUsage, zeroUsage } from "../engine/cost.js";
 import { jsonlLines, type BadLine } from "../engine/store.js";
 import { StageRecord, type Usage } from "../engine/types.js";
@@ -133,7 +134,7 @@ async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes
 /** `codes`: shared with the caller, which probes histories against the records' sources. */
 export async function loadRecords(dirs: readonly string[], codes = new NewsCodes()): Promise<AllRecords> {
   for (const dir of dirs) {
-    if (!existsSync(dir)) throw new UserError(`--records ${dir}: no such folder`);
+    if (!existsSync(dir)) throw new PathError(`--records ${dir}: no such folder`);
   }
   // One stage after the other: reading them side by side only keeps more unfinished batches alive.
   const all: AllRecords = new Map();

@@ -24,10 +24,11 @@ export interface MergeInput {
   users: UserSources;
 }
 
-/** A number merge writes into manifest.json and prints: its key there and how it reads. */
+/** A number merge writes into manifest.json and prints: its key there and how one and many read. */
 export interface Count {
   key: string;
-  label: string;
+  one: string;
+  many: string;
 }
 
 /** A file written into every merged split folder beside news.tsv and behaviors.tsv. */

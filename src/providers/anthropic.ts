@@ -3,13 +3,15 @@
 // and rate-limit headers are translated here into the engine's provider-neutral terms.
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
 import type { MessageCreateParamsNonStreaming, TextBlockParam } from "@anthropic-ai/sdk/resources/messages/messages";
-import { modelInfo } from "../engine/cost.js";
+import { familyPrices } from "../engine/cost.js";
 import { estimateTextTokens } from "../engine/tokens.js";
 import { ProviderError, retryAfterMs } from "./errors.js";
 import { resolveApiKey, resolveBaseUrl } from "./setup.js";
 import type { LiveProvider, LiveProviderSpec, ProviderAnswer, ProviderCall, ProviderSetup, RateLimitReading, StopKind } from "./types.js";
 
 const CAPABILITIES = { structuredOutput: true, promptCaching: true };
+const FAMILY = "anthropic";
+const prices = familyPrices(FAMILY);
 
 export interface AnthropicOptions {
   apiKey: string;
@@ -26,7 +28,7 @@ export interface AnthropicOptions {
  * where the model supports it, and the engine validates the answer with zod regardless.
  */
 export function messageParams(call: ProviderCall, model: string): MessageCreateParamsNonStreaming {
-  const info = modelInfo(model);
+  const info = prices(model);
   // Unknown (newer) models: assume what the API offers and the largest known cache minimum.
   const minCacheable = info?.minCacheableTokens ?? 4096;
   const structured = info?.structuredOutputs ?? CAPABILITIES.structuredOutput;
@@ -152,14 +154,14 @@ export function createAnthropicProvider(setup: ProviderSetup): AnthropicProvider
 export const anthropicSpec: LiveProviderSpec = {
   name: "anthropic",
   // Live and batch Claude answers are the same answers: one family, one store.
-  family: "anthropic",
+  family: FAMILY,
   mode: "live",
   key: { env: "ANTHROPIC_API_KEY", required: true },
   defaultModel: "claude-haiku-4-5",
   baseUrl: { env: "ANTHROPIC_BASE_URL" },
   capabilities: CAPABILITIES,
   paid: true,
-  price: modelInfo,
+  price: prices,
   tokenCounter: createAnthropicProvider,
   create: createAnthropicProvider,
 };

@@ -5,10 +5,12 @@ import { anthropicBatchSpec } from "./anthropic-batch.js";
 import { anthropicSpec } from "./anthropic.js";
 import { offlineSpec } from "./offline.js";
 import { openAiCompatibleSpec } from "./openai-compatible.js";
+import { openAiBatchSpec } from "./openai-batch.js";
+import { openAiSpec } from "./openai.js";
 import type { ProviderSpec } from "./types.js";
 
 /** In the order --help lists them. */
-const BUILT_IN: readonly ProviderSpec[] = [anthropicSpec, anthropicBatchSpec, openAiCompatibleSpec, offlineSpec];
+const BUILT_IN: readonly ProviderSpec[] = [anthropicSpec, anthropicBatchSpec, openAiSpec, openAiBatchSpec, openAiCompatibleSpec, offlineSpec];
 
 /** The provider a run uses without --provider: no key, no network, no cost. */
 export const DEFAULT_PROVIDER = offlineSpec.name;

@@ -1,7 +1,7 @@
 // What a provider reads from the run's config and environment: its model, key and base URL, each
 // resolved the same way for every provider from what its spec declares. Keys come from the
 // environment only and are never printed.
-import { UserError } from "../cli/command.js";
+import { UsageError, UserError } from "../cli/command.js";
 import type { EngineConfig } from "../engine/config.js";
 import { OFFLINE_PROVIDER } from "./offline.js";
 import type { ProviderSpec } from "./types.js";
@@ -20,8 +20,8 @@ export function apiKeyEnv(spec: ProviderSpec, config: EngineConfig): string | un
 }
 
 /**
- * The API key from the named variable. Missing where the provider needs one → a UserError naming the
- * variable (never a value); a variable named with --api-key-env must be set even where a key is optional.
+ * The API key from the named variable. Missing where the provider needs one → a usage error (exit 2)
+ * naming the variable (never a value); a variable named with --api-key-env must be set even where a key is optional.
  */
 export function resolveApiKey(spec: ProviderSpec, config: EngineConfig, env: NodeJS.ProcessEnv): string | undefined {
   const name = apiKeyEnv(spec, config);
@@ -33,19 +33,20 @@ export function resolveApiKey(spec: ProviderSpec, config: EngineConfig, env: Nod
       `no API key: set the environment variable ${name}` +
         (config["api-key-env"] ? "" : " (or name another variable with --api-key-env)") +
         ` for --provider ${config.provider}, or use --provider ${OFFLINE_PROVIDER}`,
+      2,
     );
   }
-  if (config["api-key-env"]) throw new UserError(`--api-key-env ${name}: the environment variable ${name} is not set`);
+  if (config["api-key-env"]) throw new UserError(`--api-key-env ${name}: the environment variable ${name} is not set`, 2);
   return undefined;
 }
 
 /**
  * --base-url, else the provider's environment variable from the command's environment (not
- * process.env, so in-process runs can point elsewhere); undefined means the SDK's default. A provider
- * that has no default stops the run with its example.
+ * process.env, so in-process runs can point elsewhere), else the provider's default; undefined means
+ * the SDK's default. A provider that has no default stops the run with its example.
  */
 export function resolveBaseUrl(spec: ProviderSpec, config: EngineConfig, env: NodeJS.ProcessEnv): string | undefined {
-  const url = config["base-url"] ?? (spec.baseUrl?.env ? env[spec.baseUrl.env] : undefined);
-  if (!url && spec.baseUrl?.required) throw new UserError(`--provider ${config.provider} needs --base-url, ${spec.baseUrl.required.example}`);
+  const url = config["base-url"] ?? (spec.baseUrl?.env ? env[spec.baseUrl.env] || undefined : undefined) ?? spec.baseUrl?.default;
+  if (!url && spec.baseUrl?.required) throw new UsageError(`--provider ${config.provider} needs --base-url, ${spec.baseUrl.required.example}`);
   return url;
 }

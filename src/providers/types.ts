@@ -35,6 +35,8 @@ export interface RateLimitReading {
   requests?: BudgetReading;
   input?: BudgetReading;
   output?: BudgetReading;
+  /** Input and output tokens counted together (OpenAI's one token budget). */
+  tokens?: BudgetReading;
 }
 
 export interface ProviderAnswer {
@@ -62,12 +64,35 @@ export type BatchItemResult =
   | { customId: string; type: "errored"; message: string; permanent: boolean }
   | { customId: string; type: "expired" | "canceled"; message: string };
 
+/**
+ * What the runner tells a provider about one batch it creates. The runner records an intent (tag and
+ * items) durably before `submit`, and every staged input and the batch ID as they come, so a run
+ * killed at any point can tell what exists.
+ */
+export interface SubmitOptions {
+  /** Unique per create: a provider whose API keeps metadata on a batch attaches it, so `find` can see it. */
+  tag: string;
+  /** Input this tag already staged in an interrupted run (from `onStaged`): used instead of staging again. */
+  staged?: string;
+  /**
+   * Called with a reference to input staged before the create (e.g. an uploaded file's ID); resolves
+   * once the runner has recorded it.
+   */
+  onStaged?(ref: string): Promise<void>;
+}
+
 /** A batch client: what the engine's batch runner drives. Methods throw ProviderError. */
 export interface BatchProvider {
   readonly model: string;
   /** What one item adds to a batch's request body, so the runner can keep batches under the byte limit. */
   entry(customId: string, call: ProviderCall): unknown;
-  submit(items: { customId: string; call: ProviderCall }[]): Promise<string>;
+  submit(items: { customId: string; call: ProviderCall }[], options: SubmitOptions): Promise<string>;
+  /**
+   * The batch created with this tag (not before `since`), if the API can list batches with their
+   * metadata: a run killed between sending a create and recording its ID adopts that batch instead of
+   * paying for its items twice. Absent: such items are sent again.
+   */
+  find?(tag: string, since: Date): Promise<string | undefined>;
   /** Whether a batch has ended; undefined when the API does not know the batch (deleted, another key). */
   status(batchId: string): Promise<{ ended: boolean } | undefined>;
   results(batchId: string): AsyncIterable<BatchItemResult>;
@@ -88,6 +113,10 @@ export interface ProviderSetup {
   model: string;
   /** Client timeout per call (live providers). */
   timeoutMs?: number;
+  /** First wait before a provider retries a call itself (batch APIs; the engine retries live calls). */
+  retryBaseMs?: number;
+  /** Tells the user once about something the client changed on its own (e.g. a fallback it took). */
+  note?(message: string): void;
 }
 
 interface ProviderSpecBase {
@@ -102,13 +131,18 @@ interface ProviderSpecBase {
   readonly key?: { env: string; required: boolean };
   /** The model when --model is not given; absent: --model names the model the server serves. */
   readonly defaultModel?: string;
-  /** Where --base-url comes from when it is not given: an environment variable, or nowhere (required, with an example). */
-  readonly baseUrl?: { env?: string; required?: { example: string } };
+  /**
+   * Where --base-url comes from when it is not given: an environment variable, else the provider's
+   * default (absent: the SDK's own), or nowhere (required, with an example).
+   */
+  readonly baseUrl?: { env?: string; default?: string; required?: { example: string } };
   readonly capabilities: {
     /** JSON stages can ask for schema-constrained answers (the engine validates them either way). */
     structuredOutput: boolean;
     /** A repeated system prompt is billed at the cache price (the dry-run counts it so). */
     promptCaching: boolean;
+    /** --structured-output chooses how the schema is sent (response format, JSON mode, the prompt). */
+    structuredOutputModes?: boolean;
   };
   /** Whether tokens cost money: a model without a price then earns a note. */
   readonly paid: boolean;

@@ -59,7 +59,7 @@ export interface DemoContext {
 
 export interface StageReport<V = unknown> {
   /** Overview cards (label, count): what `answered` records of this stage are, and what merge made of them. */
-  cards(answered: number, manifest: Manifest | undefined): [string, number][];
+  cards(answered: number, manifest: Manifest | undefined, dist: Distributions): [string, number][];
   /** manifest.json options of this stage (StageMerge.manifestOptions) shown in the overview, by key → label. */
   readonly options?: Readonly<Record<string, string>>;
   /** Fills this stage's members of `dist` (nothing when it has no records). */

@@ -1,14 +1,19 @@
 // Drives a stage: data → catalog → items (--shard, --limit) → requests → engine → <out>/<stage>.meta.json.
 // The stage commands and `augment` (summarize → profile → generate --chain) call runStage.
 import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
-import type { CommandContext } from "../cli/command.js";
+import { relative, resolve } from "node:path";
+import { shownPath, type CommandContext } from "../cli/command.js";
+import { inputFolder, outputFolder } from "../cli/paths.js";
+import { MAX_COST_EXIT } from "../engine/budget.js";
 import { runEngine, type EngineSummary } from "../engine/engine.js";
 import type { LlmRequest } from "../engine/types.js";
 import { loadCandidates, loadCatalog, type Catalog } from "../mind/catalog.js";
 import { SkipLog } from "../mind/errors.js";
-import { resolveSplits } from "../mind/splits.js";
+import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { runPaths, StageMeta } from "../run/folder.js";
+import { checkInputSplits } from "../run/input-check.js";
+import { INTERRUPTED_EXIT, listenForInterrupt } from "../run/interrupt.js";
+import { acquireLock } from "../run/lock.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { KINDS } from "./kinds.js";
 import type { StageCommandConfig } from "./options.js";
@@ -24,15 +29,22 @@ export interface PreparedStage {
   promptHashes: Record<string, string>;
 }
 
-export async function prepareStage(name: string, config: StageCommandConfig, ctx: CommandContext): Promise<PreparedStage> {
+/** `check` runs on the input splits before the catalog is loaded (runStage: the input check). */
+export async function prepareStage(
+  name: string,
+  config: StageCommandConfig,
+  ctx: CommandContext,
+  check?: (splits: SplitDir[]) => Promise<void>,
+): Promise<PreparedStage> {
   const stage = stageNamed(name);
   const options = stage.options(config);
   // Templates first: a typo in a prompt should not wait for a large catalog to load.
-  const dir = config.prompts ? resolve(ctx.cwd, config.prompts) : BUNDLED_PROMPTS_DIR;
+  const dir = config.prompts ? inputFolder(ctx.cwd, config.prompts, "--prompts") : BUNDLED_PROMPTS_DIR;
   const specs = stage.templates(options);
   const system = loadTemplate(dir, specs.system);
   const user = loadTemplate(dir, specs.user);
   const splits = await resolveSplits(config.data.map((d) => resolve(ctx.cwd, d)));
+  await check?.(splits);
   const skipped = new SkipLog();
   const catalog = await loadCatalog(splits, { lenient: config.lenient, skipped, newsOnly: !KINDS[stage.kind].needsBehaviors });
   if (skipped.count > 0) {
@@ -45,7 +57,7 @@ export interface StageRun {
   summary: EngineSummary;
   /** Undefined for --dry-run, which writes no meta. */
   meta?: StageMeta;
-  /** What the command returns: 1 when more than --max-failure-share of the items failed. */
+  /** What the command returns: 3 when --max-cost stopped it, 130/143 after Ctrl-C/SIGTERM, 1 when more than --max-failure-share of the items failed. */
   exitCode: number;
 }
 
@@ -65,15 +77,38 @@ export async function buildRequests(
 }
 
 export async function runStage(name: string, config: StageCommandConfig, ctx: CommandContext): Promise<StageRun> {
-  const prepared = await prepareStage(name, config, ctx);
+  const out = outputFolder(ctx.cwd, config.out, "--out");
+  // Taken first, so a second run on the same folder and stage refuses before loading anything; a dry
+  // run writes nothing and needs no lock.
+  const lock = config["dry-run"] ? undefined : await acquireLock(runPaths(out).lock(name), `${name} in ${relative(ctx.cwd, out) || out}`);
+  // Ctrl-C stops the run cleanly (a dry run sends nothing: the default handling serves).
+  const interrupt = config["dry-run"] ? undefined : listenForInterrupt(ctx.stderr, config.timeout);
+  try {
+    return await runStageLocked(name, config, ctx, out, interrupt?.signal);
+  } finally {
+    interrupt?.dispose();
+    await lock?.release();
+  }
+}
+
+/** The command's exit status: the cap and a signal come first, then the share of failed items. */
+function exitCodeOf(summary: EngineSummary, interrupt?: AbortSignal): number {
+  if (summary.stopped?.reason === "max-cost") return MAX_COST_EXIT;
+  if (summary.stopped?.reason === "interrupted") return INTERRUPTED_EXIT[interrupt?.reason === "SIGTERM" ? "SIGTERM" : "SIGINT"];
+  return summary.failedShareExceeded ? 1 : 0;
+}
+
+async function runStageLocked(name: string, config: StageCommandConfig, ctx: CommandContext, out: string, interrupt?: AbortSignal): Promise<StageRun> {
+  const prepared = await prepareStage(name, config, ctx, (splits) =>
+    checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) }),
+  );
   const { stage } = prepared;
-  const out = resolve(ctx.cwd, config.out);
   const { requests, items } = await buildRequests(prepared, config, ctx);
   if (config["dry-run"] && stage.describeItems) {
     const { catalog, options } = prepared.input;
     ctx.stdout.write(stage.describeItems(catalog, options, items));
   }
-  const summary = await runEngine({ stage: name, requests, runDir: out }, config, ctx);
+  const summary = await runEngine({ stage: name, requests, runDir: out, interrupt }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
   const meta: StageMeta = {
     stage: name,
@@ -88,7 +123,7 @@ export async function runStage(name: string, config: StageCommandConfig, ctx: Co
     finishedAt: new Date().toISOString(),
   };
   await writeFileAtomic(runPaths(out).stageMeta(name), JSON.stringify(StageMeta.parse(meta), null, 2) + "\n");
-  return { summary, meta, exitCode: summary.failedShareExceeded ? 1 : 0 };
+  return { summary, meta, exitCode: exitCodeOf(summary, interrupt) };
 }
 
 /** The options every stage meta records after the stage's own: which items a run took. */
@@ -96,7 +131,7 @@ function runOptions(config: StageCommandConfig): Record<string, unknown> {
   return { limit: config.limit ?? null, shard: config.shard ? `${config.shard.k}/${config.shard.n}` : null };
 }
 
-async function splitSizes(catalog: Catalog): Promise<StageMeta["splits"]> {
+export async function splitSizes(catalog: Catalog): Promise<StageMeta["splits"]> {
   return Promise.all(
     catalog.splits.map(async (s) => ({ name: s.name, newsBytes: (await stat(s.newsFile)).size, behaviorsBytes: (await stat(s.behaviorsFile)).size })),
   );

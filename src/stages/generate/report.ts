@@ -6,6 +6,7 @@ import { readNews, readRawBehaviorBatches, splitIds } from "../../mind/read.js";
 import { clip, COLORS, histogram, int, maxOf, mean, pct, shares } from "../../report/figures.js";
 import type { StageReport } from "../../report/stage-report.js";
 import { barChart, columnChart } from "../../report/svg.js";
+import { plural } from "../../util/text.js";
 import { MIND_CATEGORIES } from "../vocab.js";
 import { PSEUDO_SUBCATEGORY } from "./merge.js";
 import type { PseudoNews } from "./output.js";
@@ -82,7 +83,7 @@ export const generateReport: StageReport<PseudoNews[]> = {
       out.push({
         id: "cold-history",
         title: "History length of cold users before and after",
-        note: `${int(d.before.length)} cold users; mean history ${mean(d.before).toFixed(2)} → ${mean(d.after).toFixed(2)} clicks once their pseudo-news is appended.`,
+        note: `${int(d.before.length)} cold ${plural(d.before.length, "user")}; mean history ${mean(d.before).toFixed(2)} → ${mean(d.after).toFixed(2)} clicks once their pseudo-news is appended.`,
         svg: columnChart({
           id: "cold-history",
           labels,
@@ -106,7 +107,9 @@ export const generateReport: StageReport<PseudoNews[]> = {
   },
   async demo({ manifest, stage, out, split, input }) {
     const pseudo = Object.entries(manifest.pseudoNews);
-    const lines = [`  pseudo-news added: ${pseudo.length} items for ${stage.counts.merged} of ${stage.counts.items} cold users (subcategory '${PSEUDO_SUBCATEGORY}')`];
+    const lines = [
+      `  pseudo-news added: ${pseudo.length} ${plural(pseudo.length, "item")} for ${stage.counts.merged} of ${stage.counts.items} cold ${plural(stage.counts.items, "user")} (subcategory '${PSEUDO_SUBCATEGORY}')`,
+    ];
     if (!input) return lines;
     // A user whose pseudo-news the first split's rows carry (some apply to later splits only).
     const owners = new Set(pseudo.map(([, userId]) => userId));

@@ -23,8 +23,8 @@ export const profileMerge: StageMerge<ProfileOutput, string, StageRecords<string
       columnsKey: "userProfilesColumns",
       about: `user ID, topics, regions ('${LIST_SEPARATOR}' between entries), for that split's users`,
     },
-    count: { key: "profiles", label: "profiles" },
-    audit: { key: "profiles", label: "profile rows", noun: "profile" },
+    count: { key: "profiles", one: "profile", many: "profiles" },
+    audit: { key: "profiles", one: "profile row", many: "profile rows", noun: "profile" },
     line: (records, userId) => `${userId}\t${records.byItem.get(userId)!.value}`,
   },
 };

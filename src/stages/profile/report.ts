@@ -6,6 +6,7 @@ import { LIST_SEPARATOR } from "../../mind/text.js";
 import { COLORS, int, pct } from "../../report/figures.js";
 import type { StageReport } from "../../report/stage-report.js";
 import { barChart } from "../../report/svg.js";
+import { plural } from "../../util/text.js";
 import { TOPICS } from "../vocab.js";
 
 declare module "../../report/stage-report.js" {
@@ -76,7 +77,7 @@ export const profileReport: StageReport<string> = {
   },
   examples: { fields: (_ctx, _id, value) => profileLists(value) },
   async demo({ stage, out, split }) {
-    const lines = [`  users profiled:    ${stage.counts.merged} of ${stage.counts.items} users with a history, e.g.`];
+    const lines = [`  users profiled:    ${stage.counts.merged} of ${stage.counts.items} ${plural(stage.counts.items, "user")} with a history, e.g.`];
     const first = (await readFile(join(out, split, "user_profiles.tsv"), "utf8")).split("\n")[0];
     if (first) {
       const [user, topics, regions] = first.split("\t");

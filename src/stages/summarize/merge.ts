@@ -36,14 +36,15 @@ export const summarizeMerge: StageMerge<SummarizeOutput, string, State> = {
   manifestOptions: (state) => ({ title: state.mode }),
   covers: (_state, id, input) => input.news.has(id),
   news: {
-    count: { key: "titlesEnhanced", label: "enhanced titles" },
+    count: { key: "titlesEnhanced", one: "enhanced title", many: "enhanced titles" },
     file: { name: "news_titles.tsv", columns: NEWS_TITLES_COLUMNS, columnsKey: "newsTitlesColumns", about: "original and enhanced titles" },
     edit(state, row, original) {
       const better = state.records.byItem.get(row.id)?.value;
       const title = titleFor(state.mode, row.title, better);
       return {
         row: title === row.title ? row : { ...row, title },
-        counted: better !== undefined,
+        // An answer equal to the original title enhanced nothing, so it is not counted as enhanced.
+        counted: better !== undefined && better !== cleanGeneratedText(original.title),
         line: `${tsvField(original.id)}\t${tsvField(original.title)}\t${better ?? ""}`,
       };
     },

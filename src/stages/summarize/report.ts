@@ -2,6 +2,7 @@
 // enhanced title; the demo shows two titles before and after.
 import { join } from "node:path";
 import { readLines } from "../../mind/read.js";
+import { cleanGeneratedText } from "../../mind/text.js";
 import { columnChart } from "../../report/svg.js";
 import { COLORS, histogram, maxOf, mean, minOf } from "../../report/figures.js";
 import type { StageReport } from "../../report/stage-report.js";
@@ -11,6 +12,8 @@ declare module "../../report/stage-report.js" {
   interface Distributions {
     /** Title length in tokens (as NRMS's MIND reader tokenizes), per news item with an enhanced title. */
     titleTokens?: { original?: number[]; enhanced: number[] };
+    /** Enhanced titles that differ from the original, of those whose original is known (--data). */
+    titlesChanged?: { changed: number; compared: number };
   }
   interface NewsExample {
     enhanced?: string;
@@ -23,18 +26,28 @@ export function titleTokens(title: string): number {
 }
 
 export const summarizeReport: StageReport<string> = {
-  cards: (answered) => [["enhanced titles", answered]],
+  // An answer equal to the original title enhanced nothing; without the originals (no --data) only answers can be counted.
+  cards(answered, _manifest, dist) {
+    const titles = dist.titlesChanged;
+    if (!titles) return [["titles answered (originals not read)", answered]];
+    return [["enhanced titles", titles.changed], ...(titles.compared > titles.changed ? [["titles unchanged", titles.compared - titles.changed] as [string, number]] : [])];
+  },
   options: { title: "titles" },
   chartData({ records, catalog }, dist) {
     if (records.byItem.size === 0) return;
     const enhanced: number[] = [];
     const original: number[] = [];
+    let changed = 0;
     for (const [id, rec] of records.byItem) {
       enhanced.push(titleTokens(rec.value));
       const news = catalog?.news.get(id);
-      if (news) original.push(titleTokens(news.title));
+      if (!news) continue;
+      original.push(titleTokens(news.title));
+      // An answer that only re-spaces the title is the title: what merge would write is the same.
+      if (rec.value !== cleanGeneratedText(news.title)) changed++;
     }
     dist.titleTokens = { enhanced, original: original.length > 0 ? original : undefined };
+    if (original.length > 0) dist.titlesChanged = { changed, compared: original.length };
   },
   figures(dist) {
     const t = dist.titleTokens;
@@ -56,15 +69,18 @@ export const summarizeReport: StageReport<string> = {
     ];
   },
   examples: { fields: (_ctx, _id, value) => ({ enhanced: value }) },
-  async demo({ stage, out, split }) {
-    const lines = [`  titles enhanced:   ${stage.counts.merged} of ${stage.counts.items} news, e.g.`];
-    let shown = 0;
-    for await (const { text } of readLines(join(out, split, "news_titles.tsv"))) {
-      const [id, before, after] = text.split("\t");
-      if (!after || after === before) continue;
-      lines.push(`    ${id}  before: ${before}`, `    ${" ".repeat(id!.length)}  after:  ${after}`);
-      if (++shown === 2) break;
+  async demo({ manifest, stage, out }) {
+    // A title that came back unchanged was not enhanced: count (and show) only the ones that differ.
+    const changed = new Set<string>();
+    const examples: string[] = [];
+    for (const split of manifest.splits) {
+      for await (const { text } of readLines(join(out, split.name, "news_titles.tsv"))) {
+        const [id, before, after] = text.split("\t");
+        if (!id || !after || after === before || changed.has(id)) continue;
+        changed.add(id);
+        if (examples.length < 4) examples.push(`    ${id}  before: ${before}`, `    ${" ".repeat(id.length)}  after:  ${after}`);
+      }
     }
-    return lines;
+    return [`  titles enhanced:   ${changed.size} of ${stage.counts.items} news${examples.length ? ", e.g." : ""}`, ...examples];
   },
 };
