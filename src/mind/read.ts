@@ -156,27 +156,30 @@ export interface LineProblem {
 
 const TAB = 9;
 
+/** What is wrong with a behaviors.tsv line of `fields` fields, in the one wording every reader uses. */
+function behaviorsLineProblem(fields: number, emptyUserId: boolean): LineProblem | undefined {
+  if (fields !== 5) return { problem: `expected 5 tab-separated fields (behaviors.tsv), found ${fields}` };
+  if (emptyUserId) return { field: "User ID", problem: "empty user ID" };
+  return undefined;
+}
+
 /**
- * The one scanner of a behaviors.tsv line's fields, for every reader: the catalog's (a string),
- * validate's (a chunk of text) and merge's (bytes). `line[start, end)` is the line without its
- * break; returns the positions of its four tabs, or what is wrong with it.
+ * The scanner of a behaviors.tsv line's fields for readers that keep many lines in one piece:
+ * validate's chunk of text and merge's bytes. `line[start, end)` is the line without its break;
+ * returns the positions of its four tabs, or what is wrong with it.
  */
 export function behaviorTabs(line: string | Buffer, start: number, end: number): [number, number, number, number] | LineProblem {
-  const tab = (from: number): number => {
-    const i = typeof line === "string" ? line.indexOf("\t", from) : line.indexOf(TAB, from);
-    return i >= end ? -1 : i;
-  };
-  const t1 = tab(start);
-  const t2 = t1 < 0 ? -1 : tab(t1 + 1);
-  const t3 = t2 < 0 ? -1 : tab(t2 + 1);
-  const t4 = t3 < 0 ? -1 : tab(t3 + 1);
-  if (t4 < 0 || tab(t4 + 1) >= 0) {
-    let fields = 1;
-    for (let i = tab(start); i >= 0; i = tab(i + 1)) fields++;
-    return { problem: `expected 5 tab-separated fields (behaviors.tsv), found ${fields}` };
+  const text = typeof line === "string";
+  const tabs: [number, number, number, number] = [-1, -1, -1, -1];
+  let fields = 1;
+  // Every tab is counted, a fifth one included: the whole line is scanned once.
+  for (let from = start; ; fields++) {
+    const tab = text ? line.indexOf("\t", from) : line.indexOf(TAB, from);
+    if (tab < 0 || tab >= end) break;
+    if (fields <= 4) tabs[fields - 1] = tab;
+    from = tab + 1;
   }
-  if (t2 === t1 + 1) return { field: "User ID", problem: "empty user ID" };
-  return [t1, t2, t3, t4];
+  return behaviorsLineProblem(fields, tabs[1] === tabs[0] + 1) ?? tabs;
 }
 
 /** A behaviors row with History kept as the raw column: split it (splitIds) only when needed. */
@@ -184,15 +187,13 @@ export type RawBehaviorRow = Omit<BehaviorRow, "history"> & { historyColumn: str
 
 /** parseBehaviorLine without splitting History: a user's history repeats on each of their rows. */
 export function parseRawBehaviorLine(file: string, line: NumberedLine): RawBehaviorRow {
-  const { text } = line;
-  const tabs = behaviorTabs(text, 0, text.length);
-  if (!Array.isArray(tabs)) throw new MindFormatError(file, line.lineNo, tabs.field, tabs.problem);
-  const [t1, t2, t3, t4] = tabs;
-  const userId = text.slice(t1 + 1, t2);
-  const impressions = text.slice(t4 + 1);
+  const f = line.text.split("\t");
+  const wrong = behaviorsLineProblem(f.length, f[1] === "");
+  if (wrong) throw new MindFormatError(file, line.lineNo, wrong.field, wrong.problem);
+  const [impressionId, userId, time, historyColumn, impressions] = f as [string, string, string, string, string];
   const problem = impressionsProblem(impressions);
   if (problem) throw new MindFormatError(file, line.lineNo, "Impressions", problem);
-  return { impressionId: text.slice(0, t1), userId, time: text.slice(t2 + 1, t3), historyColumn: text.slice(t3 + 1, t4), impressions };
+  return { impressionId, userId, time, historyColumn, impressions };
 }
 
 export function parseBehaviorLine(file: string, line: NumberedLine): BehaviorRow {
