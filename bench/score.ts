@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { readBehaviors, readLineBatches, parseImpressions } from "../src/mind/read.js";
-import { scorePredictions } from "../src/trainer/score.js";
+import { scorePredictions, scoreReport } from "../src/trainer/score.js";
 import { gloveMatrix } from "../src/trainer/glove.js";
 
 const self = fileURLToPath(import.meta.url);
@@ -68,6 +68,9 @@ async function makeFiles(dir: string, impressions: number, gloveWords: number): 
   await writeLines(join(dir, "scores.txt"), inOrder());
   await writeLines(join(dir, "reversed.txt"), reversed());
   await writeLines(join(dir, "ranks.txt"), ranks());
+  // A second seed of each, for the case of runs of several files.
+  await writeLines(join(dir, "scores2.txt"), inOrder());
+  await writeLines(join(dir, "ranks2.txt"), ranks());
   function* glove() {
     for (let w = 0; w < gloveWords; w++) yield `w${w} ${Array.from({ length: 300 }, () => (rand() - 0.5).toFixed(5)).join(" ")}\n`;
   }
@@ -76,7 +79,11 @@ async function makeFiles(dir: string, impressions: number, gloveWords: number): 
 
 async function child(mode: string, dir: string): Promise<string> {
   const truth = join(dir, "truth.tsv");
-  const score = (preds: string[]) => scorePredictions({ truth, preds: preds.map((p) => join(dir, p)), coldMax: 5, matchBy: "id" });
+  const score = async (runs: string[][]) => {
+    const specs = runs.map((files) => ({ name: files.join(","), files: files.map((f) => join(dir, f)) }));
+    const opts = { truth, runs: specs, coldMax: 5, matchBy: "id" as const };
+    return scoreReport(opts, await scorePredictions(opts), { resamples: 1000, seed: 1 });
+  };
   switch (mode) {
     case "read-truth": {
       let n = 0;
@@ -84,13 +91,18 @@ async function child(mode: string, dir: string): Promise<string> {
       return `${n} candidates`;
     }
     case "score-in-order":
-      return `AUC ${(await score(["scores.txt"]))[0]!.groups.all.auc!.toFixed(4)}`;
+      return `AUC ${(await score([["scores.txt"]])).runs[0]!.groups.all.auc!.toFixed(4)}`;
     case "score-ranks":
-      return `AUC ${(await score(["ranks.txt"]))[0]!.groups.all.auc!.toFixed(4)}`;
+      return `AUC ${(await score([["ranks.txt"]])).runs[0]!.groups.all.auc!.toFixed(4)}`;
     case "score-reversed":
-      return `AUC ${(await score(["reversed.txt"]))[0]!.groups.all.auc!.toFixed(4)}`;
+      return `AUC ${(await score([["reversed.txt"]])).runs[0]!.groups.all.auc!.toFixed(4)}`;
     case "score-two-runs":
-      return `runs ${(await score(["scores.txt", "ranks.txt"])).length}`;
+      return `bootstrap p ${(await score([["scores.txt"], ["ranks.txt"]])).differences[0]!.groups.all.auc.bootstrap!.p.toFixed(4)}`;
+    case "score-seeds": {
+      // Two runs of two seeds each: 4 files read, per-impression values kept, bootstrap and t-test.
+      const r = await score([["scores.txt", "ranks.txt"], ["ranks2.txt", "scores2.txt"]]);
+      return `bootstrap p ${r.differences[0]!.groups.all.auc.bootstrap!.p.toFixed(4)}, t-test p ${r.differences[0]!.groups.all.auc.tTest!.p.toFixed(4)}`;
+    }
     case "read-glove": {
       let n = 0;
       for await (const batch of readLineBatches(join(dir, "glove.txt"))) n += batch.length;
@@ -146,6 +158,7 @@ if (values.child) {
       ["score-ranks", "read-truth"],
       ["score-reversed", "read-truth"],
       ["score-two-runs", "read-truth"],
+      ["score-seeds", "read-truth"],
       ["read-glove", "read-glove"],
       ["glove-matrix", "read-glove"],
     ];

@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { CommandContext } from "../src/cli/command.js";
 import { StageConfig } from "../src/stages/options.js";
+import { resolveSplits } from "../src/mind/splits.js";
+import { checkInputSplits } from "../src/run/input-check.js";
 import { buildRequests, prepareStage } from "../src/stages/run.js";
 
 const { values } = parseArgs({ options: { news: { type: "string", default: "65000" }, users: { type: "string", default: "94000" } } });
@@ -61,11 +63,13 @@ const ctx: CommandContext = { env: {}, stdout: process.stdout, stderr: process.s
 const config = StageConfig.parse({ data: [split], out: join(root, "run") });
 console.log(`bench:stages · ${NEWS.toLocaleString("en-US")} news, ${USERS.toLocaleString("en-US")} users · ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)}`);
 console.log("stage       items   catalog load   requests (× load)    offline+parse (× load)   µs/item   RSS");
+const loads: Record<string, number> = {};
 try {
   for (const stage of ["summarize", "profile", "generate"] as const) {
     let t = performance.now();
     const prepared = await prepareStage(stage, config, ctx);
     const load = performance.now() - t;
+    loads[stage] = load;
     t = performance.now();
     const { requests } = await buildRequests(prepared, config, ctx);
     const build = performance.now() - t;
@@ -79,6 +83,11 @@ try {
       `${stage.padEnd(10)} ${String(requests.length).padStart(6)}   ${load.toFixed(0).padStart(7)} ms    ${x(build)}     ${x(answer)}       ${(((build + answer) * 1000) / requests.length).toFixed(0).padStart(5)}   ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`,
     );
   }
+  // What every stage command pays once per input before its first request (then remembered).
+  const t = performance.now();
+  await checkInputSplits(await resolveSplits([split]), { lenient: false, out: join(root, "run"), persist: false, show: (p) => p });
+  const check = performance.now() - t;
+  console.log(`input check ${check.toFixed(0).padStart(7)} ms: ${(check / loads.profile!).toFixed(2)}× profile's catalog load (news + behaviors), ${(check / loads.summarize!).toFixed(2)}× summarize's (news only)`);
 } finally {
   await rm(root, { recursive: true, force: true });
 }

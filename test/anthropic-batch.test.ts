@@ -15,6 +15,7 @@ import { runPaths } from "../src/run/folder.js";
 import { createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { installBatches, type FakeBatches, type FakeBatchesOptions } from "./fakes/anthropic-batches.js";
 import { config, context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
+import { childEnv, nodeArgs } from "./helpers/child.js";
 import { runCliCaptured } from "./helpers/cli.js";
 
 let fake: FakeAnthropic | undefined;
@@ -70,7 +71,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(records.every((r) => r.provider === "anthropic-batch" && r.attempts === 1)).toBe(true);
 
     expect(summary.usage.inputTokens).toBeGreaterThan(0);
-    const live = costUsd(summary.usage, "claude-haiku-4-5", "live")!;
+    const live = costUsd(summary.usage, "anthropic", "claude-haiku-4-5", "live")!;
     // Haiku 4.5: $1 / $5 per million input / output tokens, halved for batches.
     expect(live).toBeCloseTo((summary.usage.inputTokens * 1 + summary.usage.outputTokens * 5) / 1e6, 10);
     expect(summary.costUsd).toBeCloseTo(live / 2, 10);
@@ -82,7 +83,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const t = await setup({ hold: true, itemFault: ({ body, n }) => (itemOf(body) === "N1" && n === 1 ? { type: "invalid", text: "not json" } : undefined) });
     const stop = new AbortController();
     t.batches.once("retrieve", () => stop.abort());
-    await expect(t.run(twins(3), {}, { batchSignal: stop.signal })).rejects.toThrow();
+    await expect(t.run(twins(3), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
     expect(sent(t.batches, 0).map((r) => itemOf(r.params)).sort()).toEqual(["N0", "N1", "N2"]);
 
     t.batches.release();
@@ -138,7 +139,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const t = await setup({ hold: true });
     const stop = new AbortController();
     t.batches.once("retrieve", () => stop.abort());
-    await expect(t.run(titleRequests(8), {}, { batchSignal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(8), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
     expect(t.batches.creates).toBe(1);
     expect(await t.records()).toHaveLength(0);
 
@@ -161,7 +162,7 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const t = await setup({ hold: true });
     const stop = new AbortController();
     t.batches.once("retrieve", () => stop.abort());
-    await expect(t.run(titleRequests(4), {}, { batchSignal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(4), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
     t.batches.release();
     const { summary } = await t.run(titleRequests(6));
     expect(summary.counts.done).toBe(6);
@@ -179,6 +180,19 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(summary.counts.done).toBe(3);
     expect(t.batches.creates).toBe(1);
     expect(ctx.err.text()).toMatch(/msgbatch_deleted: not found by the API; its 3 requests are sent again/);
+  });
+
+  it("an intent recorded without its batch (killed mid-create) is created again under its tag: this API lists no metadata", async () => {
+    const t = await setup();
+    const requests = titleRequests(3);
+    const cfg = config({ provider: "anthropic-batch", "base-url": fake!.url });
+    const intent = { intent: "tag-1", at: new Date().toISOString(), items: requests.map((r) => ({ key: requestKey(r, cfg), attempts: 0 })) };
+    await writeFile(t.batchesFile, JSON.stringify(intent) + "\n");
+    const { summary } = await t.run(requests);
+    expect(summary.counts.done).toBe(3);
+    expect(t.batches.creates).toBe(1);
+    const lines = (await readFile(t.batchesFile, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.filter((l) => "batch" in l)).toEqual([expect.objectContaining({ intent: "tag-1" })]);
   });
 
   it("re-queues errored and expired items, and gives up on permanent errors", async () => {
@@ -236,11 +250,11 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     t.batches.on("retrieve", (b: { held: boolean }) => {
       if (b.held) stop.abort();
     });
-    await expect(t.run(titleRequests(3), {}, { batchSignal: stop.signal })).rejects.toThrow();
+    await expect(t.run(titleRequests(3), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
     expect((await t.records()).map((r) => r.itemId).sort()).toEqual(["N0", "N2"]);
     // As if killed between creating the repair batch and marking its parent collected.
     const lines = (await readFile(t.batchesFile, "utf8")).split("\n").filter((l) => l && !l.includes('"collected"'));
-    expect(lines).toHaveLength(2);
+    expect(lines.filter((l) => l.includes('"batch"'))).toHaveLength(2);
     await writeFile(t.batchesFile, lines.join("\n") + "\n");
 
     t.batches.release();
@@ -285,9 +299,9 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     const out = t.dir;
     const argv = ["summarize", "--data", "mind-data/sample", "--limit", "6", "--out", out, "--provider", "anthropic-batch"];
     const env = { ANTHROPIC_API_KEY: "test-key", ANTHROPIC_BASE_URL: fake!.url, GENRE_MIND_POLL_INTERVAL: "0.01" };
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...argv], {
+    const child = spawn(process.execPath, nodeArgs("src/cli/main.ts", ...argv), {
       cwd: process.cwd(),
-      env: { ...process.env, ...env },
+      env: childEnv(env),
       stdio: "ignore",
     });
     const exited = once(child, "exit");

@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCatalog, recentClicks } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
+import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
 
@@ -36,7 +36,7 @@ describe("loadCatalog", () => {
   });
 
   it("reads odd IDs (leading zeros, other forms, unknown) as written", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gm-catalog-"));
+    const dir = await tempDir("gm-catalog-");
     await mkdir(join(dir, "s"));
     await writeFile(join(dir, "s", "news.tsv"), ["N12", "N012", "X5", "N99999999999"].map(news).join("\n") + "\n");
     await writeFile(

@@ -1,11 +1,11 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineCommand, envName, zInt } from "../src/cli/command.js";
 import { runCli } from "../src/cli/main.js";
 import { context } from "./engine-helpers.js";
+import { tempDir } from "./helpers/temp.js";
 
 const probe = defineCommand({
   name: "probe-cli-test",
@@ -23,7 +23,7 @@ const probe = defineCommand({
 
 describe("option merging", () => {
   it("takes flags over environment over config file over defaults", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gm-cli-"));
+    const dir = await tempDir("gm-cli-");
     await writeFile(join(dir, "genre-mind.config.json"), JSON.stringify({ limit: 3, "probe-cli-test": { data: ["a", "b"] } }));
     let ctx = context({}, dir);
     expect(await probe.invoke([], ctx)).toBe(0);
@@ -39,13 +39,13 @@ describe("option merging", () => {
   });
 
   it("names the option and what was expected when a value is bad", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gm-cli-"));
+    const dir = await tempDir("gm-cli-");
     await expect(probe.invoke(["--limit", "abc"], context({}, dir))).rejects.toThrow(/--limit: expected a whole number/);
     await expect(probe.invoke(["--limit", "0"], context({}, dir))).rejects.toThrow(/--limit/);
   });
 
   it("rejects an unknown flag and an unknown config key", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gm-cli-"));
+    const dir = await tempDir("gm-cli-");
     await expect(probe.invoke(["--limt", "3"], context({}, dir))).rejects.toThrow(/limt/);
     await writeFile(join(dir, "genre-mind.config.json"), JSON.stringify({ limt: 3 }));
     await expect(probe.invoke([], context({}, dir))).rejects.toThrow(/unknown option 'limt'/);

@@ -1,8 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { crc32, deflateRawSync } from "node:zlib";
@@ -12,6 +11,7 @@ import { downloadMind, mindArchives, type MindDownloadOptions } from "../src/dow
 import { Progress } from "../src/download/progress.js";
 import { extractZip, readZipEntries, ZipError } from "../src/download/zip.js";
 import { runCliCaptured } from "./helpers/cli.js";
+import { tempDir } from "./helpers/temp.js";
 
 // ---- a minimal zip writer (stored or deflated entries), so tests need no zip tool ----
 interface ZipInput {
@@ -164,7 +164,7 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
 }
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "gm-download-"));
+  dir = await tempDir("gm-download-");
   files = new Map();
   hits = [];
   server = createServer(handle);
@@ -404,9 +404,11 @@ describe("download command", () => {
   });
 
   it("refuses an unknown size", async () => {
-    const r = await runCliCaptured(["download", "medium"], { cwd: dir });
+    // --base-url too: were the size check broken, the attempt would reach the local server, not the real one.
+    const r = await runCliCaptured(["download", "medium", "--base-url", base], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/size must be one of demo, small, large/);
+    expect(r.stderr).toMatch(/^genre-mind download: <size>: expected one of demo, small, large \(got 'medium'\)\n/);
+    expect(hits).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 // Shared pieces of the engine tests: a toy stage, contexts with captured output, and configs.
-import { mkdtemp } from "node:fs/promises";
+
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { CommandContext } from "../src/cli/command.js";
 import { EngineConfig } from "../src/engine/config.js";
 import type { LlmRequest, StageName } from "../src/engine/types.js";
+import { tempDir as makeTempDir } from "./helpers/temp.js";
 
 export function sink(isTTY = false): Writable & { text: () => string; isTTY: boolean } {
   const chunks: string[] = [];
@@ -30,7 +31,7 @@ export function context(env: NodeJS.ProcessEnv = {}, cwd = tmpdir()): TestContex
 }
 
 export async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), "gm-engine-"));
+  return makeTempDir("gm-engine-");
 }
 
 export function config(over: Record<string, unknown> = {}): EngineConfig {

@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { runEngineWith } from "../src/engine/engine.js";
@@ -10,6 +9,7 @@ import { StageRecord } from "../src/engine/types.js";
 import { runPaths } from "../src/run/folder.js";
 import { createFakeAnthropic, fakeKey, type FakeAnthropic } from "./fakes/anthropic-api.js";
 import { config, context, tempDir, titleAnswer, titleRequests, userText } from "./engine-helpers.js";
+import { childEnv, nodeArgs } from "./helpers/child.js";
 
 let fake: FakeAnthropic | undefined;
 afterEach(async () => {
@@ -18,7 +18,6 @@ afterEach(async () => {
 });
 
 const child = fileURLToPath(new URL("./fixtures/engine-child.ts", import.meta.url));
-const tsx = createRequire(import.meta.url).resolve("tsx");
 
 describe("kill -9 and resume", () => {
   it("loses at most the requests in flight and re-sends no stored key", async () => {
@@ -26,8 +25,8 @@ describe("kill -9 and resume", () => {
     fake = await createFakeAnthropic({ answer: titleAnswer, apiKey: "k", latencyMs: 15 });
     const dir = await tempDir();
     const paths = runPaths(dir);
-    const proc = spawn(process.execPath, ["--import", tsx, child, dir, String(N)], {
-      env: { ...process.env, ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url },
+    const proc = spawn(process.execPath, nodeArgs(child, dir, String(N)), {
+      env: childEnv({ ANTHROPIC_API_KEY: "k", ANTHROPIC_BASE_URL: fake.url }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";

@@ -43,7 +43,7 @@ describe("requestKey", () => {
   const base = config({ model: "claude-haiku-4-5" });
   it("changes with everything that changes the answer", () => {
     const k = requestKey(req!, base);
-    expect(requestKey(req!, config({ model: "claude-sonnet-4-5" }))).not.toBe(k);
+    expect(requestKey(req!, config({ model: "claude-sonnet-4-6" }))).not.toBe(k);
     expect(requestKey({ ...req!, user: req!.user + "!" }, base)).not.toBe(k);
     expect(requestKey({ ...req!, system: req!.system + "!" }, base)).not.toBe(k);
     expect(requestKey({ ...req!, schemaVersion: "2" }, base)).not.toBe(k);
@@ -141,6 +141,23 @@ describe("store and resume", () => {
     expect(after.trimEnd().split("\n").map((l) => JSON.parse(l) as unknown)).toHaveLength(4);
   });
 
+  it("cuts off a torn last line longer than the backward scan's chunk, and nothing before it", async () => {
+    const t = await setup();
+    await t.run(titleRequests(3));
+    const stored = await readFile(t.paths.records("summarize"), "utf8");
+    // 200 KB without a newline: several 64 KB chunks must be scanned back to find the line break.
+    await writeFile(t.paths.records("summarize"), stored + `{"key":"${"x".repeat(200_000)}`);
+    const { summary } = await t.run(titleRequests(4));
+    expect(summary.counts).toMatchObject({ cached: 3, done: 1 });
+    const after = await readFile(t.paths.records("summarize"), "utf8");
+    expect(after.startsWith(stored)).toBe(true);
+    expect(after.trimEnd().split("\n").map((l) => JSON.parse(l) as unknown)).toHaveLength(4);
+    // A store that is one torn line, longer than a chunk, is cut to empty.
+    await writeFile(t.paths.records("summarize"), `{"key":"${"y".repeat(150_000)}`);
+    expect((await t.run(titleRequests(2))).summary.counts).toMatchObject({ cached: 0, done: 2 });
+    expect((await readFile(t.paths.records("summarize"), "utf8")).trimEnd().split("\n")).toHaveLength(2);
+  });
+
   it("names file and line of a corrupt record in the middle of the store", async () => {
     const t = await setup();
     await t.run(titleRequests(2));
@@ -182,6 +199,16 @@ describe("retries", () => {
     expect(err).toBeInstanceOf(UserError);
     expect((err as Error).message).toMatch(/rejected the first 5 requests.*claude-nope/);
     expect(fake!.messageLog().length).toBeLessThanOrEqual(5 + 4);
+  });
+
+  it("frees the slot of a request waiting out its retry-after: the others go on meanwhile", async () => {
+    const t = await setup({ faults: (i) => (i.n === 1 && i.key === fakeKey(userText(0)) ? { type: "429", retryAfterS: 0.5 } : undefined) });
+    const { summary } = await t.run(titleRequests(4), { concurrency: 1 });
+    expect(summary.counts).toMatchObject({ done: 4, failed: 0, retried: 1 });
+    const order = fake!.messageLog().map((r) => r.key);
+    const [first, again] = [order.indexOf(fakeKey(userText(0))), order.lastIndexOf(fakeKey(userText(0)))];
+    // With one slot held through the wait, nothing could be sent between N0's 429 and its retry.
+    expect(again - first).toBeGreaterThan(1);
   });
 
   it("gives up after the retry budget and records api-error", async () => {
@@ -290,15 +317,15 @@ describe("validated answers", () => {
 describe("cost and prompt caching", () => {
   it("prices the billed usage from the table", async () => {
     const t = await setup();
-    const { summary, ctx } = await t.run(titleRequests(5), { model: "claude-sonnet-4-5" });
+    const { summary, ctx } = await t.run(titleRequests(5), { model: "claude-sonnet-4-6" });
     const billed = fake!.messageLog().map((r) => r.body as FakeMessageRequest);
     expect(billed).toHaveLength(5);
     const u = summary.usage;
     expect(u.inputTokens).toBeGreaterThan(0);
-    // Sonnet 4.5: $3 in, $15 out per MTok.
+    // Sonnet 4.6: $3 in, $15 out per MTok.
     expect(summary.costUsd).toBeCloseTo((u.inputTokens * 3 + u.outputTokens * 15) / 1e6, 10);
     expect(ctx.out.text()).toContain(`$${summary.costUsd.toFixed(4)}`);
-    expect(costUsd({ inputTokens: 1e6, outputTokens: 1e6, cacheReadTokens: 1e6, cacheWriteTokens: 1e6 }, "claude-haiku-4-5-20251001", "batch")).toBeCloseTo(
+    expect(costUsd({ inputTokens: 1e6, outputTokens: 1e6, cacheReadTokens: 1e6, cacheWriteTokens: 1e6 }, "anthropic", "claude-haiku-4-5-20251001", "batch")).toBeCloseTo(
       (1 + 5 + 0.1 + 1.25) / 2,
       10,
     );
@@ -307,12 +334,12 @@ describe("cost and prompt caching", () => {
   it("marks a long system prompt for caching: one cache write, then cache reads", async () => {
     const t = await setup({ minCacheableTokens: 1024 });
     const system = "You rewrite news titles. " + "Keep the facts; drop the clickbait. ".repeat(500);
-    const { summary } = await t.run(titleRequests(6, { system }), { model: "claude-sonnet-4-5" });
+    const { summary } = await t.run(titleRequests(6, { system }), { model: "claude-sonnet-4-6" });
     const bodies = fake!.messageLog().map((r) => r.body as FakeMessageRequest);
     expect(Array.isArray(bodies[0]!.system) && bodies[0]!.system[0]!.cache_control).toEqual({ type: "ephemeral" });
     expect(summary.usage.cacheWriteTokens).toBeGreaterThan(1024);
     expect(summary.usage.cacheReadTokens).toBe(summary.usage.cacheWriteTokens * 5);
-    const info = modelInfo("claude-sonnet-4-5")!;
+    const info = modelInfo("anthropic", "claude-sonnet-4-6")!;
     const u = summary.usage;
     expect(summary.costUsd).toBeCloseTo((u.inputTokens * info.input + u.outputTokens * info.output + u.cacheWriteTokens * info.cacheWrite + u.cacheReadTokens * info.cacheRead) / 1e6, 10);
   });
@@ -362,7 +389,7 @@ describe("limits", () => {
     expect(last - first).toBeGreaterThan(1500);
   });
 
-  it("slows down on the server's limit headers and 429s, and finishes", async () => {
+  it("adopts the limit the server advertises in its headers: few or no 429s, and finishes", async () => {
     const t = await setup({ limits: { rpm: 600 }, latencyMs: 2 });
     const { summary } = await t.run(titleRequests(40), { concurrency: 16 });
     expect(summary.counts).toMatchObject({ done: 40, failed: 0 });
@@ -371,6 +398,34 @@ describe("limits", () => {
     // The advertised 600/min is adopted from the first answer's headers: few or no 429s, not one per request.
     expect(limited).toBeLessThanOrEqual(3);
     assertPaced(log.filter((r) => r.status === 200).map((r) => r.at), 600);
+  });
+
+  it("pauses until the bucket refills when an answer says remaining 0, instead of sending into the limit", async () => {
+    // Other clients used the key: 2 requests left of 600/min (10/s, so one is back every 100 ms).
+    const t = await setup({ limits: { rpm: 600 }, limitsLeft: { rpm: 2 } });
+    const { summary } = await t.run(titleRequests(4), { concurrency: 1 });
+    expect(summary.counts).toMatchObject({ done: 4, failed: 0 });
+    const log = fake!.messageLog();
+    // The second answer said remaining 0: the next request waited (the engine pauses at least a
+    // second for it) rather than meeting a 429.
+    expect(log.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(log[2]!.at - log[1]!.at).toBeGreaterThanOrEqual(900);
+  });
+
+  it("without rate-limit headers, waits out each 429's retry-after and finishes with nothing failed", async () => {
+    // A proxy that strips the anthropic-ratelimit-* headers: the engine learns only from 429s.
+    const t = await setup({ limits: { rpm: 600 }, limitsLeft: { rpm: 3 }, rateLimitHeaders: false });
+    const { summary } = await t.run(titleRequests(12), { concurrency: 4 });
+    expect(summary.counts).toMatchObject({ done: 12, failed: 0 });
+    const log = fake!.messageLog();
+    const limited = log.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    // Each item that met a 429 came back no sooner than the retry-after it was given (1 s).
+    for (const r of limited) {
+      const next = log.find((o) => o.key === r.key && o.at > r.at);
+      expect(next, r.key).toBeDefined();
+      expect(next!.at - r.at).toBeGreaterThanOrEqual(950);
+    }
   });
 });
 
@@ -525,7 +580,96 @@ describe("rate gate pressure", () => {
     expect(gate.throttled).toBe(false);
     // Low remaining in the headers is pressure on its own; an advertised limit below ours is adopted.
     now = 10_000;
-    gate.observe(new Headers({ "anthropic-ratelimit-requests-limit": "100", "anthropic-ratelimit-requests-remaining": "5" }));
+    const { anthropicRateLimits } = await import("../src/providers/anthropic.js");
+    gate.observe(anthropicRateLimits(new Headers({ "anthropic-ratelimit-requests-limit": "100", "anthropic-ratelimit-requests-remaining": "5" })));
     expect(gate.pressureFactor).toBeCloseTo(0.9);
+  });
+});
+
+describe("a budget of input and output together", () => {
+  it("paces both against it (OpenAI's one token budget), and only when one is advertised", async () => {
+    const { RateGate } = await import("../src/engine/limits.js");
+    const now = 0;
+    const gate = new RateGate({}, () => now);
+    // 6,000 tokens a minute: the bucket holds one second's worth, 100.
+    gate.observe({ tokens: { limit: 6000 } });
+    await gate.acquire({ input: 60, output: 40 });
+    const stop = new AbortController();
+    let passed = false;
+    const next = gate.acquire({ input: 1, output: 1 }, stop.signal).then(
+      () => (passed = true),
+      () => undefined,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(passed).toBe(false);
+    stop.abort();
+    await next;
+    // The same calls without that budget pass at once.
+    const free = new RateGate({}, () => now);
+    await free.acquire({ input: 60, output: 40 });
+    await free.acquire({ input: 1, output: 1 });
+  });
+});
+
+describe("requests as a stream", () => {
+  /** Yields the requests one by one, as a lazy stage would, noting how far it ran ahead of the answers. */
+  function lazily(requests: LlmRequest[], parsed: { n: number }) {
+    const seen = { yielded: 0, maxAhead: 0, closed: false };
+    async function* stream() {
+      try {
+        for (const req of requests) {
+          seen.yielded++;
+          seen.maxAhead = Math.max(seen.maxAhead, seen.yielded - parsed.n);
+          yield {
+            ...req,
+            parse: (raw: string) => {
+              parsed.n++;
+              return req.parse(raw);
+            },
+          };
+        }
+      } finally {
+        seen.closed = true;
+      }
+    }
+    return { stream: stream(), seen };
+  }
+
+  it("pulls requests only as slots free up, so at most the ones in flight are held", async () => {
+    const t = await setup({ latencyMs: 2 });
+    const parsed = { n: 0 };
+    const { stream, seen } = lazily(titleRequests(60), parsed);
+    const ctx = context({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake!.url });
+    const summary = await runEngineWith({ stage: "summarize", requests: stream, items: 60, runDir: t.dir }, config({ concurrency: 4 }), ctx, FAST);
+    expect(summary.counts).toMatchObject({ items: 60, done: 60, failed: 0 });
+    expect(seen).toMatchObject({ yielded: 60, closed: true });
+    // Four in flight and one waiting for a slot; an engine that read the whole stream first would be 60 ahead.
+    expect(seen.maxAhead).toBeLessThanOrEqual(4 + 1);
+    expect(await t.records()).toHaveLength(60);
+  });
+
+  it("gives a later item with an already answered prompt a copy, counted done, without asking again", async () => {
+    const t = await setup();
+    const [a, ...rest] = titleRequests(6);
+    const requests = [a!, ...rest, { ...a!, itemId: "D0" }];
+    const parsed = { n: 0 };
+    const { stream } = lazily(requests, parsed);
+    const ctx = context({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake!.url });
+    const summary = await runEngineWith({ stage: "summarize", requests: stream, runDir: t.dir }, config({ concurrency: 1 }), ctx, FAST);
+    expect(summary.counts).toMatchObject({ items: 7, done: 7, cached: 0 });
+    expect(sentFor(0)).toBe(1);
+    const d0 = (await t.records()).find((r) => r.itemId === "D0")!;
+    expect(d0).toMatchObject({ output: { title: "Title for N0" }, usage: { inputTokens: 0 } });
+    expect(ctx.err.text()).toMatch(/1 item\(s\) have the same prompt/);
+  });
+
+  it("shows progress against the item count given up front", async () => {
+    const t = await setup({ latencyMs: 30 });
+    const { stream } = lazily(titleRequests(6), { n: 0 });
+    const ctx = context({ ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake!.url });
+    await runEngineWith({ stage: "summarize", requests: stream, items: 6, runDir: t.dir }, config({ concurrency: 1 }), ctx, { ...FAST, progress: { plainIntervalMs: 20 } });
+    const lines = ctx.err.text().match(/^summarize \d+\/\d+/gm) ?? [];
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toMatch(/\/6$/);
   });
 });

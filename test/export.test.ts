@@ -1,6 +1,4 @@
-import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../src/cli/command.js";
@@ -9,19 +7,11 @@ import { npyFloat32Matrix } from "../src/trainer/npy.js";
 import { pickleStrIntDict } from "../src/trainer/pickle.js";
 import { wordTokenize } from "../src/trainer/tokenize.js";
 import { invokeCaptured } from "./helpers/cli.js";
+import { NUMPY, python, PYTHON } from "./helpers/python.js";
+import { tempDir } from "./helpers/temp.js";
 
 const run = (cwd: string, args: string[]) => invokeCaptured(exportCommand, ["recommenders", ...args], cwd);
 
-/** The JSON a python3 script prints, or null when python3 (or a module it needs) is missing. */
-function python(script: string, input = ""): unknown {
-  try {
-    const out = execFileSync("python3", ["-c", script], { input }).toString();
-    return JSON.parse(out);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw e;
-  }
-}
 
 // What Python's re.findall(r"[\w]+|[.,!?;|]", s.lower()) returns, written out by hand.
 const TOKEN_TABLE: [string, string[]][] = [
@@ -70,21 +60,20 @@ describe("wordTokenize", () => {
     for (const [text, tokens] of TOKEN_TABLE) expect(wordTokenize(text), text).toEqual(tokens);
   });
 
-  it("agrees with Python's re on the tricky strings (when python3 is present)", () => {
+  it.skipIf(!PYTHON)("agrees with Python's re on the tricky strings", () => {
     const texts = [...TOKEN_TABLE.map(([t]) => t), ...NEWS_TITLES, "Ǳ ǲ ǳ ß ﬁ Σ. ς _ 3.5 U.S. 1,000"];
     const expected = python(
       `import json, re, sys
 print(json.dumps([re.findall(r"[\\w]+|[.,!?;|]", s.lower()) for s in json.load(sys.stdin)]))`,
       JSON.stringify(texts),
-    ) as string[][] | null;
-    if (expected === null) return;
+    ) as string[][];
     expect(texts.map(wordTokenize)).toEqual(expected);
   });
 });
 
 describe("genre-mind export recommenders", () => {
-  it("writes word_dict.pkl and uid2index.pkl that Python loads, in first-occurrence order", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-export-"));
+  it("writes word_dict.pkl and uid2index.pkl, in first-occurrence order", async () => {
+    const root = await tempDir("gm-export-");
     const dir = await split(root, "train", NEWS_TITLES, ["U9", "U3", "U9", "U1"]);
     const { code, out } = await run(root, ["train"]);
     expect(code).toBe(0);
@@ -95,6 +84,14 @@ describe("genre-mind export recommenders", () => {
     const words = [...new Set(NEWS_TITLES.flatMap(wordTokenize))];
     expect(words.slice(0, 8)).toEqual(["café", "über", "straße", "don", "t", "stop", "!", "東京タワー"]);
     expect(words).toContain("οδος");
+    expect((await readdir(dir)).sort()).toEqual(["behaviors.tsv", "news.tsv", "uid2index.pkl", "word_dict.pkl"]);
+  });
+
+  it.skipIf(!PYTHON)("writes pickles Python loads, holding the vocabulary Python's own tokenizer builds", async () => {
+    const root = await tempDir("gm-export-");
+    const dir = await split(root, "train", NEWS_TITLES, ["U9", "U3", "U9", "U1"]);
+    await run(root, ["train"]);
+    const words = [...new Set(NEWS_TITLES.flatMap(wordTokenize))];
     // One python3 run: the pickles as loaded, and the vocabulary Python's own tokenizer builds.
     const loaded = python(`import json, pickle, re
 def load(p):
@@ -104,31 +101,39 @@ expected = {}
 for line in open(${JSON.stringify(join(dir, "news.tsv"))}, encoding="utf-8"):
     for w in re.findall(r"[\\w]+|[.,!?;|]", line.split("\\t")[3].lower()):
         expected.setdefault(w, len(expected) + 1)
-print(json.dumps([load(${JSON.stringify(join(dir, "word_dict.pkl"))}), load(${JSON.stringify(join(dir, "uid2index.pkl"))}), list(expected.items())]))`) as unknown[] | null;
-    if (loaded !== null) {
-      expect(loaded[0]).toEqual(["dict", words.map((w, i) => [w, i + 1])]);
-      expect(loaded[1]).toEqual(["dict", [["U9", 1], ["U3", 2], ["U1", 3]]]);
-      expect(loaded[2]).toEqual(words.map((w, i) => [w, i + 1]));
-    }
-    expect((await readdir(dir)).sort()).toEqual(["behaviors.tsv", "news.tsv", "uid2index.pkl", "word_dict.pkl"]);
+print(json.dumps([load(${JSON.stringify(join(dir, "word_dict.pkl"))}), load(${JSON.stringify(join(dir, "uid2index.pkl"))}), list(expected.items())]))`) as unknown[];
+    expect(loaded[0]).toEqual(["dict", words.map((w, i) => [w, i + 1])]);
+    expect(loaded[1]).toEqual(["dict", [["U9", 1], ["U3", 2], ["U1", 3]]]);
+    expect(loaded[2]).toEqual(words.map((w, i) => [w, i + 1]));
   });
 
-  it("shares one vocabulary over several splits and writes to --out", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-export-"));
+  /** Three splits exported as one folder of splits. */
+  async function sharedVocabulary(): Promise<{ root: string; out: string }> {
+    const root = await tempDir("gm-export-");
     await split(root, "MINDsmall_train", ["alpha beta"], ["U1", "U2"]);
     await split(root, "MINDsmall_dev", ["beta gamma"], ["U2", "U3"], 10);
     await split(root, "MINDsmall_a", ["delta"], ["U4"], 20);
+    return { root, out: (await run(root, [".", "--out", "utils"])).out };
+  }
+
+  it("shares one vocabulary over several splits and writes to --out", async () => {
+    const { out } = await sharedVocabulary();
     // A folder of splits: train first, then dev, then the others by name (dev sorts before train by name).
-    const { out } = await run(root, [".", "--out", "utils"]);
     expect(out).toContain("splits: MINDsmall_train, MINDsmall_dev, MINDsmall_a");
     expect(out).toMatch(/4 words/);
     expect(out).toMatch(/4 users/);
-    const words = python(loadPickle(join(root, "utils", "word_dict.pkl")));
-    if (words !== null) expect(words).toEqual(["dict", [["alpha", 1], ["beta", 2], ["gamma", 3], ["delta", 4]]]);
   });
 
-  it("writes embedding.npy from a streamed GloVe file: row 0 and unknown words zero, later duplicates win", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-export-"));
+  it.skipIf(!PYTHON)("numbers the shared vocabulary in split order, as Python loads it", async () => {
+    const { root } = await sharedVocabulary();
+    expect(python(loadPickle(join(root, "utils", "word_dict.pkl")))).toEqual(["dict", [["alpha", 1], ["beta", 2], ["gamma", 3], ["delta", 4]]]);
+  });
+
+  // Vocabulary of gloveExport: the 1, café 2, . 3, stop 4, unknownword 5.
+  const EMBEDDING = [[0, 0, 0], [1e-3, 2.5, -3], [1.25, 0, -0.5], [4, 5, 6], [0.1, 0.2, 0.3], [0, 0, 0]];
+
+  async function gloveExport(): Promise<{ dir: string; out: string }> {
+    const root = await tempDir("gm-export-");
     const dir = await split(root, "train", ["The café . stop", "unknownword the"], ["U1"]);
     await writeFile(
       join(root, "glove.txt"),
@@ -142,13 +147,16 @@ print(json.dumps([load(${JSON.stringify(join(dir, "word_dict.pkl"))}), load(${JS
         "stop 0.1 0.2 0.3 ",
       ].join("\n") + "\n",
     );
-    const { out } = await run(root, ["train", "--glove", "glove.txt"]);
+    return { dir, out: (await run(root, ["train", "--glove", "glove.txt"])).out };
+  }
+
+  it("writes embedding.npy from a streamed GloVe file: row 0 and unknown words zero, later duplicates win", async () => {
+    const { dir, out } = await gloveExport();
     expect(out).toContain(`wordEmb_file: ${join(dir, "embedding.npy")}`);
     expect(out).toContain("word_emb_dim: 3");
     expect(out).toMatch(/6 × 3 float32; 4 words found in GloVe, 1 left at zero/);
 
-    // Vocabulary: the 1, café 2, . 3, stop 4, unknownword 5.
-    const expected = [[0, 0, 0], [1e-3, 2.5, -3], [1.25, 0, -0.5], [4, 5, 6], [0.1, 0.2, 0.3], [0, 0, 0]];
+    const expected = EMBEDDING;
     const bytes = await readFile(join(dir, "embedding.npy"));
     const headerLen = bytes.readUInt16LE(8);
     expect(bytes.subarray(0, 8)).toEqual(Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]));
@@ -156,23 +164,21 @@ print(json.dumps([load(${JSON.stringify(join(dir, "word_dict.pkl"))}), load(${JS
     expect(bytes.subarray(10, 10 + headerLen).toString("latin1")).toMatch(/^\{'descr': '<f4', 'fortran_order': False, 'shape': \(6, 3\), \} *\n$/);
     const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset + 10 + headerLen, bytes.byteOffset + bytes.length));
     expect(Array.from(data)).toEqual(expected.flat().map(Math.fround));
+  });
 
-    const loaded = python(`import json, sys
-try:
-    import numpy as np
-except ImportError:
-    print("null"); sys.exit(0)
+  it.skipIf(!NUMPY)("writes an embedding.npy numpy loads", async () => {
+    const { dir } = await gloveExport();
+    const loaded = python(`import json
+import numpy as np
 a = np.load(${JSON.stringify(join(dir, "embedding.npy"))})
-print(json.dumps([str(a.dtype), list(a.shape), a.astype(float).tolist()]))`) as [string, number[], number[][]] | null;
-    if (loaded !== null) {
-      expect(loaded[0]).toBe("float32");
-      expect(loaded[1]).toEqual([6, 3]);
-      expect(loaded[2]).toEqual(expected.map((row) => row.map(Math.fround)));
-    }
+print(json.dumps([str(a.dtype), list(a.shape), a.astype(float).tolist()]))`) as [string, number[], number[][]];
+    expect(loaded[0]).toBe("float32");
+    expect(loaded[1]).toEqual([6, 3]);
+    expect(loaded[2]).toEqual(EMBEDDING.map((row) => row.map(Math.fround)));
   });
 
   it("reads a word2vec-style header line and names a short vector line", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-export-"));
+    const root = await tempDir("gm-export-");
     await split(root, "train", ["stop now"], ["U1"]);
     await writeFile(join(root, "w2v.txt"), "2 2\nstop 1 2\nnow 3 4\n");
     expect((await run(root, ["train", "--glove", "w2v.txt"])).out).toMatch(/3 × 2 float32; 2 words found/);
@@ -183,25 +189,25 @@ print(json.dumps([str(a.dtype), list(a.shape), a.astype(float).tolist()]))`) as 
   });
 
   it("refuses an unknown target and a folder without splits", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-export-"));
+    const root = await tempDir("gm-export-");
     await expect(invokeCaptured(exportCommand, ["tensorflow", "."], root)).rejects.toThrow(UsageError);
     await expect(run(root, ["."])).rejects.toThrow(/neither a split folder/);
   });
 });
 
 describe("pickle and npy encoders", () => {
-  it("pickles dicts across SETITEMS batches and every integer width", () => {
-    const entries: [string, number][] = Array.from({ length: 2501 }, (_, i) => [`w${i}`, i * 1000]);
-    entries.push(["ß", 1], ["🎉", 70_000], ["neg", -5]);
-    const file = join(tmpdir(), `gm-pickle-${process.pid}.pkl`);
-    const bytes = pickleStrIntDict(entries);
-    // protocol 2 header, EMPTY_DICT ... STOP
+  const ENTRIES: [string, number][] = [...Array.from({ length: 2501 }, (_, i): [string, number] => [`w${i}`, i * 1000]), ["ß", 1], ["🎉", 70_000], ["neg", -5]];
+
+  it("pickles dicts as protocol 2: header, an empty dict filled in SETITEMS batches, STOP", () => {
+    const bytes = pickleStrIntDict(ENTRIES);
     expect(Array.from(bytes.subarray(0, 3))).toEqual([0x80, 2, 0x7d]);
     expect(bytes[bytes.length - 1]).toBe(0x2e);
-    return writeFile(file, bytes).then(() => {
-      const loaded = python(loadPickle(file));
-      if (loaded !== null) expect(loaded).toEqual(["dict", entries]);
-    });
+  });
+
+  it.skipIf(!PYTHON)("pickles dicts Python loads, across SETITEMS batches and every integer width", async () => {
+    const file = join(await tempDir("gm-pickle-"), "dict.pkl");
+    await writeFile(file, pickleStrIntDict(ENTRIES));
+    expect(python(loadPickle(file))).toEqual(["dict", ENTRIES]);
   });
 
   it("pads the npy header to 64 bytes for any shape", () => {

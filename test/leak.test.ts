@@ -1,9 +1,8 @@
 // The leaking cases of issue 10, built on purpose: each must be prevented (the rule) or refused
 // (the re-ask, the audit). The rule itself: src/mind/history-rule.ts.
-import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { appendFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { loadCandidates, loadCatalog } from "../src/mind/catalog.js";
@@ -15,20 +14,12 @@ import { TfIdfIndex } from "../src/stages/tfidf.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { writeSplit } from "./helpers/split.js";
+import { tempDir } from "./helpers/temp.js";
 import { makeDataset, record } from "./merge.fixture.js";
 import { NEWS, type NewsLine } from "./stages.fixture.js";
 
 const SAMPLE = resolve(import.meta.dirname, "..", "mind-data", "sample");
-const temps: string[] = [];
-afterAll(async () => {
-  await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
-});
-
-async function temp(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "gm-leak-"));
-  temps.push(dir);
-  return dir;
-}
+const temp = () => tempDir("gm-leak-");
 
 const fields = (text: string) => text.split("\n").filter(Boolean).map((l) => l.split("\t"));
 const rowsOf = async (file: string, userId: string) => fields(await readFile(file, "utf8")).filter((f) => f[1] === userId);
@@ -230,7 +221,6 @@ describe("merge's audit", () => {
 
   it("stops at a hand-made record copying a candidate, naming user, split, item and reason, and writes nothing", async () => {
     const { root, data, runDir } = await makeDataset();
-    temps.push(root);
     // U2 was shown N120 ("Storm coming") in train.
     await writeFile(join(runDir, "generate.jsonl"), record("generate", "U2", { items: [{ title: "Storm coming", abstract: "", category: "weather" }] }));
     let r = await merge(root, data, runDir);
@@ -248,7 +238,6 @@ describe("merge's audit", () => {
 
   it("merges no record written before records kept their source", async () => {
     const { root, data, runDir } = await makeDataset();
-    temps.push(root);
     await writeFile(join(runDir, "summarize.jsonl"), record("summarize", "N100", { title: "Enhanced" }));
     await writeFile(join(runDir, "profile.jsonl"), record("profile", "U2", { topics: ["finance"], regions: [] }, "offline", "offline-baseline", null));
     await writeFile(join(runDir, "generate.jsonl"), record("generate", "U2", { items: [{ title: "Old pseudo", abstract: "", category: "news" }] }, "offline", "offline-baseline", null));

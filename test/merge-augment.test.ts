@@ -1,13 +1,13 @@
 // augment and demo end to end on the bundled sample with the offline provider (no network).
-import { mkdtemp, readFile, readdir } from "node:fs/promises";
+import { readFile, readdir, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCliCaptured } from "./helpers/cli.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { validateSplit } from "../src/mind/validate.js";
+import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = resolve(import.meta.dirname, "..", "mind-data", "sample");
 
@@ -18,7 +18,7 @@ async function cli(cwd: string, args: string[]) {
 
 describe("augment", () => {
   it("runs the three stages and merge into one folder, and resumes from the stored answers", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-augment-"));
+    const root = await tempDir("gm-augment-");
     const out = join(root, "run");
     let r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline"]);
     expect(r.err).not.toMatch(/error/i);
@@ -42,11 +42,17 @@ describe("augment", () => {
     // A second run asks nothing again (no record appended); the earlier merged output is kept unless --force.
     const stored = async () => Promise.all(["summarize", "profile", "generate"].map(async (s) => (await readFile(join(out, `${s}.jsonl`), "utf8")).length));
     const first = await stored();
+    const split = join(out, manifest.splits[0]!.name);
+    const merged = async () => Promise.all(["news.tsv", "behaviors.tsv", "../manifest.json"].map((f) => readFile(join(split, f))));
+    const before = await merged();
+    // A trainer's cache beside the merged files: kept with them, and replaced with them by --force.
+    await writeFile(join(split, "parsed_news.tsv"), "stale cache\n");
     r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline"]);
     expect(await stored()).toEqual(first);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/already holds merged output .*--force/);
-    const before = await readFile(join(out, manifest.splits[0]!.name, "behaviors.tsv"));
+    expect(await merged()).toEqual(before);
+    expect(existsSync(join(split, "parsed_news.tsv"))).toBe(true);
     r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline", "--force", "--no-chain"]);
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/augment: generate\n/);
@@ -55,12 +61,12 @@ describe("augment", () => {
     expect(third.slice(0, 2)).toEqual(first.slice(0, 2));
     expect(third[2]).toBeGreaterThan(first[2]!);
     expect(JSON.parse(await readFile(join(out, "generate.meta.json"), "utf8")).options.chain).toBe(false);
-    expect((await readFile(join(out, manifest.splits[0]!.name, "behaviors.tsv"))).length).toBeGreaterThan(0);
-    expect(before.length).toBeGreaterThan(0);
+    expect(existsSync(join(split, "parsed_news.tsv"))).toBe(false);
+    expect((await readFile(join(split, "behaviors.tsv"))).length).toBeGreaterThan(0);
   });
 
   it("estimates with --dry-run and merges nothing", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-augment-"));
+    const root = await tempDir("gm-augment-");
     const out = join(root, "run");
     const r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--dry-run"]);
     expect(r.code).toBe(0);
@@ -78,7 +84,7 @@ describe("augment", () => {
 
 describe("demo", () => {
   it("augments the sample offline, summarizes what changed, and can be run again", async () => {
-    const root = await mkdtemp(join(tmpdir(), "gm-demo-"));
+    const root = await tempDir("gm-demo-");
     const out = join(root, "demo");
     let text = "";
     for (let i = 0; i < 2; i++) {
@@ -94,6 +100,25 @@ describe("demo", () => {
     const names = await readdir(out);
     expect(names).toEqual(expect.arrayContaining(["manifest.json", "summarize.jsonl"]));
     expect(names).not.toContain("user_profiles.tsv");
+    // Titles that came back unchanged are not counted as enhanced, in the summary or in the report.
+    const changed = new Set<string>();
+    const all = new Set<string>();
+    for (const split of ["MINDsample_train", "MINDsample_dev"]) {
+      for (const line of (await readFile(join(out, split, "news_titles.tsv"), "utf8")).split("\n").filter(Boolean)) {
+        const [id, original, enhanced] = line.split("\t");
+        all.add(id!);
+        if (enhanced !== original) changed.add(id!);
+      }
+    }
+    expect(changed.size).toBeLessThan(all.size);
+    expect(text).toContain(`titles enhanced:   ${changed.size} of ${all.size} news`);
+    const html = await readFile(join(out, "report.html"), "utf8");
+    expect(html).toContain("<h2>What the offline baseline changed</h2>");
+    expect(html).toContain(`<div class="v">${changed.size}</div><div class="k">enhanced titles</div>`);
+    expect(html).toContain(`<div class="v">${all.size - changed.size}</div><div class="k">titles unchanged</div>`);
+    // The closing lines are commands to paste into this project's shell.
+    expect(text).toMatch(/^  npm run augment -- --data mind-data\/MINDsmall_train .*--provider anthropic --dry-run$/m);
+    expect(text).not.toMatch(/genre-mind augment/);
     // The history lines of the summary: "after" is "before" plus the pseudo-news.
     const before = /before: (N[\dN ]+)\n/.exec(text.split("cold user U")[1]!)?.[1];
     const after = /after: +(N[\dN ]+)\n/.exec(text.split("cold user U")[1]!)?.[1];

@@ -1,9 +1,9 @@
 // A tiny two-split MIND dataset and stage records, written to a temp dir, for the merge tests.
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { RecordSource, StageName } from "../src/engine/types.js";
 import { writeSplit } from "./helpers/split.js";
+import { tempDir } from "./helpers/temp.js";
 
 export const USAGE = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 };
 
@@ -37,7 +37,7 @@ export const DEV_BEHAVIORS = [
 ];
 
 export async function makeDataset(): Promise<{ root: string; data: string; runDir: string }> {
-  const root = await mkdtemp(join(tmpdir(), "gm-merge-"));
+  const root = await tempDir("gm-merge-");
   const data = join(root, "data");
   await writeSplit(join(data, "train"), TRAIN_NEWS, TRAIN_BEHAVIORS);
   await writeSplit(join(data, "dev"), DEV_NEWS, DEV_BEHAVIORS);

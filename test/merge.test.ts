@@ -76,6 +76,40 @@ describe("merge", () => {
     expect((await readdir(runDir)).filter((n) => n.startsWith("."))).toEqual([]);
   });
 
+  it("copies news rows it does not rewrite byte for byte, bytes that are not UTF-8 included", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    // Latin-1 é (0xE9) in N100's abstract and N120's title, as in a file saved in the wrong encoding;
+    // N120's record is its original title: an answer that enhanced nothing.
+    const file = join(data, "train", "news.tsv");
+    const input = Buffer.from((await read(data, "train", "news.tsv")).replace("An abstract.", "Caf\u00e9 abstract.").replace("Storm coming", "Storm coming to Montr\u00e9al"), "latin1");
+    await writeFile(file, input);
+    await appendFile(join(runDir, "summarize.jsonl"), record("summarize", "N120", { title: "Storm coming to Montr\uFFFDal" }));
+    const inputLines = (b: Buffer) => b.toString("latin1").split("\n").filter(Boolean);
+    const mergedNews = async (out: string) => inputLines(await readFile(join(out, "train", "news.tsv"))).slice(0, 5);
+
+    const keep = join(root, "keep");
+    const k = await mergeRun(root, ["--data", data, "--records", runDir, "--out", keep, "--title", "keep"]);
+    expect(k.code, k.err).toBe(0);
+    expect(await mergedNews(keep)).toEqual(inputLines(input));
+
+    const replace = join(root, "replace");
+    const r = await mergeRun(root, ["--data", data, "--records", runDir, "--out", replace]);
+    expect(r.code, r.err).toBe(0);
+    const [n100, n101, n102, n120, nx7] = await mergedNews(replace);
+    // Only the title field of a row with an enhanced title changes; its other bytes stay as read.
+    expect(n100).toBe(inputLines(input)[0]!.replace(`"Quoted" start of a title`, "Enhanced N100 title"));
+    expect(n100).toContain("Caf\u00e9 abstract.");
+    expect([n101, n102]).toEqual([inputLines(input)[1]!.replace(/\t[^\t]*\t\t/, "\tEnhanced N101 title\t\t"), inputLines(input)[2]!.replace("Stocks rise", "Enhanced N102 title")]);
+    // N120's answer is its title as read (U+FFFD for the bad byte): nothing to rewrite, so the row keeps its 0xE9.
+    expect(n120).toBe(inputLines(input)[3]);
+    expect(nx7).toBe(inputLines(input)[4]);
+    // Enhanced titles counts the three that changed, not N120's unchanged answer.
+    const manifest = Manifest.parse(JSON.parse(await read(replace, "manifest.json")));
+    expect(manifest.splits.find((s) => s.name === "train")!.output.titlesEnhanced).toBe(3);
+    expect(r.out).toMatch(/train\/: 8 news \(3 pseudo-news\), 3 enhanced titles/);
+  });
+
   it("reads CRLF endings, a BOM and a missing final newline, and writes plain LF lines", async () => {
     const { root, data, runDir } = await makeDataset();
     await writeRecords(runDir);
@@ -89,15 +123,25 @@ describe("merge", () => {
     expect(lines(merged).map((f) => f[4])).toEqual(lines(train).map((f) => f[4]));
   });
 
-  it("gives byte-identical output for the same inputs, records and options", async () => {
+  it("gives byte-identical output for the same inputs, records and options, whatever the order of the records", async () => {
     const { root, data, runDir } = await makeDataset();
     await writeRecords(runDir);
-    const a = join(root, "a");
-    const b = join(root, "b");
-    expect((await mergeRun(root, ["--data", data, "--records", runDir, "--out", a])).code).toBe(0);
-    expect((await mergeRun(root, ["--data", data, "--records", runDir, "--out", b])).code).toBe(0);
+    // b's record files hold the same lines in reverse order; both run folders sit at the same
+    // relative place, so the manifests name the same paths.
+    for (const side of ["a", "b"]) await mkdir(join(root, side, "run"), { recursive: true });
+    for (const stage of ["summarize", "profile", "generate"]) {
+      const text = await read(runDir, `${stage}.jsonl`);
+      const recs = text.split("\n").filter(Boolean);
+      expect(recs.length, stage).toBeGreaterThan(1);
+      await writeFile(join(root, "a", "run", `${stage}.jsonl`), recs.join("\n") + "\n");
+      await writeFile(join(root, "b", "run", `${stage}.jsonl`), [...recs].reverse().join("\n") + "\n");
+    }
+    for (const side of ["a", "b"]) {
+      const r = await mergeRun(root, ["--data", data, "--records", join(root, side, "run"), "--out", join(root, side, "out")]);
+      expect(r.code, r.err).toBe(0);
+    }
     for (const f of ["train/news.tsv", "train/behaviors.tsv", "train/news_titles.tsv", "train/user_profiles.tsv", "dev/news.tsv", "dev/behaviors.tsv", "dev/user_profiles.tsv", "manifest.json"]) {
-      expect(await readFile(join(b, f)), f).toEqual(await readFile(join(a, f)));
+      expect(await read(root, "b", "out", f), f).toEqual(await read(root, "a", "out", f));
     }
   });
 

@@ -1,19 +1,19 @@
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MindFormatError, SkipLog } from "../src/mind/errors.js";
 import { parseEntities, parseImpressions, readBehaviors, readLines, readNews } from "../src/mind/read.js";
 import { cleanGeneratedText, tsvField } from "../src/mind/text.js";
 import { parseMindTime } from "../src/mind/time.js";
-import { formatBehaviorLine, formatNewsLine, writeBehaviors, writeNews, writeRows } from "../src/mind/write.js";
+import { formatBehaviorLine, formatNewsLine, newsLineWithTitle, writeBehaviors, writeNews, writeRows } from "../src/mind/write.js";
 import type { NewsRow } from "../src/mind/rows.js";
+import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
 const SPLITS = ["MINDsample_train", "MINDsample_dev"];
 
 async function tmp(): Promise<string> {
-  return mkdtemp(join(tmpdir(), "gm-read-"));
+  return tempDir("gm-read-");
 }
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -68,6 +68,40 @@ describe("reading news.tsv", () => {
     const read = (await collect(readLines(file))).map((l) => l.text);
     expect(read.length).toBe(lines.length);
     expect(read.join("\n")).toBe(lines.join("\n"));
+  });
+
+  it("marks the lines whose bytes are not UTF-8, in every chunk and on a last line without a newline", async () => {
+    const dir = await tmp();
+    const file = join(dir, "latin1.tsv");
+    const good = (i: number) => Buffer.from(`${i}\tcafé “quoted” ${"x".repeat(i % 50)}\n`);
+    const bad = (i: number) => Buffer.concat([Buffer.from(`${i}\tcaf`), Buffer.from([0xe9]), Buffer.from(" latin-1\n")]);
+    const parts: Buffer[] = [];
+    const badLines = [1, 20_000, 40_000];
+    for (let i = 1; i <= 40_000; i++) parts.push(badLines.includes(i) ? bad(i) : good(i));
+    // The last line has no newline and a truncated 3-byte sequence.
+    parts.push(Buffer.concat([Buffer.from("40001\tend "), Buffer.from([0xe2, 0x80])]));
+    const bytes = Buffer.concat(parts);
+    expect(bytes.length).toBeGreaterThan(3 << 19);
+    await writeFile(file, bytes);
+    const lines = await collect(readLines(file));
+    expect(lines).toHaveLength(40_001);
+    expect(lines.filter((l) => l.invalidUtf8).map((l) => l.lineNo)).toEqual([...badLines, 40_001]);
+    expect(lines[0]!.text).toBe("1\tcaf\uFFFD latin-1");
+  });
+
+  it("newsLineWithTitle copies a line as read and changes only its title, even when it is not UTF-8", async () => {
+    const dir = await tmp();
+    const file = join(dir, "news.tsv");
+    const latin1 = Buffer.concat([Buffer.from("N1\tnews\tnewsus\tCaf"), Buffer.from([0xe9]), Buffer.from(" opens\tAbstract \x0b caf"), Buffer.from([0xe9]), Buffer.from("\thttps://x\t[]\t[]\r\n")]);
+    const utf8 = Buffer.from("N2\tnews\tnewsus\t“Quoted” title\tCafé \x0b abstract\thttps://y\t[]\t[]\n");
+    await writeFile(file, Buffer.concat([latin1, utf8]));
+    const [a, b] = await collect(readLines(file));
+    const bytes = (v: string | Buffer) => (typeof v === "string" ? Buffer.from(v) : v);
+    expect(bytes(newsLineWithTitle(a!, undefined))).toEqual(Buffer.concat([latin1.subarray(0, -2), Buffer.from("\n")]));
+    expect(bytes(newsLineWithTitle(b!, undefined))).toEqual(utf8);
+    const renamed = bytes(newsLineWithTitle(a!, "Café\topens"));
+    expect(renamed).toEqual(Buffer.concat([Buffer.from("N1\tnews\tnewsus\tCafé opens\tAbstract \x0b caf"), Buffer.from([0xe9]), Buffer.from("\thttps://x\t[]\t[]\n")]));
+    expect(bytes(newsLineWithTitle(b!, "New"))).toEqual(Buffer.from("N2\tnews\tnewsus\tNew\tCafé \x0b abstract\thttps://y\t[]\t[]\n"));
   });
 
   it("reads a line longer than the read buffer", async () => {

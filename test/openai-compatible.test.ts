@@ -1,8 +1,9 @@
-import { APIConnectionError, APIError } from "@anthropic-ai/sdk";
 import { afterEach, describe, expect, it } from "vitest";
-import { UserError } from "../src/cli/command.js";
+import { UsageError, UserError } from "../src/cli/command.js";
 import { EngineConfig } from "../src/engine/config.js";
-import { createOpenAiCompatibleProvider, OpenAiCompatibleProvider } from "../src/providers/openai-compatible.js";
+import { ProviderError } from "../src/providers/errors.js";
+import { ChatCompletionsProvider, OpenAiApi } from "../src/providers/chat-completions.js";
+import { createOpenAiCompatibleProvider } from "../src/providers/openai-compatible.js";
 import type { ProviderCall } from "../src/providers/types.js";
 import { runEngineWith } from "../src/engine/engine.js";
 import { readJsonl } from "../src/engine/store.js";
@@ -27,7 +28,7 @@ afterEach(async () => {
 
 async function provider(options: OpenAiFakeOptions = {}, apiKey?: string) {
   fake = await startOpenAiFake({ answer: () => '{"topic":"finance"}', ...options });
-  return new OpenAiCompatibleProvider({ baseUrl: fake.baseUrl, model: "qwen2.5-7b-instruct", apiKey });
+  return new ChatCompletionsProvider(new OpenAiApi({ baseUrl: fake.baseUrl, apiKey }), { model: "qwen2.5-7b-instruct", tokenField: "max_tokens" });
 }
 
 describe("openai-compatible provider against the fake server", () => {
@@ -55,11 +56,12 @@ describe("openai-compatible provider against the fake server", () => {
   it("never puts the key in an error message, even when the server echoes it", async () => {
     const p = await provider({ requireKey: "the-right-key" }, "sk-secret-999");
     const err = await p.call(jsonCall).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(APIError);
-    expect((err as APIError).status).toBe(401);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as ProviderError).status).toBe(401);
+    expect((err as ProviderError).kind).toBe("fatal");
     expect(fake!.received[0]!.authorization).toBe("Bearer sk-secret-999");
     expect(String((err as Error).message)).toContain("[redacted]");
-    expect(JSON.stringify((err as APIError).error)).not.toContain("sk-secret-999");
+    expect(JSON.stringify(err)).not.toContain("sk-secret-999");
     expect(String((err as Error).message)).not.toContain("sk-secret-999");
   });
 
@@ -92,13 +94,51 @@ describe("openai-compatible provider against the fake server", () => {
     expect(p.structuredOutput).toBe("strict");
   });
 
-  it("does not step down on a 400 that is not about the response format", async () => {
+  it("does not step down on a 400 once an answer has come back: the request itself is wrong", async () => {
     const p = await provider();
+    await p.call(jsonCall);
     fake!.queueFaults({ kind: "400" });
     const err = await p.call(jsonCall).catch((e: unknown) => e);
-    expect((err as APIError).status).toBe(400);
+    expect((err as ProviderError).status).toBe(400);
     expect(p.structuredOutput).toBe("strict");
-    expect(fake!.received).toHaveLength(1);
+    expect(fake!.received).toHaveLength(2);
+  });
+
+  it("auto: steps down to the prompt on a bare 'Bad Request' before any answer, and says so once", async () => {
+    fake = await startOpenAiFake({ answer: () => '{"topic":"finance"}', rejectResponseFormatBare: true });
+    const notes: string[] = [];
+    const p = new ChatCompletionsProvider(new OpenAiApi({ baseUrl: fake.baseUrl }), { model: "m", tokenField: "max_tokens", note: (m) => notes.push(m) });
+    expect((await p.call(jsonCall)).text).toBe('{"topic":"finance"}');
+    await p.call(jsonCall);
+    expect(fake.received.map((r) => r.outcome)).toEqual(["rejected-response-format", "ok", "ok"]);
+    expect(p.structuredOutput).toBe("prompt");
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toMatch(/refused the strict json_schema response format \(400 Bad Request\); JSON stages now ask with the schema in the system prompt/);
+  });
+
+  it("schema: insists on the response format, however the server answers", async () => {
+    fake = await startOpenAiFake({ rejectResponseFormatBare: true });
+    const p = new ChatCompletionsProvider(new OpenAiApi({ baseUrl: fake.baseUrl }), { model: "m", tokenField: "max_tokens", structuredOutput: "schema" });
+    expect(await p.call(jsonCall).catch((e: unknown) => e)).toMatchObject({ status: 400, kind: "rejected" });
+    expect(fake.received).toHaveLength(1);
+    expect(p.structuredOutput).toBe("strict");
+  });
+
+  it("json: JSON mode with the schema stated in the system prompt; prompt: the schema in the prompt only", async () => {
+    fake = await startOpenAiFake({ answer: () => '{"topic":"finance"}' });
+    const json = new ChatCompletionsProvider(new OpenAiApi({ baseUrl: fake.baseUrl }), { model: "m", tokenField: "max_tokens", structuredOutput: "json" });
+    await json.call(jsonCall);
+    const prompt = new ChatCompletionsProvider(new OpenAiApi({ baseUrl: fake.baseUrl }), { model: "m", tokenField: "max_tokens", structuredOutput: "prompt" });
+    await prompt.call(jsonCall);
+    const [asJson, asPrompt] = fake.received.map((r) => r.body);
+    expect(asJson!.response_format).toEqual({ type: "json_object" });
+    expect(asJson!.messages[0]!.content).toContain('"required":["topic"]');
+    expect(asPrompt!.response_format).toBeUndefined();
+    expect(asPrompt!.messages[0]!.content).toContain('"required":["topic"]');
+    // A call without a schema (a plain-text stage) is sent as it is in every mode.
+    await json.call({ ...jsonCall, jsonSchema: undefined });
+    expect(fake.received[2]!.body.response_format).toBeUndefined();
+    expect(fake.received[2]!.body.messages[0]!.content).toBe("You label news.");
   });
 
   it("maps finish_reason length to max_tokens and a refusal to refusal", async () => {
@@ -110,17 +150,17 @@ describe("openai-compatible provider against the fake server", () => {
     expect(refused.text).toMatch(/can't help/);
   });
 
-  it("throws SDK errors carrying status and retry-after for 429, 500 and malformed bodies", async () => {
+  it("throws provider errors carrying status and retry-after for 429, 500 and malformed bodies", async () => {
     const p = await provider();
     fake!.queueFaults({ kind: "429", retryAfterSeconds: 7 }, { kind: "500" }, { kind: "malformed" });
-    const e429 = (await p.call(jsonCall).catch((e: unknown) => e)) as APIError;
-    expect(e429).toBeInstanceOf(APIError);
-    expect(e429.status).toBe(429);
-    expect(e429.headers?.get("retry-after")).toBe("7");
-    const e500 = (await p.call(jsonCall).catch((e: unknown) => e)) as APIError;
-    expect(e500.status).toBe(500);
+    const e429 = (await p.call(jsonCall).catch((e: unknown) => e)) as ProviderError;
+    expect(e429).toBeInstanceOf(ProviderError);
+    expect(e429).toMatchObject({ status: 429, kind: "rate-limit" });
+    expect(e429.retryAfterMs).toBe(7000);
+    const e500 = (await p.call(jsonCall).catch((e: unknown) => e)) as ProviderError;
+    expect(e500).toMatchObject({ status: 500, kind: "server" });
     const bad = await p.call(jsonCall).catch((e: unknown) => e);
-    expect(bad).toBeInstanceOf(APIConnectionError);
+    expect(bad).toMatchObject({ kind: "malformed" });
     expect(String((bad as Error).message)).toMatch(/malformed response body/);
   });
 
@@ -139,23 +179,28 @@ describe("openai-compatible provider against the fake server", () => {
     const url = fake.baseUrl;
     await fake.close();
     fake = undefined;
-    const p = new OpenAiCompatibleProvider({ baseUrl: url, model: "m" });
-    expect(await p.call(jsonCall).catch((e: unknown) => e)).toBeInstanceOf(APIConnectionError);
+    const p = new ChatCompletionsProvider(new OpenAiApi({ baseUrl: url }), { model: "m", tokenField: "max_tokens" });
+    expect(await p.call(jsonCall).catch((e: unknown) => e)).toMatchObject({ kind: "connection" });
   });
 });
 
 describe("createOpenAiCompatibleProvider", () => {
   const config = (o: Record<string, unknown>) => EngineConfig.parse({ provider: "openai-compatible", ...o });
   it("needs a base URL and a model", () => {
-    expect(() => createOpenAiCompatibleProvider(config({ model: "m" }), {})).toThrow(UserError);
-    expect(() => createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1" }), {})).toThrow(/--model/);
+    expect(() => createOpenAiCompatibleProvider({ config: config({ model: "m" }), env: {} })).toThrow(UsageError);
+    expect(() => createOpenAiCompatibleProvider({ config: config({ "base-url": "http://127.0.0.1:1/v1" }), env: {} })).toThrow(/--model/);
   });
-  it("reads the key from OPENAI_API_KEY when present, and insists on a named variable", () => {
-    const ok = createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1", model: "m" }), {});
-    expect(ok.model).toBe("m");
-    expect(() =>
-      createOpenAiCompatibleProvider(config({ "base-url": "http://127.0.0.1:1/v1", model: "m", "api-key-env": "VLLM_KEY" }), {}),
-    ).toThrow(/VLLM_KEY/);
+  it("reads the key from OPENAI_API_KEY when present, and insists on a named variable", async () => {
+    fake = await startOpenAiFake({ answer: () => '{"topic":"finance"}' });
+    const at = (o: Record<string, unknown> = {}) => config({ "base-url": fake!.baseUrl, model: "m", ...o });
+    await createOpenAiCompatibleProvider({ config: at(), env: { OPENAI_API_KEY: "sk-from-env" } }).call(jsonCall);
+    expect(fake.received.at(-1)!.authorization).toBe("Bearer sk-from-env");
+    await createOpenAiCompatibleProvider({ config: at({ "api-key-env": "VLLM_KEY" }), env: { VLLM_KEY: "vllm-key", OPENAI_API_KEY: "not-this" } }).call(jsonCall);
+    expect(fake.received.at(-1)!.authorization).toBe("Bearer vllm-key");
+    // The default variable is optional (local servers often need no key); a named one is not.
+    await createOpenAiCompatibleProvider({ config: at(), env: {} }).call(jsonCall);
+    expect(fake.received.at(-1)!.authorization).toBeUndefined();
+    expect(() => createOpenAiCompatibleProvider({ config: at({ "api-key-env": "VLLM_KEY" }), env: {} })).toThrow(/--api-key-env VLLM_KEY: the environment variable VLLM_KEY is not set/);
   });
 });
 
@@ -213,11 +258,12 @@ describe("openai-compatible through runEngine", () => {
     expect(fake!.received.map((r) => r.outcome).sort()).toEqual(["429", "500", "malformed", "ok", "ok", "ok", "ok", "ok"]);
   });
 
-  it("does not retry a 400: the item fails as api-error after one request", async () => {
-    const t = await setup({ fault: (body) => (itemOf(body) === "N0" ? { kind: "400" } : undefined) });
-    const { summary } = await t.run(3, { "max-failure-share": 1 });
+  it("does not retry a 400 once answers come back: the item fails as api-error after one request", async () => {
+    // N0 goes first and alone, so N2's 400 arrives after an answer (before one, auto would take it as the schema's fault).
+    const t = await setup({ fault: (body) => (itemOf(body) === "N2" ? { kind: "400" } : undefined) });
+    const { summary } = await t.run(3, { "max-failure-share": 1, concurrency: 1 });
     expect(summary.counts).toMatchObject({ done: 2, failed: 1, failedByReason: { "api-error": 1 } });
-    expect(fake!.received.filter((r) => itemOf(r.body) === "N0")).toHaveLength(1);
+    expect(fake!.received.filter((r) => itemOf(r.body) === "N2")).toHaveLength(1);
     expect((await t.failures())[0]!.message).toMatch(/maximum context length/);
   });
 
@@ -252,6 +298,19 @@ describe("openai-compatible through runEngine", () => {
     const { summary } = await t.run(2, { "max-attempts": 2, "max-failure-share": 1 });
     expect(summary.counts).toMatchObject({ done: 1, failed: 1, failedByReason: { refusal: 1 } });
     expect((await t.failures())[0]).toMatchObject({ itemId: "N0", reason: "refusal", attempts: 2 });
+  });
+
+  it("finishes against a server that answers a bare 'Bad Request' to response_format (auto), and stops on it with --structured-output schema", async () => {
+    const t = await setup({ rejectResponseFormatBare: true });
+    const { summary, ctx } = await t.run(4);
+    expect(summary.counts).toMatchObject({ done: 4, failed: 0 });
+    expect(fake!.received.filter((r) => r.outcome === "rejected-response-format")).toHaveLength(1);
+    expect(ctx.err.text().match(/refused the strict json_schema/g)).toHaveLength(1);
+
+    const t2 = await setup({ rejectResponseFormatBare: true });
+    const err = await t2.run(8, { "structured-output": "schema" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/rejected the first 5 requests and answered none \(400\): 400 Bad Request/);
   });
 
   it("works against a server without structured output by stating the schema in the prompt", async () => {

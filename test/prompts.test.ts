@@ -1,6 +1,5 @@
 // Prompt templates and the `prompt` command: what a user sees is what a stage sends.
-import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BUNDLED_PROMPTS_DIR, loadTemplate, render } from "../src/stages/template.js";
@@ -8,9 +7,10 @@ import { STAGES } from "../src/stages/run.js";
 import { DEFAULT_STAGE_OPTIONS } from "../src/stages/stage.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { makeFixture } from "./stages.fixture.js";
+import { tempDir } from "./helpers/temp.js";
 
 async function promptsDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "gm-prompts-"));
+  const dir = await tempDir("gm-prompts-");
   await cp(BUNDLED_PROMPTS_DIR, dir, { recursive: true });
   return dir;
 }
@@ -79,11 +79,13 @@ describe("genre-mind prompt", () => {
   it("explains why an ID is not an item, and what --chain needs", async () => {
     const { root, data, out } = await makeFixture();
     const warm = await runCliCaptured(["prompt", "generate", "U2", "--data", data], { cwd: root });
-    expect(warm.code).toBe(1);
+    expect(warm.code).toBe(2);
     expect(warm.stderr).toMatch(/U2 has 7 clicks in train, their earliest non-empty history: not a cold user \(1 to 5 clicks, see --cold-max\)/);
     const unknown = await runCliCaptured(["prompt", "summarize", "N404", "--data", data], { cwd: root });
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no news N404/);
     const stage = await runCliCaptured(["prompt", "merge", "N1", "--data", data], { cwd: root });
+    expect(stage.code).toBe(2);
     expect(stage.stderr).toMatch(/unknown stage 'merge'/);
     const chain = await runCliCaptured(["prompt", "generate", "U4", "--data", data, "--chain", "--out", out], { cwd: root });
     expect(chain.code).toBe(1);

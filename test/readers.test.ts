@@ -1,10 +1,10 @@
 // The merged output, read the way the trainers read it (docs: mind-format.md, "What the readers
 // demand"), with adversarial LLM text in the records. Independent of src/mind/validate.ts on purpose.
-import { spawnSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCliCaptured } from "./helpers/cli.js";
+import { PYTHON, python } from "./helpers/python.js";
 import { makeDataset, record } from "./merge.fixture.js";
 
 // Control characters become spaces; the printable rest of an ANSI escape ("[31m") is ordinary text.
@@ -89,9 +89,7 @@ describe("merged output under the readers' parsing", () => {
     }
   });
 
-  const python = spawnSync("python3", ["--version"], { encoding: "utf8" });
-  const hasPython = python.status === 0;
-  it.skipIf(!hasPython)(`loads in a re-implementation of microsoft/recommenders' MINDIterator parsing${hasPython ? "" : " (skipped: python3 not found)"}`, async () => {
+  it.skipIf(!PYTHON)("loads in a re-implementation of microsoft/recommenders' MINDIterator parsing", async () => {
     const { out } = await adversarialMerge();
     // MINDIterator.init_news / init_behaviors, NewsRecLib's integer IDs and a QUOTE_NONE csv read.
     const script = String.raw`
@@ -129,10 +127,7 @@ for split in ["train", "dev"]:
     result[split] = {"news": len(nid2index), "rows": rows, "links": links, "maxId": max(numeric), "csvWidths": sorted(widths), "tokens": news_title[1]}
 print(json.dumps(result))
 `;
-    const run = spawnSync("python3", ["-c", script, out], { encoding: "utf8" });
-    expect(run.stderr).toBe("");
-    expect(run.status).toBe(0);
-    const parsed = JSON.parse(run.stdout) as Record<string, { news: number; rows: number; links: number; maxId: number; csvWidths: number[]; tokens: string[] }>;
+    const parsed = python(script, "", [out]) as Record<string, { news: number; rows: number; links: number; maxId: number; csvWidths: number[]; tokens: string[] }>;
     expect(parsed.train).toMatchObject({ news: 8, rows: 5, maxId: 953, csvWidths: [8] });
     expect(parsed.dev).toMatchObject({ news: 6, rows: 2, maxId: 952, csvWidths: [8] });
     expect(parsed.train!.tokens).toEqual(["quoted", "31m", "enhanced", "title"]);

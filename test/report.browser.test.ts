@@ -87,6 +87,12 @@ describe.skipIf(!CHROMIUM)("report in headless Chromium", () => {
     expect(page1).not.toMatch(PWNED);
   });
 
+  it("says \"1 click\", not \"1 clicks\"", { timeout: SLOW }, async () => {
+    const dom = await dumpDom(`${url}#tab=users&q=${encodeURIComponent('"historylength":1,')}`);
+    expect(dom).toContain("· 1 click in history");
+    expect(dom).not.toContain("· 1 clicks");
+  });
+
   it("still draws the examples when the filter in the address is not valid percent-encoding", { timeout: SLOW }, async () => {
     const dom = await dumpDom(`${url}#tab=news&q=100%`);
     expect(dom).toContain("page 1 of 1");

@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { appendFile, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../src/cli/command.js";
 import { merge } from "../src/merge/merge.js";
-import { collectReport, titleTokens } from "../src/report/collect.js";
-import { scriptJson } from "../src/report/html.js";
+import { collectReport, titleTokens, type StageGlance } from "../src/report/collect.js";
+import { changedBy, scriptJson } from "../src/report/html.js";
 import { writeReport } from "../src/report/report.js";
 import { columnChart, esc, niceTicks } from "../src/report/svg.js";
 import { runCliCaptured } from "./helpers/cli.js";
@@ -46,6 +46,7 @@ describe("report contents", () => {
     const { path } = await writeReport(f.runDir, { data: [f.data] });
     const html = await readFile(path, "utf8");
     for (const id of ["title-length", "topics", "regions", "categories", "cold-history"]) expect(html).toContain(`data-chart="${id}"`);
+    expect(html).toContain("<h2>What the LLM changed</h2>");
     expect(html).not.toMatch(/<(link|img|iframe)\b|src="http|href="http/);
   });
 
@@ -122,8 +123,43 @@ describe("report contents", () => {
     expect(r.stderr).toMatch(/warning: generate: 1 record lines skipped/);
     expect(existsSync(join(f.runDir, "report.html"))).toBe(true);
     const empty = await runCliCaptured(["report", "data"], { cwd: f.root });
-    expect(empty.code).toBe(1);
+    expect(empty.code).toBe(2);
     expect(empty.stderr).toMatch(/^genre-mind report: \S*data: no stage records/);
+  });
+});
+
+describe("report wording", () => {
+  it("counts as enhanced only the titles that differ from the original", async () => {
+    const f = await fixture();
+    // N10's latest answer is its original title (re-spaced): answered, but nothing enhanced.
+    const original = (await readFile(join(f.data, "MINDtest_train", "news.tsv"), "utf8")).split("\n")[9]!.split("\t")[3]!;
+    const rec = { key: "summarize:N10b", stage: "summarize", itemId: "N10", provider: "anthropic", model: "claude-test", output: { title: original }, usage: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0 }, attempts: 1 };
+    await appendFile(join(f.runDir, "summarize.jsonl"), JSON.stringify(rec) + "\n");
+    const model = await collectReport(f.runDir, { data: [f.data] });
+    expect(model.dist.titlesChanged).toEqual({ changed: NEWS_COUNT - 3, compared: NEWS_COUNT - 2 });
+    const html = await readFile((await writeReport(f.runDir, { data: [f.data] })).path, "utf8");
+    expect(html).toContain(`<div class="v">${NEWS_COUNT - 3}</div><div class="k">enhanced titles</div>`);
+    expect(html).toContain(`<div class="v">1</div><div class="k">titles unchanged</div>`);
+    // Without the inputs nothing can be compared, and the card says what it counts.
+    const bare = await readFile((await writeReport(f.runDir)).path, "utf8");
+    expect(bare).toContain(`<div class="v">${NEWS_COUNT - 2}</div><div class="k">titles answered (originals not read)</div>`);
+  });
+
+  it("names what changed the data: the LLM, the offline baseline, or both", () => {
+    const glance = (...providers: string[]) =>
+      [{ answeredBy: providers.map((provider) => ({ provider, model: "m", records: 3 })) }, { answeredBy: [{ provider: "anthropic", model: "m", records: 0 }] }] as unknown as StageGlance[];
+    expect(changedBy(glance("anthropic"))).toBe("What the LLM changed");
+    expect(changedBy(glance("offline"))).toBe("What the offline baseline changed");
+    expect(changedBy(glance("offline", "openai-compatible"))).toBe("What the stages changed (LLM and offline baseline)");
+    expect(changedBy(glance())).toBe("What the stages changed");
+  });
+
+  it("says 1 cold user, not 1 cold users", async () => {
+    const f = await fixture();
+    const generate = (await readFile(join(f.runDir, "generate.jsonl"), "utf8")).split("\n");
+    await writeFile(join(f.runDir, "generate.jsonl"), generate[0] + "\n");
+    const html = await readFile((await writeReport(f.runDir, { data: [f.data] })).path, "utf8");
+    expect(html).toMatch(/1 cold user; mean history/);
   });
 });
 

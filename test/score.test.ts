@@ -1,6 +1,4 @@
-import { execFileSync } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../src/cli/command.js";
@@ -8,6 +6,8 @@ import { scoreCommand } from "../src/commands/score.js";
 import { impressionMetrics } from "../src/trainer/metrics.js";
 import type { ScoreReport } from "../src/trainer/score.js";
 import { invokeCaptured } from "./helpers/cli.js";
+import { NUMPY, python } from "./helpers/python.js";
+import { tempDir } from "./helpers/temp.js";
 
 const log2 = Math.log2;
 
@@ -84,7 +84,7 @@ const B2 = { auc: 0.5, mrr: 0.5, ndcg: 1 / log2(3) };
 const D2 = { auc: 1, mrr: 0.75, ndcg: 1 };
 
 async function fixture(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "gm-score-"));
+  const dir = await tempDir("gm-score-");
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
   return dir;
 }
@@ -96,7 +96,7 @@ describe("genre-mind score", () => {
     expect(code).toBe(0);
     const report = JSON.parse(out) as ScoreReport;
     const g = report.runs[0]!.groups;
-    expect(report.runs[0]!.format).toBe("ranks");
+    expect(report.runs[0]!.files[0]!.format).toBe("ranks");
     expect(g.all.impressions).toBe(3);
     expect(g.all.skipped).toBe(1);
     expect(g.all.auc).toBeCloseTo((A.auc + 1 + D.auc) / 3, 12);
@@ -123,15 +123,15 @@ describe("genre-mind score", () => {
     const args = ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred", "scores.txt"];
     const report = JSON.parse((await run(dir, [...args, "--json"])).out) as ScoreReport;
     const second = report.runs[1]!;
-    expect(second.format).toBe("scores");
+    expect(second.files[0]!.format).toBe("scores");
     expect(second.groups.all.auc).toBeCloseTo((A.auc + B2.auc + D2.auc) / 3, 12);
     expect(second.groups.all.mrr).toBeCloseTo((A.mrr + B2.mrr + D2.mrr) / 3, 12);
     expect(second.groups.cold.ndcg5).toBeCloseTo(B2.ndcg, 12);
     const diff = report.differences[0]!;
-    expect(diff).toMatchObject({ pred: "scores.txt", baseline: "ranks.txt" });
-    expect(diff.groups.cold.auc).toBeCloseTo(-50, 9);
-    expect(diff.groups.warm.auc).toBeCloseTo(40, 9);
-    expect(diff.groups.empty.mrr).toBeCloseTo(0, 9);
+    expect(diff).toMatchObject({ name: "scores.txt", baseline: "ranks.txt" });
+    expect(diff.groups.cold.auc.difference).toBeCloseTo(-50, 9);
+    expect(diff.groups.warm.auc.difference).toBeCloseTo(40, 9);
+    expect(diff.groups.empty.mrr.difference).toBeCloseTo(0, 9);
 
     const { out } = await run(dir, args);
     expect(out).toContain("Δ = run − ranks.txt, in points");
@@ -144,12 +144,90 @@ describe("genre-mind score", () => {
     expect(warmBlock).toMatch(/Δ scores\.txt\s+\+40\.00\s+\+55\.36\s+\+73\.59\s+\+53\.15/);
   });
 
+  describe("runs of several files (seeds) and significance", () => {
+    // Clicks first on every impression: AUC and nDCG are 1 (MRR is not: a second click ranks 2nd).
+    const PERFECT = ["101\t1 0 0 1", "102\t0 0 1", "103\t0 0", "104\t1 1 0 0 0 0 0 0 0 0 0 0"].join("\n");
+    const files = { "behaviors.tsv": TRUTH, "ranks.txt": RANKS.join("\n"), "scores.txt": SCORES.join("\n"), "perfect.txt": PERFECT, "perfect2.txt": PERFECT };
+    const json = async (dir: string, preds: string[]) =>
+      JSON.parse((await run(dir, ["--truth", "behaviors.tsv", ...preds.flatMap((p) => ["--pred", p]), "--json"])).out) as ScoreReport;
+
+    it("averages a run's files, gives their standard deviation and tests the difference", async () => {
+      const dir = await fixture(files);
+      const report = await json(dir, ["base=ranks.txt,scores.txt", "best=perfect.txt", "best=perfect2.txt"]);
+      const [base, best] = report.runs;
+      expect(base!.files.map((f) => f.file)).toEqual(["ranks.txt", "scores.txt"]);
+      expect(best!.files.map((f) => f.file)).toEqual(["perfect.txt", "perfect2.txt"]);
+      // All users' AUC per file: ranks (0.5 + 1 + 0.6) / 3 = 0.7, scores (0.5 + 0.5 + 1) / 3 = 2/3.
+      expect(base!.files[0]!.groups.all.auc).toBeCloseTo(0.7, 12);
+      expect(base!.groups.all.auc).toBeCloseTo((0.7 + 2 / 3) / 2, 12);
+      expect(base!.std.all.auc).toBeCloseTo(1 / 30 / Math.SQRT2, 12);
+      expect(best!.groups.all).toMatchObject({ impressions: 3, skipped: 1, auc: 1, ndcg10: 1 });
+      expect(best!.std.all.auc).toBe(0);
+
+      const auc = report.differences[0]!.groups.all.auc;
+      expect(auc.difference).toBeCloseTo(100 - ((0.7 + 2 / 3) / 2) * 100, 9);
+      // Per file 30 and 33.3 points: t = 19 at 1 degree of freedom (the Cauchy distribution).
+      expect(auc.tTest!.t).toBeCloseTo(19, 9);
+      expect(auc.tTest!.p).toBeCloseTo(1 - (2 * Math.atan(19)) / Math.PI, 12);
+      // Per impression, seeds averaged, the AUC gains are 0.5, 0.25 and 0.2: no resample of them
+      // comes near 0, so p is the smallest the bootstrap gives; the interval lies within 20..50 points.
+      expect(auc.bootstrap!.p).toBe(1 / 1001);
+      expect(auc.bootstrap!.ci[0]).toBeGreaterThanOrEqual(20 - 1e-9);
+      expect(auc.bootstrap!.ci[1]).toBeLessThanOrEqual(50 + 1e-9);
+      // One impression per group: no bootstrap there; cold's per-file gains 0 and 50 → t = 1, p = ½.
+      const cold = report.differences[0]!.groups.cold.auc;
+      expect(cold.bootstrap).toBeNull();
+      expect(cold.tTest!.p).toBeCloseTo(0.5, 12);
+      expect(report.bootstrap).toMatchObject({ resamples: 1000, seed: 1 });
+
+      const out = (await run(dir, ["--truth", "behaviors.tsv", "--pred", "base=ranks.txt,scores.txt", "--pred", "best=perfect.txt,perfect2.txt"])).out;
+      expect(out).toContain("runs: base (2 files), best (2 files)");
+      expect(out).toContain("1,000 resamples (seed 1)");
+      const all = out.slice(out.indexOf("all users"), out.indexOf("empty history"));
+      expect(all).toMatch(/base\s+68\.33 ± 2\.36/);
+      expect(all).toMatch(/best\s+100\.00 ± 0\.00/);
+      expect(all).toMatch(/Δ best\s+\+31\.67/);
+      expect(all).toMatch(/bootstrap p\s+<0\.001/);
+      expect(all).toMatch(/t-test p\s+0\.033/);
+    });
+
+    it("gives the same answer for the same input, and no difference between equal runs", async () => {
+      const dir = await fixture({ ...files, "ranks-again.txt": RANKS.join("\n") });
+      const a = await json(dir, ["base=ranks.txt", "other=scores.txt"]);
+      expect(await json(dir, ["base=ranks.txt", "other=scores.txt"])).toEqual(a);
+      const same = (await json(dir, ["ranks.txt", "ranks-again.txt"])).differences[0]!.groups.all;
+      expect(same.mrr).toEqual({ difference: 0, bootstrap: { p: 1, ci: [0, 0] }, tTest: null });
+    });
+
+    it("pairs files for the t-test only when both runs have the same number, and says so", async () => {
+      const dir = await fixture(files);
+      const report = await json(dir, ["base=ranks.txt", "best=perfect.txt,perfect2.txt"]);
+      expect(report.differences[0]!.tTestSkipped).toMatch(/same number of files in both runs \(best 2, base 1\)/);
+      expect(report.differences[0]!.groups.all.auc.tTest).toBeNull();
+      expect(report.differences[0]!.groups.all.auc.bootstrap).not.toBeNull();
+      const out = (await run(dir, ["--truth", "behaviors.tsv", "--pred", "base=ranks.txt", "--pred", "best=perfect.txt,perfect2.txt"])).out;
+      expect(out).toContain("no t-test for best: a paired t-test needs the same number of files in both runs (best 2, base 1)");
+      expect(out).not.toContain("t-test p");
+      const quiet = (await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred", "scores.txt", "--resamples", "0"])).out;
+      expect(quiet).not.toMatch(/bootstrap|t-test/);
+    });
+
+    it("refuses --pred values it cannot read", async () => {
+      const dir = await fixture(files);
+      const args = (p: string) => ["--truth", "behaviors.tsv", "--pred", p];
+      await expect(run(dir, args("=ranks.txt"))).rejects.toThrow(/run name before '=' is empty/);
+      await expect(run(dir, args("a=ranks.txt,,scores.txt"))).rejects.toThrow(/an empty file name/);
+      await expect(run(dir, [...args("a=ranks.txt"), "--pred", "b=ranks.txt"])).rejects.toThrow(/the file ranks\.txt is given twice/);
+      await expect(run(dir, [...args("ranks.txt"), "--resamples", "-1"])).rejects.toThrow(/--resamples/);
+    });
+  });
+
   it("matches predictions by truth line number with --match line", async () => {
     const dir = await fixture({
       "behaviors.tsv": TRUTH.replace(/^10/gm, "90"),
       "ranks.txt": RANKS.map((l, i) => l.replace(/^\d+/, String(i + 1))).join("\n"),
     });
-    await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt"])).rejects.toThrow(/behaviors\.tsv:1 \[Impression ID\]: no prediction for impression 901/);
+    await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt"])).rejects.toThrow(/behaviors\.tsv:1 \[Impression ID\]: no prediction for impression 901 .*; the file has a prediction keyed 1: run with --match line$/);
     const report = JSON.parse((await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--match", "line", "--json"])).out) as ScoreReport;
     expect(report.runs[0]!.groups.all.auc).toBeCloseTo((A.auc + 1 + D.auc) / 3, 12);
   });
@@ -185,7 +263,7 @@ describe("genre-mind score", () => {
     await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "s.txt"])).rejects.toThrow(/behaviors\.tsv:1 \[Impressions\]: no click labels/);
   });
 
-  it("agrees with numpy on random impressions (when python3 with numpy is present)", async () => {
+  it.skipIf(!NUMPY)("agrees with numpy on random impressions", async () => {
     let seed = 7;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const cases: { labels: number[]; scores: number[] }[] = [];
@@ -199,10 +277,7 @@ describe("genre-mind score", () => {
     }
     const py = `
 import json, sys
-try:
-    import numpy as np
-except ImportError:
-    print("null"); sys.exit(0)
+import numpy as np
 def order(s): return np.argsort(s)[::-1]
 def dcg(y, s, k):
     y = np.take(y, order(s)[:k]); return np.sum((2 ** y - 1) / np.log2(np.arange(len(y)) + 2))
@@ -215,8 +290,7 @@ for c in json.load(sys.stdin):
     mrr = np.sum(np.take(y, order(s)) / (np.arange(len(y)) + 1)) / np.sum(y)
     out.append([auc(y, s), float(mrr), float(dcg(y, s, 5) / dcg(y, y, 5)), float(dcg(y, s, 10) / dcg(y, y, 10))])
 print(json.dumps(out))`;
-    const expected = python(py, JSON.stringify(cases)) as number[][] | null;
-    if (expected === null) return;
+    const expected = python(py, JSON.stringify(cases)) as number[][];
     cases.forEach((c, i) => {
       const m = impressionMetrics(c.labels, c.scores)!;
       expect([m.auc, m.mrr, m.ndcg5, m.ndcg10].map((v) => v.toFixed(12))).toEqual(expected[i]!.map((v) => v.toFixed(12)));
@@ -224,12 +298,3 @@ print(json.dumps(out))`;
   });
 });
 
-/** The JSON a python3 script prints, or null when python3 is not installed. */
-function python(script: string, input: string): unknown {
-  try {
-    return JSON.parse(execFileSync("python3", ["-c", script], { input }).toString());
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw e;
-  }
-}

@@ -1,6 +1,6 @@
 // The stage commands end to end: offline on the bundled sample and a tiny fixture, and against the
 // fake Anthropic API on 127.0.0.1 (valid answers, near misses, repair re-asks, failures).
-import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import { StageMeta } from "../src/run/folder.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { DEV_BEHAVIORS, makeFixture, NEWS, writeFixture } from "./stages.fixture.js";
+import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
 const OUTPUTS = { summarize: SummarizeOutput, profile: ProfileOutput, generate: GenerateOutput };
@@ -35,7 +36,7 @@ async function run(cwd: string, ...argv: string[]) {
 
 describe("offline stages", () => {
   it("run on the bundled sample: one valid, labelled record per item, and a meta file", async () => {
-    const out = await mkdtemp(join(tmpdir(), "gm-run-"));
+    const out = await tempDir("gm-run-");
     const catalog = await loadCatalog(await resolveSplits([SAMPLE]));
     for (const [stage, extra] of [["summarize", []], ["profile", []], ["generate", []], ["generate", ["--chain"]]] as const) {
       const r = await run(out, stage, "--data", SAMPLE, "--out", out, ...extra);
@@ -69,9 +70,9 @@ describe("offline stages", () => {
     expect((await meta(out, "summarize")).counts).toMatchObject({ items: 9, done: 9, cached: 0 });
 
     // Newer snapshot: N7's abstract edited; U4 clicked one more item.
-    const devNews = NEWS.slice(3).map((r) => (r[0] === "N7" ? ([...r.slice(0, 4), "Range, price, towing and charging.", ...r.slice(5)] as typeof r) : r));
+    const newer = NEWS.map((r) => (r[0] === "N7" ? ([...r.slice(0, 4), "Range, price, towing and charging.", ...r.slice(5)] as typeof r) : r));
     const devBehaviors = DEV_BEHAVIORS.map((b) => (b[1] === "U4" ? [b[0]!, b[1], b[2]!, "N5 N7", b[4]!] : b));
-    await writeFixture(data, { devNews, devBehaviors });
+    await writeFixture(data, { trainNews: newer, devNews: newer, devBehaviors });
     await run(root, "summarize", "--data", data, "--out", out);
     await run(root, "profile", "--data", data, "--out", out);
     expect((await meta(out, "summarize")).counts).toMatchObject({ items: 9, done: 1, cached: 8 });
@@ -80,7 +81,7 @@ describe("offline stages", () => {
     expect((await records(out, "profile")).slice(3).map((r) => r.itemId)).toEqual(["U4"]);
 
     // The Abstract line only renders for news with an abstract: N3 and N5 have none.
-    const prompts = await mkdtemp(join(tmpdir(), "gm-prompts-"));
+    const prompts = await tempDir("gm-prompts-");
     await cp(BUNDLED_PROMPTS_DIR, prompts, { recursive: true });
     const user = await readFile(join(prompts, "summarize.user.md"), "utf8");
     await writeFile(join(prompts, "summarize.user.md"), user.replace("Abstract:", "Summary:"));
@@ -91,7 +92,7 @@ describe("offline stages", () => {
   });
 
   it("--shard k/n partitions the items exactly; --limit takes the first n", async () => {
-    const out = await mkdtemp(join(tmpdir(), "gm-run-"));
+    const out = await tempDir("gm-run-");
     const all = STAGES.summarize.items(await loadCatalog(await resolveSplits([SAMPLE])), DEFAULT_STAGE_OPTIONS);
     const seen: string[] = [];
     for (const shard of ["1/3", "2/3", "3/3"]) {
@@ -104,7 +105,7 @@ describe("offline stages", () => {
     }
     expect(seen.length).toBe(all.length);
     expect(new Set(seen)).toEqual(new Set(all));
-    const lim = await mkdtemp(join(tmpdir(), "gm-run-"));
+    const lim = await tempDir("gm-run-");
     await run(lim, "profile", "--data", SAMPLE, "--out", lim, "--limit", "4");
     expect((await records(lim, "profile")).length).toBe(4);
     const bad = await run(lim, "profile", "--data", SAMPLE, "--shard", "4/3");
@@ -168,6 +169,32 @@ describe("stages against the fake Anthropic API", () => {
     expect(systemOf(reask)).toMatch(/news title enhancer/);
   });
 
+  it("summarize: {\"title\": X} is read as X; other JSON and markup answers are re-asked and never stored", async () => {
+    const r = await live((body, n) => {
+      const title = /^Title: (.*)$/m.exec(blockText(body.messages[0]!.content))![1]!;
+      if (n > 1) return `${title}, plainly`;
+      if (title.startsWith("Snowstorm")) return `{"title": "${title}`;
+      if (title.startsWith("Brexit")) return JSON.stringify({ title, reason: "more neutral" });
+      if (title.startsWith("New cancer")) return `<b>${title}</b>`;
+      if (title.startsWith("Stocks")) return "```json\n" + JSON.stringify({ title: `${title}, as JSON` }) + "\n```";
+      return `${title} today`;
+    }, "summarize");
+    expect(r.code).toBe(0);
+    const recs = new Map((await records(r.out, "summarize")).map((x) => [x.itemId, x]));
+    expect(recs.size).toBe(9);
+    expect(recs.get("N2")!.output).toEqual({ title: "Stocks rally as the Fed holds rates steady, as JSON" });
+    expect(recs.get("N2")!.attempts).toBe(1);
+    for (const [id, title] of [["N3", "Snowstorm to hit Denver this weekend"], ["N5", "Brexit talks stall again in Brussels"], ["N4", "New cancer drug shows promise in trial"]]) {
+      expect(recs.get(id!)!.output, id).toEqual({ title: `${title}, plainly` });
+      expect(recs.get(id!)!.attempts).toBe(2);
+    }
+    for (const rec of recs.values()) expect(SummarizeOutput.parse(rec.output).title).not.toMatch(/[{}<>"]/);
+    const errors = sentBodies(r.fake).filter((b) => b.messages.length === 3).map(lastUser).join("\n");
+    expect(errors).toMatch(/looks like JSON but is not valid JSON/);
+    expect(errors).toMatch(/is JSON, not a title/);
+    expect(errors).toMatch(/markup \(an HTML tag\)/);
+  });
+
   it("profile: near misses are normalized without a re-ask; an out-of-vocabulary topic is repaired", async () => {
     const r = await live((body, n) => {
       const first = blockText(body.messages[0]!.content);
@@ -187,7 +214,7 @@ describe("stages against the fake Anthropic API", () => {
     expect(repair[0]!.output_config?.format?.schema).toMatchObject({ properties: { topics: { items: { enum: expect.arrayContaining(["social media"]) } } } });
   });
 
-  it("generate: duplicate or copied pseudo-news are rejected and repaired; failures past the share exit 1", async () => {
+  it("generate: duplicate or copied pseudo-news are rejected and repaired", async () => {
     const item = (title: string, category = "sports") => ({ title, abstract: "Something happened.", category });
     const r = await live((body, n) => {
       if (n === 1 && blockText(body.messages[0]!.content).includes("Brexit")) return JSON.stringify({ items: [item("Brexit talks stall again in Brussels", "news"), item("Markets slide")] });
@@ -203,11 +230,57 @@ describe("stages against the fake Anthropic API", () => {
     expect(errors).toMatch(/item 1 is a near copy of the read title \(1\)/);
   });
 
+  it("generate: failures past --max-failure-share exit 1, failures up to it exit 0", async () => {
+    const item = (title: string) => ({ title, abstract: "Something happened.", category: "news" });
+    // U4 read only the Brexit story and always gets a copy of it back: 1 of the 2 cold users fails.
+    const answer = (body: FakeMessageRequest) =>
+      blockText(body.messages[0]!.content).includes("(1) (news) Brexit") && !blockText(body.messages[0]!.content).includes("(2)")
+        ? JSON.stringify({ items: [item("Brexit talks stall again in Brussels"), item("Markets slide")] })
+        : JSON.stringify({ items: [item("Colts sign a new kicker"), item("Ten holiday cookie recipes")] });
+    const over = await live(answer, "generate", "--max-attempts", "2", "--max-failure-share", "0.4");
+    expect(over.code).toBe(1);
+    expect(over.stderr).toMatch(/generate: 1 of 2 items failed \(more than --max-failure-share 0\.4\)/);
+    expect((await meta(over.out, "generate")).counts).toMatchObject({ items: 2, done: 1, failed: 1 });
+    await fake!.close();
+    const at = await live(answer, "generate", "--max-attempts", "2", "--max-failure-share", "0.5");
+    expect(at.code).toBe(0);
+    expect((await meta(at.out, "generate")).counts).toMatchObject({ items: 2, done: 1, failed: 1 });
+  });
+
+  it("augment and each stage check the input splits before the first request", async () => {
+    fake = await createFakeAnthropic({ answer: () => "An enhanced title" });
+    const { root, data, out } = await makeFixture({ devBehaviors: DEV_BEHAVIORS.map((b, i) => (i === 1 ? [...b.slice(0, 4), "N2-1 N3-2"] : b)) });
+    const env = { ANTHROPIC_API_KEY: "test-key" };
+    const live = ["--data", data, "--out", out, "--provider", "anthropic", "--base-url", fake.url];
+    for (const command of ["augment", "summarize", "profile", "generate"]) {
+      const r = await runCliCaptured([command, ...live], { cwd: root, env });
+      expect(r.code, command).toBe(1);
+      expect(r.stderr).toMatch(/^genre-mind \S+: input split \S*dev: impression labels other than 0 or 1: 1, e\.g\. \S*dev\/behaviors\.tsv:2: 'N3-2'\. Nothing was sent; 'genre-mind validate \S*dev' lists every problem\.$/m);
+      expect(fake.log).toHaveLength(0);
+    }
+    // --lenient skips the line, as the stage's reader does, and goes on.
+    const lenient = await runCliCaptured(["summarize", ...live, "--lenient"], { cwd: root, env });
+    expect(lenient.code).toBe(0);
+    expect(fake.log.length).toBeGreaterThan(0);
+  });
+
+  it("remembers a split that passed by its files' size and mtime, and checks it again once they change", async () => {
+    const { root, data, out } = await makeFixture();
+    expect((await run(root, "summarize", "--data", data, "--out", out)).code).toBe(0);
+    const stamps = JSON.parse(await readFile(join(out, "inputs-checked.json"), "utf8")) as { passed: string[] };
+    expect(stamps.passed).toHaveLength(2);
+    expect(stamps.passed.every((s) => s.startsWith("strict|"))).toBe(true);
+    await writeFile(join(data, "train", "behaviors.tsv"), (await readFile(join(data, "train", "behaviors.tsv"), "utf8")).replace("N4-0", "N4-00"));
+    const r = await run(root, "summarize", "--data", data, "--out", out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/train\/behaviors\.tsv:1: 'N4-00'/);
+  });
+
   it("items with the same prompt are asked once and each gets its record", async () => {
     fake = await createFakeAnthropic({ answer: () => "An enhanced title" });
     const { root, data, out } = await makeFixture();
     const n2 = NEWS.find((r) => r[0] === "N2")!;
-    await writeFixture(data, { devNews: [...NEWS.slice(3), ["N10", ...n2.slice(1)] as typeof n2] });
+    await writeFixture(data, { devNews: [...NEWS, ["N10", ...n2.slice(1)] as typeof n2] });
     const argv = ["summarize", "--data", data, "--out", out, "--provider", "anthropic", "--base-url", fake.url];
     const env = { ANTHROPIC_API_KEY: "test-key" };
     const r = await runCliCaptured(argv, { cwd: root, env });

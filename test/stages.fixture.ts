@@ -1,8 +1,8 @@
 // A tiny two-split MIND dataset for the stage tests, written to a temp dir.
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+
 import { join } from "node:path";
 import { writeSplit } from "./helpers/split.js";
+import { tempDir } from "./helpers/temp.js";
 
 const g = (label: string, id = "Q0") => ({ Label: label, Type: "G", WikidataId: id, Confidence: 1, OccurrenceOffsets: [0], SurfaceForms: [label] });
 const o = (label: string) => ({ Label: label, Type: "O", WikidataId: "Q1", Confidence: 1, OccurrenceOffsets: [0], SurfaceForms: [label] });
@@ -40,15 +40,24 @@ export interface Fixture {
   out: string;
 }
 
-/** train holds N1..N6, dev N4..N9 (N4..N6 in both, identical unless `devNews` says otherwise). */
-export async function makeFixture(opts: { devNews?: NewsLine[]; devBehaviors?: string[][] } = {}): Promise<Fixture> {
-  const root = await mkdtemp(join(tmpdir(), "gm-stages-"));
+/**
+ * Both splits hold every news row their behaviors name (as MIND does; the stages check their input),
+ * identical unless `trainNews`/`devNews` say otherwise.
+ */
+export interface FixtureOptions {
+  trainNews?: NewsLine[];
+  devNews?: NewsLine[];
+  devBehaviors?: string[][];
+}
+
+export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
+  const root = await tempDir("gm-stages-");
   const data = join(root, "data");
   await writeFixture(data, opts);
   return { root, data, out: join(root, "run") };
 }
 
-export async function writeFixture(data: string, opts: { devNews?: NewsLine[]; devBehaviors?: string[][] } = {}): Promise<void> {
-  await writeSplit(join(data, "train"), NEWS.slice(0, 6), TRAIN_BEHAVIORS);
-  await writeSplit(join(data, "dev"), opts.devNews ?? NEWS.slice(3), opts.devBehaviors ?? DEV_BEHAVIORS);
+export async function writeFixture(data: string, opts: FixtureOptions = {}): Promise<void> {
+  await writeSplit(join(data, "train"), opts.trainNews ?? NEWS, TRAIN_BEHAVIORS);
+  await writeSplit(join(data, "dev"), opts.devNews ?? NEWS, opts.devBehaviors ?? DEV_BEHAVIORS);
 }

@@ -5,7 +5,7 @@ import { loadCandidates, loadCatalog, type Catalog } from "../src/mind/catalog.j
 import { resolveSplits } from "../src/mind/splits.js";
 import { stateOfPlace } from "../src/stages/entities.js";
 import { coldClicks, generateStage, offlineGenerated, parseGenerated } from "../src/stages/generate.js";
-import { extractJson, normalizeCategory, normalizeRegion, normalizeTopic } from "../src/stages/normalize.js";
+import { extractJson, jaccard, NEAR_COPY_JACCARD, normalizeCategory, normalizeRegion, normalizeTopic, titleTokens } from "../src/stages/normalize.js";
 import { selectItems, shardOf } from "../src/stages/options.js";
 import { GenerateOutput, ProfileOutput, SummarizeOutput } from "../src/stages/outputs.js";
 import { offlineProfile, parseProfile, profileClicks, profileStage } from "../src/stages/profile.js";
@@ -60,7 +60,9 @@ describe("item selection", () => {
     expect(new Set(shards.flat()).size).toBe(ids.length);
     for (const s of shards) expect(s.length).toBeGreaterThan(100);
     expect(selectItems([...ids].reverse(), { k: 2, n: 3 }, undefined).sort()).toEqual([...shards[1]!].sort());
-    expect(shardOf("U1", 3)).toBe(shardOf("U1", 3));
+    // The partition is pinned: a sharded run that resumes after an upgrade must find its items where they were.
+    expect(["U1", "U2", "U3", "U4", "U5", "U6", "N1", "N2"].map((id) => shardOf(id, 3))).toEqual([0, 0, 0, 0, 1, 0, 2, 0]);
+    expect(["U1", "U2", "U3", "U4"].map((id) => shardOf(id, 1000))).toEqual([527, 424, 458, 227]);
     expect(selectItems(ids, { k: 1, n: 3 }, 5)).toEqual(shards[0]!.slice(0, 5));
   });
 });
@@ -93,6 +95,39 @@ describe("summarize answers", () => {
     expect(sentence.split(" ").length).toBeLessThan(30);
     expect(req!.parse(sentence)).toMatchObject({ ok: false, error: expect.stringMatching(/repeats the instructions/) });
     expect(bad(Array.from({ length: 60 }, (_, i) => `word${i}`).join(" "))).toMatch(/too long/);
+  });
+
+  it("reads a well-formed {\"title\": X} as X, bare, fenced or labelled", () => {
+    const title = (raw: string) => parseSummary(raw, original, NO_INSTRUCTIONS);
+    expect(title('{"title": "Houston Texans beat Colts"}')).toEqual({ ok: true, value: { title: "Houston Texans beat Colts" } });
+    expect(title('```json\n{\n  "title": "Houston Texans beat Colts"\n}\n```')).toEqual({ ok: true, value: { title: "Houston Texans beat Colts" } });
+    expect(title('Enhanced title: {"headline": "Texans top Colts"}')).toEqual({ ok: true, value: { title: "Texans top Colts" } });
+  });
+
+  it("rejects any other JSON-looking or markup answer, so it is re-asked", () => {
+    const error = (raw: string) => {
+      const r = parseSummary(raw, original, NO_INSTRUCTIONS);
+      expect(r.ok, raw).toBe(false);
+      return r.ok ? "" : r.error;
+    };
+    for (const raw of ['{"title": "unterminated', '{"title": "Texans", "note": "clearer"}', '["Texans beat Colts"]', '"title": "Texans beat Colts"', 'Texans beat Colts"}', '{"title": "{\\"title\\": \\"x\\"}"}', '{"summary": "Texans beat Colts"}']) {
+      expect(error(raw)).toMatch(/JSON/);
+    }
+    expect(error("<b>Texans</b> beat Colts")).toMatch(/markup \(an HTML tag\)/);
+    expect(error("Texans &amp; Colts meet")).toMatch(/markup \(an HTML entity\)/);
+    expect(error("**Texans** beat Colts")).toMatch(/Markdown bold/);
+    expect(error("[Texans](https://x.test) beat Colts")).toMatch(/Markdown link/);
+    expect(error("# Texans beat Colts")).toMatch(/heading/);
+    expect(error("```\nTexans beat Colts\n```")).toMatch(/code block/);
+  });
+
+  it("keeps brackets, quotes and colons that titles have, and what the original itself contains", () => {
+    const ok = (raw: string, from = original) => expect(parseSummary(raw, from, NO_INSTRUCTIONS)).toEqual({ ok: true, value: { title: raw } });
+    ok('"Frozen 2": Elsa returns to theaters');
+    ok("[Photos] Texans beat Colts in overtime");
+    ok("Trump: 'We will win' in Texas");
+    ok("Q&A: Texans coach on the win (NFL)");
+    ok("Texans &amp; Colts: a rivalry", "Texans &amp; Colts");
   });
 
   it("offline: the title plus what the row knows, one line that passes validation", async () => {
@@ -171,6 +206,22 @@ describe("generate answers", () => {
     expect(err({ items: [item("Storm hits Denver on Friday"), item("Storm hits Denver Friday night")] })).toMatch(/item 2 is a near copy of item 1/);
     expect(err({ items: [item("A story", "politics"), item("Other story")] })).toMatch(/category "politics" is not one of: lifestyle/);
     expect(err({ items: [{ title: "x" }, item("y")] })).toMatch(/JSON object \{"items"/);
+  });
+
+  it("calls a title a near copy at a Jaccard similarity of exactly 0.6, not below", () => {
+    const err = (value: unknown) => {
+      const r = parseGenerated(JSON.stringify(value), check);
+      return r.ok ? "" : r.error;
+    };
+    const words = (t: string) => titleTokens(t);
+    // The read title's words: texans beat colts overtime thriller. 3 shared of 5 = 0.6; 3 of 6 = 0.5.
+    expect(jaccard(words("Texans beat Colts"), words(history[0]!.title))).toBe(NEAR_COPY_JACCARD);
+    expect(err({ items: [item("Texans beat Colts"), item("Cookie recipes for the holidays")] })).toMatch(/item 1 is a near copy of the read title \(1\)/);
+    expect(jaccard(words("Texans beat Colts again"), words(history[0]!.title))).toBe(0.5);
+    expect(err({ items: [item("Texans beat Colts again"), item("Cookie recipes for the holidays")] })).toBe("");
+    // Between the items: 3 shared of 5 words is a copy, 3 of 6 is not.
+    expect(err({ items: [item("Storm hits Denver Friday night"), item("Storm hits Denver")] })).toMatch(/item 2 is a near copy of item 1/);
+    expect(err({ items: [item("Storm hits Denver Friday night"), item("Storm hits Denver suburbs")] })).toBe("");
   });
 
   it("keeps retrievedFrom only when it names a catalog news item", () => {

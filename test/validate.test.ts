@@ -1,9 +1,9 @@
-import { cp, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { SplitReport } from "../src/mind/validate.js";
 import { runCliCaptured } from "./helpers/cli.js";
+import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
 const TRAIN = "MINDsample_train";
@@ -26,7 +26,7 @@ async function validateJson(dir: string, ...flags: string[]): Promise<{ code: nu
 
 /** A copy of the sample's train split, with `edit` applied to the lines of one of its files. */
 async function brokenCopy(file: "news.tsv" | "behaviors.tsv", edit: (lines: string[]) => string[]): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "gm-validate-"));
+  const dir = await tempDir("gm-validate-");
   await cp(join(SAMPLE, TRAIN), dir, { recursive: true });
   const text = await readFile(join(dir, file), "utf8");
   await writeFile(join(dir, file), edit(text.slice(0, -1).split("\n")).join("\n") + "\n");
@@ -164,6 +164,24 @@ describe("validate on broken copies", () => {
     expect(c.impressions).toBe(total - 2);
   });
 
+  it("reports lines that are not UTF-8 with file:line: an error, a warning under --lenient", async () => {
+    const dir = await brokenCopy("news.tsv", (lines) => lines);
+    const lines = (await readFile(join(dir, "news.tsv"))).toString("latin1").split("\n");
+    // Latin-1 é (0xE9) in the titles of lines 3 and 5, as a file re-saved in the wrong encoding has it.
+    for (const i of [2, 4]) lines[i] = lines[i]!.replace(/^((?:[^\t]*\t){3})/, "$1Caf\u00e9 ");
+    await writeFile(join(dir, "news.tsv"), Buffer.from(lines.join("\n"), "latin1"));
+    const { code, report } = await validateJson(dir);
+    expect(code).toBe(1);
+    const p = problem(report, "invalid-utf8")!;
+    expect(p).toMatchObject({ severity: "error", count: 2 });
+    expect(p.examples[0]).toMatch(/^news\.tsv:3: '.*Caf\uFFFD .*' \(column \d+\)$/);
+    expect(p.examples[1]).toMatch(/^news\.tsv:5: /);
+    expect(report.splits[0]!.counts.news).toBe(lines.filter(Boolean).length);
+    const lenient = await validateJson(dir, "--lenient");
+    expect(lenient.code).toBe(0);
+    expect(problem(lenient.report, "invalid-utf8")).toMatchObject({ severity: "warning", count: 2 });
+  });
+
   it("names the entity field when a news line has bad entity JSON", async () => {
     const dir = await brokenCopy("news.tsv", (lines) => lines.map((l, i) => (i === 3 ? l.replace(/\t\[[^\t]*\]$/, "\t[{oops") : l)));
     const r = await validate([dir], dir);
@@ -180,7 +198,7 @@ describe("validate on broken copies", () => {
   });
 
   it("accepts CRLF files with a BOM", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gm-validate-"));
+    const dir = await tempDir("gm-validate-");
     await cp(join(SAMPLE, TRAIN), dir, { recursive: true });
     for (const f of ["news.tsv", "behaviors.tsv"]) {
       const text = await readFile(join(dir, f), "utf8");
@@ -202,11 +220,11 @@ describe("validate usage", () => {
     }
   });
 
-  it("exits 1 naming the folder when it holds no split", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "gm-validate-"));
+  it("exits 2 naming the folder when it holds no split", async () => {
+    const dir = await tempDir("gm-validate-");
     await mkdir(join(dir, "empty"));
     const r = await validate(["empty"], dir);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/empty: neither a split folder/);
   });
 });

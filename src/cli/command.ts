@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { readFileSync, existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { isAbsolute, relative, resolve } from "node:path";
 import { z } from "zod";
 
 /** A bad flag, value or config entry: the CLI prints it with the command's usage and exits 2. */
@@ -63,42 +63,186 @@ export function envName(flag: string): string {
 }
 
 function fromEnv(spec: OptionSpec, raw: string): unknown {
-  if (spec.type === "boolean") return raw === "1" || raw.toLowerCase() === "true";
+  if (spec.type === "boolean") {
+    const v = raw.trim().toLowerCase();
+    // Anything but 1/0/true/false goes to the schema as it is, which names the variable.
+    return v === "1" || v === "true" ? true : v === "0" || v === "false" ? false : raw;
+  }
   if (spec.multiple) return raw.split(",").map((s) => s.trim()).filter(Boolean);
   return raw;
 }
 
-function loadConfigFile(path: string | undefined, cwd: string, command: string): Record<string, unknown> {
+/** A path as the user would write it: relative to the working folder when inside it, else absolute. */
+export function shownPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? path : rel;
+}
+
+/** Where an option's value came from, so an error names what the user has to edit. */
+type Source = { kind: "flag" } | { kind: "env"; name: string } | { kind: "file"; file: string; key: string };
+
+interface ConfigFileValues {
+  values: Record<string, unknown>;
+  /** The key each value came from: `limit`, or `summarize.limit` for a command's section. */
+  keys: Record<string, string>;
+  /** The file as the user would name it (relative to the working folder when inside it). */
+  shown: string;
+}
+
+function loadConfigFile(path: string | undefined, cwd: string, command: string): ConfigFileValues {
   const file = path ? resolve(cwd, path) : resolve(cwd, "genre-mind.config.json");
-  if (!path && !existsSync(file)) return {};
+  const shown = shownPath(file, cwd);
+  if (!path && !existsSync(file)) return { values: {}, keys: {}, shown };
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
-    throw new UsageError(`config file ${file}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "a folder, expected a JSON file" : `not valid JSON (${(e as Error).message})`;
+    throw new UsageError(`--config ${shown}: ${why}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new UsageError(`config file ${file}: expected a JSON object`);
+    throw new UsageError(`config file ${shown}: expected a JSON object`);
   }
   // Top-level keys apply to every command; a section named after the command overrides them.
   const all = parsed as Record<string, unknown>;
+  const isSection = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
   for (const [key, value] of Object.entries(all)) {
-    if (typeof value === "object" && value !== null && !Array.isArray(value) && !COMMAND_NAMES.has(key)) {
-      throw new UsageError(`config file ${file}: '${key}' is not a command name`);
+    if (isSection(value) && !COMMAND_NAMES.has(key)) {
+      throw new UsageError(`config file ${shown}: '${key}' is not a command name`);
     }
   }
+  const values: Record<string, unknown> = {};
+  const keys: Record<string, string> = {};
+  for (const [key, value] of Object.entries(all)) {
+    if (isSection(value)) continue;
+    values[key] = value;
+    keys[key] = key;
+  }
   const section = all[command];
-  const top = Object.fromEntries(Object.entries(all).filter(([, v]) => typeof v !== "object" || v === null || Array.isArray(v)));
-  return { ...top, ...(typeof section === "object" && section !== null && !Array.isArray(section) ? section : {}) };
+  if (isSection(section)) {
+    for (const [key, value] of Object.entries(section as Record<string, unknown>)) {
+      values[key] = value;
+      keys[key] = `${command}.${key}`;
+    }
+  }
+  return { values, keys, shown };
 }
 
-export function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((i) => {
-      const path = i.path.length > 0 ? `--${i.path.join(".")}` : "options";
-      return `${path}: ${i.message}`;
-    })
-    .join("\n");
+function describeValue(value: unknown): string {
+  if (value === undefined || typeof value === "object") return "";
+  const text = String(value);
+  return ` (got '${text.length > 40 ? `${text.slice(0, 40)}…` : text}')`;
+}
+
+/** zod's generic wording, replaced where it says less than we know. */
+function issueMessage(issue: z.core.$ZodIssue, value: unknown): string {
+  if (value === undefined && (issue.code === "invalid_type" || issue.code === "invalid_union") && !issue.message.startsWith("required")) {
+    return "required";
+  }
+  if (issue.code === "invalid_value" && issue.message.startsWith("Invalid option")) {
+    return `expected one of ${issue.values.map(String).join(", ")}`;
+  }
+  // zod's wording for a list of choices, also as a refinement writes it: 'Invalid option: expected one of "a"|"b"'.
+  const choices = /^Invalid option: expected one of (.*)$/.exec(issue.message)?.[1];
+  if (choices) return `expected one of ${choices.split("|").map((c) => c.replace(/^"|"$/g, "")).join(", ")}`;
+  return issue.message;
+}
+
+export interface IssueContext {
+  /** The raw merged values, to show what was given. */
+  raw?: Record<string, unknown>;
+  sources?: Record<string, Source>;
+  positionalNames?: string[];
+}
+
+/**
+ * One line for a failed parse: the first problem of each option, named the way the user gave it
+ * (`--limit`, `GENRE_MIND_LIMIT`, or the config file and key) with the value that was rejected.
+ */
+export function formatIssues(error: z.ZodError, ctx: IssueContext = {}): string {
+  const seen = new Set<string>();
+  const parts: string[] = [];
+  for (const issue of error.issues) {
+    const [key, index] = issue.path;
+    const id = issue.path.slice(0, key === "positionals" ? 2 : 1).join(".");
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (key === undefined) {
+      parts.push(`options: ${issue.message}`);
+      continue;
+    }
+    if (key === "positionals") {
+      const name = typeof index === "number" ? ctx.positionalNames?.[index] : undefined;
+      const value = typeof index === "number" ? (ctx.raw?.positionals as unknown[] | undefined)?.[index] : undefined;
+      parts.push(`${name ? `<${name}>` : "arguments"}: ${issueMessage(issue, value)}${describeValue(value)}`);
+      continue;
+    }
+    const value = ctx.raw?.[String(key)];
+    const source = ctx.sources?.[String(key)] ?? { kind: "flag" };
+    const where =
+      source.kind === "env"
+        ? `${source.name} (environment variable for --${String(key)})`
+        : source.kind === "file"
+          ? `${source.file}, key "${source.key}"`
+          : `--${String(key)}`;
+    parts.push(`${where}: ${issueMessage(issue, value)}${describeValue(value)}`);
+  }
+  return parts.join("; ");
+}
+
+/** Node's parseArgs speaks in paragraphs; one line each, in our words. */
+function parseArgsMessage(e: Error, options: OptionSpecs): string {
+  const m = e.message;
+  const flag = /^(?:Unknown option|Option) '(-[^' ]+)/.exec(m)?.[1] ?? "";
+  if (m.startsWith("Unknown option")) {
+    const near = nearestOption(flag.replace(/^-+/, ""), Object.keys(options));
+    return `unknown option '${flag}'${near ? ` (did you mean --${near}?)` : ""}`;
+  }
+  if (m.includes("does not take an argument")) return `${flag} takes no value`;
+  const arg = options[flag.replace(/^-+/, "")]?.arg;
+  if (m.includes("argument missing")) return `${flag}: missing its value${arg ? ` ${arg}` : ""}`;
+  if (m.includes("ambiguous")) return `${flag}: missing its value (a value starting with '-' is written ${flag}=<value>)`;
+  return m.split("\n")[0]!.replace(/\. To specify a positional.*$/s, "");
+}
+
+/** The option a typo most likely meant: at most two edits away, or a prefix of it. */
+function nearestOption(typed: string, names: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of names) {
+    const d = name.startsWith(typed) && typed.length >= 3 ? 1 : editDistance(typed, name);
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** `--limit -3` reads as a flag after --limit; a string option followed by a negative number takes it as its value. */
+function joinNegativeValues(argv: string[], options: OptionSpecs): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    const name = a.startsWith("--") ? a.slice(2) : undefined;
+    if (name && options[name]?.type === "string" && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command {
@@ -129,7 +273,7 @@ export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command 
       let parsed;
       try {
         parsed = parseArgs({
-          args: argv,
+          args: joinNegativeValues(argv, options),
           options: Object.fromEntries(
             // parseArgs rejects keys that are present but undefined, so only set ones are passed.
             Object.entries(options).map(([k, s]) => [k, { type: s.type, ...(s.multiple ? { multiple: true } : {}), ...(s.short ? { short: s.short } : {}) }]),
@@ -138,7 +282,7 @@ export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command 
           strict: true,
         });
       } catch (e) {
-        throw new UsageError((e as Error).message.replace(/\. To specify a positional.*$/s, ""));
+        throw new UsageError(parseArgsMessage(e as Error, options));
       }
       const values = parsed.values as Record<string, unknown>;
       if (values.help) {
@@ -153,22 +297,33 @@ export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command 
       if (parsed.positionals.length < required.length) {
         throw new UsageError(`missing <${required[parsed.positionals.length]!.name}>`);
       }
-      const fileValues = loadConfigFile(values.config as string | undefined, ctx.cwd, def.name);
+      const file = loadConfigFile(values.config as string | undefined, ctx.cwd, def.name);
+      const fileValues = file.values;
+      const sources: Record<string, Source> = {};
       for (const key of Object.keys(fileValues)) {
-        if (key in def.options) continue;
+        if (key in def.options) {
+          sources[key] = { kind: "file", file: file.shown, key: file.keys[key]! };
+          continue;
+        }
         // A shared config file may hold options of other commands; a key no command knows is a typo.
-        if (!KNOWN_OPTION_NAMES.has(key)) throw new UsageError(`config file: unknown option '${key}'`);
+        if (!KNOWN_OPTION_NAMES.has(key)) throw new UsageError(`config file ${file.shown}: unknown option '${file.keys[key]}'`);
         delete fileValues[key];
       }
       const envValues: Record<string, unknown> = {};
       for (const [name, spec] of Object.entries(def.options)) {
         const raw = ctx.env[envName(name)];
-        if (raw !== undefined && raw !== "") envValues[name] = fromEnv(spec, raw);
+        if (raw !== undefined && raw !== "") {
+          envValues[name] = fromEnv(spec, raw);
+          sources[name] = { kind: "env", name: envName(name) };
+        }
       }
       const flagValues = Object.fromEntries(Object.entries(values).filter(([k]) => k in def.options));
+      for (const key of Object.keys(flagValues)) sources[key] = { kind: "flag" };
       const merged = { ...fileValues, ...envValues, ...flagValues, positionals: parsed.positionals };
       const result = def.schema.safeParse(merged);
-      if (!result.success) throw new UsageError(formatIssues(result.error));
+      if (!result.success) {
+        throw new UsageError(formatIssues(result.error, { raw: merged, sources, positionalNames: def.positionals?.map((p) => p.name) }));
+      }
       return def.run(result.data, ctx);
     },
   };
@@ -178,9 +333,21 @@ export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command 
 export const KNOWN_OPTION_NAMES = new Set<string>(Object.keys(GLOBAL_OPTIONS));
 export const COMMAND_NAMES = new Set<string>();
 
-// Reusable value schemas: flags arrive as strings, config files as JSON values.
-export const zInt = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number({ error: "expected a whole number" }).int({ error: "expected a whole number" }).min(min).max(max);
-export const zNumber = (min: number, max = Number.MAX_VALUE) => z.coerce.number({ error: "expected a number" }).min(min).max(max);
-export const zBool = z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")]);
+// Reusable value schemas: flags arrive as strings, config files as JSON values. A number's message
+// states the whole range, whichever bound was missed, so a user fixes it in one go.
+function zNumeric(whole: boolean, min: number, max: number | undefined): z.ZodType<number, unknown> {
+  const kind = whole ? "a whole number" : "a number";
+  const range = max === undefined ? `, at least ${min}` : ` between ${min} and ${max}`;
+  const message = `expected ${kind}${range}`;
+  return z.unknown().transform((v, ctx) => {
+    const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : Number.NaN;
+    const ok = Number.isFinite(n) && (!whole || Number.isSafeInteger(n)) && n >= min && (max === undefined || n <= max);
+    if (ok) return n;
+    ctx.addIssue({ code: "custom", message, input: v });
+    return z.NEVER;
+  });
+}
+export const zInt = (min: number, max?: number) => zNumeric(true, min, max);
+export const zNumber = (min: number, max?: number) => zNumeric(false, min, max);
+export const zBool = z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")], { error: "expected true or false" });
 export const zStringList = z.union([z.string().transform((s) => [s]), z.array(z.string())]);

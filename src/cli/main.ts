@@ -12,6 +12,13 @@ function topHelp(): string {
   return lines.join("\n") + "\n";
 }
 
+const PATH_ERRORS: Record<string, string> = {
+  ENOENT: "no such file or folder",
+  ENOTDIR: "a file where a folder is expected",
+  EISDIR: "a folder where a file is expected",
+  EEXIST: "a file is in the way of a folder to be made",
+};
+
 /** Runs one CLI invocation and returns its exit code; never calls process.exit, so tests can use it. */
 export async function runCli(argv: string[], ctx: CommandContext): Promise<number> {
   const [name, ...rest] = argv;
@@ -35,11 +42,23 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
       ctx.stderr.write(`genre-mind ${name}: ${e.message}\n`);
       return e.exitCode;
     }
-    if (e instanceof MindFormatError || e instanceof SplitNotFoundError) {
+    if (e instanceof MindFormatError) {
       ctx.stderr.write(`genre-mind ${name}: ${e.message}\n`);
       return 1;
     }
-    const err = e as Error;
+    // A --data path that is missing or holds no split is a wrong path, not bad data.
+    if (e instanceof SplitNotFoundError) {
+      ctx.stderr.write(`genre-mind ${name}: ${e.message}\n`);
+      return 2;
+    }
+    const err = e as NodeJS.ErrnoException;
+    const pathProblem = err.code !== undefined && PATH_ERRORS[err.code];
+    if (pathProblem) {
+      // A path no command checked up front: still one line naming it, and a usage exit.
+      ctx.stderr.write(`genre-mind ${name}: ${err.path ?? "a path"}: ${pathProblem}\n`);
+      if (ctx.env.GENRE_MIND_DEBUG) ctx.stderr.write(`${err.stack}\n`);
+      return 2;
+    }
     ctx.stderr.write(`genre-mind ${name}: ${err.message}\n`);
     if (ctx.env.GENRE_MIND_DEBUG) ctx.stderr.write(`${err.stack}\n`);
     return 1;

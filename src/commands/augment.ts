@@ -42,9 +42,14 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
     ctx.stderr.write(`augment: ${stage}${stageConfig.chain ? " (chained on the profiles)" : ""}\n`);
     const run = await runStage(stage, stageConfig, ctx);
     if (run.exitCode !== 0) {
+      const why = run.summary.stopped
+        ? run.summary.stopped.reason === "max-cost"
+          ? "stopped at --max-cost"
+          : "was interrupted"
+        : "failed for more than --max-failure-share of its items";
       ctx.stderr.write(
-        `augment: ${stage} failed for more than --max-failure-share of its items; stopping before merge. ` +
-          `Run the same command again to retry only what is missing (see ${shown}/${stage}.failures.jsonl).\n`,
+        `augment: ${stage} ${why}; stopping before merge. ` +
+          `Run the same command again to ask only what is missing (see ${shown}/${stage}.failures.jsonl).\n`,
       );
       return { exitCode: run.exitCode };
     }

@@ -1,12 +1,14 @@
 // npm run demo: augment on the bundled sample with the offline provider (no key, no network), then
 // show what changed. Re-runnable: the stored answers are reused and the merged output replaced.
 import { readFile } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
-import { defineCommand, type CommandContext } from "../cli/command.js";
+import { defineCommand, shownPath, type CommandContext } from "../cli/command.js";
 import { readLines } from "../mind/read.js";
 import { describeAudit, type Manifest } from "../merge/manifest.js";
 import { resolveSplits } from "../mind/splits.js";
+import { plural } from "../util/text.js";
+import { OFFLINE_PROVIDER } from "../providers/offline.js";
 import { DEFAULT_DATA } from "../stages/options.js";
 import { AugmentConfig, runAugment } from "./augment.js";
 
@@ -33,22 +35,26 @@ async function titlesOf(file: string, ids: ReadonlySet<string>): Promise<Map<str
 
 /** The demo's closing summary: a few concrete before/after examples and where the files are. */
 export async function describeDemo(manifest: Manifest, data: string[], out: string, cwd: string, reportPath?: string): Promise<string> {
-  const where = relative(cwd, out) || ".";
+  const where = shownPath(out, cwd);
   const first = manifest.splits[0];
   if (!first) return "";
   const lines: string[] = ["", "What changed"];
   const s = manifest.stages;
 
-  lines.push(`  titles enhanced:   ${s.summarize.counts.merged} of ${s.summarize.counts.items} news, e.g.`);
-  let shown = 0;
-  for await (const { text } of readLines(join(out, first.name, "news_titles.tsv"))) {
-    const [id, before, after] = text.split("\t");
-    if (!after || after === before) continue;
-    lines.push(`    ${id}  before: ${before}`, `    ${" ".repeat(id!.length)}  after:  ${after}`);
-    if (++shown === 2) break;
+  // A title that came back unchanged was not enhanced: count (and show) only the ones that differ.
+  const changed = new Set<string>();
+  const examples: string[] = [];
+  for (const split of manifest.splits) {
+    for await (const { text } of readLines(join(out, split.name, "news_titles.tsv"))) {
+      const [id, before, after] = text.split("\t");
+      if (!id || !after || after === before || changed.has(id)) continue;
+      changed.add(id);
+      if (examples.length < 4) examples.push(`    ${id}  before: ${before}`, `    ${" ".repeat(id.length)}  after:  ${after}`);
+    }
   }
+  lines.push(`  titles enhanced:   ${changed.size} of ${s.summarize.counts.items} news${examples.length ? ", e.g." : ""}`, ...examples);
 
-  lines.push(`  users profiled:    ${s.profile.counts.merged} of ${s.profile.counts.items} users with a history, e.g.`);
+  lines.push(`  users profiled:    ${s.profile.counts.merged} of ${s.profile.counts.items} ${plural(s.profile.counts.items, "user")} with a history, e.g.`);
   const profile = (await readFile(join(out, first.name, "user_profiles.tsv"), "utf8")).split("\n")[0];
   if (profile) {
     const [user, topics, regions] = profile.split("\t");
@@ -56,7 +62,9 @@ export async function describeDemo(manifest: Manifest, data: string[], out: stri
   }
 
   const pseudo = Object.entries(manifest.pseudoNews);
-  lines.push(`  pseudo-news added: ${pseudo.length} items for ${s.generate.counts.merged} of ${s.generate.counts.items} cold users (subcategory 'generated')`);
+  lines.push(
+    `  pseudo-news added: ${pseudo.length} ${plural(pseudo.length, "item")} for ${s.generate.counts.merged} of ${s.generate.counts.items} cold ${plural(s.generate.counts.items, "user")} (subcategory 'generated')`,
+  );
   const input = (await resolveSplits(data)).find((sp) => sp.name === first.name);
   if (input) {
     // A user whose pseudo-news the first split's rows carry (some apply to later splits only).
@@ -82,11 +90,14 @@ export async function describeDemo(manifest: Manifest, data: string[], out: stri
   lines.push(`  ${where}/<split>/user_profiles.tsv   user ID, topics, regions ('|' between entries), for that split's users`);
   lines.push(`  ${where}/manifest.json       inputs, options, counts, audit, tokens, cost, pseudo-news → user`);
   lines.push(`  ${where}/*.jsonl             the stored answers (re-running reuses them)`);
-  if (reportPath) lines.push(`  ${relative(cwd, reportPath)}   charts and examples: open it in a browser`);
+  if (reportPath) lines.push(`  ${shownPath(reportPath, cwd)}   charts and examples: open it in a browser`);
   lines.push(
     "",
     "The offline provider is a deterministic non-LLM baseline (retrieval standing in for generation).",
-    `For a real LLM: genre-mind augment --data <MIND folder> --out output/<run> --provider anthropic (try --dry-run first).`,
+    "For a real LLM, from the project folder: download MIND-small, then estimate the cost (--dry-run sends",
+    "nothing) and run the same command without --dry-run (set ANTHROPIC_API_KEY first):",
+    "  npm run download -- small",
+    "  npm run augment -- --data mind-data/MINDsmall_train --data mind-data/MINDsmall_dev --out output/small --provider anthropic --dry-run",
   );
   return lines.join("\n") + "\n";
 }
@@ -105,7 +116,7 @@ export const demoCommand = defineCommand({
   }),
   async run(config, ctx: CommandContext) {
     // Only the offline provider: the demo must never need a key or the network, whatever the environment says.
-    const augment = AugmentConfig.parse({ data: config.data, out: config.out, provider: "offline", force: true });
+    const augment = AugmentConfig.parse({ data: config.data, out: config.out, provider: OFFLINE_PROVIDER, force: true });
     const { exitCode, manifest, reportPath } = await runAugment(augment, ctx);
     if (exitCode !== 0 || !manifest) return exitCode;
     const data = config.data.map((d) => resolve(ctx.cwd, d));

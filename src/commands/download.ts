@@ -1,6 +1,6 @@
-import { resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UserError, zBool, zInt } from "../cli/command.js";
+import { outputFolder } from "../cli/paths.js";
 import { DEFAULT_BASE_URL, MIND_SIZES, MindDownloadError, downloadMind } from "../download/mind.js";
 
 export const downloadCommand = defineCommand({
@@ -14,7 +14,7 @@ export const downloadCommand = defineCommand({
     retries: { type: "string", arg: "<n>", description: "extra attempts after a dropped connection (default 5)" },
   },
   schema: z.object({
-    positionals: z.tuple([z.enum(MIND_SIZES, { error: `size must be one of ${MIND_SIZES.join(", ")}` })]),
+    positionals: z.tuple([z.enum(MIND_SIZES)]),
     "base-url": z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).default(DEFAULT_BASE_URL),
     dest: z.string().min(1).default("mind-data"),
     "keep-zip": zBool.default(false),
@@ -24,7 +24,7 @@ export const downloadCommand = defineCommand({
 Then: genre-mind validate mind-data/MINDsmall_train, or --data mind-data/MINDsmall_train --data mind-data/MINDsmall_dev.`,
   async run(config, ctx) {
     const [size] = config.positionals;
-    const dest = resolve(ctx.cwd, config.dest);
+    const dest = outputFolder(ctx.cwd, config.dest, "--dest");
     try {
       const results = await downloadMind({
         size,

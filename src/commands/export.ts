@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UsageError } from "../cli/command.js";
+import { inputFile, outputFolder } from "../cli/paths.js";
 import { resolveSplits } from "../mind/splits.js";
 import { exportRecommenders } from "../trainer/export.js";
 
@@ -34,8 +35,9 @@ first, then dev (or valid), then the others by name.`,
     }
     const given = dirs.map((d) => resolve(ctx.cwd, d));
     const splits = await resolveSplits(given);
-    const outDir = resolve(ctx.cwd, config.out ?? given[0]!);
-    const s = await exportRecommenders(splits, outDir, config.glove === undefined ? undefined : resolve(ctx.cwd, config.glove));
+    const outDir = outputFolder(ctx.cwd, config.out ?? given[0]!, "--out");
+    const glove = config.glove === undefined ? undefined : inputFile(ctx.cwd, config.glove, "--glove");
+    const s = await exportRecommenders(splits, outDir, glove);
     const n = (v: number) => v.toLocaleString("en-US");
     const lines = [
       `splits: ${splits.map((x) => x.name).join(", ")}`,

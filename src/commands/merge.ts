@@ -1,8 +1,10 @@
 import { relative, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, zBool, zStringList, type CommandContext, type OptionSpecs } from "../cli/command.js";
+import { outputFolder } from "../cli/paths.js";
 import { describeAudit, TitleMode, type Manifest } from "../merge/manifest.js";
 import { merge, type MergeRequest } from "../merge/merge.js";
+import { plural } from "../util/text.js";
 
 /** Merge's flags; augment and demo take the same ones. */
 export const mergeOptions: OptionSpecs = {
@@ -48,8 +50,9 @@ export function describeMerge(manifest: Manifest, out: string, cwd: string): str
   for (const split of manifest.splits) {
     const o = split.output;
     lines.push(
-      `  ${split.name}/: ${o.news} news (${o.pseudoNews} pseudo-news), ${o.titlesEnhanced} enhanced titles, ` +
-        `${o.impressions} impressions, ${o.historiesExtended} histories extended, ${o.profiles} profiles` +
+      `  ${split.name}/: ${o.news} news (${o.pseudoNews} pseudo-news), ${o.titlesEnhanced} enhanced ${plural(o.titlesEnhanced, "title")}, ` +
+        `${o.impressions} ${plural(o.impressions, "impression")}, ${o.historiesExtended} ${plural(o.historiesExtended, "history", "histories")} extended, ` +
+        `${o.profiles} ${plural(o.profiles, "profile")}` +
         (o.carried.length ? `; carried ${o.carried.join(", ")}` : ""),
     );
   }
@@ -93,6 +96,7 @@ user's impressions. Nothing is written unless the audit finds no violation and t
 passes the readers contract (8 news fields, 5 behaviors fields, every history and impression ID in
 news.tsv, no '-' in news IDs).`,
   async run(config, ctx) {
+    outputFolder(ctx.cwd, config.out, "--out");
     await runMerge(mergeRequest(config.data, config.out, config, ctx.cwd), ctx);
     return 0;
   },

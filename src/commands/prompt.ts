@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineCommand, UserError } from "../cli/command.js";
+import { defineCommand, UsageError, UserError } from "../cli/command.js";
 import { StageName } from "../engine/types.js";
 import { commonStageOptions, StageConfig, stageFlagOptions } from "../stages/options.js";
 import { buildRequests, prepareStage } from "../stages/run.js";
@@ -23,10 +23,11 @@ export const promptCommand = defineCommand({
   async run(config, ctx) {
     const [stageName, id] = config.positionals;
     const stage = StageName.safeParse(stageName);
-    if (!stage.success) throw new UserError(`unknown stage '${stageName}': expected summarize, profile or generate`);
+    if (!stage.success) throw new UsageError(`unknown stage '${stageName}': expected summarize, profile or generate`);
     const prepared = await prepareStage(stage.data, config, ctx);
     const why = prepared.stage.whyNot(prepared.input.catalog, prepared.input.options, id);
-    if (why) throw new UserError(why);
+    // An ID the stage would not ask about is a wrong argument, like a path that does not exist.
+    if (why) throw new UserError(why, 2);
     // The prompt of one item, built exactly as the stage builds it for a run (profiles included).
     const { requests } = await buildRequests(prepared, config, ctx, [id]);
     const req = requests[0];

@@ -1,16 +1,45 @@
-import { resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UsageError, zBool, zInt, zStringList } from "../cli/command.js";
-import { formatScoreTable, scorePredictions, scoreReport } from "../trainer/score.js";
+import { inputFile } from "../cli/paths.js";
+import { formatScoreTable, scorePredictions, scoreReport, type RunSpec } from "../trainer/score.js";
+
+/**
+ * `--pred` values → runs. `name=a.tsv,b.tsv` names a run of several files (one per training seed);
+ * a repeated name adds files to its run; a bare `file` is a run of one file named by the file.
+ */
+export function parseRuns(values: readonly string[]): RunSpec[] {
+  const runs = new Map<string, string[]>();
+  const seen = new Set<string>();
+  for (const value of values) {
+    const eq = value.indexOf("=");
+    const name = eq === -1 ? value : value.slice(0, eq);
+    const files = eq === -1 ? [value] : value.slice(eq + 1).split(",");
+    if (name.length === 0) throw new UsageError(`--pred '${value}': the run name before '=' is empty`);
+    if (files.some((f) => f.length === 0)) throw new UsageError(`--pred '${value}': expected name=file or name=file1,file2,… (an empty file name)`);
+    for (const f of files) {
+      if (seen.has(f)) throw new UsageError(`--pred: the file ${f} is given twice`);
+      seen.add(f);
+    }
+    runs.set(name, [...(runs.get(name) ?? []), ...files]);
+  }
+  return [...runs].map(([name, files]) => ({ name, files }));
+}
 
 export const scoreCommand = defineCommand({
   name: "score",
-  summary: "MIND metrics (AUC, MRR, nDCG@5/10) of prediction files, by user group, runs side by side",
+  summary: "MIND metrics (AUC, MRR, nDCG@5/10) of prediction files, by user group, runs side by side with significance tests",
   options: {
     truth: { type: "string", arg: "<behaviors.tsv>", description: "labeled behaviors.tsv the predictions are for (e.g. MINDsmall_dev)" },
-    pred: { type: "string", multiple: true, arg: "<file>", description: "prediction file: '<id> [r1,r2,…]' ranks or '<id>\\t<s1> <s2> …' scores" },
+    pred: {
+      type: "string",
+      multiple: true,
+      arg: "<[name=]file,…>",
+      description: "prediction file(s) of a run: 'file', or 'name=seed1.tsv,seed2.tsv,…' (one file per training seed); the first run is the baseline",
+    },
     "cold-max": { type: "string", arg: "<n>", description: "most history clicks of a cold user (default 5; 0 clicks = empty)" },
     match: { type: "string", arg: "id|line", description: "find a prediction's impression by Impression ID (default) or by truth line number" },
+    resamples: { type: "string", arg: "<n>", description: "paired bootstrap resamples (default 1000; 0: no bootstrap)" },
+    "bootstrap-seed": { type: "string", arg: "<n>", description: "seed of the bootstrap's draws (default 1)" },
     json: { type: "boolean", description: "print the report as JSON" },
   },
   schema: z.object({
@@ -18,6 +47,8 @@ export const scoreCommand = defineCommand({
     pred: zStringList.refine((l) => l.length > 0, { error: "required: at least one prediction file" }),
     "cold-max": zInt(1).default(5),
     match: z.enum(["id", "line"]).default("id"),
+    resamples: zInt(0, 1_000_000).default(1000),
+    "bootstrap-seed": zInt(0, 2 ** 32 - 1).default(1),
     json: zBool.default(false),
     positionals: z.array(z.string()),
   }),
@@ -26,19 +57,27 @@ MRR and nDCG@k over the candidates ordered by score (ranks r become scores 1/r),
 impressions. Impressions whose candidates are all clicked or all unclicked are skipped and counted.
 Groups come from the truth file's History column: empty, cold (1..--cold-max clicks), warm.
 recommenders writes prediction.txt keyed by line number (index + 1); on the official MIND files
-Impression ID equals the line number, so both --match modes agree there.`,
+Impression ID equals the line number, so both --match modes agree there.
+
+A run of several files (seeds) shows mean ± sample standard deviation over its files. Each later
+run is compared with the first: a paired bootstrap over impressions (each run's files averaged per
+impression; the impressions of each group resampled with replacement, --resamples times, seeded:
+the same input gives the same numbers) gives a 95% percentile interval of the difference and the
+two-sided p = (1 + #{|δ* − δ| ≥ |δ|}) / (resamples + 1); with the same number (≥ 2) of
+files in both runs, a paired t-test over files (file i against file i: give seeds in the same
+order) gives its own p and 95% interval.`,
   async run(config, ctx) {
-    const names = config.pred;
-    if (new Set(names).size !== names.length) throw new UsageError("the same --pred file is given twice");
+    const runs = parseRuns(config.pred);
     const opts = {
-      truth: resolve(ctx.cwd, config.truth),
-      preds: names.map((p) => resolve(ctx.cwd, p)),
+      truth: inputFile(ctx.cwd, config.truth, "--truth"),
+      runs: runs.map((r) => ({ name: r.name, files: r.files.map((f) => inputFile(ctx.cwd, f, "--pred")) })),
       coldMax: config["cold-max"],
       matchBy: config.match,
     };
+    const scored = await scorePredictions(opts);
     // Reports name files as the user gave them; the readers open the resolved paths.
-    const runs = (await scorePredictions(opts)).map((run, i) => ({ ...run, pred: names[i]! }));
-    const report = scoreReport({ ...opts, truth: config.truth }, runs);
+    scored.runs.forEach((run, r) => run.files.forEach((f, i) => (f.file = runs[r]!.files[i]!)));
+    const report = scoreReport({ ...opts, truth: config.truth }, scored, { resamples: config.resamples, seed: config["bootstrap-seed"] });
     ctx.stdout.write(config.json ? JSON.stringify(report, null, 2) + "\n" : formatScoreTable(report));
     return 0;
   },

@@ -17,7 +17,12 @@ Records go to <out>/${stage}.jsonl (one line per answered item; an item already 
 same prompt, model and input is not asked again, so re-running on a newer snapshot of the data
 asks only for new or changed items). Failures go to <out>/${stage}.failures.jsonl, and
 <out>/${stage}.meta.json records prompt hashes, options, splits, counts, tokens and cost.
-Exit status: 0 on success, 1 when more than --max-failure-share of the items failed, 2 for bad usage.`,
+Before the first request the input splits get validate's checks (remembered in <out>/inputs-checked.json
+once passed); an error stops the run with nothing sent.
+Ctrl-C (or SIGTERM) stops sending, stores the answers in flight (waiting up to --timeout), prints the
+summary and exits 130 (143); run the same command to resume. A second Ctrl-C exits at once.
+Exit status: 0 on success, 1 for bad input data or when more than --max-failure-share of the items
+failed, 2 for bad usage, 3 when --max-cost stopped the run, 130/143 when a signal did.`,
     async run(config, ctx) {
       return (await runStage(stage, config, ctx)).exitCode;
     },

@@ -1,6 +1,6 @@
-import { isAbsolute, relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { z } from "zod";
-import { defineCommand, zBool, zInt } from "../cli/command.js";
+import { defineCommand, shownPath, zBool, zInt } from "../cli/command.js";
 import { MindFormatError } from "../mind/errors.js";
 import { resolveSplits } from "../mind/splits.js";
 import { errorCount, formatReport, validateSplit, warningCount, type SplitReport } from "../mind/validate.js";
@@ -22,10 +22,7 @@ export const validateCommand = defineCommand({
   }),
   details: "Exit status: 0 when clean (warnings allowed), 1 when there are errors, 2 for bad usage.",
   async run(config, ctx) {
-    const show = (path: string) => {
-      const rel = relative(ctx.cwd, path);
-      return rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? path : rel;
-    };
+    const show = (path: string) => shownPath(path, ctx.cwd);
     const splits = await resolveSplits(config.positionals.map((d) => resolve(ctx.cwd, d)));
     const reports: SplitReport[] = [];
     for (const split of splits) {

@@ -1,40 +1,48 @@
-// Runs a stage's unanswered requests through a BatchProvider (the Message Batches API): splits them
-// into batches within the API's limits, records each batch ID in `<run>/<stage>.batches.jsonl`
-// BEFORE polling it, collects results in any order, validates each answer with the request's parse,
-// and re-queues invalid, refused, cut-off, errored and expired items in a following batch until
-// max-attempts. A restart reads the same file and resumes polling the batches still open instead of
-// paying for their items again. Validation, records, failures and cost are the engine's StageSession,
-// the same path live answers take.
-import { APIError } from "@anthropic-ai/sdk";
-import { open, readFile } from "node:fs/promises";
+// Runs a stage's unanswered requests through a BatchProvider (e.g. the Message Batches API): splits
+// them into batches within the provider's limits, records in `<run>/<stage>.batches.jsonl` an intent
+// (a tag and the items) BEFORE each create, any input staged for it and the batch ID BEFORE polling,
+// collects results in any order, validates each answer with the request's parse, and re-queues
+// invalid, refused, cut-off, errored and expired items in a following batch until max-attempts. A
+// restart reads the same file: it resumes polling the batches still open and adopts a batch a killed
+// run created but never recorded (found by its tag), instead of paying for their items again.
+// Validation, records, failures and cost are the engine's StageSession, the same path live answers take.
+import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { UserError } from "../cli/command.js";
-import { apiKeyEnv } from "../providers/index.js";
-import type { BatchProvider, ChatMessage, ProviderCall } from "../providers/types.js";
+import { apiKeyEnv } from "../providers/setup.js";
+import { z } from "zod";
+import type { BatchLimits, BatchProvider, ProviderCall } from "../providers/types.js";
 import { sha256 } from "../util/hash.js";
-import { fatalMessage } from "./errors.js";
-import type { PendingItem, StageSession } from "./engine.js";
-import type { FailureReason, Usage } from "./types.js";
+import { classifyError, fatalMessage } from "./errors.js";
+import type { PendingItem } from "./plan.js";
+import type { StageSession } from "./session.js";
+import type { Budget, Reservation } from "./budget.js";
+import { JsonlAppender, readJsonl } from "./store.js";
+import { Usage, type FailureReason } from "./types.js";
 
-/**
- * The Message Batches API's limits per batch: requests, and bytes of the create request's body.
- * "256 MB" is read as the smaller decimal 256,000,000 so a batch is never rejected for its size.
- */
-export const BATCH_LIMITS = { maxRequests: 100_000, maxBytes: 256_000_000 };
 /** Room left under maxBytes for the JSON envelope and separators. */
 const ENVELOPE_BYTES = 1024;
 const CUSTOM_ID = /^[a-zA-Z0-9_-]{1,64}$/;
 
-/** A key already in the API's custom_id alphabet is used as is; any other key is hashed into it. */
+/**
+ * A key already in a conservative custom_id alphabet (the strictest batch API's) is used as is; any
+ * other key is hashed into it.
+ */
 export function customIdFor(key: string): string {
   return CUSTOM_ID.test(key) ? key : sha256(key);
 }
 
 export interface BatchRunOptions {
+  /** Builds the client when it is first needed: a run with nothing to send or poll needs no key. */
+  provider: () => BatchProvider;
   pollMs: number;
-  limits?: Partial<typeof BATCH_LIMITS>;
+  limits: BatchLimits;
   /** Stops polling (the batches stay recorded, so the next run resumes them). */
   signal?: AbortSignal;
+  /** --max-cost: a batch is created only with the requests whose worst case fits; open batches are still collected. */
+  budget?: Budget;
+  /** Ctrl-C: no batch is created or polled any more (a create under way finishes and is recorded); the next run resumes. */
+  interrupt?: AbortSignal;
   /** One line per batch event (submitted, resumed, collected). */
   log?(line: string): void;
 }
@@ -44,115 +52,193 @@ interface OpenBatch {
   items: Map<string, PendingItem>;
 }
 
-/** A line of the batches file: a batch created with the state of its items, or a batch fully collected. */
-type BatchLine =
-  | { batch: string; at: string; items: ItemState[] }
-  | { collected: string; at: string };
-
 /** What a resumed run needs to carry on an item exactly where the interrupted run left it. */
-interface ItemState {
-  key: string;
-  attempts: number;
-  retries?: number;
-  usage?: Usage;
+const ItemState = z.object({
+  key: z.string(),
+  attempts: z.number().int().nonnegative(),
+  retries: z.number().int().nonnegative().optional(),
+  usage: Usage.optional(),
   /** The conversation when it is more than the prompt (a repair re-ask). */
-  messages?: ChatMessage[];
+  messages: z.array(z.object({ role: z.enum(["user", "assistant"]), content: z.string() })).optional(),
+});
+type ItemState = z.infer<typeof ItemState>;
+
+/**
+ * A line of the batches file: an intent to create a batch (its tag and the state of its items), input
+ * staged for an intent, a batch created (for an intent, or — in files written before intents — with
+ * its items), or a batch fully collected.
+ */
+const BatchLine = z.union([
+  z.object({ batch: z.string(), at: z.string(), intent: z.string() }),
+  z.object({ batch: z.string(), at: z.string(), items: z.array(ItemState) }),
+  z.object({ collected: z.string(), at: z.string() }),
+  z.object({ intent: z.string(), at: z.string(), items: z.array(ItemState) }),
+  z.object({ intent: z.string(), at: z.string(), staged: z.string() }),
+]);
+type BatchLine = z.infer<typeof BatchLine>;
+
+interface Intent {
+  tag: string;
+  at: string;
+  items: ItemState[];
+  staged?: string;
 }
 
 function stateOf(item: PendingItem): ItemState {
-  const s: ItemState = { key: item.key, attempts: item.attempts };
+  const s: ItemState = { key: item.key, attempts: item.answers };
   if (item.transportRetries) s.retries = item.transportRetries;
   const u = item.usage;
   if (u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0) s.usage = { ...u };
-  if (item.messages.length > 1) s.messages = item.messages;
+  if (item.conversation) s.messages = item.conversation;
   return s;
 }
 
-/** Appends one line and flushes it to disk: a batch ID must survive a kill -9 right after creation. */
-async function appendDurable(path: string, line: BatchLine): Promise<void> {
-  const fh = await open(path, "a");
-  try {
-    await fh.appendFile(`${JSON.stringify(line)}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function readBatchLines(path: string): Promise<BatchLine[]> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
-  const lines: BatchLine[] = [];
-  for (const raw of text.split("\n")) {
-    if (!raw.trim()) continue;
-    try {
-      lines.push(JSON.parse(raw) as BatchLine);
-    } catch {
-      // A torn last line from a kill mid-write: that batch's ID was never recorded whole.
-    }
-  }
-  return lines;
-}
-
-/** Items errored with these types are not worth sending again: the request itself is wrong. */
-const PERMANENT_ERRORS = /^(invalid_request_error|authentication_error|permission_error|not_found_error)\b/;
-
-export async function runBatches(
-  session: StageSession,
-  provider: BatchProvider & { request?(customId: string, call: ProviderCall): unknown },
-  options: BatchRunOptions,
-): Promise<void> {
-  const limits = { ...BATCH_LIMITS, ...options.limits };
-  const batchesFile = session.paths.batches(session.run.stage);
+export async function runBatches(session: StageSession, items: AsyncIterable<PendingItem>, options: BatchRunOptions): Promise<void> {
+  const limits = options.limits;
+  let client: BatchProvider | undefined;
+  const provider = () => (client ??= options.provider());
+  const batchesFile = session.paths.batches(session.stage);
+  // Opened at the first batch (cutting a line torn by a kill first); each line is flushed to disk
+  // before the run goes on: a batch ID must survive a kill -9 right after creation.
+  let batchesLog: Promise<JsonlAppender> | undefined;
+  const appendDurable = async (line: BatchLine) => {
+    const log = await (batchesLog ??= JsonlAppender.open(batchesFile));
+    await log.append(line);
+    await log.sync();
+  };
   const log = options.log ?? (() => {});
   const openBatches = new Map<string, OpenBatch>();
+  const { budget, interrupt } = options;
+  /** The worst case of each request in an open batch, until its result comes. */
+  const reservations = new Map<PendingItem, Reservation>();
+  const settle = (item: PendingItem, billed?: Usage) => {
+    const r = reservations.get(item);
+    if (!r) return;
+    reservations.delete(item);
+    budget!.settle(r, billed);
+  };
+  const why = () => (interrupt?.aborted ? "the run was interrupted" : "--max-cost reached");
 
-  // Resume: a key belongs to the last batch created with it; a fully collected batch is done with.
-  const owner = new Map<string, { batch: string; state: ItemState }>();
+  // Resume: a key belongs to the last intent or batch that holds it; a fully collected batch is done with.
+  const owner = new Map<string, { batch?: string; intent?: Intent; state: ItemState }>();
+  const intents = new Map<string, Intent>();
   const collected = new Set<string>();
-  for (const line of await readBatchLines(batchesFile)) {
+  // A torn last line is a write never finished (an intent not yet sent, an ID never recorded whole); any other bad line is an error.
+  for (const line of (await readJsonl(batchesFile, BatchLine)).records) {
     if ("collected" in line) collected.add(line.collected);
-    else for (const state of line.items) owner.set(state.key, { batch: line.batch, state });
-  }
-  const fresh: PendingItem[] = [];
-  for (const item of session.pending) {
-    const o = owner.get(item.key);
-    if (!o || collected.has(o.batch)) {
-      fresh.push(item);
-      continue;
+    else if ("batch" in line) {
+      const intent = "intent" in line ? intents.get(line.intent) : undefined;
+      for (const state of "items" in line ? line.items : (intent?.items ?? [])) owner.set(state.key, { batch: line.batch, state });
+    } else if ("staged" in line) {
+      const intent = intents.get(line.intent);
+      if (intent) intent.staged = line.staged;
+    } else {
+      const intent: Intent = { tag: line.intent, at: line.at, items: line.items };
+      intents.set(intent.tag, intent);
+      for (const state of line.items) owner.set(state.key, { intent, state });
     }
-    item.attempts = o.state.attempts;
-    item.transportRetries = o.state.retries ?? 0;
-    if (o.state.usage) item.usage = { ...o.state.usage };
-    if (o.state.messages) item.messages = o.state.messages;
-    let b = openBatches.get(o.batch);
-    if (!b) openBatches.set(o.batch, (b = { id: o.batch, items: new Map() }));
-    b.items.set(customIdFor(item.key), item);
   }
-  for (const b of openBatches.values()) log(`batch ${b.id}: resumed polling (${b.items.size} requests)`);
+  const resumed = new Set<OpenBatch>();
+  /** Items of intents whose batch was never recorded: a run was killed while creating it. */
+  const unrecorded = new Map<Intent, PendingItem[]>();
+  /** Items not in a batch still open: an item of an open batch (or intent) is taken up where it was left. */
+  async function* fresh(): AsyncGenerator<PendingItem> {
+    for await (const item of items) {
+      const o = owner.get(item.key);
+      if (!o || (o.batch && collected.has(o.batch))) {
+        yield item;
+        continue;
+      }
+      item.answers = o.state.attempts;
+      item.transportRetries = o.state.retries ?? 0;
+      if (o.state.usage) item.usage = { ...o.state.usage };
+      if (o.state.messages) item.conversation = o.state.messages;
+      // Billed in an earlier run, and not in the store yet: part of the stage's spend all the same.
+      if (o.state.usage) budget?.addStored(o.state.usage);
+      if (o.intent) {
+        unrecorded.set(o.intent, [...(unrecorded.get(o.intent) ?? []), item]);
+        continue;
+      }
+      let b = openBatches.get(o.batch!);
+      if (!b) openBatches.set(o.batch!, (b = { id: o.batch!, items: new Map() }));
+      b.items.set(customIdFor(item.key), item);
+      resumed.add(b);
+      // Created already: it will be billed whatever the cap says now.
+      if (budget) reservations.set(item, budget.commit(session.nextCall(item)));
+    }
+  }
 
-  async function submit(items: PendingItem[]): Promise<void> {
+  /** Records the intent, creates the batch, records its ID: after a kill at any point, the file says what may exist. */
+  async function create(all: { item: PendingItem; customId: string; call: ProviderCall }[], resumedIntent?: Intent): Promise<void> {
+    // The cap is checked per batch before it is created: the requests whose worst case fits go, the
+    // others are left (and none after them: the first that does not fit ends the sending).
+    const chunk: typeof all = [];
+    for (const c of all) {
+      const reservation = interrupt?.aborted ? undefined : budget ? budget.reserve(c.call) : { usd: 0 };
+      if (!reservation) {
+        await session.leave(c.item, why());
+        continue;
+      }
+      if (budget) reservations.set(c.item, reservation);
+      chunk.push(c);
+    }
+    if (chunk.length === 0) return;
+    // An intent is a set of items: a smaller set is a new intent.
+    let intent = chunk.length === all.length ? resumedIntent : undefined;
+    if (!intent) {
+      intent = { tag: randomUUID(), at: new Date().toISOString(), items: chunk.map(({ item }) => stateOf(item)) };
+      await appendDurable({ intent: intent.tag, at: intent.at, items: intent.items });
+    }
+    const tag = intent.tag;
+    // Input staged for a different set of items cannot be reused: stage it again.
+    const staged = resumedIntent?.staged && resumedIntent.items.length === chunk.length ? resumedIntent.staged : undefined;
+    const id = await provider().submit(
+      chunk.map(({ customId, call }) => ({ customId, call })),
+      { tag, staged, onStaged: (ref) => appendDurable({ intent: tag, at: new Date().toISOString(), staged: ref }) },
+    );
+    await appendDurable({ batch: id, at: new Date().toISOString(), intent: tag });
+    openBatches.set(id, { id, items: new Map(chunk.map(({ item, customId }) => [customId, item])) });
+    log(`batch ${id}: submitted ${chunk.length} requests`);
+  }
+
+  /**
+   * An intent without a recorded batch: the create was sent, or about to be, when the run died. A
+   * batch the API lists under its tag is adopted; otherwise it is created now, under the same tag.
+   */
+  async function resolve(intent: Intent, items: PendingItem[]): Promise<void> {
+    const found = await provider().find?.(intent.tag, new Date(intent.at));
+    if (found) {
+      await appendDurable({ batch: found, at: new Date().toISOString(), intent: intent.tag });
+      openBatches.set(found, { id: found, items: new Map(items.map((item) => [customIdFor(item.key), item])) });
+      // Created already: it will be billed whatever the cap says now.
+      if (budget) for (const item of items) reservations.set(item, budget.commit(session.nextCall(item)));
+      log(`batch ${found}: adopted (created by an interrupted run, never recorded; ${items.length} requests)`);
+      return;
+    }
+    await create(
+      items.map((item) => ({ item, customId: customIdFor(item.key), call: session.nextCall(item) })),
+      intent,
+    );
+  }
+
+  async function submit(items: Iterable<PendingItem> | AsyncIterable<PendingItem>): Promise<void> {
     let chunk: { item: PendingItem; customId: string; call: ProviderCall }[] = [];
     let bytes = 0;
     const flush = async () => {
       if (chunk.length === 0) return;
-      const id = await provider.submit(chunk.map(({ customId, call }) => ({ customId, call })));
-      await appendDurable(batchesFile, { batch: id, at: new Date().toISOString(), items: chunk.map(({ item }) => stateOf(item)) });
-      openBatches.set(id, { id, items: new Map(chunk.map(({ item, customId }) => [customId, item])) });
-      log(`batch ${id}: submitted ${chunk.length} requests`);
+      await create(chunk);
       chunk = [];
       bytes = 0;
     };
-    for (const item of items) {
+    for await (const item of items) {
+      // Stopped: the items are left, and the stream is read on, so items of open batches are still found.
+      if (interrupt?.aborted || budget?.reached) {
+        await session.leave(item, why());
+        continue;
+      }
       const customId = customIdFor(item.key);
-      const call = session.call(item);
-      const body = provider.request ? provider.request(customId, call) : { custom_id: customId, params: call };
-      const size = Buffer.byteLength(JSON.stringify(body)) + 1;
+      const call = session.nextCall(item);
+      const size = Buffer.byteLength(JSON.stringify(provider().entry(customId, call))) + 1;
       if (size + ENVELOPE_BYTES > limits.maxBytes) {
         await session.fail(item, "api-error", `the request is ${size} bytes, over the batch limit of ${limits.maxBytes} bytes`);
         continue;
@@ -171,65 +257,81 @@ export async function runBatches(
     const unanswered = async (item: PendingItem, reason: FailureReason, message: string, permanent = false) => {
       item.transportRetries++;
       session.transportRetries++;
-      if (permanent || item.transportRetries >= session.maxAttempts) await session.fail(item, reason, message);
+      if (permanent || item.transportRetries >= session.maxAnswers) await session.fail(item, reason, message);
       else again.push(item);
     };
-    for await (const r of provider.results(batch.id)) {
+    for await (const r of provider().results(batch.id)) {
       const item = batch.items.get(r.customId);
       // Not ours (a later batch owns the key) or a duplicate line.
       if (!item || seen.has(r.customId)) continue;
       seen.add(r.customId);
+      settle(item, r.type === "succeeded" ? r.answer.usage : undefined);
       if (r.type === "succeeded") {
-        if ((await session.accept(item, r.answer)) === "retry") again.push(item);
+        if ((await session.accept(item, r.answer)) === "reask") again.push(item);
       } else if (r.type === "expired") {
         await unanswered(item, "expired", "the batch expired before this request was processed");
       } else {
-        await unanswered(item, "api-error", r.message, r.type === "errored" && PERMANENT_ERRORS.test(r.message));
+        await unanswered(item, "api-error", r.message, r.type === "errored" && r.permanent);
       }
     }
     for (const [customId, item] of batch.items) {
-      if (!seen.has(customId)) await unanswered(item, "api-error", "no result for this request in the batch results");
+      if (seen.has(customId)) continue;
+      settle(item);
+      await unanswered(item, "api-error", "no result for this request in the batch results");
     }
     // Re-asks are created and recorded before this batch is marked collected: a kill in between
     // re-reads this batch's results, and each key then belongs to its newest batch.
     openBatches.delete(batch.id);
     if (again.length > 0) await submit(again);
-    await appendDurable(batchesFile, { collected: batch.id, at: new Date().toISOString() });
+    await appendDurable({ collected: batch.id, at: new Date().toISOString() });
     log(`batch ${batch.id}: collected ${seen.size} results, ${again.length} asked again`);
   }
 
+  const waits = AbortSignal.any([options.signal, interrupt].filter((s): s is AbortSignal => s !== undefined));
   async function poll(): Promise<void> {
     while (openBatches.size > 0) {
       for (const batch of [...openBatches.values()]) {
+        if (interrupt?.aborted) return stopPolling();
         options.signal?.throwIfAborted();
-        let status;
-        try {
-          status = await provider.status(batch.id);
-        } catch (e) {
+        const status = await provider().status(batch.id);
+        if (!status) {
           // A recorded batch the API does not know (deleted, another workspace or key): its requests
           // were never answered for us, so they are sent again rather than polled forever.
-          if (!(e instanceof APIError && e.status === 404)) throw e;
           openBatches.delete(batch.id);
+          for (const item of batch.items.values()) settle(item);
           log(`batch ${batch.id}: not found by the API; its ${batch.items.size} requests are sent again`);
           await submit([...batch.items.values()]);
-          await appendDurable(batchesFile, { collected: batch.id, at: new Date().toISOString() });
+          await appendDurable({ collected: batch.id, at: new Date().toISOString() });
           continue;
         }
         if (status.ended) await collect(batch);
       }
-      if (openBatches.size > 0) await delay(options.pollMs, undefined, { signal: options.signal });
+      if (openBatches.size === 0) return;
+      try {
+        await delay(options.pollMs, undefined, { signal: waits });
+      } catch (e) {
+        if (interrupt?.aborted) return stopPolling();
+        throw e;
+      }
     }
   }
 
+  function stopPolling(): void {
+    for (const b of openBatches.values()) log(`batch ${b.id}: still open (${b.items.size} requests); the next run resumes polling it`);
+  }
+
   try {
-    await submit(fresh);
+    await submit(fresh());
+    for (const [intent, pending] of unrecorded) await resolve(intent, pending);
+    for (const b of resumed) log(`batch ${b.id}: resumed polling (${b.items.size} requests)`);
     await poll();
   } catch (e) {
     // A rejected key or a refused model is the user's to fix, said once and plainly; batches
     // already created stay recorded and are resumed by the next run.
-    if (e instanceof APIError && (e.status === 401 || e.status === 403 || e.status === 402)) {
-      throw new UserError(fatalMessage(e.status, apiKeyEnv(session.config), e.apiMessage ?? e.message));
-    }
+    const c = classifyError(e);
+    if (c.kind === "fatal") throw new UserError(fatalMessage(c.status, apiKeyEnv(session.spec, session.config), c.message));
     throw e;
+  } finally {
+    if (batchesLog) await (await batchesLog).close();
   }
 }

@@ -1,9 +1,10 @@
-// Prices and per-model facts live in data/pricing.json so a price change is a data edit, not a code change.
+// Prices and per-model facts live in data/pricing.json, one table per provider family (the family a
+// ProviderSpec declares), so a price change is a data edit, not a code change.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { Usage } from "./types.js";
 
-const ModelInfo = z.object({
+const ModelEntry = z.object({
   /** USD per million tokens. */
   input: z.number().nonnegative(),
   output: z.number().nonnegative(),
@@ -11,16 +12,26 @@ const ModelInfo = z.object({
   cacheRead: z.number().nonnegative(),
   /** A system block shorter than this is not cached by the API, so marking it would only add noise. */
   minCacheableTokens: z.number().int().positive(),
-  /** Whether the model accepts output_config.format (JSON schema structured output). */
-  structuredOutputs: z.boolean(),
+  /** Anthropic: whether the model accepts output_config.format (JSON schema structured output). */
+  structuredOutputs: z.boolean().optional(),
+  /** OpenAI: the reasoning_effort every request carries; absent, the API's default applies. */
+  reasoningEffort: z.string().min(1).optional(),
 });
-export type ModelInfo = z.infer<typeof ModelInfo>;
 
-const PricingTable = z.object({
+/** A model's prices and facts, with the batch discount of its family. */
+export type ModelInfo = z.infer<typeof ModelEntry> & {
+  /** Share taken off every price in batch mode. */
+  batchDiscount: number;
+};
+
+const Family = z.object({
+  source: z.string(),
   batchDiscount: z.number().min(0).max(1),
-  models: z.record(z.string(), ModelInfo),
+  models: z.record(z.string(), ModelEntry),
   aliases: z.record(z.string(), z.string()).default({}),
 });
+
+const PricingTable = z.object({ families: z.record(z.string(), Family) });
 export type PricingTable = z.infer<typeof PricingTable>;
 
 let table: PricingTable | undefined;
@@ -35,21 +46,33 @@ export function pricingTable(): PricingTable {
   return table;
 }
 
-/** The table entry for a model ID; dated snapshots (claude-haiku-4-5-20251001) fall back to their alias. */
-export function modelInfo(model: string): ModelInfo | undefined {
-  const t = pricingTable();
-  const candidates = [model, t.aliases[model], model.replace(/-\d{8}$/, ""), model.replace(/-latest$/, "")];
+/**
+ * A family's entry for a model ID; dated snapshots (claude-haiku-4-5-20251001, gpt-5-nano-2025-08-07)
+ * fall back to their alias. Undefined for a model (or family) the table does not know.
+ */
+export function modelInfo(family: string, model: string): ModelInfo | undefined {
+  const f = pricingTable().families[family];
+  if (!f) return undefined;
+  const candidates = [model, f.aliases[model], model.replace(/-\d{8}$/, ""), model.replace(/-\d{4}-\d{2}-\d{2}$/, ""), model.replace(/-latest$/, "")];
   for (const c of candidates) {
-    if (c && t.models[c]) return t.models[c];
-    const alias = c ? t.aliases[c] : undefined;
-    if (alias && t.models[alias]) return t.models[alias];
+    const entry = c ? (f.models[c] ?? (f.aliases[c] ? f.models[f.aliases[c]] : undefined)) : undefined;
+    if (entry) return { ...entry, batchDiscount: f.batchDiscount };
   }
   return undefined;
 }
 
-/** Dollars for the usage, or undefined when the model has no price in the table. */
-export function costUsd(usage: Usage, model: string, mode: "live" | "batch" = "live"): number | undefined {
-  const info = modelInfo(model);
+/** The price lookup a ProviderSpec declares: its family's table. */
+export function familyPrices(family: string): (model: string) => ModelInfo | undefined {
+  return (model) => modelInfo(family, model);
+}
+
+/** Dollars for the usage, or undefined when the model has no price in its family's table. */
+export function costUsd(usage: Usage, family: string, model: string, mode: "live" | "batch" = "live"): number | undefined {
+  return priceUsd(usage, modelInfo(family, model), mode);
+}
+
+/** Dollars for the usage at a model's prices (a provider's price lookup), undefined without one. */
+export function priceUsd(usage: Usage, info: ModelInfo | undefined, mode: "live" | "batch" = "live"): number | undefined {
   if (!info) return undefined;
   const dollars =
     (usage.inputTokens * info.input +
@@ -57,7 +80,7 @@ export function costUsd(usage: Usage, model: string, mode: "live" | "batch" = "l
       usage.cacheWriteTokens * info.cacheWrite +
       usage.cacheReadTokens * info.cacheRead) /
     1e6;
-  return mode === "batch" ? dollars * (1 - pricingTable().batchDiscount) : dollars;
+  return mode === "batch" ? dollars * (1 - info.batchDiscount) : dollars;
 }
 
 export function zeroUsage(): Usage {

@@ -1,76 +1,28 @@
-// How the engine reacts to a failed provider call. Every provider throws the Anthropic SDK's error
-// classes (openai-compatible builds them from its HTTP status and headers), so one match serves all.
-import {
-  APIConnectionError,
-  APIConnectionTimeoutError,
-  APIError,
-  APIUserAbortError,
-  AuthenticationError,
-  OverloadedError,
-  PaymentRequiredError,
-  PermissionDeniedError,
-  RateLimitError,
-} from "@anthropic-ai/sdk";
+// How the engine reacts to a failed provider call. Providers throw ProviderError whatever their SDK
+// throws (providers/errors.ts), so one match serves all of them; anything else is a fault of ours or
+// of the answer, retried like a transient failure and bounded by the retry budget.
+import { ProviderError, type ProviderErrorKind } from "../providers/errors.js";
+import type { RateLimitReading } from "../providers/types.js";
 
-export type ErrorKind =
-  /** 401/403/402: no request can succeed; the whole run stops. */
-  | "fatal"
-  | "rate-limit"
-  | "overloaded"
-  | "server"
-  | "timeout"
-  | "connection"
-  /** 400 and other 4xx: the request itself is wrong; retrying the same bytes cannot help. */
-  | "rejected"
-  /** The run was aborted by us. */
-  | "aborted"
-  /** A 200 whose body could not be read, or anything unexpected: retried like a transient failure. */
-  | "malformed";
+export type ErrorKind = ProviderErrorKind;
 
 export interface ClassifiedError {
   kind: ErrorKind;
   retryable: boolean;
   status?: number;
-  /** From retry-after-ms / retry-after. */
   retryAfterMs?: number;
-  headers?: Headers;
+  limits?: RateLimitReading;
   message: string;
 }
 
-export function retryAfterMs(headers: Headers | undefined): number | undefined {
-  if (!headers) return undefined;
-  const ms = Number(headers.get("retry-after-ms"));
-  if (headers.get("retry-after-ms") !== null && Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = headers.get("retry-after");
-  if (raw === null) return undefined;
-  const s = Number(raw);
-  if (Number.isFinite(s) && s >= 0) return s * 1000;
-  const date = Date.parse(raw);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
-}
-
-function byStatus(status: number): { kind: ErrorKind; retryable: boolean } {
-  if (status === 401 || status === 403 || status === 402) return { kind: "fatal", retryable: false };
-  if (status === 429) return { kind: "rate-limit", retryable: true };
-  if (status === 529) return { kind: "overloaded", retryable: true };
-  if (status === 408 || status === 409 || status >= 500) return { kind: "server", retryable: true };
-  return { kind: "rejected", retryable: false };
-}
+const RETRYABLE: ReadonlySet<ErrorKind> = new Set(["rate-limit", "overloaded", "server", "timeout", "connection", "malformed"]);
 
 export function classifyError(e: unknown): ClassifiedError {
   const message = e instanceof Error ? e.message : String(e);
-  if (e instanceof APIUserAbortError) return { kind: "aborted", retryable: false, message };
-  if (e instanceof APIConnectionTimeoutError) return { kind: "timeout", retryable: true, message };
-  if (e instanceof APIConnectionError) return { kind: "connection", retryable: true, message };
-  if (e instanceof AuthenticationError || e instanceof PermissionDeniedError || e instanceof PaymentRequiredError) {
-    return { kind: "fatal", retryable: false, status: e.status, headers: e.headers, message };
+  if (e instanceof ProviderError) {
+    return { kind: e.kind, retryable: RETRYABLE.has(e.kind), status: e.status, retryAfterMs: e.retryAfterMs, limits: e.limits, message };
   }
-  if (e instanceof RateLimitError) return { kind: "rate-limit", retryable: true, status: 429, headers: e.headers, retryAfterMs: retryAfterMs(e.headers), message };
-  if (e instanceof OverloadedError) return { kind: "overloaded", retryable: true, status: 529, headers: e.headers, retryAfterMs: retryAfterMs(e.headers), message };
-  if (e instanceof APIError && typeof e.status === "number") {
-    const h = e.headers instanceof Headers ? e.headers : undefined;
-    return { ...byStatus(e.status), status: e.status, headers: h, retryAfterMs: retryAfterMs(h), message };
-  }
+  // Our own abort (the engine's sleeps) and the platform's timeouts, whoever raised them.
   if (e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError")) {
     return { kind: e.name === "AbortError" ? "aborted" : "timeout", retryable: e.name !== "AbortError", message };
   }
@@ -78,8 +30,9 @@ export function classifyError(e: unknown): ClassifiedError {
 }
 
 /** Why a run stopped at a fatal status (401/403/402), naming the key's variable, never its value. */
-export function fatalMessage(status: number | undefined, keyEnv: string, detail: string): string {
-  if (status === 401) return `the API rejected the key in ${keyEnv} (401 authentication_error); nothing more was sent`;
-  if (status === 403) return `the key in ${keyEnv} may not use this API or model (403 permission_error); nothing more was sent`;
+export function fatalMessage(status: number | undefined, keyEnv: string | undefined, detail: string): string {
+  const key = keyEnv ? `the key in ${keyEnv}` : "the request";
+  if (status === 401) return `the API rejected ${key} (401 authentication_error); nothing more was sent`;
+  if (status === 403) return `${key} may not use this API or model (403 permission_error); nothing more was sent`;
   return `the API refused the request (${status}): ${detail}; nothing more was sent`;
 }

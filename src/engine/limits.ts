@@ -1,8 +1,11 @@
-// Rate budgets: requests, input tokens and output tokens per minute, each a token bucket refilled
+// Rate budgets: requests, input tokens, output tokens and — for an API that counts them together, as
+// OpenAI does — all tokens per minute, each a token bucket refilled
 // continuously and holding one second's worth, so requests go out evenly paced (the API enforces
 // its per-minute limits over short intervals too) instead of a burst that earns a wall of 429s.
-// Pressure from the server (429 with retry-after, 529, low anthropic-ratelimit-*-remaining) scales
-// all budgets down; calm answers scale them back up to the configured (or advertised) limits.
+// Pressure from the server (429 with retry-after, 529, a low remaining budget in the limits the
+// provider read from its headers) scales all budgets down; calm answers scale them back up to the
+// configured (or advertised) limits.
+import type { RateLimitReading } from "../providers/types.js";
 
 export interface Budgets {
   rpm?: number;
@@ -87,7 +90,7 @@ class Bucket {
 }
 
 export class RateGate {
-  private readonly buckets: { requests?: Bucket; input?: Bucket; output?: Bucket } = {};
+  private readonly buckets: { requests?: Bucket; input?: Bucket; output?: Bucket; tokens?: Bucket } = {};
   private readonly configured: Budgets;
   private factor = 1;
   private pausedUntil = 0;
@@ -138,6 +141,7 @@ export class RateGate {
         [this.buckets.requests, 1],
         [this.buckets.input, cost.input],
         [this.buckets.output, cost.output],
+        [this.buckets.tokens, cost.input + cost.output],
       ];
       for (const [b, need] of needs) {
         if (!b) continue;
@@ -159,6 +163,7 @@ export class RateGate {
     const used = actual ?? { input: 0, output: 0 };
     if (this.buckets.input) this.buckets.input.level += ticket.input - used.input;
     if (this.buckets.output) this.buckets.output.level += ticket.output - used.output;
+    if (this.buckets.tokens) this.buckets.tokens.level += ticket.input + ticket.output - used.input - used.output;
   }
 
   private note(limited: 0 | 1): void {
@@ -228,32 +233,32 @@ export class RateGate {
     for (const b of Object.values(this.buckets)) b?.refill(now, this.factor);
   }
 
-  /** Reads anthropic-ratelimit-* headers: adopts advertised limits below ours, slows down when remaining runs low. */
-  observe(headers: Headers | undefined, ticket?: Ticket): void {
-    if (!headers) return;
+  /** Adopts advertised limits below ours and slows down when a budget's remaining runs low. */
+  observe(reading: RateLimitReading | undefined, ticket?: Ticket): void {
+    if (!reading) return;
     const now = this.now();
     const kinds = [
-      ["requests", "requests", this.configured.rpm],
-      ["input-tokens", "input", this.configured.itpm],
-      ["output-tokens", "output", this.configured.otpm],
+      ["requests", this.configured.rpm],
+      ["input", this.configured.itpm],
+      ["output", this.configured.otpm],
+      // Only advertised: no flag sets a budget of input and output together.
+      ["tokens", undefined],
     ] as const;
-    for (const [name, slot, configured] of kinds) {
-      const limit = Number(headers.get(`anthropic-ratelimit-${name}-limit`));
-      const remaining = Number(headers.get(`anthropic-ratelimit-${name}-remaining`));
-      if (!Number.isFinite(limit) || limit <= 0 || headers.get(`anthropic-ratelimit-${name}-limit`) === null) continue;
+    for (const [slot, configured] of kinds) {
+      const advertised = reading[slot];
+      if (!advertised) continue;
+      const { limit, remaining, resetInMs } = advertised;
       const ceiling = configured ? Math.min(configured, limit) : limit;
       const b = this.buckets[slot];
       if (!b || b.learned || b.base > ceiling) {
         if (b) b.base = ceiling;
         else this.buckets[slot] = new Bucket(ceiling, now);
       }
-      if (headers.get(`anthropic-ratelimit-${name}-remaining`) === null || !Number.isFinite(remaining)) continue;
+      if (remaining === undefined) continue;
       if (remaining <= 0) {
-        // The reset header is when the bucket is FULL again; the next unit is back after 1/limit of a minute.
-        const reset = Date.parse(headers.get(`anthropic-ratelimit-${name}-reset`) ?? "");
+        // The reset is when the bucket is FULL again; the next unit is back after 1/limit of a minute.
         const refill = Math.max(1000, 60_000 / limit);
-        const ms = Number.isFinite(reset) ? Math.min(refill, Math.max(0, reset - Date.now())) : refill;
-        this.slowDown("low-remaining", ticket, ms);
+        this.slowDown("low-remaining", ticket, resetInMs !== undefined ? Math.min(refill, resetInMs) : refill);
       } else if (remaining < limit * 0.1) {
         this.slowDown("low-remaining", ticket);
       }

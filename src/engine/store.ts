@@ -3,10 +3,76 @@
 // with a single write() on an O_APPEND descriptor; a write torn by kill -9 can only be the last line,
 // which readers skip and the next appender cuts off before appending.
 import { existsSync } from "node:fs";
-import { mkdir, open, readFile, type FileHandle } from "node:fs/promises";
+import { mkdir, open, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { z } from "zod";
 import { MindFormatError } from "../mind/errors.js";
+import { readLineChunks } from "../mind/read.js";
+
+/** A line the reader could not use: not JSON, or not the schema. */
+export interface BadLine {
+  file: string;
+  lineNo: number;
+  /** The last line, without a final newline: a write cut short by a crash, not damage. */
+  torn: boolean;
+  field?: string;
+  message: string;
+}
+
+/**
+ * The one way a JSONL file of this tool is read (store, batches file, merge, report). Blank lines are
+ * skipped. A bad line (not JSON, or not the schema) that is the last one and lacks its newline is a
+ * torn write: always skipped, and passed to onBad marked torn. A bad line anywhere else is damage: it
+ * stops the read with an error naming file:line, unless the caller takes bad lines itself through
+ * onBad (merge and report count and skip them; the engine's own files refuse to go on).
+ */
+export async function* jsonlLines<S extends z.ZodType>(
+  file: string,
+  schema: S,
+  onBad?: (bad: BadLine) => void,
+): AsyncGenerator<{ value: z.infer<S>; lineNo: number }> {
+  for await (const { text, starts, ends, firstLineNo } of readLineChunks(file)) {
+    // Every chunk but a final unterminated line ends with its newline.
+    const lastUnterminated = !text.endsWith("\n");
+    for (let i = 0; i < starts.length; i++) {
+      const line = text.slice(starts[i], ends[i]);
+      if (line.trim() === "") continue;
+      const lineNo = firstLineNo + i;
+      let bad: Omit<BadLine, "file" | "lineNo" | "torn"> | undefined;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (e) {
+        bad = { message: `not JSON: ${(e as Error).message}` };
+      }
+      if (!bad) {
+        const parsed = schema.safeParse(value);
+        if (parsed.success) {
+          yield { value: parsed.data, lineNo };
+          continue;
+        }
+        const issue = parsed.error.issues[0];
+        bad = { field: issue?.path.join(".") || undefined, message: issue?.message ?? "invalid record" };
+      }
+      const torn = lastUnterminated && i === starts.length - 1;
+      if (!torn && !onBad) throw new MindFormatError(file, lineNo, bad.field, bad.message);
+      onBad?.({ file, lineNo, torn, ...bad });
+    }
+  }
+}
+
+/**
+ * The valid lines of one of the engine's own files, streamed (missing file → none): a damaged line is
+ * an error; a torn last line is skipped and reported to onTorn.
+ */
+export async function* engineJsonl<S extends z.ZodType>(path: string, schema: S, onTorn?: () => void): AsyncGenerator<z.infer<S>> {
+  if (!existsSync(path)) return;
+  const strict = (bad: BadLine) => {
+    if (!bad.torn) throw new MindFormatError(bad.file, bad.lineNo, bad.field, bad.message);
+    onTorn?.();
+  };
+  for await (const { value } of jsonlLines(path, schema, strict)) yield value;
+}
 
 export interface JsonlRead<T> {
   records: T[];
@@ -14,43 +80,11 @@ export interface JsonlRead<T> {
   tornTail: boolean;
 }
 
-/**
- * Reads every valid line of an append-only JSONL file (missing file → empty). An unparsable final line
- * without a newline is a torn write and is skipped; any other bad line is an error naming file:line.
- */
+/** engineJsonl, collected. */
 export async function readJsonl<S extends z.ZodType>(path: string, schema: S): Promise<JsonlRead<z.infer<S>>> {
-  if (!existsSync(path)) return { records: [], tornTail: false };
-  const text = await readFile(path, "utf8");
-  const lines = text.split("\n");
-  const endsClean = text.endsWith("\n") || text.length === 0;
-  const records: z.infer<S>[] = [];
-  let tornTail = false;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line === "") continue;
-    const last = i === lines.length - 1 && !endsClean;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (e) {
-      if (last) {
-        tornTail = true;
-        continue;
-      }
-      throw new MindFormatError(path, i + 1, undefined, `not JSON: ${(e as Error).message}`);
-    }
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) {
-      if (last) {
-        tornTail = true;
-        continue;
-      }
-      const issue = parsed.error.issues[0];
-      throw new MindFormatError(path, i + 1, issue?.path.join(".") || undefined, issue?.message ?? "invalid record");
-    }
-    records.push(parsed.data);
-  }
-  return { records, tornTail };
+  const read: JsonlRead<z.infer<S>> = { records: [], tornTail: false };
+  for await (const value of engineJsonl(path, schema, () => (read.tornTail = true))) read.records.push(value);
+  return read;
 }
 
 /**
@@ -130,9 +164,14 @@ export class JsonlAppender {
     this.writing = false;
   }
 
-  async close(): Promise<void> {
+  /** Resolves when everything appended so far is on disk, not just in the file. */
+  async sync(): Promise<void> {
     await this.flush();
     await this.fh.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.sync();
     await this.fh.close();
   }
 }

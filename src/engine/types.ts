@@ -2,14 +2,22 @@
 // Stages build LlmRequests; the engine keys them (provider, model, parameters, prompt, schema
 // version: see requestKey in the engine) and returns one StageRecord per request or a FailureRecord.
 import { z } from "zod";
+import { isProviderName, providerSpecs } from "../providers/registry.js";
 
 export const STAGE_NAMES = ["summarize", "profile", "generate"] as const;
 export const StageName = z.enum(STAGE_NAMES);
 export type StageName = z.infer<typeof StageName>;
 
-export const PROVIDER_NAMES = ["anthropic", "anthropic-batch", "openai-compatible", "offline"] as const;
-export const ProviderName = z.enum(PROVIDER_NAMES);
+/** A provider in the registry (providers/registry.ts): checked when a config or a record is read. */
+export const ProviderName = z.string().refine(isProviderName, {
+  error: () => `Invalid option: expected one of ${providerSpecs().map((s) => JSON.stringify(s.name)).join("|")}`,
+});
 export type ProviderName = z.infer<typeof ProviderName>;
+
+/** Who answered a record: a provider, or "imported" for answers taken from elsewhere (`import once`). */
+export const IMPORTED = "imported";
+export const Answerer = z.union([ProviderName, z.literal(IMPORTED)]);
+export type Answerer = z.infer<typeof Answerer>;
 
 /** The result of checking one raw answer: a normalized value, or an error to state in the repair re-ask. */
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -74,10 +82,12 @@ const RecordHead = z.object({
   key: z.string(),
   stage: StageName,
   itemId: z.string(),
-  provider: ProviderName,
+  provider: Answerer,
   model: z.string(),
   /** profile and generate: the provenance of the answer (RecordSource). */
   source: RecordSource.optional(),
+  /** Imported answers: the file and line each one was read from. */
+  origin: z.array(z.object({ file: z.string(), line: z.number().int().positive() })).optional(),
 });
 
 /**

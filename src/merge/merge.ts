@@ -11,10 +11,10 @@ import { CandidateGuard, forEachCode, HistoryProbe, isCold, UserSources, type Gu
 import { parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
-import { tsvField } from "../mind/text.js";
+import { cleanGeneratedText, tsvField } from "../mind/text.js";
 import { validateSplit } from "../mind/validate.js";
 import { parseMindTime } from "../mind/time.js";
-import { formatNewsLine } from "../mind/write.js";
+import { formatNewsLine, newsLineWithTitle } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
 import type { PseudoNews } from "../stages/outputs.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
@@ -536,8 +536,16 @@ async function mergeNews(
         const row = parseNewsLine(split.newsFile, line);
         rows++;
         const better = records.summarize.byItem.get(row.id)?.value;
-        if (better !== undefined) enhanced++;
-        newsParts.push(formatNewsLine({ ...row, title: titleFor(mode, row.title, better) }));
+        // An answer equal to the original title enhanced nothing, so it is not counted as enhanced.
+        if (better !== undefined && better !== cleanGeneratedText(row.title)) enhanced++;
+        const title = titleFor(mode, row.title, better);
+        // A row keeps every byte it was read with but for a changed title (bytes that are not UTF-8 included).
+        const written = newsLineWithTitle(line, title === row.title ? undefined : title);
+        if (typeof written === "string") newsParts.push(written);
+        else {
+          await news.write(newsParts.splice(0).join(""));
+          await news.writeBytes(written);
+        }
         titleParts.push(`${tsvField(row.id)}\t${tsvField(row.title)}\t${better ?? ""}\n`);
       }
       await news.write(newsParts.join(""));

@@ -1,10 +1,12 @@
 // Reads what the stages stored in one or more run folders and keeps only what merge may trust.
 import { existsSync, readFileSync } from "node:fs";
+import { z } from "zod";
 import { UserError } from "../cli/command.js";
+import { PathError } from "../cli/paths.js";
 import { addUsage, zeroUsage } from "../engine/cost.js";
+import { jsonlLines, type BadLine } from "../engine/store.js";
 import { StageRecord, type StageName, type Usage } from "../engine/types.js";
 import { NewsCodes, SourceTable } from "../mind/history-rule.js";
-import { readLines } from "../mind/read.js";
 import { cleanGeneratedText } from "../mind/text.js";
 import { runPaths, StageMeta } from "../run/folder.js";
 import { STAGE_OUTPUTS, type PseudoNews } from "../stages/outputs.js";
@@ -55,6 +57,9 @@ export interface StageRecords<S extends StageName> {
 export type AllRecords = { [S in StageName]: StageRecords<S> };
 
 const EXAMPLES = 3;
+
+/** All merge needs of a failure line. */
+const FailedItem = z.object({ itemId: z.string() });
 
 function dedupe(values: readonly string[]): string[] {
   return [...new Set(values)];
@@ -119,52 +124,34 @@ async function readStage<S extends StageName>(stage: S, dirs: readonly string[],
     const paths = runPaths(dir);
     const file = paths.records(stage);
     if (existsSync(file)) {
-      for await (const line of readLines(file)) {
-        if (line.text.trim().length === 0) continue;
-        const where = `${file}:${line.lineNo}`;
-        let json: unknown;
-        try {
-          json = JSON.parse(line.text);
-        } catch {
-          // An interrupted append leaves a torn last line; it is skipped like any invalid record.
-          invalid(where, "not JSON");
+      // A torn last line of an interrupted append is skipped and counted like any invalid record.
+      const skip = (bad: BadLine) => invalid(`${file}:${bad.lineNo}`, `${bad.field ? `${bad.field}: ` : ""}${bad.message}`);
+      for await (const { value: rec, lineNo } of jsonlLines(file, StageRecord, skip)) {
+        const where = `${file}:${lineNo}`;
+        if (rec.stage !== stage) {
+          invalid(where, `a '${rec.stage}' record in the ${stage} file`);
           continue;
         }
-        const rec = StageRecord.safeParse(json);
-        if (!rec.success) {
-          invalid(where, `not a stage record (${rec.error.issues[0]?.path.join(".")}: ${rec.error.issues[0]?.message})`);
-          continue;
-        }
-        if (rec.data.stage !== stage) {
-          invalid(where, `a '${rec.data.stage}' record in the ${stage} file`);
-          continue;
-        }
-        const value = normalize(stage, rec.data.output, pool);
+        const value = normalize(stage, rec.output, pool);
         if (!value.ok) {
           invalid(where, `output rejected: ${value.error}`);
           continue;
         }
-        if (stage !== "summarize" && !rec.data.source) {
+        if (stage !== "summarize" && !rec.source) {
           invalid(where, `no source (the history it was written from; records made before genre-mind kept it): run '${stage}' again`);
           continue;
         }
         out.validLines++;
-        addUsage(out.usage, rec.data.usage);
-        let by = out.answerers.findIndex((a) => a.provider === rec.data.provider && a.model === rec.data.model);
-        if (by < 0) by = out.answerers.push({ provider: rec.data.provider, model: rec.data.model }) - 1;
-        out.byItem.set(rec.data.itemId, { value: value.value, by, source: rec.data.source ? out.sources.add(rec.data.source) : -1 });
+        addUsage(out.usage, rec.usage);
+        let by = out.answerers.findIndex((a) => a.provider === rec.provider && a.model === rec.model);
+        if (by < 0) by = out.answerers.push({ provider: rec.provider, model: rec.model }) - 1;
+        out.byItem.set(rec.itemId, { value: value.value, by, source: rec.source ? out.sources.add(rec.source) : -1 });
       }
     }
     const failures = paths.failures(stage);
     if (existsSync(failures)) {
-      for await (const line of readLines(failures)) {
-        try {
-          const itemId = (JSON.parse(line.text) as { itemId?: unknown }).itemId;
-          if (typeof itemId === "string") out.failedItems.add(itemId);
-        } catch {
-          // A torn line in the failure log only affects a count.
-        }
-      }
+      // A bad line in the failure log only affects a count.
+      for await (const { value } of jsonlLines(failures, FailedItem, () => {})) out.failedItems.add(value.itemId);
     }
     const metaFile = paths.stageMeta(stage);
     if (existsSync(metaFile)) {
@@ -187,7 +174,7 @@ async function readStage<S extends StageName>(stage: S, dirs: readonly string[],
 
 export async function loadRecords(dirs: readonly string[]): Promise<AllRecords> {
   for (const dir of dirs) {
-    if (!existsSync(dir)) throw new UserError(`--records ${dir}: no such folder`);
+    if (!existsSync(dir)) throw new PathError(`--records ${dir}: no such folder`);
   }
   // One stage after the other: reading them side by side only keeps more unfinished batches alive.
   const codes = new NewsCodes();

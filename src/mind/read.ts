@@ -1,4 +1,4 @@
-import { isAscii } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 import { open } from "node:fs/promises";
 import { MindFormatError, type SkipLog } from "./errors.js";
 import { Entity, type BehaviorRow, type Impression, type NewsRow } from "./rows.js";
@@ -7,6 +7,10 @@ export interface NumberedLine {
   text: string;
   /** 1-based, as an editor shows it. */
   lineNo: number;
+  /** Set when the line's bytes are not valid UTF-8: `text` holds U+FFFD where they were. */
+  invalidUtf8?: true;
+  /** The line's bytes (CR excluded), kept only for such a line, so a writer can copy it unchanged. */
+  bytes?: Buffer;
 }
 
 const CHUNK_BYTES = 1 << 20;
@@ -21,6 +25,28 @@ export interface LineChunk {
   starts: number[];
   ends: number[];
   firstLineNo: number;
+  /** Indexes (into starts/ends) of the lines whose bytes are not valid UTF-8; absent when every line is. */
+  invalidUtf8?: number[];
+  /** Those lines' bytes (CR excluded), in the same order: copies, the read buffer is reused. */
+  invalidBytes?: Buffer[];
+}
+
+/** The lines of `bytes` (whole lines, split on LF) that are not valid UTF-8: their indexes and bytes. */
+function invalidUtf8Lines(bytes: Buffer): { invalidUtf8: number[]; invalidBytes: Buffer[] } {
+  const invalidUtf8: number[] = [];
+  const invalidBytes: Buffer[] = [];
+  // LF never occurs inside a multi-byte sequence, so byte lines are the decoded lines.
+  for (let start = 0, i = 0; start < bytes.length; i++) {
+    let nl = bytes.indexOf(10, start);
+    if (nl === -1) nl = bytes.length;
+    const line = bytes.subarray(start, nl > start && bytes[nl - 1] === 13 ? nl - 1 : nl);
+    if (!isUtf8(line)) {
+      invalidUtf8.push(i);
+      invalidBytes.push(Buffer.from(line));
+    }
+    start = nl + 1;
+  }
+  return { invalidUtf8, invalidBytes };
 }
 
 /**
@@ -37,7 +63,13 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
     let filled = 0;
     let lineNo = 1;
     let first = true;
-    const decode = (end: number) => (isAscii(buf.subarray(0, end)) ? buf.toString("latin1", 0, end) : buf.toString("utf8", 0, end));
+    // Decoding never fails: bytes that are not UTF-8 become U+FFFD, and the chunk says which lines had them.
+    const decode = (end: number): { text: string; invalidUtf8?: number[]; invalidBytes?: Buffer[] } => {
+      const bytes = buf.subarray(0, end);
+      if (isAscii(bytes)) return { text: buf.toString("latin1", 0, end) };
+      const text = buf.toString("utf8", 0, end);
+      return isUtf8(bytes) ? { text } : { text, ...invalidUtf8Lines(bytes) };
+    };
     for (;;) {
       if (filled === buf.length) {
         // One line longer than the buffer: grow it.
@@ -60,7 +92,7 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         filled = end;
         continue;
       }
-      const text = decode(cut);
+      const { text, invalidUtf8, invalidBytes } = decode(cut);
       // The unfinished last line moves to the front: the next read completes it.
       buf.copyWithin(0, cut, end);
       filled = end - cut;
@@ -74,13 +106,14 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         start = nl + 1;
         nl = text.indexOf("\n", start);
       }
-      yield { text, starts, ends, firstLineNo: lineNo };
+      yield invalidUtf8 ? { text, starts, ends, firstLineNo: lineNo, invalidUtf8, invalidBytes } : { text, starts, ends, firstLineNo: lineNo };
       lineNo += starts.length;
     }
     if (filled > 0) {
-      const text = decode(filled);
+      const { text, invalidUtf8, invalidBytes } = decode(filled);
       const end = text.charCodeAt(text.length - 1) === 13 ? text.length - 1 : text.length;
-      yield { text, starts: [0], ends: [end], firstLineNo: lineNo };
+      const chunk = { text, starts: [0], ends: [end], firstLineNo: lineNo };
+      yield invalidUtf8 ? { ...chunk, invalidUtf8, invalidBytes } : chunk;
     }
   } finally {
     await fh.close();
@@ -89,8 +122,13 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
 
 /** Streams a file as batches of lines: one batch per ~1 MB chunk keeps the per-line cost low. */
 export async function* readLineBatches(file: string): AsyncGenerator<NumberedLine[]> {
-  for await (const { text, starts, ends, firstLineNo } of readLineChunks(file)) {
-    yield starts.map((start, i) => ({ text: text.slice(start, ends[i]), lineNo: firstLineNo + i }));
+  for await (const { text, starts, ends, firstLineNo, invalidUtf8, invalidBytes } of readLineChunks(file)) {
+    const lines: NumberedLine[] = starts.map((start, i) => ({ text: text.slice(start, ends[i]), lineNo: firstLineNo + i }));
+    invalidUtf8?.forEach((i, k) => {
+      lines[i]!.invalidUtf8 = true;
+      lines[i]!.bytes = invalidBytes![k];
+    });
+    yield lines;
   }
 }
 

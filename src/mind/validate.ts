@@ -3,6 +3,7 @@ import { parseEntities, parseNewsLine, readLineBatches, readLineChunks } from ".
 import type { SplitDir } from "./splits.js";
 import { READABLE_NEWS_ID, READABLE_USER_ID } from "./text.js";
 import { parseMindTimeAt } from "./time.js";
+import { plural } from "../util/text.js";
 
 export type Severity = "error" | "warning";
 
@@ -29,7 +30,8 @@ export type ProblemCode =
   | "history-differs"
   | "single-label-impression"
   | "bad-time"
-  | "empty-file";
+  | "empty-file"
+  | "invalid-utf8";
 
 export interface SplitCounts {
   news: number;
@@ -82,6 +84,8 @@ const MESSAGES: Record<ProblemCode, [Severity, string]> = {
   "single-label-impression": ["warning", "labeled impression rows with no click or no non-click (per-impression AUC is undefined)"],
   "bad-time": ["warning", "times not in MIND's format MM/DD/YYYY h:mm:ss AM"],
   "empty-file": ["warning", "empty files"],
+  // A warning under --lenient (validateSplit): the lines are then read with U+FFFD in place of the bad bytes.
+  "invalid-utf8": ["error", "lines that are not valid UTF-8 (readers decode the bad bytes as U+FFFD)"],
 };
 
 class ProblemLog {
@@ -240,6 +244,7 @@ async function checkNews(split: SplitDir, opts: Required<Pick<ValidateOptions, "
   };
   for await (const batch of readLineBatches(file)) {
     for (const line of batch) {
+      if (line.invalidUtf8) log.add("invalid-utf8", () => `${where(line.lineNo)}: ${aroundReplacement(line.text)}`);
       let row;
       try {
         row = parseNewsLine(file, line);
@@ -319,7 +324,8 @@ async function checkBehaviors(
     return n;
   };
 
-  for await (const { text, starts, ends, firstLineNo } of readLineChunks(file)) {
+  for await (const { text, starts, ends, firstLineNo, invalidUtf8 } of readLineChunks(file)) {
+    for (const i of invalidUtf8 ?? []) log.add("invalid-utf8", () => `${where(firstLineNo + i)}: ${aroundReplacement(text.slice(starts[i], ends[i]))}`);
     for (let i = 0; i < starts.length; i++) {
       rows++;
       checkLine(text, starts[i]!, ends[i]!, firstLineNo + i);
@@ -404,7 +410,7 @@ async function checkBehaviors(
     if (labeled > 0 && unlabeled > 0) log.add("mixed-labels", () => `${where(lineNo)}: ${labeled} labeled, ${unlabeled} unlabeled`);
     else if (unlabeled > 0) counts.unlabeledImpressions++;
     else if (!badLabel && (clicks === 0 || nonClicks === 0)) {
-      log.add("single-label-impression", () => `${where(lineNo)}: ${clicks} clicks, ${nonClicks} non-clicks`);
+      log.add("single-label-impression", () => `${where(lineNo)}: ${clicks} ${plural(clicks, "click")}, ${nonClicks} ${plural(nonClicks, "non-click")}`);
     }
     counts.impressions++;
     counts.clicks += clicks;
@@ -450,6 +456,13 @@ async function checkBehaviors(
   if (imp) imp.message += ` (${imp.count} references to ${missingImpression.size} distinct IDs)`;
 }
 
+/** Where the first undecodable byte was, as the reader sees it: `…café Ren�e…`. */
+function aroundReplacement(line: string): string {
+  const at = line.indexOf("\uFFFD");
+  const from = Math.max(0, at - 20);
+  return `'${from > 0 ? "…" : ""}${line.slice(from, at + 20)}${at + 20 < line.length ? "…" : ""}' (column ${at + 1})`;
+}
+
 /** Validates one split: all the counts and every problem, in one pass over each file. */
 export async function validateSplit(split: SplitDir, options: ValidateOptions): Promise<SplitReport> {
   const log = new ProblemLog(options.examples ?? 5);
@@ -460,6 +473,8 @@ export async function validateSplit(split: SplitDir, options: ValidateOptions): 
   };
   const newsIds = await checkNews(split, options, log, counts, show(split.newsFile));
   await checkBehaviors(split, newsIds, options, log, counts, show(split.behaviorsFile));
+  const invalid = log.get("invalid-utf8");
+  if (invalid && options.lenient) invalid.severity = "warning";
   return { name: split.name, dir: split.dir, counts, problems: log.list() };
 }
 

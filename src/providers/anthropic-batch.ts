@@ -2,60 +2,89 @@
 // stream results. Orchestration — splitting, persistence, resume, re-queueing — is the engine's
 // batch runner; this file only speaks the API through the SDK.
 import Anthropic from "@anthropic-ai/sdk";
-import type { CommandContext } from "../cli/command.js";
-import type { EngineConfig } from "../engine/config.js";
-import { messageParams, toAnswer } from "./anthropic.js";
-import { anthropicBaseUrl, resolveApiKey, resolveModel } from "./index.js";
-import type { BatchItemResult, BatchProvider, BatchStatus, ProviderCall } from "./types.js";
+import { anthropicError, anthropicSpec, messageParams, toAnswer } from "./anthropic.js";
+import { ProviderError } from "./errors.js";
+import { resolveApiKey, resolveBaseUrl } from "./setup.js";
+import type { BatchItemResult, BatchProvider, BatchProviderSpec, ProviderCall, ProviderSetup } from "./types.js";
+
+/** Items errored with these types are not worth sending again: the request itself is wrong. */
+const PERMANENT_ERRORS = /^(invalid_request_error|authentication_error|permission_error|not_found_error)\b/;
+
+async function translated<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    throw anthropicError(e);
+  }
+}
 
 export class AnthropicBatchProvider implements BatchProvider {
-  readonly name = "anthropic-batch" as const;
-
   constructor(
     private readonly client: Anthropic,
     readonly model: string,
   ) {}
 
-  /** The request one item adds to a batch (the live provider's parameters), so the runner can size batches. */
-  request(customId: string, call: ProviderCall) {
+  /** The request one item adds to a batch (the live provider's parameters). */
+  entry(customId: string, call: ProviderCall) {
     return { custom_id: customId, params: messageParams(call, this.model) };
   }
 
   async submit(items: { customId: string; call: ProviderCall }[]): Promise<string> {
-    const batch = await this.client.messages.batches.create({ requests: items.map((i) => this.request(i.customId, i.call)) });
+    const batch = await translated(() => this.client.messages.batches.create({ requests: items.map((i) => this.entry(i.customId, i.call)) }));
     return batch.id;
   }
 
-  async status(batchId: string): Promise<BatchStatus> {
-    const batch = await this.client.messages.batches.retrieve(batchId);
-    return { id: batch.id, ended: batch.processing_status === "ended", counts: { ...batch.request_counts } };
+  async status(batchId: string): Promise<{ ended: boolean } | undefined> {
+    try {
+      const batch = await translated(() => this.client.messages.batches.retrieve(batchId));
+      return { ended: batch.processing_status === "ended" };
+    } catch (e) {
+      if (e instanceof ProviderError && e.status === 404) return undefined;
+      throw e;
+    }
   }
 
   async *results(batchId: string): AsyncIterable<BatchItemResult> {
-    for await (const line of await this.client.messages.batches.results(batchId)) {
-      const r = line.result;
-      switch (r.type) {
-        case "succeeded":
-          yield { customId: line.custom_id, type: "succeeded", answer: toAnswer(r.message) };
-          break;
-        case "errored":
-          yield { customId: line.custom_id, type: "errored", message: `${r.error.error.type}: ${r.error.error.message}` };
-          break;
-        default:
-          yield { customId: line.custom_id, type: r.type, message: r.type };
+    try {
+      for await (const line of await this.client.messages.batches.results(batchId)) {
+        const r = line.result;
+        switch (r.type) {
+          case "succeeded":
+            yield { customId: line.custom_id, type: "succeeded", answer: toAnswer(r.message) };
+            break;
+          case "errored": {
+            const message = `${r.error.error.type}: ${r.error.error.message}`;
+            yield { customId: line.custom_id, type: "errored", message, permanent: PERMANENT_ERRORS.test(message) };
+            break;
+          }
+          default:
+            yield { customId: line.custom_id, type: r.type, message: r.type };
+        }
       }
+    } catch (e) {
+      throw anthropicError(e);
     }
   }
 }
 
 /** Checks the key before anything is queued; the SDK's own retries cover create/retrieve/results calls. */
-export function createAnthropicBatchProvider(config: EngineConfig, ctx: CommandContext): AnthropicBatchProvider {
-  const baseURL = anthropicBaseUrl(config, ctx);
+export function createAnthropicBatchProvider(setup: ProviderSetup): AnthropicBatchProvider {
+  const baseURL = resolveBaseUrl(anthropicBatchSpec, setup.config, setup.env);
   const client = new Anthropic({
-    apiKey: resolveApiKey(config, ctx)!,
+    apiKey: resolveApiKey(anthropicBatchSpec, setup.config, setup.env)!,
     ...(baseURL ? { baseURL } : {}),
     // Polling is cheap and slow-paced: the SDK's backoff on 429/5xx is enough here.
     maxRetries: 5,
   });
-  return new AnthropicBatchProvider(client, resolveModel(config));
+  return new AnthropicBatchProvider(client, setup.model);
 }
+
+/** The live provider's key, model, family (so the two share stored answers), prices and token counter. */
+export const anthropicBatchSpec: BatchProviderSpec = {
+  ...anthropicSpec,
+  name: "anthropic-batch",
+  mode: "batch",
+  // "256 MB" is read as the smaller decimal 256,000,000 so a batch is never rejected for its size.
+  batchLimits: { maxRequests: 100_000, maxBytes: 256_000_000 },
+  create: createAnthropicBatchProvider,
+};

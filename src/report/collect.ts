@@ -3,9 +3,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { addUsage, zeroUsage } from "../engine/cost.js";
+import { jsonlLines } from "../engine/store.js";
 import { FailureRecord, STAGE_NAMES, type StageName, type Usage } from "../engine/types.js";
 import { loadCatalog, recentClicks, type Catalog } from "../mind/catalog.js";
-import { readLines } from "../mind/read.js";
+import { cleanGeneratedText } from "../mind/text.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { Manifest } from "../merge/manifest.js";
 import { LIST_SEPARATOR, loadRecords, type AllRecords } from "../merge/records.js";
@@ -71,6 +72,8 @@ export interface FailureExample {
 export interface Distributions {
   /** Title length in tokens (as NRMS's MIND reader tokenizes), per news item with an enhanced title. */
   titleTokens?: { original?: number[]; enhanced: number[] };
+  /** Enhanced titles that differ from the original, of those whose original is known (--data). */
+  titlesChanged?: { changed: number; compared: number };
   /** Profiled users per topic / per state, and the number of profiled users. */
   topics?: { counts: Map<string, number>; users: number; perUser: number };
   regions?: { counts: Map<string, number>; users: number; perUser: number; withAny: number };
@@ -144,15 +147,8 @@ async function readFailures(dirs: readonly string[]): Promise<Record<StageName, 
     for (const stage of STAGE_NAMES) {
       const file = runPaths(dir).failures(stage);
       if (!existsSync(file)) continue;
-      for await (const line of readLines(file)) {
-        if (!line.text.trim()) continue;
-        try {
-          const parsed = FailureRecord.safeParse(JSON.parse(line.text));
-          if (parsed.success) out[stage].set(parsed.data.itemId, parsed.data);
-        } catch {
-          // A torn last line of an interrupted append: nothing to show.
-        }
-      }
+      // A torn or bad line: nothing to show.
+      for await (const { value } of jsonlLines(file, FailureRecord, () => {})) out[stage].set(value.itemId, value);
     }
   }
   return out;
@@ -200,12 +196,17 @@ function distributions(records: AllRecords, catalog: Catalog | undefined, pseudo
   if (summarize.size > 0) {
     const enhanced: number[] = [];
     const original: number[] = [];
+    let changed = 0;
     for (const [id, rec] of summarize) {
       enhanced.push(titleTokens(rec.value));
       const news = catalog?.news.get(id);
-      if (news) original.push(titleTokens(news.title));
+      if (!news) continue;
+      original.push(titleTokens(news.title));
+      // An answer that only re-spaces the title is the title: what merge would write is the same.
+      if (rec.value !== cleanGeneratedText(news.title)) changed++;
     }
     dist.titleTokens = { enhanced, original: original.length > 0 ? original : undefined };
+    if (original.length > 0) dist.titlesChanged = { changed, compared: original.length };
   }
   const profile = records.profile.byItem;
   if (profile.size > 0) {

@@ -5,6 +5,7 @@ import { basename } from "node:path";
 import { describeAudit } from "../merge/manifest.js";
 import { MIND_CATEGORIES, TOPICS } from "../stages/vocab.js";
 import type { Distributions, ReportModel, StageGlance } from "./collect.js";
+import { plural } from "../util/text.js";
 import { barChart, columnChart, esc } from "./svg.js";
 
 const COLORS = { before: "#94a3b8", after: "#2563eb", pseudo: "#ea580c", clicks: "#64748b", topic: "#0d9488", region: "#7c3aed" };
@@ -94,7 +95,7 @@ function figures(dist: Distributions): Figure[] {
     out.push({
       id: "cold-history",
       title: "History length of cold users before and after",
-      note: `${int(d.before.length)} cold users; mean history ${mean(d.before).toFixed(2)} → ${mean(d.after).toFixed(2)} clicks once their pseudo-news is appended.`,
+      note: `${int(d.before.length)} cold ${plural(d.before.length, "user")}; mean history ${mean(d.before).toFixed(2)} → ${mean(d.after).toFixed(2)} clicks once their pseudo-news is appended.`,
       svg: columnChart({
         id: "cold-history",
         labels,
@@ -137,8 +138,14 @@ function glance(model: ReportModel): string {
   const cost = active.some((g) => g.costUsd !== undefined) ? total((g) => g.costUsd ?? 0) : undefined;
   const m = model.manifest;
   const pseudo = m ? Object.keys(m.pseudoNews).length : undefined;
+  const summarized = model.glance.find((g) => g.stage === "summarize")?.answered ?? 0;
+  const titles = model.dist.titlesChanged;
+  // An answer equal to the original title enhanced nothing; without the originals (no --data) only answers can be counted.
+  const titleCards = titles
+    ? [["enhanced titles", int(titles.changed)], ...(titles.compared > titles.changed ? [["titles unchanged", int(titles.compared - titles.changed)]] : [])]
+    : [["titles answered (originals not read)", int(summarized)]];
   const cards = [
-    ["enhanced titles", int(model.glance.find((g) => g.stage === "summarize")?.answered ?? 0)],
+    ...titleCards,
     ["profiled users", int(model.glance.find((g) => g.stage === "profile")?.answered ?? 0)],
     ["cold users with pseudo-news", int(model.glance.find((g) => g.stage === "generate")?.answered ?? 0)],
     ...(pseudo !== undefined ? [["pseudo-news rows merged", int(pseudo)]] : []),
@@ -199,7 +206,7 @@ function hay(x){return JSON.stringify(x).toLowerCase();}
 var render={
 news:function(n){var d=el("div","ex");d.dataset.kind="news";d.appendChild(el("div","id",n.id+(n.category?" · "+n.category+(n.subcategory?" / "+n.subcategory:""):"")));
 var p=el("div","pair");pair(p,"original",n.original);pair(p,"enhanced",n.enhanced,"enh");if(n.abstract)pair(p,"abstract",n.abstract,"abs");d.appendChild(p);return d;},
-users:function(u){var d=el("div","ex");d.dataset.kind="user";d.appendChild(el("div","id",u.id+(u.historyLength!==undefined&&u.historyLength!==null?" · "+u.historyLength+" clicks in history":"")));
+users:function(u){var d=el("div","ex");d.dataset.kind="user";d.appendChild(el("div","id",u.id+(u.historyLength!==undefined&&u.historyLength!==null?" · "+u.historyLength+(u.historyLength===1?" click":" clicks")+" in history":"")));
 var c=el("div","cols"),h=el("div"),p=el("div"),g=el("div");h.appendChild(el("h4",null,"recent clicks (latest first)"));
 var ol=el("ol");u.recent.forEach(function(r){var li=el("li");if(r.category)li.appendChild(el("span","pill c",r.category));li.appendChild(document.createTextNode(" "+(r.title||r.id)));ol.appendChild(li);});
 if(!u.recent.length)h.appendChild(el("div","muted","history not available"));else h.appendChild(ol);
@@ -207,7 +214,7 @@ p.appendChild(el("h4",null,"profile"));if(u.topics){p.appendChild(el("div","l mu
 p.appendChild(el("div","l muted","regions"));var rg=el("div");(u.regions||[]).forEach(function(r){rg.appendChild(el("span","pill r",r));rg.appendChild(document.createTextNode(" "));});if(!(u.regions||[]).length)rg.appendChild(el("span","muted","no region"));p.appendChild(rg);}else p.appendChild(el("div","muted","no profile"));
 g.appendChild(el("h4",null,"pseudo-news"));if(u.pseudo&&u.pseudo.length){var ul=el("ul");u.pseudo.forEach(function(x){var li=el("li");li.appendChild(el("span","pill c",x.category));li.appendChild(document.createTextNode(" "));li.appendChild(el("span","enh",x.title));if(x.id)li.appendChild(el("span","id"," "+x.id));if(x.abstract)li.appendChild(el("div","abs",x.abstract));ul.appendChild(li);});g.appendChild(ul);}else g.appendChild(el("div","muted","not a cold user (none generated)"));
 c.appendChild(h);c.appendChild(p);c.appendChild(g);d.appendChild(c);return d;},
-failures:function(f){var d=el("div","ex");d.dataset.kind="failure";d.appendChild(el("div","id",f.stage+" · "+f.itemId+" · "+f.attempts+" attempt(s)"));
+failures:function(f){var d=el("div","ex");d.dataset.kind="failure";d.appendChild(el("div","id",f.stage+" · "+f.itemId+" · "+f.attempts+(f.attempts===1?" attempt":" attempts")));
 var p=el("div","pair");pair(p,"reason",f.reason);pair(p,"message",f.message);d.appendChild(p);if(f.lastAnswer){d.appendChild(el("div","l muted","last answer"));d.appendChild(el("pre",null,f.lastAnswer));}return d;}
 };
 var totals={news:data.newsTotal,users:data.usersTotal,failures:data.failuresTotal};
@@ -235,6 +242,14 @@ draw();
 })();
 `;
 
+/** The charts' heading names what answered: an offline run changed nothing by LLM. */
+export function changedBy(glance: readonly StageGlance[]): string {
+  const providers = new Set(glance.flatMap((g) => g.answeredBy.filter((a) => a.records > 0).map((a) => a.provider)));
+  if (providers.size === 0) return "What the stages changed";
+  if (!providers.has("offline")) return "What the LLM changed";
+  return providers.size === 1 ? "What the offline baseline changed" : "What the stages changed (LLM and offline baseline)";
+}
+
 /** JSON that is safe inside a <script> element: `<` can never close it, U+2028/9 never break it. */
 export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
@@ -261,7 +276,7 @@ export function renderReport(model: ReportModel): string {
 <body><header><h1>genre-mind report · ${esc(name)}</h1><div class="muted">${inputs}</div></header><main>
 ${model.warnings.length ? `<section class="warn"><h2>Warnings</h2><ul>${model.warnings.map((w) => `<li>${esc(w)}</li>`).join("")}</ul></section>` : ""}
 ${glance(model)}
-<section id="charts"><h2>What the LLM changed</h2>${figs.length ? `<div class="charts">${figs.map((f) => `<figure id="fig-${f.id}"><figcaption><b>${esc(f.title)}</b>${esc(f.note)}</figcaption>${f.svg}</figure>`).join("\n")}</div>` : `<p class="muted">No stage records yet.</p>`}</section>
+<section id="charts"><h2>${esc(changedBy(model.glance))}</h2>${figs.length ? `<div class="charts">${figs.map((f) => `<figure id="fig-${f.id}"><figcaption><b>${esc(f.title)}</b>${esc(f.note)}</figcaption>${f.svg}</figure>`).join("\n")}</div>` : `<p class="muted">No stage records yet.</p>`}</section>
 <section id="examples"><h2>Examples</h2>
 <p class="muted">A fixed sample (chosen by a hash of the ID, the same on every run) of up to ${int(Math.max(model.news.length, model.users.length, model.failures.length))} items per list, so the page stays small at MIND scale.</p>
 <div class="tabs" role="tablist"><button data-tab="news">News (${int(model.news.length)})</button><button data-tab="users">Users (${int(model.users.length)})</button><button data-tab="failures">Failures (${int(model.failures.length)})</button>

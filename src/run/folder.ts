@@ -1,7 +1,7 @@
 // The files of a run folder (`--out`), named in one place. Everything a stage paid for lives here.
 import { join } from "node:path";
 import { z } from "zod";
-import { ProviderName, StageName, Usage } from "../engine/types.js";
+import { Answerer, StageName, Usage } from "../engine/types.js";
 
 export function runPaths(dir: string) {
   return {
@@ -12,6 +12,8 @@ export function runPaths(dir: string) {
     failures: (stage: StageName) => join(dir, `${stage}.failures.jsonl`),
     /** Message Batches submitted and not yet collected, written before polling starts. */
     batches: (stage: StageName) => join(dir, `${stage}.batches.jsonl`),
+    /** The process writing a stage now (run/lock.ts). */
+    lock: (stage: StageName) => join(dir, `${stage}.lock`),
     /** What the last run of a stage was: StageMeta. */
     stageMeta: (stage: StageName) => join(dir, `${stage}.meta.json`),
     /** Merged MIND splits go to `<dir>/<split name>/`. */
@@ -20,6 +22,8 @@ export function runPaths(dir: string) {
     legacyUserProfiles: join(dir, "user_profiles.tsv"),
     manifest: join(dir, "manifest.json"),
     report: join(dir, "report.html"),
+    /** Input splits that passed the check before a stage ran (a cache: deleting it costs one more check). */
+    inputCheck: join(dir, "inputs-checked.json"),
   };
 }
 export type RunPaths = ReturnType<typeof runPaths>;
@@ -41,7 +45,7 @@ export type StageCounts = z.infer<typeof StageCounts>;
 /** Written at the end of each stage run; merge and report read it for the manifest. */
 export const StageMeta = z.object({
   stage: StageName,
-  provider: ProviderName,
+  provider: Answerer,
   model: z.string(),
   /** sha256 of each prompt template file used, by file name. */
   promptHashes: z.record(z.string(), z.string()),

@@ -3,15 +3,20 @@
 import { stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { relative, resolve } from "node:path";
-import { UserError, type CommandContext } from "../cli/command.js";
+import { shownPath, UserError, type CommandContext } from "../cli/command.js";
+import { inputFolder, outputFolder } from "../cli/paths.js";
 import { runEngine, type EngineSummary } from "../engine/engine.js";
 import { readJsonl } from "../engine/store.js";
 import { StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
 import { loadCandidates, loadCatalog, type Catalog } from "../mind/catalog.js";
 import { describeSources, holdsAll } from "../mind/history-rule.js";
 import { SkipLog } from "../mind/errors.js";
-import { resolveSplits } from "../mind/splits.js";
+import { resolveSplits, type SplitDir } from "../mind/splits.js";
+import { checkInputSplits } from "../run/input-check.js";
 import { runPaths, StageMeta } from "../run/folder.js";
+import { MAX_COST_EXIT } from "../engine/budget.js";
+import { INTERRUPTED_EXIT, listenForInterrupt } from "../run/interrupt.js";
+import { acquireLock } from "../run/lock.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { generateStage } from "./generate.js";
 import type { StageConfig } from "./options.js";
@@ -35,15 +40,22 @@ export interface PreparedStage {
   promptHashes: Record<string, string>;
 }
 
-export async function prepareStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<PreparedStage> {
+/** `check` runs on the input splits before the catalog is loaded (runStage: the input check). */
+export async function prepareStage(
+  name: StageName,
+  config: StageConfig,
+  ctx: CommandContext,
+  check?: (splits: SplitDir[]) => Promise<void>,
+): Promise<PreparedStage> {
   const stage = STAGES[name];
   const options = stageOptionsOf(config);
   // Templates first: a typo in a prompt should not wait for a large catalog to load.
-  const dir = config.prompts ? resolve(ctx.cwd, config.prompts) : BUNDLED_PROMPTS_DIR;
+  const dir = config.prompts ? inputFolder(ctx.cwd, config.prompts, "--prompts") : BUNDLED_PROMPTS_DIR;
   const specs = stage.templates(options);
   const system = loadTemplate(dir, specs.system);
   const user = loadTemplate(dir, specs.user);
   const splits = await resolveSplits(config.data.map((d) => resolve(ctx.cwd, d)));
+  await check?.(splits);
   const skipped = new SkipLog();
   const catalog = await loadCatalog(splits, { lenient: config.lenient, skipped, newsOnly: name === "summarize" });
   if (skipped.count > 0) {
@@ -97,7 +109,7 @@ export interface StageRun {
   summary: EngineSummary;
   /** Undefined for --dry-run, which writes no meta. */
   meta?: StageMeta;
-  /** What the command returns: 1 when more than --max-failure-share of the items failed. */
+  /** What the command returns: 3 when --max-cost stopped it, 130/143 after Ctrl-C/SIGTERM, 1 when more than --max-failure-share of the items failed. */
   exitCode: number;
 }
 
@@ -120,14 +132,37 @@ export async function buildRequests(
 }
 
 export async function runStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<StageRun> {
-  const prepared = await prepareStage(name, config, ctx);
-  const out = resolve(ctx.cwd, config.out);
+  const out = outputFolder(ctx.cwd, config.out, "--out");
+  // Taken first, so a second run on the same folder and stage refuses before loading anything; a dry
+  // run writes nothing and needs no lock.
+  const lock = config["dry-run"] ? undefined : await acquireLock(runPaths(out).lock(name), `${name} in ${relative(ctx.cwd, out) || out}`);
+  // Ctrl-C stops the run cleanly (a dry run sends nothing: the default handling serves).
+  const interrupt = config["dry-run"] ? undefined : listenForInterrupt(ctx.stderr, config.timeout);
+  try {
+    return await runStageLocked(name, config, ctx, out, interrupt?.signal);
+  } finally {
+    interrupt?.dispose();
+    await lock?.release();
+  }
+}
+
+/** The command's exit status: the cap and a signal come first, then the share of failed items. */
+function exitCodeOf(summary: EngineSummary, interrupt?: AbortSignal): number {
+  if (summary.stopped?.reason === "max-cost") return MAX_COST_EXIT;
+  if (summary.stopped?.reason === "interrupted") return INTERRUPTED_EXIT[interrupt?.reason === "SIGTERM" ? "SIGTERM" : "SIGINT"];
+  return summary.failedShareExceeded ? 1 : 0;
+}
+
+async function runStageLocked(name: StageName, config: StageConfig, ctx: CommandContext, out: string, interrupt?: AbortSignal): Promise<StageRun> {
+  const prepared = await prepareStage(name, config, ctx, (splits) =>
+    checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) }),
+  );
   const { requests, items } = await buildRequests(prepared, config, ctx);
   if (config["dry-run"] && name !== "summarize") {
     const { catalog, options } = prepared.input;
     ctx.stdout.write(describeSources(name, catalog.users, catalog.timeline, items, name === "generate" ? options.coldMax : undefined));
   }
-  const summary = await runEngine({ stage: name, requests, runDir: out }, config, ctx);
+  const summary = await runEngine({ stage: name, requests, runDir: out, interrupt }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
   const meta: StageMeta = {
     stage: name,
@@ -142,7 +177,7 @@ export async function runStage(name: StageName, config: StageConfig, ctx: Comman
     finishedAt: new Date().toISOString(),
   };
   await writeFileAtomic(runPaths(out).stageMeta(name), JSON.stringify(StageMeta.parse(meta), null, 2) + "\n");
-  return { summary, meta, exitCode: summary.failedShareExceeded ? 1 : 0 };
+  return { summary, meta, exitCode: exitCodeOf(summary, interrupt) };
 }
 
 function requestShapingOptions(name: StageName, config: StageConfig): Record<string, unknown> {
@@ -152,7 +187,7 @@ function requestShapingOptions(name: StageName, config: StageConfig): Record<str
   return common;
 }
 
-async function splitSizes(catalog: Catalog): Promise<StageMeta["splits"]> {
+export async function splitSizes(catalog: Catalog): Promise<StageMeta["splits"]> {
   return Promise.all(
     catalog.splits.map(async (s) => ({ name: s.name, newsBytes: (await stat(s.newsFile)).size, behaviorsBytes: (await stat(s.behaviorsFile)).size })),
   );

@@ -1,5 +1,4 @@
 // summarize (GENRE's content summarizer): one enhanced title per news item.
-import subcategoryWords from "../../data/vocab/subcategory-words.json" with { type: "json" };
 import gazetteer from "../../data/gazetteer/us-cities.json" with { type: "json" };
 import type { LlmRequest, ParseResult } from "../engine/types.js";
 import type { Catalog, CatalogNews } from "../mind/catalog.js";
@@ -9,8 +8,11 @@ import { entitiesOf, stateOfEntity } from "./entities.js";
 import type { SummarizeOutput } from "./outputs.js";
 import type { Stage, StageInput } from "./stage.js";
 import { render } from "./template.js";
+import { SUBCATEGORY_TABLES, subcategoryInWords } from "./subcategory.js";
 
-export const SUMMARIZE_SCHEMA_VERSION = "summarize-1";
+// summarize-2: JSON and markup answers are no longer accepted as titles, so stored summarize-1
+// answers (some of which were) are asked again.
+export const SUMMARIZE_SCHEMA_VERSION = "summarize-2";
 
 /** An enhanced title is a headline: at most this many characters and words (longer for long originals). */
 export const MAX_TITLE_CHARS = 200;
@@ -41,6 +43,50 @@ function unwrap(line: string): string {
   return line;
 }
 
+// Keys a model uses when it answers with JSON anyway; `{"title": "X"}` is read as X.
+const JSON_TITLE_KEYS = new Set(["title", "newtitle", "new title", "enhanced title", "headline"]);
+const WHOLE_FENCE = /^```[\w-]*[ \t]*\n?([\s\S]*?)\n?[ \t]*```$/;
+// Starts or ends like a JSON object or array, or opens with a quoted key and a value.
+const JSON_LIKE = /^\{|\}$|^\[\s*["{[]|["}\]]\s*\]$|^"[^"]*"\s*:\s*["{[\d]/;
+const MARKUP: [RegExp, string][] = [
+  [/<\/?[a-z][a-z0-9-]*(?:\s[^<>]*)?\/?>/i, "an HTML tag"],
+  [/&(?:[a-z]{2,8}|#\d{1,6}|#x[\da-f]{1,6});/i, "an HTML entity"],
+  [/```|`[^`]+`/, "a code span"],
+  [/\*\*\S[^*]*\*\*|__\S[^_]*__/, "Markdown bold"],
+  [/\[[^\]]+\]\([^)\s]+\)/, "a Markdown link"],
+  [/^(?:#{1,6}|>|[-*+•]|\d{1,2}[.)])\s/, "a Markdown heading, quote or list marker"],
+];
+
+/** What markup the line contains, unless the original title contains the same (then it is the news' own text). */
+function markupIn(line: string, original: string): string | undefined {
+  for (const [pattern, what] of MARKUP) if (pattern.test(line) && !pattern.test(original)) return what;
+  return undefined;
+}
+
+/**
+ * An answer that is JSON, or fenced, is a title in disguise: `{"title": "X"}` (bare or fenced)
+ * gives X; any other JSON-looking or fenced answer is an error to state back to the model.
+ */
+function unwrapStructured(text: string, original: string): { title: string } | { error: string } | undefined {
+  const fence = WHOLE_FENCE.exec(text);
+  const inner = (fence ? fence[1]! : text).trim();
+  if (!fence && !(JSON_LIKE.test(inner) && !JSON_LIKE.test(original.trim()))) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(inner);
+  } catch {
+    return fence && !JSON_LIKE.test(inner)
+      ? { error: "the answer is a code block; answer with the enhanced title as one line of plain text" }
+      : { error: "the answer looks like JSON but is not valid JSON; answer with the enhanced title as one line of plain text, not JSON" };
+  }
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    const entries = Object.entries(value);
+    const [key, title] = entries[0] ?? [];
+    if (entries.length === 1 && typeof title === "string" && JSON_TITLE_KEYS.has(key!.toLowerCase().replace(/[_-]+/g, " ").trim())) return { title };
+  }
+  return { error: "the answer is JSON, not a title; answer with the enhanced title as one line of plain text, not JSON" };
+}
+
 /** 6-word sequences of the instructions: an answer containing one is (part of) a copy of them. */
 function shingles(text: string, n = 6): Set<string> {
   const tokens = text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
@@ -50,11 +96,20 @@ function shingles(text: string, n = 6): Set<string> {
 }
 
 export function parseSummary(raw: string, original: string, instructions: ReadonlySet<string>): ParseResult<SummarizeOutput> {
-  const lines = raw.replace(LEADING_MARKER, "").split(/\r?\n|\r/).map((l) => l.trim()).filter((l) => l.length > 0);
+  let text = raw.trim().replace(LEADING_MARKER, "");
+  const structured = unwrapStructured(text, original);
+  if (structured && "error" in structured) return { ok: false, error: structured.error };
+  if (structured) text = structured.title;
+  const lines = text.split(/\r?\n|\r/).map((l) => l.trim()).filter((l) => l.length > 0);
   if (lines.length === 0) return { ok: false, error: "the answer is empty; answer with the enhanced title" };
   if (lines.length > 1) return { ok: false, error: `the answer has ${lines.length} lines; answer with the enhanced title only, on one line, with no explanation` };
   const line = unwrap(lines[0]!.replace(LEADING_MARKER, ""));
   if (NOT_A_TITLE.test(line)) return { ok: false, error: "the answer is a reply, not a title; answer with the enhanced title only" };
+  if (JSON_LIKE.test(line) && !JSON_LIKE.test(original.trim())) {
+    return { ok: false, error: "the answer looks like JSON; answer with the enhanced title as one line of plain text, not JSON" };
+  }
+  const markup = markupIn(line, original);
+  if (markup) return { ok: false, error: `the answer contains markup (${markup}); answer with the enhanced title as one line of plain text` };
   if (INPUT_LABEL.test(line)) return { ok: false, error: "the answer repeats the input labels (Title:, Abstract:, Category:); answer with the enhanced title only" };
   for (const s of shingles(line)) {
     if (instructions.has(s)) return { ok: false, error: "the answer repeats the instructions; answer with the enhanced title only" };
@@ -67,14 +122,6 @@ export function parseSummary(raw: string, original: string, instructions: Readon
     return { ok: false, error: `the title is too long (${words(title)} words, ${title.length} characters); keep it a headline of at most ${maxWords} words` };
   }
   return { ok: true, value: { title } };
-}
-
-/** The subcategory in words: the table, else by rule (`newsfoo` → `foo news`, `a_b` → `a b`). */
-export function subcategoryInWords(sub: string): string {
-  const table = subcategoryWords as Record<string, string>;
-  if (Object.hasOwn(table, sub)) return table[sub]!;
-  const spaced = sub.replace(/[-_]+/g, " ").trim();
-  return /^news[a-z]/.test(spaced) ? `${spaced.slice(4)} news` : spaced;
 }
 
 /**
@@ -108,7 +155,7 @@ export function offlineSummary(news: CatalogNews): string {
     : title;
 }
 
-const OFFLINE_TABLES = sha256(JSON.stringify(subcategoryWords), JSON.stringify(gazetteer));
+const OFFLINE_TABLES = sha256(SUBCATEGORY_TABLES, JSON.stringify(gazetteer));
 
 export const summarizeStage: Stage = {
   name: "summarize",

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../cli/command.js";
+import { PathError } from "../cli/paths.js";
 import { sha256 } from "../util/hash.js";
 
 /** The prompts bundled with genre-mind (`<repo>/prompts`). */
@@ -36,7 +37,8 @@ export function loadTemplate(dir: string, spec: TemplateSpec): Template {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new UserError(`prompt template ${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "not found" : (e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new PathError(`prompt template ${path}: not found`);
+    throw new UserError(`prompt template ${path}: ${(e as Error).message}`);
   }
   // Editors add a final newline; it is not part of the message.
   text = text.replace(/\r\n/g, "\n").replace(/\n+$/, "");

@@ -119,6 +119,11 @@ export class PredictionReader {
     }
   }
 
+  /** Whether a prediction for `key` was read ahead; after a failed take, that is every key in the file. */
+  has(key: string): boolean {
+    return this.ahead.has(key);
+  }
+
   /** Fails on a prediction left over: it names an impression the truth file does not have (or has already used). */
   async finish(): Promise<void> {
     for (;;) {

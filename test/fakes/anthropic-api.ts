@@ -80,6 +80,8 @@ export interface FakeAnthropicOptions {
   apiKey?: string;
   /** Server-side limits: exceeding one answers 429 with retry-after, like the real API. */
   limits?: { rpm?: number; itpm?: number; otpm?: number };
+  /** What each limit has left at start (default: a full minute's worth), as if other clients had used the key. */
+  limitsLeft?: { rpm?: number; itpm?: number; otpm?: number };
   /** Send anthropic-ratelimit-* headers for those limits (default true; false mimics a plain proxy). */
   rateLimitHeaders?: boolean;
   /** Tokens a system block marked cache_control must reach to be cached (default 1024). */
@@ -152,8 +154,11 @@ export function keyOf(body: FakeMessageRequest): string {
 class Bucket {
   private level: number;
   private last = performance.now();
-  constructor(private readonly perMinute: number) {
-    this.level = perMinute;
+  constructor(
+    private readonly perMinute: number,
+    left = perMinute,
+  ) {
+    this.level = left;
   }
   private refill(): void {
     const now = performance.now();
@@ -204,10 +209,11 @@ export class FakeAnthropic extends EventEmitter {
   constructor(readonly options: FakeAnthropicOptions = {}) {
     super();
     const l = options.limits ?? {};
+    const left = options.limitsLeft ?? {};
     this.buckets = {
-      rpm: l.rpm ? new Bucket(l.rpm) : undefined,
-      itpm: l.itpm ? new Bucket(l.itpm) : undefined,
-      otpm: l.otpm ? new Bucket(l.otpm) : undefined,
+      rpm: l.rpm ? new Bucket(l.rpm, left.rpm) : undefined,
+      itpm: l.itpm ? new Bucket(l.itpm, left.itpm) : undefined,
+      otpm: l.otpm ? new Bucket(l.otpm, left.otpm) : undefined,
     };
     this.addRoute("POST", "/v1/messages", (req, body, res) => this.messages(req, body as FakeMessageRequest, res));
     this.addRoute("POST", "/v1/messages/count_tokens", (_req, body, res) => {

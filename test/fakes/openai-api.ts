@@ -34,6 +34,8 @@ export interface OpenAiFakeOptions {
   latencyMs?: number;
   /** Answer 400 to any request carrying `response_format` (a server without structured output). */
   rejectResponseFormat?: boolean;
+  /** The same, with a bare "Bad Request" text body that names nothing (as some servers answer). */
+  rejectResponseFormatBare?: boolean;
   /** Answer 400 to `response_format.json_schema.strict: true` only (OpenAI with a schema outside its subset). */
   rejectStrict?: boolean;
   /** Answer 400 to `max_tokens`, as OpenAI's reasoning models do (they take `max_completion_tokens`). */
@@ -42,6 +44,12 @@ export interface OpenAiFakeOptions {
   requireKey?: string;
   /** Decides a fault for the n-th request (0-based); queued faults are used first. */
   fault?: (req: FakeChatRequest, n: number) => OpenAiFault | undefined;
+  /** Per-minute budgets advertised in OpenAI's x-ratelimit-* headers on every answer. */
+  rateLimits?: { requests: number; tokens: number };
+  /** Report the first write of a cacheable prefix as prompt_tokens_details.cache_write_tokens (newer OpenAI models bill it). */
+  reportCacheWrites?: boolean;
+  /** Chat requests from this one on (0-based) wait, unanswered, until releaseAnswers(): requests in flight on demand. */
+  holdFrom?: number;
 }
 
 export interface ReceivedChat {
@@ -51,6 +59,9 @@ export interface ReceivedChat {
   outcome: string;
 }
 
+/** A route added to the fake (the Batch API's files and batches); `body` is the raw request body. */
+export type FakeRoute = (req: IncomingMessage, body: Buffer, res: ServerResponse, match: RegExpExecArray) => void | Promise<void>;
+
 export interface OpenAiFake {
   /** Base URL including /v1, as users pass it to --base-url. */
   baseUrl: string;
@@ -58,6 +69,17 @@ export interface OpenAiFake {
   /** Emits "request" (ReceivedChat) after each answer is sent. */
   events: EventEmitter;
   queueFaults(...faults: OpenAiFault[]): void;
+  /** Answers the held requests and stops holding. */
+  releaseAnswers(): void;
+  /** Chat requests received and not answered yet (held). */
+  readonly waiting: number;
+  /** The chat completion the fake answers to a body (no HTTP, no fault but the one given): batches use it. */
+  completion(body: FakeChatRequest, fault?: OpenAiFault): Record<string, unknown>;
+  /** Sends a JSON answer with the fake's headers. */
+  json(res: ServerResponse, status: number, body: unknown): void;
+  /** An OpenAI-style error answer. */
+  error(res: ServerResponse, status: number, message: string, type: string): void;
+  addRoute(method: string, path: RegExp, route: FakeRoute): void;
   close(): Promise<void>;
 }
 
@@ -69,21 +91,52 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
   const events = new EventEmitter();
   const seenPrefixes = new Set<string>();
   let n = 0;
+  let completions = 0;
+  let holding = options.holdFrom !== undefined;
+  let waiting = 0;
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
 
   const answer =
     options.answer ??
     ((req: FakeChatRequest) => JSON.stringify({ echo: [...req.messages].reverse().find((m) => m.role === "user")?.content ?? "" }));
 
+  let tokensUsed = 0;
+  /** OpenAI's spelling: a budget per minute, what is left of it, and how long until it is full again. */
+  const limitHeaders = (): Record<string, string> => {
+    const l = options.rateLimits;
+    if (!l) return {};
+    return {
+      "x-ratelimit-limit-requests": String(l.requests),
+      "x-ratelimit-remaining-requests": String(Math.max(0, l.requests - n)),
+      "x-ratelimit-reset-requests": "1s",
+      "x-ratelimit-limit-tokens": String(l.tokens),
+      "x-ratelimit-remaining-tokens": String(Math.max(0, l.tokens - tokensUsed)),
+      "x-ratelimit-reset-tokens": "6m0s",
+    };
+  };
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { "content-type": "application/json", "x-request-id": `req_${n}`, ...headers });
+    res.writeHead(status, { "content-type": "application/json", "x-request-id": `req_${n}`, ...limitHeaders(), ...headers });
     res.end(typeof body === "string" ? body : JSON.stringify(body));
   };
   const error = (res: ServerResponse, status: number, message: string, type: string, param: string | null = null, headers: Record<string, string> = {}) =>
     send(res, status, { error: { message, type, param, code: null } }, headers);
 
+  const routes: { method: string; path: RegExp; route: FakeRoute }[] = [];
+
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    const path = (req.url ?? "").split("?")[0]!;
+    for (const r of routes) {
+      const match = r.method === req.method ? r.path.exec(path) : null;
+      if (!match) continue;
+      // The API's own routes want the key; the fake's own (/_fake/...) do not.
+      if (options.requireKey && path.startsWith("/v1/") && req.headers.authorization !== `Bearer ${options.requireKey}`) {
+        return error(res, 401, "Incorrect API key provided", "invalid_request_error");
+      }
+      return r.route(req, Buffer.concat(chunks), res, match);
+    }
     if (req.method !== "POST" || req.url !== "/v1/chat/completions") {
       return error(res, 404, `no route ${req.method} ${req.url}`, "not_found_error");
     }
@@ -98,6 +151,12 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     received.push(record);
     const done = () => events.emit("request", record);
     if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
+    if (holding && index >= (options.holdFrom ?? 0)) {
+      waiting++;
+      events.emit("held", waiting);
+      await released;
+      waiting--;
+    }
 
     if (options.requireKey && req.headers.authorization !== `Bearer ${options.requireKey}`) {
       record.outcome = "401";
@@ -113,6 +172,12 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     if (body.response_format && options.rejectResponseFormat) {
       record.outcome = "rejected-response-format";
       error(res, 400, "response_format is not supported by this server", "invalid_request_error", "response_format");
+      return done();
+    }
+    if (body.response_format && options.rejectResponseFormatBare) {
+      record.outcome = "rejected-response-format";
+      res.writeHead(400, { "content-type": "text/plain" });
+      res.end("Bad Request");
       return done();
     }
     if (body.response_format?.json_schema?.strict && options.rejectStrict) {
@@ -144,12 +209,23 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
         return done();
     }
 
+    const answered = completion(body, fault);
+    // The budget counts this answer's own tokens before the headers go out, as OpenAI's does.
+    tokensUsed += (answered.usage as { total_tokens: number }).total_tokens;
+    send(res, 200, answered);
+    done();
+  }
+
+  function completion(body: FakeChatRequest, fault?: OpenAiFault): Record<string, unknown> {
+    const index = completions++;
     const prompt = body.messages.map((m) => m.content).join("\n");
     const promptTokens = estimateTokens(prompt) + 3 * body.messages.length;
     // OpenAI-style automatic prefix caching: a repeated system prompt of ≥ 1024 tokens is read from cache.
     const system = body.messages.find((m) => m.role === "system")?.content ?? "";
     const systemTokens = estimateTokens(system);
-    const cached = systemTokens >= 1024 && seenPrefixes.has(system) ? Math.floor(systemTokens / 128) * 128 : 0;
+    const cacheable = systemTokens >= 1024 ? Math.floor(systemTokens / 128) * 128 : 0;
+    const cached = seenPrefixes.has(system) ? cacheable : 0;
+    const written = options.reportCacheWrites && !seenPrefixes.has(system) ? cacheable : 0;
     seenPrefixes.add(system);
 
     let content: string | null = fault?.kind === "content" ? fault.content : answer(body);
@@ -165,7 +241,7 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
       finish = "length";
     }
     const completionTokens = estimateTokens(refusal ?? content ?? "");
-    send(res, 200, {
+    return {
       id: `chatcmpl-${index}`,
       object: "chat.completion",
       created: Math.floor(Date.now() / 1000),
@@ -176,11 +252,10 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
         prompt_tokens: promptTokens,
         completion_tokens: completionTokens,
         total_tokens: promptTokens + completionTokens,
-        prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
+        prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0, ...(options.reportCacheWrites ? { cache_write_tokens: written } : {}) },
         completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
       },
-    });
-    done();
+    };
   }
 
   const server: Server = createServer((req, res) => {
@@ -195,6 +270,17 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     received,
     events,
     queueFaults: (...faults) => queued.push(...faults),
+    releaseAnswers: () => {
+      holding = false;
+      release();
+    },
+    get waiting() {
+      return waiting;
+    },
+    completion,
+    json: (res, status, body) => send(res, status, body),
+    error: (res, status, message, type) => error(res, status, message, type),
+    addRoute: (method, path, route) => routes.push({ method, path, route }),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

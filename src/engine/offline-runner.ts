@@ -1,0 +1,29 @@
+// The offline runner: each request's own deterministic answer (LlmRequest.offline), with nothing to
+// limit or retry; still validated and stored through the session like a model's answer.
+import { zeroUsage } from "./cost.js";
+import type { PendingItem } from "./plan.js";
+import type { StageSession } from "./session.js";
+
+/** Answers accepted before their lines are waited for: the appender coalesces them into few writes. */
+const IN_FLIGHT = 2048;
+
+export async function runOffline(session: StageSession, items: AsyncIterable<PendingItem>): Promise<void> {
+  let inFlight: Promise<unknown>[] = [];
+  for await (const item of items) {
+    let text: string;
+    try {
+      text = item.req.offline();
+    } catch (e) {
+      item.answers = 1;
+      await session.fail(item, "invalid", `offline answer failed: ${(e as Error).message}`);
+      continue;
+    }
+    // Every one is awaited in the end, so the counts are final and a failed write is not lost.
+    inFlight.push(session.accept(item, { text, stop: "end", usage: zeroUsage() }));
+    if (inFlight.length >= IN_FLIGHT) {
+      await Promise.all(inFlight);
+      inFlight = [];
+    }
+  }
+  await Promise.all(inFlight);
+}

@@ -1,0 +1,340 @@
+// `import once`: ONCE's released gpt-3.5 answers (src/import/once-logs.ts) judged by each stage's own
+// parser, as if a live provider had given them, and turned into that stage's records.
+import { join } from "node:path";
+import type { CommandContext } from "../cli/command.js";
+import { zeroUsage } from "../engine/cost.js";
+import { engineJsonl, JsonlAppender } from "../engine/store.js";
+import { FailureRecord, IMPORTED, StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
+import { loadCandidates } from "../mind/catalog.js";
+import { runPaths, StageMeta } from "../run/folder.js";
+import { writeFileAtomic } from "../util/atomic.js";
+import { sha256 } from "../util/hash.js";
+import type { GenerateOutput, PseudoNews } from "../stages/outputs.js";
+import type { StageConfig } from "../stages/options.js";
+import { prepareStage, splitSizes, type PreparedStage } from "../stages/run.js";
+import { onceProfileAsJson, readSummarizerLog, readUidVocabulary, readUserLog, type LoggedAnswer, type LogOrigin, type LogRead } from "./once-logs.js";
+
+export const ONCE_FILES = {
+  summarize: "news_summarizer.log",
+  profile: "user_profiler.log",
+  uids: join("user", "tok.uid.dat"),
+} as const;
+
+/** The generator logs of each variant: each file is one request per user, so a variant gives two items. */
+export const ONCE_VARIANTS = {
+  chain: ["chain_v5.log", "chain_v6.log"],
+  plain: ["generator_v1.log", "generator_v2.log"],
+} as const;
+export type OnceVariant = keyof typeof ONCE_VARIANTS;
+
+/** Why a logged answer did not become (part of) a record: the reasons the summary counts. */
+export type ImportReason =
+  | "malformed line"
+  | "index past the vocabulary"
+  | "not in --data"
+  | "not an item"
+  | "wrong format"
+  | "invalid answer"
+  | "copies the user's impressions"
+  | "repeats another item"
+  | "answered again later";
+
+/** Per log file: what was read and what became of it. */
+export interface FileSummary {
+  file: string;
+  stage: StageName;
+  lines: number;
+  /** Answers that are in a record. */
+  imported: number;
+  /** Answers (or lines) that are not, by reason. */
+  refused: Partial<Record<ImportReason, number>>;
+  /** IDs that are not in --data (news or users), first few. */
+  unknownIds: string[];
+  /** Summarizer: lines joined to the answer above them. */
+  continuations: number;
+}
+
+/** What became of one item: a record's output, or the error of its last answer. */
+export interface ItemOutcome {
+  stage: StageName;
+  itemId: string;
+  /** The stage's request for the item: its provenance, and what a live run would have asked. */
+  request: LlmRequest;
+  /** Where the answers that make the record (or the failure) were read, in order. */
+  origins: LogOrigin[];
+  answers: string[];
+  output?: unknown;
+  error?: string;
+}
+
+export interface StageImport {
+  stage: StageName;
+  files: FileSummary[];
+  items: ItemOutcome[];
+  /** The stage's prompt-template hashes and the options the requests were built with. */
+  prepared: PreparedStage;
+}
+
+export interface OnceImportOptions {
+  folder: string;
+  stages: readonly StageName[];
+  variant: readonly string[];
+  /** The stage config the requests are built with (data, cold-max, recent …). */
+  config: StageConfig;
+}
+
+function summaryOf(read: LogRead, stage: StageName): FileSummary {
+  const s: FileSummary = { file: read.file, stage, lines: read.lines, imported: 0, refused: {}, unknownIds: [], continuations: read.continuations };
+  for (const p of read.problems) refuse(s, p.kind === "malformed line" ? "malformed line" : "index past the vocabulary");
+  return s;
+}
+
+function refuse(s: FileSummary, reason: ImportReason, n = 1): void {
+  s.refused[reason] = (s.refused[reason] ?? 0) + n;
+}
+
+/**
+ * Answers grouped by item, in log order, after dropping those for IDs outside --data and those for
+ * IDs the stage does not cover (counted per file). `summaries` is keyed by file name.
+ */
+function byItem(prepared: PreparedStage, answers: readonly LoggedAnswer[], summaries: Map<string, FileSummary>): Map<string, LoggedAnswer[]> {
+  const { stage, input } = prepared;
+  const known = (id: string) => (stage.name === "summarize" ? input.catalog.news.has(id) : input.catalog.users.has(id));
+  const groups = new Map<string, LoggedAnswer[]>();
+  const notItems = new Map<string, string>();
+  for (const a of answers) {
+    const s = summaries.get(a.origin.file)!;
+    if (!known(a.id)) {
+      refuse(s, "not in --data");
+      if (s.unknownIds.length < 5 && !s.unknownIds.includes(a.id)) s.unknownIds.push(a.id);
+      continue;
+    }
+    let why = notItems.get(a.id);
+    if (why === undefined && !groups.has(a.id)) {
+      why = stage.whyNot(input.catalog, input.options, a.id) ?? "";
+      if (why) notItems.set(a.id, why);
+    }
+    if (why) {
+      refuse(s, "not an item");
+      continue;
+    }
+    const g = groups.get(a.id);
+    if (g) g.push(a);
+    else groups.set(a.id, [a]);
+  }
+  return groups;
+}
+
+/** The stage's requests for these items, built once for all of them (with `k` items per user for generate). */
+function requestsOf(prepared: PreparedStage, ids: readonly string[], k?: number): Map<string, LlmRequest> {
+  const input = k === undefined ? prepared.input : { ...prepared.input, options: { ...prepared.input.options, k } };
+  const requests = prepared.stage.requests(input, ids);
+  return new Map(requests.map((r) => [r.itemId, r]));
+}
+
+/**
+ * summarize and profile: one answer per item; when an item was answered more than once, its last
+ * valid answer makes the record (the store's rule: the last record of an item wins) and the
+ * earlier ones are counted as answered again later.
+ */
+function judgeSingle(prepared: PreparedStage, groups: Map<string, LoggedAnswer[]>, summaries: Map<string, FileSummary>): ItemOutcome[] {
+  const stage = prepared.stage.name;
+  const requests = requestsOf(prepared, [...groups.keys()]);
+  const outcomes: ItemOutcome[] = [];
+  for (const [itemId, answers] of groups) {
+    const request = requests.get(itemId)!;
+    let kept: { answer: LoggedAnswer; output: unknown } | undefined;
+    let last: { answer: LoggedAnswer; error: string } | undefined;
+    for (const answer of answers) {
+      const s = summaries.get(answer.origin.file)!;
+      let raw = answer.answer;
+      if (stage === "profile") {
+        const converted = onceProfileAsJson(raw);
+        if (!converted.ok) {
+          refuse(s, "wrong format");
+          last = { answer, error: converted.error };
+          continue;
+        }
+        raw = converted.json;
+      }
+      const parsed = request.parse(raw);
+      if (!parsed.ok) {
+        refuse(s, "invalid answer");
+        last = { answer, error: parsed.error };
+        continue;
+      }
+      const unfit = request.check?.(parsed.value);
+      if (unfit !== undefined) {
+        refuse(s, "invalid answer");
+        last = { answer, error: unfit };
+        continue;
+      }
+      if (kept) refuse(summaries.get(kept.answer.origin.file)!, "answered again later");
+      kept = { answer, output: parsed.value };
+    }
+    if (kept) {
+      summaries.get(kept.answer.origin.file)!.imported++;
+      outcomes.push({ stage, itemId, request, origins: [kept.answer.origin], answers: [kept.answer.answer], output: kept.output });
+    } else if (last) {
+      outcomes.push({ stage, itemId, request, origins: answers.map((a) => a.origin), answers: answers.map((a) => a.answer), error: `${last.answer.origin.file}:${last.answer.origin.line}: ${last.error}` });
+    }
+  }
+  return outcomes;
+}
+
+/**
+ * generate: every line is one request for one pseudo-news item, and a user may have several (one per
+ * file of the variant, sometimes more). Each answer is parsed as a one-item answer; the valid ones are
+ * then added one at a time to the user's record as long as the stage's parser accepts the growing
+ * list (an item that repeats an earlier one is refused).
+ */
+function judgeGenerate(prepared: PreparedStage, groups: Map<string, LoggedAnswer[]>, summaries: Map<string, FileSummary>): ItemOutcome[] {
+  // The stage's requests for k = 1, 2, … items, each built once for every user with that many answers.
+  const byK = new Map<number, Map<string, LlmRequest>>();
+  const requestFor = (itemId: string, k: number): LlmRequest => {
+    let m = byK.get(k);
+    if (!m) byK.set(k, (m = requestsOf(prepared, [...groups].filter(([, a]) => a.length >= k).map(([id]) => id), k)));
+    return m.get(itemId)!;
+  };
+  const outcomes: ItemOutcome[] = [];
+  for (const [itemId, answers] of groups) {
+    let items: PseudoNews[] = [];
+    const used: LoggedAnswer[] = [];
+    let lastError: string | undefined;
+    for (const answer of answers) {
+      const s = summaries.get(answer.origin.file)!;
+      const parsed = requestFor(itemId, 1).parse(answer.answer);
+      if (!parsed.ok) {
+        refuse(s, "invalid answer");
+        lastError = `${answer.origin.file}:${answer.origin.line}: ${parsed.error}`;
+        continue;
+      }
+      const unfit = requestFor(itemId, 1).check?.(parsed.value);
+      if (unfit !== undefined) {
+        refuse(s, "copies the user's impressions");
+        lastError = `${answer.origin.file}:${answer.origin.line}: ${unfit}`;
+        continue;
+      }
+      const item = (parsed.value as GenerateOutput).items[0]!;
+      const together = requestFor(itemId, items.length + 1).parse(JSON.stringify({ items: [...items, item] }));
+      if (!together.ok) {
+        refuse(s, "repeats another item");
+        lastError = `${answer.origin.file}:${answer.origin.line}: ${together.error}`;
+        continue;
+      }
+      items = (together.value as GenerateOutput).items;
+      used.push(answer);
+    }
+    if (items.length > 0) {
+      for (const a of used) summaries.get(a.origin.file)!.imported++;
+      const request = requestFor(itemId, items.length);
+      outcomes.push({ stage: "generate", itemId, request, origins: used.map((a) => a.origin), answers: used.map((a) => a.answer), output: { items } });
+    } else {
+      const request = requestFor(itemId, 1);
+      outcomes.push({ stage: "generate", itemId, request, origins: answers.map((a) => a.origin), answers: answers.map((a) => a.answer), error: lastError! });
+    }
+  }
+  return outcomes;
+}
+
+/** Reads the logs of each stage asked for and judges every answer; nothing is written. */
+export async function judgeOnceLogs(opts: OnceImportOptions, ctx: CommandContext): Promise<StageImport[]> {
+  const at = (file: string) => join(opts.folder, file);
+  const needsUsers = opts.stages.some((s) => s !== "summarize");
+  const uids = needsUsers ? await readUidVocabulary(at(ONCE_FILES.uids)) : [];
+  const result: StageImport[] = [];
+  for (const stage of opts.stages) {
+    const files = stage === "summarize" ? [ONCE_FILES.summarize] : stage === "profile" ? [ONCE_FILES.profile] : [...opts.variant];
+    const reads: LogRead[] = [];
+    for (const file of files) {
+      reads.push(stage === "summarize" ? await readSummarizerLog(at(file), file) : await readUserLog(at(file), file, stage === "profile" ? "interest" : "news", uids));
+    }
+    const prepared = await prepareStage(stage, opts.config, ctx);
+    const summaries = new Map(reads.map((r) => [r.file, summaryOf(r, stage)]));
+    const groups = byItem(prepared, reads.flatMap((r) => r.answers), summaries);
+    // What the stage's check keeps pseudo-news clear of (history-rule.ts rule 4), as a live run loads it.
+    if (prepared.stage.usesCandidates) prepared.input.candidates = await loadCandidates(prepared.input.catalog, new Set(groups.keys()), { lenient: opts.config.lenient });
+    const items = stage === "generate" ? judgeGenerate(prepared, groups, summaries) : judgeSingle(prepared, groups, summaries);
+    result.push({ stage, files: [...summaries.values()], items, prepared });
+  }
+  return result;
+}
+
+export interface WrittenStage {
+  stage: StageName;
+  items: number;
+  /** Records and failures appended now. */
+  records: number;
+  failures: number;
+  /** Records and failures the run folder already held from an earlier import of the same answers. */
+  alreadyThere: number;
+}
+
+/**
+ * The key of an imported record: no live request can have it (a live key is a hex digest), and the
+ * same answers for the same item, written from the same history, always give the same key, so an
+ * import run twice appends nothing.
+ */
+export function importedKey(outcome: ItemOutcome, model: string): string {
+  const origins = outcome.origins.map((o) => `${o.file}:${o.line}`).join(" ");
+  return `${IMPORTED}-${sha256(outcome.stage, outcome.itemId, model, JSON.stringify(outcome.request.source ?? null), origins, ...outcome.answers)}`;
+}
+
+/** Appends each stage's records and failures to the run folder through the engine's store, and writes its meta. */
+export async function writeImport(judged: readonly StageImport[], out: string, model: string): Promise<WrittenStage[]> {
+  const paths = runPaths(out);
+  const written: WrittenStage[] = [];
+  for (const { stage, items, prepared, files } of judged) {
+    const existing = new Set<string>();
+    for await (const r of engineJsonl(paths.records(stage), StageRecord)) existing.add(r.key);
+    for await (const r of engineJsonl(paths.failures(stage), FailureRecord)) existing.add(r.key);
+    const w: WrittenStage = { stage, items: items.length, records: 0, failures: 0, alreadyThere: 0 };
+    const records = await JsonlAppender.open(paths.records(stage));
+    const failures = await JsonlAppender.open(paths.failures(stage));
+    try {
+      for (const item of items) {
+        const key = importedKey(item, model);
+        if (existing.has(key)) {
+          w.alreadyThere++;
+          continue;
+        }
+        const head = { key, stage, itemId: item.itemId, provider: IMPORTED, model, source: item.request.source, origin: item.origins };
+        if (item.error === undefined) {
+          await records.append(StageRecord.parse({ ...head, output: item.output, usage: zeroUsage(), attempts: 1 }));
+          w.records++;
+        } else {
+          const lastAnswer = item.answers[item.answers.length - 1];
+          await failures.append(FailureRecord.parse({ ...head, reason: "invalid", message: item.error, lastAnswer, usage: zeroUsage(), attempts: item.answers.length }));
+          w.failures++;
+        }
+      }
+    } finally {
+      await records.close();
+      await failures.close();
+    }
+    const failed = items.filter((i) => i.error !== undefined).length;
+    const meta: StageMeta = {
+      stage,
+      provider: IMPORTED,
+      model,
+      promptHashes: {},
+      options: { ...importOptions(stage, prepared), importedFrom: files.map((f) => f.file) },
+      splits: await splitSizes(prepared.input.catalog),
+      counts: { items: items.length, done: w.records + w.failures, cached: w.alreadyThere, retried: 0, failed, failedByReason: failed ? { invalid: failed } : {} },
+      usage: zeroUsage(),
+      costUsd: 0,
+      finishedAt: new Date().toISOString(),
+    };
+    await writeFileAtomic(paths.stageMeta(stage), JSON.stringify(StageMeta.parse(meta), null, 2) + "\n");
+    written.push(w);
+  }
+  return written;
+}
+
+/** The stage options the answers were judged with, as a stage run records them. */
+function importOptions(stage: StageName, prepared: PreparedStage): Record<string, unknown> {
+  const o = prepared.input.options;
+  if (stage === "profile") return { recent: o.recent };
+  if (stage === "generate") return { coldMax: o.coldMax };
+  return {};
+}
