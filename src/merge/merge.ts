@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
 import { STAGE_NAMES, type StageName } from "../engine/types.js";
 import { MindFormatError } from "../mind/errors.js";
-import { CandidateGuard, forEachCode, HistoryProbe, isCold, UserSources, type GuardedItem } from "../mind/history-rule.js";
+import { CandidateGuard, forEachCode, HistoryProbe, isCold, UserSources, type GuardedGroup, type GuardedItem } from "../mind/history-rule.js";
 import { parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
@@ -116,6 +116,9 @@ function assignPseudoIds(records: AllRecords, newsIds: Iterable<string>, mode: M
   }
   return rows;
 }
+
+/** A pseudo-news row's title, packed for the candidate checks. */
+type RowItem = GuardedItem<number> & { row: PseudoRow };
 
 /** Rows by their user. */
 function byUser(rows: readonly PseudoRow[]): Map<string, PseudoRow[]> {
@@ -279,9 +282,9 @@ async function writeStaging(
   const codes = records.generate.sources.codes;
   const guard = new CandidateGuard<number>((code) => titles.get(codes.id(code)));
   const refused = new Set<PseudoRow>();
-  const retitled = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
+  const retitled = new Map<string, GuardedGroup<number, RowItem>>();
   for (const [userId, rows] of byUser(pseudoRows.filter((r) => r.sourceTitle !== undefined))) {
-    retitled.set(userId, rows.map((row) => ({ row, item: guard.item(row.sourceTitle!) })));
+    retitled.set(userId, guard.group(rows.map((row) => ({ row, ...guard.item(row.sourceTitle!) }))));
   }
 
   const users = new UserSources(splits.map((s) => s.name));
@@ -442,7 +445,7 @@ interface BehaviorsContext {
   pseudoSuffix: ReadonlyMap<string, string>;
   coldMax: number;
   /** Pseudo-news rows that would take their source row's title (`item`: that title), by user; `refused` gets those that would copy a candidate. */
-  retitled: ReadonlyMap<string, readonly { row: PseudoRow; item: GuardedItem<number> }[]>;
+  retitled: ReadonlyMap<string, GuardedGroup<number, RowItem>>;
   guard: CandidateGuard<number>;
   refused: Set<PseudoRow>;
 }
@@ -460,6 +463,11 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
   const out = await AtomicFileWriter.open(target);
   const probe = new HistoryProbe(records.profile.sources.codes);
   const pass: SplitPass = { impressions: 0, extended: 0, pseudoUsers: new Set(), profiled: [] };
+  // The row's retitled items, and one callback for the pass that refuses those a candidate of the row copies.
+  let mine: GuardedGroup<number, RowItem> | undefined;
+  const refuseCopies = (candidate: number): void => {
+    for (const { item } of guard.conflicts(mine!, candidate) ?? []) refused.add(item.row);
+  };
   try {
     for await (const { buf, starts, ends, firstLineNo } of readByteLineChunks(file)) {
       const parts: Buffer[] = [];
@@ -477,16 +485,11 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
           const profile = records.profile.byItem.get(userId);
           const generated = records.generate.byItem.get(userId);
           if (profile || generated) probe.load(buf, t3 + 1, t4);
-          if (profile && probe.holdsAll(records.profile.sources.clicks(profile.source))) pass.profiled.push(userId);
-          if (generated && probe.holdsAll(records.generate.sources.clicks(generated.source))) pass.pseudoUsers.add(userId);
+          if (profile && records.profile.sources.heldBy(profile.source, probe)) pass.profiled.push(userId);
+          if (generated && records.generate.sources.heldBy(generated.source, probe)) pass.pseudoUsers.add(userId);
         }
-        const mine = retitled.get(userId);
-        if (mine) {
-          const check = (candidate: number) => {
-            for (const { row, item } of mine) if (!refused.has(row) && guard.conflict(item, candidate)) refused.add(row);
-          };
-          forEachCode(probe.codes, buf, t4 + 1, end, check, true);
-        }
+        mine = retitled.get(userId);
+        if (mine) forEachCode(probe.codes, buf, t4 + 1, end, refuseCopies, true);
         if (pass.pseudoUsers.has(userId)) {
           const suffix = pseudoSuffix.get(userId)!;
           pass.extended++;
@@ -580,14 +583,17 @@ async function auditStaging(
 ): Promise<{ pseudoNews: number; profiles: number }> {
   const codes = records.generate.sources.codes;
   const owner = new Map<number, PseudoRow>(rows.map((r) => [codes.code(r.id), r]));
+  // Pseudo-news IDs number on from the largest input ID: every other history ID is below the first.
+  let firstPseudo = Infinity;
+  for (const code of owner.keys()) firstPseudo = Math.min(firstPseudo, code);
   // Each item as written and as the stage validated it (the record's title, retrievedFrom).
-  const guarded = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
+  const guarded = new Map<string, GuardedGroup<number, RowItem>>();
   for (const [userId, mine] of byUser(rows)) {
     const items = mine.flatMap((row) => {
       const from = row.item.retrievedFrom === undefined ? undefined : codes.code(row.item.retrievedFrom);
-      return [...new Set([row.title, row.item.title])].map((title) => ({ row, item: guard.item(title, from) }));
+      return [...new Set([row.title, row.item.title])].map((title) => ({ row, ...guard.item(title, from) }));
     });
-    guarded.set(userId, items);
+    guarded.set(userId, guard.group(items));
   }
   const probe = new HistoryProbe(codes);
   const violations: string[] = [];
@@ -599,9 +605,26 @@ async function auditStaging(
   };
   let pseudoNews = 0;
   let profiles = 0;
-  const clicksOf = (stage: "profile" | "generate", userId: string) => {
+  const appended: PseudoRow[] = [];
+  const appendedOnly = (code: number): boolean => {
+    if (code < firstPseudo) return false;
+    const row = owner.get(code);
+    if (row) appended.push(row);
+    return row !== undefined;
+  };
+  // The row whose candidates checkCandidate sees: one callback for the whole audit, not one per row.
+  let row: { userId: string; split: string; mine: GuardedGroup<number, RowItem> } | undefined;
+  const checkCandidate = (code: number): void => {
+    const { userId, split, mine } = row!;
+    for (const { item, reason } of guard.conflicts(mine, code) ?? []) {
+      const candidate = codes.id(code);
+      const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is a near copy of ${candidate} ("${titles(candidate)}")`;
+      violation(`${item.row.id} ${candidate}`, `${userId} in ${split}: pseudo-news ${item.row.id} ${how}, a candidate of ${userId}'s impressions in ${split}`);
+    }
+  };
+  const heldBy = (stage: "profile" | "generate", userId: string): boolean => {
     const kept = records[stage].byItem.get(userId);
-    return kept ? records[stage].sources.clicks(kept.source) : undefined;
+    return kept !== undefined && records[stage].sources.heldBy(kept.source, probe);
   };
   for (const split of splits) {
     const dir = join(staging, split.name);
@@ -626,41 +649,28 @@ async function auditStaging(
         if (!seen[u]) {
           seen[u] = 1;
           // The history without its pseudo-news is what the source clicks must be in.
-          const appended: PseudoRow[] = [];
-          probe.load(buf, t3 + 1, t4, (code) => {
-            const row = owner.get(code);
-            if (row) appended.push(row);
-            return row !== undefined;
-          });
+          appended.length = 0;
+          probe.load(buf, t3 + 1, t4, appendedOnly);
           for (const row of appended) {
             pseudoNews++;
             const where = `${userId} in ${split.name}: pseudo-news ${row.id}`;
             if (row.userId !== userId) violation(`${split.name} ${row.id} ${userId}`, `${where} was written for ${row.userId}`);
-            else if (!probe.holdsAll(clicksOf("generate", userId)!)) {
+            else if (!heldBy("generate", userId)) {
               violation(`${split.name} ${row.id}`, `${where} was written from clicks this split's history does not hold (${sourceText(records, "generate", userId)})`);
             }
           }
           if (profiled[u] === 1) {
             profiled[u] = 2;
             profiles++;
-            const clicks = clicksOf("profile", userId);
-            if (!clicks || !probe.holdsAll(clicks)) {
+            if (!heldBy("profile", userId)) {
               violation(`${split.name} profile ${userId}`, `${userId} in ${split.name}: the profile was written from clicks this split's history does not hold (${sourceText(records, "profile", userId)})`);
             }
           }
         }
         const mine = guarded.get(userId);
         if (!mine) continue;
-        const check = (code: number) => {
-          for (const { row, item } of mine) {
-            const reason = guard.conflict(item, code);
-            if (!reason) continue;
-            const candidate = codes.id(code);
-            const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is a near copy of ${candidate} ("${titles(candidate)}")`;
-            violation(`${row.id} ${candidate}`, `${userId} in ${split.name}: pseudo-news ${row.id} ${how}, a candidate of ${userId}'s impressions in ${split.name}`);
-          }
-        };
-        forEachCode(codes, buf, t4 + 1, end, check, true);
+        row = { userId, split: split.name, mine };
+        forEachCode(codes, buf, t4 + 1, end, checkCandidate, true);
       }
     }
     for (const [userId, u] of users.index) {
