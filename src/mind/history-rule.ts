@@ -1,6 +1,6 @@
 // Which history describes a user, and where a result written from it may be used. This is the one
 // place of the rule; the catalog and the stages, merge and its audit, `prompt`, `--dry-run` and the
-// report all ask it (README: "Which history describes a user").
+// report all ask it (docs/history-rule.md).
 //
 // MIND freezes a user's history per split, and a later split's history holds the clicks of an
 // earlier split's impressions, which are that split's labels. Hence:
