@@ -8,7 +8,7 @@ import { copyFile, link, mkdir, readdir, rename, rm, stat } from "node:fs/promis
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
 import { MindFormatError } from "../mind/errors.js";
-import { CandidateGuard, DEFAULT_COLD_MAX, forEachCode, HistoryProbe, NewsCodes, UserSources, type GuardedItem } from "../mind/history-rule.js";
+import { CandidateGuard, DEFAULT_COLD_MAX, forEachCode, HistoryProbe, NewsCodes, UserSources, type GuardedGroup, type GuardedItem } from "../mind/history-rule.js";
 import { behaviorTabs, parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
@@ -117,6 +117,9 @@ interface PseudoRow extends NewsRow {
    */
   sourceTitle?: string;
 }
+
+/** A pseudo-news row's title, packed for the candidate checks. */
+type RowItem = GuardedItem<number> & { row: PseudoRow };
 
 /** Pseudo-news IDs continue after the largest numeric news ID, in stage order, then user order, then item order. */
 function assignPseudoIds(merging: readonly Merging[], newsIds: Iterable<string>, edits: Edits): PseudoRow[] {
@@ -328,9 +331,9 @@ async function writeStaging(
   const historyCap = Math.max(1, ...merging.map((m) => m.stage.merge.historyCap?.(m.state) ?? 0));
   const guard = new CandidateGuard<number>((code) => titles.get(codes.id(code)));
   const refused = new Set<PseudoRow>();
-  const retitled = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
+  const retitled = new Map<string, GuardedGroup<number, RowItem>>();
   for (const [userId, rows] of byUser(pseudoRows.filter((r) => r.sourceTitle !== undefined))) {
-    retitled.set(userId, rows.map((row) => ({ row, item: guard.item(row.sourceTitle!) })));
+    retitled.set(userId, guard.group(rows.map((row) => ({ row, ...guard.item(row.sourceTitle!) }))));
   }
 
   const passes: SplitPass[] = [];
@@ -468,7 +471,7 @@ interface BehaviorsContext {
   historyCap: number;
   codes: NewsCodes;
   /** Pseudo-news rows that would take their source row's title (`item`: that title), by user; `refused` gets those that would copy a candidate. */
-  retitled: ReadonlyMap<string, readonly { row: PseudoRow; item: GuardedItem<number> }[]>;
+  retitled: ReadonlyMap<string, GuardedGroup<number, RowItem>>;
   guard: CandidateGuard<number>;
   refused: Set<PseudoRow>;
 }
@@ -486,6 +489,11 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
   const out = await AtomicFileWriter.open(target);
   const probe = new HistoryProbe(ctx.codes);
   const pass: SplitPass = { impressions: 0, extended: 0, applied: ctx.merging.map(() => new Set()), suffixes: new Map() };
+  // The row's retitled items, and one callback for the pass that refuses those a candidate of the row copies.
+  let mine: GuardedGroup<number, RowItem> | undefined;
+  const refuseCopies = (candidate: number): void => {
+    for (const { item } of guard.conflicts(mine!, candidate) ?? []) refused.add(item.row);
+  };
   try {
     for await (const { buf, starts, ends, firstLineNo } of readByteLineChunks(file)) {
       const parts: Buffer[] = [];
@@ -509,19 +517,14 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
               probe.load(buf, t3 + 1, t4);
               loaded = true;
             }
-            if (!probe.holdsAll(m.records.sources.clicks(kept.source))) continue;
+            if (!m.records.sources.heldBy(kept.source, probe)) continue;
             pass.applied[m.index]!.add(userId);
             suffix += pseudoSuffix[m.index]!.get(userId) ?? "";
           }
           if (suffix) pass.suffixes.set(userId, suffix);
         }
-        const mine = retitled.get(userId);
-        if (mine) {
-          const check = (candidate: number) => {
-            for (const { row, item } of mine) if (!refused.has(row) && guard.conflict(item, candidate)) refused.add(row);
-          };
-          forEachCode(probe.codes, buf, t4 + 1, end, check, true);
-        }
+        mine = retitled.get(userId);
+        if (mine) forEachCode(probe.codes, buf, t4 + 1, end, refuseCopies, true);
         const suffix = pass.suffixes.get(userId);
         if (suffix !== undefined) {
           pass.extended++;
@@ -619,14 +622,17 @@ async function auditStaging(
   titles: (newsId: string) => string | undefined,
 ): Promise<Record<string, number>> {
   const owner = new Map<number, PseudoRow>(rows.map((r) => [codes.code(r.id), r]));
+  // Pseudo-news IDs number on from the largest input ID: every other history ID is below the first.
+  let firstPseudo = Infinity;
+  for (const code of owner.keys()) firstPseudo = Math.min(firstPseudo, code);
   // Each item as written and as the stage validated it (the record's title, retrievedFrom).
-  const guarded = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
+  const guarded = new Map<string, GuardedGroup<number, RowItem>>();
   for (const [userId, mine] of byUser(rows)) {
     const items = mine.flatMap((row) => {
       const from = row.item.retrievedFrom === undefined ? undefined : codes.code(row.item.retrievedFrom);
-      return [...new Set([row.title, row.item.title])].map((title) => ({ row, item: guard.item(title, from) }));
+      return [...new Set([row.title, row.item.title])].map((title) => ({ row, ...guard.item(title, from) }));
     });
-    guarded.set(userId, items);
+    guarded.set(userId, guard.group(items));
   }
   const probe = new HistoryProbe(codes);
   const violations: string[] = [];
@@ -638,6 +644,23 @@ async function auditStaging(
   };
   let pseudoNews = 0;
   const lines = userFiles.map(() => 0);
+  const appended: PseudoRow[] = [];
+  const appendedOnly = (code: number): boolean => {
+    if (code < firstPseudo) return false;
+    const row = owner.get(code);
+    if (row) appended.push(row);
+    return row !== undefined;
+  };
+  // The row whose candidates checkCandidate sees: one callback for the whole audit, not one per row.
+  let row: { userId: string; split: string; mine: GuardedGroup<number, RowItem> } | undefined;
+  const checkCandidate = (code: number): void => {
+    const { userId, split, mine } = row!;
+    for (const { item, reason } of guard.conflicts(mine, code) ?? []) {
+      const candidate = codes.id(code);
+      const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is a near copy of ${candidate} ("${titles(candidate)}")`;
+      violation(`${item.row.id} ${candidate}`, `${userId} in ${split}: pseudo-news ${item.row.id} ${how}, a candidate of ${userId}'s impressions in ${split}`);
+    }
+  };
   for (const split of splits) {
     const dir = join(staging, split.name);
     // Per users file: users with a line in this split's file (1), then checked against their behaviors row (2).
@@ -663,17 +686,13 @@ async function auditStaging(
         if (!seen[u]) {
           seen[u] = 1;
           // The history without its pseudo-news is what the source clicks must be in.
-          const appended: PseudoRow[] = [];
-          probe.load(buf, t3 + 1, t4, (code) => {
-            const row = owner.get(code);
-            if (row) appended.push(row);
-            return row !== undefined;
-          });
+          appended.length = 0;
+          probe.load(buf, t3 + 1, t4, appendedOnly);
           for (const row of appended) {
             pseudoNews++;
             const where = `${userId} in ${split.name}: pseudo-news ${row.id}`;
             if (row.userId !== userId) violation(`${split.name} ${row.id} ${userId}`, `${where} was written for ${row.userId}`);
-            else if (!probe.holdsAll(clicksOf(row.from, userId)!)) {
+            else if (!heldBy(row.from, userId, probe)) {
               violation(`${split.name} ${row.id}`, `${where} was written from clicks this split's history does not hold (${sourceText(row.from, userId)})`);
             }
           }
@@ -681,8 +700,7 @@ async function auditStaging(
             if (listed[f]![u] !== 1) continue;
             listed[f]![u] = 2;
             lines[f]!++;
-            const clicks = clicksOf(m, userId);
-            if (!clicks || !probe.holdsAll(clicks)) {
+            if (!heldBy(m, userId, probe)) {
               const noun = file.audit.noun;
               violation(`${split.name} ${noun} ${userId}`, `${userId} in ${split.name}: the ${noun} was written from clicks this split's history does not hold (${sourceText(m, userId)})`);
             }
@@ -690,16 +708,8 @@ async function auditStaging(
         }
         const mine = guarded.get(userId);
         if (!mine) continue;
-        const check = (code: number) => {
-          for (const { row, item } of mine) {
-            const reason = guard.conflict(item, code);
-            if (!reason) continue;
-            const candidate = codes.id(code);
-            const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is a near copy of ${candidate} ("${titles(candidate)}")`;
-            violation(`${row.id} ${candidate}`, `${userId} in ${split.name}: pseudo-news ${row.id} ${how}, a candidate of ${userId}'s impressions in ${split.name}`);
-          }
-        };
-        forEachCode(codes, buf, t4 + 1, end, check, true);
+        row = { userId, split: split.name, mine };
+        forEachCode(codes, buf, t4 + 1, end, checkCandidate, true);
       }
     }
     for (const [f, { file }] of userFiles.entries()) {
@@ -722,10 +732,10 @@ async function auditStaging(
   return { pseudoNews, ...Object.fromEntries(userFiles.map(({ file }, f) => [file.audit.key, lines[f]!])) };
 }
 
-/** The source clicks of a users stage's record for a user. */
-function clicksOf(m: Merging, userId: string): Int32Array | undefined {
+/** Rule 3: does the history loaded in `probe` hold every source click of a users stage's record for the user? */
+function heldBy(m: Merging, userId: string, probe: HistoryProbe): boolean {
   const kept = m.records.byItem.get(userId);
-  return kept ? m.records.sources.clicks(kept.source) : undefined;
+  return kept !== undefined && m.records.sources.heldBy(kept.source, probe);
 }
 
 function sourceText(m: Merging, userId: string): string {
