@@ -45,9 +45,27 @@ export function replacesSource(split: SplitTime, current: SplitTime | undefined)
   return current === undefined || compareSplitTimes(split, current) < 0;
 }
 
+/** The rule in the words of the stage commands' --help. */
+export const HISTORY_RULE_HELP = `Which history describes a user: MIND freezes a user's history per split, and a later split's
+history holds the clicks of an earlier split's impressions (its labels). Splits are ordered by their
+first impression; each user is asked once, from their earliest non-empty history, and the record keeps
+the split and clicks it was written from. merge uses an answer in a split only where that split's
+history holds all of those clicks (a past history may serve a later split, never the reverse).`;
+
+/** The largest history of a cold user unless told otherwise (GENRE: 1 to 5 clicks). */
+export const DEFAULT_COLD_MAX = 5;
+
+/** GENRE's user groups by history length: no clicks, 1..coldMax clicks, more. */
+export type HistoryClass = "empty" | "cold" | "warm";
+
+/** The one test of an empty and a cold history: stages, merge, validate, score and --dry-run ask it. */
+export function historyClass(clicks: number, coldMax: number): HistoryClass {
+  return clicks === 0 ? "empty" : clicks <= coldMax ? "cold" : "warm";
+}
+
 /** Rule 2: cold users (generate's items) have 1..coldMax clicks in their source history. */
 export function isCold(sourceClicks: number, coldMax: number): boolean {
-  return sourceClicks >= 1 && sourceClicks <= coldMax;
+  return historyClass(sourceClicks, coldMax) === "cold";
 }
 
 /** Rule 3 on strings: does a history hold every source click? */
@@ -495,8 +513,9 @@ export function describeSources(
   let empty = 0;
   let warm = 0;
   for (const u of users.values()) {
-    if (u.history.length === 0) empty++;
-    else if (coldMax !== undefined && !isCold(u.history.length, coldMax)) warm++;
+    const kind = historyClass(u.history.length, coldMax ?? Infinity);
+    if (kind === "empty") empty++;
+    else if (kind === "warm") warm++;
   }
   const what = coldMax === undefined ? "users" : `cold users (1-${coldMax} clicks)`;
   const from = [...bySplit].map(([name, n]) => `${fmt(n)} from ${name}`).join(", ");
