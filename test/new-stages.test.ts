@@ -6,11 +6,10 @@ import { loadCandidates, loadCatalog, type Catalog } from "../src/mind/catalog.j
 import { resolveSplits } from "../src/mind/splits.js";
 import { categoryIndex, describeItems, describeValues, frequentTitleWords, offlineDescription, parseDescription, whyNotDescribed } from "../src/stages/describe/describe.js";
 import { FACTORS, factorItems, factorList, offlineNewsFactors, offlineUserFactors, parseFactors, readFactors, whyNotFactorItem, type FactorKind } from "../src/stages/factors/factors.js";
-import { candidateGuard, coldClicks, retrievalOf } from "../src/stages/generate.js";
+import { candidateGuard, coldClicks, retrievalOf } from "../src/stages/generate/index.js";
 import { numberedCandidates, offlinePicks, parsePicks, pickCandidates, pickProblem } from "../src/stages/pick/pick.js";
 import { shingles } from "../src/stages/plain-text.js";
-import { profileClicks } from "../src/stages/profile.js";
-import { DEFAULT_STAGE_OPTIONS } from "../src/stages/stage.js";
+import { profileClicks } from "../src/stages/profile/index.js";
 import { BUNDLED_PROMPTS_DIR, loadTemplate, render } from "../src/stages/template.js";
 import { writeSplit } from "./helpers/split.js";
 import { makeFixture } from "./stages.fixture.js";
@@ -121,7 +120,7 @@ describe("pick", () => {
       // N8 is in dev only: not a candidate for a user asked from train.
       await writeSplit(join(root, "dev"), [...news, row("N8", "Texans and Colts trade barbs before overtime rematch")], [["2", "U1", "11/15/2019 10:00:00 AM", "N1 N3", "N6-1"]]);
       const catalog = await loadCatalog(await resolveSplits([root]));
-      const history = coldClicks(catalog, "U1", DEFAULT_STAGE_OPTIONS)!;
+      const history = coldClicks(catalog, "U1", { coldMax: 5 })!;
       const shown = (await loadCandidates(catalog, new Set(["U1"]))).get("U1")!;
       expect(shown.sort()).toEqual(["N3", "N6", "N7"]);
       const candidates = pickCandidates(retrievalOf(catalog).index(), catalog, candidateGuard(catalog), history, shown, "train", 20);

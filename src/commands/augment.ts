@@ -1,25 +1,23 @@
-// augment = summarize → profile → generate (UP→CG by default) → merge, one set of flags, resumable:
-// the stages skip every item already answered in --out, so re-running after an interruption
-// continues where it stopped.
-import { existsSync } from "node:fs";
+// augment = every registered stage in turn (summarize → profile → generate, UP→CG by default) →
+// merge, one set of flags, resumable: the stages skip every item already answered in --out, so
+// re-running after an interruption continues where it stopped.
 import { relative, resolve } from "node:path";
 import { z } from "zod";
-import { defineCommand, UserError, zBool, type CommandContext } from "../cli/command.js";
+import { defineCommand, UserError, type Command, type CommandContext } from "../cli/command.js";
 import { engineOptions } from "../engine/config.js";
-import { STAGE_NAMES } from "../engine/types.js";
 import type { Manifest } from "../merge/manifest.js";
 import { writeReport } from "../report/report.js";
-import { runPaths } from "../run/folder.js";
-import { commonStageOptions, StageConfig, stageFlagOptions } from "../stages/options.js";
+import { commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
+import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
 import { runStage } from "../stages/run.js";
-import { MergeConfig, mergeOptions, mergeRequest, runMerge } from "./merge.js";
+import { MergeConfig, mergeOptions, mergeRequest, runMerge, stageMergeConfig } from "./merge.js";
 
-export const AugmentConfig = StageConfig.extend(MergeConfig.shape).extend({
-  // GENRE's stronger variant (UP→CG) is the default here; a single stage command defaults to false.
-  chain: zBool.default(true),
-  "no-chain": zBool.default(false),
-});
-export type AugmentConfig = z.infer<typeof AugmentConfig>;
+/** augment's config: the merge flags, every stage's flags and, for a stage that runs otherwise in augment, its augment flags. */
+export function augmentConfig() {
+  const flags = Object.assign(allStageConfig(), ...stages().map((s) => s.augment?.config.shape ?? {}));
+  return StageConfig.extend(MergeConfig.shape).and(z.object(flags)).and(stageMergeConfig());
+}
+export type AugmentConfig = z.infer<ReturnType<typeof augmentConfig>>;
 
 export interface AugmentResult {
   exitCode: number;
@@ -27,19 +25,13 @@ export interface AugmentResult {
   reportPath?: string;
 }
 
-/** Runs the three stages into `config.out`, then merges; stops before merge when a stage failed too often. */
+/** Runs every stage into `config.out`, then merges; stops before merge when a stage failed too often. */
 export async function runAugment(config: AugmentConfig, ctx: CommandContext): Promise<AugmentResult> {
-  const chain = config.chain && !config["no-chain"];
   const out = resolve(ctx.cwd, config.out);
   const shown = relative(ctx.cwd, out) || ".";
-  for (const stage of STAGE_NAMES) {
-    const stageConfig: StageConfig = { ...config, chain: stage === "generate" && chain };
-    if (stage === "generate" && chain && config["dry-run"] && !existsSync(runPaths(out).records("profile"))) {
-      // A dry run stores no profiles, and the chained prompt needs them: estimate the plain prompt.
-      ctx.stderr.write("augment: dry run without stored profiles: generate is estimated without --chain\n");
-      stageConfig.chain = false;
-    }
-    ctx.stderr.write(`augment: ${stage}${stageConfig.chain ? " (chained on the profiles)" : ""}\n`);
+  for (const { name: stage, augment } of stages()) {
+    const { config: stageConfig, note } = augment ? augment.configure(config, out, ctx) : { config, note: undefined };
+    ctx.stderr.write(`augment: ${stage}${note ?? ""}\n`);
     const run = await runStage(stage, stageConfig, ctx);
     if (run.exitCode !== 0) {
       const why = run.summary.stopped
@@ -66,18 +58,18 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
   return { exitCode: 0, manifest, reportPath: report.path };
 }
 
-export const augmentCommand = defineCommand({
+/** Built from the registry: it runs, and takes the flags of, every stage. */
+export const augmentCommand = (): Command => defineCommand({
   name: "augment",
   summary: "run summarize, profile, generate (chained on the profiles) and merge in one go; resumable",
   options: {
     ...commonStageOptions,
-    ...stageFlagOptions,
-    chain: { type: "string", arg: "<true|false>", description: "condition generate on the profile topics (UP→CG; default true)" },
-    "no-chain": { type: "boolean", description: "same as --chain false: plain generate (CG)" },
+    ...allStageFlags(),
+    ...Object.assign({}, ...stages().map((s) => s.augment?.flags ?? {})),
     ...engineOptions,
-    ...mergeOptions,
+    ...mergeOptions(),
   },
-  schema: AugmentConfig.extend({ positionals: z.array(z.string()).max(0) }),
+  schema: augmentConfig().and(z.object({ positionals: z.array(z.string()).max(0) })),
   details: `Runs, into one run folder (--out): summarize, profile, generate, then merge (see their --help).
 Every stage stores each answer as it arrives and skips items already answered, so after an
 interruption (Ctrl-C, a crash, a rate limit) the same command continues where it stopped.

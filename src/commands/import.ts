@@ -1,8 +1,7 @@
 import { z } from "zod";
 import { defineCommand, UsageError, zBool, zStringList } from "../cli/command.js";
 import { inputFolder, outputFolder } from "../cli/paths.js";
-import { STAGE_NAMES, StageName } from "../engine/types.js";
-import { judgeOnceLogs, ONCE_VARIANTS, writeImport, type FileSummary, type OnceVariant } from "../import/once.js";
+import { judgeOnceLogs, ONCE_STAGES, ONCE_VARIANTS, writeImport, type FileSummary, type OnceStage, type OnceVariant } from "../import/once.js";
 import { StageConfig } from "../stages/options.js";
 
 const SOURCES = ["once"] as const;
@@ -38,7 +37,7 @@ export const importCommand = defineCommand({
   options: {
     data: { type: "string", multiple: true, arg: "<dir>", description: "the MIND split folders the answers are for (required; ONCE: MINDsmall train and dev)" },
     out: { type: "string", arg: "<dir>", description: "run folder the records go to (required)" },
-    stages: { type: "string", arg: "<a,b>", description: `stages to import (default ${STAGE_NAMES.join(",")})` },
+    stages: { type: "string", arg: "<a,b>", description: `stages to import (default ${ONCE_STAGES.join(",")})` },
     variant: { type: "string", arg: "<name|files>", description: "generator logs: chain (chain_v5/v6.log, UP→CG; default), plain (generator_v1/v2.log, CG) or file names" },
     model: { type: "string", arg: "<id>", description: "the model the records name (default gpt-3.5-turbo, what ONCE used)" },
     lenient: { type: "boolean", description: "skip malformed MIND lines instead of stopping at the first" },
@@ -46,7 +45,7 @@ export const importCommand = defineCommand({
   schema: z.object({
     data: zStringList.refine((l) => l.length > 0, { error: "required: the split folders the answers are for" }),
     out: z.string({ error: "required: the run folder to write into" }).min(1),
-    stages: z.string().default(STAGE_NAMES.join(",")),
+    stages: z.string().default(ONCE_STAGES.join(",")),
     variant: z.string().default("chain"),
     model: z.string().min(1).default("gpt-3.5-turbo"),
     lenient: zBool.default(false),
@@ -63,12 +62,13 @@ did not cover: an imported record answers its item whatever the live prompt or m
     const [source, folder] = config.positionals as [string, string];
     if (!SOURCES.includes(source as (typeof SOURCES)[number])) throw new UsageError(`unknown source '${source}': expected ${SOURCES.join(", ")}`);
     const stages = config.stages.split(",").map((s) => s.trim());
-    const badStage = stages.find((s) => !StageName.safeParse(s).success);
-    if (badStage !== undefined) throw new UsageError(`--stages: '${badStage}' is not a stage (${STAGE_NAMES.join(", ")})`);
+    const isOnceStage = (s: string): s is OnceStage => ONCE_STAGES.some((o) => o === s);
+    const badStage = stages.find((s) => !isOnceStage(s));
+    if (badStage !== undefined) throw new UsageError(`--stages: '${badStage}' is not a stage (${ONCE_STAGES.join(", ")})`);
     const variant = variantFiles(config.variant);
     const out = outputFolder(ctx.cwd, config.out, "--out");
     const stageConfig = StageConfig.parse({ data: config.data, out: config.out, lenient: config.lenient });
-    const judged = await judgeOnceLogs({ folder: inputFolder(ctx.cwd, folder, "<folder>"), stages: stages as StageName[], variant, config: stageConfig }, ctx);
+    const judged = await judgeOnceLogs({ folder: inputFolder(ctx.cwd, folder, "<folder>"), stages: stages.filter(isOnceStage), variant, config: stageConfig }, ctx);
     const written = await writeImport(judged, out, config.model);
     const where = config.out;
     const lines: string[] = [];

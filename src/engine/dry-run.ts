@@ -11,7 +11,7 @@ import { forEachConcurrently, Slots } from "./concurrency.js";
 import { callFor, type PendingItem } from "./plan.js";
 import { DEFAULT_RETRY, TransportFailure, withTransportRetries, type RetryPolicy } from "./retry.js";
 import { CHARS_PER_TOKEN, estimateCallTokens } from "./tokens.js";
-import type { StageName, Usage } from "./types.js";
+import type { Usage } from "./types.js";
 
 export interface DryRunReport {
   requests: number;
@@ -38,7 +38,7 @@ const COUNTING_CONCURRENCY = 8;
 const COUNTING_RETRY: RetryPolicy = { ...DEFAULT_RETRY, maxRetries: 5 };
 
 export async function dryRun(args: {
-  stage: StageName;
+  stage: string;
   config: EngineConfig;
   ctx: CommandContext;
   spec: ProviderSpec;

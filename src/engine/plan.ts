@@ -9,7 +9,7 @@ import { sha256 } from "../util/hash.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
 import { engineJsonl } from "./store.js";
-import { IMPORTED, StageRecord, type FailureReason, type FailureRecord, type LlmRequest, type RecordSource, type StageName, type Usage } from "./types.js";
+import { IMPORTED, StageRecord, type FailureReason, type FailureRecord, type LlmRequest, type RecordSource, type Usage } from "./types.js";
 
 /** JSON with sorted object keys, so a schema's key order does not change the request key. */
 function canonicalJson(value: unknown): string {
@@ -117,12 +117,12 @@ export class Planner {
   private readonly imported = new Map<string, StageRecord>();
 
   private constructor(
-    private readonly stage: StageName,
+    private readonly stage: string,
     private readonly keyOf: (req: LlmRequest) => string,
   ) {}
 
   /** A planner over the stage's store (`<run>/<stage>.jsonl`): the last record of a key is its answer. */
-  static async open(stage: StageName, storeFile: string, keyOf: (req: LlmRequest) => string): Promise<Planner> {
+  static async open(stage: string, storeFile: string, keyOf: (req: LlmRequest) => string): Promise<Planner> {
     const planner = new Planner(stage, keyOf);
     for await (const record of engineJsonl(storeFile, StageRecord)) {
       if (record.provider === IMPORTED) planner.imported.set(record.itemId, record);

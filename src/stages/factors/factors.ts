@@ -13,7 +13,7 @@ import { entitiesOf, stateOfEntity } from "../entities.js";
 import { kindedId, splitKindedId } from "../item-ids.js";
 import { extractJson, quoteList, vocabKey } from "../normalize.js";
 import { copiesInstructions, listInWords, REPLY, wordCount } from "../plain-text.js";
-import { profileClicks } from "../profile.js";
+import { profileClicks } from "../profile/index.js";
 import { SUBCATEGORY_TABLES, subcategoryInWords } from "../subcategory.js";
 
 export const FACTORS_SCHEMA_VERSION = "factors-1";

@@ -1,15 +1,18 @@
 // summarize (GENRE's content summarizer): one enhanced title per news item.
-import gazetteer from "../../data/gazetteer/us-cities.json" with { type: "json" };
-import type { LlmRequest, ParseResult } from "../engine/types.js";
-import type { Catalog, CatalogNews } from "../mind/catalog.js";
-import { cleanGeneratedText } from "../mind/text.js";
-import { sha256 } from "../util/hash.js";
-import { entitiesOf, stateOfEntity } from "./entities.js";
-import type { SummarizeOutput } from "./outputs.js";
-import type { Stage, StageInput } from "./stage.js";
-import { copiesInstructions, JSON_LIKE, markupIn, REPLY, shingles, unwrapQuotes } from "./plain-text.js";
-import { render } from "./template.js";
-import { SUBCATEGORY_TABLES, subcategoryInWords } from "./subcategory.js";
+import gazetteer from "../../../data/gazetteer/us-cities.json" with { type: "json" };
+import { z } from "zod";
+import type { LlmRequest, ParseResult } from "../../engine/types.js";
+import type { Catalog, CatalogNews } from "../../mind/catalog.js";
+import { cleanGeneratedText } from "../../mind/text.js";
+import { sha256 } from "../../util/hash.js";
+import { entitiesOf, stateOfEntity } from "../entities.js";
+import { copiesInstructions, JSON_LIKE, markupIn, REPLY, shingles, unwrapQuotes } from "../plain-text.js";
+import type { Stage } from "../stage.js";
+import { SUBCATEGORY_TABLES, subcategoryInWords } from "../subcategory.js";
+import { render } from "../template.js";
+import { summarizeMerge } from "./merge.js";
+import { summarizeReport } from "./report.js";
+import { SummarizeOutput } from "./output.js";
 
 // summarize-2: JSON and markup answers are no longer accepted as titles, so stored summarize-1
 // answers (some of which were) are asked again.
@@ -115,8 +118,24 @@ export function offlineSummary(news: CatalogNews): string {
 
 const OFFLINE_TABLES = sha256(SUBCATEGORY_TABLES, JSON.stringify(gazetteer));
 
-export const summarizeStage: Stage = {
+export const summarizeStage: Stage<Record<string, never>, SummarizeOutput> = {
   name: "summarize",
+  kind: "news",
+  command: {
+    summary: "enhance every news title with the LLM (GENRE's content summarizer)",
+    details: `Every distinct news ID of the given splits is asked once (an ID in train and dev counts once)
+with its title, abstract, category and subcategory (prompts/summarize.*.md). The answer must be
+one line of plain text: not empty, at most 40 words, not a copy of the instructions or of the input
+labels, not JSON or markup (HTML, Markdown); {"title": "X"} is read as X, any other JSON is re-asked.
+Offline: the title followed by the title-entity labels and subcategory it does not already say.`,
+  },
+  flags: {},
+  config: z.object({}),
+  options: () => ({}),
+  metaOptions: () => ({}),
+  output: SummarizeOutput,
+  merge: summarizeMerge,
+  report: summarizeReport,
   templates: () => ({
     system: { file: "summarize.system.md", known: [], required: [] },
     user: { file: "summarize.user.md", known: ["title", "abstract", "category", "subcategory"], required: ["title"] },
@@ -129,7 +148,7 @@ export const summarizeStage: Stage = {
     if (news.title.trim().length === 0) return `news ${id} has an empty title: nothing to enhance`;
     return undefined;
   },
-  requests(input: StageInput, itemIds) {
+  requests(input, itemIds) {
     const system = render(input.system, {});
     const instructions = shingles(system);
     return itemIds.map((id): LlmRequest<SummarizeOutput> => {
