@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { arrayElements, judgeDescriptions, readCategoryDescriptions } from "../src/import/category-descriptions.js";
 import { loadCatalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
-import { parseDescription } from "../src/stages/describe/describe.js";
+import { parseDescription } from "../src/stages/describe/index.js";
 import { makeFixture } from "./stages.fixture.js";
 
 const dirs: string[] = [];
@@ -67,7 +67,7 @@ describe("import category-descriptions", () => {
     const read = await readCategoryDescriptions(path, "gpt4.json");
     expect(read.entries).toBe(6);
     expect(read.problems).toEqual([{ origin: { file: "gpt4.json", line: 22 }, message: "field 'category' is missing or not a non-empty string" }]);
-    const judged = judgeDescriptions(read, catalog, (raw) => parseDescription(raw, new Set()));
+    const judged = judgeDescriptions(read, catalog, (_id, raw) => parseDescription(raw, new Set()));
     expect(judged.refused).toEqual({ "malformed entry": 1, "not in --data": 1, "invalid answer": 1, "answered again later": 1 });
     expect(judged.unknownNames).toEqual(["golf"]);
     expect(judged.imported).toBe(2);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCandidates, loadCatalog, type Catalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
-import { categoryIndex, describeItems, describeValues, frequentTitleWords, offlineDescription, parseDescription, whyNotDescribed } from "../src/stages/describe/describe.js";
+import { categoryIndex, categoryItems, describeValues, frequentTitleWords, offlineDescription, parseDescription, whyNotDescribed } from "../src/stages/describe/index.js";
 import { FACTORS, factorItems, factorList, offlineNewsFactors, offlineUserFactors, parseFactors, readFactors, whyNotFactorItem, type FactorKind } from "../src/stages/factors/factors.js";
 import { candidateGuard, coldClicks, retrievalOf } from "../src/stages/generate/index.js";
 import { numberedCandidates, offlinePicks, parsePicks, pickCandidates, pickProblem } from "../src/stages/pick/pick.js";
@@ -34,7 +34,7 @@ const FIFTY = `News about the National Football League covers game results, trad
 describe("describe", () => {
   it("covers every distinct category, then every distinct subcategory, with their news and parents", async () => {
     const catalog = await fixtureCatalog();
-    expect(describeItems(catalog)).toEqual([
+    expect(categoryItems(catalog)).toEqual([
       "category:sports", "category:finance", "category:weather", "category:health", "category:news", "category:travel", "category:autos",
       "subcategory:football_nfl", "subcategory:markets", "subcategory:weathertopstories", "subcategory:medical", "subcategory:newsworld", "subcategory:traveltripideas", "subcategory:autosnews",
     ]);

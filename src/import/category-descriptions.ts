@@ -5,16 +5,19 @@
 // (`foodanddrink`) or subcategory (`football_nfl`) alike; each answer is judged by describe's own
 // parser, as a live answer would be.
 import { readFile } from "node:fs/promises";
-import { UserError } from "../cli/command.js";
-import type { ParseResult } from "../engine/types.js";
+import { basename } from "node:path";
+import { UserError, type CommandContext } from "../cli/command.js";
+import type { LlmRequest, ParseResult } from "../engine/types.js";
 import type { Catalog } from "../mind/catalog.js";
-import { categoryIndex, categoryItemId, type DescribeOutput } from "../stages/describe/describe.js";
+import { categoryIndex } from "../stages/describe/categories.js";
+import type { DescribeOutput } from "../stages/describe/output.js";
+import { categoryItemId } from "../stages/kinds.js";
+import type { StageConfig } from "../stages/options.js";
+import { prepareStage } from "../stages/run.js";
+import type { ImportedStage, ImportOrigin } from "./records.js";
 
 /** Where an answer was read: the file's name and the 1-based line its entry starts on (as `import once` names them). */
-export interface EntryOrigin {
-  file: string;
-  line: number;
-}
+export type EntryOrigin = ImportOrigin;
 
 export interface PublishedDescription {
   origin: EntryOrigin;
@@ -135,10 +138,10 @@ export interface JudgedDescriptions {
 
 /**
  * Each answer goes to every item its name is in --data (a name that is both a category and a
- * subcategory describes both), through `parse`; the last valid answer of an item makes its record
- * (earlier ones count as answered again later), an item with only invalid answers a failure.
+ * subcategory describes both), through the item's `parse`; the last valid answer of an item makes its
+ * record (earlier ones count as answered again later), an item with only invalid answers a failure.
  */
-export function judgeDescriptions(read: DescriptionsRead, catalog: Catalog, parse: (raw: string) => ParseResult<DescribeOutput>): JudgedDescriptions {
+export function judgeDescriptions(read: DescriptionsRead, catalog: Catalog, parse: (itemId: string, raw: string) => ParseResult<DescribeOutput>): JudgedDescriptions {
   const index = categoryIndex(catalog);
   const judged: JudgedDescriptions = { imported: 0, refused: {}, unknownNames: [], items: [] };
   const refuse = (why: DescriptionRefusal, n = 1) => (judged.refused[why] = (judged.refused[why] ?? 0) + n);
@@ -151,8 +154,8 @@ export function judgeDescriptions(read: DescriptionsRead, catalog: Catalog, pars
       if (judged.unknownNames.length < 5 && !judged.unknownNames.includes(answer.name)) judged.unknownNames.push(answer.name);
       continue;
     }
-    const parsed = parse(answer.description);
     for (const id of ids) {
+      const parsed = parse(id, answer.description);
       let g = byItem.get(id);
       if (!g) byItem.set(id, (g = { all: [] }));
       g.all.push(answer);
@@ -174,4 +177,21 @@ export function judgeDescriptions(read: DescriptionsRead, catalog: Catalog, pars
     }
   }
   return judged;
+}
+
+export interface DescriptionsImport extends ImportedStage {
+  read: DescriptionsRead;
+  judged: JudgedDescriptions;
+}
+
+/** Reads the file and judges every description with the describe stage's requests over `config.data`; nothing is written. */
+export async function judgeDescriptionsFile(path: string, config: StageConfig, ctx: CommandContext): Promise<DescriptionsImport> {
+  const prepared = await prepareStage("describe", config, ctx);
+  const { stage, input } = prepared;
+  const read = await readCategoryDescriptions(path, basename(path));
+  const requests = new Map<string, LlmRequest>();
+  for (const r of stage.requests(input, stage.items(input.catalog, input.options), undefined)) requests.set(r.itemId, r);
+  const judged = judgeDescriptions(read, input.catalog, (id, raw) => requests.get(id)!.parse(raw) as ParseResult<DescribeOutput>);
+  const items = judged.items.map((o) => ({ stage: stage.name, ...o, request: requests.get(o.itemId)! }));
+  return { stage: stage.name, files: [{ file: read.file }], items, prepared, options: {}, read, judged };
 }

@@ -1,72 +1,25 @@
 // describe (Yada & Yamana 2024): a neutral description of about 50 words of what each news category
-// and subcategory of the --data splits covers. Items are neither news nor users: `category:<name>`
-// and `subcategory:<name>`.
+// and subcategory of the --data splits covers. Its items are of their own kind (kinds.ts):
+// `category:<name>` and `subcategory:<name>`.
 import { z } from "zod";
-import type { ParseResult } from "../../engine/types.js";
-import type { Catalog, CatalogNews } from "../../mind/catalog.js";
+import type { LlmRequest, ParseResult } from "../../engine/types.js";
+import type { Catalog } from "../../mind/catalog.js";
 import { cleanGeneratedText } from "../../mind/text.js";
-import { kindedId, splitKindedId } from "../item-ids.js";
+import { sha256 } from "../../util/hash.js";
+import { parseCategoryItemId, type CategoryKind } from "../kinds.js";
 import { titleTokens } from "../normalize.js";
-import { listInWords, parseParagraph } from "../plain-text.js";
-import { subcategoryInWords } from "../subcategory.js";
+import { listInWords, parseParagraph, shingles } from "../plain-text.js";
+import type { Stage } from "../stage.js";
+import { SUBCATEGORY_TABLES, subcategoryInWords } from "../subcategory.js";
+import { render } from "../template.js";
+import { categoryIndex, categoryItems, type CategoryItem } from "./categories.js";
+import { describeMerge } from "./merge.js";
+import { DescribeOutput } from "./output.js";
+import { describeReport } from "./report.js";
+
+export { categoryIndex, categoryItems, type CategoryItem } from "./categories.js";
 
 export const DESCRIBE_SCHEMA_VERSION = "describe-1";
-
-export const DescribeOutput = z.object({
-  /** One paragraph of plain text on one line, TSV-safe. */
-  description: z.string().min(1),
-});
-export type DescribeOutput = z.infer<typeof DescribeOutput>;
-
-export const CATEGORY_KINDS = ["category", "subcategory"] as const;
-export type CategoryKind = (typeof CATEGORY_KINDS)[number];
-
-export interface CategoryItem {
-  id: string;
-  kind: CategoryKind;
-  name: string;
-  /** A subcategory: the categories its news are filed under (one in MIND), in catalog order. Empty for a category. */
-  parents: string[];
-  /** Its news, in catalog order. */
-  news: CatalogNews[];
-}
-
-export const categoryItemId = (kind: CategoryKind, name: string): string => kindedId(kind, name);
-
-export function parseCategoryItemId(id: string): { kind: CategoryKind; name: string } | undefined {
-  const parsed = splitKindedId(id, CATEGORY_KINDS);
-  return parsed && { kind: parsed.kind, name: parsed.id };
-}
-
-/** One index per catalog: items, their news and parents, built on first use. */
-const INDEXES = new WeakMap<Catalog, Map<string, CategoryItem>>();
-
-/** Every distinct category, then every distinct subcategory, each in order of first appearance in the catalog. */
-export function categoryIndex(catalog: Catalog): ReadonlyMap<string, CategoryItem> {
-  let index = INDEXES.get(catalog);
-  if (index) return index;
-  const categories = new Map<string, CategoryItem>();
-  const subcategories = new Map<string, CategoryItem>();
-  const add = (map: Map<string, CategoryItem>, kind: CategoryKind, name: string, news: CatalogNews) => {
-    if (!name) return undefined;
-    let item = map.get(name);
-    if (!item) map.set(name, (item = { id: categoryItemId(kind, name), kind, name, parents: [], news: [] }));
-    item.news.push(news);
-    return item;
-  };
-  for (const n of catalog.news.values()) {
-    add(categories, "category", n.category, n);
-    const sub = add(subcategories, "subcategory", n.subcategory, n);
-    if (sub && n.category && !sub.parents.includes(n.category)) sub.parents.push(n.category);
-  }
-  index = new Map([...categories.values(), ...subcategories.values()].map((i) => [i.id, i]));
-  INDEXES.set(catalog, index);
-  return index;
-}
-
-export function describeItems(catalog: Catalog): string[] {
-  return [...categoryIndex(catalog).keys()];
-}
 
 export function whyNotDescribed(catalog: Catalog, id: string): string | undefined {
   const parsed = parseCategoryItemId(id);
@@ -149,3 +102,66 @@ export function offlineDescription(item: CategoryItem): string {
   const n = item.news.length;
   return `${name} is a ${item.kind} of news${where}. ${mention} It is described here from the titles of ${n} ${n === 1 ? "story" : "stories"}.`;
 }
+
+/** What the offline answer reads beyond the prompt: every title of the item (the prompt shows five) and the word tables. */
+function offlineInputs(item: CategoryItem): string {
+  return sha256(SUBCATEGORY_TABLES, ...item.news.map((n) => n.title));
+}
+
+export const describeStage: Stage<Record<string, never>, DescribeOutput> = {
+  name: "describe",
+  kind: "categories",
+  optIn: true,
+  command: {
+    summary: "describe every news category and subcategory in about 50 words (Yada & Yamana 2024)",
+    details: `Every distinct category and subcategory of the given splits is one item, named category:<name> or
+subcategory:<name> (MIND uses some names for both). The prompt (prompts/describe.*.md) shows the
+name, the name in words, a subcategory's category and ${EXAMPLE_TITLES} of its titles. The answer must be one
+paragraph of plain text of ${DESCRIPTION_MIN_WORDS} to ${DESCRIPTION_MAX_WORDS} words: no label, no quotes around it, no list, JSON or
+markup, no second paragraph, not a copy of the instructions or of the input labels.
+Offline: the name in words, its category, and the words its titles use most.
+merge writes <out>/category_descriptions.tsv (kind, name, description) and, with --describe title or
+abstract, puts each news row's subcategory description (else its category's) into that column.`,
+  },
+  flags: {},
+  config: z.object({}),
+  options: () => ({}),
+  metaOptions: () => ({}),
+  templates: () => ({
+    system: { file: "describe.system.md", known: [], required: [] },
+    user: { file: "describe.user.md", known: ["kind", "name", "name_words", "parent", "examples"], required: ["kind", "name"] },
+  }),
+  items: (catalog) => categoryItems(catalog),
+  whyNot: (catalog, _options, id) => whyNotDescribed(catalog, id),
+  describeItems(catalog, _options, items) {
+    const kinds = items.map((id) => parseCategoryItemId(id)?.kind);
+    const n = (k: CategoryKind) => kinds.filter((x) => x === k).length.toLocaleString("en-US");
+    return `describe: one request per category (${n("category")}) and subcategory (${n("subcategory")}) of the news\n`;
+  },
+  *requests(input, itemIds) {
+    const system = render(input.system, {});
+    const instructions = shingles(system);
+    const index = categoryIndex(input.catalog);
+    for (const id of itemIds) {
+      const item = index.get(id);
+      if (!item) throw new Error(`describe: no category item ${id}`);
+      const request: LlmRequest<DescribeOutput> = {
+        stage: "describe",
+        itemId: id,
+        system,
+        user: render(input.user, describeValues(item)),
+        schemaVersion: DESCRIBE_SCHEMA_VERSION,
+        maxTokens: 300,
+        // About 50 words.
+        expectedOutputTokens: 75,
+        offlineInputs: offlineInputs(item),
+        parse: (raw) => parseDescription(raw, instructions),
+        offline: () => offlineDescription(item),
+      };
+      yield request;
+    }
+  },
+  output: DescribeOutput,
+  merge: describeMerge,
+  report: describeReport,
+};
