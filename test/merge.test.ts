@@ -334,7 +334,7 @@ describe("merge refuses bad input", () => {
     await writeFile(join(runDir, "summarize.jsonl"), record("summarize", "N100", { title: "Changed" }));
     let r = await mergeRun(root, ["--data", data, "--out", runDir]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/already holds merged output \(train, dev, manifest\.json\); pass --force/);
+    expect(r.err).toMatch(/already holds merged output \(train, dev, category_descriptions\.tsv, manifest\.json\); pass --force/);
     expect(await read(runDir, "train", "news.tsv")).toBe(before);
 
     r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);

@@ -29,7 +29,7 @@ const records = async (file: string) => (await readFile(file, "utf8")).split("\n
 
 describe("a stage added from one file", () => {
   it("is a command with its own flag and help, listed among the stages", async () => {
-    expect(stageList()).toBe("summarize, profile, generate or mood");
+    expect(stageList()).toMatch(/^summarize, profile, generate, .+ or mood$/);
     const top = await cli("--help");
     expect(top.stdout).toMatch(/\n {2}mood +name the mood of every user.s reading/);
     const help = await cli("mood", "--help");

@@ -95,7 +95,7 @@ describe("summarize answers", () => {
     expect(bad("Sure! Houston Texans beat Colts")).toMatch(/a reply, not a title/);
     expect(bad("Texans beat Colts. Abstract: Houston won")).toMatch(/input labels/);
     const system = loadTemplate(BUNDLED_PROMPTS_DIR, summarizeStage.templates({}).system).text;
-    const [req] = requestsOf(summarizeStage, { splits: [], timeline: [], users: new Map(), news: new Map([["N1", { id: "N1", category: "sports", subcategory: "x", title: original, abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s" }]]) });
+    const [req] = requestsOf(summarizeStage, { splits: [], timeline: [], users: new Map(), news: new Map([["N1", { id: "N1", category: "sports", subcategory: "x", title: original, abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s", inSplits: ["s"] }]]) });
     const sentence = system.replace(/\s+/g, " ").split(". ")[1]!;
     expect(sentence.split(" ").length).toBeLessThan(30);
     expect(req!.parse(sentence)).toMatchObject({ ok: false, error: expect.stringMatching(/repeats the instructions/) });
@@ -191,7 +191,7 @@ describe("profile answers", () => {
 });
 
 describe("generate answers", () => {
-  const history = [{ id: "N1", category: "sports", subcategory: "", title: "Texans beat Colts in overtime thriller", abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s" }];
+  const history = [{ id: "N1", category: "sports", subcategory: "", title: "Texans beat Colts in overtime thriller", abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s", inSplits: ["s"] }];
   const check = { k: 2, history, catalog: new Map([["N9", {}]]) };
   const item = (title: string, category = "sports") => ({ title, abstract: "A story.", category });
 

@@ -10,12 +10,45 @@ import { writeReport } from "../report/report.js";
 import { commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
 import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
 import { runStage } from "../stages/run.js";
+import type { Stage } from "../stages/stage.js";
 import { MergeConfig, mergeOptions, mergeRequest, runMerge, stageMergeConfig } from "./merge.js";
+
+/** What `--stages` takes: a stage's name, or a group's (factors: factors-users and factors-news). */
+function stageChoices(): string[] {
+  return [...new Set(stages().map((s) => s.group ?? s.name))];
+}
+
+/** The stages a plain augment runs: all but the opt-in ones (GENRE's three). */
+function defaultStages(): string[] {
+  return [...new Set(stages().filter((s) => !s.optIn).map((s) => s.group ?? s.name))];
+}
+
+/** `--stages a,b`: the named stages and groups, each checked against the registry. */
+function zStages() {
+  return z
+    .string()
+    .transform((value, ctx) => {
+      const names = value.split(",").map((n) => n.trim()).filter(Boolean);
+      const bad = names.find((n) => !stageChoices().includes(n) && !stages().some((s) => s.name === n));
+      if (bad !== undefined || names.length === 0) {
+        ctx.addIssue({ code: "custom", message: `${bad === undefined ? "no stage named" : `'${bad}' is not a stage`}: expected a comma-separated list of ${stageChoices().join(", ")}` });
+        return z.NEVER;
+      }
+      return names;
+    })
+    .optional();
+}
+
+/** The stages augment runs, in registry order: those `--stages` names (by name or group), else the default ones. */
+export function chosenStages(names: readonly string[] | undefined): Stage[] {
+  const chosen = names ?? defaultStages();
+  return stages().filter((s) => chosen.includes(s.name) || (s.group !== undefined && chosen.includes(s.group)));
+}
 
 /** augment's config: the merge flags, every stage's flags and, for a stage that runs otherwise in augment, its augment flags. */
 export function augmentConfig() {
   const flags = Object.assign(allStageConfig(), ...stages().map((s) => s.augment?.config.shape ?? {}));
-  return StageConfig.extend(MergeConfig.shape).and(z.object(flags)).and(stageMergeConfig());
+  return StageConfig.extend(MergeConfig.shape).extend({ stages: zStages() }).and(z.object(flags)).and(stageMergeConfig());
 }
 export type AugmentConfig = z.infer<ReturnType<typeof augmentConfig>>;
 
@@ -29,7 +62,7 @@ export interface AugmentResult {
 export async function runAugment(config: AugmentConfig, ctx: CommandContext): Promise<AugmentResult> {
   const out = resolve(ctx.cwd, config.out);
   const shown = relative(ctx.cwd, out) || ".";
-  for (const { name: stage, augment } of stages()) {
+  for (const { name: stage, augment } of chosenStages(config.stages)) {
     const { config: stageConfig, note } = augment ? augment.configure(config, out, ctx) : { config, note: undefined };
     ctx.stderr.write(`augment: ${stage}${note ?? ""}\n`);
     const run = await runStage(stage, stageConfig, ctx);
@@ -64,13 +97,16 @@ export const augmentCommand = (): Command => defineCommand({
   summary: "run summarize, profile, generate (chained on the profiles) and merge in one go; resumable",
   options: {
     ...commonStageOptions,
+    stages: { type: "string", arg: "<a,b>", description: `the stages to run (default ${defaultStages().join(",")}; also ${stageChoices().filter((n) => !defaultStages().includes(n)).join(", ") || "none"})` },
     ...allStageFlags(),
     ...Object.assign({}, ...stages().map((s) => s.augment?.flags ?? {})),
     ...engineOptions,
     ...mergeOptions(),
   },
   schema: augmentConfig().and(z.object({ positionals: z.array(z.string()).max(0) })),
-  details: `Runs, into one run folder (--out): summarize, profile, generate, then merge (see their --help).
+  details: `Runs, into one run folder (--out): summarize, profile, generate, then merge (see their --help);
+--stages names the stages to run instead, always in this order: ${stageChoices().join(", ")}.
+Merge uses the records of every stage found in --out, whichever ran this time.
 Every stage stores each answer as it arrives and skips items already answered, so after an
 interruption (Ctrl-C, a crash, a rate limit) the same command continues where it stopped.
 --dry-run prints each stage's estimate and merges nothing. Merge refuses to replace earlier merged

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, shownPath, type CommandContext } from "../cli/command.js";
 import { describeAudit, type Manifest } from "../merge/manifest.js";
+import { besideFiles } from "../merge/merge.js";
 import { resolveSplits } from "../mind/splits.js";
 import { OFFLINE_PROVIDER } from "../providers/offline.js";
 import { DEFAULT_DATA } from "../stages/options.js";
@@ -31,6 +32,7 @@ export async function describeDemo(manifest: Manifest, data: string[], out: stri
   lines.push("", "Where the files are");
   for (const split of manifest.splits) lines.push(`  ${where}/${split.name}/news.tsv, behaviors.tsv   drop-in MIND split${beside}`);
   for (const f of userFiles) lines.push(`  ${where}/<split>/${f.name}   ${f.about}`);
+  for (const f of besideFiles()) lines.push(`  ${where}/${f.name}   ${f.about}`);
   lines.push(`  ${where}/manifest.json       inputs, options, counts, audit, tokens, cost, pseudo-news → user`);
   lines.push(`  ${where}/*.jsonl             the stored answers (re-running reuses them)`);
   if (reportPath) lines.push(`  ${shownPath(reportPath, cwd)}   charts and examples: open it in a browser`);
@@ -59,7 +61,9 @@ export const demoCommand = defineCommand({
   }),
   async run(config, ctx: CommandContext) {
     // Only the offline provider: the demo must never need a key or the network, whatever the environment says.
-    const augment = augmentConfig().parse({ data: config.data, out: config.out, provider: OFFLINE_PROVIDER, force: true });
+    // Every stage runs, the opt-in ones too: offline they cost nothing, and the demo shows them all.
+    const every = stages().map((s) => s.name).join(",");
+    const augment = augmentConfig().parse({ data: config.data, out: config.out, provider: OFFLINE_PROVIDER, force: true, stages: every });
     const { exitCode, manifest, reportPath } = await runAugment(augment, ctx);
     if (exitCode !== 0 || !manifest) return exitCode;
     const data = config.data.map((d) => resolve(ctx.cwd, d));

@@ -2,20 +2,18 @@
 // parser, as if a live provider had given them, and turned into that stage's records.
 import { join } from "node:path";
 import type { CommandContext } from "../cli/command.js";
-import { zeroUsage } from "../engine/cost.js";
-import { engineJsonl, JsonlAppender } from "../engine/store.js";
-import { FailureRecord, IMPORTED, StageRecord, type LlmRequest } from "../engine/types.js";
+import type { LlmRequest } from "../engine/types.js";
 import { loadCandidates } from "../mind/catalog.js";
-import { runPaths, StageMeta } from "../run/folder.js";
-import { writeFileAtomic } from "../util/atomic.js";
-import { sha256 } from "../util/hash.js";
 import { generateOptions } from "../stages/generate/index.js";
 import type { GenerateOutput, PseudoNews } from "../stages/generate/output.js";
 import { KINDS } from "../stages/kinds.js";
 import type { StageConfig } from "../stages/options.js";
 import { profileStage } from "../stages/profile/index.js";
-import { prepareStage, splitSizes, type PreparedStage } from "../stages/run.js";
-import { onceProfileAsJson, readSummarizerLog, readUidVocabulary, readUserLog, type LoggedAnswer, type LogOrigin, type LogRead } from "./once-logs.js";
+import { prepareStage, type PreparedStage } from "../stages/run.js";
+import { onceProfileAsJson, readSummarizerLog, readUidVocabulary, readUserLog, type LoggedAnswer, type LogRead } from "./once-logs.js";
+import type { ImportedStage, ItemOutcome } from "./records.js";
+
+export { writeImport } from "./records.js";
 
 /** The stages ONCE published answers for (GENRE's three). */
 export const ONCE_STAGES = ["summarize", "profile", "generate"] as const;
@@ -61,27 +59,9 @@ export interface FileSummary {
   continuations: number;
 }
 
-/** What became of one item: a record's output, or the error of its last answer. */
-export interface ItemOutcome {
-  stage: OnceStage;
-  itemId: string;
-  /** The stage's request for the item: its provenance, and what a live run would have asked. */
-  request: LlmRequest;
-  /** Where the answers that make the record (or the failure) were read, in order. */
-  origins: LogOrigin[];
-  answers: string[];
-  output?: unknown;
-  error?: string;
-}
-
-export interface StageImport {
+export interface StageImport extends ImportedStage {
   stage: OnceStage;
   files: FileSummary[];
-  items: ItemOutcome[];
-  /** The stage's prompt-template hashes and the options the requests were built with. */
-  prepared: PreparedStage;
-  /** The config those options came from. */
-  config: StageConfig;
 }
 
 export interface OnceImportOptions {
@@ -262,80 +242,9 @@ export async function judgeOnceLogs(opts: OnceImportOptions, ctx: CommandContext
     // What the stage's check keeps pseudo-news clear of (history-rule.ts rule 4), as a live run loads it.
     if (prepared.stage.usesCandidates) prepared.input.candidates = await loadCandidates(prepared.input.catalog, new Set(groups.keys()), { lenient: opts.config.lenient });
     const items = stage === "generate" ? judgeGenerate(prepared, groups, summaries, opts.config) : judgeSingle(stage, prepared, groups, summaries);
-    result.push({ stage, files: [...summaries.values()], items, prepared, config: opts.config });
+    result.push({ stage, files: [...summaries.values()], items, prepared, options: importOptions(stage, opts.config) });
   }
   return result;
-}
-
-export interface WrittenStage {
-  stage: OnceStage;
-  items: number;
-  /** Records and failures appended now. */
-  records: number;
-  failures: number;
-  /** Records and failures the run folder already held from an earlier import of the same answers. */
-  alreadyThere: number;
-}
-
-/**
- * The key of an imported record: no live request can have it (a live key is a hex digest), and the
- * same answers for the same item, written from the same history, always give the same key, so an
- * import run twice appends nothing.
- */
-export function importedKey(outcome: ItemOutcome, model: string): string {
-  const origins = outcome.origins.map((o) => `${o.file}:${o.line}`).join(" ");
-  return `${IMPORTED}-${sha256(outcome.stage, outcome.itemId, model, JSON.stringify(outcome.request.source ?? null), origins, ...outcome.answers)}`;
-}
-
-/** Appends each stage's records and failures to the run folder through the engine's store, and writes its meta. */
-export async function writeImport(judged: readonly StageImport[], out: string, model: string): Promise<WrittenStage[]> {
-  const paths = runPaths(out);
-  const written: WrittenStage[] = [];
-  for (const { stage, items, prepared, files, config } of judged) {
-    const existing = new Set<string>();
-    for await (const r of engineJsonl(paths.records(stage), StageRecord)) existing.add(r.key);
-    for await (const r of engineJsonl(paths.failures(stage), FailureRecord)) existing.add(r.key);
-    const w: WrittenStage = { stage, items: items.length, records: 0, failures: 0, alreadyThere: 0 };
-    const records = await JsonlAppender.open(paths.records(stage));
-    const failures = await JsonlAppender.open(paths.failures(stage));
-    try {
-      for (const item of items) {
-        const key = importedKey(item, model);
-        if (existing.has(key)) {
-          w.alreadyThere++;
-          continue;
-        }
-        const head = { key, stage, itemId: item.itemId, provider: IMPORTED, model, source: item.request.source, origin: item.origins };
-        if (item.error === undefined) {
-          await records.append(StageRecord.parse({ ...head, output: item.output, usage: zeroUsage(), attempts: 1 }));
-          w.records++;
-        } else {
-          const lastAnswer = item.answers[item.answers.length - 1];
-          await failures.append(FailureRecord.parse({ ...head, reason: "invalid", message: item.error, lastAnswer, usage: zeroUsage(), attempts: item.answers.length }));
-          w.failures++;
-        }
-      }
-    } finally {
-      await records.close();
-      await failures.close();
-    }
-    const failed = items.filter((i) => i.error !== undefined).length;
-    const meta: StageMeta = {
-      stage,
-      provider: IMPORTED,
-      model,
-      promptHashes: {},
-      options: { ...importOptions(stage, config), importedFrom: files.map((f) => f.file) },
-      splits: await splitSizes(prepared.input.catalog),
-      counts: { items: items.length, done: w.records + w.failures, cached: w.alreadyThere, retried: 0, failed, failedByReason: failed ? { invalid: failed } : {} },
-      usage: zeroUsage(),
-      costUsd: 0,
-      finishedAt: new Date().toISOString(),
-    };
-    await writeFileAtomic(paths.stageMeta(stage), JSON.stringify(StageMeta.parse(meta), null, 2) + "\n");
-    written.push(w);
-  }
-  return written;
 }
 
 /** The stage options the answers were judged with, as a stage run records them. */

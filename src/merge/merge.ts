@@ -15,9 +15,9 @@ import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { LIST_SEPARATOR } from "../mind/text.js";
 import { validateSplit } from "../mind/validate.js";
 import { parseMindTime } from "../mind/time.js";
-import { formatNewsLine, newsLineWithTitle } from "../mind/write.js";
+import { formatNewsLine, newsLineWith } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
-import { KINDS, type ItemKind } from "../stages/kinds.js";
+import { categoryItemsOf, KINDS, type ItemKind } from "../stages/kinds.js";
 import { stages } from "../stages/registry.js";
 import type { Stage } from "../stages/stage.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
@@ -31,6 +31,11 @@ import type { MergeInput, NewsEdit, SideFile, UserFile } from "./stage-merge.js"
 export function splitFiles(): string[] {
   const own = stages().flatMap((s) => [s.merge.news?.file, s.merge.users?.file].flatMap((f) => (f ? [f.name] : [])));
   return ["news.tsv", "behaviors.tsv", ...own];
+}
+
+/** The files merge writes beside the split folders (StageMerge.beside), one per stage that has one. */
+export function besideFiles(): SideFile[] {
+  return stages().flatMap((s) => (s.merge.beside ? [s.merge.beside.file] : []));
 }
 
 export interface MergeRequest {
@@ -86,6 +91,7 @@ interface Merging {
 const KIND_ITEMS: Record<ItemKind, { ids(input: MergeInput): Iterable<string>; known(input: MergeInput, id: string): boolean }> = {
   news: { ids: (input) => input.news.keys(), known: (input, id) => input.news.has(id) },
   users: { ids: (input) => input.users.index.keys(), known: (input, id) => input.users.has(id) },
+  categories: { ids: (input) => input.categories, known: (input, id) => input.categories.has(id) },
 };
 
 /** The news-editing stages with their effect, in registry order. */
@@ -111,9 +117,10 @@ interface PseudoRow extends NewsRow {
   /** The record's item as the stage validated it: its title and the news it was retrieved from. */
   item: { title: string; retrievedFrom?: string };
   /**
-   * An offline item taken from a news row that has an enhanced title: its title as --title makes
-   * that row's (what a reader of the source row sees), unless it is a near copy of one of the
-   * user's candidates; then the record's title stays.
+   * The title the news edits give the row when it differs from the record's: an offline item's is
+   * its source row's (what a reader of that row sees, e.g. the enhanced title), and --describe title
+   * adds its category's description. Unless it is a near copy of one of the user's candidates; then
+   * the record's title stays.
    */
   sourceTitle?: string;
 }
@@ -130,14 +137,16 @@ function assignPseudoIds(merging: readonly Merging[], newsIds: Iterable<string>,
     if (!adds) continue;
     for (const userId of sortIds(m.records.byItem.keys())) {
       for (const { row, retrievedFrom } of adds.rows(m.state, userId)) {
-        const sourceTitle = retrievedFrom === undefined ? row.title : editRow(edits, { ...row, id: retrievedFrom }).row.title;
+        // A pseudo-news row is edited like the row it was retrieved from, or like no row (NewsEdit.edit).
+        const edited = editRow(edits, { ...row, id: retrievedFrom ?? "" }).row;
         rows.push({
           id: `N${next++}`,
           userId,
           from: m,
           item: { title: row.title, retrievedFrom },
-          sourceTitle: sourceTitle === row.title ? undefined : sourceTitle,
+          sourceTitle: edited.title === row.title ? undefined : edited.title,
           ...row,
+          abstract: edited.abstract,
         });
       }
     }
@@ -165,7 +174,8 @@ async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean):
   }
   if (force) return;
   const paths = runPaths(out);
-  const existing = [...splits.map((s) => paths.split(s.name)), paths.legacyUserProfiles, paths.manifest].filter((p) => existsSync(p));
+  const beside = besideFiles().map((f) => join(out, f.name));
+  const existing = [...splits.map((s) => paths.split(s.name)), ...beside, paths.legacyUserProfiles, paths.manifest].filter((p) => existsSync(p));
   if (existing.length > 0) {
     throw new UserError(
       `--out ${out} already holds merged output (${existing.map((p) => relative(out, p) || ".").join(", ")}); ` +
@@ -256,6 +266,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
       await rm(paths.split(split.name), { recursive: true, force: true });
       await rename(join(staging, split.name), paths.split(split.name));
     }
+    for (const f of besideFiles()) await rename(join(staging, f.name), join(out, f.name));
     await rename(join(staging, "manifest.json"), paths.manifest);
     return { out, manifest, warnings };
   } finally {
@@ -309,19 +320,22 @@ async function writeStaging(
   const sourced = merging.filter((m) => KINDS[m.stage.kind].sourced);
 
   // Pass 1 over news: IDs and original titles, to check the records, number the pseudo-news and
-  // tell a near copy of a candidate.
+  // tell a near copy of a candidate; the categories items of the rows.
   const titles = new Map<string, string>();
+  const categories = new Set<string>();
   for (const s of splits) {
     for await (const batch of readLineBatches(s.newsFile)) {
       for (const line of batch) {
         const row = parseNewsLine(s.newsFile, line);
         if (!titles.has(row.id)) titles.set(row.id, row.title);
+        for (const id of categoryItemsOf(row)) categories.add(id);
       }
     }
   }
   const users = new UserSources(splits.map((s) => s.name));
-  const input: MergeInput = { news: titles, users };
+  const input: MergeInput = { news: titles, users, categories };
   const unknown = unknownItems("news", merging, input, req.allowUnknown);
+  for (const [m, n] of unknownItems("categories", merging, input, req.allowUnknown)) unknown.set(m, n);
   const pseudoRows = assignPseudoIds(merging, titles.keys(), edits);
   const pseudoSuffix = merging.map(() => new Map<string, string>());
   for (const row of pseudoRows) {
@@ -375,6 +389,12 @@ async function writeStaging(
     });
   }
 
+  const besides = merging.flatMap((m) => (m.stage.merge.beside ? [{ m, beside: m.stage.merge.beside }] : []));
+  for (const { m, beside } of besides) {
+    log(beside.file.name);
+    await writeLines(join(staging, beside.file.name), beside.lines(m.state, input));
+  }
+
   const writtenRows = pseudoRows.filter((r) => written.has(r));
   log("auditing the merged splits");
   const audit = await auditStaging(staging, splits, users, userFiles, writtenRows, guard, codes, (id) => titles.get(id));
@@ -402,8 +422,10 @@ async function writeStaging(
     audit: { ...audit, violations: 0 },
     files: {
       perSplit: splitFiles(),
+      beside: besides.map((b) => b.beside.file.name),
       ...columns(userFiles.map((u) => u.file.file)),
       ...columns(edits.map((e) => e.edit.file)),
+      ...columns(besides.map((b) => b.beside.file)),
       listSeparator: LIST_SEPARATOR,
     },
   };
@@ -411,12 +433,24 @@ async function writeStaging(
 }
 
 async function writeUserFile(file: string, userIds: readonly string[], line: (userId: string) => string): Promise<void> {
-  const lines = await AtomicFileWriter.open(file);
+  await writeLines(file, userIds.map(line));
+}
+
+async function writeLines(file: string, lines: Iterable<string>): Promise<void> {
+  const out = await AtomicFileWriter.open(file);
   try {
-    for (let i = 0; i < userIds.length; i += 10_000) await lines.write(userIds.slice(i, i + 10_000).map((userId) => `${line(userId)}\n`).join(""));
-    await lines.commit();
+    let chunk: string[] = [];
+    for (const line of lines) {
+      chunk.push(`${line}\n`);
+      if (chunk.length === 10_000) {
+        await out.write(chunk.join(""));
+        chunk = [];
+      }
+    }
+    await out.write(chunk.join(""));
+    await out.commit();
   } catch (e) {
-    await lines.abort();
+    await out.abort();
     throw e;
   }
 }
@@ -552,10 +586,10 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
 }
 const NEWLINE = Buffer.from("\n");
 
-/** mind/write.ts rewrites the title of a row it copies, nothing else: an edit of another field would be lost. */
-function onlyTitleChanged(row: NewsRow, original: NewsRow): void {
-  for (const field of ["id", "category", "subcategory", "abstract", "url", "titleEntities", "abstractEntities"] as const) {
-    if (row[field] !== original[field]) throw new Error(`merge: a stage's news edit changed the ${field} of ${original.id}; merge writes title edits only (newsLineWithTitle)`);
+/** mind/write.ts rewrites the title and abstract of a row it copies, nothing else: an edit of another field would be lost. */
+function onlyEditableChanged(row: NewsRow, original: NewsRow): void {
+  for (const field of ["id", "category", "subcategory", "url", "titleEntities", "abstractEntities"] as const) {
+    if (row[field] !== original[field]) throw new Error(`merge: a stage's news edit changed the ${field} of ${original.id}; merge writes title and abstract edits only (newsLineWith)`);
   }
 }
 
@@ -578,9 +612,12 @@ async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: rea
           if (r.counted) counted[e]!++;
           if (files[e]) fileParts[e]!.push(`${r.line ?? ""}\n`);
         });
-        if (row !== original) onlyTitleChanged(row, original);
-        // A row keeps every byte it was read with but for a changed title (bytes that are not UTF-8 included).
-        const written = newsLineWithTitle(line, row.title === original.title ? undefined : row.title);
+        if (row !== original) onlyEditableChanged(row, original);
+        // A row keeps every byte it was read with but for a changed title or abstract (bytes that are not UTF-8 included).
+        const written = newsLineWith(line, {
+          title: row.title === original.title ? undefined : row.title,
+          abstract: row.abstract === original.abstract ? undefined : row.abstract,
+        });
         if (typeof written === "string") newsParts.push(written);
         else {
           await news.write(newsParts.splice(0).join(""));

@@ -1,13 +1,16 @@
 // What a stage tells merge (Stage.merge): how its records become MIND files. Merge (merge.ts) knows
 // the effects below and runs them for every registered stage, in registry order; a stage declares
 // the ones it has and fills them from its own records:
-// - `news`: it edits news rows (summarize: the title column per --title) and may write a file with
-//   one line per news row beside news.tsv (news_titles.tsv);
+// - `news`: it edits news rows (summarize: the title column per --title; describe: the title or
+//   abstract per --describe) and may write a file with one line per news row beside news.tsv
+//   (news_titles.tsv);
 // - `users`: a users stage's record applies in a split where the history rule allows
 //   (history-rule.ts rule 3); `users` writes a line per such user into a file of that split
 //   (user_profiles.tsv), audited by the rule;
 // - `addsNews`: it adds news rows for a user (pseudo-news), which merge numbers, appends to the
-//   user's history where the record applies, and audits (rules 3 and 4).
+//   user's history where the record applies, and audits (rules 3 and 4);
+// - `beside`: it writes one file beside the split folders, for all of them (describe:
+//   category_descriptions.tsv).
 // A stage's state (`S`, made by `open`) holds its records and options for one merge.
 import type { z } from "zod";
 import type { OptionSpecs } from "../cli/command.js";
@@ -22,6 +25,8 @@ export interface MergeInput {
   news: ReadonlyMap<string, string>;
   /** The users of the splits and their source histories (known once behaviors.tsv was read). */
   users: UserSources;
+  /** The categories items of the news rows (kinds.ts: `category:<name>`, `subcategory:<name>`), in order of first use. */
+  categories: ReadonlySet<string>;
 }
 
 /** A number merge writes into manifest.json and prints: its key there and how one and many read. */
@@ -31,7 +36,7 @@ export interface Count {
   many: string;
 }
 
-/** A file written into every merged split folder beside news.tsv and behaviors.tsv. */
+/** A file written into every merged split folder beside news.tsv and behaviors.tsv (or, for `beside`, once beside the split folders). */
 export interface SideFile {
   name: string;
   columns: readonly string[];
@@ -48,8 +53,10 @@ export interface NewsEdit<S> {
   file?: SideFile;
   /**
    * The row as this stage leaves it (`row`: as the stages before it left it; `original`: the input
-   * row), whether it had a record for the row, and the row's line in `file`. Also asked, with the
-   * row's ID, for a pseudo-news item retrieved from a row: it gets the title that row gets.
+   * row), whether it had a record for the row, and the row's line in `file`. Merge writes edits of
+   * the title and the abstract (mind/write.ts newsLineWith) and stops on an edit of another field.
+   * Also asked for every pseudo-news row, with the ID of the news it was retrieved from (it gets the
+   * title that row gets) or an empty ID (text the LLM wrote: no record of a news item is its).
    */
   edit(state: S, row: NewsRow, original: NewsRow): { row: NewsRow; counted: boolean; line?: string };
 }
@@ -69,6 +76,13 @@ export interface AddedNews {
   row: Omit<NewsRow, "id">;
   /** The catalog news it was taken from (offline generate): it may not be a candidate of the user's. */
   retrievedFrom?: string;
+}
+
+/** A file beside the split folders, written from the whole input (describe: category_descriptions.tsv). */
+export interface BesideFile<S> {
+  file: SideFile;
+  /** Its lines, in the order written. */
+  lines(state: S, input: MergeInput): Iterable<string>;
 }
 
 export interface StageMerge<O = unknown, V = unknown, S = unknown> {
@@ -92,4 +106,5 @@ export interface StageMerge<O = unknown, V = unknown, S = unknown> {
   readonly news?: NewsEdit<S>;
   readonly users?: UserFile<S>;
   readonly addsNews?: { rows(state: S, userId: string): AddedNews[] };
+  readonly beside?: BesideFile<S>;
 }

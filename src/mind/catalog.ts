@@ -7,6 +7,8 @@ import { parseMindTime } from "./time.js";
 export interface CatalogNews extends NewsRow {
   /** The first split (in `--data` order) that has this news ID. */
   split: string;
+  /** Every split whose news.tsv has this ID, in `--data` order (`split` first). */
+  inSplits: string[];
 }
 
 /** The history that describes a user: their source, by the rule of history-rule.ts. */
@@ -37,9 +39,13 @@ export async function loadCatalog(splits: SplitDir[], opts: CatalogOptions = {})
   const times = new Map<string, SplitTime>();
   for (const [dataIndex, split] of splits.entries()) {
     for await (const row of readNews(split.newsFile, opts)) {
-      if (news.has(row.id)) continue;
+      const known = news.get(row.id);
+      if (known) {
+        known.inSplits.push(split.name);
+        continue;
+      }
       const { lineNo: _lineNo, ...fields } = row;
-      news.set(row.id, { ...fields, split: split.name });
+      news.set(row.id, { ...fields, split: split.name, inSplits: [split.name] });
     }
     if (opts.newsOnly) continue;
     const ids = new IdInterner(news);

@@ -405,6 +405,11 @@ export class CandidateGuard<K extends string | number = string> {
     return { entry: this.pack(title), retrievedFrom };
   }
 
+  /** A news item of the catalog as an item (pick's real news): its title packed once, however often it is asked about. */
+  news(id: K): GuardedItem<K> {
+    return { entry: this.entryOf(id), retrievedFrom: id };
+  }
+
   /** A candidate's entry, packed on first sight. */
   private entryOf(news: K): number {
     const dense = typeof news === "number" && news >= 0 && news <= MAX_MARKED;

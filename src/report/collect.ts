@@ -10,13 +10,13 @@ import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { Manifest } from "../merge/manifest.js";
 import { loadRecords, type AllRecords, type StageRecords } from "../merge/records.js";
 import { runPaths } from "../run/folder.js";
-import type { ItemKind } from "../stages/kinds.js";
+import { parseCategoryItemId, type ItemKind } from "../stages/kinds.js";
 import { stages } from "../stages/registry.js";
 import { sha256 } from "../util/hash.js";
 import { clip } from "./figures.js";
-import type { Distributions, ExampleFields, NewsExample, ReportContext, UserExample } from "./stage-report.js";
+import type { CategoryExample, Distributions, ExampleFields, NewsExample, ReportContext, UserExample } from "./stage-report.js";
 
-export type { Distributions, NewsExample, UserExample } from "./stage-report.js";
+export type { CategoryExample, Distributions, NewsExample, UserExample } from "./stage-report.js";
 
 export interface CollectOptions {
   /** Input splits (`--data`); default: the inputs named in manifest.json. */
@@ -59,6 +59,7 @@ export interface FailureExample {
 export interface ExampleOf {
   news: NewsExample;
   users: UserExample;
+  categories: CategoryExample;
 }
 
 /** Per item kind, its sampled examples (`news`) and how many items the run has (`newsTotal`). */
@@ -176,6 +177,10 @@ const KIND_EXAMPLES: { [K in ItemKind]: (id: string, fields: ExampleFields, cata
       : [];
     return { id, historyLength: history?.length, recent, ...fields };
   },
+  categories(id, fields) {
+    const parsed = parseCategoryItemId(id);
+    return { id, kind: parsed?.kind, name: parsed?.name, ...fields };
+  },
 };
 
 /**
@@ -243,6 +248,7 @@ export async function collectReport(runDir: string, opts: CollectOptions = {}): 
   for (const c of contexts) c.stage.report.chartData?.(c.report, dist);
   const news = examplesOf("news", contexts, catalog, sample);
   const users = examplesOf("users", contexts, catalog, sample);
+  const categories = examplesOf("categories", contexts, catalog, sample);
 
   const open: FailureExample[] = [];
   for (const [stage, latest] of failures) {
@@ -270,6 +276,8 @@ export async function collectReport(runDir: string, opts: CollectOptions = {}): 
     newsTotal: news.total,
     users: users.list,
     usersTotal: users.total,
+    categories: categories.list,
+    categoriesTotal: categories.total,
     failures: failureExamples,
     failuresTotal: open.length,
     warnings,

@@ -112,10 +112,12 @@ p.appendChild(el("h4",null,"profile"));if(u.topics){p.appendChild(el("div","l mu
 p.appendChild(el("div","l muted","regions"));var rg=el("div");(u.regions||[]).forEach(function(r){rg.appendChild(el("span","pill r",r));rg.appendChild(document.createTextNode(" "));});if(!(u.regions||[]).length)rg.appendChild(el("span","muted","no region"));p.appendChild(rg);}else p.appendChild(el("div","muted","no profile"));
 g.appendChild(el("h4",null,"pseudo-news"));if(u.pseudo&&u.pseudo.length){var ul=el("ul");u.pseudo.forEach(function(x){var li=el("li");li.appendChild(el("span","pill c",x.category));li.appendChild(document.createTextNode(" "));li.appendChild(el("span","enh",x.title));if(x.id)li.appendChild(el("span","id"," "+x.id));if(x.abstract)li.appendChild(el("div","abs",x.abstract));ul.appendChild(li);});g.appendChild(ul);}else g.appendChild(el("div","muted","not a cold user (none generated)"));
 c.appendChild(h);c.appendChild(p);c.appendChild(g);d.appendChild(c);return d;},
+categories:function(c){var d=el("div","ex");d.dataset.kind="category";d.appendChild(el("div","id",c.id+(c.parent?" · in "+c.parent:"")+(c.newsCount!==undefined&&c.newsCount!==null?" · "+c.newsCount+(c.newsCount===1?" news item":" news items"):"")));
+var p=el("div","pair");pair(p,c.kind||"name",c.name);pair(p,"description",c.description,"enh");d.appendChild(p);return d;},
 failures:function(f){var d=el("div","ex");d.dataset.kind="failure";d.appendChild(el("div","id",f.stage+" · "+f.itemId+" · "+f.attempts+(f.attempts===1?" attempt":" attempts")));
 var p=el("div","pair");pair(p,"reason",f.reason);pair(p,"message",f.message);d.appendChild(p);if(f.lastAnswer){d.appendChild(el("div","l muted","last answer"));d.appendChild(el("pre",null,f.lastAnswer));}return d;}
 };
-var totals={news:data.newsTotal,users:data.usersTotal,failures:data.failuresTotal};
+var totals={news:data.newsTotal,users:data.usersTotal,categories:data.categoriesTotal,failures:data.failuresTotal};
 function draw(){
 var all=data[state.tab],q=state.q.toLowerCase(),items=q?all.filter(function(x){return hay(x).indexOf(q)>=0;}):all;
 var pages=Math.max(1,Math.ceil(items.length/PAGE));state.page=Math.min(Math.max(1,state.page),pages);
@@ -127,7 +129,7 @@ document.getElementById("prev").disabled=state.page<=1;document.getElementById("
 document.getElementById("count").textContent=items.length+" shown of "+all.length+" sampled ("+totals[state.tab].toLocaleString("en-US")+" in the run)";
 document.querySelectorAll(".tabs button").forEach(function(b){b.setAttribute("aria-selected",String(b.dataset.tab===state.tab));});
 var h="#tab="+state.tab+"&page="+state.page+(state.q?"&q="+encodeURIComponent(state.q):"");if(location.hash!==h)history.replaceState(null,"",h);}
-var m=/tab=(news|users|failures)/.exec(location.hash);if(m)state.tab=m[1];
+var m=/tab=(news|users|categories|failures)/.exec(location.hash);if(m)state.tab=m[1];
 m=/page=(\\d+)/.exec(location.hash);if(m)state.page=Number(m[1]);
 // A hand-typed "%" in the hash is not valid percent-encoding: keep it as typed rather than let the
 // URIError stop the script before anything is drawn.
@@ -161,6 +163,8 @@ export function renderReport(model: ReportModel): string {
     newsTotal: model.newsTotal,
     users: model.users,
     usersTotal: model.usersTotal,
+    categories: model.categories,
+    categoriesTotal: model.categoriesTotal,
     failures: model.failures,
     failuresTotal: model.failuresTotal,
   };
@@ -176,8 +180,8 @@ ${model.warnings.length ? `<section class="warn"><h2>Warnings</h2><ul>${model.wa
 ${glance(model)}
 <section id="charts"><h2>${esc(changedBy(model.glance))}</h2>${figs.length ? `<div class="charts">${figs.map((f) => `<figure id="fig-${f.id}"><figcaption><b>${esc(f.title)}</b>${esc(f.note)}</figcaption>${f.svg}</figure>`).join("\n")}</div>` : `<p class="muted">No stage records yet.</p>`}</section>
 <section id="examples"><h2>Examples</h2>
-<p class="muted">A fixed sample (chosen by a hash of the ID, the same on every run) of up to ${int(Math.max(model.news.length, model.users.length, model.failures.length))} items per list, so the page stays small at MIND scale.</p>
-<div class="tabs" role="tablist"><button data-tab="news">News (${int(model.news.length)})</button><button data-tab="users">Users (${int(model.users.length)})</button><button data-tab="failures">Failures (${int(model.failures.length)})</button>
+<p class="muted">A fixed sample (chosen by a hash of the ID, the same on every run) of up to ${int(Math.max(model.news.length, model.users.length, model.categories.length, model.failures.length))} items per list, so the page stays small at MIND scale.</p>
+<div class="tabs" role="tablist"><button data-tab="news">News (${int(model.news.length)})</button><button data-tab="users">Users (${int(model.users.length)})</button>${model.categoriesTotal > 0 ? `<button data-tab="categories">Categories (${int(model.categories.length)})</button>` : ""}<button data-tab="failures">Failures (${int(model.failures.length)})</button>
 <input id="filter" type="search" placeholder="filter the sample (ID, word, category…)"></div>
 <div class="pager"><button id="prev">‹ prev</button><span id="page"></span><button id="next">next ›</button><span id="count" class="muted"></span></div>
 <div id="list"></div>

@@ -3,7 +3,7 @@
 // The report (collect.ts, html.ts) asks every registered stage in registry order.
 //
 // Chart data and example fields are typed per stage by declaration merging: a stage's report file
-// adds its own members to Distributions, NewsExample or UserExample, e.g.
+// adds its own members to Distributions, NewsExample, UserExample or CategoryExample, e.g.
 //   declare module "../../report/stage-report.js" { interface Distributions { titleTokens?: … } }
 import type { Manifest, ManifestStage } from "../merge/manifest.js";
 import type { StageRecords } from "../merge/records.js";
@@ -30,8 +30,15 @@ export interface UserExample {
   recent: { id: string; category?: string; title?: string }[];
 }
 
+/** A category or subcategory in the example browser, and what stages over them add. */
+export interface CategoryExample {
+  id: string;
+  kind?: string;
+  name?: string;
+}
+
 /** What a stage adds to an example of its kind. */
-export type ExampleFields = Partial<Omit<NewsExample, "id"> & Omit<UserExample, "id" | "recent">>;
+export type ExampleFields = Partial<Omit<NewsExample, "id"> & Omit<UserExample, "id" | "recent"> & Omit<CategoryExample, "id" | "kind" | "name">>;
 
 export interface ReportContext<V> {
   /** This stage's records (merge's reader: last valid record per item). */

@@ -1,8 +1,8 @@
-// What a stage's items are. MIND has news and users; a stage over something else (issue 14's
-// categories and subcategories) adds a kind here. Code that depends on the kind keeps one table
-// per concern typed `Record<ItemKind, …>` (merge's known items, the report's example tabs), so tsc
-// lists every place a new kind must be described.
-export const ITEM_KINDS = ["news", "users"] as const;
+// What a stage's items are: news and users, and the categories and subcategories of the news
+// (describe). A stage over something else adds a kind here. Code that depends on the kind keeps one
+// table per concern typed `Record<ItemKind, …>` (merge's known items, the report's example tabs), so
+// tsc lists every place a new kind must be described.
+export const ITEM_KINDS = ["news", "users", "categories"] as const;
 export type ItemKind = (typeof ITEM_KINDS)[number];
 
 export interface KindSpec {
@@ -23,4 +23,29 @@ export interface KindSpec {
 export const KINDS: Record<ItemKind, KindSpec> = {
   news: { item: "a news ID", ids: "news IDs", needsBehaviors: false, sourced: false },
   users: { item: "a user ID", ids: "user IDs", needsBehaviors: true, sourced: true },
+  categories: { item: "category:<name> or subcategory:<name>", ids: "categories", needsBehaviors: false, sourced: false },
 };
+
+// ---- The IDs of categories items. MIND uses some names as a category and as a subcategory alike
+// (`video`, `weather`), so an ID names which one it is: `category:<name>` or `subcategory:<name>`.
+
+export const CATEGORY_KINDS = ["category", "subcategory"] as const;
+export type CategoryKind = (typeof CATEGORY_KINDS)[number];
+
+export const categoryItemId = (kind: CategoryKind, name: string): string => `${kind}:${name}`;
+
+/** `category:<name>` or `subcategory:<name>`, else undefined. */
+export function parseCategoryItemId(id: string): { kind: CategoryKind; name: string } | undefined {
+  const colon = id.indexOf(":");
+  if (colon < 1 || colon === id.length - 1) return undefined;
+  const kind = id.slice(0, colon);
+  return (CATEGORY_KINDS as readonly string[]).includes(kind) ? { kind: kind as CategoryKind, name: id.slice(colon + 1) } : undefined;
+}
+
+/** The categories items of a news row: its category and subcategory (the ones it has). */
+export function categoryItemsOf(row: { category: string; subcategory: string }): string[] {
+  const ids: string[] = [];
+  if (row.category) ids.push(categoryItemId("category", row.category));
+  if (row.subcategory) ids.push(categoryItemId("subcategory", row.subcategory));
+  return ids;
+}

@@ -3,12 +3,13 @@
 // (stage.ts); adding one is that folder plus one line in BUILT_IN below. Tests may register their own.
 import type { z } from "zod";
 import type { OptionSpecs } from "../cli/command.js";
+import { describeStage } from "./describe/index.js";
 import { generateStage } from "./generate/index.js";
 import { profileStage } from "./profile/index.js";
 import type { Stage } from "./stage.js";
 import { summarizeStage } from "./summarize/index.js";
 
-const BUILT_IN: readonly Stage[] = [summarizeStage, profileStage, generateStage];
+const BUILT_IN: readonly Stage[] = [summarizeStage, profileStage, generateStage, describeStage];
 
 const registry = new Map<string, Stage>();
 let version = 0;

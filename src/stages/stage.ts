@@ -88,4 +88,11 @@ export interface Stage<Opts = unknown, O = unknown, P = unknown> {
   readonly report: StageReport;
   /** How `augment` runs this stage, when that differs from the stage command. */
   readonly augment?: AugmentHook;
+  /**
+   * augment runs it only when `--stages` names it: the stages beyond GENRE's (describe, pick,
+   * factors), so a plain augment stays GENRE's run at GENRE's cost.
+   */
+  readonly optIn?: boolean;
+  /** Registrations of one folder over two item kinds share it (factors-users, factors-news): `augment --stages factors` names them all. */
+  readonly group?: string;
 }

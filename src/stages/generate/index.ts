@@ -71,11 +71,24 @@ export function generateOptions(config: object): GenerateOptions {
 }
 
 /** A cold user's history, most recent first, known news only (at most cold-max of them by definition). */
-export function coldClicks(catalog: Catalog, userId: string, options: GenerateOptions): CatalogNews[] | undefined {
+export function coldClicks(catalog: Catalog, userId: string, options: { coldMax: number }): CatalogNews[] | undefined {
   const user = catalog.users.get(userId);
   if (!user || !isCold(user.history.length, options.coldMax)) return undefined;
   const clicks = recentClicks(user.history, options.coldMax).flatMap((id) => catalog.news.get(id) ?? []);
   return clicks.length > 0 ? clicks : undefined;
+}
+
+/** Why `id` is not a cold user (the items of generate and pick), or undefined when it is one. */
+export function whyNotCold(stage: string, catalog: Catalog, options: { coldMax: number }, id: string): string | undefined {
+  const user = catalog.users.get(id);
+  if (!user) return `no user ${id} in the given splits`;
+  const kind = historyClass(user.history.length, options.coldMax);
+  if (kind === "empty") return `user ${id} has an empty history in every split: ${stage} skips such users`;
+  if (kind === "warm") {
+    return `user ${id} has ${user.history.length} clicks in ${user.split}, their earliest non-empty history: not a cold user (1 to ${options.coldMax} clicks, see --cold-max)`;
+  }
+  if (!coldClicks(catalog, id, options)) return `none of user ${id}'s clicks is in the given news files`;
+  return undefined;
 }
 
 const RawItem = z.object({ title: z.string(), abstract: z.string().optional(), category: z.string(), retrievedFrom: z.string().optional() });
@@ -230,7 +243,7 @@ function catalogFingerprint(catalog: Catalog): string {
 /** One index and one fingerprint per catalog: built on first use, shared by every request of the run. */
 const retrieval = new WeakMap<Catalog, { index?: TfIdfIndex; fingerprint?: string }>();
 
-function retrievalOf(catalog: Catalog) {
+export function retrievalOf(catalog: Catalog) {
   let r = retrieval.get(catalog);
   if (!r) retrieval.set(catalog, (r = {}));
   return {
@@ -279,17 +292,7 @@ ${HISTORY_RULE_HELP}`,
   }),
   usesCandidates: true,
   items: (catalog, options) => [...catalog.users.keys()].filter((u) => coldClicks(catalog, u, options) !== undefined),
-  whyNot(catalog, options, id) {
-    const user = catalog.users.get(id);
-    if (!user) return `no user ${id} in the given splits`;
-    const kind = historyClass(user.history.length, options.coldMax);
-    if (kind === "empty") return `user ${id} has an empty history in every split: generate skips such users`;
-    if (kind === "warm") {
-      return `user ${id} has ${user.history.length} clicks in ${user.split}, their earliest non-empty history: not a cold user (1 to ${options.coldMax} clicks, see --cold-max)`;
-    }
-    if (!coldClicks(catalog, id, options)) return `none of user ${id}'s clicks is in the given news files`;
-    return undefined;
-  },
+  whyNot: (catalog, options, id) => whyNotCold("generate", catalog, options, id),
   requests(input, itemIds, profiles) {
     const { catalog, options } = input;
     const system = render(input.system, { category_vocabulary: MIND_CATEGORIES.join(", "), k: String(options.k) });
