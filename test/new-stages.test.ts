@@ -7,7 +7,7 @@ import { resolveSplits } from "../src/mind/splits.js";
 import { categoryIndex, categoryItems, describeValues, frequentTitleWords, offlineDescription, parseDescription, whyNotDescribed } from "../src/stages/describe/index.js";
 import { FACTORS, factorItems, factorList, offlineNewsFactors, offlineUserFactors, parseFactors, readFactors, whyNotFactorItem, type FactorKind } from "../src/stages/factors/factors.js";
 import { candidateGuard, coldClicks, retrievalOf } from "../src/stages/generate/index.js";
-import { numberedCandidates, offlinePicks, parsePicks, pickCandidates, pickProblem } from "../src/stages/pick/pick.js";
+import { numberedCandidates, offlinePicks, parsePicks, pickCandidates, pickProblem } from "../src/stages/pick/index.js";
 import { shingles } from "../src/stages/plain-text.js";
 import { profileClicks } from "../src/stages/profile/index.js";
 import { BUNDLED_PROMPTS_DIR, loadTemplate, render } from "../src/stages/template.js";

@@ -57,9 +57,10 @@ export function describeMerge(manifest: Manifest, out: string, cwd: string): str
   const options = Object.entries(stageOptions).map(([k, v]) => `${k}: ${String(v)}`);
   const lines = [`merged into ${where}/${options.length ? ` (${options.join(", ")})` : ""}`];
   const all = stages();
-  // Counts in manifest order, each with its label: the stages' news edits, then behaviors rows, then their user files.
+  // Counts in manifest order, each with its label: the stages' news edits, then behaviors rows, news appended, then their user files.
   const edited = all.flatMap((st) => (st.merge.news ? [st.merge.news.count] : []));
   const userFiles = all.flatMap((st) => (st.merge.users ? [st.merge.users.count] : []));
+  const appended = all.flatMap((st) => (st.merge.appendsNews ? [st.merge.appendsNews.count] : []));
   const count = (n: number, one: string, many: string) => `${n} ${plural(n, one, many)}`;
   for (const split of manifest.splits) {
     const o = split.output;
@@ -67,6 +68,8 @@ export function describeMerge(manifest: Manifest, out: string, cwd: string): str
       ...edited.map((c) => count(o[c.key] ?? 0, c.one, c.many)),
       count(o.impressions, "impression", "impressions"),
       `${count(o.historiesExtended, "history", "histories")} extended`,
+      // Only when a stage appended news: the count is in the manifest then.
+      ...appended.flatMap((c) => (o[c.key] === undefined ? [] : [count(o[c.key]!, c.one, c.many)])),
       ...userFiles.map((c) => count(o[c.key] ?? 0, c.one, c.many)),
     ];
     lines.push(`  ${split.name}/: ${o.news} news (${o.pseudoNews} pseudo-news), ${counts.join(", ")}` + (o.carried.length ? `; carried ${o.carried.join(", ")}` : ""));

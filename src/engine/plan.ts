@@ -23,8 +23,9 @@ function canonicalJson(value: unknown): string {
 /**
  * Everything that changes the answer, hashed: provider family, model, parameters (max_tokens is the
  * only one sent: SDK 1.x has no temperature/top_p/top_k for these models), the rendered prompt, the
- * schema and its version; for offline also the inputs outside the prompt. A prompt edit re-asks only
- * the items whose rendered prompt it changes.
+ * schema and its version; for offline also the inputs outside the prompt, and for any provider the
+ * inputs that change what an answer means (LlmRequest.keyInputs). A prompt edit re-asks only the
+ * items whose rendered prompt it changes.
  */
 export function requestKey(req: LlmRequest, config: EngineConfig, spec: ProviderSpec = providerSpec(config.provider)): string {
   return sha256(
@@ -38,6 +39,8 @@ export function requestKey(req: LlmRequest, config: EngineConfig, spec: Provider
     req.jsonSchema ? canonicalJson(req.jsonSchema) : "",
     req.schemaVersion,
     spec.mode === "offline" ? (req.offlineInputs ?? "") : "",
+    // Only when a stage sets it: every other request keeps the key it had.
+    ...(req.keyInputs === undefined ? [] : [req.keyInputs]),
   );
 }
 

@@ -38,6 +38,12 @@ export interface LlmRequest<T = unknown> {
    * catalog's fingerprint); part of the request key for the offline provider only.
    */
   offlineInputs?: string;
+  /**
+   * Inputs the prompt does not show that change what a valid answer stands for (pick: the news IDs
+   * behind the candidate numbers it shows); part of the request key for every provider, so two items
+   * share an answer only when it means the same for both.
+   */
+  keyInputs?: string;
   /** Validates and normalizes the raw text of an answer (the stage's zod schema lives behind it). */
   parse(raw: string): ParseResult<T>;
   /** The offline provider's deterministic answer, as raw text that goes through `parse` like any other. */

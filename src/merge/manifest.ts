@@ -56,7 +56,8 @@ export const ManifestSplit = z.object({
   behaviorsBytes: z.number().int(),
   /**
    * In this order: news rows (pseudo-news among them), the rows each news-editing stage had a record
-   * for (summarize: titlesEnhanced), impressions, histories extended, the lines of each users
+   * for (summarize: titlesEnhanced; describe: newsDescribed), impressions, histories extended, the
+   * news IDs each appending stage with records appended (pick: picks), the lines of each users
    * stage's file (profile: profiles, users whose profile was written from clicks this split's
    * history holds), carried files.
    */
@@ -77,12 +78,13 @@ export type ManifestSplit = z.infer<typeof ManifestSplit>;
 /** What merge checked before putting the output in place (history-rule.ts rules 3 and 4); a violation stops it. */
 export const ManifestAudit = z
   .object({
-    /** Appended pseudo-news IDs checked, once per split they appear in. */
+    /** Appended pseudo-news IDs checked, once per split they appear in (appended news IDs are counted after it). */
     pseudoNews: z.number().int(),
     /** Always 0 in a written manifest: merge stops at the first audit that finds any. */
     violations: z.literal(0),
   })
-  // Between these, the lines of each users stage's file checked over all splits (profile: profiles).
+  // Between these, the news IDs each appending stage with records appended (pick: picks), then the
+  // lines of each users stage's file, checked over all splits (profile: profiles).
   .catchall(z.number().int());
 export type ManifestAudit = z.infer<typeof ManifestAudit>;
 
@@ -115,7 +117,10 @@ export type Manifest = z.infer<typeof Manifest>;
 export function describeAudit(manifest: Manifest): string {
   const { violations, ...checked } = manifest.audit;
   const labels = new Map<string, string>([["pseudoNews", "appended pseudo-news IDs"]]);
-  for (const s of stages()) if (s.merge.users) labels.set(s.merge.users.audit.key, s.merge.users.audit.many);
+  for (const s of stages()) {
+    if (s.merge.users) labels.set(s.merge.users.audit.key, s.merge.users.audit.many);
+    if (s.merge.appendsNews) labels.set(s.merge.appendsNews.audit.key, s.merge.appendsNews.audit.many);
+  }
   const total = Object.values(checked).reduce((sum, n) => sum + n, 0);
   const parts = Object.entries(checked).map(([key, n]) => `${n} ${labels.get(key) ?? key}`);
   return `audit: ${total} checked (${parts.join(", ")}), ${violations} violations`;

@@ -25,7 +25,7 @@ import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
 import { readByteLineChunks } from "./lines.js";
 import { Manifest, type ManifestStage } from "./manifest.js";
 import { loadRecords, type StageRecords } from "./records.js";
-import type { MergeInput, NewsEdit, SideFile, UserFile } from "./stage-merge.js";
+import type { AppendedNews, MergeInput, NewsEdit, SideFile, UserFile } from "./stage-merge.js";
 
 /** The files merge writes into every split folder: the two MIND files, then each stage's side files. */
 export function splitFiles(): string[] {
@@ -83,8 +83,11 @@ interface Merging {
   stage: Stage;
   /** Its position in the merge's list of stages. */
   index: number;
+  /** None when the merge options leave the stage out (StageMerge.active). */
   records: StageRecords;
   state: unknown;
+  /** The merge options leave its records out. */
+  left: boolean;
 }
 
 /** Where items of a kind are in the input (merge's view of it: the titles and the user table). */
@@ -98,6 +101,8 @@ const KIND_ITEMS: Record<ItemKind, { ids(input: MergeInput): Iterable<string>; k
 type Edits = readonly { m: Merging; edit: NewsEdit<unknown> }[];
 /** The stages writing a file per split for the users their records apply to. */
 type UserFiles = readonly { m: Merging; file: UserFile<unknown> }[];
+/** The stages appending news IDs of the input to the histories their records apply to. */
+type Appenders = readonly { m: Merging; appends: AppendedNews<unknown> }[];
 
 /** A row as the news-editing stages leave it, with each one's count and side-file line. */
 function editRow(edits: Edits, original: NewsRow): { row: NewsRow; results: { counted: boolean; line?: string }[] } {
@@ -127,6 +132,8 @@ interface PseudoRow extends NewsRow {
 
 /** A pseudo-news row's title, packed for the candidate checks. */
 type RowItem = GuardedItem<number> & { row: PseudoRow };
+/** What the audit checks against a user's candidates: a pseudo-news row's title, or an appended news item. */
+type AuditItem = GuardedItem<number> & ({ row: PseudoRow } | { appended: string; noun: string });
 
 /** Pseudo-news IDs continue after the largest numeric news ID, in stage order, then user order, then item order. */
 function assignPseudoIds(merging: readonly Merging[], newsIds: Iterable<string>, edits: Edits): PseudoRow[] {
@@ -280,6 +287,8 @@ interface SplitPass {
   extended: number;
   /** Per merging stage (users stages only): users whose record applies to this split (their history here holds its source clicks). */
   applied: Set<string>[];
+  /** Per merging stage (appendsNews): the news IDs appended here, counted once per user. */
+  appended: number[];
   /** Users whose pseudo-news applies to this split → the IDs their history here is extended with. */
   suffixes: Map<string, string>;
 }
@@ -299,7 +308,11 @@ async function writeStaging(
   const records = await loadRecords(recordDirs, codes);
   const merging: Merging[] = stages().map((stage, index) => {
     const r = records.get(stage.name)!;
-    return { stage, index, records: r, state: stage.merge.open(r, req) };
+    const state = stage.merge.open(r, req);
+    if (stage.merge.active?.(state) !== false) return { stage, index, records: r, state, left: false };
+    // Left out by the merge options (generate under --cold pick): merged as if it had no records.
+    const none = { ...r, byItem: new Map() };
+    return { stage, index, records: none, state: stage.merge.open(none, req), left: true };
   });
   for (const { stage, records: r } of merging) {
     if (r.invalidLines > 0) warnings.push(`${r.invalidLines} invalid ${stage.name} record line(s) skipped, e.g. ${r.invalidExamples.join("; ")}`);
@@ -312,23 +325,27 @@ async function writeStaging(
   }
   warnings.push(...(await inputMismatches(merging, splits)));
   log(
-    `records: ${merging.map((m) => `${m.records.byItem.size} ${m.stage.merge.noun}`).join(", ")} ` +
+    `records: ${merging.map((m) => (m.left ? `no ${m.stage.merge.noun} (left out by the merge options)` : `${m.records.byItem.size} ${m.stage.merge.noun}`)).join(", ")} ` +
       `(records folders relative to --out: ${recordDirs.map((d) => relative(out, d) || ".").join(", ")})`,
   );
   const edits: Edits = merging.flatMap((m) => (m.stage.merge.news ? [{ m, edit: m.stage.merge.news }] : []));
   const userFiles: UserFiles = merging.flatMap((m) => (m.stage.merge.users ? [{ m, file: m.stage.merge.users }] : []));
   const sourced = merging.filter((m) => KINDS[m.stage.kind].sourced);
+  const appenders: Appenders = merging.flatMap((m) => (m.stage.merge.appendsNews && m.records.byItem.size > 0 ? [{ m, appends: m.stage.merge.appendsNews }] : []));
 
   // Pass 1 over news: IDs and original titles, to check the records, number the pseudo-news and
   // tell a near copy of a candidate; the categories items of the rows.
   const titles = new Map<string, string>();
   const categories = new Set<string>();
-  for (const s of splits) {
+  // The news IDs of each split, when a stage appends news IDs: only those its news.tsv holds go into its histories.
+  const splitNews = splits.map(() => new Set<string>());
+  for (const [i, s] of splits.entries()) {
     for await (const batch of readLineBatches(s.newsFile)) {
       for (const line of batch) {
         const row = parseNewsLine(s.newsFile, line);
         if (!titles.has(row.id)) titles.set(row.id, row.title);
         for (const id of categoryItemsOf(row)) categories.add(id);
+        if (appenders.length > 0) splitNews[i]!.add(row.id);
       }
     }
   }
@@ -354,7 +371,7 @@ async function writeStaging(
   for (const [index, split] of splits.entries()) {
     log(`${split.name}: behaviors.tsv (${((await stat(split.behaviorsFile)).size / 1e6).toFixed(1)} MB)`);
     const target = join(staging, split.name, "behaviors.tsv");
-    passes.push(await mergeBehaviors(split, index, target, { users, merging, sourced, pseudoSuffix, historyCap, codes, retitled, guard, refused }));
+    passes.push(await mergeBehaviors(split, index, target, { users, merging, sourced, pseudoSuffix, splitNews: splitNews[index]!, historyCap, codes, retitled, guard, refused }));
   }
   users.finish();
   for (const row of pseudoRows) if (row.sourceTitle !== undefined && !refused.has(row)) row.title = row.sourceTitle;
@@ -383,6 +400,7 @@ async function writeStaging(
         ...Object.fromEntries(edits.map(({ edit }, i) => [edit.count.key, news.counted[i]])),
         impressions: pass.impressions,
         historiesExtended: pass.extended,
+        ...Object.fromEntries(appenders.map(({ m, appends }) => [appends.count.key, pass.appended[m.index]!])),
         ...Object.fromEntries(userFiles.map(({ m, file }) => [file.count.key, pass.applied[m.index]!.size])),
         carried,
       },
@@ -397,7 +415,8 @@ async function writeStaging(
 
   const writtenRows = pseudoRows.filter((r) => written.has(r));
   log("auditing the merged splits");
-  const audit = await auditStaging(staging, splits, users, userFiles, writtenRows, guard, codes, (id) => titles.get(id));
+  const appended: AppendedToAudit[] = appenders.map(({ m, appends }) => ({ m, appends, splitNews, users: new Set(passes.flatMap((p) => [...p.applied[m.index]!])) }));
+  const audit = await auditStaging(staging, splits, users, userFiles, writtenRows, appended, guard, codes, (id) => titles.get(id));
 
   // Users each stage's records apply to in some split.
   const applied = merging.map((m) => {
@@ -502,6 +521,8 @@ interface BehaviorsContext {
   sourced: readonly Merging[];
   /** Per merging stage, by user: the IDs of the pseudo-news it adds, each after a space. */
   pseudoSuffix: readonly ReadonlyMap<string, string>[];
+  /** The news IDs of this split's news.tsv (filled when a stage appends news IDs). */
+  splitNews: ReadonlySet<string>;
   historyCap: number;
   codes: NewsCodes;
   /** Pseudo-news rows that would take their source row's title (`item`: that title), by user; `refused` gets those that would copy a candidate. */
@@ -522,7 +543,7 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
   await mkdir(dirname(target), { recursive: true });
   const out = await AtomicFileWriter.open(target);
   const probe = new HistoryProbe(ctx.codes);
-  const pass: SplitPass = { impressions: 0, extended: 0, applied: ctx.merging.map(() => new Set()), suffixes: new Map() };
+  const pass: SplitPass = { impressions: 0, extended: 0, applied: ctx.merging.map(() => new Set()), appended: ctx.merging.map(() => 0), suffixes: new Map() };
   // The row's retitled items, and one callback for the pass that refuses those a candidate of the row copies.
   let mine: GuardedGroup<number, RowItem> | undefined;
   const refuseCopies = (candidate: number): void => {
@@ -554,6 +575,12 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
             if (!m.records.sources.heldBy(kept.source, probe)) continue;
             pass.applied[m.index]!.add(userId);
             suffix += pseudoSuffix[m.index]!.get(userId) ?? "";
+            const appends = m.stage.merge.appendsNews;
+            if (appends) {
+              const ids = appendedHere(appends, m, userId, ctx.splitNews);
+              if (ids.length > 0) suffix += ` ${ids.join(" ")}`;
+              pass.appended[m.index]! += ids.length;
+            }
           }
           if (suffix) pass.suffixes.set(userId, suffix);
         }
@@ -638,15 +665,29 @@ async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: rea
   return { rows: rows + pseudo.length, pseudo: pseudo.length, counted };
 }
 
+/** The record's news IDs a split's history gets: those its news.tsv holds, in the record's order. */
+function appendedHere(appends: AppendedNews<unknown>, m: Merging, userId: string, splitNews: ReadonlySet<string>): string[] {
+  return appends.ids(m.state, userId).filter((id) => splitNews.has(id));
+}
+
+/** A stage that appended news IDs, as the audit sees it: the users it appended to somewhere, and the splits' news IDs. */
+interface AppendedToAudit {
+  m: Merging;
+  appends: AppendedNews<unknown>;
+  users: ReadonlySet<string>;
+  splitNews: readonly ReadonlySet<string>[];
+}
+
 /** Violations listed in the error; all are counted. */
 const SHOWN_VIOLATIONS = 20;
 /**
  * Proves the staged output keeps the rule (history-rule.ts rules 3 and 4) by reading it back:
  * every appended pseudo-news ID belongs to the row's user and was written from clicks this split's
  * history holds (pseudo-news left out); every line of a users stage's file (user_profiles.tsv)
- * likewise; no pseudo-news item is retrieved from, or a near copy of, a candidate of its user's
- * impressions in any split. A violation stops the merge before anything is put in place.
- * Returns the counts checked in the order of ManifestAudit.
+ * likewise; news IDs a stage appends (pick: found as the end of the history the record would give
+ * it here) likewise; no pseudo-news item or appended news item is, is retrieved from, or is a near
+ * copy of a candidate of its user's impressions in any split. A violation stops the merge before
+ * anything is put in place. Returns the counts checked in the order of ManifestAudit.
  */
 async function auditStaging(
   staging: string,
@@ -654,6 +695,7 @@ async function auditStaging(
   users: UserSources,
   userFiles: UserFiles,
   rows: readonly PseudoRow[],
+  appenders: readonly AppendedToAudit[],
   guard: CandidateGuard<number>,
   codes: NewsCodes,
   titles: (newsId: string) => string | undefined,
@@ -662,15 +704,27 @@ async function auditStaging(
   // Pseudo-news IDs number on from the largest input ID: every other history ID is below the first.
   let firstPseudo = Infinity;
   for (const code of owner.keys()) firstPseudo = Math.min(firstPseudo, code);
-  // Each item as written and as the stage validated it (the record's title, retrievedFrom).
-  const guarded = new Map<string, GuardedGroup<number, RowItem>>();
+  // Each item as written and as the stage validated it (the record's title, retrievedFrom), and
+  // each news item appended to the user's history.
+  const items = new Map<string, AuditItem[]>();
   for (const [userId, mine] of byUser(rows)) {
-    const items = mine.flatMap((row) => {
-      const from = row.item.retrievedFrom === undefined ? undefined : codes.code(row.item.retrievedFrom);
-      return [...new Set([row.title, row.item.title])].map((title) => ({ row, ...guard.item(title, from) }));
-    });
-    guarded.set(userId, guard.group(items));
+    items.set(
+      userId,
+      mine.flatMap((row) => {
+        const from = row.item.retrievedFrom === undefined ? undefined : codes.code(row.item.retrievedFrom);
+        return [...new Set([row.title, row.item.title])].map((title) => ({ row, ...guard.item(title, from) }));
+      }),
+    );
   }
+  for (const { m, appends, users: appendedTo } of appenders) {
+    for (const userId of appendedTo) {
+      const list = items.get(userId) ?? [];
+      for (const id of appends.ids(m.state, userId)) list.push({ appended: id, noun: appends.audit.noun, ...guard.news(codes.code(id)) });
+      items.set(userId, list);
+    }
+  }
+  const guarded = new Map<string, GuardedGroup<number, AuditItem>>();
+  for (const [userId, list] of items) guarded.set(userId, guard.group(list));
   const probe = new HistoryProbe(codes);
   const violations: string[] = [];
   const reported = new Set<string>();
@@ -681,6 +735,10 @@ async function auditStaging(
   };
   let pseudoNews = 0;
   const lines = userFiles.map(() => 0);
+  const appendedChecked = appenders.map(() => 0);
+  // The news IDs appended at the end of the history being checked, which the probe leaves out.
+  const tail = new Set<number>();
+  const inTail = (code: number): boolean => tail.has(code) || appendedOnly(code);
   const appended: PseudoRow[] = [];
   const appendedOnly = (code: number): boolean => {
     if (code < firstPseudo) return false;
@@ -689,16 +747,22 @@ async function auditStaging(
     return row !== undefined;
   };
   // The row whose candidates checkCandidate sees: one callback for the whole audit, not one per row.
-  let row: { userId: string; split: string; mine: GuardedGroup<number, RowItem> } | undefined;
+  let row: { userId: string; split: string; mine: GuardedGroup<number, AuditItem> } | undefined;
   const checkCandidate = (code: number): void => {
     const { userId, split, mine } = row!;
     for (const { item, reason } of guard.conflicts(mine, code) ?? []) {
       const candidate = codes.id(code);
-      const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is a near copy of ${candidate} ("${titles(candidate)}")`;
-      violation(`${item.row.id} ${candidate}`, `${userId} in ${split}: pseudo-news ${item.row.id} ${how}, a candidate of ${userId}'s impressions in ${split}`);
+      const copy = `a near copy of ${candidate} ("${titles(candidate)}")`;
+      if ("row" in item) {
+        const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is ${copy}`;
+        violation(`${item.row.id} ${candidate}`, `${userId} in ${split}: pseudo-news ${item.row.id} ${how}, a candidate of ${userId}'s impressions in ${split}`);
+      } else {
+        const how = reason === "retrieved" ? "" : `, ${copy}`;
+        violation(`${userId} ${item.appended} ${candidate}`, `${userId} in ${split}: appended ${item.noun} ${item.appended}${how} is a candidate of ${userId}'s impressions in ${split}`);
+      }
     }
   };
-  for (const split of splits) {
+  for (const [splitIndex, split] of splits.entries()) {
     const dir = join(staging, split.name);
     // Per users file: users with a line in this split's file (1), then checked against their behaviors row (2).
     const listed = userFiles.map(() => new Uint8Array(users.size));
@@ -722,9 +786,19 @@ async function auditStaging(
         const u = users.index.get(userId)!;
         if (!seen[u]) {
           seen[u] = 1;
-          // The history without its pseudo-news is what the source clicks must be in.
+          // The history without its pseudo-news and appended news is what the source clicks must be in.
           appended.length = 0;
-          probe.load(buf, t3 + 1, t4, appendedOnly);
+          const tails = appendedTails(appenders, userId, splitIndex, buf.toString("utf8", t3 + 1, t4));
+          tail.clear();
+          for (const { ids } of tails) for (const id of ids) tail.add(codes.code(id));
+          probe.load(buf, t3 + 1, t4, inTail);
+          for (const { f, ids } of tails) {
+            const { m, appends } = appenders[f]!;
+            appendedChecked[f]! += ids.length;
+            if (!heldBy(m, userId, probe)) {
+              violation(`${split.name} ${appends.audit.noun} ${userId}`, `${userId} in ${split.name}: appended ${appends.audit.many} ${ids.join(" ")} were written from clicks this split's history does not hold (${sourceText(m, userId)})`);
+            }
+          }
           for (const row of appended) {
             pseudoNews++;
             const where = `${userId} in ${split.name}: pseudo-news ${row.id}`;
@@ -766,7 +840,32 @@ async function auditStaging(
         `Records made from other --data than this merge's, or edited by hand, break the rule: run the stages again over the same --data.`,
     );
   }
-  return { pseudoNews, ...Object.fromEntries(userFiles.map(({ file }, f) => [file.audit.key, lines[f]!])) };
+  return {
+    pseudoNews,
+    ...Object.fromEntries(appenders.map(({ appends }, f) => [appends.audit.key, appendedChecked[f]!])),
+    ...Object.fromEntries(userFiles.map(({ file }, f) => [file.audit.key, lines[f]!])),
+  };
+}
+
+/**
+ * The news IDs each stage appended to this history, found from its end: what the stage's record
+ * gives this split (the IDs its news.tsv holds), last stage first. A record whose IDs the history
+ * does not end with was not applied here.
+ */
+function appendedTails(appenders: readonly AppendedToAudit[], userId: string, split: number, history: string): { f: number; ids: string[] }[] {
+  const mine = appenders.flatMap((a, f) => (a.users.has(userId) ? [f] : []));
+  if (mine.length === 0) return [];
+  const ids = history.split(" ").filter(Boolean);
+  let end = ids.length;
+  const tails: { f: number; ids: string[] }[] = [];
+  for (const f of mine.reverse()) {
+    const { m, appends, splitNews } = appenders[f]!;
+    const expected = appendedHere(appends, m, userId, splitNews[split]!);
+    if (expected.length === 0 || expected.length > end || expected.some((id, i) => ids[end - expected.length + i] !== id)) continue;
+    end -= expected.length;
+    tails.push({ f, ids: expected });
+  }
+  return tails;
 }
 
 /** Rule 3: does the history loaded in `probe` hold every source click of a users stage's record for the user? */

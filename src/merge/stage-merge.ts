@@ -9,6 +9,8 @@
 //   (user_profiles.tsv), audited by the rule;
 // - `addsNews`: it adds news rows for a user (pseudo-news), which merge numbers, appends to the
 //   user's history where the record applies, and audits (rules 3 and 4);
+// - `appendsNews`: it appends news IDs of the input to a user's history where the record applies
+//   and the split's news.tsv holds them (pick), audited by the same rules;
 // - `beside`: it writes one file beside the split folders, for all of them (describe:
 //   category_descriptions.tsv).
 // A stage's state (`S`, made by `open`) holds its records and options for one merge.
@@ -78,6 +80,16 @@ export interface AddedNews {
   retrievedFrom?: string;
 }
 
+/** Real news a users stage appends to a user's history (pick): no new rows. */
+export interface AppendedNews<S> {
+  /** The news IDs of the user's record, in the order appended. */
+  ids(state: S, userId: string): readonly string[];
+  /** IDs appended per split, counted once per user (manifest `splits[].output`). */
+  count: Count;
+  /** IDs the audit checked (manifest `audit`); `noun` names one in a violation ("pick"). */
+  audit: Count & { noun: string };
+}
+
 /** A file beside the split folders, written from the whole input (describe: category_descriptions.tsv). */
 export interface BesideFile<S> {
   file: SideFile;
@@ -95,6 +107,8 @@ export interface StageMerge<O = unknown, V = unknown, S = unknown> {
   readonly config?: z.ZodObject;
   /** This merge's state: the records and the merge options (a MergeRequest: flags by name). */
   open(records: StageRecords<V>, options: Readonly<Record<string, unknown>>): S;
+  /** False when the merge options leave this stage's records out (generate under --cold pick): merged as if it had none. */
+  active?(state: S): boolean;
   /** What manifest.json's `options` records of this stage's merge flags. */
   manifestOptions?(state: S): Record<string, unknown>;
   /** Is `id` an item of this stage in the input (manifest counts.items)? */
@@ -106,5 +120,6 @@ export interface StageMerge<O = unknown, V = unknown, S = unknown> {
   readonly news?: NewsEdit<S>;
   readonly users?: UserFile<S>;
   readonly addsNews?: { rows(state: S, userId: string): AddedNews[] };
+  readonly appendsNews?: AppendedNews<S>;
   readonly beside?: BesideFile<S>;
 }

@@ -46,10 +46,17 @@ function glance(model: ReportModel): string {
     ["tokens in / out", `${int(total((g) => g.usage.inputTokens))} / ${int(total((g) => g.usage.outputTokens))}`],
     ["cost", usd(cost)],
   ];
-  // Per split: its rows, pseudo-news among them, histories extended, and the lines of each users stage's file.
+  // Per split: its rows, pseudo-news among them, histories extended, news appended, and the lines of each users stage's file.
   const userFiles = all.flatMap((s) => (s.merge.users ? [s.merge.users.count] : []));
+  const appended = all.flatMap((s) => (s.merge.appendsNews ? [s.merge.appendsNews.count] : []));
   const split = (o: NonNullable<typeof m>["splits"][number]["output"]) =>
-    [`${int(o.news)} news`, `${int(o.pseudoNews)} pseudo-news`, `${int(o.historiesExtended)} histories extended`, ...userFiles.map((c) => `${int(o[c.key] ?? 0)} ${c.many}`)].join(", ");
+    [
+      `${int(o.news)} news`,
+      `${int(o.pseudoNews)} pseudo-news`,
+      `${int(o.historiesExtended)} histories extended`,
+      ...appended.flatMap((c) => (o[c.key] === undefined ? [] : [`${int(o[c.key]!)} ${c.many}`])),
+      ...userFiles.map((c) => `${int(o[c.key] ?? 0)} ${c.many}`),
+    ].join(", ");
   const options = all.flatMap((s) => Object.entries(s.report.options ?? {})).flatMap(([key, label]) => (m && key in m.options ? [` · ${esc(label)}: <code>${esc(String(m.options[key]))}</code>`] : []));
   const splits = m
     ? `<p class="muted">Merged ${m.splits.map((s) => `<b>${esc(s.name)}</b> (${split(s.output)})`).join(", ")}${options.join("")} · ${esc(describeAudit(m))}</p>`
@@ -111,6 +118,7 @@ if(!u.recent.length)h.appendChild(el("div","muted","history not available"));els
 p.appendChild(el("h4",null,"profile"));if(u.topics){p.appendChild(el("div","l muted","topics"));var tp=el("div");u.topics.forEach(function(t){tp.appendChild(el("span","pill t",t));tp.appendChild(document.createTextNode(" "));});p.appendChild(tp);
 p.appendChild(el("div","l muted","regions"));var rg=el("div");(u.regions||[]).forEach(function(r){rg.appendChild(el("span","pill r",r));rg.appendChild(document.createTextNode(" "));});if(!(u.regions||[]).length)rg.appendChild(el("span","muted","no region"));p.appendChild(rg);}else p.appendChild(el("div","muted","no profile"));
 g.appendChild(el("h4",null,"pseudo-news"));if(u.pseudo&&u.pseudo.length){var ul=el("ul");u.pseudo.forEach(function(x){var li=el("li");li.appendChild(el("span","pill c",x.category));li.appendChild(document.createTextNode(" "));li.appendChild(el("span","enh",x.title));if(x.id)li.appendChild(el("span","id"," "+x.id));if(x.abstract)li.appendChild(el("div","abs",x.abstract));ul.appendChild(li);});g.appendChild(ul);}else g.appendChild(el("div","muted","not a cold user (none generated)"));
+if(u.picks&&u.picks.length){g.appendChild(el("h4",null,"picked news"));var pl=el("ul");u.picks.forEach(function(x){var li=el("li");if(x.category)li.appendChild(el("span","pill c",x.category));li.appendChild(document.createTextNode(" "+(x.title||"")));li.appendChild(el("span","id"," "+x.id));pl.appendChild(li);});g.appendChild(pl);}
 c.appendChild(h);c.appendChild(p);c.appendChild(g);d.appendChild(c);return d;},
 categories:function(c){var d=el("div","ex");d.dataset.kind="category";d.appendChild(el("div","id",c.id+(c.parent?" · in "+c.parent:"")+(c.newsCount!==undefined&&c.newsCount!==null?" · "+c.newsCount+(c.newsCount===1?" news item":" news items"):"")));
 var p=el("div","pair");pair(p,c.kind||"name",c.name);pair(p,"description",c.description,"enh");d.appendChild(p);return d;},

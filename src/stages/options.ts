@@ -26,6 +26,24 @@ export const COLD_MAX_FLAG: OptionSpec = {
 };
 export const zColdMax = zInt(1, 1000).default(DEFAULT_COLD_MAX);
 
+/** --k of the stages that add news to cold users (generate, pick): one spec, so augment and prompt take it once. */
+export const K_FLAG: OptionSpec = {
+  type: "string",
+  arg: "<n>",
+  description: "news added per cold user, asked for in one request: generate's pseudo-news, pick's picks (default 2)",
+};
+export const zK = zInt(1, 20).default(2);
+
+/** Merge's --cold: what a cold user's history gets (generate's pseudo-news, pick's picked news, or both); generate and pick share it. */
+export const COLD_MODES = ["pseudo", "pick", "both"] as const;
+export type ColdMode = (typeof COLD_MODES)[number];
+export const COLD_FLAG: OptionSpec = {
+  type: "string",
+  arg: "<mode>",
+  description: "what cold users' histories get: pseudo (default: generate's pseudo-news) | pick (pick's picked news) | both",
+};
+export const ColdConfig = z.object({ cold: z.enum(COLD_MODES).default("pseudo") });
+
 export interface Shard {
   k: number;
   n: number;

@@ -2,14 +2,14 @@
 // in one request; --chain conditions on the user's profile topics (UP→CG).
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { zBool, zInt, type OptionSpec } from "../../cli/command.js";
+import { zBool, type OptionSpec } from "../../cli/command.js";
 import type { LlmRequest, ParseResult } from "../../engine/types.js";
 import { recentClicks, type Catalog, type CatalogNews } from "../../mind/catalog.js";
 import { CandidateGuard, describeSources, HISTORY_RULE_HELP, historyClass, isCold } from "../../mind/history-rule.js";
 import { cleanGeneratedText } from "../../mind/text.js";
 import { sha256 } from "../../util/hash.js";
 import { extractJson, jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "../normalize.js";
-import { COLD_MAX_FLAG, zColdMax } from "../options.js";
+import { COLD_MAX_FLAG, K_FLAG, zColdMax, zK } from "../options.js";
 import { newsTopics, numberedTitles, sourceOf } from "../profile/index.js";
 import type { Stage } from "../stage.js";
 import { MAX_TITLE_CHARS } from "../summarize/index.js";
@@ -61,8 +61,7 @@ export interface GenerateOptions {
   chain: boolean;
 }
 
-const GenerateConfig = z.object({ "cold-max": zColdMax, k: zInt(1, 20).default(2), chain: zBool.default(false) });
-const K_FLAG: OptionSpec = { type: "string", arg: "<n>", description: "pseudo-news items per cold user, asked for in one request (default 2)" };
+const GenerateConfig = z.object({ "cold-max": zColdMax, k: zK, chain: zBool.default(false) });
 const CHAIN_FLAG: OptionSpec = { type: "boolean", description: "condition on the user's profile topics (UP→CG); needs profile records in --out" };
 
 export function generateOptions(config: object): GenerateOptions {

@@ -4,6 +4,7 @@ import type { StageRecords } from "../../merge/records.js";
 import type { StageMerge } from "../../merge/stage-merge.js";
 import { DEFAULT_COLD_MAX, isCold } from "../../mind/history-rule.js";
 import { cleanGeneratedText } from "../../mind/text.js";
+import { COLD_FLAG, ColdConfig, type ColdMode } from "../options.js";
 import type { GenerateOutput, PseudoNews } from "./output.js";
 
 /** Subcategory of every pseudo-news row, so a trainer or analysis can tell them from real news. */
@@ -12,10 +13,12 @@ export const PSEUDO_SUBCATEGORY = "generated";
 interface State {
   records: StageRecords<PseudoNews[]>;
   coldMax: number;
+  cold: ColdMode;
 }
 
-function coldMaxFrom(records: StageRecords): number {
-  // The generate stage records its --cold-max in StageMeta options (Stage.metaOptions).
+/** The --cold-max a cold users stage (generate, pick) ran with, which says which users it covers. */
+export function coldMaxFrom(records: StageRecords): number {
+  // The stage records its --cold-max in StageMeta options (Stage.metaOptions).
   for (const { meta } of records.metas) {
     const value = meta.options.coldMax;
     if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
@@ -36,7 +39,11 @@ export const generateMerge: StageMerge<GenerateOutput, PseudoNews[], State> = {
     }
     return { ok: true, value: items };
   },
-  open: (records) => ({ records, coldMax: coldMaxFrom(records) }),
+  flags: { cold: COLD_FLAG },
+  config: ColdConfig,
+  open: (records, options) => ({ records, coldMax: coldMaxFrom(records), cold: ColdConfig.parse(options).cold }),
+  active: (state) => state.cold !== "pick",
+  manifestOptions: (state) => ({ cold: state.cold }),
   covers: (state, id, input) => isCold(input.users.sourceLength(id), state.coldMax),
   historyCap: (state) => state.coldMax + 1,
   userCounts(state, input) {

@@ -3,11 +3,10 @@
 // (cold users lead the user examples); the demo shows one cold user's history before and after.
 import { join } from "node:path";
 import { readNews, readRawBehaviorBatches, splitIds } from "../../mind/read.js";
-import { clip, COLORS, histogram, int, maxOf, mean, pct, shares } from "../../report/figures.js";
+import { categoryMixFigure, clickCategories, clip, COLORS, histogram, int, maxOf, mean } from "../../report/figures.js";
 import type { StageReport } from "../../report/stage-report.js";
-import { barChart, columnChart } from "../../report/svg.js";
+import { columnChart } from "../../report/svg.js";
 import { plural } from "../../util/text.js";
-import { MIND_CATEGORIES } from "../vocab.js";
 import { PSEUDO_SUBCATEGORY } from "./merge.js";
 import type { PseudoNews } from "./output.js";
 
@@ -44,37 +43,32 @@ export const generateReport: StageReport<PseudoNews[]> = {
     const generate = records.byItem;
     if (generate.size === 0) return;
     const pseudo = new Map<string, number>();
-    const clicks = new Map<string, number>();
     const before: number[] = [];
     const after: number[] = [];
     for (const [userId, rec] of generate) {
       for (const item of rec.value) pseudo.set(item.category, (pseudo.get(item.category) ?? 0) + 1);
       const user = catalog?.users.get(userId);
       if (!user) continue;
-      for (const id of user.history) {
-        const category = catalog?.news.get(id)?.category;
-        if (category) clicks.set(category, (clicks.get(category) ?? 0) + 1);
-      }
       before.push(user.history.length);
       after.push(user.history.length + pseudoCount(userId, rec.value.length));
     }
-    dist.categories = { pseudo, clicks: clicks.size > 0 ? clicks : undefined };
+    dist.categories = { pseudo, clicks: clickCategories(catalog, generate.keys()) };
     if (before.length > 0) dist.coldHistory = { before, after };
   },
   figures(dist) {
     const out = [];
     if (dist.categories) {
-      const d = dist.categories;
-      const used = MIND_CATEGORIES.filter((c) => (d.pseudo.get(c) ?? 0) > 0 || (d.clicks?.get(c) ?? 0) > 0);
-      const labels = used.sort((a, b) => (d.pseudo.get(b) ?? 0) + (d.clicks?.get(b) ?? 0) - ((d.pseudo.get(a) ?? 0) + (d.clicks?.get(a) ?? 0)));
-      const series = [{ name: "pseudo-news", color: COLORS.pseudo, values: shares(d.pseudo, labels) }];
-      if (d.clicks) series.push({ name: "real clicks of the same users", color: COLORS.clicks, values: shares(d.clicks, labels) });
-      out.push({
-        id: "categories",
-        title: "Pseudo-news per category vs real clicks",
-        note: `Category shares of the generated pseudo-news against the categories the same cold users actually clicked: generation should follow their interests without copying them.`,
-        svg: barChart({ id: "categories", labels, series, format: pct }),
-      });
+      out.push(
+        categoryMixFigure({
+          id: "categories",
+          title: "Pseudo-news per category vs real clicks",
+          note: `Category shares of the generated pseudo-news against the categories the same cold users actually clicked: generation should follow their interests without copying them.`,
+          added: dist.categories.pseudo,
+          addedName: "pseudo-news",
+          color: COLORS.pseudo,
+          clicks: dist.categories.clicks,
+        }),
+      );
     }
     if (dist.coldHistory) {
       const d = dist.coldHistory;

@@ -2,23 +2,26 @@
 // fixed list of real catalog news the ones the user would most likely click. The picks are real
 // news IDs that merge appends to the user's history, like generate's pseudo-news, with no new rows.
 import { z } from "zod";
-import type { ParseResult } from "../../engine/types.js";
+import { zInt, type OptionSpec } from "../../cli/command.js";
+import type { LlmRequest, ParseResult } from "../../engine/types.js";
 import type { Catalog, CatalogNews } from "../../mind/catalog.js";
-import type { CandidateGuard } from "../../mind/history-rule.js";
+import { describeSources, HISTORY_RULE_HELP, type CandidateGuard } from "../../mind/history-rule.js";
 import { cleanGeneratedText } from "../../mind/text.js";
+import { candidateGuard, coldClicks, retrievalOf, whyNotCold } from "../generate/index.js";
 import { extractJson, jaccard, NEAR_COPY_JACCARD, titleTokens } from "../normalize.js";
+import { COLD_MAX_FLAG, K_FLAG, zColdMax, zK } from "../options.js";
+import { numberedTitles, sourceOf } from "../profile/index.js";
+import type { Stage } from "../stage.js";
+import { render } from "../template.js";
 import type { TfIdfIndex } from "../tfidf.js";
+import { pickMerge } from "./merge.js";
+import { PickOutput } from "./output.js";
+import { pickReport } from "./report.js";
 
 export const PICK_SCHEMA_VERSION = "pick-1";
 
 /** Catalog news offered to each cold user (`--candidates`). */
 export const DEFAULT_CANDIDATES = 20;
-
-export const PickOutput = z.object({
-  /** News IDs of the picked candidates, best first. */
-  picks: z.array(z.string().min(1)).min(1),
-});
-export type PickOutput = z.infer<typeof PickOutput>;
 
 /** Structured output: a list of candidate numbers (the count is in the prompt; Anthropic's schemas take no minItems above 1). */
 export function pickJsonSchema(): Record<string, unknown> {
@@ -113,3 +116,93 @@ export function pickProblem(value: PickOutput, shown: readonly string[], guard: 
   });
   return problems.length ? problems.join("; ") : undefined;
 }
+
+export interface PickOptions {
+  coldMax: number;
+  /** Picks asked per user (fewer when the list is shorter). */
+  k: number;
+  /** Catalog news offered per user. */
+  candidates: number;
+}
+
+const PickConfig = z.object({ "cold-max": zColdMax, k: zK, candidates: zInt(1, 100).default(DEFAULT_CANDIDATES) });
+const CANDIDATES_FLAG: OptionSpec = { type: "string", arg: "<n>", description: `catalog news offered to each cold user, most similar to their history first (default ${DEFAULT_CANDIDATES})` };
+
+/** Every pick of an answer is one of this user's candidates (an answer shared or stored for another user may not be). */
+function notOffered(value: PickOutput, offered: readonly string[]): string | undefined {
+  const i = value.picks.findIndex((id) => !offered.includes(id));
+  return i < 0 ? undefined : `pick ${i + 1} is not on this user's candidate list; choose from the list`;
+}
+
+export const pickStage: Stage<PickOptions, PickOutput> = {
+  name: "pick",
+  kind: "users",
+  optIn: true,
+  command: {
+    summary: "pick the k real news every cold user would most likely click next (LLMRec-style picked clicks)",
+    details: `A cold user has 1 to --cold-max clicks (empty histories are skipped), shown as "(n) (category) title"
+lines (prompts/pick.*.md), with a numbered list of --candidates catalog news retrieved by TF-IDF over
+titles and abstracts from that history: only news of the user's source split, never one they read or
+one of their impressions in any split, nor a near copy (Jaccard ≥ ${NEAR_COPY_JACCARD} on title words) of either.
+Answer: {"picks": [3, 17]}, exactly --k distinct numbers of the list, best first (fewer when the list is
+shorter than --k). Offline: the top k of the retrieval.
+merge --cold pick (or both) appends the picked IDs to the user's history in the splits the record
+applies to and whose news.tsv holds them: real news, no new rows.
+
+${HISTORY_RULE_HELP}`,
+  },
+  flags: { "cold-max": COLD_MAX_FLAG, k: K_FLAG, candidates: CANDIDATES_FLAG },
+  config: PickConfig,
+  options(config) {
+    const c = PickConfig.parse(config);
+    return { coldMax: c["cold-max"], k: c.k, candidates: c.candidates };
+  },
+  metaOptions: (options) => ({ coldMax: options.coldMax, k: options.k, candidates: options.candidates }),
+  templates: () => ({
+    system: { file: "pick.system.md", known: [], required: [] },
+    user: { file: "pick.user.md", known: ["history", "candidates", "k"], required: ["history", "candidates"] },
+  }),
+  usesCandidates: true,
+  items: (catalog, options) => [...catalog.users.keys()].filter((u) => coldClicks(catalog, u, options) !== undefined),
+  whyNot: (catalog, options, id) => whyNotCold("pick", catalog, options, id),
+  describeItems: (catalog, options, items) => describeSources("pick", catalog.users, catalog.timeline, items, options.coldMax),
+  *requests(input, itemIds) {
+    const { catalog, options } = input;
+    const system = render(input.system, {});
+    const jsonSchema = pickJsonSchema();
+    const index = retrievalOf(catalog).index();
+    const guard = candidateGuard(catalog);
+    for (const id of itemIds) {
+      const history = coldClicks(catalog, id, options);
+      if (!history) throw new Error(`pick: ${id} is not a cold user`);
+      const shown = input.candidates?.get(id) ?? [];
+      const source = sourceOf(catalog, id, history);
+      const offered = pickCandidates(index, catalog, guard, history, shown, source.split, options.candidates);
+      // A catalog too small to offer anything (a toy split): nothing to ask.
+      if (offered.length === 0) continue;
+      const ids = offered.map((n) => n.id);
+      const k = Math.min(options.k, ids.length);
+      const request: LlmRequest<PickOutput> = {
+        stage: "pick",
+        itemId: id,
+        system,
+        user: render(input.user, { history: numberedTitles(history, true), candidates: numberedCandidates(offered), k: String(k) }),
+        jsonSchema,
+        schemaVersion: PICK_SCHEMA_VERSION,
+        maxTokens: 100 + 10 * k,
+        // {"picks": [3, 17]}
+        expectedOutputTokens: 6 + 3 * k,
+        // The numbers of the prompt stand for these IDs: two users share an answer only when they mean the same news.
+        keyInputs: ids.join(" "),
+        parse: (raw) => parsePicks(raw, ids, k),
+        offline: () => offlinePicks(k),
+        source,
+        check: (value) => notOffered(value, ids) ?? pickProblem(value, shown, guard),
+      };
+      yield request;
+    }
+  },
+  output: PickOutput,
+  merge: pickMerge,
+  report: pickReport,
+};
