@@ -6,7 +6,7 @@ import { Writable } from "node:stream";
 import { z } from "zod";
 import type { CommandContext } from "../src/cli/command.js";
 import { EngineConfig } from "../src/engine/config.js";
-import type { LlmRequest, StageName } from "../src/engine/types.js";
+import type { LlmRequest } from "../src/engine/types.js";
 import { tempDir as makeTempDir } from "./helpers/temp.js";
 
 export function sink(isTTY = false): Writable & { text: () => string; isTTY: boolean } {
@@ -53,7 +53,7 @@ export function userText(i: number): string {
 }
 
 /** A toy JSON stage: answer {"title": ...}; invalid JSON or a missing title is an error to state back. */
-export function titleRequests(n: number, opts: { stage?: StageName; system?: string; maxTokens?: number; from?: number } = {}): LlmRequest[] {
+export function titleRequests(n: number, opts: { stage?: string; system?: string; maxTokens?: number; from?: number } = {}): LlmRequest[] {
   const out: LlmRequest[] = [];
   for (let k = 0; k < n; k++) {
     const i = (opts.from ?? 0) + k;

@@ -50,6 +50,11 @@ describe("requestKey", () => {
     expect(requestKey({ ...req!, maxTokens: 201 }, base)).not.toBe(k);
     expect(requestKey({ ...req!, jsonSchema: { type: "object" } }, base)).not.toBe(k);
     expect(requestKey(req!, config({ provider: "openai-compatible", model: "claude-haiku-4-5" }))).not.toBe(k);
+    // What an answer stands for (pick: the news behind the numbers), for every provider.
+    expect(requestKey({ ...req!, keyInputs: "N1 N2" }, base)).not.toBe(k);
+    expect(requestKey({ ...req!, keyInputs: "N1 N2" }, base)).not.toBe(requestKey({ ...req!, keyInputs: "N1 N3" }, base));
+    // Unset, it leaves the key as it was before keyInputs existed: stored answers stay found.
+    expect(k).toBe("dbb879bd3b2e78288e7686eea867b3ff4fa29a177759af890f3d7f78171d49c9");
   });
   it("ignores what does not: schema key order, offline inputs for LLM providers, live vs batch", () => {
     const k = requestKey(req!, base);

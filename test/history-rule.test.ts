@@ -60,16 +60,17 @@ describe("histories and candidates as bytes", () => {
 
   it("a probe holds a history's IDs (numeric or not) and leaves out the skipped ones", () => {
     const codes = new NewsCodes();
-    const clicks = Int32Array.from(["N12", "NX7", "N012"].map((id) => codes.code(id)));
+    const sources = new SourceTable(codes);
+    const clicks = sources.add({ split: "train", clicks: ["N12", "NX7", "N012"] });
+    const other = sources.add({ split: "train", clicks: ["N12", "N4"] });
     const probe = new HistoryProbe(codes);
     const line = Buffer.from("1\tU1\tt\tN3  NX7 N12 N012 N99999999\tN5-1 N6-0");
     const [h0, h1] = [line.indexOf("\t", line.indexOf("\t", line.indexOf("\t") + 1) + 1) + 1, line.lastIndexOf("\t")];
     probe.load(line, h0, h1);
-    expect(probe.holdsAll(clicks)).toBe(true);
+    expect([sources.heldBy(clicks, probe), sources.heldBy(other, probe)]).toEqual([true, false]);
     expect(probe.has(codes.code("N99999999"))).toBe(true);
     probe.load(line, h0, h1, (code) => code === codes.code("NX7"));
-    expect(probe.holdsAll(clicks)).toBe(false);
-    expect(probe.holdsAll(new Int32Array(0))).toBe(false);
+    expect(sources.heldBy(clicks, probe)).toBe(false);
     const seen: string[] = [];
     forEachCode(codes, line, h1 + 1, line.length, (c) => seen.push(codes.id(c)), true);
     expect(seen).toEqual(["N5", "N6"]);
@@ -92,6 +93,15 @@ describe("histories and candidates as bytes", () => {
       }
     }
     expect(near).toBeGreaterThan(50);
+    // A group answers for its items together, exactly as each would alone.
+    for (let i = 0; i < 100; i += 2) {
+      const items = [guard.item(titles[i]!, 2500), guard.item(titles[i + 1]!)];
+      const group = guard.group(items);
+      for (let j = 200; j < 2600; j += 7) {
+        const alone = items.filter((item) => guard.conflict(item, j) !== undefined);
+        expect((guard.conflicts(group, j) ?? []).map((c) => c.item), `${i} ${j}`).toEqual(alone);
+      }
+    }
     expect(guard.conflict(guard.item("anything", 5), 5)).toBe("retrieved");
     expect(guard.conflict(guard.item("Storm hits city"), 9999)).toBeUndefined();
   });

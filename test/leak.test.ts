@@ -7,9 +7,8 @@ import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { loadCandidates, loadCatalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
-import { coldClicks, offlineGenerated } from "../src/stages/generate.js";
-import { GenerateOutput } from "../src/stages/outputs.js";
-import { DEFAULT_STAGE_OPTIONS } from "../src/stages/stage.js";
+import { coldClicks, generateOptions, offlineGenerated } from "../src/stages/generate/index.js";
+import { GenerateOutput } from "../src/stages/generate/output.js";
 import { TfIdfIndex } from "../src/stages/tfidf.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
@@ -138,7 +137,7 @@ describe("candidates are off limits", () => {
     const root = await temp();
     const catalog = await loadCatalog(await resolveSplits([await leakData(root)]));
     const index = new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })));
-    const history = coldClicks(catalog, "U1", DEFAULT_STAGE_OPTIONS)!;
+    const history = coldClicks(catalog, "U1", generateOptions({}))!;
     // Without the rule, U1 (Texans beat Colts; Stocks rally) gets N8 and N10, the story of N9 that U1 was shown.
     expect(offlineGenerated(index, catalog, history, 2).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N10"]);
     const shown = (await loadCandidates(catalog, new Set(["U1"]))).get("U1")!;
@@ -246,7 +245,7 @@ describe("merge's audit", () => {
     expect(r.stderr).toMatch(/1 invalid generate record line\(s\) skipped, e\.g\. .*generate\.jsonl:1: no source .*run 'generate' again/);
     const manifest = Manifest.parse(JSON.parse(await readFile(join(runDir, "manifest.json"), "utf8")));
     expect(manifest.pseudoNews).toEqual({});
-    expect(manifest.stages.profile.counts).toMatchObject({ merged: 0, invalidRecords: 1 });
+    expect(manifest.stages.profile!.counts).toMatchObject({ merged: 0, invalidRecords: 1 });
     expect(await readFile(join(runDir, "train", "user_profiles.tsv"), "utf8")).toBe("");
     expect(await readFile(join(runDir, "train", "behaviors.tsv"), "utf8")).toBe(await readFile(join(data, "train", "behaviors.tsv"), "utf8"));
   });

@@ -27,8 +27,8 @@ describe("augment", () => {
     const meta = JSON.parse(await readFile(join(out, "generate.meta.json"), "utf8")) as { options: { chain: boolean } };
     expect(meta.options.chain).toBe(true);
     const manifest = Manifest.parse(JSON.parse(await readFile(join(out, "manifest.json"), "utf8")));
-    expect(manifest.stages.summarize.counts.missing).toBe(0);
-    expect(manifest.stages.generate.counts.merged).toBeGreaterThan(0);
+    expect(manifest.stages.summarize!.counts.missing).toBe(0);
+    expect(manifest.stages.generate!.counts.merged).toBeGreaterThan(0);
     expect(Object.keys(manifest.pseudoNews).length).toBeGreaterThan(0);
     // The run ends with its report, which shows the merged run (pseudo-news IDs come from the manifest).
     const html = await readFile(join(out, "report.html"), "utf8");

@@ -1,7 +1,8 @@
 // A tiny two-split MIND dataset and stage records, written to a temp dir, for the merge tests.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { RecordSource, StageName } from "../src/engine/types.js";
+import type { RecordSource } from "../src/engine/types.js";
+import type { StageName } from "../src/stages/registry.js";
 import { writeSplit } from "./helpers/split.js";
 import { tempDir } from "./helpers/temp.js";
 

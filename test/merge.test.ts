@@ -59,12 +59,12 @@ describe("merge", () => {
 
     const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
     expect(manifest.pseudoNews).toEqual({ N951: "U2", N952: "U2", N953: "U10" });
-    expect(manifest.stages.summarize.counts).toMatchObject({ items: 6, merged: 5, missing: 1, failed: 1, invalidRecords: 0 });
+    expect(manifest.stages.summarize!.counts).toMatchObject({ items: 6, merged: 5, missing: 1, failed: 1, invalidRecords: 0 });
     // U3's earliest non-empty history (train) has 6 clicks: warm, although dev's has one.
-    expect(manifest.stages.generate.counts).toMatchObject({ items: 2, merged: 2, missing: 0, inapplicable: 0 });
-    expect(manifest.stages.profile.counts).toMatchObject({ items: 3, merged: 3, missing: 0 });
-    expect(manifest.stages.summarize.usage.inputTokens).toBe(50);
-    expect(manifest.stages.summarize.answeredBy).toEqual([{ provider: "offline", model: "offline-baseline", records: 5 }]);
+    expect(manifest.stages.generate!.counts).toMatchObject({ items: 2, merged: 2, missing: 0, inapplicable: 0 });
+    expect(manifest.stages.profile!.counts).toMatchObject({ items: 3, merged: 3, missing: 0 });
+    expect(manifest.stages.summarize!.usage.inputTokens).toBe(50);
+    expect(manifest.stages.summarize!.answeredBy).toEqual([{ provider: "offline", model: "offline-baseline", records: 5 }]);
     expect(manifest.splits.map((s) => [s.name, s.input, s.output.pseudoNews, s.output.historiesExtended, s.output.profiles])).toEqual([
       ["train", "../data/train", 3, 3, 3],
       ["dev", "../data/dev", 2, 1, 1],
@@ -174,8 +174,8 @@ describe("merge", () => {
     expect(news[2]?.[3]).toBe("Enhanced N102 title");
     expect(await read(runDir, "train", "user_profiles.tsv")).toContain("U3\tweather\t\n");
     const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
-    expect(manifest.stages.summarize.counts.invalidRecords).toBe(3);
-    expect(manifest.stages.profile.counts.invalidRecords).toBe(1);
+    expect(manifest.stages.summarize!.counts.invalidRecords).toBe(3);
+    expect(manifest.stages.profile!.counts.invalidRecords).toBe(1);
     expect(r.err).toMatch(/3 invalid summarize record line\(s\) skipped, e\.g\. .*summarize\.jsonl:7: output rejected/);
   });
 
@@ -188,8 +188,8 @@ describe("merge", () => {
     const out = join(root, "merged");
     expect((await mergeRun(root, ["--data", data, "--records", runDir, "--records", shard, "--out", out])).code).toBe(0);
     const manifest = Manifest.parse(JSON.parse(await read(out, "manifest.json")));
-    expect(manifest.stages.summarize.counts).toMatchObject({ merged: 6, missing: 0 });
-    expect(manifest.stages.summarize.answeredBy.map((a) => a.provider)).toEqual(["anthropic", "offline"]);
+    expect(manifest.stages.summarize!.counts).toMatchObject({ merged: 6, missing: 0 });
+    expect(manifest.stages.summarize!.answeredBy.map((a) => a.provider)).toEqual(["anthropic", "offline"]);
     expect(manifest.records).toEqual(["../run", "../shard2"]);
   });
 
@@ -218,9 +218,9 @@ describe("merge", () => {
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/warning: .*summarize\.meta\.json: the summarize records were made from MINDlarge_train \(1\+2 bytes\); merging dev \(\d+\+\d+ bytes\), train/);
     const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
-    expect(manifest.stages.summarize.promptHashes).toEqual({ "summarize.system.md": ["abc"], "summarize.user.md": ["def"] });
-    expect(manifest.stages.summarize.costUsd).toBe(0.25);
-    expect(manifest.stages.profile.costUsd).toBeNull();
+    expect(manifest.stages.summarize!.promptHashes).toEqual({ "summarize.system.md": ["abc"], "summarize.user.md": ["def"] });
+    expect(manifest.stages.summarize!.costUsd).toBe(0.25);
+    expect(manifest.stages.profile!.costUsd).toBeNull();
 
     await writeFile(join(runDir, "profile.meta.json"), "{}");
     r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
@@ -321,7 +321,7 @@ describe("merge refuses bad input", () => {
     r = await mergeRun(root, ["--data", data, "--out", runDir, "--allow-unknown"]);
     expect(r.code).toBe(0);
     const manifest = Manifest.parse(JSON.parse(await read(runDir, "manifest.json")));
-    expect(manifest.stages.profile.counts).toMatchObject({ merged: 0, unknownRecords: 1 });
+    expect(manifest.stages.profile!.counts).toMatchObject({ merged: 0, unknownRecords: 1 });
     expect(await read(runDir, "train", "user_profiles.tsv")).toBe("");
   });
 
@@ -334,7 +334,7 @@ describe("merge refuses bad input", () => {
     await writeFile(join(runDir, "summarize.jsonl"), record("summarize", "N100", { title: "Changed" }));
     let r = await mergeRun(root, ["--data", data, "--out", runDir]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/already holds merged output \(train, dev, manifest\.json\); pass --force/);
+    expect(r.err).toMatch(/already holds merged output \(train, dev, category_descriptions\.tsv, manifest\.json\); pass --force/);
     expect(await read(runDir, "train", "news.tsv")).toBe(before);
 
     r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);

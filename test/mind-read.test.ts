@@ -5,7 +5,7 @@ import { MindFormatError, SkipLog } from "../src/mind/errors.js";
 import { parseEntities, parseImpressions, readBehaviors, readLines, readNews } from "../src/mind/read.js";
 import { cleanGeneratedText, tsvField } from "../src/mind/text.js";
 import { parseMindTime } from "../src/mind/time.js";
-import { formatBehaviorLine, formatNewsLine, newsLineWithTitle, writeBehaviors, writeNews, writeRows } from "../src/mind/write.js";
+import { formatBehaviorLine, formatNewsLine, newsLineWith, writeBehaviors, writeNews, writeRows } from "../src/mind/write.js";
 import type { NewsRow } from "../src/mind/rows.js";
 import { tempDir } from "./helpers/temp.js";
 
@@ -89,7 +89,7 @@ describe("reading news.tsv", () => {
     expect(lines[0]!.text).toBe("1\tcaf\uFFFD latin-1");
   });
 
-  it("newsLineWithTitle copies a line as read and changes only its title, even when it is not UTF-8", async () => {
+  it("newsLineWith copies a line as read and changes only the fields given, even when it is not UTF-8", async () => {
     const dir = await tmp();
     const file = join(dir, "news.tsv");
     const latin1 = Buffer.concat([Buffer.from("N1\tnews\tnewsus\tCaf"), Buffer.from([0xe9]), Buffer.from(" opens\tAbstract \x0b caf"), Buffer.from([0xe9]), Buffer.from("\thttps://x\t[]\t[]\r\n")]);
@@ -97,11 +97,15 @@ describe("reading news.tsv", () => {
     await writeFile(file, Buffer.concat([latin1, utf8]));
     const [a, b] = await collect(readLines(file));
     const bytes = (v: string | Buffer) => (typeof v === "string" ? Buffer.from(v) : v);
-    expect(bytes(newsLineWithTitle(a!, undefined))).toEqual(Buffer.concat([latin1.subarray(0, -2), Buffer.from("\n")]));
-    expect(bytes(newsLineWithTitle(b!, undefined))).toEqual(utf8);
-    const renamed = bytes(newsLineWithTitle(a!, "Café\topens"));
+    expect(bytes(newsLineWith(a!, {}))).toEqual(Buffer.concat([latin1.subarray(0, -2), Buffer.from("\n")]));
+    expect(bytes(newsLineWith(b!, {}))).toEqual(utf8);
+    const renamed = bytes(newsLineWith(a!, { title: "Café\topens" }));
     expect(renamed).toEqual(Buffer.concat([Buffer.from("N1\tnews\tnewsus\tCafé opens\tAbstract \x0b caf"), Buffer.from([0xe9]), Buffer.from("\thttps://x\t[]\t[]\n")]));
-    expect(bytes(newsLineWithTitle(b!, "New"))).toEqual(Buffer.from("N2\tnews\tnewsus\tNew\tCafé \x0b abstract\thttps://y\t[]\t[]\n"));
+    expect(bytes(newsLineWith(b!, { title: "New" }))).toEqual(Buffer.from("N2\tnews\tnewsus\tNew\tCafé \x0b abstract\thttps://y\t[]\t[]\n"));
+    // The abstract too (describe --describe abstract): the title's bytes stay as read.
+    const described = bytes(newsLineWith(a!, { abstract: "Markets.\tAbstract" }));
+    expect(described).toEqual(Buffer.concat([Buffer.from("N1\tnews\tnewsus\tCaf"), Buffer.from([0xe9]), Buffer.from(" opens\tMarkets. Abstract\thttps://x\t[]\t[]\n")]));
+    expect(bytes(newsLineWith(b!, { title: "T", abstract: "A" }))).toEqual(Buffer.from("N2\tnews\tnewsus\tT\tA\thttps://y\t[]\t[]\n"));
   });
 
   it("reads a line longer than the read buffer", async () => {

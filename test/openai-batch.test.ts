@@ -18,6 +18,7 @@ import { runPaths } from "../src/run/folder.js";
 import { config, context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
 import { startOpenAiFake, type FakeChatRequest, type OpenAiFake } from "./fakes/openai-api.js";
 import { installOpenAiBatches, type FakeOpenAiBatches, type OpenAiBatchesOptions } from "./fakes/openai-batches.js";
+import { nodeArgs, childEnv } from "./helpers/child.js";
 import { runCliCaptured } from "./helpers/cli.js";
 
 const KEY = "sk-batch-test-key";
@@ -212,9 +213,9 @@ describe("openai-batch under kill -9 (the CLI in its own process)", () => {
   const argv = (out: string) => ["summarize", "--data", "mind-data/sample", "--limit", "6", "--out", out, "--provider", "openai-batch"];
 
   async function killWhen(t: Awaited<ReturnType<typeof setup>>, event: "retrieve" | "create") {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...argv(t.dir)], {
+    const child = spawn(process.execPath, nodeArgs("src/cli/main.ts", ...argv(t.dir)), {
       cwd: process.cwd(),
-      env: { ...process.env, ...t.env, GENRE_MIND_POLL_INTERVAL: "0.01" },
+      env: childEnv({ ...t.env, GENRE_MIND_POLL_INTERVAL: "0.01" }),
       stdio: "ignore",
     });
     const exited = once(child, "exit");

@@ -3,8 +3,8 @@ import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BUNDLED_PROMPTS_DIR, loadTemplate, render } from "../src/stages/template.js";
-import { STAGES } from "../src/stages/run.js";
-import { DEFAULT_STAGE_OPTIONS } from "../src/stages/stage.js";
+import { profileStage } from "../src/stages/profile/index.js";
+import { stages } from "../src/stages/registry.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { makeFixture } from "./stages.fixture.js";
 import { tempDir } from "./helpers/temp.js";
@@ -27,21 +27,21 @@ describe("templates", () => {
   it("name the file and the placeholder when a template is wrong", async () => {
     const dir = await promptsDir();
     await writeFile(join(dir, "profile.user.md"), "Clicks:\n{{histroy}}\n");
-    expect(() => loadTemplate(dir, STAGES.profile.templates(DEFAULT_STAGE_OPTIONS).user)).toThrow(/profile\.user\.md: unknown placeholder \{\{histroy\}\} \(this template may use: \{\{history\}\}, \{\{count\}\}\)/);
+    expect(() => loadTemplate(dir, profileStage.templates({ recent: 30 }).user)).toThrow(/profile\.user\.md: unknown placeholder \{\{histroy\}\} \(this template may use: \{\{history\}\}, \{\{count\}\}\)/);
     // Not silently sent as literal text: a placeholder in the wrong case or with a space.
     await writeFile(join(dir, "profile.user.md"), "Clicks ({{ Count }}):\n{{history}}\n");
-    expect(() => loadTemplate(dir, STAGES.profile.templates(DEFAULT_STAGE_OPTIONS).user)).toThrow(/unknown placeholder \{\{Count\}\}/);
+    expect(() => loadTemplate(dir, profileStage.templates({ recent: 30 }).user)).toThrow(/unknown placeholder \{\{Count\}\}/);
     await writeFile(join(dir, "profile.user.md"), "{{recent history}}\n{{history}}\n");
-    expect(() => loadTemplate(dir, STAGES.profile.templates(DEFAULT_STAGE_OPTIONS).user)).toThrow(/unknown placeholder \{\{recent history\}\}/);
+    expect(() => loadTemplate(dir, profileStage.templates({ recent: 30 }).user)).toThrow(/unknown placeholder \{\{recent history\}\}/);
     await writeFile(join(dir, "profile.user.md"), "Clicks: none\n");
-    expect(() => loadTemplate(dir, STAGES.profile.templates(DEFAULT_STAGE_OPTIONS).user)).toThrow(/must contain the placeholder \{\{history\}\}/);
-    expect(() => loadTemplate(join(dir, "nope"), STAGES.profile.templates(DEFAULT_STAGE_OPTIONS).user)).toThrow(/not found/);
+    expect(() => loadTemplate(dir, profileStage.templates({ recent: 30 }).user)).toThrow(/must contain the placeholder \{\{history\}\}/);
+    expect(() => loadTemplate(join(dir, "nope"), profileStage.templates({ recent: 30 }).user)).toThrow(/not found/);
   });
 
   it("the bundled templates load for every stage and variant, and state their output contract", () => {
-    for (const stage of Object.values(STAGES)) {
+    for (const stage of stages()) {
       for (const chain of [false, true]) {
-        const specs = stage.templates({ ...DEFAULT_STAGE_OPTIONS, chain });
+        const specs = stage.templates(stage.options({ chain }));
         const system = loadTemplate(BUNDLED_PROMPTS_DIR, specs.system);
         loadTemplate(BUNDLED_PROMPTS_DIR, specs.user);
         expect(system.text).toMatch(/Answer with/);

@@ -3,9 +3,12 @@
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FailureRecord, StageRecord, type RecordSource, type StageName } from "../src/engine/types.js";
+import { FailureRecord, StageRecord, type RecordSource } from "../src/engine/types.js";
+import type { StageName } from "../src/stages/registry.js";
 import { runPaths, StageMeta } from "../src/run/folder.js";
-import { GenerateOutput, ProfileOutput, SummarizeOutput } from "../src/stages/outputs.js";
+import { GenerateOutput } from "../src/stages/generate/output.js";
+import { ProfileOutput } from "../src/stages/profile/output.js";
+import { SummarizeOutput } from "../src/stages/summarize/output.js";
 import { MIND_CATEGORIES, TOPICS, US_STATES } from "../src/stages/vocab.js";
 import { writeSplit } from "./helpers/split.js";
 

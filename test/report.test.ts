@@ -4,10 +4,11 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../src/cli/command.js";
 import { merge } from "../src/merge/merge.js";
-import { collectReport, titleTokens, type StageGlance } from "../src/report/collect.js";
+import { collectReport, type StageGlance } from "../src/report/collect.js";
 import { changedBy, scriptJson } from "../src/report/html.js";
 import { writeReport } from "../src/report/report.js";
 import { columnChart, esc, niceTicks } from "../src/report/svg.js";
+import { titleTokens } from "../src/stages/summarize/report.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { makeReportFixture, NEWS_COUNT, USER_COUNT, type ReportFixture } from "./report.fixture.js";
 

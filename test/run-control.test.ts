@@ -17,6 +17,7 @@ import { runPaths } from "../src/run/folder.js";
 import { context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
 import { startOpenAiFake, type OpenAiFake } from "./fakes/openai-api.js";
 import { installOpenAiBatches } from "./fakes/openai-batches.js";
+import { nodeArgs, childEnv } from "./helpers/child.js";
 import { runCliCaptured } from "./helpers/cli.js";
 
 /** An in-memory paid provider with a fixed bill per call: the cap's arithmetic can be checked to the cent. */
@@ -185,8 +186,8 @@ describe("--max-cost, batch", () => {
 describe("a clean stop on SIGINT / SIGTERM (the CLI in its own process)", () => {
   const argv = (out: string, provider: string, limit: number) => ["summarize", "--data", "mind-data/sample", "--limit", String(limit), "--out", out, "--provider", provider, "--concurrency", "4"];
 
-  function start(args: string[], env: NodeJS.ProcessEnv) {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  function start(args: string[], env: Record<string, string>) {
+    const child = spawn(process.execPath, nodeArgs("src/cli/main.ts", ...args), { cwd: process.cwd(), env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -10,6 +10,7 @@ import { acquireLock } from "../src/run/lock.js";
 import { tempDir } from "./engine-helpers.js";
 import { startOpenAiFake, type OpenAiFake } from "./fakes/openai-api.js";
 import { installOpenAiBatches } from "./fakes/openai-batches.js";
+import { nodeArgs, childEnv } from "./helpers/child.js";
 import { runCliCaptured } from "./helpers/cli.js";
 
 const dirs: string[] = [];
@@ -85,7 +86,7 @@ describe("two commands on one folder", () => {
     dirs.push(dir);
     const argv = ["summarize", "--data", "mind-data/sample", "--limit", "3", "--out", dir, "--provider", "openai-batch"];
     const env = { OPENAI_API_KEY: "k", OPENAI_BASE_URL: fake.baseUrl, GENRE_MIND_POLL_INTERVAL: "0.01" };
-    const first = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...argv], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: "ignore" });
+    const first = spawn(process.execPath, nodeArgs("src/cli/main.ts", ...argv), { cwd: process.cwd(), env: childEnv(env), stdio: "ignore" });
     const exited = once(first, "exit");
     await once(batches, "retrieve");
 

@@ -4,12 +4,13 @@ import { cp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FailureRecord, StageRecord, type StageName } from "../src/engine/types.js";
+import { FailureRecord, StageRecord } from "../src/engine/types.js";
 import { loadCatalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
-import { GenerateOutput, ProfileOutput, SummarizeOutput } from "../src/stages/outputs.js";
-import { STAGES } from "../src/stages/run.js";
-import { DEFAULT_STAGE_OPTIONS } from "../src/stages/stage.js";
+import { GenerateOutput } from "../src/stages/generate/output.js";
+import { ProfileOutput } from "../src/stages/profile/output.js";
+import { stageNamed, type StageName } from "../src/stages/registry.js";
+import { SummarizeOutput } from "../src/stages/summarize/output.js";
 import { BUNDLED_PROMPTS_DIR } from "../src/stages/template.js";
 import { StageMeta } from "../src/run/folder.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
@@ -43,7 +44,8 @@ describe("offline stages", () => {
       expect(r.stderr).not.toMatch(/error/i);
       expect(r.code).toBe(0);
       const m = await meta(out, stage);
-      const items = STAGES[stage].items(catalog, DEFAULT_STAGE_OPTIONS);
+      const s = stageNamed(stage);
+      const items = s.items(catalog, s.options({}));
       // Items with the same rendered prompt (the sample has two pairs of identical news rows) are
       // one request for the engine; each item still gets its record (the engine copies the answer).
       expect(m.counts.items).toBeLessThanOrEqual(items.length);
@@ -93,7 +95,7 @@ describe("offline stages", () => {
 
   it("--shard k/n partitions the items exactly; --limit takes the first n", async () => {
     const out = await tempDir("gm-run-");
-    const all = STAGES.summarize.items(await loadCatalog(await resolveSplits([SAMPLE])), DEFAULT_STAGE_OPTIONS);
+    const all = stageNamed("summarize").items(await loadCatalog(await resolveSplits([SAMPLE])), {});
     const seen: string[] = [];
     for (const shard of ["1/3", "2/3", "3/3"]) {
       const r = await run(out, "summarize", "--data", SAMPLE, "--out", out, "--shard", shard);

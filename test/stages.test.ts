@@ -4,14 +4,16 @@ import { describe, expect, it } from "vitest";
 import { loadCandidates, loadCatalog, type Catalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { stateOfPlace } from "../src/stages/entities.js";
-import { coldClicks, generateStage, offlineGenerated, parseGenerated } from "../src/stages/generate.js";
+import { coldClicks, generateOptions, generateStage, offlineGenerated, parseGenerated } from "../src/stages/generate/index.js";
+import { GenerateOutput } from "../src/stages/generate/output.js";
 import { jaccard, NEAR_COPY_JACCARD, normalizeCategory, normalizeRegion, normalizeTopic, titleTokens } from "../src/stages/normalize.js";
 import { extractJson } from "../src/util/json.js";
 import { selectItems, shardOf } from "../src/stages/options.js";
-import { GenerateOutput, ProfileOutput, SummarizeOutput } from "../src/stages/outputs.js";
-import { offlineProfile, parseProfile, profileClicks, profileStage } from "../src/stages/profile.js";
-import { DEFAULT_STAGE_OPTIONS, type Stage, type StageOptions } from "../src/stages/stage.js";
-import { offlineSummary, parseSummary, summarizeStage } from "../src/stages/summarize.js";
+import { offlineProfile, parseProfile, profileClicks, profileStage } from "../src/stages/profile/index.js";
+import { ProfileOutput } from "../src/stages/profile/output.js";
+import type { Stage } from "../src/stages/stage.js";
+import { offlineSummary, parseSummary, summarizeStage } from "../src/stages/summarize/index.js";
+import { SummarizeOutput } from "../src/stages/summarize/output.js";
 import { BUNDLED_PROMPTS_DIR, loadTemplate } from "../src/stages/template.js";
 import { TfIdfIndex } from "../src/stages/tfidf.js";
 import { makeFixture } from "./stages.fixture.js";
@@ -21,10 +23,13 @@ async function fixtureCatalog(): Promise<Catalog> {
   return loadCatalog(await resolveSplits([data]));
 }
 
-function requestsOf(stage: Stage, catalog: Catalog, options: StageOptions = DEFAULT_STAGE_OPTIONS, ids?: string[]) {
+/** Each stage's options without flags: its defaults. */
+const DEFAULTS = { profile: profileStage.options({}), generate: generateOptions({}) };
+
+function requestsOf<Opts, O, P>(stage: Stage<Opts, O, P>, catalog: Catalog, options: Opts = stage.options({}), ids?: string[]) {
   const specs = stage.templates(options);
   const input = { catalog, options, system: loadTemplate(BUNDLED_PROMPTS_DIR, specs.system), user: loadTemplate(BUNDLED_PROMPTS_DIR, specs.user) };
-  return stage.requests(input, ids ?? stage.items(catalog, options));
+  return [...stage.requests(input, ids ?? stage.items(catalog, options), undefined)];
 }
 
 const NO_INSTRUCTIONS = new Set<string>();
@@ -32,13 +37,13 @@ const NO_INSTRUCTIONS = new Set<string>();
 describe("item selection", () => {
   it("summarize asks every distinct news ID once, profile every user with clicks, generate the cold users", async () => {
     const catalog = await fixtureCatalog();
-    expect(summarizeStage.items(catalog, DEFAULT_STAGE_OPTIONS).sort()).toEqual(["N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9"]);
-    expect(profileStage.items(catalog, DEFAULT_STAGE_OPTIONS).sort()).toEqual(["U1", "U2", "U4"]);
-    expect(generateStage.items(catalog, DEFAULT_STAGE_OPTIONS).sort()).toEqual(["U1", "U4"]);
-    expect(generateStage.items(catalog, { ...DEFAULT_STAGE_OPTIONS, coldMax: 7 }).sort()).toEqual(["U1", "U2", "U4"]);
-    expect(generateStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U2")).toMatch(/7 clicks in train, their earliest non-empty history: not a cold user/);
-    expect(generateStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U3")).toMatch(/empty history in every split/);
-    expect(profileStage.whyNot(catalog, DEFAULT_STAGE_OPTIONS, "U9")).toMatch(/no user U9/);
+    expect(summarizeStage.items(catalog, {}).sort()).toEqual(["N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9"]);
+    expect(profileStage.items(catalog, DEFAULTS.profile).sort()).toEqual(["U1", "U2", "U4"]);
+    expect(generateStage.items(catalog, DEFAULTS.generate).sort()).toEqual(["U1", "U4"]);
+    expect(generateStage.items(catalog, { ...DEFAULTS.generate, coldMax: 7 }).sort()).toEqual(["U1", "U2", "U4"]);
+    expect(generateStage.whyNot(catalog, DEFAULTS.generate, "U2")).toMatch(/7 clicks in train, their earliest non-empty history: not a cold user/);
+    expect(generateStage.whyNot(catalog, DEFAULTS.generate, "U3")).toMatch(/empty history in every split/);
+    expect(profileStage.whyNot(catalog, DEFAULTS.profile, "U9")).toMatch(/no user U9/);
   });
 
   it("describes a user by their earliest non-empty history, most recent click first, and records it as the source", async () => {
@@ -46,12 +51,12 @@ describe("item selection", () => {
     // train (11/14) says N1 N2; dev (11/15) says N1 N2 N6, N6 being a click of U1's train impressions.
     expect(profileClicks(catalog, "U1", 30).map((n) => n.id)).toEqual(["N2", "N1"]);
     expect(profileClicks(catalog, "U2", 3).map((n) => n.id)).toEqual(["N7", "N6", "N5"]);
-    const [req] = requestsOf(profileStage, catalog, DEFAULT_STAGE_OPTIONS, ["U1"]);
+    const [req] = requestsOf(profileStage, catalog, DEFAULTS.profile, ["U1"]);
     expect(req!.user).toContain("(1) Stocks rally as the Fed holds rates steady\n(2) Texans beat");
     expect(req!.source).toEqual({ split: "train", clicks: ["N2", "N1"] });
-    const [gen] = requestsOf(generateStage, catalog, DEFAULT_STAGE_OPTIONS, ["U1", "U4"]);
+    const [gen] = requestsOf(generateStage, catalog, DEFAULTS.generate, ["U1", "U4"]);
     expect(gen!.user).toContain("(1) (finance) Stocks rally as the Fed holds rates steady\n(2) (sports) Texans beat");
-    expect(requestsOf(generateStage, catalog, DEFAULT_STAGE_OPTIONS, ["U4"])[0]!.source).toEqual({ split: "dev", clicks: ["N5"] });
+    expect(requestsOf(generateStage, catalog, DEFAULTS.generate, ["U4"])[0]!.source).toEqual({ split: "dev", clicks: ["N5"] });
   });
 
   it("shards partition the items exactly and do not depend on order", () => {
@@ -90,8 +95,8 @@ describe("summarize answers", () => {
     expect(bad("I'm sorry, but I can't rewrite this title.")).toMatch(/a reply, not a title/);
     expect(bad("Sure! Houston Texans beat Colts")).toMatch(/a reply, not a title/);
     expect(bad("Texans beat Colts. Abstract: Houston won")).toMatch(/input labels/);
-    const system = loadTemplate(BUNDLED_PROMPTS_DIR, summarizeStage.templates(DEFAULT_STAGE_OPTIONS).system).text;
-    const [req] = requestsOf(summarizeStage, { splits: [], timeline: [], users: new Map(), news: new Map([["N1", { id: "N1", category: "sports", subcategory: "x", title: original, abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s" }]]) });
+    const system = loadTemplate(BUNDLED_PROMPTS_DIR, summarizeStage.templates({}).system).text;
+    const [req] = requestsOf(summarizeStage, { splits: [], timeline: [], users: new Map(), news: new Map([["N1", { id: "N1", category: "sports", subcategory: "x", title: original, abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s", inSplits: ["s"] }]]) });
     const sentence = system.replace(/\s+/g, " ").split(". ")[1]!;
     expect(sentence.split(" ").length).toBeLessThan(30);
     expect(req!.parse(sentence)).toMatchObject({ ok: false, error: expect.stringMatching(/repeats the instructions/) });
@@ -187,7 +192,7 @@ describe("profile answers", () => {
 });
 
 describe("generate answers", () => {
-  const history = [{ id: "N1", category: "sports", subcategory: "", title: "Texans beat Colts in overtime thriller", abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s" }];
+  const history = [{ id: "N1", category: "sports", subcategory: "", title: "Texans beat Colts in overtime thriller", abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s", inSplits: ["s"] }];
   const check = { k: 2, history, catalog: new Map([["N9", {}]]) };
   const item = (title: string, category = "sports") => ({ title, abstract: "A story.", category });
 
@@ -233,7 +238,7 @@ describe("generate answers", () => {
   it("offline: the most similar unread news by TF-IDF, never a near copy, deterministic", async () => {
     const catalog = await fixtureCatalog();
     const index = new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })));
-    const hist = coldClicks(catalog, "U4", DEFAULT_STAGE_OPTIONS)!;
+    const hist = coldClicks(catalog, "U4", DEFAULTS.generate)!;
     const out = offlineGenerated(index, catalog, hist, 2);
     expect(out.items).toHaveLength(2);
     expect(out.items.every((i) => i.retrievedFrom && i.retrievedFrom !== "N5")).toBe(true);
@@ -244,7 +249,7 @@ describe("generate answers", () => {
     // Chained on a finance profile, N9 (markets) overtakes N3 (a snowstorm) by the topic boost.
     expect(offlineGenerated(index, catalog, read, 2, ["finance"]).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N9"]);
     // U1 read N1 and N2: N8 and N9 come first, but U1 was shown N9 (and N7, N3, N4), so it is never picked.
-    const u1 = coldClicks(catalog, "U1", DEFAULT_STAGE_OPTIONS)!;
+    const u1 = coldClicks(catalog, "U1", DEFAULTS.generate)!;
     expect(offlineGenerated(index, catalog, u1, 2).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N9"]);
     const shown = (await loadCandidates(catalog, new Set(["U1"]))).get("U1")!;
     expect([...shown].sort()).toEqual(["N3", "N4", "N7", "N9"]);
@@ -256,14 +261,15 @@ describe("generate answers", () => {
 describe("offline answers pass their own validation", () => {
   it("on the bundled sample, for every item of every stage", async () => {
     const catalog = await loadCatalog(await resolveSplits([join(import.meta.dirname, "..", "mind-data", "sample")]));
-    for (const stage of [summarizeStage, profileStage, generateStage]) {
+    const all: Stage[] = [summarizeStage, profileStage, generateStage];
+    for (const stage of all) {
       const reqs = requestsOf(stage, catalog);
       expect(reqs.length).toBeGreaterThan(10);
       for (const req of reqs) {
         const r = req.parse(req.offline());
         if (!r.ok) throw new Error(`${stage.name} ${req.itemId}: ${r.error}`);
-        const schema = { summarize: SummarizeOutput, profile: ProfileOutput, generate: GenerateOutput }[stage.name];
-        schema.parse(r.value);
+        const schemas: Record<string, { parse(v: unknown): unknown }> = { summarize: SummarizeOutput, profile: ProfileOutput, generate: GenerateOutput };
+        schemas[stage.name]!.parse(r.value);
       }
     }
   });

@@ -1,13 +1,13 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { UsageError, UserError, type CommandContext } from "./command.js";
-import { COMMANDS } from "../commands/index.js";
+import { commands } from "../commands/index.js";
 import { MindFormatError } from "../mind/errors.js";
 import { SplitNotFoundError } from "../mind/splits.js";
 
 function topHelp(): string {
   const lines = ["genre-mind — LLM-augmented MIND training data (GENRE)", "", "Usage: genre-mind <command> [options]", "", "Commands:"];
-  for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(12)} ${c.summary}`);
+  for (const c of commands()) lines.push(`  ${c.name.padEnd(12)} ${c.summary}`);
   lines.push("", "Run 'genre-mind <command> --help' for a command's options.");
   return lines.join("\n") + "\n";
 }
@@ -26,7 +26,7 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
     ctx.stdout.write(topHelp());
     return name ? 0 : 2;
   }
-  const command = COMMANDS.find((c) => c.name === name);
+  const command = commands().find((c) => c.name === name);
   if (!command) {
     ctx.stderr.write(`genre-mind: unknown command '${name}'\n\n${topHelp()}`);
     return 2;

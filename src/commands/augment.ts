@@ -1,26 +1,57 @@
-// augment = summarize → profile → generate (UP→CG by default) → merge, one set of flags, resumable:
-// the stages skip every item already answered in --out, so re-running after an interruption
-// continues where it stopped.
-import { existsSync } from "node:fs";
+// augment = every registered stage in turn (summarize → profile → generate, UP→CG by default) →
+// merge, one set of flags, resumable: the stages skip every item already answered in --out, so
+// re-running after an interruption continues where it stopped.
 import { relative, resolve } from "node:path";
 import { z } from "zod";
-import { defineCommand, UserError, zBool, type CommandContext } from "../cli/command.js";
+import { defineCommand, UserError, type Command, type CommandContext } from "../cli/command.js";
 import { engineOptions } from "../engine/config.js";
 import { addModelCosts, modelCostTable, type ModelCost } from "../engine/dry-run.js";
-import { STAGE_NAMES } from "../engine/types.js";
 import type { Manifest } from "../merge/manifest.js";
 import { writeReport } from "../report/report.js";
-import { runPaths } from "../run/folder.js";
-import { commonStageOptions, StageConfig, stageFlagOptions } from "../stages/options.js";
+import { commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
+import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
 import { runStage } from "../stages/run.js";
-import { MergeConfig, mergeOptions, mergeRequest, runMerge } from "./merge.js";
+import type { Stage } from "../stages/stage.js";
+import { MergeConfig, mergeOptions, mergeRequest, runMerge, stageMergeConfig } from "./merge.js";
 
-export const AugmentConfig = StageConfig.extend(MergeConfig.shape).extend({
-  // GENRE's stronger variant (UP→CG) is the default here; a single stage command defaults to false.
-  chain: zBool.default(true),
-  "no-chain": zBool.default(false),
-});
-export type AugmentConfig = z.infer<typeof AugmentConfig>;
+/** What `--stages` takes: a stage's name, or a group's (factors: factors-users and factors-news). */
+function stageChoices(): string[] {
+  return [...new Set(stages().map((s) => s.group ?? s.name))];
+}
+
+/** The stages a plain augment runs: all but the opt-in ones (GENRE's three). */
+function defaultStages(): string[] {
+  return [...new Set(stages().filter((s) => !s.optIn).map((s) => s.group ?? s.name))];
+}
+
+/** `--stages a,b`: the named stages and groups, each checked against the registry. */
+function zStages() {
+  return z
+    .string()
+    .transform((value, ctx) => {
+      const names = value.split(",").map((n) => n.trim()).filter(Boolean);
+      const bad = names.find((n) => !stageChoices().includes(n) && !stages().some((s) => s.name === n));
+      if (bad !== undefined || names.length === 0) {
+        ctx.addIssue({ code: "custom", message: `${bad === undefined ? "no stage named" : `'${bad}' is not a stage`}: expected a comma-separated list of ${stageChoices().join(", ")}` });
+        return z.NEVER;
+      }
+      return names;
+    })
+    .optional();
+}
+
+/** The stages augment runs, in registry order: those `--stages` names (by name or group), else the default ones. */
+export function chosenStages(names: readonly string[] | undefined): Stage[] {
+  const chosen = names ?? defaultStages();
+  return stages().filter((s) => chosen.includes(s.name) || (s.group !== undefined && chosen.includes(s.group)));
+}
+
+/** augment's config: the merge flags, every stage's flags and, for a stage that runs otherwise in augment, its augment flags. */
+export function augmentConfig() {
+  const flags = Object.assign(allStageConfig(), ...stages().map((s) => s.augment?.config.shape ?? {}));
+  return StageConfig.extend(MergeConfig.shape).extend({ stages: zStages() }).and(z.object(flags)).and(stageMergeConfig());
+}
+export type AugmentConfig = z.infer<ReturnType<typeof augmentConfig>>;
 
 export interface AugmentResult {
   exitCode: number;
@@ -28,22 +59,16 @@ export interface AugmentResult {
   reportPath?: string;
 }
 
-/** Runs the three stages into `config.out`, then merges; stops before merge when a stage failed too often. */
+/** Runs every stage into `config.out`, then merges; stops before merge when a stage failed too often. */
 export async function runAugment(config: AugmentConfig, ctx: CommandContext): Promise<AugmentResult> {
-  const chain = config.chain && !config["no-chain"];
   const out = resolve(ctx.cwd, config.out);
   const shown = relative(ctx.cwd, out) || ".";
   const estimates: ModelCost[][] = [];
-  let chained = chain;
-  for (const stage of STAGE_NAMES) {
-    const stageConfig: StageConfig = { ...config, chain: stage === "generate" && chain };
-    if (stage === "generate" && chain && config["dry-run"] && !existsSync(runPaths(out).records("profile"))) {
-      // A dry run stores no profiles, and the chained prompt needs them: estimate the plain prompt.
-      ctx.stderr.write("augment: dry run without stored profiles: generate is estimated without --chain\n");
-      stageConfig.chain = false;
-      chained = false;
-    }
-    ctx.stderr.write(`augment: ${stage}${stageConfig.chain ? " (chained on the profiles)" : ""}\n`);
+  const ran: string[] = [];
+  for (const { name: stage, augment } of chosenStages(config.stages)) {
+    const { config: stageConfig, note } = augment ? augment.configure(config, out, ctx) : { config, note: undefined };
+    ctx.stderr.write(`augment: ${stage}${note ?? ""}\n`);
+    ran.push(`${stage}${note ?? ""}`);
     const run = await runStage(stage, stageConfig, ctx);
     if (run.exitCode !== 0) {
       const why = run.summary.stopped
@@ -60,8 +85,7 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
     if (run.summary.estimate) estimates.push(run.summary.estimate.models);
   }
   if (config["dry-run"]) {
-    const stages = `summarize, profile, generate${chained ? " --chain" : ""}`;
-    ctx.stdout.write(modelCostTable(addModelCosts(estimates), `the whole run (${stages})${config.pack > 1 ? `, --pack ${config.pack}` : ""}, every priced model`).join("\n") + "\n");
+    ctx.stdout.write(modelCostTable(addModelCosts(estimates), `the whole run (${ran.join(", ")})${config.pack > 1 ? `, --pack ${config.pack}` : ""}, every priced model`).join("\n") + "\n");
     ctx.stderr.write("augment: dry run: nothing sent, nothing merged\n");
     return { exitCode: 0 };
   }
@@ -73,19 +97,22 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
   return { exitCode: 0, manifest, reportPath: report.path };
 }
 
-export const augmentCommand = defineCommand({
+/** Built from the registry: it runs, and takes the flags of, every stage. */
+export const augmentCommand = (): Command => defineCommand({
   name: "augment",
   summary: "run summarize, profile, generate (chained on the profiles) and merge in one go; resumable",
   options: {
     ...commonStageOptions,
-    ...stageFlagOptions,
-    chain: { type: "string", arg: "<true|false>", description: "condition generate on the profile topics (UP→CG; default true)" },
-    "no-chain": { type: "boolean", description: "same as --chain false: plain generate (CG)" },
+    stages: { type: "string", arg: "<a,b>", description: `the stages to run (default ${defaultStages().join(",")}; also ${stageChoices().filter((n) => !defaultStages().includes(n)).join(", ") || "none"})` },
+    ...allStageFlags(),
+    ...Object.assign({}, ...stages().map((s) => s.augment?.flags ?? {})),
     ...engineOptions,
-    ...mergeOptions,
+    ...mergeOptions(),
   },
-  schema: AugmentConfig.extend({ positionals: z.array(z.string()).max(0) }),
-  details: `Runs, into one run folder (--out): summarize, profile, generate, then merge (see their --help).
+  schema: augmentConfig().and(z.object({ positionals: z.array(z.string()).max(0) })),
+  details: `Runs, into one run folder (--out): summarize, profile, generate, then merge (see their --help);
+--stages names the stages to run instead, always in this order: ${stageChoices().join(", ")}.
+Merge uses the records of every stage found in --out, whichever ran this time.
 Every stage stores each answer as it arrives and skips items already answered, so after an
 interruption (Ctrl-C, a crash, a rate limit) the same command continues where it stopped.
 --dry-run prints each stage's estimate and merges nothing. Merge refuses to replace earlier merged

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { defineCommand, UsageError, zBool, zInt, zStringList } from "../cli/command.js";
 import { inputFile } from "../cli/paths.js";
+import { DEFAULT_COLD_MAX } from "../mind/history-rule.js";
 import { formatScoreTable, scorePredictions, scoreReport, type RunSpec } from "../trainer/score.js";
 
 /**
@@ -36,7 +37,7 @@ export const scoreCommand = defineCommand({
       arg: "<[name=]file,…>",
       description: "prediction file(s) of a run: 'file', or 'name=seed1.tsv,seed2.tsv,…' (one file per training seed); the first run is the baseline",
     },
-    "cold-max": { type: "string", arg: "<n>", description: "most history clicks of a cold user (default 5; 0 clicks = empty)" },
+    "cold-max": { type: "string", arg: "<n>", description: `most history clicks of a cold user (default ${DEFAULT_COLD_MAX}; 0 clicks = empty)` },
     match: { type: "string", arg: "id|line", description: "find a prediction's impression by Impression ID (default) or by truth line number" },
     resamples: { type: "string", arg: "<n>", description: "paired bootstrap resamples (default 1000; 0: no bootstrap)" },
     "bootstrap-seed": { type: "string", arg: "<n>", description: "seed of the bootstrap's draws (default 1)" },
@@ -45,7 +46,7 @@ export const scoreCommand = defineCommand({
   schema: z.object({
     truth: z.string({ error: "required: the labeled behaviors.tsv" }),
     pred: zStringList.refine((l) => l.length > 0, { error: "required: at least one prediction file" }),
-    "cold-max": zInt(1).default(5),
+    "cold-max": zInt(1).default(DEFAULT_COLD_MAX),
     match: z.enum(["id", "line"]).default("id"),
     resamples: zInt(0, 1_000_000).default(1000),
     "bootstrap-seed": zInt(0, 2 ** 32 - 1).default(1),

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, shownPath, zBool, zInt } from "../cli/command.js";
 import { MindFormatError } from "../mind/errors.js";
+import { DEFAULT_COLD_MAX } from "../mind/history-rule.js";
 import { resolveSplits } from "../mind/splits.js";
 import { errorCount, formatReport, validateSplit, warningCount, type SplitReport } from "../mind/validate.js";
 
@@ -10,12 +11,12 @@ export const validateCommand = defineCommand({
   summary: "check MIND splits: counts per split and every problem a trainer would trip on",
   positionals: [{ name: "dir", description: "a split folder (news.tsv + behaviors.tsv) or a folder of split folders", required: true, variadic: true }],
   options: {
-    "cold-max": { type: "string", arg: "<n>", description: "users with 1..n clicks count as cold (default 5)" },
+    "cold-max": { type: "string", arg: "<n>", description: `users with 1..n clicks count as cold (default ${DEFAULT_COLD_MAX})` },
     lenient: { type: "boolean", description: "count and skip malformed lines (still errors) instead of stopping at the first" },
     json: { type: "boolean", description: "print the report as JSON" },
   },
   schema: z.object({
-    "cold-max": zInt(1).default(5),
+    "cold-max": zInt(1).default(DEFAULT_COLD_MAX),
     lenient: zBool.default(false),
     json: zBool.default(false),
     positionals: z.array(z.string()).min(1),

@@ -14,7 +14,7 @@ import { priceUsd, type ModelInfo } from "./cost.js";
 import { AbortedError } from "./limits.js";
 import { engineJsonl } from "./store.js";
 import { estimateCallTokens } from "./tokens.js";
-import { FailureRecord, IMPORTED, StageRecord, type LlmRequest, type StageName, type Usage } from "./types.js";
+import { FailureRecord, IMPORTED, StageRecord, type LlmRequest, type Usage } from "./types.js";
 
 export type CostMode = "live" | "batch";
 
@@ -62,7 +62,7 @@ function priceOf(provider: string, model: string, seen: Map<string, { info?: Mod
 }
 
 /** Dollars the stage's records and failures were billed in earlier runs (a line without a price counts 0). */
-export async function storedSpendUsd(paths: RunPaths, stage: StageName): Promise<number> {
+export async function storedSpendUsd(paths: RunPaths, stage: string): Promise<number> {
   const seen = new Map<string, { info?: ModelInfo; mode: CostMode }>();
   let usd = 0;
   for (const [file, schema] of [
@@ -181,7 +181,7 @@ export class Budget {
 }
 
 /** The run's budget under --max-cost (none without it, or for the free offline provider). */
-export async function stageBudget(config: EngineConfig, spec: ProviderSpec, model: string, paths: RunPaths, stage: StageName): Promise<Budget | undefined> {
+export async function stageBudget(config: EngineConfig, spec: ProviderSpec, model: string, paths: RunPaths, stage: string): Promise<Budget | undefined> {
   const cap = config["max-cost"];
   if (cap === undefined || spec.mode === "offline") return undefined;
   const info = spec.price?.(model);

@@ -12,7 +12,7 @@ import { packed } from "./pack.js";
 import { callFor, type PendingItem } from "./plan.js";
 import { DEFAULT_RETRY, TransportFailure, withTransportRetries, type RetryPolicy } from "./retry.js";
 import { CHARS_PER_TOKEN, estimateCallTokens } from "./tokens.js";
-import type { LlmRequest, StageName, Usage } from "./types.js";
+import type { LlmRequest, Usage } from "./types.js";
 
 export interface DryRunReport {
   /** Requests to send (a pack counts once). */
@@ -115,7 +115,7 @@ const COUNTING_CONCURRENCY = 8;
 const COUNTING_RETRY: RetryPolicy = { ...DEFAULT_RETRY, maxRetries: 5 };
 
 export async function dryRun(args: {
-  stage: StageName;
+  stage: string;
   config: EngineConfig;
   ctx: CommandContext;
   spec: ProviderSpec;

@@ -21,12 +21,12 @@ import { Planner, requestKey, type PendingItem, type Planned } from "./plan.js";
 import { Progress, type ProgressOptions } from "./progress.js";
 import { DEFAULT_RETRY } from "./retry.js";
 import { StageSession } from "./session.js";
-import type { LlmRequest, ProviderName, StageName, Usage } from "./types.js";
+import type { LlmRequest, ProviderName, Usage } from "./types.js";
 
 export { requestKey } from "./plan.js";
 
 export interface EngineRun {
-  stage: StageName;
+  stage: string;
   /**
    * Built as they are consumed when lazy: each is dropped once its item is stored. A function gives
    * them anew each time it is called: a batch run plans them again to collect a batch (an array is
@@ -53,7 +53,7 @@ export type Stopped = StopReason & {
 };
 
 export interface EngineSummary {
-  stage: StageName;
+  stage: string;
   provider: ProviderName;
   model: string;
   counts: StageCounts;

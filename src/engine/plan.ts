@@ -11,7 +11,7 @@ import { zeroUsage } from "./cost.js";
 import type { z } from "zod";
 import { hash64, HashMap64, HashSet64, pairHash } from "./key-index.js";
 import { engineJsonlLines, JsonlLineReader } from "./store.js";
-import { FailureRecord, IMPORTED, StageRecord, type FailureReason, type LlmRequest, type RecordSource, type StageName, type Usage } from "./types.js";
+import { FailureRecord, IMPORTED, StageRecord, type FailureReason, type LlmRequest, type RecordSource, type Usage } from "./types.js";
 
 /** JSON with sorted object keys, so a schema's key order does not change the request key. */
 function canonicalJson(value: unknown): string {
@@ -25,8 +25,9 @@ function canonicalJson(value: unknown): string {
 /**
  * Everything that changes the answer, hashed: provider family, model, parameters (max_tokens is the
  * only one sent: SDK 1.x has no temperature/top_p/top_k for these models), the rendered prompt, the
- * schema and its version; for offline also the inputs outside the prompt. A prompt edit re-asks only
- * the items whose rendered prompt it changes.
+ * schema and its version; for offline also the inputs outside the prompt, and for any provider the
+ * inputs that change what an answer means (LlmRequest.keyInputs). A prompt edit re-asks only the
+ * items whose rendered prompt it changes.
  */
 export function requestKey(req: LlmRequest, config: EngineConfig, spec: ProviderSpec = providerSpec(config.provider)): string {
   return sha256(
@@ -40,6 +41,8 @@ export function requestKey(req: LlmRequest, config: EngineConfig, spec: Provider
     req.jsonSchema ? canonicalJson(req.jsonSchema) : "",
     req.schemaVersion,
     spec.mode === "offline" ? (req.offlineInputs ?? "") : "",
+    // Only when a stage sets it: every other request keeps the key it had.
+    ...(req.keyInputs === undefined ? [] : [req.keyInputs]),
   );
 }
 
@@ -131,7 +134,7 @@ export class Planner {
   private readonly failures: JsonlLineReader;
 
   private constructor(
-    private readonly stage: StageName,
+    private readonly stage: string,
     files: { records: string; failures: string },
     private readonly keyOf: (req: LlmRequest) => string,
   ) {
@@ -140,7 +143,7 @@ export class Planner {
   }
 
   /** A planner over the stage's store (`<run>/<stage>.jsonl`): the last record of a key is its answer. */
-  static async open(stage: StageName, files: { records: string; failures: string }, keyOf: (req: LlmRequest) => string): Promise<Planner> {
+  static async open(stage: string, files: { records: string; failures: string }, keyOf: (req: LlmRequest) => string): Promise<Planner> {
     const planner = new Planner(stage, files, keyOf);
     for await (const { value, byteOffset } of engineJsonlLines(files.records, StageRecord)) {
       const h = hash64(value.key);

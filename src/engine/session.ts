@@ -10,7 +10,7 @@ import { addUsage, priceUsd, zeroUsage, type ModelInfo } from "./cost.js";
 import { callFor, type PendingItem, type Planned, type Planner } from "./plan.js";
 import { shareUsage, splitPackAnswer } from "./pack.js";
 import { JsonlAppender } from "./store.js";
-import type { FailureReason, FailureRecord, StageName, StageRecord } from "./types.js";
+import type { FailureReason, FailureRecord, StageRecord } from "./types.js";
 
 /** What an answer led to: stored, asked again with the error stated (a repair re-ask), or given up on. */
 export type Verdict = "stored" | "reask" | "failed";
@@ -38,7 +38,7 @@ class LazyAppender {
 }
 
 export interface SessionSetup {
-  stage: StageName;
+  stage: string;
   runDir: string;
   config: EngineConfig;
   spec: ProviderSpec;
@@ -48,7 +48,7 @@ export interface SessionSetup {
 }
 
 export class StageSession {
-  readonly stage: StageName;
+  readonly stage: string;
   readonly config: EngineConfig;
   readonly spec: ProviderSpec;
   readonly model: string;

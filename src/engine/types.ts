@@ -4,10 +4,6 @@
 import { z } from "zod";
 import { isProviderName, providerSpecs } from "../providers/registry.js";
 
-export const STAGE_NAMES = ["summarize", "profile", "generate"] as const;
-export const StageName = z.enum(STAGE_NAMES);
-export type StageName = z.infer<typeof StageName>;
-
 /** A provider in the registry (providers/registry.ts): checked when a config or a record is read. */
 export const ProviderName = z.string().refine(isProviderName, {
   error: () => `Invalid option: expected one of ${providerSpecs().map((s) => JSON.stringify(s.name)).join("|")}`,
@@ -23,7 +19,8 @@ export type Answerer = z.infer<typeof Answerer>;
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export interface LlmRequest<T = unknown> {
-  stage: StageName;
+  /** The stage asking (src/stages/registry.ts): the engine only keys, stores and reports by it. */
+  stage: string;
   /** The news ID or user ID this answer is for. */
   itemId: string;
   /** Static instructions: identical for every item of a stage, so it is what prompt caching marks. */
@@ -46,6 +43,12 @@ export interface LlmRequest<T = unknown> {
    * answer must then make sense as one part of a larger JSON answer.
    */
   packable?: boolean;
+  /**
+   * Inputs the prompt does not show that change what a valid answer stands for (pick: the news IDs
+   * behind the candidate numbers it shows); part of the request key for every provider, so two items
+   * share an answer only when it means the same for both.
+   */
+  keyInputs?: string;
   /** Validates and normalizes the raw text of an answer (the stage's zod schema lives behind it). */
   parse(raw: string): ParseResult<T>;
   /** The offline provider's deterministic answer, as raw text that goes through `parse` like any other. */
@@ -85,7 +88,7 @@ export type Usage = z.infer<typeof Usage>;
 /** Where every record and failure line starts: the request key and whose answer, from which model. */
 const RecordHead = z.object({
   key: z.string(),
-  stage: StageName,
+  stage: z.string().min(1),
   itemId: z.string(),
   provider: Answerer,
   model: z.string(),

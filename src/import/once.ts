@@ -2,17 +2,22 @@
 // parser, as if a live provider had given them, and turned into that stage's records.
 import { join } from "node:path";
 import type { CommandContext } from "../cli/command.js";
-import { zeroUsage } from "../engine/cost.js";
-import { engineJsonl, JsonlAppender } from "../engine/store.js";
-import { FailureRecord, IMPORTED, StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
+import type { LlmRequest } from "../engine/types.js";
 import { loadCandidates } from "../mind/catalog.js";
-import { runPaths, StageMeta } from "../run/folder.js";
-import { writeFileAtomic } from "../util/atomic.js";
-import { sha256 } from "../util/hash.js";
-import type { GenerateOutput, PseudoNews } from "../stages/outputs.js";
+import { generateOptions } from "../stages/generate/index.js";
+import type { GenerateOutput, PseudoNews } from "../stages/generate/output.js";
+import { KINDS } from "../stages/kinds.js";
 import type { StageConfig } from "../stages/options.js";
-import { prepareStage, splitSizes, type PreparedStage } from "../stages/run.js";
-import { onceProfileAsJson, readSummarizerLog, readUidVocabulary, readUserLog, type LoggedAnswer, type LogOrigin, type LogRead } from "./once-logs.js";
+import { profileStage } from "../stages/profile/index.js";
+import { prepareStage, type PreparedStage } from "../stages/run.js";
+import { onceProfileAsJson, readSummarizerLog, readUidVocabulary, readUserLog, type LoggedAnswer, type LogRead } from "./once-logs.js";
+import type { ImportedStage, ItemOutcome } from "./records.js";
+
+export { writeImport } from "./records.js";
+
+/** The stages ONCE published answers for (GENRE's three). */
+export const ONCE_STAGES = ["summarize", "profile", "generate"] as const;
+export type OnceStage = (typeof ONCE_STAGES)[number];
 
 export const ONCE_FILES = {
   summarize: "news_summarizer.log",
@@ -42,7 +47,7 @@ export type ImportReason =
 /** Per log file: what was read and what became of it. */
 export interface FileSummary {
   file: string;
-  stage: StageName;
+  stage: OnceStage;
   lines: number;
   /** Answers that are in a record. */
   imported: number;
@@ -54,36 +59,20 @@ export interface FileSummary {
   continuations: number;
 }
 
-/** What became of one item: a record's output, or the error of its last answer. */
-export interface ItemOutcome {
-  stage: StageName;
-  itemId: string;
-  /** The stage's request for the item: its provenance, and what a live run would have asked. */
-  request: LlmRequest;
-  /** Where the answers that make the record (or the failure) were read, in order. */
-  origins: LogOrigin[];
-  answers: string[];
-  output?: unknown;
-  error?: string;
-}
-
-export interface StageImport {
-  stage: StageName;
+export interface StageImport extends ImportedStage {
+  stage: OnceStage;
   files: FileSummary[];
-  items: ItemOutcome[];
-  /** The stage's prompt-template hashes and the options the requests were built with. */
-  prepared: PreparedStage;
 }
 
 export interface OnceImportOptions {
   folder: string;
-  stages: readonly StageName[];
+  stages: readonly OnceStage[];
   variant: readonly string[];
   /** The stage config the requests are built with (data, cold-max, recent …). */
   config: StageConfig;
 }
 
-function summaryOf(read: LogRead, stage: StageName): FileSummary {
+function summaryOf(read: LogRead, stage: OnceStage): FileSummary {
   const s: FileSummary = { file: read.file, stage, lines: read.lines, imported: 0, refused: {}, unknownIds: [], continuations: read.continuations };
   for (const p of read.problems) refuse(s, p.kind === "malformed line" ? "malformed line" : "index past the vocabulary");
   return s;
@@ -99,7 +88,7 @@ function refuse(s: FileSummary, reason: ImportReason, n = 1): void {
  */
 function byItem(prepared: PreparedStage, answers: readonly LoggedAnswer[], summaries: Map<string, FileSummary>): Map<string, LoggedAnswer[]> {
   const { stage, input } = prepared;
-  const known = (id: string) => (stage.name === "summarize" ? input.catalog.news.has(id) : input.catalog.users.has(id));
+  const known = (id: string) => (KINDS[stage.kind].needsBehaviors ? input.catalog.users.has(id) : input.catalog.news.has(id));
   const groups = new Map<string, LoggedAnswer[]>();
   const notItems = new Map<string, string>();
   for (const a of answers) {
@@ -125,11 +114,10 @@ function byItem(prepared: PreparedStage, answers: readonly LoggedAnswer[], summa
   return groups;
 }
 
-/** The stage's requests for these items, built once for all of them (with `k` items per user for generate). */
-function requestsOf(prepared: PreparedStage, ids: readonly string[], k?: number): Map<string, LlmRequest> {
-  const input = k === undefined ? prepared.input : { ...prepared.input, options: { ...prepared.input.options, k } };
-  const requests = prepared.stage.requests(input, ids);
-  return new Map(requests.map((r) => [r.itemId, r]));
+/** The stage's requests for these items, built once for all of them (generate: `k` items per user, the rest from `config`). */
+function requestsOf(prepared: PreparedStage, ids: readonly string[], k?: { k: number; config: StageConfig }): Map<string, LlmRequest> {
+  const input = k === undefined ? prepared.input : { ...prepared.input, options: { ...generateOptions(k.config), k: k.k } };
+  return new Map([...prepared.stage.requests(input, ids, undefined)].map((r) => [r.itemId, r]));
 }
 
 /**
@@ -137,8 +125,7 @@ function requestsOf(prepared: PreparedStage, ids: readonly string[], k?: number)
  * valid answer makes the record (the store's rule: the last record of an item wins) and the
  * earlier ones are counted as answered again later.
  */
-function judgeSingle(prepared: PreparedStage, groups: Map<string, LoggedAnswer[]>, summaries: Map<string, FileSummary>): ItemOutcome[] {
-  const stage = prepared.stage.name;
+function judgeSingle(stage: OnceStage, prepared: PreparedStage, groups: Map<string, LoggedAnswer[]>, summaries: Map<string, FileSummary>): ItemOutcome[] {
   const requests = requestsOf(prepared, [...groups.keys()]);
   const outcomes: ItemOutcome[] = [];
   for (const [itemId, answers] of groups) {
@@ -188,12 +175,12 @@ function judgeSingle(prepared: PreparedStage, groups: Map<string, LoggedAnswer[]
  * then added one at a time to the user's record as long as the stage's parser accepts the growing
  * list (an item that repeats an earlier one is refused).
  */
-function judgeGenerate(prepared: PreparedStage, groups: Map<string, LoggedAnswer[]>, summaries: Map<string, FileSummary>): ItemOutcome[] {
+function judgeGenerate(prepared: PreparedStage, groups: Map<string, LoggedAnswer[]>, summaries: Map<string, FileSummary>, config: StageConfig): ItemOutcome[] {
   // The stage's requests for k = 1, 2, … items, each built once for every user with that many answers.
   const byK = new Map<number, Map<string, LlmRequest>>();
   const requestFor = (itemId: string, k: number): LlmRequest => {
     let m = byK.get(k);
-    if (!m) byK.set(k, (m = requestsOf(prepared, [...groups].filter(([, a]) => a.length >= k).map(([id]) => id), k)));
+    if (!m) byK.set(k, (m = requestsOf(prepared, [...groups].filter(([, a]) => a.length >= k).map(([id]) => id), { k, config })));
     return m.get(itemId)!;
   };
   const outcomes: ItemOutcome[] = [];
@@ -254,87 +241,15 @@ export async function judgeOnceLogs(opts: OnceImportOptions, ctx: CommandContext
     const groups = byItem(prepared, reads.flatMap((r) => r.answers), summaries);
     // What the stage's check keeps pseudo-news clear of (history-rule.ts rule 4), as a live run loads it.
     if (prepared.stage.usesCandidates) prepared.input.candidates = await loadCandidates(prepared.input.catalog, new Set(groups.keys()), { lenient: opts.config.lenient });
-    const items = stage === "generate" ? judgeGenerate(prepared, groups, summaries) : judgeSingle(prepared, groups, summaries);
-    result.push({ stage, files: [...summaries.values()], items, prepared });
+    const items = stage === "generate" ? judgeGenerate(prepared, groups, summaries, opts.config) : judgeSingle(stage, prepared, groups, summaries);
+    result.push({ stage, files: [...summaries.values()], items, prepared, options: importOptions(stage, opts.config) });
   }
   return result;
 }
 
-export interface WrittenStage {
-  stage: StageName;
-  items: number;
-  /** Records and failures appended now. */
-  records: number;
-  failures: number;
-  /** Records and failures the run folder already held from an earlier import of the same answers. */
-  alreadyThere: number;
-}
-
-/**
- * The key of an imported record: no live request can have it (a live key is a hex digest), and the
- * same answers for the same item, written from the same history, always give the same key, so an
- * import run twice appends nothing.
- */
-export function importedKey(outcome: ItemOutcome, model: string): string {
-  const origins = outcome.origins.map((o) => `${o.file}:${o.line}`).join(" ");
-  return `${IMPORTED}-${sha256(outcome.stage, outcome.itemId, model, JSON.stringify(outcome.request.source ?? null), origins, ...outcome.answers)}`;
-}
-
-/** Appends each stage's records and failures to the run folder through the engine's store, and writes its meta. */
-export async function writeImport(judged: readonly StageImport[], out: string, model: string): Promise<WrittenStage[]> {
-  const paths = runPaths(out);
-  const written: WrittenStage[] = [];
-  for (const { stage, items, prepared, files } of judged) {
-    const existing = new Set<string>();
-    for await (const r of engineJsonl(paths.records(stage), StageRecord)) existing.add(r.key);
-    for await (const r of engineJsonl(paths.failures(stage), FailureRecord)) existing.add(r.key);
-    const w: WrittenStage = { stage, items: items.length, records: 0, failures: 0, alreadyThere: 0 };
-    const records = await JsonlAppender.open(paths.records(stage));
-    const failures = await JsonlAppender.open(paths.failures(stage));
-    try {
-      for (const item of items) {
-        const key = importedKey(item, model);
-        if (existing.has(key)) {
-          w.alreadyThere++;
-          continue;
-        }
-        const head = { key, stage, itemId: item.itemId, provider: IMPORTED, model, source: item.request.source, origin: item.origins };
-        if (item.error === undefined) {
-          await records.append(StageRecord.parse({ ...head, output: item.output, usage: zeroUsage(), attempts: 1 }));
-          w.records++;
-        } else {
-          const lastAnswer = item.answers[item.answers.length - 1];
-          await failures.append(FailureRecord.parse({ ...head, reason: "invalid", message: item.error, lastAnswer, usage: zeroUsage(), attempts: item.answers.length }));
-          w.failures++;
-        }
-      }
-    } finally {
-      await records.close();
-      await failures.close();
-    }
-    const failed = items.filter((i) => i.error !== undefined).length;
-    const meta: StageMeta = {
-      stage,
-      provider: IMPORTED,
-      model,
-      promptHashes: {},
-      options: { ...importOptions(stage, prepared), importedFrom: files.map((f) => f.file) },
-      splits: await splitSizes(prepared.input.catalog),
-      counts: { items: items.length, done: w.records + w.failures, cached: w.alreadyThere, retried: 0, failed, failedByReason: failed ? { invalid: failed } : {} },
-      usage: zeroUsage(),
-      costUsd: 0,
-      finishedAt: new Date().toISOString(),
-    };
-    await writeFileAtomic(paths.stageMeta(stage), JSON.stringify(StageMeta.parse(meta), null, 2) + "\n");
-    written.push(w);
-  }
-  return written;
-}
-
 /** The stage options the answers were judged with, as a stage run records them. */
-function importOptions(stage: StageName, prepared: PreparedStage): Record<string, unknown> {
-  const o = prepared.input.options;
-  if (stage === "profile") return { recent: o.recent };
-  if (stage === "generate") return { coldMax: o.coldMax };
+function importOptions(stage: OnceStage, config: StageConfig): Record<string, unknown> {
+  if (stage === "profile") return { recent: profileStage.options(config).recent };
+  if (stage === "generate") return { coldMax: generateOptions(config).coldMax };
   return {};
 }

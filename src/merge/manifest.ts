@@ -1,21 +1,19 @@
 // manifest.json: what a merged folder was made from, so a result can be traced and reproduced.
 // It holds no timestamps or absolute paths: the same inputs, records and options give the same bytes.
+// Stages add their own entries (StageMerge: options, counts, side files), so the parts they fill are
+// open (`catchall`); merge writes them in a fixed order (merge.ts) and this schema checks them.
 import { z } from "zod";
 import { Usage } from "../engine/types.js";
+import { stages } from "../stages/registry.js";
 
-export const TITLE_MODES = ["replace", "append", "keep"] as const;
-export const TitleMode = z.enum(TITLE_MODES);
-export type TitleMode = z.infer<typeof TitleMode>;
-
-/** Subcategory of every pseudo-news row, so a trainer or analysis can tell them from real news. */
-export const PSEUDO_SUBCATEGORY = "generated";
-
-export const MergeOptions = z.object({
-  title: TitleMode,
-  allowUnknown: z.boolean(),
-  /** Merge even when no stage has a valid record (the output is then a copy of the input). */
-  allowEmpty: z.boolean(),
-});
+export const MergeOptions = z
+  .object({
+    allowUnknown: z.boolean(),
+    /** Merge even when no stage has a valid record (the output is then a copy of the input). */
+    allowEmpty: z.boolean(),
+  })
+  // Before these, each stage's merge options (StageMerge.manifestOptions; summarize: title).
+  .catchall(z.unknown());
 export type MergeOptions = z.infer<typeof MergeOptions>;
 
 export const ManifestStage = z.object({
@@ -56,30 +54,38 @@ export const ManifestSplit = z.object({
   input: z.string(),
   newsBytes: z.number().int(),
   behaviorsBytes: z.number().int(),
-  output: z.object({
-    news: z.number().int(),
-    pseudoNews: z.number().int(),
-    titlesEnhanced: z.number().int(),
-    impressions: z.number().int(),
-    /** Behaviors rows whose history got pseudo-news appended. */
-    historiesExtended: z.number().int(),
-    /** Rows of this split's user_profiles.tsv: users whose profile was written from clicks this split's history holds. */
-    profiles: z.number().int(),
-    /** Other files of the input split folder (e.g. entity_embedding.vec), hard-linked or copied unchanged. */
-    carried: z.array(z.string()),
-  }),
+  /**
+   * In this order: news rows (pseudo-news among them), the rows each news-editing stage had a record
+   * for (summarize: titlesEnhanced; describe: newsDescribed), impressions, histories extended, the
+   * news IDs each appending stage with records appended (pick: picks), the lines of each users
+   * stage's file (profile: profiles, users whose profile was written from clicks this split's
+   * history holds), carried files.
+   */
+  output: z
+    .object({
+      news: z.number().int(),
+      pseudoNews: z.number().int(),
+      impressions: z.number().int(),
+      /** Behaviors rows whose history got pseudo-news appended. */
+      historiesExtended: z.number().int(),
+      /** Other files of the input split folder (e.g. entity_embedding.vec), hard-linked or copied unchanged. */
+      carried: z.array(z.string()),
+    })
+    .catchall(z.number().int()),
 });
 export type ManifestSplit = z.infer<typeof ManifestSplit>;
 
 /** What merge checked before putting the output in place (history-rule.ts rules 3 and 4); a violation stops it. */
-export const ManifestAudit = z.object({
-  /** Appended pseudo-news IDs checked, once per split they appear in. */
-  pseudoNews: z.number().int(),
-  /** user_profiles.tsv rows checked, over all splits. */
-  profiles: z.number().int(),
-  /** Always 0 in a written manifest: merge stops at the first audit that finds any. */
-  violations: z.literal(0),
-});
+export const ManifestAudit = z
+  .object({
+    /** Appended pseudo-news IDs checked, once per split they appear in (appended news IDs are counted after it). */
+    pseudoNews: z.number().int(),
+    /** Always 0 in a written manifest: merge stops at the first audit that finds any. */
+    violations: z.literal(0),
+  })
+  // Between these, the news IDs each appending stage with records appended (pick: picks), then the
+  // lines of each users stage's file, checked over all splits (profile: profiles).
+  .catchall(z.number().int());
 export type ManifestAudit = z.infer<typeof ManifestAudit>;
 
 export const Manifest = z.object({
@@ -90,23 +96,32 @@ export const Manifest = z.object({
   splits: z.array(ManifestSplit),
   /** Run folders the records came from, relative to the merged folder, in the order given. */
   records: z.array(z.string()),
-  stages: z.object({ summarize: ManifestStage, profile: ManifestStage, generate: ManifestStage }),
-  /** profiled: users with a profile row in at least one split; cold: users whose source history has 1..cold-max clicks. */
-  users: z.object({ total: z.number().int(), profiled: z.number().int(), cold: z.number().int() }),
+  /** Every registered stage, in registry order. */
+  stages: z.record(z.string(), ManifestStage),
+  /** After total, each stage's StageMerge.userCounts (profile: profiled, users with a profile row in at least one split; generate: cold, users whose source history has 1..cold-max clicks). */
+  users: z.object({ total: z.number().int() }).catchall(z.number().int()),
   /** Pseudo-news ID → the user it was generated for; IDs in ascending order. */
   pseudoNews: z.record(z.string(), z.string()),
   audit: ManifestAudit,
-  files: z.object({
-    perSplit: z.array(z.string()),
-    userProfilesColumns: z.array(z.string()),
-    newsTitlesColumns: z.array(z.string()),
-    listSeparator: z.string(),
-  }),
+  /** perSplit, then the columns of each side file (users stages' files first, then news files: SideFile.columnsKey), then listSeparator. */
+  files: z
+    .object({
+      perSplit: z.array(z.string()),
+      listSeparator: z.string(),
+    })
+    .catchall(z.array(z.string())),
 });
 export type Manifest = z.infer<typeof Manifest>;
 
 /** The audit line of merge's terminal summary and of the report. */
 export function describeAudit(manifest: Manifest): string {
-  const a = manifest.audit;
-  return `audit: ${a.pseudoNews + a.profiles} checked (${a.pseudoNews} appended pseudo-news IDs, ${a.profiles} profile rows), ${a.violations} violations`;
+  const { violations, ...checked } = manifest.audit;
+  const labels = new Map<string, string>([["pseudoNews", "appended pseudo-news IDs"]]);
+  for (const s of stages()) {
+    if (s.merge.users) labels.set(s.merge.users.audit.key, s.merge.users.audit.many);
+    if (s.merge.appendsNews) labels.set(s.merge.appendsNews.audit.key, s.merge.appendsNews.audit.many);
+  }
+  const total = Object.values(checked).reduce((sum, n) => sum + n, 0);
+  const parts = Object.entries(checked).map(([key, n]) => `${n} ${labels.get(key) ?? key}`);
+  return `audit: ${total} checked (${parts.join(", ")}), ${violations} violations`;
 }

@@ -1,42 +1,55 @@
 // Merge: input splits + stage records + options → drop-in MIND splits, a pure function of those.
 // Behaviors are streamed (MIND-large train is 1.37 GB); news titles and records are small enough to hold.
 // Which record applies to which split is history-rule.ts's to say; merge audits its output by it.
+// What a stage's records do (edit news rows, write a file per split, add pseudo-news) is the
+// stage's to say (Stage.merge, stage-merge.ts); merge runs those effects for every registered stage.
 import { existsSync } from "node:fs";
 import { copyFile, link, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
-import { STAGE_NAMES, type StageName } from "../engine/types.js";
 import { MindFormatError } from "../mind/errors.js";
-import { CandidateGuard, forEachCode, HistoryProbe, isCold, UserSources, type GuardedItem } from "../mind/history-rule.js";
-import { parseNewsLine, readLineBatches } from "../mind/read.js";
+import { CandidateGuard, forEachCode, HistoryProbe, NewsCodes, UserSources, type GuardedGroup, type GuardedItem } from "../mind/history-rule.js";
+import { behaviorTabs, parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
-import { cleanGeneratedText, tsvField } from "../mind/text.js";
+import { LIST_SEPARATOR } from "../mind/text.js";
 import { parseMindTime } from "../mind/time.js";
-import { formatNewsLine, newsLineWithTitle } from "../mind/write.js";
+import { formatNewsLine, newsLineWith } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
 import { checkInputSplits, rememberPassed } from "../run/input-check.js";
-import type { PseudoNews } from "../stages/outputs.js";
+import { categoryItemsOf, KINDS, type ItemKind } from "../stages/kinds.js";
+import { stages } from "../stages/registry.js";
+import type { Stage } from "../stages/stage.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
 import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
 import { readByteLineChunks } from "./lines.js";
-import { Manifest, PSEUDO_SUBCATEGORY, type ManifestSplit, type ManifestStage, type MergeOptions } from "./manifest.js";
-import { LIST_SEPARATOR, loadRecords, type AllRecords, type StageRecords } from "./records.js";
+import { Manifest, type ManifestStage } from "./manifest.js";
+import { loadRecords, type StageRecords } from "./records.js";
+import type { AppendedNews, MergeInput, NewsEdit, SideFile, UserFile } from "./stage-merge.js";
 
-/** The files merge writes into every split folder. */
-export const SPLIT_FILES = ["news.tsv", "behaviors.tsv", "news_titles.tsv", "user_profiles.tsv"] as const;
-export const NEWS_TITLES_COLUMNS = ["News ID", "Original title", "Enhanced title"];
-export const USER_PROFILES_COLUMNS = ["User ID", "Topics", "Regions"];
-/** History length bounds of a cold user (GENRE: 1 to 5 clicks), unless the generate stage recorded others. */
-export const DEFAULT_COLD_MAX = 5;
+/** The files merge writes into every split folder: the two MIND files, then each stage's side files. */
+export function splitFiles(): string[] {
+  const own = stages().flatMap((s) => [s.merge.news?.file, s.merge.users?.file].flatMap((f) => (f ? [f.name] : [])));
+  return ["news.tsv", "behaviors.tsv", ...own];
+}
 
-export interface MergeRequest extends MergeOptions {
+/** The files merge writes beside the split folders (StageMerge.beside), one per stage that has one. */
+export function besideFiles(): SideFile[] {
+  return stages().flatMap((s) => (s.merge.beside ? [s.merge.beside.file] : []));
+}
+
+export interface MergeRequest {
   /** `--data` values: split folders or folders of split folders. */
   data: string[];
   out: string;
   /** Run folders holding the records (shards of one run); default: `out`. */
   records: string[];
   force: boolean;
+  allowUnknown: boolean;
+  /** Merge even when no stage has a valid record (the output is then a copy of the input). */
+  allowEmpty: boolean;
+  /** The stages' own merge options, by flag name (summarize: title). */
+  [option: string]: unknown;
 }
 
 export interface MergeResult {
@@ -47,7 +60,7 @@ export interface MergeResult {
 
 type Log = (line: string) => void;
 
-/** Counts history IDs up to `cap`: merge only needs 0, 1..coldMax or more. */
+/** Counts history IDs up to `cap`: merge only needs to know 0, 1..cold-max or more (StageMerge.historyCap). */
 function historyLength(buf: Buffer, start: number, end: number, cap: number): number {
   let n = 0;
   let inToken = false;
@@ -65,53 +78,84 @@ function inside(child: string, parent: string): boolean {
   return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 }
 
-function coldMaxFrom(records: StageRecords<"generate">): number {
-  // The generate stage records its --cold-max in StageMeta options (stages/run.ts requestShapingOptions).
-  for (const { meta } of records.metas) {
-    const value = meta.options.coldMax;
-    if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
-  }
-  return DEFAULT_COLD_MAX;
+/** A stage in this merge: its records and the state its merge part made of them (StageMerge.open). */
+interface Merging {
+  stage: Stage;
+  /** Its position in the merge's list of stages. */
+  index: number;
+  /** None when the merge options leave the stage out (StageMerge.active). */
+  records: StageRecords;
+  state: unknown;
+  /** The merge options leave its records out. */
+  left: boolean;
 }
 
-/** The title column of a row under --title: one rule for real news and for pseudo-news taken from one. */
-function titleFor(mode: MergeOptions["title"], original: string, enhanced: string | undefined): string {
-  return enhanced === undefined || mode === "keep" ? original : mode === "replace" ? enhanced : `${original} ${enhanced}`;
+/** Where items of a kind are in the input (merge's view of it: the titles and the user table). */
+const KIND_ITEMS: Record<ItemKind, { ids(input: MergeInput): Iterable<string>; known(input: MergeInput, id: string): boolean }> = {
+  news: { ids: (input) => input.news.keys(), known: (input, id) => input.news.has(id) },
+  users: { ids: (input) => input.users.index.keys(), known: (input, id) => input.users.has(id) },
+  categories: { ids: (input) => input.categories, known: (input, id) => input.categories.has(id) },
+};
+
+/** The news-editing stages with their effect, in registry order. */
+type Edits = readonly { m: Merging; edit: NewsEdit<unknown> }[];
+/** The stages writing a file per split for the users their records apply to. */
+type UserFiles = readonly { m: Merging; file: UserFile<unknown> }[];
+/** The stages appending news IDs of the input to the histories their records apply to. */
+type Appenders = readonly { m: Merging; appends: AppendedNews<unknown> }[];
+
+/** A row as the news-editing stages leave it, with each one's count and side-file line. */
+function editRow(edits: Edits, original: NewsRow): { row: NewsRow; results: { counted: boolean; line?: string }[] } {
+  let row = original;
+  const results = edits.map(({ m, edit }) => {
+    const r = edit.edit(m.state, row, original);
+    row = r.row;
+    return r;
+  });
+  return { row, results };
 }
 
 interface PseudoRow extends NewsRow {
   userId: string;
-  /** The record's item the row is written from. */
-  item: PseudoNews;
+  /** The stage whose record the row is written from. */
+  from: Merging;
+  /** The record's item as the stage validated it: its title and the news it was retrieved from. */
+  item: { title: string; retrievedFrom?: string };
   /**
-   * An offline item taken from a news row that has an enhanced title: its title as --title makes
-   * that row's (what a reader of the source row sees), unless it is a near copy of one of the
-   * user's candidates; then the record's title stays.
+   * The title the news edits give the row when it differs from the record's: an offline item's is
+   * its source row's (what a reader of that row sees, e.g. the enhanced title), and --describe title
+   * adds its category's description. Unless it is a near copy of one of the user's candidates; then
+   * the record's title stays.
    */
   sourceTitle?: string;
 }
 
-/** Pseudo-news IDs continue after the largest numeric news ID, in user order then item order. */
-function assignPseudoIds(records: AllRecords, newsIds: Iterable<string>, mode: MergeOptions["title"]): PseudoRow[] {
+/** A pseudo-news row's title, packed for the candidate checks. */
+type RowItem = GuardedItem<number> & { row: PseudoRow };
+/** What the audit checks against a user's candidates: a pseudo-news row's title, or an appended news item. */
+type AuditItem = GuardedItem<number> & ({ row: PseudoRow } | { appended: string; noun: string });
+
+/** Pseudo-news IDs continue after the largest numeric news ID, in stage order, then user order, then item order. */
+function assignPseudoIds(merging: readonly Merging[], newsIds: Iterable<string>, edits: Edits): PseudoRow[] {
   let next = maxNumericNewsId(newsIds) + 1n;
   const rows: PseudoRow[] = [];
-  for (const userId of sortIds(records.generate.byItem.keys())) {
-    for (const item of records.generate.byItem.get(userId)!.value) {
-      const enhanced = item.retrievedFrom === undefined ? undefined : records.summarize.byItem.get(item.retrievedFrom)?.value;
-      const sourceTitle = titleFor(mode, item.title, enhanced);
-      rows.push({
-        id: `N${next++}`,
-        userId,
-        item,
-        sourceTitle: sourceTitle === item.title ? undefined : sourceTitle,
-        category: item.category,
-        subcategory: PSEUDO_SUBCATEGORY,
-        title: item.title,
-        abstract: item.abstract,
-        url: "",
-        titleEntities: "[]",
-        abstractEntities: "[]",
-      });
+  for (const m of merging) {
+    const adds = m.stage.merge.addsNews;
+    if (!adds) continue;
+    for (const userId of sortIds(m.records.byItem.keys())) {
+      for (const { row, retrievedFrom } of adds.rows(m.state, userId)) {
+        // A pseudo-news row is edited like the row it was retrieved from, or like no row (NewsEdit.edit).
+        const edited = editRow(edits, { ...row, id: retrievedFrom ?? "" }).row;
+        rows.push({
+          id: `N${next++}`,
+          userId,
+          from: m,
+          item: { title: row.title, retrievedFrom },
+          sourceTitle: edited.title === row.title ? undefined : edited.title,
+          ...row,
+          abstract: edited.abstract,
+        });
+      }
     }
   }
   return rows;
@@ -137,7 +181,8 @@ async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean):
   }
   if (force) return;
   const paths = runPaths(out);
-  const existing = [...splits.map((s) => paths.split(s.name)), paths.legacyUserProfiles, paths.manifest].filter((p) => existsSync(p));
+  const beside = besideFiles().map((f) => join(out, f.name));
+  const existing = [...splits.map((s) => paths.split(s.name)), ...beside, paths.legacyUserProfiles, paths.manifest].filter((p) => existsSync(p));
   if (existing.length > 0) {
     throw new UserError(
       `--out ${out} already holds merged output (${existing.map((p) => relative(out, p) || ".").join(", ")}); ` +
@@ -150,25 +195,42 @@ async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean):
  * A stage run records the splits it read (StageMeta). Records made from other files (another
  * dataset, another snapshot, a subset) may still name known IDs, so the difference is worth a warning.
  */
-async function inputMismatches(records: AllRecords, splits: SplitDir[]): Promise<string[]> {
+async function inputMismatches(merging: readonly Merging[], splits: SplitDir[]): Promise<string[]> {
   const describe = (list: { name: string; newsBytes: number; behaviorsBytes: number }[]) =>
     list.map((s) => `${s.name} (${s.newsBytes}+${s.behaviorsBytes} bytes)`).sort().join(", ");
   const inputs = describe(
     await Promise.all(splits.map(async (s) => ({ name: s.name, newsBytes: (await stat(s.newsFile)).size, behaviorsBytes: (await stat(s.behaviorsFile)).size }))),
   );
   const warnings: string[] = [];
-  for (const stage of STAGE_NAMES) {
-    for (const { file, meta } of records[stage].metas) {
+  for (const { stage, records } of merging) {
+    for (const { file, meta } of records.metas) {
       if (meta.splits.length === 0) continue;
       const made = describe(meta.splits);
-      if (made !== inputs) warnings.push(`${file}: the ${stage} records were made from ${made}; merging ${inputs}`);
+      if (made !== inputs) warnings.push(`${file}: the ${stage.name} records were made from ${made}; merging ${inputs}`);
     }
   }
   return warnings;
 }
 
-function unknownMessage(stage: StageName, count: number, total: number, examples: string[], what: string): string {
-  return `${count} of ${total} ${stage} records name ${what} not in any --data split (e.g. ${examples.join(", ")})`;
+/**
+ * Records of the stages of a kind that name items not in the input, counted per stage (the
+ * manifest's unknownRecords); unless --allow-unknown, any stops the merge with counts and examples.
+ */
+function unknownItems(kind: ItemKind, merging: readonly Merging[], input: MergeInput, allowUnknown: boolean): Map<Merging, number> {
+  const counts = new Map<Merging, number>();
+  const parts: string[] = [];
+  for (const m of merging) {
+    if (m.stage.kind !== kind) continue;
+    const unknown = [...m.records.byItem.keys()].filter((id) => !KIND_ITEMS[kind].known(input, id));
+    counts.set(m, unknown.length);
+    if (unknown.length > 0) {
+      parts.push(`${unknown.length} of ${m.records.byItem.size} ${m.stage.name} records name ${KINDS[kind].ids} not in any --data split (e.g. ${unknown.slice(0, 3).join(", ")})`);
+    }
+  }
+  if (parts.length > 0 && !allowUnknown) {
+    throw new UserError(`${parts.join("; ")}. Were the records made from another dataset? Pass --allow-unknown to merge the rest anyway.`);
+  }
+  return counts;
 }
 
 /** Runs merge; nothing appears in `out` unless the input passed validate's checks and every file was written and passed the audit. */
@@ -188,8 +250,8 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
-    const { manifest } = await writeStaging(req, out, splits, recordDirs, staging, log, warnings);
-    await writeFileAtomic(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+    const { manifest, json } = await writeStaging(req, out, splits, recordDirs, staging, log, warnings);
+    await writeFileAtomic(join(staging, "manifest.json"), json);
 
     // Put everything in place; the manifest goes last, so its presence marks a complete merge.
     // A --force re-merge removes the old one first: stopped half-way, it would vouch for a mix.
@@ -201,6 +263,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
       await rm(paths.split(split.name), { recursive: true, force: true });
       await rename(join(staging, split.name), paths.split(split.name));
     }
+    for (const f of besideFiles()) await rename(join(staging, f.name), join(out, f.name));
     await rename(join(staging, "manifest.json"), paths.manifest);
     await rememberPassed(out, checked);
     return { out, manifest, warnings };
@@ -213,13 +276,15 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
 interface SplitPass {
   impressions: number;
   extended: number;
-  /** Users whose pseudo-news applies to this split (their history here holds its source clicks). */
-  pseudoUsers: Set<string>;
-  /** Users whose profile applies to this split. */
-  profiled: string[];
+  /** Per merging stage (users stages only): users whose record applies to this split (their history here holds its source clicks). */
+  applied: Set<string>[];
+  /** Per merging stage (appendsNews): the news IDs appended here, counted once per user. */
+  appended: number[];
+  /** Users whose pseudo-news applies to this split → the IDs their history here is extended with. */
+  suffixes: Map<string, string>;
 }
 
-/** Writes the merged splits into `staging`, audits them and returns the manifest to write. */
+/** Writes the merged splits into `staging`, audits them and returns the manifest to write (and its JSON, keys in their fixed order). */
 async function writeStaging(
   req: MergeRequest,
   out: string,
@@ -228,90 +293,94 @@ async function writeStaging(
   staging: string,
   log: Log,
   warnings: string[],
-): Promise<{ manifest: Manifest; coldMax: number }> {
-  const records = await loadRecords(recordDirs);
-  for (const stage of STAGE_NAMES) {
-    const r = records[stage];
-    if (r.invalidLines > 0) warnings.push(`${r.invalidLines} invalid ${stage} record line(s) skipped, e.g. ${r.invalidExamples.join("; ")}`);
+): Promise<{ manifest: Manifest; json: string }> {
+  // One NewsCodes for every stage's sources and the candidates: a history is probed once for all.
+  const codes = new NewsCodes();
+  const records = await loadRecords(recordDirs, codes);
+  const merging: Merging[] = stages().map((stage, index) => {
+    const r = records.get(stage.name)!;
+    const state = stage.merge.open(r, req);
+    if (stage.merge.active?.(state) !== false) return { stage, index, records: r, state, left: false };
+    // Left out by the merge options (generate under --cold pick): merged as if it had no records.
+    const none = { ...r, byItem: new Map() };
+    return { stage, index, records: none, state: stage.merge.open(none, req), left: true };
+  });
+  for (const { stage, records: r } of merging) {
+    if (r.invalidLines > 0) warnings.push(`${r.invalidLines} invalid ${stage.name} record line(s) skipped, e.g. ${r.invalidExamples.join("; ")}`);
   }
-  if (STAGE_NAMES.every((stage) => records[stage].byItem.size === 0) && !req.allowEmpty) {
+  if (merging.every((m) => m.records.byItem.size === 0) && !req.allowEmpty) {
     throw new UserError(
       `no valid record of any stage in ${recordDirs.map((d) => relative(process.cwd(), d) || ".").join(", ")}: nothing to merge. ` +
         `Run the stages into that folder first (or point --records at it); --allow-empty writes plain copies of the input.`,
     );
   }
-  warnings.push(...(await inputMismatches(records, splits)));
+  warnings.push(...(await inputMismatches(merging, splits)));
   log(
-    `records: ${records.summarize.byItem.size} titles, ${records.profile.byItem.size} profiles, ` +
-      `${records.generate.byItem.size} users with pseudo-news (records folders relative to --out: ${recordDirs.map((d) => relative(out, d) || ".").join(", ")})`,
+    `records: ${merging.map((m) => (m.left ? `no ${m.stage.merge.noun} (left out by the merge options)` : `${m.records.byItem.size} ${m.stage.merge.noun}`)).join(", ")} ` +
+      `(records folders relative to --out: ${recordDirs.map((d) => relative(out, d) || ".").join(", ")})`,
   );
+  const edits: Edits = merging.flatMap((m) => (m.stage.merge.news ? [{ m, edit: m.stage.merge.news }] : []));
+  const userFiles: UserFiles = merging.flatMap((m) => (m.stage.merge.users ? [{ m, file: m.stage.merge.users }] : []));
+  const sourced = merging.filter((m) => KINDS[m.stage.kind].sourced);
+  const appenders: Appenders = merging.flatMap((m) => (m.stage.merge.appendsNews && m.records.byItem.size > 0 ? [{ m, appends: m.stage.merge.appendsNews }] : []));
 
   // Pass 1 over news: IDs and original titles, to check the records, number the pseudo-news and
-  // tell a near copy of a candidate.
+  // tell a near copy of a candidate; the categories items of the rows.
   const titles = new Map<string, string>();
-  for (const s of splits) {
+  const categories = new Set<string>();
+  // The news IDs of each split, when a stage appends news IDs: only those its news.tsv holds go into its histories.
+  const splitNews = splits.map(() => new Set<string>());
+  for (const [i, s] of splits.entries()) {
     for await (const batch of readLineBatches(s.newsFile)) {
       for (const line of batch) {
         const row = parseNewsLine(s.newsFile, line);
         if (!titles.has(row.id)) titles.set(row.id, row.title);
+        for (const id of categoryItemsOf(row)) categories.add(id);
+        if (appenders.length > 0) splitNews[i]!.add(row.id);
       }
     }
   }
-  const unknownNews = [...records.summarize.byItem.keys()].filter((id) => !titles.has(id));
-  if (unknownNews.length > 0 && !req.allowUnknown) {
-    throw new UserError(
-      `${unknownMessage("summarize", unknownNews.length, records.summarize.byItem.size, unknownNews.slice(0, 3), "news IDs")}. ` +
-        `Were the records made from another dataset? Pass --allow-unknown to merge the rest anyway.`,
-    );
+  const users = new UserSources(splits.map((s) => s.name));
+  const input: MergeInput = { news: titles, users, categories };
+  const unknown = unknownItems("news", merging, input, req.allowUnknown);
+  for (const [m, n] of unknownItems("categories", merging, input, req.allowUnknown)) unknown.set(m, n);
+  const pseudoRows = assignPseudoIds(merging, titles.keys(), edits);
+  const pseudoSuffix = merging.map(() => new Map<string, string>());
+  for (const row of pseudoRows) {
+    const mine = pseudoSuffix[row.from.index]!;
+    mine.set(row.userId, `${mine.get(row.userId) ?? ""} ${row.id}`);
   }
-  const pseudoRows = assignPseudoIds(records, titles.keys(), req.title);
-  const pseudoSuffix = new Map<string, string>();
-  for (const row of pseudoRows) pseudoSuffix.set(row.userId, `${pseudoSuffix.get(row.userId) ?? ""} ${row.id}`);
-  const coldMax = coldMaxFrom(records.generate);
-  const codes = records.generate.sources.codes;
+  const historyCap = Math.max(1, ...merging.map((m) => m.stage.merge.historyCap?.(m.state) ?? 0));
   const guard = new CandidateGuard<number>((code) => titles.get(codes.id(code)));
   const refused = new Set<PseudoRow>();
-  const retitled = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
+  const retitled = new Map<string, GuardedGroup<number, RowItem>>();
   for (const [userId, rows] of byUser(pseudoRows.filter((r) => r.sourceTitle !== undefined))) {
-    retitled.set(userId, rows.map((row) => ({ row, item: guard.item(row.sourceTitle!) })));
+    retitled.set(userId, guard.group(rows.map((row) => ({ row, ...guard.item(row.sourceTitle!) }))));
   }
 
-  const users = new UserSources(splits.map((s) => s.name));
   const passes: SplitPass[] = [];
   for (const [index, split] of splits.entries()) {
     log(`${split.name}: behaviors.tsv (${((await stat(split.behaviorsFile)).size / 1e6).toFixed(1)} MB)`);
     const target = join(staging, split.name, "behaviors.tsv");
-    passes.push(await mergeBehaviors(split, index, target, { users, records, pseudoSuffix, coldMax, retitled, guard, refused }));
+    passes.push(await mergeBehaviors(split, index, target, { users, merging, sourced, pseudoSuffix, splitNews: splitNews[index]!, historyCap, codes, retitled, guard, refused }));
   }
   users.finish();
   for (const row of pseudoRows) if (row.sourceTitle !== undefined && !refused.has(row)) row.title = row.sourceTitle;
+  for (const [m, n] of unknownItems("users", merging, input, req.allowUnknown)) unknown.set(m, n);
 
-  const unknownUsers = (stage: "profile" | "generate") => [...records[stage].byItem.keys()].filter((id) => !users.has(id));
-  const unknownProfile = unknownUsers("profile");
-  const unknownGenerate = unknownUsers("generate");
-  if ((unknownProfile.length > 0 || unknownGenerate.length > 0) && !req.allowUnknown) {
-    const parts: string[] = [];
-    if (unknownProfile.length > 0) {
-      parts.push(unknownMessage("profile", unknownProfile.length, records.profile.byItem.size, unknownProfile.slice(0, 3), "user IDs"));
-    }
-    if (unknownGenerate.length > 0) {
-      parts.push(unknownMessage("generate", unknownGenerate.length, records.generate.byItem.size, unknownGenerate.slice(0, 3), "user IDs"));
-    }
-    throw new UserError(`${parts.join("; ")}. Were the records made from another dataset? Pass --allow-unknown to merge the rest anyway.`);
-  }
-
-  const manifestSplits: ManifestSplit[] = [];
+  const splitOutputs: Record<string, unknown>[] = [];
   const written = new Set<PseudoRow>();
   for (const [index, split] of splits.entries()) {
     const dir = join(staging, split.name);
     const pass = passes[index]!;
-    log(`${split.name}: news.tsv, user_profiles.tsv`);
-    const here = pseudoRows.filter((r) => pass.pseudoUsers.has(r.userId));
+    log(`${split.name}: news.tsv, ${userFiles.map((u) => u.file.file.name).join(", ")}`);
+    const here = pseudoRows.filter((r) => pass.applied[r.from.index]!.has(r.userId));
     for (const row of here) written.add(row);
-    const news = await mergeNews(split, dir, records, req.title, here);
-    await writeProfiles(join(dir, "user_profiles.tsv"), sortIds(pass.profiled), records);
+    const news = await mergeNews(split, dir, edits, here);
+    for (const { m, file } of userFiles) await writeUserFile(join(dir, file.file.name), sortIds(pass.applied[m.index]!), (userId) => file.line(m.state, userId));
     const carried = await carryFiles(split, dir, warnings);
-    manifestSplits.push({
+    // The counts in the order of ManifestSplit.output: news rows, edited rows, behaviors rows, users files, carried files.
+    splitOutputs.push({
       name: split.name,
       input: relative(out, split.dir).split(sep).join("/"),
       newsBytes: (await stat(split.newsFile)).size,
@@ -319,62 +388,79 @@ async function writeStaging(
       output: {
         news: news.rows,
         pseudoNews: news.pseudo,
-        titlesEnhanced: news.enhanced,
+        ...Object.fromEntries(edits.map(({ edit }, i) => [edit.count.key, news.counted[i]])),
         impressions: pass.impressions,
         historiesExtended: pass.extended,
-        profiles: pass.profiled.length,
+        ...Object.fromEntries(appenders.map(({ m, appends }) => [appends.count.key, pass.appended[m.index]!])),
+        ...Object.fromEntries(userFiles.map(({ m, file }) => [file.count.key, pass.applied[m.index]!.size])),
         carried,
       },
     });
   }
 
+  const besides = merging.flatMap((m) => (m.stage.merge.beside ? [{ m, beside: m.stage.merge.beside }] : []));
+  for (const { m, beside } of besides) {
+    log(beside.file.name);
+    await writeLines(join(staging, beside.file.name), beside.lines(m.state, input));
+  }
+
   const writtenRows = pseudoRows.filter((r) => written.has(r));
   log("auditing the merged splits");
-  const audit = await auditStaging(staging, splits, users, records, writtenRows, guard, (id) => titles.get(id));
+  const appended: AppendedToAudit[] = appenders.map(({ m, appends }) => ({ m, appends, splitNews, users: new Set(passes.flatMap((p) => [...p.applied[m.index]!])) }));
+  const audit = await auditStaging(staging, splits, users, userFiles, writtenRows, appended, guard, codes, (id) => titles.get(id));
 
-  const applied = (stage: "profile" | "generate") => {
+  // Users each stage's records apply to in some split.
+  const applied = merging.map((m) => {
     const set = new Set<string>();
-    for (const pass of passes) for (const u of stage === "profile" ? pass.profiled : pass.pseudoUsers) set.add(u);
+    for (const pass of passes) for (const u of pass.applied[m.index]!) set.add(u);
     return set;
-  };
-  const appliedProfile = applied("profile");
-  const stageInfo = buildStages(records, titles, users, coldMax, { profile: appliedProfile, generate: applied("generate") }, {
-    summarize: unknownNews.length,
-    profile: unknownProfile.length,
-    generate: unknownGenerate.length,
   });
-  let cold = 0;
-  for (const userId of users.index.keys()) if (isCold(users.sourceLength(userId), coldMax)) cold++;
-  const manifest = Manifest.parse({
+  const stageInfo = buildStages(merging, input, applied, unknown);
+  const userCounts = merging.map((m) => m.stage.merge.userCounts?.(m.state, input, applied[m.index]!) ?? {});
+  const mergeOptions = merging.map((m) => m.stage.merge.manifestOptions?.(m.state) ?? {});
+  const columns = (files: (SideFile | undefined)[]) => Object.fromEntries(files.flatMap((f) => (f ? [[f.columnsKey, [...f.columns]]] : [])));
+  // Key order is the file format's (manifest.ts), so the JSON is written as built here.
+  const draft = {
     tool: "genre-mind merge",
     formatVersion: 2,
-    options: { title: req.title, allowUnknown: req.allowUnknown, allowEmpty: req.allowEmpty },
-    splits: manifestSplits,
+    options: { ...Object.assign({}, ...mergeOptions), allowUnknown: req.allowUnknown, allowEmpty: req.allowEmpty },
+    splits: splitOutputs,
     records: recordDirs.map((d) => relative(out, d).split(sep).join("/") || "."),
     stages: stageInfo,
-    users: { total: users.size, profiled: appliedProfile.size, cold },
+    users: { total: users.size, ...Object.assign({}, ...userCounts) },
     pseudoNews: Object.fromEntries(writtenRows.map((r) => [r.id, r.userId])),
     audit: { ...audit, violations: 0 },
     files: {
-      perSplit: [...SPLIT_FILES],
-      userProfilesColumns: USER_PROFILES_COLUMNS,
-      newsTitlesColumns: NEWS_TITLES_COLUMNS,
+      perSplit: splitFiles(),
+      beside: besides.map((b) => b.beside.file.name),
+      ...columns(userFiles.map((u) => u.file.file)),
+      ...columns(edits.map((e) => e.edit.file)),
+      ...columns(besides.map((b) => b.beside.file)),
       listSeparator: LIST_SEPARATOR,
     },
-  });
-  return { manifest, coldMax };
+  };
+  return { manifest: Manifest.parse(draft), json: JSON.stringify(draft, null, 2) + "\n" };
 }
 
-async function writeProfiles(file: string, userIds: readonly string[], records: AllRecords): Promise<void> {
-  const profiles = await AtomicFileWriter.open(file);
+async function writeUserFile(file: string, userIds: readonly string[], line: (userId: string) => string): Promise<void> {
+  await writeLines(file, userIds.map(line));
+}
+
+async function writeLines(file: string, lines: Iterable<string>): Promise<void> {
+  const out = await AtomicFileWriter.open(file);
   try {
-    for (let i = 0; i < userIds.length; i += 10_000) {
-      const lines = userIds.slice(i, i + 10_000).map((userId) => `${userId}\t${records.profile.byItem.get(userId)!.value}\n`);
-      await profiles.write(lines.join(""));
+    let chunk: string[] = [];
+    for (const line of lines) {
+      chunk.push(`${line}\n`);
+      if (chunk.length === 10_000) {
+        await out.write(chunk.join(""));
+        chunk = [];
+      }
     }
-    await profiles.commit();
+    await out.write(chunk.join(""));
+    await out.commit();
   } catch (e) {
-    await profiles.abort();
+    await out.abort();
     throw e;
   }
 }
@@ -390,7 +476,7 @@ const TRAINER_CACHE = /^parsed_|\.(pkl|pickle|npy|npz)$/i;
 async function carryFiles(split: SplitDir, dir: string, warnings: string[]): Promise<string[]> {
   const carried: string[] = [];
   const left: string[] = [];
-  const own = new Set<string>(SPLIT_FILES);
+  const own = new Set(splitFiles());
   for (const entry of (await readdir(split.dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     if (!entry.isFile() || own.has(entry.name) || entry.name.startsWith(".")) continue;
     if (TRAINER_CACHE.test(entry.name)) {
@@ -410,31 +496,28 @@ async function carryFiles(split: SplitDir, dir: string, warnings: string[]): Pro
   return carried;
 }
 
-const TAB = 9;
 const SPACE = 32;
 
 /** The tab positions of a 5-field behaviors line in `buf[start, end)`, or a format error naming the line. */
-function behaviorTabs(file: string, lineNo: number, buf: Buffer, start: number, end: number): [number, number, number, number] {
-  const t1 = buf.indexOf(TAB, start);
-  const t2 = t1 < 0 || t1 >= end ? -1 : buf.indexOf(TAB, t1 + 1);
-  const t3 = t2 < 0 || t2 >= end ? -1 : buf.indexOf(TAB, t2 + 1);
-  const t4 = t3 < 0 || t3 >= end ? -1 : buf.indexOf(TAB, t3 + 1);
-  const t5 = t4 < 0 || t4 >= end ? -1 : buf.indexOf(TAB, t4 + 1);
-  if (t4 < 0 || t4 >= end || (t5 >= 0 && t5 < end)) {
-    const found = buf.toString("utf8", start, end).split("\t").length;
-    throw new MindFormatError(file, lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${found}`);
-  }
-  if (t2 === t1 + 1) throw new MindFormatError(file, lineNo, "User ID", "empty user ID");
-  return [t1, t2, t3, t4];
+function lineTabs(file: string, lineNo: number, buf: Buffer, start: number, end: number): [number, number, number, number] {
+  const tabs = behaviorTabs(buf, start, end);
+  if (!Array.isArray(tabs)) throw new MindFormatError(file, lineNo, tabs.field, tabs.problem);
+  return tabs;
 }
 
 interface BehaviorsContext {
   users: UserSources;
-  records: AllRecords;
-  pseudoSuffix: ReadonlyMap<string, string>;
-  coldMax: number;
+  merging: readonly Merging[];
+  /** The users stages: whether their record applies here is decided on a user's first row of the split. */
+  sourced: readonly Merging[];
+  /** Per merging stage, by user: the IDs of the pseudo-news it adds, each after a space. */
+  pseudoSuffix: readonly ReadonlyMap<string, string>[];
+  /** The news IDs of this split's news.tsv (filled when a stage appends news IDs). */
+  splitNews: ReadonlySet<string>;
+  historyCap: number;
+  codes: NewsCodes;
   /** Pseudo-news rows that would take their source row's title (`item`: that title), by user; `refused` gets those that would copy a candidate. */
-  retitled: ReadonlyMap<string, readonly { row: PseudoRow; item: GuardedItem<number> }[]>;
+  retitled: ReadonlyMap<string, GuardedGroup<number, RowItem>>;
   guard: CandidateGuard<number>;
   refused: Set<PseudoRow>;
 }
@@ -446,12 +529,17 @@ interface BehaviorsContext {
  * applies here (history-rule.ts rule 3). CRLF endings become LF and a BOM is dropped.
  */
 async function mergeBehaviors(split: SplitDir, index: number, target: string, ctx: BehaviorsContext): Promise<SplitPass> {
-  const { users, records, pseudoSuffix, retitled, guard, refused } = ctx;
+  const { users, sourced, pseudoSuffix, retitled, guard, refused } = ctx;
   const file = split.behaviorsFile;
   await mkdir(dirname(target), { recursive: true });
   const out = await AtomicFileWriter.open(target);
-  const probe = new HistoryProbe(records.profile.sources.codes);
-  const pass: SplitPass = { impressions: 0, extended: 0, pseudoUsers: new Set(), profiled: [] };
+  const probe = new HistoryProbe(ctx.codes);
+  const pass: SplitPass = { impressions: 0, extended: 0, applied: ctx.merging.map(() => new Set()), appended: ctx.merging.map(() => 0), suffixes: new Map() };
+  // The row's retitled items, and one callback for the pass that refuses those a candidate of the row copies.
+  let mine: GuardedGroup<number, RowItem> | undefined;
+  const refuseCopies = (candidate: number): void => {
+    for (const { item } of guard.conflicts(mine!, candidate) ?? []) refused.add(item.row);
+  };
   try {
     for await (const { buf, starts, ends, firstLineNo } of readByteLineChunks(file)) {
       const parts: Buffer[] = [];
@@ -460,27 +548,37 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
         const start = starts[i]!;
         const end = ends[i]!;
         const next = i + 1 < starts.length ? starts[i + 1]! : buf.length;
-        const [t1, t2, t3, t4] = behaviorTabs(file, firstLineNo + i, buf, start, end);
+        const [t1, t2, t3, t4] = lineTabs(file, firstLineNo + i, buf, start, end);
         const userId = buf.toString("utf8", t1 + 1, t2);
         pass.impressions++;
         const parsed = parseMindTime(buf.toString("latin1", t2 + 1, t3));
-        users.see(userId, index, parsed, () => historyLength(buf, t3 + 1, t4, ctx.coldMax + 1));
+        users.see(userId, index, parsed, () => historyLength(buf, t3 + 1, t4, ctx.historyCap));
         if (users.firstInSplit) {
-          const profile = records.profile.byItem.get(userId);
-          const generated = records.generate.byItem.get(userId);
-          if (profile || generated) probe.load(buf, t3 + 1, t4);
-          if (profile && probe.holdsAll(records.profile.sources.clicks(profile.source))) pass.profiled.push(userId);
-          if (generated && probe.holdsAll(records.generate.sources.clicks(generated.source))) pass.pseudoUsers.add(userId);
+          let loaded = false;
+          let suffix = "";
+          for (const m of sourced) {
+            const kept = m.records.byItem.get(userId);
+            if (!kept) continue;
+            if (!loaded) {
+              probe.load(buf, t3 + 1, t4);
+              loaded = true;
+            }
+            if (!m.records.sources.heldBy(kept.source, probe)) continue;
+            pass.applied[m.index]!.add(userId);
+            suffix += pseudoSuffix[m.index]!.get(userId) ?? "";
+            const appends = m.stage.merge.appendsNews;
+            if (appends) {
+              const ids = appendedHere(appends, m, userId, ctx.splitNews);
+              if (ids.length > 0) suffix += ` ${ids.join(" ")}`;
+              pass.appended[m.index]! += ids.length;
+            }
+          }
+          if (suffix) pass.suffixes.set(userId, suffix);
         }
-        const mine = retitled.get(userId);
-        if (mine) {
-          const check = (candidate: number) => {
-            for (const { row, item } of mine) if (!refused.has(row) && guard.conflict(item, candidate)) refused.add(row);
-          };
-          forEachCode(probe.codes, buf, t4 + 1, end, check, true);
-        }
-        if (pass.pseudoUsers.has(userId)) {
-          const suffix = pseudoSuffix.get(userId)!;
+        mine = retitled.get(userId);
+        if (mine) forEachCode(probe.codes, buf, t4 + 1, end, refuseCopies, true);
+        const suffix = pass.suffixes.get(userId);
+        if (suffix !== undefined) {
           pass.extended++;
           // The history holds the record's clicks, so it is not empty; trailing spaces are dropped.
           let historyEnd = t4;
@@ -506,85 +604,118 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
 }
 const NEWLINE = Buffer.from("\n");
 
-async function mergeNews(
-  split: SplitDir,
-  dir: string,
-  records: AllRecords,
-  mode: MergeOptions["title"],
-  pseudo: readonly PseudoRow[],
-): Promise<{ rows: number; pseudo: number; enhanced: number }> {
+/** mind/write.ts rewrites the title and abstract of a row it copies, nothing else: an edit of another field would be lost. */
+function onlyEditableChanged(row: NewsRow, original: NewsRow): void {
+  for (const field of ["id", "category", "subcategory", "url", "titleEntities", "abstractEntities"] as const) {
+    if (row[field] !== original[field]) throw new Error(`merge: a stage's news edit changed the ${field} of ${original.id}; merge writes title and abstract edits only (newsLineWith)`);
+  }
+}
+
+async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: readonly PseudoRow[]): Promise<{ rows: number; pseudo: number; counted: number[] }> {
   const news = await AtomicFileWriter.open(join(dir, "news.tsv"));
-  const titles = await AtomicFileWriter.open(join(dir, "news_titles.tsv"));
+  // Each news-editing stage's side file (summarize: news_titles.tsv), one line per row.
+  const files: (AtomicFileWriter | undefined)[] = [];
+  for (const { edit } of edits) files.push(edit.file ? await AtomicFileWriter.open(join(dir, edit.file.name)) : undefined);
   let rows = 0;
-  let enhanced = 0;
+  const counted = edits.map(() => 0);
   try {
     for await (const batch of readLineBatches(split.newsFile)) {
       const newsParts: string[] = [];
-      const titleParts: string[] = [];
+      const fileParts: string[][] = edits.map(() => []);
       for (const line of batch) {
-        const row = parseNewsLine(split.newsFile, line);
+        const original = parseNewsLine(split.newsFile, line);
         rows++;
-        const better = records.summarize.byItem.get(row.id)?.value;
-        // An answer equal to the original title enhanced nothing, so it is not counted as enhanced.
-        if (better !== undefined && better !== cleanGeneratedText(row.title)) enhanced++;
-        const title = titleFor(mode, row.title, better);
-        // A row keeps every byte it was read with but for a changed title (bytes that are not UTF-8 included).
-        const written = newsLineWithTitle(line, title === row.title ? undefined : title);
+        const { row, results } = editRow(edits, original);
+        results.forEach((r, e) => {
+          if (r.counted) counted[e]!++;
+          if (files[e]) fileParts[e]!.push(`${r.line ?? ""}\n`);
+        });
+        if (row !== original) onlyEditableChanged(row, original);
+        // A row keeps every byte it was read with but for a changed title or abstract (bytes that are not UTF-8 included).
+        const written = newsLineWith(line, {
+          title: row.title === original.title ? undefined : row.title,
+          abstract: row.abstract === original.abstract ? undefined : row.abstract,
+        });
         if (typeof written === "string") newsParts.push(written);
         else {
           await news.write(newsParts.splice(0).join(""));
           await news.writeBytes(written);
         }
-        titleParts.push(`${tsvField(row.id)}\t${tsvField(row.title)}\t${better ?? ""}\n`);
       }
       await news.write(newsParts.join(""));
-      await titles.write(titleParts.join(""));
+      for (const [e, f] of files.entries()) await f?.write(fileParts[e]!.join(""));
     }
-    for (const { userId: _u, item: _i, sourceTitle: _s, ...row } of pseudo) await news.write(formatNewsLine(row));
+    for (const { userId: _u, from: _f, item: _i, sourceTitle: _s, ...row } of pseudo) await news.write(formatNewsLine(row));
     await news.commit();
-    await titles.commit();
+    for (const f of files) await f?.commit();
   } catch (e) {
     await news.abort();
-    await titles.abort();
+    for (const f of files) await f?.abort();
     throw e;
   }
-  return { rows: rows + pseudo.length, pseudo: pseudo.length, enhanced };
+  return { rows: rows + pseudo.length, pseudo: pseudo.length, counted };
+}
+
+/** The record's news IDs a split's history gets: those its news.tsv holds, in the record's order. */
+function appendedHere(appends: AppendedNews<unknown>, m: Merging, userId: string, splitNews: ReadonlySet<string>): string[] {
+  return appends.ids(m.state, userId).filter((id) => splitNews.has(id));
+}
+
+/** A stage that appended news IDs, as the audit sees it: the users it appended to somewhere, and the splits' news IDs. */
+interface AppendedToAudit {
+  m: Merging;
+  appends: AppendedNews<unknown>;
+  users: ReadonlySet<string>;
+  splitNews: readonly ReadonlySet<string>[];
 }
 
 /** Violations listed in the error; all are counted. */
 const SHOWN_VIOLATIONS = 20;
-
 /**
  * Proves the staged output keeps the rule (history-rule.ts rules 3 and 4) by reading it back:
  * every appended pseudo-news ID belongs to the row's user and was written from clicks this split's
- * history holds (pseudo-news left out); every user_profiles.tsv row likewise; no pseudo-news item
- * is retrieved from, or a near copy of, a candidate of its user's impressions in any split. A
- * violation stops the merge before anything is put in place.
+ * history holds (pseudo-news left out); every line of a users stage's file (user_profiles.tsv)
+ * likewise; news IDs a stage appends (pick: found as the end of the history the record would give
+ * it here) likewise; no pseudo-news item or appended news item is, is retrieved from, or is a near
+ * copy of a candidate of its user's impressions in any split. A violation stops the merge before
+ * anything is put in place. Returns the counts checked in the order of ManifestAudit.
  */
 async function auditStaging(
   staging: string,
   splits: readonly SplitDir[],
   users: UserSources,
-  records: AllRecords,
+  userFiles: UserFiles,
   rows: readonly PseudoRow[],
+  appenders: readonly AppendedToAudit[],
   guard: CandidateGuard<number>,
+  codes: NewsCodes,
   titles: (newsId: string) => string | undefined,
-): Promise<{ pseudoNews: number; profiles: number }> {
-  const codes = records.generate.sources.codes;
+): Promise<Record<string, number>> {
   const owner = new Map<number, PseudoRow>(rows.map((r) => [codes.code(r.id), r]));
-  // Pseudo-news are numbered after every real news ID: an ID below the first is never one (no lookup).
+  // Pseudo-news IDs number on from the largest input ID: every other history ID is below the first.
   let firstPseudo = Infinity;
-  for (const code of owner.keys()) if (code >= 0 && code < firstPseudo) firstPseudo = code;
-  const pseudoCode = (code: number) => (code >= firstPseudo || code < 0 ? owner.get(code) : undefined);
-  // Each item as written and as the stage validated it (the record's title, retrievedFrom).
-  const guarded = new Map<string, { row: PseudoRow; item: GuardedItem<number> }[]>();
+  for (const code of owner.keys()) firstPseudo = Math.min(firstPseudo, code);
+  // Each item as written and as the stage validated it (the record's title, retrievedFrom), and
+  // each news item appended to the user's history.
+  const items = new Map<string, AuditItem[]>();
   for (const [userId, mine] of byUser(rows)) {
-    const items = mine.flatMap((row) => {
-      const from = row.item.retrievedFrom === undefined ? undefined : codes.code(row.item.retrievedFrom);
-      return [...new Set([row.title, row.item.title])].map((title) => ({ row, item: guard.item(title, from) }));
-    });
-    guarded.set(userId, items);
+    items.set(
+      userId,
+      mine.flatMap((row) => {
+        const from = row.item.retrievedFrom === undefined ? undefined : codes.code(row.item.retrievedFrom);
+        return [...new Set([row.title, row.item.title])].map((title) => ({ row, ...guard.item(title, from) }));
+      }),
+    );
   }
+  for (const { m, appends, users: appendedTo } of appenders) {
+    for (const userId of appendedTo) {
+      const list = items.get(userId) ?? [];
+      for (const id of appends.ids(m.state, userId)) list.push({ appended: id, noun: appends.audit.noun, ...guard.news(codes.code(id)) });
+      items.set(userId, list);
+    }
+  }
+  const guarded = new Map<string, GuardedGroup<number, AuditItem>>();
+  for (const [userId, list] of items) guarded.set(userId, guard.group(list));
   const probe = new HistoryProbe(codes);
   const violations: string[] = [];
   const reported = new Set<string>();
@@ -594,75 +725,102 @@ async function auditStaging(
     violations.push(text);
   };
   let pseudoNews = 0;
-  let profiles = 0;
-  const clicksOf = (stage: "profile" | "generate", userId: string) => {
-    const kept = records[stage].byItem.get(userId);
-    return kept ? records[stage].sources.clicks(kept.source) : undefined;
+  const lines = userFiles.map(() => 0);
+  const appendedChecked = appenders.map(() => 0);
+  // The news IDs appended at the end of the history being checked, which the probe leaves out.
+  const tail = new Set<number>();
+  const inTail = (code: number): boolean => tail.has(code) || appendedOnly(code);
+  const appended: PseudoRow[] = [];
+  const appendedOnly = (code: number): boolean => {
+    if (code < firstPseudo) return false;
+    const row = owner.get(code);
+    if (row) appended.push(row);
+    return row !== undefined;
   };
-  for (const split of splits) {
+  // The row whose candidates checkCandidate sees: one callback for the whole audit, not one per row.
+  let row: { userId: string; split: string; mine: GuardedGroup<number, AuditItem> } | undefined;
+  const checkCandidate = (code: number): void => {
+    const { userId, split, mine } = row!;
+    for (const { item, reason } of guard.conflicts(mine, code) ?? []) {
+      const candidate = codes.id(code);
+      const copy = `a near copy of ${candidate} ("${titles(candidate)}")`;
+      if ("row" in item) {
+        const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is ${copy}`;
+        violation(`${item.row.id} ${candidate}`, `${userId} in ${split}: pseudo-news ${item.row.id} ${how}, a candidate of ${userId}'s impressions in ${split}`);
+      } else {
+        const how = reason === "retrieved" ? "" : `, ${copy}`;
+        violation(`${userId} ${item.appended} ${candidate}`, `${userId} in ${split}: appended ${item.noun} ${item.appended}${how} is a candidate of ${userId}'s impressions in ${split}`);
+      }
+    }
+  };
+  for (const [splitIndex, split] of splits.entries()) {
     const dir = join(staging, split.name);
-    // Users with a row in this split's user_profiles.tsv (1), then checked against their behaviors row (2).
-    const profiled = new Uint8Array(users.size);
-    for await (const batch of readLineBatches(join(dir, "user_profiles.tsv"))) {
-      for (const line of batch) {
-        const userId = line.text.slice(0, line.text.indexOf("\t"));
-        const u = users.index.get(userId);
-        if (u === undefined) violation(`${split.name} profile ${userId}`, `${userId} in ${split.name}: a profile row for a user not in the input`);
-        else profiled[u] = 1;
+    // Per users file: users with a line in this split's file (1), then checked against their behaviors row (2).
+    const listed = userFiles.map(() => new Uint8Array(users.size));
+    for (const [f, { file }] of userFiles.entries()) {
+      for await (const batch of readLineBatches(join(dir, file.file.name))) {
+        for (const line of batch) {
+          const userId = line.text.slice(0, line.text.indexOf("\t"));
+          const u = users.index.get(userId);
+          if (u === undefined) violation(`${split.name} ${file.audit.noun} ${userId}`, `${userId} in ${split.name}: a ${file.audit.noun} row for a user not in the input`);
+          else listed[f]![u] = 1;
+        }
       }
     }
     const seen = new Uint8Array(users.size);
-    const file = join(dir, "behaviors.tsv");
-    for await (const { buf, starts, ends, firstLineNo } of readByteLineChunks(file)) {
+    const behaviors = join(dir, "behaviors.tsv");
+    for await (const { buf, starts, ends, firstLineNo } of readByteLineChunks(behaviors)) {
       for (let i = 0; i < starts.length; i++) {
         const end = ends[i]!;
-        const [t1, t2, t3, t4] = behaviorTabs(file, firstLineNo + i, buf, starts[i]!, end);
+        const [t1, t2, t3, t4] = lineTabs(behaviors, firstLineNo + i, buf, starts[i]!, end);
         const userId = buf.toString("utf8", t1 + 1, t2);
         const u = users.index.get(userId)!;
         if (!seen[u]) {
           seen[u] = 1;
-          // The history without its pseudo-news is what the source clicks must be in.
-          const appended: PseudoRow[] = [];
-          probe.load(buf, t3 + 1, t4, (code) => {
-            const row = pseudoCode(code);
-            if (row) appended.push(row);
-            return row !== undefined;
-          });
+          // The history without its pseudo-news and appended news is what the source clicks must be in.
+          appended.length = 0;
+          const tails = appendedTails(appenders, userId, splitIndex, buf.toString("utf8", t3 + 1, t4));
+          tail.clear();
+          for (const { ids } of tails) for (const id of ids) tail.add(codes.code(id));
+          probe.load(buf, t3 + 1, t4, inTail);
+          for (const { f, ids } of tails) {
+            const { m, appends } = appenders[f]!;
+            appendedChecked[f]! += ids.length;
+            if (!heldBy(m, userId, probe)) {
+              violation(`${split.name} ${appends.audit.noun} ${userId}`, `${userId} in ${split.name}: appended ${appends.audit.many} ${ids.join(" ")} were written from clicks this split's history does not hold (${sourceText(m, userId)})`);
+            }
+          }
           for (const row of appended) {
             pseudoNews++;
             const where = `${userId} in ${split.name}: pseudo-news ${row.id}`;
             if (row.userId !== userId) violation(`${split.name} ${row.id} ${userId}`, `${where} was written for ${row.userId}`);
-            else if (!probe.holdsAll(clicksOf("generate", userId)!)) {
-              violation(`${split.name} ${row.id}`, `${where} was written from clicks this split's history does not hold (${sourceText(records, "generate", userId)})`);
+            else if (!heldBy(row.from, userId, probe)) {
+              violation(`${split.name} ${row.id}`, `${where} was written from clicks this split's history does not hold (${sourceText(row.from, userId)})`);
             }
           }
-          if (profiled[u] === 1) {
-            profiled[u] = 2;
-            profiles++;
-            const clicks = clicksOf("profile", userId);
-            if (!clicks || !probe.holdsAll(clicks)) {
-              violation(`${split.name} profile ${userId}`, `${userId} in ${split.name}: the profile was written from clicks this split's history does not hold (${sourceText(records, "profile", userId)})`);
+          for (const [f, { m, file }] of userFiles.entries()) {
+            if (listed[f]![u] !== 1) continue;
+            listed[f]![u] = 2;
+            lines[f]!++;
+            if (!heldBy(m, userId, probe)) {
+              const noun = file.audit.noun;
+              violation(`${split.name} ${noun} ${userId}`, `${userId} in ${split.name}: the ${noun} was written from clicks this split's history does not hold (${sourceText(m, userId)})`);
             }
           }
         }
         const mine = guarded.get(userId);
         if (!mine) continue;
-        const check = (code: number) => {
-          for (const { row, item } of mine) {
-            const reason = guard.conflict(item, code);
-            if (!reason) continue;
-            const candidate = codes.id(code);
-            const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is a near copy of ${candidate} ("${titles(candidate)}")`;
-            violation(`${row.id} ${candidate}`, `${userId} in ${split.name}: pseudo-news ${row.id} ${how}, a candidate of ${userId}'s impressions in ${split.name}`);
-          }
-        };
-        forEachCode(codes, buf, t4 + 1, end, check, true);
+        row = { userId, split: split.name, mine };
+        forEachCode(codes, buf, t4 + 1, end, checkCandidate, true);
       }
     }
-    for (const [userId, u] of users.index) {
-      if (profiled[u] !== 1) continue;
-      profiles++;
-      violation(`${split.name} profile ${userId}`, `${userId} in ${split.name}: a profile row for a user with no behaviors row in this split`);
+    for (const [f, { file }] of userFiles.entries()) {
+      for (const [userId, u] of users.index) {
+        if (listed[f]![u] !== 1) continue;
+        lines[f]!++;
+        const noun = file.audit.noun;
+        violation(`${split.name} ${noun} ${userId}`, `${userId} in ${split.name}: a ${noun} row for a user with no behaviors row in this split`);
+      }
     }
   }
   if (violations.length > 0) {
@@ -673,50 +831,66 @@ async function auditStaging(
         `Records made from other --data than this merge's, or edited by hand, break the rule: run the stages again over the same --data.`,
     );
   }
-  return { pseudoNews, profiles };
+  return {
+    pseudoNews,
+    ...Object.fromEntries(appenders.map(({ appends }, f) => [appends.audit.key, appendedChecked[f]!])),
+    ...Object.fromEntries(userFiles.map(({ file }, f) => [file.audit.key, lines[f]!])),
+  };
 }
 
-function sourceText(records: AllRecords, stage: "profile" | "generate", userId: string): string {
-  const kept = records[stage].byItem.get(userId);
+/**
+ * The news IDs each stage appended to this history, found from its end: what the stage's record
+ * gives this split (the IDs its news.tsv holds), last stage first. A record whose IDs the history
+ * does not end with was not applied here.
+ */
+function appendedTails(appenders: readonly AppendedToAudit[], userId: string, split: number, history: string): { f: number; ids: string[] }[] {
+  const mine = appenders.flatMap((a, f) => (a.users.has(userId) ? [f] : []));
+  if (mine.length === 0) return [];
+  const ids = history.split(" ").filter(Boolean);
+  let end = ids.length;
+  const tails: { f: number; ids: string[] }[] = [];
+  for (const f of mine.reverse()) {
+    const { m, appends, splitNews } = appenders[f]!;
+    const expected = appendedHere(appends, m, userId, splitNews[split]!);
+    if (expected.length === 0 || expected.length > end || expected.some((id, i) => ids[end - expected.length + i] !== id)) continue;
+    end -= expected.length;
+    tails.push({ f, ids: expected });
+  }
+  return tails;
+}
+
+/** Rule 3: does the history loaded in `probe` hold every source click of a users stage's record for the user? */
+function heldBy(m: Merging, userId: string, probe: HistoryProbe): boolean {
+  const kept = m.records.byItem.get(userId);
+  return kept !== undefined && m.records.sources.heldBy(kept.source, probe);
+}
+
+function sourceText(m: Merging, userId: string): string {
+  const kept = m.records.byItem.get(userId);
   if (!kept) return "no record";
-  const source = records[stage].sources.source(kept.source);
+  const source = m.records.sources.source(kept.source);
   return `${source.split}: ${source.clicks.join(" ")}`;
 }
 
 function buildStages(
-  records: AllRecords,
-  news: ReadonlyMap<string, string>,
-  users: UserSources,
-  coldMax: number,
-  applied: Record<"profile" | "generate", ReadonlySet<string>>,
-  unknown: Record<StageName, number>,
-): Record<StageName, ManifestStage> {
-  const covered: Record<StageName, (id: string) => boolean> = {
-    summarize: (id) => news.has(id),
-    profile: (id) => users.sourceLength(id) > 0,
-    generate: (id) => isCold(users.sourceLength(id), coldMax),
-  };
-  const merged: Record<StageName, (id: string) => boolean> = {
-    summarize: (id) => records.summarize.byItem.has(id),
-    profile: (id) => applied.profile.has(id),
-    generate: (id) => applied.generate.has(id),
-  };
-  const known: Record<StageName, (id: string) => boolean> = {
-    summarize: (id) => news.has(id),
-    profile: (id) => users.has(id),
-    generate: (id) => users.has(id),
-  };
-  const itemIds: Record<StageName, Iterable<string>> = { summarize: news.keys(), profile: users.index.keys(), generate: users.index.keys() };
-  const result = {} as Record<StageName, ManifestStage>;
-  for (const stage of STAGE_NAMES) {
-    const r = records[stage] as StageRecords<StageName>;
+  merging: readonly Merging[],
+  input: MergeInput,
+  applied: readonly ReadonlySet<string>[],
+  unknown: ReadonlyMap<Merging, number>,
+): Record<string, ManifestStage> {
+  const result: Record<string, ManifestStage> = {};
+  for (const m of merging) {
+    const { stage, records: r } = m;
+    const kind = KIND_ITEMS[stage.kind];
+    // A users stage's record is merged where the history rule lets it apply; any other, where its item is.
+    const merged = KINDS[stage.kind].sourced ? (id: string) => applied[m.index]!.has(id) : (id: string) => r.byItem.has(id);
     let items = 0;
     let missing = 0;
     let failed = 0;
-    for (const id of itemIds[stage]) {
-      if (!covered[stage](id)) continue;
+    for (const id of kind.ids(input)) {
+      if (!stage.merge.covers(m.state, id, input)) continue;
       items++;
-      if (merged[stage](id)) continue;
+      if (merged(id)) continue;
       missing++;
       if (r.failedItems.has(id)) failed++;
     }
@@ -724,8 +898,8 @@ function buildStages(
     let inapplicable = 0;
     const answeredBy = r.answerers.map((a) => ({ ...a, records: 0 }));
     for (const [id, rec] of r.byItem) {
-      if (!known[stage](id)) continue;
-      if (!merged[stage](id)) {
+      if (!kind.known(input, id)) continue;
+      if (!merged(id)) {
         inapplicable++;
         continue;
       }
@@ -740,13 +914,13 @@ function buildStages(
       }
     }
     const sortedHashes = Object.fromEntries(Object.keys(promptHashes).sort().map((f) => [f, promptHashes[f]!.sort()]));
-    result[stage] = {
+    result[stage.name] = {
       answeredBy: answeredBy.filter((a) => a.records > 0).sort((a, b) => compareIds(`${a.provider} ${a.model}`, `${b.provider} ${b.model}`)),
       promptHashes: sortedHashes,
       metaFiles: r.metas.length,
-      counts: { items, merged: mergedCount, inapplicable, missing, failed, invalidRecords: r.invalidLines, unknownRecords: unknown[stage] },
+      counts: { items, merged: mergedCount, inapplicable, missing, failed, invalidRecords: r.invalidLines, unknownRecords: unknown.get(m) ?? 0 },
       usage: r.usage,
-      costUsd: r.metas.length > 0 ? Math.round(r.metas.reduce((s, m) => s + m.meta.costUsd, 0) * 1e6) / 1e6 : null,
+      costUsd: r.metas.length > 0 ? Math.round(r.metas.reduce((s, x) => s + x.meta.costUsd, 0) * 1e6) / 1e6 : null,
     };
   }
   return result;

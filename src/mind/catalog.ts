@@ -7,6 +7,8 @@ import { parseMindTime } from "./time.js";
 export interface CatalogNews extends NewsRow {
   /** The first split (in `--data` order) that has this news ID. */
   split: string;
+  /** Every split whose news.tsv has this ID, in `--data` order (`split` first). */
+  inSplits: string[];
 }
 
 /** The history that describes a user: their source, by the rule of history-rule.ts. */
@@ -39,7 +41,11 @@ export async function loadCatalog(splits: SplitDir[], opts: CatalogOptions = {})
   const users = new UserTable(ids, splits.map((s) => s.name));
   for (const [dataIndex, split] of splits.entries()) {
     for await (const row of readNews(split.newsFile, opts)) {
-      if (news.has(row.id)) continue;
+      const known = news.get(row.id);
+      if (known) {
+        known.inSplits.push(split.name);
+        continue;
+      }
       news.set(row.id, {
         id: row.id,
         category: owned(row.category),
@@ -50,6 +56,7 @@ export async function loadCatalog(splits: SplitDir[], opts: CatalogOptions = {})
         titleEntities: owned(row.titleEntities),
         abstractEntities: owned(row.abstractEntities),
         split: split.name,
+        inSplits: [split.name],
       });
       ids.add(row.id);
     }

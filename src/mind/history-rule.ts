@@ -1,6 +1,6 @@
 // Which history describes a user, and where a result written from it may be used. This is the one
 // place of the rule; the catalog and the stages, merge and its audit, `prompt`, `--dry-run` and the
-// report all ask it (README: "Which history describes a user").
+// report all ask it (docs/history-rule.md).
 //
 // MIND freezes a user's history per split, and a later split's history holds the clicks of an
 // earlier split's impressions, which are that split's labels. Hence:
@@ -13,7 +13,7 @@
 //    one of its source clicks. A past history may serve a later split, never the reverse; a user
 //    with an empty history in s gets nothing there.
 // 4. Candidates are off limits: a pseudo-news item may not be retrieved from, or be a near copy of,
-//    a news item of the user's impressions in any split.
+//    a news item of the user's impressions in any split; nor may a picked news item be one.
 import type { RecordSource } from "../engine/types.js";
 import { NEAR_COPY_JACCARD, titleTokens } from "../stages/normalize.js";
 
@@ -45,9 +45,27 @@ export function replacesSource(split: SplitTime, current: SplitTime | undefined)
   return current === undefined || compareSplitTimes(split, current) < 0;
 }
 
+/** The rule in the words of the stage commands' --help. */
+export const HISTORY_RULE_HELP = `Which history describes a user: MIND freezes a user's history per split, and a later split's
+history holds the clicks of an earlier split's impressions (its labels). Splits are ordered by their
+first impression; each user is asked once, from their earliest non-empty history, and the record keeps
+the split and clicks it was written from. merge uses an answer in a split only where that split's
+history holds all of those clicks (a past history may serve a later split, never the reverse).`;
+
+/** The largest history of a cold user unless told otherwise (GENRE: 1 to 5 clicks). */
+export const DEFAULT_COLD_MAX = 5;
+
+/** GENRE's user groups by history length: no clicks, 1..coldMax clicks, more. */
+export type HistoryClass = "empty" | "cold" | "warm";
+
+/** The one test of an empty and a cold history: stages, merge, validate, score and --dry-run ask it. */
+export function historyClass(clicks: number, coldMax: number): HistoryClass {
+  return clicks === 0 ? "empty" : clicks <= coldMax ? "cold" : "warm";
+}
+
 /** Rule 2: cold users (generate's items) have 1..coldMax clicks in their source history. */
 export function isCold(sourceClicks: number, coldMax: number): boolean {
-  return sourceClicks >= 1 && sourceClicks <= coldMax;
+  return historyClass(sourceClicks, coldMax) === "cold";
 }
 
 /** Rule 3 on strings: does a history hold every source click? */
@@ -147,16 +165,21 @@ export class SourceTable {
     return i;
   }
 
-  clicks(i: number): Int32Array {
-    return this.pool.subarray(this.offsets[i]!, this.offsets[i + 1]!);
-  }
-
   split(i: number): string {
     return this.splitNames[this.splitOf[i]!]!;
   }
 
+  /** Rule 3: does the history loaded in `probe` hold every click of source `i`? */
+  heldBy(i: number, probe: HistoryProbe): boolean {
+    const start = this.offsets[i]!;
+    const end = this.offsets[i + 1]!;
+    if (end === start) return false;
+    for (let k = start; k < end; k++) if (!probe.has(this.pool[k]!)) return false;
+    return true;
+  }
+
   source(i: number): RecordSource {
-    return { split: this.split(i), clicks: [...this.clicks(i)].map((c) => this.codes.id(c)) };
+    return { split: this.split(i), clicks: [...this.pool.subarray(this.offsets[i]!, this.offsets[i + 1]!)].map((c) => this.codes.id(c)) };
   }
 }
 
@@ -199,13 +222,20 @@ export class HistoryProbe {
   private stamp = 0;
   private readonly others = new Set<number>();
 
+  private skip: ((code: number) => boolean) | undefined;
+  // One callback for every history (a closure made per history costs more than the history).
+  private readonly visit = (code: number): void => {
+    if (!this.skip?.(code)) this.mark(code);
+  };
+
   constructor(readonly codes: NewsCodes) {}
 
   /** Loads the space-separated IDs of `buf[start, end)`; `skip` leaves some out (the audit: appended pseudo-news). */
   load(buf: Buffer, start: number, end: number, skip?: (code: number) => boolean): void {
     this.stamp++;
-    this.others.clear();
-    forEachCode(this.codes, buf, start, end, skip ? (code) => skip(code) || this.mark(code) : (code) => this.mark(code));
+    if (this.others.size > 0) this.others.clear();
+    this.skip = skip;
+    forEachCode(this.codes, buf, start, end, this.visit);
   }
 
   private mark(code: number): void {
@@ -219,12 +249,6 @@ export class HistoryProbe {
 
   has(code: number): boolean {
     return code < 0 || code > MAX_MARKED ? this.others.has(code) : code < this.marks.length && this.marks[code] === this.stamp;
-  }
-
-  holdsAll(clicks: Int32Array): boolean {
-    if (clicks.length === 0) return false;
-    for (let i = 0; i < clicks.length; i++) if (!this.has(clicks[i]!)) return false;
-    return true;
   }
 }
 
@@ -310,6 +334,13 @@ export interface GuardedItem<K> {
   retrievedFrom?: K;
 }
 
+export interface GuardedGroup<K, T extends GuardedItem<K>> {
+  items: readonly T[];
+  /** The items' signatures joined, and the fewest words of any of them. */
+  signature: number;
+  minLength: number;
+}
+
 function popcount(x: number): number {
   x -= (x >>> 1) & 0x55555555;
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
@@ -374,6 +405,11 @@ export class CandidateGuard<K extends string | number = string> {
     return { entry: this.pack(title), retrievedFrom };
   }
 
+  /** A news item of the catalog as an item (pick's real news): its title packed once, however often it is asked about. */
+  news(id: K): GuardedItem<K> {
+    return { entry: this.entryOf(id), retrievedFrom: id };
+  }
+
   /** A candidate's entry, packed on first sight. */
   private entryOf(news: K): number {
     const dense = typeof news === "number" && news >= 0 && news <= MAX_MARKED;
@@ -414,6 +450,36 @@ export class CandidateGuard<K extends string | number = string> {
     return (union === 0 ? 1 : shared / union) >= NEAR_COPY_JACCARD ? "near copy" : undefined;
   }
 
+  /** A user's items, checked together: most candidates are cleared for all of them by one signature test. */
+  group<T extends GuardedItem<K>>(items: readonly T[]): GuardedGroup<K, T> {
+    let signature = 0;
+    let minLength = Infinity;
+    for (const item of items) {
+      signature |= this.signatures[item.entry]!;
+      minLength = Math.min(minLength, this.lengths[item.entry]!);
+    }
+    return { items, signature, minLength };
+  }
+
+  /** The items of a group that conflict with a candidate, or undefined (the usual answer, found without looking at each). */
+  conflicts<T extends GuardedItem<K>>(group: GuardedGroup<K, T>, candidate: K): { item: T; reason: CandidateConflict }[] | undefined {
+    let retrieved = false;
+    for (const item of group.items) if (item.retrievedFrom === candidate) retrieved = true;
+    if (!retrieved) {
+      const b = this.entryOf(candidate);
+      const bLength = this.lengths[b]!;
+      if (bLength < 0) return undefined;
+      // The bound of conflict() for the item sharing the most words and the shortest one at once.
+      if (popcount(group.signature & this.signatures[b]!) < (NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD)) * (group.minLength + bLength)) return undefined;
+    }
+    const found: { item: T; reason: CandidateConflict }[] = [];
+    for (const item of group.items) {
+      const reason = this.conflict(item, candidate);
+      if (reason) found.push({ item, reason });
+    }
+    return found.length > 0 ? found : undefined;
+  }
+
   firstConflict(item: GuardedItem<K>, candidates: Iterable<K>): { candidate: K; reason: CandidateConflict } | undefined {
     for (const candidate of candidates) {
       const reason = this.conflict(item, candidate);
@@ -452,8 +518,9 @@ export function describeSources(
   let empty = 0;
   let warm = 0;
   for (const u of users.values()) {
-    if (u.history.length === 0) empty++;
-    else if (coldMax !== undefined && !isCold(u.history.length, coldMax)) warm++;
+    const kind = historyClass(u.history.length, coldMax ?? Infinity);
+    if (kind === "empty") empty++;
+    else if (kind === "warm") warm++;
   }
   const what = coldMax === undefined ? "users" : `cold users (1-${coldMax} clicks)`;
   const from = [...bySplit].map(([name, n]) => `${fmt(n)} from ${name}`).join(", ");

@@ -157,17 +157,49 @@ export function parseNewsLine(file: string, line: NumberedLine): NewsRow {
   return { id, category, subcategory, title, abstract, url, titleEntities, abstractEntities };
 }
 
+/** What is wrong with a line, in the words every reader reports it with (a MindFormatError's field and problem). */
+export interface LineProblem {
+  field?: string;
+  problem: string;
+}
+
+const TAB = 9;
+
+/** What is wrong with a behaviors.tsv line of `fields` fields, in the one wording every reader uses. */
+function behaviorsLineProblem(fields: number, emptyUserId: boolean): LineProblem | undefined {
+  if (fields !== 5) return { problem: `expected 5 tab-separated fields (behaviors.tsv), found ${fields}` };
+  if (emptyUserId) return { field: "User ID", problem: "empty user ID" };
+  return undefined;
+}
+
+/**
+ * The scanner of a behaviors.tsv line's fields for readers that keep many lines in one piece:
+ * validate's chunk of text and merge's bytes. `line[start, end)` is the line without its break;
+ * returns the positions of its four tabs, or what is wrong with it.
+ */
+export function behaviorTabs(line: string | Buffer, start: number, end: number): [number, number, number, number] | LineProblem {
+  const text = typeof line === "string";
+  const tabs: [number, number, number, number] = [-1, -1, -1, -1];
+  let fields = 1;
+  // Every tab is counted, a fifth one included: the whole line is scanned once.
+  for (let from = start; ; fields++) {
+    const tab = text ? line.indexOf("\t", from) : line.indexOf(TAB, from);
+    if (tab < 0 || tab >= end) break;
+    if (fields <= 4) tabs[fields - 1] = tab;
+    from = tab + 1;
+  }
+  return behaviorsLineProblem(fields, tabs[1] === tabs[0] + 1) ?? tabs;
+}
+
 /** A behaviors row with History kept as the raw column: split it (splitIds) only when needed. */
 export type RawBehaviorRow = Omit<BehaviorRow, "history"> & { historyColumn: string };
 
 /** parseBehaviorLine without splitting History: a user's history repeats on each of their rows. */
 export function parseRawBehaviorLine(file: string, line: NumberedLine): RawBehaviorRow {
   const f = line.text.split("\t");
-  if (f.length !== 5) {
-    throw new MindFormatError(file, line.lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${f.length}`);
-  }
+  const wrong = behaviorsLineProblem(f.length, f[1] === "");
+  if (wrong) throw new MindFormatError(file, line.lineNo, wrong.field, wrong.problem);
   const [impressionId, userId, time, historyColumn, impressions] = f as [string, string, string, string, string];
-  if (userId.length === 0) throw new MindFormatError(file, line.lineNo, "User ID", "empty user ID");
   const problem = impressionsProblem(impressions);
   if (problem) throw new MindFormatError(file, line.lineNo, "Impressions", problem);
   return { impressionId, userId, time, historyColumn, impressions };

@@ -17,6 +17,12 @@ export function cleanGeneratedText(value: string): string | undefined {
   return cleaned.length > 0 ? cleaned : undefined;
 }
 
+/**
+ * Joins the entries of a list inside one field of a side file (user_profiles.tsv: topics, regions):
+ * topics and US state names contain spaces, never `|`.
+ */
+export const LIST_SEPARATOR = "|";
+
 /** IDs the common trainers can read: `N<digits>` news and `U<digits>` users (NewsRecLib parses the integer). */
 export const READABLE_NEWS_ID = /^N\d+$/;
 export const READABLE_USER_ID = /^U\d+$/;

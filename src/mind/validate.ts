@@ -1,5 +1,6 @@
 import { MindFormatError } from "./errors.js";
-import { parseEntities, parseNewsLine, readLineBatches, readLineChunks } from "./read.js";
+import { historyClass } from "./history-rule.js";
+import { behaviorTabs, parseEntities, parseNewsLine, readLineBatches, readLineChunks } from "./read.js";
 import type { SplitDir } from "./splits.js";
 import { READABLE_NEWS_ID, READABLE_USER_ID } from "./text.js";
 import { parseMindTimeAt } from "./time.js";
@@ -211,12 +212,6 @@ function copyString(s: string): string {
   return Buffer.from(s, "utf8").toString("utf8");
 }
 
-/** The next tab in `text[from, end)`, or -1. */
-function nextTab(text: string, from: number, end: number): number {
-  const i = text.indexOf("\t", from);
-  return i >= end ? -1 : i;
-}
-
 /** Two 32-bit FNV-1a style hashes of `text[start, end)` folded into one 53-bit number. */
 function hashRange(text: string, start: number, end: number): number {
   let a = 0x811c9dc5;
@@ -334,16 +329,9 @@ async function checkBehaviors(
 
   /** Checks the line `text[start, end)`; every search is bounded by `end` (text holds other lines too). */
   function checkLine(text: string, start: number, end: number, lineNo: number): void {
-    const t1 = nextTab(text, start, end);
-    const t2 = t1 === -1 ? -1 : nextTab(text, t1 + 1, end);
-    const t3 = t2 === -1 ? -1 : nextTab(text, t2 + 1, end);
-    const t4 = t3 === -1 ? -1 : nextTab(text, t3 + 1, end);
-    if (t4 === -1 || nextTab(text, t4 + 1, end) !== -1) {
-      let fields = 1;
-      for (let i = nextTab(text, start, end); i !== -1; i = nextTab(text, i + 1, end)) fields++;
-      return fail(lineNo, undefined, `expected 5 tab-separated fields (behaviors.tsv), found ${fields}`);
-    }
-    if (t2 === t1 + 1) return fail(lineNo, "User ID", "empty user ID");
+    const tabs = behaviorTabs(text, start, end);
+    if (!Array.isArray(tabs)) return fail(lineNo, tabs.field, tabs.problem);
+    const [t1, t2, t3, t4] = tabs;
     if (t4 + 1 === end) return fail(lineNo, "Impressions", "no impressions");
 
     // Impressions first: a line that is malformed there is skipped before it counts anywhere.
@@ -434,8 +422,9 @@ async function checkBehaviors(
     if (known === undefined) {
       const length = checkHistory(text, t3 + 1, t4, lineNo);
       users.add(userId, hash, lineNo);
-      if (length === 0) counts.emptyHistories++;
-      else if (length <= opts.coldMax) counts.coldUsers++;
+      const kind = historyClass(length, opts.coldMax);
+      if (kind === "empty") counts.emptyHistories++;
+      else if (kind === "cold") counts.coldUsers++;
       if (!READABLE_USER_ID.test(userId)) log.add("unreadable-user-id", () => `${where(lineNo)}: ${userId}`);
     } else if (users.hashAt(known) !== hash) {
       log.add("history-differs", () => `${where(lineNo)}: ${userId} (history differs from line ${users.lineAt(known)})`);

@@ -11,18 +11,24 @@ export function formatNewsLine(row: NewsRow): string {
   );
 }
 
-const TITLE_FIELD = 3;
+/** The fields a stage may rewrite in a row merge copies (the others are copied byte for byte). */
+export interface FieldEdits {
+  title?: string;
+  abstract?: string;
+}
+const EDITABLE: Record<keyof FieldEdits, number> = { title: 3, abstract: 4 };
 const TAB = 0x09;
 const LF = Buffer.from("\n");
 
 /**
- * A news line as read, with only its title replaced (`title` undefined: no change). Every other
+ * A news line as read, with only the given fields replaced (none given: no change). Every other
  * byte is copied, so a row merge does not rewrite keeps bytes that are not UTF-8 instead of U+FFFD.
  * The line must have passed parseNewsLine (8 fields).
  */
-export function newsLineWithTitle(line: NumberedLine, title: string | undefined): string | Buffer {
+export function newsLineWith(line: NumberedLine, edits: FieldEdits): string | Buffer {
+  const changed = (Object.keys(EDITABLE) as (keyof FieldEdits)[]).filter((f) => edits[f] !== undefined);
   if (line.bytes) {
-    if (title === undefined) return Buffer.concat([line.bytes, LF]);
+    if (changed.length === 0) return Buffer.concat([line.bytes, LF]);
     // A tab byte never occurs inside a multi-byte sequence: byte fields are the decoded fields.
     const fields: Buffer[] = [];
     for (let start = 0; ; ) {
@@ -31,12 +37,12 @@ export function newsLineWithTitle(line: NumberedLine, title: string | undefined)
       if (tab === -1) break;
       start = tab + 1;
     }
-    fields[TITLE_FIELD] = Buffer.from(tsvField(title));
+    for (const f of changed) fields[EDITABLE[f]] = Buffer.from(tsvField(edits[f]!));
     return Buffer.concat([...fields.flatMap((f, i) => (i === 0 ? [f] : [Buffer.of(TAB), f])), LF]);
   }
-  if (title === undefined) return `${line.text}\n`;
+  if (changed.length === 0) return `${line.text}\n`;
   const fields = line.text.split("\t");
-  fields[TITLE_FIELD] = tsvField(title);
+  for (const f of changed) fields[EDITABLE[f]] = tsvField(edits[f]!);
   return `${fields.join("\t")}\n`;
 }
 

@@ -3,112 +3,14 @@
 // untrusted: server-side it goes through esc(), in the page it is only ever set as textContent.
 import { basename } from "node:path";
 import { describeAudit } from "../merge/manifest.js";
-import { MIND_CATEGORIES, TOPICS } from "../stages/vocab.js";
-import type { Distributions, ReportModel, StageGlance } from "./collect.js";
-import { plural } from "../util/text.js";
-import { barChart, columnChart, esc } from "./svg.js";
+import { stages } from "../stages/registry.js";
+import type { ReportModel, StageGlance } from "./collect.js";
+import { int, type Figure } from "./figures.js";
+import { esc } from "./svg.js";
 
-const COLORS = { before: "#94a3b8", after: "#2563eb", pseudo: "#ea580c", clicks: "#64748b", topic: "#0d9488", region: "#7c3aed" };
-
-const int = (n: number) => n.toLocaleString("en-US");
-const pct = (v: number) => `${v.toFixed(v >= 10 ? 0 : 1)}%`;
-const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-// Loops, not Math.max(...xs): a spread of MIND-large's 100k+ values overflows the argument limit.
-const maxOf = (xs: number[]) => xs.reduce((m, x) => (x > m ? x : m), -Infinity);
-const minOf = (xs: number[]) => xs.reduce((m, x) => (x < m ? x : m), Infinity);
-
-function histogram(values: number[], cap: number, min = 0): number[] {
-  const bins = new Array<number>(cap - min + 1).fill(0);
-  for (const v of values) bins[Math.min(cap, Math.max(min, v)) - min]!++;
-  return bins;
-}
-
-function shares(counts: Map<string, number>, labels: string[]): number[] {
-  const total = [...counts.values()].reduce((a, b) => a + b, 0);
-  return labels.map((l) => (total ? ((counts.get(l) ?? 0) / total) * 100 : 0));
-}
-
-interface Figure {
-  id: string;
-  title: string;
-  note: string;
-  svg: string;
-}
-
-function figures(dist: Distributions): Figure[] {
-  const out: Figure[] = [];
-  const t = dist.titleTokens;
-  if (t) {
-    const lengths = [t.enhanced, t.original ?? []];
-    const cap = Math.min(40, Math.max(10, ...lengths.map(maxOf)));
-    const low = Math.min(cap, Math.max(1, Math.min(...lengths.map(minOf))));
-    const labels = Array.from({ length: cap - low + 1 }, (_, i) => (low + i === cap ? `${cap}+` : String(low + i)));
-    const series = [];
-    if (t.original) series.push({ name: `original (mean ${mean(t.original).toFixed(1)})`, color: COLORS.before, values: histogram(t.original, cap, low) });
-    series.push({ name: `enhanced (mean ${mean(t.enhanced).toFixed(1)})`, color: COLORS.after, values: histogram(t.enhanced, cap, low) });
-    out.push({
-      id: "title-length",
-      title: "Title length before and after summarize",
-      note: `News items per title length in tokens, counted the way NRMS's MIND reader splits a title. GENRE reported 13.6 → 16.7.${t.original ? "" : " Original titles unavailable: pass --data."}`,
-      svg: columnChart({ id: "title-length", labels, series, xTitle: "tokens in title", yTitle: "news items" }),
-    });
-  }
-  if (dist.topics) {
-    const d = dist.topics;
-    const labels = [...TOPICS].sort((a, b) => (d.counts.get(b) ?? 0) - (d.counts.get(a) ?? 0));
-    out.push({
-      id: "topics",
-      title: "Topics over profiled users",
-      note: `Share of ${int(d.users)} profiled users whose profile lists each topic; ${d.perUser.toFixed(2)} topics per user (GENRE: 4.82).`,
-      svg: barChart({ id: "topics", labels, series: [{ name: "users with the topic", color: COLORS.topic, values: labels.map((l) => ((d.counts.get(l) ?? 0) / d.users) * 100) }], format: pct }),
-    });
-  }
-  if (dist.regions) {
-    const d = dist.regions;
-    const labels = [...d.counts.keys()].sort((a, b) => d.counts.get(b)! - d.counts.get(a)! || a.localeCompare(b)).slice(0, 20);
-    out.push({
-      id: "regions",
-      title: "Regions over profiled users",
-      note: `Share of profiled users naming each US state (top ${labels.length}); ${d.perUser.toFixed(2)} regions per user (GENRE: 0.29), ${pct((d.withAny / Math.max(1, d.users)) * 100)} of users have at least one.`,
-      svg: labels.length
-        ? barChart({ id: "regions", labels, series: [{ name: "users with the state", color: COLORS.region, values: labels.map((l) => (d.counts.get(l)! / d.users) * 100) }], format: pct })
-        : `<p class="empty">No profile names a region.</p>`,
-    });
-  }
-  if (dist.categories) {
-    const d = dist.categories;
-    const used = MIND_CATEGORIES.filter((c) => (d.pseudo.get(c) ?? 0) > 0 || (d.clicks?.get(c) ?? 0) > 0);
-    const labels = used.sort((a, b) => (d.pseudo.get(b) ?? 0) + (d.clicks?.get(b) ?? 0) - ((d.pseudo.get(a) ?? 0) + (d.clicks?.get(a) ?? 0)));
-    const series = [{ name: "pseudo-news", color: COLORS.pseudo, values: shares(d.pseudo, labels) }];
-    if (d.clicks) series.push({ name: "real clicks of the same users", color: COLORS.clicks, values: shares(d.clicks, labels) });
-    out.push({
-      id: "categories",
-      title: "Pseudo-news per category vs real clicks",
-      note: `Category shares of the generated pseudo-news against the categories the same cold users actually clicked: generation should follow their interests without copying them.`,
-      svg: barChart({ id: "categories", labels, series, format: pct }),
-    });
-  }
-  if (dist.coldHistory) {
-    const d = dist.coldHistory;
-    const cap = Math.max(maxOf(d.after), maxOf(d.before));
-    const labels = Array.from({ length: cap }, (_, i) => String(i + 1));
-    out.push({
-      id: "cold-history",
-      title: "History length of cold users before and after",
-      note: `${int(d.before.length)} cold ${plural(d.before.length, "user")}; mean history ${mean(d.before).toFixed(2)} → ${mean(d.after).toFixed(2)} clicks once their pseudo-news is appended.`,
-      svg: columnChart({
-        id: "cold-history",
-        labels,
-        series: [
-          { name: "before", color: COLORS.before, values: histogram(d.before, cap, 1) },
-          { name: "after", color: COLORS.after, values: histogram(d.after, cap, 1) },
-        ],
-        xTitle: "clicks in history",
-        yTitle: "users",
-      }),
-    });
-  }
-  return out;
+/** Every stage's charts, in registry order. */
+function figures(model: ReportModel): Figure[] {
+  return stages().flatMap((s) => s.report.figures?.(model.dist) ?? []);
 }
 
 function usd(v: number | undefined): string {
@@ -137,24 +39,27 @@ function glance(model: ReportModel): string {
   const total = (f: (g: StageGlance) => number) => active.reduce((s, g) => s + f(g), 0);
   const cost = active.some((g) => g.costUsd !== undefined) ? total((g) => g.costUsd ?? 0) : undefined;
   const m = model.manifest;
-  const pseudo = m ? Object.keys(m.pseudoNews).length : undefined;
-  const summarized = model.glance.find((g) => g.stage === "summarize")?.answered ?? 0;
-  const titles = model.dist.titlesChanged;
-  // An answer equal to the original title enhanced nothing; without the originals (no --data) only answers can be counted.
-  const titleCards = titles
-    ? [["enhanced titles", int(titles.changed)], ...(titles.compared > titles.changed ? [["titles unchanged", int(titles.compared - titles.changed)]] : [])]
-    : [["titles answered (originals not read)", int(summarized)]];
+  const all = stages();
   const cards = [
-    ...titleCards,
-    ["profiled users", int(model.glance.find((g) => g.stage === "profile")?.answered ?? 0)],
-    ["cold users with pseudo-news", int(model.glance.find((g) => g.stage === "generate")?.answered ?? 0)],
-    ...(pseudo !== undefined ? [["pseudo-news rows merged", int(pseudo)]] : []),
+    ...all.flatMap((s) => s.report.cards(model.glance.find((g) => g.stage === s.name)?.answered ?? 0, m, model.dist).map(([k, v]) => [k, int(v)])),
     ["open failures", int(total((g) => g.openFailures))],
     ["tokens in / out", `${int(total((g) => g.usage.inputTokens))} / ${int(total((g) => g.usage.outputTokens))}`],
     ["cost", usd(cost)],
   ];
+  // Per split: its rows, pseudo-news among them, histories extended, news appended, and the lines of each users stage's file.
+  const userFiles = all.flatMap((s) => (s.merge.users ? [s.merge.users.count] : []));
+  const appended = all.flatMap((s) => (s.merge.appendsNews ? [s.merge.appendsNews.count] : []));
+  const split = (o: NonNullable<typeof m>["splits"][number]["output"]) =>
+    [
+      `${int(o.news)} news`,
+      `${int(o.pseudoNews)} pseudo-news`,
+      `${int(o.historiesExtended)} histories extended`,
+      ...appended.flatMap((c) => (o[c.key] === undefined ? [] : [`${int(o[c.key]!)} ${c.many}`])),
+      ...userFiles.map((c) => `${int(o[c.key] ?? 0)} ${c.many}`),
+    ].join(", ");
+  const options = all.flatMap((s) => Object.entries(s.report.options ?? {})).flatMap(([key, label]) => (m && key in m.options ? [` · ${esc(label)}: <code>${esc(String(m.options[key]))}</code>`] : []));
   const splits = m
-    ? `<p class="muted">Merged ${m.splits.map((s) => `<b>${esc(s.name)}</b> (${int(s.output.news)} news, ${int(s.output.pseudoNews)} pseudo-news, ${int(s.output.historiesExtended)} histories extended, ${int(s.output.profiles)} profiles)`).join(", ")} · titles: <code>${esc(m.options.title)}</code> · ${esc(describeAudit(m))}</p>`
+    ? `<p class="muted">Merged ${m.splits.map((s) => `<b>${esc(s.name)}</b> (${split(s.output)})`).join(", ")}${options.join("")} · ${esc(describeAudit(m))}</p>`
     : `<p class="muted">No manifest.json: the run has not been merged yet; showing the stage records.</p>`;
   return `<section id="glance"><h2>The run at a glance</h2>
 <div class="cards">${cards.map(([k, v]) => `<div class="card"><div class="v">${v}</div><div class="k">${k}</div></div>`).join("")}</div>
@@ -213,11 +118,14 @@ if(!u.recent.length)h.appendChild(el("div","muted","history not available"));els
 p.appendChild(el("h4",null,"profile"));if(u.topics){p.appendChild(el("div","l muted","topics"));var tp=el("div");u.topics.forEach(function(t){tp.appendChild(el("span","pill t",t));tp.appendChild(document.createTextNode(" "));});p.appendChild(tp);
 p.appendChild(el("div","l muted","regions"));var rg=el("div");(u.regions||[]).forEach(function(r){rg.appendChild(el("span","pill r",r));rg.appendChild(document.createTextNode(" "));});if(!(u.regions||[]).length)rg.appendChild(el("span","muted","no region"));p.appendChild(rg);}else p.appendChild(el("div","muted","no profile"));
 g.appendChild(el("h4",null,"pseudo-news"));if(u.pseudo&&u.pseudo.length){var ul=el("ul");u.pseudo.forEach(function(x){var li=el("li");li.appendChild(el("span","pill c",x.category));li.appendChild(document.createTextNode(" "));li.appendChild(el("span","enh",x.title));if(x.id)li.appendChild(el("span","id"," "+x.id));if(x.abstract)li.appendChild(el("div","abs",x.abstract));ul.appendChild(li);});g.appendChild(ul);}else g.appendChild(el("div","muted","not a cold user (none generated)"));
+if(u.picks&&u.picks.length){g.appendChild(el("h4",null,"picked news"));var pl=el("ul");u.picks.forEach(function(x){var li=el("li");if(x.category)li.appendChild(el("span","pill c",x.category));li.appendChild(document.createTextNode(" "+(x.title||"")));li.appendChild(el("span","id"," "+x.id));pl.appendChild(li);});g.appendChild(pl);}
 c.appendChild(h);c.appendChild(p);c.appendChild(g);d.appendChild(c);return d;},
+categories:function(c){var d=el("div","ex");d.dataset.kind="category";d.appendChild(el("div","id",c.id+(c.parent?" · in "+c.parent:"")+(c.newsCount!==undefined&&c.newsCount!==null?" · "+c.newsCount+(c.newsCount===1?" news item":" news items"):"")));
+var p=el("div","pair");pair(p,c.kind||"name",c.name);pair(p,"description",c.description,"enh");d.appendChild(p);return d;},
 failures:function(f){var d=el("div","ex");d.dataset.kind="failure";d.appendChild(el("div","id",f.stage+" · "+f.itemId+" · "+f.attempts+(f.attempts===1?" attempt":" attempts")));
 var p=el("div","pair");pair(p,"reason",f.reason);pair(p,"message",f.message);d.appendChild(p);if(f.lastAnswer){d.appendChild(el("div","l muted","last answer"));d.appendChild(el("pre",null,f.lastAnswer));}return d;}
 };
-var totals={news:data.newsTotal,users:data.usersTotal,failures:data.failuresTotal};
+var totals={news:data.newsTotal,users:data.usersTotal,categories:data.categoriesTotal,failures:data.failuresTotal};
 function draw(){
 var all=data[state.tab],q=state.q.toLowerCase(),items=q?all.filter(function(x){return hay(x).indexOf(q)>=0;}):all;
 var pages=Math.max(1,Math.ceil(items.length/PAGE));state.page=Math.min(Math.max(1,state.page),pages);
@@ -229,7 +137,7 @@ document.getElementById("prev").disabled=state.page<=1;document.getElementById("
 document.getElementById("count").textContent=items.length+" shown of "+all.length+" sampled ("+totals[state.tab].toLocaleString("en-US")+" in the run)";
 document.querySelectorAll(".tabs button").forEach(function(b){b.setAttribute("aria-selected",String(b.dataset.tab===state.tab));});
 var h="#tab="+state.tab+"&page="+state.page+(state.q?"&q="+encodeURIComponent(state.q):"");if(location.hash!==h)history.replaceState(null,"",h);}
-var m=/tab=(news|users|failures)/.exec(location.hash);if(m)state.tab=m[1];
+var m=/tab=(news|users|categories|failures)/.exec(location.hash);if(m)state.tab=m[1];
 m=/page=(\\d+)/.exec(location.hash);if(m)state.page=Number(m[1]);
 // A hand-typed "%" in the hash is not valid percent-encoding: keep it as typed rather than let the
 // URIError stop the script before anything is drawn.
@@ -256,13 +164,15 @@ export function scriptJson(value: unknown): string {
 }
 
 export function renderReport(model: ReportModel): string {
-  const figs = figures(model.dist);
+  const figs = figures(model);
   const name = basename(model.runDir);
   const data = {
     news: model.news,
     newsTotal: model.newsTotal,
     users: model.users,
     usersTotal: model.usersTotal,
+    categories: model.categories,
+    categoriesTotal: model.categoriesTotal,
     failures: model.failures,
     failuresTotal: model.failuresTotal,
   };
@@ -278,8 +188,8 @@ ${model.warnings.length ? `<section class="warn"><h2>Warnings</h2><ul>${model.wa
 ${glance(model)}
 <section id="charts"><h2>${esc(changedBy(model.glance))}</h2>${figs.length ? `<div class="charts">${figs.map((f) => `<figure id="fig-${f.id}"><figcaption><b>${esc(f.title)}</b>${esc(f.note)}</figcaption>${f.svg}</figure>`).join("\n")}</div>` : `<p class="muted">No stage records yet.</p>`}</section>
 <section id="examples"><h2>Examples</h2>
-<p class="muted">A fixed sample (chosen by a hash of the ID, the same on every run) of up to ${int(Math.max(model.news.length, model.users.length, model.failures.length))} items per list, so the page stays small at MIND scale.</p>
-<div class="tabs" role="tablist"><button data-tab="news">News (${int(model.news.length)})</button><button data-tab="users">Users (${int(model.users.length)})</button><button data-tab="failures">Failures (${int(model.failures.length)})</button>
+<p class="muted">A fixed sample (chosen by a hash of the ID, the same on every run) of up to ${int(Math.max(model.news.length, model.users.length, model.categories.length, model.failures.length))} items per list, so the page stays small at MIND scale.</p>
+<div class="tabs" role="tablist"><button data-tab="news">News (${int(model.news.length)})</button><button data-tab="users">Users (${int(model.users.length)})</button>${model.categoriesTotal > 0 ? `<button data-tab="categories">Categories (${int(model.categories.length)})</button>` : ""}<button data-tab="failures">Failures (${int(model.failures.length)})</button>
 <input id="filter" type="search" placeholder="filter the sample (ID, word, category…)"></div>
 <div class="pager"><button id="prev">‹ prev</button><span id="page"></span><button id="next">next ›</button><span id="count" class="muted"></span></div>
 <div id="list"></div>

@@ -1,21 +1,21 @@
 // The files of a run folder (`--out`), named in one place. Everything a stage paid for lives here.
 import { join } from "node:path";
 import { z } from "zod";
-import { Answerer, StageName, Usage } from "../engine/types.js";
+import { Answerer, Usage } from "../engine/types.js";
 
 export function runPaths(dir: string) {
   return {
     dir,
     /** Validated answers, append-only JSONL (StageRecord). */
-    records: (stage: StageName) => join(dir, `${stage}.jsonl`),
+    records: (stage: string) => join(dir, `${stage}.jsonl`),
     /** Items given up on, append-only JSONL (FailureRecord). */
-    failures: (stage: StageName) => join(dir, `${stage}.failures.jsonl`),
+    failures: (stage: string) => join(dir, `${stage}.failures.jsonl`),
     /** Message Batches submitted and not yet collected, written before polling starts. */
-    batches: (stage: StageName) => join(dir, `${stage}.batches.jsonl`),
+    batches: (stage: string) => join(dir, `${stage}.batches.jsonl`),
     /** The process writing a stage now (run/lock.ts). */
-    lock: (stage: StageName) => join(dir, `${stage}.lock`),
+    lock: (stage: string) => join(dir, `${stage}.lock`),
     /** What the last run of a stage was: StageMeta. */
-    stageMeta: (stage: StageName) => join(dir, `${stage}.meta.json`),
+    stageMeta: (stage: string) => join(dir, `${stage}.meta.json`),
     /** Merged MIND splits go to `<dir>/<split name>/`. */
     split: (name: string) => join(dir, name),
     /** Where merge wrote one user_profiles.tsv for all splits before profiles became per split; removed on --force. */
@@ -44,7 +44,8 @@ export type StageCounts = z.infer<typeof StageCounts>;
 
 /** Written at the end of each stage run; merge and report read it for the manifest. */
 export const StageMeta = z.object({
-  stage: StageName,
+  /** The stage's name (src/stages/registry.ts). */
+  stage: z.string().min(1),
   provider: Answerer,
   model: z.string(),
   /** sha256 of each prompt template file used, by file name. */

@@ -1,7 +1,9 @@
-// Flags shared by the stage commands (summarize, profile, generate) and the one config they parse to.
+// Flags every stage command takes and the config they parse to; a stage's own flags live in its
+// folder (Stage.flags) and extend this config.
 import { z } from "zod";
-import { zBool, zInt, zStringList, type OptionSpecs } from "../cli/command.js";
+import { zBool, zInt, zStringList, type OptionSpec, type OptionSpecs } from "../cli/command.js";
 import { EngineConfig } from "../engine/config.js";
+import { DEFAULT_COLD_MAX } from "../mind/history-rule.js";
 import { sha256 } from "../util/hash.js";
 
 export const DEFAULT_DATA = "mind-data/sample";
@@ -16,12 +18,31 @@ export const commonStageOptions: OptionSpecs = {
   lenient: { type: "boolean", description: "skip malformed input lines instead of stopping at the first" },
 };
 
-export const stageFlagOptions = {
-  recent: { type: "string", arg: "<n>", description: "clicks described per user, most recent first (default 30)" },
-  "cold-max": { type: "string", arg: "<n>", description: "a cold user has 1..n clicks in their earliest non-empty history (default 5)" },
-  k: { type: "string", arg: "<n>", description: "pseudo-news items per cold user, asked for in one request (default 2)" },
-  chain: { type: "boolean", description: "condition on the user's profile topics (UP→CG); needs profile records in --out" },
-} satisfies OptionSpecs;
+/** --cold-max of the stages over cold users: one spec, so augment and prompt take it once. */
+export const COLD_MAX_FLAG: OptionSpec = {
+  type: "string",
+  arg: "<n>",
+  description: `a cold user has 1..n clicks in their earliest non-empty history (default ${DEFAULT_COLD_MAX})`,
+};
+export const zColdMax = zInt(1, 1000).default(DEFAULT_COLD_MAX);
+
+/** --k of the stages that add news to cold users (generate, pick): one spec, so augment and prompt take it once. */
+export const K_FLAG: OptionSpec = {
+  type: "string",
+  arg: "<n>",
+  description: "news added per cold user, asked for in one request: generate's pseudo-news, pick's picks (default 2)",
+};
+export const zK = zInt(1, 20).default(2);
+
+/** Merge's --cold: what a cold user's history gets (generate's pseudo-news, pick's picked news, or both); generate and pick share it. */
+export const COLD_MODES = ["pseudo", "pick", "both"] as const;
+export type ColdMode = (typeof COLD_MODES)[number];
+export const COLD_FLAG: OptionSpec = {
+  type: "string",
+  arg: "<mode>",
+  description: "what cold users' histories get: pseudo (default: generate's pseudo-news) | pick (pick's picked news) | both",
+};
+export const ColdConfig = z.object({ cold: z.enum(COLD_MODES).default("pseudo") });
 
 export interface Shard {
   k: number;
@@ -37,7 +58,7 @@ const zShard = z
   })
   .refine((s) => s.n >= 1 && s.k >= 1 && s.k <= s.n, { error: "expected k/n with 1 ≤ k ≤ n" });
 
-/** One validated config for every stage command (and for `augment`, which runs them in turn). */
+/** The config every stage command parses to (and `augment`, which runs them in turn); each stage extends it with its own flags. */
 export const StageConfig = EngineConfig.extend({
   data: zStringList.default([DEFAULT_DATA]),
   out: z.string().min(1).default(DEFAULT_OUT),
@@ -45,12 +66,11 @@ export const StageConfig = EngineConfig.extend({
   shard: zShard.optional(),
   prompts: z.string().min(1).optional(),
   lenient: zBool.default(false),
-  recent: zInt(1, 1000).default(30),
-  "cold-max": zInt(1, 1000).default(5),
-  k: zInt(1, 20).default(2),
-  chain: zBool.default(false),
 });
 export type StageConfig = z.infer<typeof StageConfig>;
+
+/** What a stage runs with: StageConfig and the stage's own flags (in augment and prompt, every stage's). */
+export type StageCommandConfig = StageConfig & Record<string, unknown>;
 
 /** Shard of an item: the first 32 bits of sha256(ID) mod n, so it never depends on order or on the other items. */
 export function shardOf(itemId: string, n: number): number {
@@ -62,9 +82,3 @@ export function selectItems(ids: readonly string[], shard: Shard | undefined, li
   const mine = shard ? ids.filter((id) => shardOf(id, shard.n) === shard.k - 1) : [...ids];
   return limit === undefined ? mine : mine.slice(0, limit);
 }
-
-export const HISTORY_RULE_HELP = `Which history describes a user: MIND freezes a user's history per split, and a later split's
-history holds the clicks of an earlier split's impressions (its labels). Splits are ordered by their
-first impression; each user is asked once, from their earliest non-empty history, and the record keeps
-the split and clicks it was written from. merge uses an answer in a split only where that split's
-history holds all of those clicks (a past history may serve a later split, never the reverse).`;

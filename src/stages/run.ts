@@ -1,37 +1,26 @@
 // Drives a stage: data → catalog → items (--shard, --limit) → requests → engine → <out>/<stage>.meta.json.
 // The stage commands and `augment` (summarize → profile → generate --chain) call runStage.
 import { stat } from "node:fs/promises";
-import { existsSync } from "node:fs";
 import { relative, resolve } from "node:path";
-import { shownPath, UserError, type CommandContext } from "../cli/command.js";
+import { shownPath, type CommandContext } from "../cli/command.js";
 import { inputFolder, outputFolder } from "../cli/paths.js";
+import { MAX_COST_EXIT } from "../engine/budget.js";
 import { runEngine, type EngineSummary } from "../engine/engine.js";
-import { engineJsonl } from "../engine/store.js";
-import { StageRecord, type LlmRequest, type StageName } from "../engine/types.js";
+import type { LlmRequest } from "../engine/types.js";
 import { loadCandidates, loadCatalog, type Catalog } from "../mind/catalog.js";
-import { describeSources, holdsAll } from "../mind/history-rule.js";
 import { SkipLog } from "../mind/errors.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
-import { checkInputSplits } from "../run/input-check.js";
 import { runPaths, StageMeta } from "../run/folder.js";
-import { MAX_COST_EXIT } from "../engine/budget.js";
+import { checkInputSplits } from "../run/input-check.js";
 import { INTERRUPTED_EXIT, listenForInterrupt } from "../run/interrupt.js";
 import { acquireLock } from "../run/lock.js";
 import { writeFileAtomic } from "../util/atomic.js";
-import { generateStage } from "./generate.js";
-import type { StageConfig } from "./options.js";
+import { KINDS } from "./kinds.js";
+import type { StageCommandConfig } from "./options.js";
 import { selectItems } from "./options.js";
-import { ProfileOutput } from "./outputs.js";
-import { profileStage } from "./profile.js";
-import type { ChainProfile, Stage, StageInput, StageOptions } from "./stage.js";
-import { summarizeStage } from "./summarize.js";
+import { stageNamed } from "./registry.js";
+import type { Stage, StageInput } from "./stage.js";
 import { BUNDLED_PROMPTS_DIR, loadTemplate, templateHashes } from "./template.js";
-
-export const STAGES: Record<StageName, Stage> = { summarize: summarizeStage, profile: profileStage, generate: generateStage };
-
-export function stageOptionsOf(config: StageConfig): StageOptions {
-  return { recent: config.recent, coldMax: config["cold-max"], k: config.k, chain: config.chain };
-}
 
 /** Everything a stage needs except the choice of items: shared by runStage and the prompt command. */
 export interface PreparedStage {
@@ -42,13 +31,13 @@ export interface PreparedStage {
 
 /** `check` runs on the input splits before the catalog is loaded (runStage: the input check). */
 export async function prepareStage(
-  name: StageName,
-  config: StageConfig,
+  name: string,
+  config: StageCommandConfig,
   ctx: CommandContext,
   check?: (splits: SplitDir[]) => Promise<void>,
 ): Promise<PreparedStage> {
-  const stage = STAGES[name];
-  const options = stageOptionsOf(config);
+  const stage = stageNamed(name);
+  const options = stage.options(config);
   // Templates first: a typo in a prompt should not wait for a large catalog to load.
   const dir = config.prompts ? inputFolder(ctx.cwd, config.prompts, "--prompts") : BUNDLED_PROMPTS_DIR;
   const specs = stage.templates(options);
@@ -57,52 +46,11 @@ export async function prepareStage(
   const splits = await resolveSplits(config.data.map((d) => resolve(ctx.cwd, d)));
   await check?.(splits);
   const skipped = new SkipLog();
-  const catalog = await loadCatalog(splits, { lenient: config.lenient, skipped, newsOnly: name === "summarize" });
+  const catalog = await loadCatalog(splits, { lenient: config.lenient, skipped, newsOnly: !KINDS[stage.kind].needsBehaviors });
   if (skipped.count > 0) {
     ctx.stderr.write(`note: skipped ${skipped.count} malformed line(s) (--lenient), e.g. ${skipped.examples[0]?.message}\n`);
   }
   return { stage, input: { catalog, options, system, user }, promptHashes: templateHashes([system, user]) };
-}
-
-/**
- * generate --chain reads `<out>/profile.jsonl` (the last record of a user wins). A profile serves a
- * user only when it was written from clicks of their source history (a record without its source,
- * written before records kept one, does not). Users without such a profile are left out with a
- * note while they are at most --max-failure-share of the items (a profile run may fail a few
- * users); beyond that, or without the file, the run stops.
- */
-export async function loadProfiles(
-  out: string,
-  catalog: Catalog,
-  itemIds: readonly string[],
-  maxShare: number,
-  ctx: CommandContext,
-): Promise<{ profiles: Map<string, ChainProfile>; kept: string[] }> {
-  const file = runPaths(out).records("profile");
-  const shown = relative(ctx.cwd, file) || file;
-  if (!existsSync(file)) {
-    throw new UserError(`generate --chain needs the user profiles in ${shown}, which does not exist: run 'genre-mind profile --out ${relative(ctx.cwd, out) || "."}' with the same --data first`);
-  }
-  const wanted = new Set(itemIds);
-  const profiles = new Map<string, ChainProfile>();
-  // Streamed: a MIND-large profile file holds a million records, of which the cold users' are kept.
-  for await (const r of engineJsonl(file, StageRecord.extend({ output: ProfileOutput }))) {
-    if (!wanted.has(r.itemId)) continue;
-    const history = catalog.users.get(r.itemId)?.history ?? [];
-    if (r.source && holdsAll(new Set(history), r.source.clicks)) profiles.set(r.itemId, { output: r.output, source: r.source });
-    else profiles.delete(r.itemId);
-  }
-  const kept = itemIds.filter((id) => profiles.has(id));
-  const lacking = itemIds.length - kept.length;
-  if (lacking > 0) {
-    const examples = itemIds.filter((id) => !profiles.has(id)).slice(0, 3).join(", ");
-    const message = `${lacking} of ${itemIds.length} cold users have no profile written from their source history in ${shown} (e.g. ${examples})`;
-    if (lacking / itemIds.length > maxShare) {
-      throw new UserError(`generate --chain: ${message}: run 'genre-mind profile' over the same --data into the same --out first`);
-    }
-    ctx.stderr.write(`note: ${message}; they are left out of this run\n`);
-  }
-  return { profiles, kept };
 }
 
 export interface StageRun {
@@ -123,25 +71,22 @@ const REQUEST_SLICE = 512;
  */
 export async function buildRequests(
   prepared: PreparedStage,
-  config: StageConfig,
+  config: StageCommandConfig,
   ctx: CommandContext,
   only?: string[],
 ): Promise<{ requests: () => Iterable<LlmRequest>; items: string[] }> {
   const { stage, input } = prepared;
   let items = only ?? selectItems(stage.items(input.catalog, input.options), config.shard, config.limit);
-  if (input.options.chain) {
-    const { profiles, kept } = await loadProfiles(resolve(ctx.cwd, config.out), input.catalog, items, config["max-failure-share"], ctx);
-    input.profiles = profiles;
-    items = kept;
-  }
+  let made: unknown;
+  if (stage.prepare) ({ items, prepared: made } = await stage.prepare(input, items, { out: resolve(ctx.cwd, config.out), config, ctx }));
   if (stage.usesCandidates) input.candidates = await loadCandidates(input.catalog, new Set(items), { lenient: config.lenient });
   const requests = function* (): Generator<LlmRequest> {
-    for (let i = 0; i < items.length; i += REQUEST_SLICE) yield* stage.requests(input, items.slice(i, i + REQUEST_SLICE));
+    for (let i = 0; i < items.length; i += REQUEST_SLICE) yield* stage.requests(input, items.slice(i, i + REQUEST_SLICE), made);
   };
   return { requests, items };
 }
 
-export async function runStage(name: StageName, config: StageConfig, ctx: CommandContext): Promise<StageRun> {
+export async function runStage(name: string, config: StageCommandConfig, ctx: CommandContext): Promise<StageRun> {
   const out = outputFolder(ctx.cwd, config.out, "--out");
   // Taken first, so a second run on the same folder and stage refuses before loading anything; a dry
   // run writes nothing and needs no lock.
@@ -163,14 +108,15 @@ function exitCodeOf(summary: EngineSummary, interrupt?: AbortSignal): number {
   return summary.failedShareExceeded ? 1 : 0;
 }
 
-async function runStageLocked(name: StageName, config: StageConfig, ctx: CommandContext, out: string, interrupt?: AbortSignal): Promise<StageRun> {
+async function runStageLocked(name: string, config: StageCommandConfig, ctx: CommandContext, out: string, interrupt?: AbortSignal): Promise<StageRun> {
   const prepared = await prepareStage(name, config, ctx, async (splits) => {
     await checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) });
   });
+  const { stage } = prepared;
   const { requests, items } = await buildRequests(prepared, config, ctx);
-  if (config["dry-run"] && name !== "summarize") {
+  if (config["dry-run"] && stage.describeItems) {
     const { catalog, options } = prepared.input;
-    ctx.stdout.write(describeSources(name, catalog.users, catalog.timeline, items, name === "generate" ? options.coldMax : undefined));
+    ctx.stdout.write(stage.describeItems(catalog, options, items));
   }
   const summary = await runEngine({ stage: name, requests, items: items.length, runDir: out, interrupt }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
@@ -179,7 +125,7 @@ async function runStageLocked(name: StageName, config: StageConfig, ctx: Command
     provider: summary.provider,
     model: summary.model,
     promptHashes: prepared.promptHashes,
-    options: requestShapingOptions(name, config),
+    options: { ...stage.metaOptions(prepared.input.options), ...runOptions(config) },
     splits: await splitSizes(prepared.input.catalog),
     counts: summary.counts,
     usage: summary.usage,
@@ -190,11 +136,9 @@ async function runStageLocked(name: StageName, config: StageConfig, ctx: Command
   return { summary, meta, exitCode: exitCodeOf(summary, interrupt) };
 }
 
-function requestShapingOptions(name: StageName, config: StageConfig): Record<string, unknown> {
-  const common = { limit: config.limit ?? null, shard: config.shard ? `${config.shard.k}/${config.shard.n}` : null };
-  if (name === "profile") return { recent: config.recent, ...common };
-  if (name === "generate") return { coldMax: config["cold-max"], k: config.k, chain: config.chain, ...common };
-  return common;
+/** The options every stage meta records after the stage's own: which items a run took. */
+function runOptions(config: StageCommandConfig): Record<string, unknown> {
+  return { limit: config.limit ?? null, shard: config.shard ? `${config.shard.k}/${config.shard.n}` : null };
 }
 
 export async function splitSizes(catalog: Catalog): Promise<StageMeta["splits"]> {

@@ -1,4 +1,5 @@
 import { MindFormatError } from "../mind/errors.js";
+import { historyClass, type HistoryClass } from "../mind/history-rule.js";
 import { parseImpressions, readBehaviors } from "../mind/read.js";
 import { impressionMetrics, MeanAccumulator, METRIC_KEYS, METRIC_LABELS, type MetricKey } from "./metrics.js";
 import { PredictionReader, type PredictionFormat } from "./predictions.js";
@@ -52,9 +53,8 @@ export interface ScoreOptions {
   matchBy: MatchBy;
 }
 
-export function groupOf(historyLength: number, coldMax: number): Exclude<Group, "all"> {
-  if (historyLength === 0) return "empty";
-  return historyLength <= coldMax ? "cold" : "warm";
+export function groupOf(historyLength: number, coldMax: number): HistoryClass {
+  return historyClass(historyLength, coldMax);
 }
 
 class GroupTally {

@@ -1,17 +1,21 @@
 // profile (GENRE's user profiler): ordered interest topics and US-state regions per user.
-import categoryTopics from "../../data/vocab/category-topics.json" with { type: "json" };
-import gazetteer from "../../data/gazetteer/us-cities.json" with { type: "json" };
+import categoryTopics from "../../../data/vocab/category-topics.json" with { type: "json" };
+import gazetteer from "../../../data/gazetteer/us-cities.json" with { type: "json" };
 import { z } from "zod";
-import type { LlmRequest, ParseResult, RecordSource } from "../engine/types.js";
-import type { Catalog, CatalogNews } from "../mind/catalog.js";
-import { sha256 } from "../util/hash.js";
-import { entitiesOf, stateOfEntity } from "./entities.js";
-import { extractJson } from "../util/json.js";
-import { dedupe, normalizeRegion, normalizeTopic, quoteList } from "./normalize.js";
-import { ProfileOutput } from "./outputs.js";
-import type { Stage, StageInput, StageOptions } from "./stage.js";
-import { render } from "./template.js";
-import { TOPICS, US_STATES } from "./vocab.js";
+import { zInt, type OptionSpec } from "../../cli/command.js";
+import type { LlmRequest, ParseResult, RecordSource } from "../../engine/types.js";
+import type { Catalog, CatalogNews } from "../../mind/catalog.js";
+import { describeSources, HISTORY_RULE_HELP } from "../../mind/history-rule.js";
+import { sha256 } from "../../util/hash.js";
+import { entitiesOf, stateOfEntity } from "../entities.js";
+import { extractJson } from "../../util/json.js";
+import { dedupe, normalizeRegion, normalizeTopic, quoteList } from "../normalize.js";
+import type { Stage } from "../stage.js";
+import { render } from "../template.js";
+import { TOPICS, US_STATES } from "../vocab.js";
+import { profileMerge } from "./merge.js";
+import { profileReport } from "./report.js";
+import { ProfileOutput } from "./output.js";
 
 // profile-2: records carry their source (history-rule.ts); profile-1 records are asked again.
 export const PROFILE_SCHEMA_VERSION = "profile-2";
@@ -178,13 +182,42 @@ function offlineRowHash(n: CatalogNews): string {
 
 const OFFLINE_TABLES = sha256(JSON.stringify(categoryTopics), JSON.stringify(gazetteer));
 
-export const profileStage: Stage = {
+export interface ProfileOptions {
+  /** Clicks described, most recent first. */
+  recent: number;
+}
+
+const ProfileConfig = z.object({ recent: zInt(1, 1000).default(30) });
+const RECENT_FLAG: OptionSpec = { type: "string", arg: "<n>", description: "clicks described per user, most recent first (default 30)" };
+
+export const profileStage: Stage<ProfileOptions, ProfileOutput> = {
   name: "profile",
+  kind: "users",
+  command: {
+    summary: "profile every user with clicks: ordered topics (19-topic vocabulary) and US-state regions",
+    details: `Every user with a non-empty history is described by the numbered titles of their --recent most
+recent clicks (prompts/profile.*.md). Answer: {"topics": [...], "regions": [...]}, topics from
+data/vocab/topics.json (at least one), regions US states (may be empty). Near misses are mapped
+before validation (case, plurals, "TX" → "Texas", "tech" → "technology": data/vocab/aliases.json);
+any other value is invalid and is re-asked with the error.
+Offline: topics voted by the clicked news' categories/subcategories (data/vocab/category-topics.json),
+regions from their place entities through data/gazetteer/us-cities.json.
+
+${HISTORY_RULE_HELP}`,
+  },
+  flags: { recent: RECENT_FLAG },
+  config: ProfileConfig,
+  options: (config) => ({ recent: ProfileConfig.parse(config).recent }),
+  metaOptions: (options) => ({ recent: options.recent }),
+  output: ProfileOutput,
+  merge: profileMerge,
+  report: profileReport,
+  describeItems: (catalog, _options, items) => describeSources("profile", catalog.users, catalog.timeline, items),
   templates: () => ({
     system: { file: "profile.system.md", known: ["topic_vocabulary"], required: [] },
     user: { file: "profile.user.md", known: ["history", "count"], required: ["history"] },
   }),
-  items: (catalog: Catalog, options: StageOptions) =>
+  items: (catalog, options) =>
     [...catalog.users.keys()].filter((u) => profileClicks(catalog, u, options.recent).length > 0),
   whyNot(catalog, options, id) {
     const user = catalog.users.get(id);
@@ -193,7 +226,7 @@ export const profileStage: Stage = {
     if (profileClicks(catalog, id, options.recent).length === 0) return `none of user ${id}'s recent clicks is in the given news files`;
     return undefined;
   },
-  requests(input: StageInput, itemIds) {
+  requests(input, itemIds) {
     const system = render(input.system, { topic_vocabulary: TOPICS.join(", ") });
     return itemIds.map((id): LlmRequest<ProfileOutput> => {
       const clicks = profileClicks(input.catalog, id, input.options.recent);

@@ -1,14 +1,18 @@
 // summarize (GENRE's content summarizer): one enhanced title per news item.
-import gazetteer from "../../data/gazetteer/us-cities.json" with { type: "json" };
-import type { LlmRequest, ParseResult } from "../engine/types.js";
-import type { Catalog, CatalogNews } from "../mind/catalog.js";
-import { cleanGeneratedText } from "../mind/text.js";
-import { sha256 } from "../util/hash.js";
-import { entitiesOf, stateOfEntity } from "./entities.js";
-import type { SummarizeOutput } from "./outputs.js";
-import type { Stage, StageInput } from "./stage.js";
-import { render } from "./template.js";
-import { SUBCATEGORY_TABLES, subcategoryInWords } from "./subcategory.js";
+import gazetteer from "../../../data/gazetteer/us-cities.json" with { type: "json" };
+import { z } from "zod";
+import type { LlmRequest, ParseResult } from "../../engine/types.js";
+import type { Catalog, CatalogNews } from "../../mind/catalog.js";
+import { cleanGeneratedText } from "../../mind/text.js";
+import { sha256 } from "../../util/hash.js";
+import { entitiesOf, stateOfEntity } from "../entities.js";
+import { copiesInstructions, JSON_LIKE, markupIn, REPLY, shingles, unwrapQuotes } from "../plain-text.js";
+import type { Stage } from "../stage.js";
+import { SUBCATEGORY_TABLES, subcategoryInWords } from "../subcategory.js";
+import { render } from "../template.js";
+import { summarizeMerge } from "./merge.js";
+import { summarizeReport } from "./report.js";
+import { SummarizeOutput } from "./output.js";
 
 // summarize-2: JSON and markup answers are no longer accepted as titles, so stored summarize-1
 // answers (some of which were) are asked again.
@@ -23,45 +27,11 @@ const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
 // `[newtitle]` is the marker GENRE's prompt asked for; labels like "Enhanced title:" are the same idea.
 const LEADING_MARKER =
   /^\s*(?:\[\s*new\s*title\s*\]|(?:here\s+is|here's)?\s*(?:the|an|your)?\s*(?:new|enhanced|rewritten|improved)\s+(?:title|headline)\s*(?:is)?\s*:)\s*/i;
-// A chatty refusal or a reply about the task is not a title, whatever its length.
-const NOT_A_TITLE = /^(?:i'?m sorry|sorry,|i can(?:no|')t|i am unable|as an ai|sure[,!]|certainly[,!])/i;
 const INPUT_LABEL = /^\s*title\s*:|\b(?:abstract|category|sub-?category)\s*:/i;
-const WRAPPERS: [string, string][] = [['"', '"'], ["“", "”"], ["'", "'"], ["‘", "’"], ["«", "»"], ["**", "**"], ["*", "*"], ["`", "`"]];
-
-/** `"Title"` → `Title`, but `'Joker' beats 'Batman'` stays as it is. */
-function unwrap(line: string): string {
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const [open, close] of WRAPPERS) {
-      if (line.length <= open.length + close.length || !line.startsWith(open) || !line.endsWith(close)) continue;
-      const inner = line.slice(open.length, line.length - close.length);
-      if (inner.includes(open) || inner.includes(close)) continue;
-      line = inner.trim();
-      changed = true;
-    }
-  }
-  return line;
-}
 
 // Keys a model uses when it answers with JSON anyway; `{"title": "X"}` is read as X.
 const JSON_TITLE_KEYS = new Set(["title", "newtitle", "new title", "enhanced title", "headline"]);
 const WHOLE_FENCE = /^```[\w-]*[ \t]*\n?([\s\S]*?)\n?[ \t]*```$/;
-// Starts or ends like a JSON object or array, or opens with a quoted key and a value.
-const JSON_LIKE = /^\{|\}$|^\[\s*["{[]|["}\]]\s*\]$|^"[^"]*"\s*:\s*["{[\d]/;
-const MARKUP: [RegExp, string][] = [
-  [/<\/?[a-z][a-z0-9-]*(?:\s[^<>]*)?\/?>/i, "an HTML tag"],
-  [/&(?:[a-z]{2,8}|#\d{1,6}|#x[\da-f]{1,6});/i, "an HTML entity"],
-  [/```|`[^`]+`/, "a code span"],
-  [/\*\*\S[^*]*\*\*|__\S[^_]*__/, "Markdown bold"],
-  [/\[[^\]]+\]\([^)\s]+\)/, "a Markdown link"],
-  [/^(?:#{1,6}|>|[-*+•]|\d{1,2}[.)])\s/, "a Markdown heading, quote or list marker"],
-];
-
-/** What markup the line contains, unless the original title contains the same (then it is the news' own text). */
-function markupIn(line: string, original: string): string | undefined {
-  for (const [pattern, what] of MARKUP) if (pattern.test(line) && !pattern.test(original)) return what;
-  return undefined;
-}
 
 /**
  * An answer that is JSON, or fenced, is a title in disguise: `{"title": "X"}` (bare or fenced)
@@ -87,13 +57,6 @@ function unwrapStructured(text: string, original: string): { title: string } | {
   return { error: "the answer is JSON, not a title; answer with the enhanced title as one line of plain text, not JSON" };
 }
 
-/** 6-word sequences of the instructions: an answer containing one is (part of) a copy of them. */
-function shingles(text: string, n = 6): Set<string> {
-  const tokens = text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
-  const out = new Set<string>();
-  for (let i = 0; i + n <= tokens.length; i++) out.add(tokens.slice(i, i + n).join(" "));
-  return out;
-}
 
 export function parseSummary(raw: string, original: string, instructions: ReadonlySet<string>): ParseResult<SummarizeOutput> {
   let text = raw.trim().replace(LEADING_MARKER, "");
@@ -103,17 +66,15 @@ export function parseSummary(raw: string, original: string, instructions: Readon
   const lines = text.split(/\r?\n|\r/).map((l) => l.trim()).filter((l) => l.length > 0);
   if (lines.length === 0) return { ok: false, error: "the answer is empty; answer with the enhanced title" };
   if (lines.length > 1) return { ok: false, error: `the answer has ${lines.length} lines; answer with the enhanced title only, on one line, with no explanation` };
-  const line = unwrap(lines[0]!.replace(LEADING_MARKER, ""));
-  if (NOT_A_TITLE.test(line)) return { ok: false, error: "the answer is a reply, not a title; answer with the enhanced title only" };
+  const line = unwrapQuotes(lines[0]!.replace(LEADING_MARKER, ""));
+  if (REPLY.test(line)) return { ok: false, error: "the answer is a reply, not a title; answer with the enhanced title only" };
   if (JSON_LIKE.test(line) && !JSON_LIKE.test(original.trim())) {
     return { ok: false, error: "the answer looks like JSON; answer with the enhanced title as one line of plain text, not JSON" };
   }
   const markup = markupIn(line, original);
   if (markup) return { ok: false, error: `the answer contains markup (${markup}); answer with the enhanced title as one line of plain text` };
   if (INPUT_LABEL.test(line)) return { ok: false, error: "the answer repeats the input labels (Title:, Abstract:, Category:); answer with the enhanced title only" };
-  for (const s of shingles(line)) {
-    if (instructions.has(s)) return { ok: false, error: "the answer repeats the instructions; answer with the enhanced title only" };
-  }
+  if (copiesInstructions(line, instructions)) return { ok: false, error: "the answer repeats the instructions; answer with the enhanced title only" };
   const title = cleanGeneratedText(line);
   if (!title) return { ok: false, error: "the answer is empty; answer with the enhanced title" };
   const maxChars = Math.max(MAX_TITLE_CHARS, original.length + 60);
@@ -157,8 +118,24 @@ export function offlineSummary(news: CatalogNews): string {
 
 const OFFLINE_TABLES = sha256(SUBCATEGORY_TABLES, JSON.stringify(gazetteer));
 
-export const summarizeStage: Stage = {
+export const summarizeStage: Stage<Record<string, never>, SummarizeOutput> = {
   name: "summarize",
+  kind: "news",
+  command: {
+    summary: "enhance every news title with the LLM (GENRE's content summarizer)",
+    details: `Every distinct news ID of the given splits is asked once (an ID in train and dev counts once)
+with its title, abstract, category and subcategory (prompts/summarize.*.md). The answer must be
+one line of plain text: not empty, at most 40 words, not a copy of the instructions or of the input
+labels, not JSON or markup (HTML, Markdown); {"title": "X"} is read as X, any other JSON is re-asked.
+Offline: the title followed by the title-entity labels and subcategory it does not already say.`,
+  },
+  flags: {},
+  config: z.object({}),
+  options: () => ({}),
+  metaOptions: () => ({}),
+  output: SummarizeOutput,
+  merge: summarizeMerge,
+  report: summarizeReport,
   templates: () => ({
     system: { file: "summarize.system.md", known: [], required: [] },
     user: { file: "summarize.user.md", known: ["title", "abstract", "category", "subcategory"], required: ["title"] },
@@ -171,7 +148,7 @@ export const summarizeStage: Stage = {
     if (news.title.trim().length === 0) return `news ${id} has an empty title: nothing to enhance`;
     return undefined;
   },
-  requests(input: StageInput, itemIds) {
+  requests(input, itemIds) {
     const system = render(input.system, {});
     const instructions = shingles(system);
     return itemIds.map((id): LlmRequest<SummarizeOutput> => {

@@ -2,20 +2,25 @@
 // in one request; --chain conditions on the user's profile topics (UP→CG).
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { LlmRequest, ParseResult } from "../engine/types.js";
-import { recentClicks, type Catalog, type CatalogNews } from "../mind/catalog.js";
-import { cleanGeneratedText } from "../mind/text.js";
-import { MAX_TITLE_CHARS } from "./summarize.js";
-import { extractJson } from "../util/json.js";
-import { jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "./normalize.js";
-import type { GenerateOutput, PseudoNews } from "./outputs.js";
-import { CandidateGuard, isCold } from "../mind/history-rule.js";
-import { sha256 } from "../util/hash.js";
-import { newsTopics, numberedTitles, sourceOf } from "./profile.js";
-import type { Stage, StageInput, StageOptions } from "./stage.js";
-import { render } from "./template.js";
-import { TfIdfIndex } from "./tfidf.js";
-import { MIND_CATEGORIES } from "./vocab.js";
+import { zBool, type OptionSpec } from "../../cli/command.js";
+import type { LlmRequest, ParseResult } from "../../engine/types.js";
+import { recentClicks, type Catalog, type CatalogNews } from "../../mind/catalog.js";
+import { CandidateGuard, describeSources, HISTORY_RULE_HELP, historyClass, isCold } from "../../mind/history-rule.js";
+import { cleanGeneratedText } from "../../mind/text.js";
+import { sha256 } from "../../util/hash.js";
+import { extractJson } from "../../util/json.js";
+import { jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "../normalize.js";
+import { COLD_MAX_FLAG, K_FLAG, zColdMax, zK } from "../options.js";
+import { newsTopics, numberedTitles, sourceOf } from "../profile/index.js";
+import type { Stage } from "../stage.js";
+import { MAX_TITLE_CHARS } from "../summarize/index.js";
+import { render } from "../template.js";
+import { TfIdfIndex } from "../tfidf.js";
+import { MIND_CATEGORIES } from "../vocab.js";
+import { augmentChained, loadProfiles, type ChainProfile } from "./chain.js";
+import { generateMerge } from "./merge.js";
+import { generateReport } from "./report.js";
+import { GenerateOutput, type PseudoNews } from "./output.js";
 
 // generate-2: records carry their source and keep clear of the user's candidates (history-rule.ts).
 export const GENERATE_SCHEMA_VERSION = "generate-2";
@@ -48,12 +53,42 @@ export function generateJsonSchema(): Record<string, unknown> {
   };
 }
 
+export interface GenerateOptions {
+  /** The largest history of a cold user. */
+  coldMax: number;
+  /** Pseudo-news items per cold user. */
+  k: number;
+  /** Condition on profile topics (UP→CG). */
+  chain: boolean;
+}
+
+const GenerateConfig = z.object({ "cold-max": zColdMax, k: zK, chain: zBool.default(false) });
+const CHAIN_FLAG: OptionSpec = { type: "boolean", description: "condition on the user's profile topics (UP→CG); needs profile records in --out" };
+
+export function generateOptions(config: object): GenerateOptions {
+  const c = GenerateConfig.parse(config);
+  return { coldMax: c["cold-max"], k: c.k, chain: c.chain };
+}
+
 /** A cold user's history, most recent first, known news only (at most cold-max of them by definition). */
-export function coldClicks(catalog: Catalog, userId: string, options: StageOptions): CatalogNews[] | undefined {
+export function coldClicks(catalog: Catalog, userId: string, options: { coldMax: number }): CatalogNews[] | undefined {
   const user = catalog.users.get(userId);
-  if (!user || user.history.length === 0 || user.history.length > options.coldMax) return undefined;
+  if (!user || !isCold(user.history.length, options.coldMax)) return undefined;
   const clicks = recentClicks(user.history, options.coldMax).flatMap((id) => catalog.news.get(id) ?? []);
   return clicks.length > 0 ? clicks : undefined;
+}
+
+/** Why `id` is not a cold user (the items of generate and pick), or undefined when it is one. */
+export function whyNotCold(stage: string, catalog: Catalog, options: { coldMax: number }, id: string): string | undefined {
+  const user = catalog.users.get(id);
+  if (!user) return `no user ${id} in the given splits`;
+  const kind = historyClass(user.history.length, options.coldMax);
+  if (kind === "empty") return `user ${id} has an empty history in every split: ${stage} skips such users`;
+  if (kind === "warm") {
+    return `user ${id} has ${user.history.length} clicks in ${user.split}, their earliest non-empty history: not a cold user (1 to ${options.coldMax} clicks, see --cold-max)`;
+  }
+  if (!coldClicks(catalog, id, options)) return `none of user ${id}'s clicks is in the given news files`;
+  return undefined;
 }
 
 const RawItem = z.object({ title: z.string(), abstract: z.string().optional(), category: z.string(), retrievedFrom: z.string().optional() });
@@ -208,7 +243,7 @@ function catalogFingerprint(catalog: Catalog): string {
 /** One index and one fingerprint per catalog: built on first use, shared by every request of the run. */
 const retrieval = new WeakMap<Catalog, { index?: TfIdfIndex; fingerprint?: string }>();
 
-function retrievalOf(catalog: Catalog) {
+export function retrievalOf(catalog: Catalog) {
   let r = retrieval.get(catalog);
   if (!r) retrieval.set(catalog, (r = {}));
   return {
@@ -218,8 +253,37 @@ function retrievalOf(catalog: Catalog) {
   };
 }
 
-export const generateStage: Stage = {
+export const generateStage: Stage<GenerateOptions, GenerateOutput, ReadonlyMap<string, ChainProfile>> = {
   name: "generate",
+  kind: "users",
+  command: {
+    summary: "write k pseudo-news items for every cold user (GENRE's content generator; --chain for UP→CG)",
+    details: `A cold user has 1 to --cold-max clicks (empty histories are skipped); their history is shown as
+"(n) (category) title" lines (prompts/generate.*.md). One request asks for --k items
+{"title", "abstract", "category"}, category among the 18 MIND categories. Items must differ from
+each other and from the history: a title whose word set (lower case, function words dropped) has
+Jaccard similarity ≥ ${NEAR_COPY_JACCARD} with another is a near copy, and the answer is re-asked.
+--chain puts the user's profile topics before the history (prompts/generate.chain.user.md); it reads
+<out>/profile.jsonl and stops when it is missing or lacks more than --max-failure-share of the users.
+Offline: retrieval standing in for generation — the k most similar unread catalog news by TF-IDF
+over titles and abstracts, each marked with retrievedFrom.
+
+${HISTORY_RULE_HELP}`,
+  },
+  flags: { "cold-max": COLD_MAX_FLAG, k: K_FLAG, chain: CHAIN_FLAG },
+  config: GenerateConfig,
+  options: generateOptions,
+  metaOptions: (options) => ({ coldMax: options.coldMax, k: options.k, chain: options.chain }),
+  output: GenerateOutput,
+  merge: generateMerge,
+  report: generateReport,
+  augment: augmentChained,
+  describeItems: (catalog, options, items) => describeSources("generate", catalog.users, catalog.timeline, items, options.coldMax),
+  async prepare(input, items, at) {
+    if (!input.options.chain) return { items, prepared: new Map() };
+    const { profiles, kept } = await loadProfiles(at.out, input.catalog, items, at.config["max-failure-share"], at.ctx);
+    return { items: kept, prepared: profiles };
+  },
   templates: (options) => ({
     system: { file: "generate.system.md", known: ["category_vocabulary", "k"], required: [] },
     user: options.chain
@@ -227,18 +291,9 @@ export const generateStage: Stage = {
       : { file: "generate.user.md", known: ["history", "k"], required: ["history"] },
   }),
   usesCandidates: true,
-  items: (catalog: Catalog, options: StageOptions) => [...catalog.users.keys()].filter((u) => coldClicks(catalog, u, options) !== undefined),
-  whyNot(catalog, options, id) {
-    const user = catalog.users.get(id);
-    if (!user) return `no user ${id} in the given splits`;
-    if (user.history.length === 0) return `user ${id} has an empty history in every split: generate skips such users`;
-    if (!isCold(user.history.length, options.coldMax)) {
-      return `user ${id} has ${user.history.length} clicks in ${user.split}, their earliest non-empty history: not a cold user (1 to ${options.coldMax} clicks, see --cold-max)`;
-    }
-    if (!coldClicks(catalog, id, options)) return `none of user ${id}'s clicks is in the given news files`;
-    return undefined;
-  },
-  requests(input: StageInput, itemIds) {
+  items: (catalog, options) => [...catalog.users.keys()].filter((u) => coldClicks(catalog, u, options) !== undefined),
+  whyNot: (catalog, options, id) => whyNotCold("generate", catalog, options, id),
+  requests(input, itemIds, profiles) {
     const { catalog, options } = input;
     const system = render(input.system, { category_vocabulary: MIND_CATEGORIES.join(", "), k: String(options.k) });
     const jsonSchema = generateJsonSchema();
@@ -251,7 +306,7 @@ export const generateStage: Stage = {
       const shown = input.candidates?.get(id) ?? [];
       const values: Record<string, string> = { history: numberedTitles(history, true), k: String(options.k) };
       const source = sourceOf(catalog, id, history);
-      const profile = input.profiles?.get(id);
+      const profile = profiles?.get(id);
       if (options.chain) {
         if (!profile) throw new Error(`generate --chain: no profile for user ${id}`);
         values.topics = profile.output.topics.join(", ");

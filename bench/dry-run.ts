@@ -1,0 +1,35 @@
+// npm run bench:dry-run -- [--stages describe,pick,factors] [--scale 1] [--provider anthropic] [--model …]
+// What each stage would cost on MIND-small: `--dry-run` of each stage over a MIND-small-shaped
+// synthetic pair of splits (bench/mind-small.ts), nothing sent. The figures in the README come from here.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { runCli } from "../src/cli/main.js";
+import { scaled, writeMindSmallShaped } from "./mind-small.js";
+
+const { values } = parseArgs({
+  options: {
+    stages: { type: "string", default: "describe,pick,factors" },
+    scale: { type: "string", default: "1" },
+    provider: { type: "string", default: "anthropic" },
+    model: { type: "string" },
+  },
+});
+
+const root = await mkdtemp(join(tmpdir(), "gm-bench-dry-run-"));
+try {
+  const shape = scaled(Number(values.scale));
+  const { train, dev } = await writeMindSmallShaped(root, shape);
+  process.stdout.write(`MIND-small-shaped synthetic splits: ${shape.news.toLocaleString("en-US")} news, ${shape.usersPerSplit.toLocaleString("en-US")} users per split, ${shape.subcategories} subcategories\n\n`);
+  const ctx = { env: {}, stdout: process.stdout, stderr: process.stderr, cwd: root };
+  for (const stage of values.stages.split(",")) {
+    const argv = [stage, "--data", train, "--data", dev, "--out", join(root, "run"), "--provider", values.provider, "--dry-run"];
+    if (values.model) argv.push("--model", values.model);
+    const code = await runCli(argv, ctx);
+    if (code !== 0) process.exitCode = code;
+    process.stdout.write("\n");
+  }
+} finally {
+  await rm(root, { recursive: true, force: true });
+}

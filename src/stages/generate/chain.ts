@@ -1,0 +1,84 @@
+// generate --chain (GENRE's UP→CG): the profile records a chained prompt shows, and how augment
+// chains by default.
+import { existsSync } from "node:fs";
+import { relative } from "node:path";
+import { z } from "zod";
+import { UserError, zBool, type CommandContext } from "../../cli/command.js";
+import { engineJsonl } from "../../engine/store.js";
+import { StageRecord, type RecordSource } from "../../engine/types.js";
+import type { Catalog } from "../../mind/catalog.js";
+import { holdsAll } from "../../mind/history-rule.js";
+import { runPaths } from "../../run/folder.js";
+import { ProfileOutput } from "../profile/output.js";
+import type { AugmentHook } from "../stage.js";
+
+export interface ChainProfile {
+  output: ProfileOutput;
+  source: RecordSource;
+}
+
+/**
+ * generate --chain reads `<out>/profile.jsonl` (the last record of a user wins). A profile serves a
+ * user only when it was written from clicks of their source history (a record without its source,
+ * written before records kept one, does not). Users without such a profile are left out with a
+ * note while they are at most --max-failure-share of the items (a profile run may fail a few
+ * users); beyond that, or without the file, the run stops.
+ */
+export async function loadProfiles(
+  out: string,
+  catalog: Catalog,
+  itemIds: readonly string[],
+  maxShare: number,
+  ctx: CommandContext,
+): Promise<{ profiles: Map<string, ChainProfile>; kept: string[] }> {
+  const file = runPaths(out).records("profile");
+  const shown = relative(ctx.cwd, file) || file;
+  if (!existsSync(file)) {
+    throw new UserError(`generate --chain needs the user profiles in ${shown}, which does not exist: run 'genre-mind profile --out ${relative(ctx.cwd, out) || "."}' with the same --data first`);
+  }
+  const wanted = new Set(itemIds);
+  const profiles = new Map<string, ChainProfile>();
+  // Streamed: a MIND-large profile file holds a million records, of which the cold users' are kept.
+  for await (const r of engineJsonl(file, StageRecord.extend({ output: ProfileOutput }))) {
+    if (!wanted.has(r.itemId)) continue;
+    const history = catalog.users.get(r.itemId)?.history ?? [];
+    if (r.source && holdsAll(new Set(history), r.source.clicks)) profiles.set(r.itemId, { output: r.output, source: r.source });
+    else profiles.delete(r.itemId);
+  }
+  const kept = itemIds.filter((id) => profiles.has(id));
+  const lacking = itemIds.length - kept.length;
+  if (lacking > 0) {
+    const examples = itemIds.filter((id) => !profiles.has(id)).slice(0, 3).join(", ");
+    const message = `${lacking} of ${itemIds.length} cold users have no profile written from their source history in ${shown} (e.g. ${examples})`;
+    if (lacking / itemIds.length > maxShare) {
+      throw new UserError(`generate --chain: ${message}: run 'genre-mind profile' over the same --data into the same --out first`);
+    }
+    ctx.stderr.write(`note: ${message}; they are left out of this run\n`);
+  }
+  return { profiles, kept };
+}
+
+const AugmentChain = z.object({
+  // GENRE's stronger variant (UP→CG) is the default in augment; the generate command defaults to false.
+  chain: zBool.default(true),
+  "no-chain": zBool.default(false),
+});
+
+/** augment chains generate on the profiles it has just written, unless told not to. */
+export const augmentChained: AugmentHook = {
+  flags: {
+    chain: { type: "string", arg: "<true|false>", description: "condition generate on the profile topics (UP→CG; default true)" },
+    "no-chain": { type: "boolean", description: "same as --chain false: plain generate (CG)" },
+  },
+  config: AugmentChain,
+  configure(config, out, ctx) {
+    const c = AugmentChain.parse(config);
+    let chain = c.chain && !c["no-chain"];
+    if (chain && config["dry-run"] && !existsSync(runPaths(out).records("profile"))) {
+      // A dry run stores no profiles, and the chained prompt needs them: estimate the plain prompt.
+      ctx.stderr.write("augment: dry run without stored profiles: generate is estimated without --chain\n");
+      chain = false;
+    }
+    return { config: { ...config, chain }, note: chain ? " (chained on the profiles)" : undefined };
+  },
+};

@@ -1,0 +1,217 @@
+// describe wired in: its command offline and against the fake Anthropic API (validation, repair),
+// `prompt`, merge (category_descriptions.tsv, --describe title|abstract), `import
+// category-descriptions`, augment --stages and the report.
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { StageRecord } from "../src/engine/types.js";
+import { Manifest } from "../src/merge/manifest.js";
+import { collectReport } from "../src/report/collect.js";
+import { writeReport } from "../src/report/report.js";
+import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
+import { runCliCaptured } from "./helpers/cli.js";
+import { makeFixture, NEWS } from "./stages.fixture.js";
+
+const read = (...p: string[]) => readFile(join(...p), "utf8");
+const lines = (text: string) => text.split("\n").filter(Boolean).map((l) => l.split("\t"));
+async function records(out: string, stage: string): Promise<StageRecord[]> {
+  const text = await readFile(join(out, `${stage}.jsonl`), "utf8").catch(() => "");
+  return text.split("\n").filter(Boolean).map((l) => StageRecord.parse(JSON.parse(l)));
+}
+
+const CATEGORIES = ["sports", "finance", "weather", "health", "news", "travel", "autos"];
+const SUBCATEGORIES = ["football_nfl", "markets", "weathertopstories", "medical", "newsworld", "traveltripideas", "autosnews"];
+const ITEMS = [...CATEGORIES.map((c) => `category:${c}`), ...SUBCATEGORIES.map((s) => `subcategory:${s}`)];
+
+describe("describe offline", () => {
+  it("describes every category and subcategory once; prompt and --dry-run name them", async () => {
+    const { root, data, out } = await makeFixture();
+    const dry = await runCliCaptured(["describe", "--data", data, "--out", out, "--dry-run"], { cwd: root });
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain("describe: one request per category (7) and subcategory (7) of the news");
+    const r = await runCliCaptured(["describe", "--data", data, "--out", out], { cwd: root });
+    expect(r.code, r.stderr).toBe(0);
+    const recs = await records(out, "describe");
+    expect(recs.map((x) => x.itemId)).toEqual(ITEMS);
+    expect(recs.find((x) => x.itemId === "subcategory:football_nfl")!.output).toEqual({
+      description: "NFL is a subcategory of news within the sports category. Stories in it most often mention texans, colts, overtime, beat, thriller, coach, praises and defense. It is described here from the titles of 2 stories.",
+    });
+
+    const prompt = await runCliCaptured(["prompt", "describe", "subcategory:markets", "--data", data], { cwd: root });
+    expect(prompt.code).toBe(0);
+    expect(prompt.stdout).toContain("Kind: subcategory\nName: markets\nCategory: finance\nExample titles:\n(1) Stocks rally as the Fed holds rates steady\n(2) Stock market rally continues for third day");
+    const bad = await runCliCaptured(["prompt", "describe", "markets", "--data", data], { cwd: root });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/'markets' names no category item: write category:<name> or subcategory:<name>/);
+    expect((await runCliCaptured(["prompt", "describe", "category:golf", "--data", data], { cwd: root })).stderr).toMatch(/no category 'golf' in the given splits/);
+  });
+});
+
+describe("describe against the fake Anthropic API", () => {
+  let fake: FakeAnthropic | undefined;
+  afterEach(async () => {
+    await fake?.close();
+    fake = undefined;
+  });
+
+  it("strips a label, re-asks JSON, a list, two paragraphs and a short answer, and stores one line", async () => {
+    const long = (what: string) => `${what} covers the subjects, people and events of its field: results, trades, injuries, previews, analysis and the decisions that shape each season for teams, fans and the wider public.`;
+    fake = await createFakeAnthropic({
+      answer: (body: FakeMessageRequest, info) => {
+        const name = /^Name: (.*)$/m.exec(blockText(body.messages[0]!.content))![1]!;
+        if (info.n > 1) return long(`News about ${name}`);
+        if (name === "football_nfl") return `Description: "${long("The National Football League")}"`;
+        if (name === "markets") return JSON.stringify({ description: long("Markets") });
+        if (name === "medical") return `- ${long("Medical news")}`;
+        if (name === "newsworld") return `${long("World news")}\n\n${long("It also")}`;
+        if (name === "sports") return "Sports.";
+        return long(`The ${name} category`);
+      },
+    });
+    const { root, data, out } = await makeFixture();
+    const r = await runCliCaptured(["describe", "--data", data, "--out", out, "--provider", "anthropic", "--base-url", fake.url], { cwd: root, env: { ANTHROPIC_API_KEY: "test-key" } });
+    expect(r.code, r.stderr).toBe(0);
+    const recs = new Map((await records(out, "describe")).map((x) => [x.itemId, x]));
+    expect(recs.size).toBe(14);
+    expect(recs.get("subcategory:football_nfl")!.output).toEqual({ description: long("The National Football League") });
+    expect(recs.get("subcategory:football_nfl")!.attempts).toBe(1);
+    for (const id of ["subcategory:markets", "subcategory:medical", "subcategory:newsworld", "category:sports"]) {
+      expect(recs.get(id)!.attempts, id).toBe(2);
+      expect((recs.get(id)!.output as { description: string }).description).toMatch(/^News about /);
+    }
+    const errors = fake.log
+      .map((l) => l.body as FakeMessageRequest | undefined)
+      .filter((b): b is FakeMessageRequest => b !== undefined && b.messages.length === 3)
+      .map((b) => blockText(b.messages[2]!.content))
+      .join("\n");
+    expect(errors).toMatch(/the answer is JSON or code/);
+    expect(errors).toMatch(/markup \(a Markdown heading, quote or list marker\)/);
+    expect(errors).toMatch(/the answer has 2 paragraphs/);
+    expect(errors).toMatch(/the description is too short \(1 words\)/);
+  });
+});
+
+describe("describe through merge", () => {
+  it("writes category_descriptions.tsv always, and puts the descriptions into titles or abstracts on request", async () => {
+    const { root, data, out } = await makeFixture();
+    expect((await runCliCaptured(["describe", "--data", data, "--out", out], { cwd: root })).code).toBe(0);
+    const descriptions = new Map((await records(out, "describe")).map((x) => [x.itemId, (x.output as { description: string }).description]));
+
+    const none = await runCliCaptured(["merge", "--data", data, "--out", out], { cwd: root });
+    expect(none.code, none.stderr).toBe(0);
+    const file = lines(await read(out, "category_descriptions.tsv"));
+    // Categories, then subcategories, each by name.
+    expect(file.map((f) => `${f[0]}:${f[1]}`)).toEqual([...CATEGORIES.map((c) => `category:${c}`).sort(), ...SUBCATEGORIES.map((s) => `subcategory:${s}`).sort()]);
+    expect(file.every((f) => f.length === 3 && f[2] === descriptions.get(`${f[0]}:${f[1]}`))).toBe(true);
+    const input = await read(data, "train", "news.tsv");
+    expect(await read(out, "train", "news.tsv")).toBe(input);
+    const manifest = Manifest.parse(JSON.parse(await read(out, "manifest.json")));
+    expect(manifest.options.describe).toBe("none");
+    expect(manifest.files.beside).toEqual(["category_descriptions.tsv"]);
+    expect(manifest.files.categoryDescriptionsColumns).toEqual(["Kind", "Name", "Description"]);
+    expect(manifest.stages.describe!.counts).toMatchObject({ items: 14, merged: 14, missing: 0 });
+
+    const nfl = descriptions.get("subcategory:football_nfl")!;
+    const title = await runCliCaptured(["merge", "--data", data, "--out", out, "--describe", "title", "--force"], { cwd: root });
+    expect(title.code, title.stderr).toBe(0);
+    expect(title.stdout).toMatch(/train\/: 9 news \(0 pseudo-news\), 0 enhanced titles, 9 described news rows/);
+    const titled = lines(await read(out, "train", "news.tsv"));
+    expect(titled[0]!.slice(3, 5)).toEqual([`Texans beat Colts in overtime thriller [SEP] ${nfl}`, "Houston rallied late to win at home."]);
+    // Behaviors are copied byte for byte: describe adds nothing to histories.
+    for (const split of ["train", "dev"]) expect(await read(out, split, "behaviors.tsv")).toBe(await read(data, split, "behaviors.tsv"));
+
+    const abstract = await runCliCaptured(["merge", "--data", data, "--out", out, "--describe", "abstract", "--force"], { cwd: root });
+    expect(abstract.code, abstract.stderr).toBe(0);
+    const abstracts = lines(await read(out, "dev", "news.tsv"));
+    expect(abstracts[0]!.slice(3, 5)).toEqual(["Texans beat Colts in overtime thriller", `${nfl} Houston rallied late to win at home.`]);
+    // N3 has no abstract: the description is the abstract.
+    expect(abstracts[2]![4]).toBe(descriptions.get("subcategory:weathertopstories"));
+    expect(abstracts.every((f, i) => f.length === 8 && [0, 1, 2, 3, 5, 6, 7].every((c) => f[c] === NEWS[i]![c]))).toBe(true);
+
+    const bad = await runCliCaptured(["merge", "--data", data, "--out", out, "--describe", "both", "--force"], { cwd: root });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--describe/);
+  });
+
+  it("gives pseudo-news rows their category's description under --describe title", async () => {
+    const { root, data, out } = await makeFixture();
+    for (const stage of ["describe", "generate"]) expect((await runCliCaptured([stage, "--data", data, "--out", out], { cwd: root })).code).toBe(0);
+    const r = await runCliCaptured(["merge", "--data", data, "--out", out, "--describe", "title"], { cwd: root });
+    expect(r.code, r.stderr).toBe(0);
+    const pseudo = lines(await read(out, "dev", "news.tsv")).filter((f) => f[2] === "generated");
+    expect(pseudo.length).toBeGreaterThan(0);
+    const descriptions = new Map((await records(out, "describe")).map((x) => [x.itemId, (x.output as { description: string }).description]));
+    for (const f of pseudo) expect(f[3]!.endsWith(` [SEP] ${descriptions.get(`category:${f[1]}`)}`), f[3]).toBe(true);
+  });
+});
+
+describe("import category-descriptions", () => {
+  it("turns the published JSON into describe records that merge uses; importing again appends nothing", async () => {
+    const { root, data, out } = await makeFixture();
+    const text = (what: string) => `${what} covers league results, player trades, injuries, coaching changes, the draft and the playoff race, with previews and analysis of each week's games.`;
+    const json = JSON.stringify([
+      { category: "football_nfl", description: text("The NFL subcategory") },
+      { category: "sports", description: text("Sports news") },
+      { category: "golf", description: text("Golf") },
+      { category: "markets", description: "Markets." },
+    ], null, 4);
+    await writeFile(join(root, "gpt4.json"), json);
+    const argv = ["import", "category-descriptions", "gpt4.json", "--data", data, "--out", "run"];
+    const r = await runCliCaptured(argv, { cwd: root });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("describe: 3 items → 2 records, 1 failure written");
+    expect(r.stdout).toMatch(/gpt4\.json: 4 entries; 2 items imported; refused: (not in --data 1, invalid answer 1|invalid answer 1, not in --data 1); names not in --data: golf/);
+    const recs = await records(out, "describe");
+    expect(recs.map((x) => [x.itemId, x.provider, x.model, x.origin])).toEqual([
+      ["subcategory:football_nfl", "imported", "gpt-4", [{ file: "gpt4.json", line: 2 }]],
+      ["category:sports", "imported", "gpt-4", [{ file: "gpt4.json", line: 6 }]],
+    ]);
+    const again = await runCliCaptured(argv, { cwd: root });
+    expect(again.stdout).toContain("(3 already in run from an earlier import)");
+    expect(await records(out, "describe")).toHaveLength(2);
+
+    // A later offline run asks only the items the import did not answer.
+    const offline = await runCliCaptured(["describe", "--data", data, "--out", out], { cwd: root });
+    expect(offline.stdout + offline.stderr).toMatch(/14 items, 12 done, 2 cached/);
+    expect((await runCliCaptured(["merge", "--data", data, "--out", out], { cwd: root })).code).toBe(0);
+    expect(await read(out, "category_descriptions.tsv")).toContain(`subcategory\tfootball_nfl\t${text("The NFL subcategory")}\n`);
+
+    const misuse = await runCliCaptured([...argv, "--variant", "plain"], { cwd: root });
+    expect(misuse.code).toBe(2);
+    expect(misuse.stderr).toMatch(/--variant is for 'import once' only/);
+  });
+});
+
+describe("augment --stages", () => {
+  it("runs GENRE's three by default, the named stages otherwise, and refuses an unknown name", async () => {
+    const { root, data, out } = await makeFixture();
+    const plain = await runCliCaptured(["augment", "--data", data, "--out", out], { cwd: root });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).not.toMatch(/augment: describe/);
+    expect(await records(out, "describe")).toEqual([]);
+    const chosen = await runCliCaptured(["augment", "--data", data, "--out", out, "--stages", "describe", "--force", "--describe", "title"], { cwd: root });
+    expect(chosen.code, chosen.stderr).toBe(0);
+    expect(chosen.stderr.match(/^augment: \w+/gm)).toEqual(["augment: describe", "augment: merge"]);
+    expect(await records(out, "describe")).toHaveLength(14);
+    // Merge uses every stage's records in --out: summarize's enhanced title, then the description.
+    expect(lines(await read(out, "train", "news.tsv"))[0]![3]).toMatch(/^Texans beat Colts in overtime thriller \(.*\) \[SEP\] NFL is a subcategory/);
+    const bad = await runCliCaptured(["augment", "--data", data, "--out", out, "--stages", "summarize,descibe"], { cwd: root });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--stages: 'descibe' is not a stage: expected a comma-separated list of summarize, profile, generate, describe/);
+  });
+});
+
+describe("describe in the report", () => {
+  it("draws the description lengths and lists the categories with their descriptions", async () => {
+    const { root, data, out } = await makeFixture();
+    expect((await runCliCaptured(["augment", "--data", data, "--out", out, "--stages", "describe"], { cwd: root })).code).toBe(0);
+    const model = await collectReport(out);
+    expect(model.dist.descriptionWords?.category).toHaveLength(7);
+    expect(model.categoriesTotal).toBe(14);
+    expect(model.categories.find((c) => c.id === "subcategory:markets")).toMatchObject({ kind: "subcategory", name: "markets", newsCount: 2, parent: "finance" });
+    const html = await readFile((await writeReport(out)).path, "utf8");
+    expect(html).toContain(`data-chart="description-length"`);
+    expect(html).toContain(`<button data-tab="categories">Categories (14)</button>`);
+    expect(html).toMatch(/Categories described|category descriptions/);
+  });
+});
