@@ -5,7 +5,7 @@ import type { PendingItem } from "./plan.js";
 import type { StageSession } from "./session.js";
 
 /** Answers accepted before their lines are waited for: the appender coalesces them into few writes. */
-const IN_FLIGHT = 2048;
+const IN_FLIGHT = 256;
 
 export async function runOffline(session: StageSession, items: AsyncIterable<PendingItem>): Promise<void> {
   let inFlight: Promise<unknown>[] = [];

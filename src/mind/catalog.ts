@@ -38,6 +38,7 @@ export async function loadCatalog(splits: SplitDir[], opts: CatalogOptions = {})
   const news = new Map<string, CatalogNews>();
   const times = new Map<string, SplitTime>();
   const ids = new NewsIndex();
+  const text = new NewsText();
   const users = new UserTable(ids, splits.map((s) => s.name));
   for (const [dataIndex, split] of splits.entries()) {
     for await (const row of readNews(split.newsFile, opts)) {
@@ -46,110 +47,287 @@ export async function loadCatalog(splits: SplitDir[], opts: CatalogOptions = {})
         known.inSplits.push(split.name);
         continue;
       }
-      news.set(row.id, {
-        id: row.id,
-        category: owned(row.category),
-        subcategory: owned(row.subcategory),
-        title: owned(row.title),
-        abstract: owned(row.abstract),
-        url: owned(row.url),
-        titleEntities: owned(row.titleEntities),
-        abstractEntities: owned(row.abstractEntities),
-        split: split.name,
-        inSplits: [split.name],
-      });
+      news.set(row.id, text.add(row, split.name));
       ids.add(row.id);
     }
     if (opts.newsOnly) continue;
     // A user's History is the same on every row of a split (validate checks it): the first row's is
     // kept. A user new to the catalog takes it at once; for one met in an earlier split, which of the
     // two is the source is known only when this split's earliest impression is.
-    const known = new Set<string>(users.keys());
-    const later = new Map<string, string>();
+    const before = users.size;
+    const later = new Map<string, number>();
     let start = Number.NaN;
     for await (const rows of readRawBehaviorBatches(split.behaviorsFile, opts)) {
       for (const row of rows) {
         start = earlier(start, parseMindTime(row.time));
-        if (!known.has(row.userId)) {
-          if (!users.has(row.userId)) users.set(row.userId, ids.encode(row.historyColumn), dataIndex);
-        } else if (!later.has(row.userId)) later.set(row.userId, ids.encode(row.historyColumn));
+        const u = users.indexOf(row.userId);
+        if (u === undefined) users.add(row.userId, users.histories.add(ids, row.historyColumn), dataIndex);
+        else if (u < before && !later.has(row.userId)) later.set(row.userId, users.histories.add(ids, row.historyColumn));
       }
     }
     const time: SplitTime = { name: split.name, dataIndex, start };
     times.set(split.name, time);
     for (const [userId, history] of later) {
-      const was = users.splitOf(userId)!;
-      if (history.length > 0 && replacesSource(time, was === NO_SPLIT ? undefined : times.get(splits[was]!.name))) users.set(userId, history, dataIndex);
+      const u = users.indexOf(userId)!;
+      const was = users.splitAt(u);
+      if (users.histories.length(history) > 0 && replacesSource(time, was === NO_SPLIT ? undefined : times.get(splits[was]!.name))) users.replace(u, history, dataIndex);
     }
   }
   return { splits, timeline: timeOrder([...times.values()]), news, users };
 }
 
-const LATIN1 = /^[\x00-\xff]*$/;
+/** The text fields of a news row, in the order NewsText stores them. */
+const TEXT_FIELDS = ["title", "abstract", "url", "titleEntities", "abstractEntities"] as const;
+type TextField = (typeof TEXT_FIELDS)[number];
+const STORE_BLOCK = 1 << 22;
 
 /**
- * A field as a string of its own. A field read from news.tsv is a slice of a ~1 MB chunk of the
- * file and keeps the whole chunk alive; a chunk with one curly quote is stored two bytes a character.
- * Copied out, a field takes one byte a character unless it needs two.
+ * The text of every news row in UTF-8 blocks off the JS heap (at MIND-large ~160k rows, ~70 MB);
+ * a catalog news item decodes a field each time it is read. A field read from news.tsv is a slice of
+ * a 1 MB chunk of the file: held as such, it would keep the whole chunk alive, two bytes a character
+ * as soon as the chunk holds one curly quote, in the heap the garbage collector sizes itself by.
  */
-function owned(text: string): string {
-  return LATIN1.test(text) ? Buffer.from(text, "latin1").toString("latin1") : Buffer.from(text, "utf8").toString("utf8");
+class NewsText {
+  private readonly blocks: Buffer[] = [];
+  private used = STORE_BLOCK;
+  /** Per row and field: the block, the start and the length of the bytes. */
+  private readonly where = new IntColumn();
+  private rows = 0;
+  /** Categories and subcategories repeat: one string each. */
+  private readonly names = new Map<string, string>();
+
+  add(row: NewsRow, split: string): CatalogNews {
+    const r = this.rows++;
+    TEXT_FIELDS.forEach((field, f) => {
+      const value = row[field];
+      const bytes = Buffer.byteLength(value);
+      if (this.used + bytes > STORE_BLOCK) {
+        this.blocks.push(Buffer.allocUnsafeSlow(Math.max(STORE_BLOCK, bytes)));
+        this.used = 0;
+      }
+      const block = this.blocks.length - 1;
+      this.blocks[block]!.write(value, this.used);
+      const at = (r * TEXT_FIELDS.length + f) * 3;
+      this.where.set(at, block);
+      this.where.set(at + 1, this.used);
+      this.where.set(at + 2, bytes);
+      this.used += bytes;
+    });
+    const name = (v: string) => this.names.get(v) ?? (this.names.set(v, v), v);
+    return new StoredNews(this, r, row.id, name(row.category), name(row.subcategory), split);
+  }
+
+  read(r: number, field: TextField): string {
+    const at = (r * TEXT_FIELDS.length + TEXT_FIELDS.indexOf(field)) * 3;
+    const start = this.where.get(at + 1);
+    return this.blocks[this.where.get(at)]!.toString("utf8", start, start + this.where.get(at + 2));
+  }
+}
+
+/** A news row of the catalog: its text decoded from NewsText when read. */
+class StoredNews implements CatalogNews {
+  constructor(
+    private readonly text: NewsText,
+    private readonly row: number,
+    readonly id: string,
+    readonly category: string,
+    readonly subcategory: string,
+    readonly split: string,
+  ) {
+    this.inSplits = [split];
+  }
+  readonly inSplits: string[];
+  get title(): string {
+    return this.text.read(this.row, "title");
+  }
+  get abstract(): string {
+    return this.text.read(this.row, "abstract");
+  }
+  get url(): string {
+    return this.text.read(this.row, "url");
+  }
+  get titleEntities(): string {
+    return this.text.read(this.row, "titleEntities");
+  }
+  get abstractEntities(): string {
+    return this.text.read(this.row, "abstractEntities");
+  }
 }
 
 /** The split of a user whose history is empty in every split. */
 const NO_SPLIT = -1;
 
+/** Int32 columns that grow by doubling: one number per user, off the JS heap. */
+class IntColumn {
+  private data = new Int32Array(1024);
+  /** 0 past what was set. */
+  get(i: number): number {
+    return i < this.data.length ? this.data[i]! : 0;
+  }
+  set(i: number, v: number): void {
+    if (i >= this.data.length) {
+      const grown = new Int32Array(Math.max(i + 1, this.data.length * 2));
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[i] = v;
+  }
+}
+
+/** Blocks of a pool hold 2^20 entries (4 MB): a pool grows without copying what it holds. */
+const BLOCK_BITS = 20;
+const BLOCK = 1 << BLOCK_BITS;
+
+/**
+ * Histories as news indexes (NewsIndex) in one pool of Int32 blocks off the JS heap, each named by
+ * a number: the large, long-lived part of a catalog stays out of what the garbage collector walks and
+ * sizes the heap by (at MIND-large ~30M entries, 120 MB).
+ */
+class HistoryPool {
+  private blocks: Int32Array[] = [];
+  private end = 0;
+  private readonly starts = new IntColumn();
+  private readonly lengths = new IntColumn();
+  private count = 0;
+
+  /** Stores a space-separated ID column; returns its number. */
+  add(ids: NewsIndex, column: string): number {
+    const start = this.end;
+    ids.forEachIndex(column, (i) => {
+      const b = this.end >>> BLOCK_BITS;
+      if (b === this.blocks.length) this.blocks.push(new Int32Array(BLOCK));
+      this.blocks[b]![this.end & (BLOCK - 1)] = i;
+      this.end++;
+    });
+    const h = this.count++;
+    this.starts.set(h, start);
+    this.lengths.set(h, this.end - start);
+    return h;
+  }
+
+  length(h: number): number {
+    return this.lengths.get(h);
+  }
+
+  /** The news indexes of history `h`, oldest first. */
+  read(h: number, into: (i: number) => void): void {
+    const start = this.starts.get(h);
+    for (let p = start, end = start + this.lengths.get(h); p < end; p++) into(this.blocks[p >>> BLOCK_BITS]![p & (BLOCK - 1)]!);
+  }
+}
+
+/** The number of a `U<digits>` user ID written without leading zeros (so it names one ID), else -1. */
+function userIdNumber(id: string): number {
+  if (id.length < 2 || id.length > 10 || id.charCodeAt(0) !== 85 || (id.length > 2 && id.charCodeAt(1) === 48)) return -1;
+  let n = 0;
+  for (let i = 1; i < id.length; i++) {
+    const c = id.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n <= MAX_DENSE ? n : -1;
+}
+
+/**
+ * User IDs as indexes in the order met. A `U<digits>` ID (every MIND user) is found by its number in
+ * an array and rebuilt from it, so a million users cost two numbers each instead of a string and a
+ * map entry on the JS heap.
+ */
+class UserIds {
+  /** Index + 1 by user number. */
+  private readonly byNumber = new IntColumn();
+  /** User number by index; -1 for an ID of another form. */
+  private readonly numbers = new IntColumn();
+  private readonly others = new Map<string, number>();
+  private readonly otherIds = new Map<number, string>();
+  size = 0;
+
+  get(id: string): number | undefined {
+    const n = userIdNumber(id);
+    if (n < 0) return this.others.get(id);
+    const u = this.byNumber.get(n);
+    return u > 0 ? u - 1 : undefined;
+  }
+
+  add(id: string): number {
+    const u = this.size++;
+    const n = userIdNumber(id);
+    this.numbers.set(u, n);
+    if (n >= 0) this.byNumber.set(n, u + 1);
+    else {
+      this.others.set(id, u);
+      this.otherIds.set(u, id);
+    }
+    return u;
+  }
+
+  idAt(u: number): string {
+    const n = this.numbers.get(u);
+    return n >= 0 ? `U${n}` : this.otherIds.get(u)!;
+  }
+}
+
 /**
  * Users' histories, compact: MIND-large has ~1M users and ~30M history entries, and a string[] per
- * user costs ~400 bytes of a gigabyte. Each history is one string of two UTF-16 units per click (the
- * news index, NewsIndex), its split kept beside it; `get` materializes the usual UserHistory.
+ * user costs ~400 bytes of a gigabyte. A user is a number (their index), their history a range of a
+ * HistoryPool and their split a number beside it; `get` materializes the usual UserHistory.
  */
 class UserTable implements ReadonlyMap<string, UserHistory> {
-  private readonly histories = new Map<string, string>();
-  /** Split index per user, for the users whose history is not empty (the others have none). */
-  private readonly splits = new Map<string, number>();
+  readonly histories = new HistoryPool();
+  private readonly index = new UserIds();
+  private readonly history = new IntColumn();
+  /** The split index of a user's history; NO_SPLIT while it is empty everywhere. */
+  private readonly split = new IntColumn();
 
   constructor(
     private readonly ids: NewsIndex,
     private readonly splitNames: readonly string[],
   ) {}
 
-  /** The split index of a known user (NO_SPLIT: empty everywhere so far), undefined for an unknown one. */
-  splitOf(userId: string): number | undefined {
-    if (!this.histories.has(userId)) return undefined;
-    return this.splits.get(userId) ?? NO_SPLIT;
+  indexOf(userId: string): number | undefined {
+    return this.index.get(userId);
   }
 
-  set(userId: string, encoded: string, split: number): void {
-    this.histories.set(userId, encoded);
-    if (encoded.length > 0) this.splits.set(userId, split);
+  splitAt(u: number): number {
+    return this.split.get(u);
+  }
+
+  add(userId: string, history: number, split: number): void {
+    this.replace(this.index.add(userId), history, split);
+  }
+
+  replace(u: number, history: number, split: number): void {
+    this.history.set(u, history);
+    this.split.set(u, this.histories.length(history) > 0 ? split : NO_SPLIT);
   }
 
   get size(): number {
-    return this.histories.size;
+    return this.index.size;
   }
 
   has(userId: string): boolean {
-    return this.histories.has(userId);
+    return this.index.get(userId) !== undefined;
   }
 
   get(userId: string): UserHistory | undefined {
-    const encoded = this.histories.get(userId);
-    if (encoded === undefined) return undefined;
-    const split = this.splits.get(userId);
-    return { userId, history: this.ids.decode(encoded), split: split === undefined ? undefined : this.splitNames[split] };
+    const u = this.index.get(userId);
+    if (u === undefined) return undefined;
+    const history: string[] = [];
+    this.histories.read(this.history.get(u), (i) => history.push(this.ids.idAt(i)));
+    const split = this.split.get(u);
+    return { userId, history, split: split === NO_SPLIT ? undefined : this.splitNames[split] };
   }
 
-  keys(): MapIterator<string> {
-    return this.histories.keys();
+  *keys(): MapIterator<string> {
+    for (let u = 0; u < this.index.size; u++) yield this.index.idAt(u);
   }
 
   *values(): MapIterator<UserHistory> {
-    for (const id of this.histories.keys()) yield this.get(id)!;
+    for (const id of this.keys()) yield this.get(id)!;
   }
 
   *entries(): MapIterator<[string, UserHistory]> {
-    for (const id of this.histories.keys()) yield [id, this.get(id)!];
+    for (const id of this.keys()) yield [id, this.get(id)!];
   }
 
   [Symbol.iterator](): MapIterator<[string, UserHistory]> {
@@ -228,33 +406,26 @@ class NewsIndex {
     return known > 0 ? known - 1 : this.add(column.slice(s, e));
   }
 
-  /** A space-separated ID column (a History) as its encoded string. */
-  encode(column: string): string {
-    const units: number[] = [];
+  /** Calls `f` with the index of each ID of a space-separated column (a History). */
+  forEachIndex(column: string, f: (i: number) => void): void {
     let s = 0;
     while (s < column.length) {
       let e = column.indexOf(" ", s);
       if (e === -1) e = column.length;
-      if (e > s) {
-        const i = this.at(column, s, e);
-        units.push(i >>> 16, i & 0xffff);
-      }
+      if (e > s) f(this.at(column, s, e));
       s = e + 1;
     }
-    let out = "";
-    for (let i = 0; i < units.length; i += 8192) out += String.fromCharCode(...units.slice(i, i + 8192));
-    return out;
   }
 
-  decode(encoded: string): string[] {
-    const out = new Array<string>(encoded.length >> 1);
-    for (let i = 0; i < out.length; i++) out[i] = this.ids[(encoded.charCodeAt(2 * i) << 16) | encoded.charCodeAt(2 * i + 1)]!;
-    return out;
+  idAt(i: number): string {
+    return this.ids[i]!;
   }
 
   /** An ID column as the catalog's own ID strings. */
   split(column: string): string[] {
-    return this.decode(this.encode(column));
+    const out: string[] = [];
+    this.forEachIndex(column, (i) => out.push(this.ids[i]!));
+    return out;
   }
 }
 const MAX_DENSE = 1 << 22;

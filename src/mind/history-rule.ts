@@ -505,7 +505,7 @@ export function describeSources(
   stage: string,
   users: ReadonlyMap<string, { history: readonly string[]; split?: string }>,
   timeline: readonly SplitTime[],
-  items: readonly string[],
+  items: Iterable<string> & { readonly length: number },
   coldMax?: number,
 ): string {
   const fmt = (n: number) => n.toLocaleString("en-US");
