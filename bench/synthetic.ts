@@ -1,16 +1,12 @@
 // What the benches that write synthetic MIND files share: a seeded generator and a buffered writer.
 import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
+import { SeededRandom } from "../src/util/random.js";
 
-/** mulberry32: a small seeded PRNG, so the same sizes always give the same files. */
+/** Uniform in [0, 1) from a seed (SeededRandom's sequence), so the same sizes always give the same files. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new SeededRandom(seed);
+  return () => r.nextUint32() / 4294967296;
 }
 
 /** Text written in ~1 MB pieces, waiting for the stream to drain. */

@@ -47,20 +47,18 @@ function fmix(h: number): number {
 
 const FULL = 1;
 
-/** A map from 64-bit hashes to non-negative integers below 2^53 (file offsets with a few flag bits). */
-export class HashMap64 {
-  private his: Int32Array;
-  private los: Int32Array;
-  private vals: Float64Array;
-  private used: Uint8Array;
+/** Open addressing over 64-bit hashes, at most 3/4 full; a subclass keeps its columns beside the keys. */
+class HashTable64 {
+  protected his: Int32Array;
+  protected los: Int32Array;
+  protected used: Uint8Array;
   private count = 0;
 
-  constructor(capacity = 1024) {
+  constructor(capacity: number) {
     let n = 16;
     while (n * 3 < capacity * 4) n *= 2;
     this.his = new Int32Array(n);
     this.los = new Int32Array(n);
-    this.vals = new Float64Array(n);
     this.used = new Uint8Array(n);
   }
 
@@ -68,43 +66,38 @@ export class HashMap64 {
     return this.count;
   }
 
-  private slot(h: Hash64): number {
+  protected slot(h: Hash64): number {
     const mask = this.used.length - 1;
     let i = (h.lo ^ Math.imul(h.hi, 0x9e3779b1)) & mask;
     while (this.used[i] === FULL && (this.his[i] !== h.hi || this.los[i] !== h.lo)) i = (i + 1) & mask;
     return i;
   }
 
-  get(h: Hash64): number | undefined {
-    const i = this.slot(h);
-    return this.used[i] === FULL ? this.vals[i] : undefined;
-  }
-
   has(h: Hash64): boolean {
     return this.used[this.slot(h)] === FULL;
   }
 
-  set(h: Hash64, value: number): void {
+  /** The slot of `h`, taken (the table grown first when it must) if `h` was not there. */
+  protected claim(h: Hash64): number {
     let i = this.slot(h);
-    if (this.used[i] !== FULL) {
-      if ((this.count + 1) * 4 > this.used.length * 3) {
-        this.grow();
-        i = this.slot(h);
-      }
-      this.used[i] = FULL;
-      this.his[i] = h.hi;
-      this.los[i] = h.lo;
-      this.count++;
+    if (this.used[i] === FULL) return i;
+    if ((this.count + 1) * 4 > this.used.length * 3) {
+      this.grow();
+      i = this.slot(h);
     }
-    this.vals[i] = value;
+    this.used[i] = FULL;
+    this.his[i] = h.hi;
+    this.los[i] = h.lo;
+    this.count++;
+    return i;
   }
 
-  private grow(): void {
-    const { his, los, vals, used } = this;
+  /** Twice the slots; `move` carries a subclass's column from an old slot to the new one. */
+  protected grow(move?: (from: number, to: number) => void): void {
+    const { his, los, used } = this;
     const n = used.length * 2;
     this.his = new Int32Array(n);
     this.los = new Int32Array(n);
-    this.vals = new Float64Array(n);
     this.used = new Uint8Array(n);
     for (let j = 0; j < used.length; j++) {
       if (used[j] !== FULL) continue;
@@ -112,52 +105,45 @@ export class HashMap64 {
       this.used[i] = FULL;
       this.his[i] = his[j]!;
       this.los[i] = los[j]!;
-      this.vals[i] = vals[j]!;
+      move?.(j, i);
     }
   }
 }
 
-/** A set of 64-bit hashes: the map's table without the values. */
-export class HashSet64 {
-  private his = new Int32Array(32);
-  private los = new Int32Array(32);
-  private used = new Uint8Array(32);
-  private count = 0;
+/** A map from 64-bit hashes to non-negative integers below 2^53 (file offsets with a few flag bits). */
+export class HashMap64 extends HashTable64 {
+  private vals: Float64Array;
 
-  get size(): number {
-    return this.count;
+  constructor(capacity = 1024) {
+    super(capacity);
+    this.vals = new Float64Array(this.used.length);
   }
 
-  private slot(h: Hash64): number {
-    const mask = this.used.length - 1;
-    let i = (h.lo ^ Math.imul(h.hi, 0x9e3779b1)) & mask;
-    while (this.used[i] === FULL && (this.his[i] !== h.hi || this.los[i] !== h.lo)) i = (i + 1) & mask;
-    return i;
+  get(h: Hash64): number | undefined {
+    const i = this.slot(h);
+    return this.used[i] === FULL ? this.vals[i] : undefined;
   }
 
-  has(h: Hash64): boolean {
-    return this.used[this.slot(h)] === FULL;
+  set(h: Hash64, value: number): void {
+    // Claimed first: claiming may grow the table, and with it replace `vals`.
+    const i = this.claim(h);
+    this.vals[i] = value;
+  }
+
+  protected override grow(): void {
+    const vals = this.vals;
+    this.vals = new Float64Array(this.used.length * 2);
+    super.grow((from, to) => (this.vals[to] = vals[from]!));
+  }
+}
+
+/** A set of 64-bit hashes: the table without values. */
+export class HashSet64 extends HashTable64 {
+  constructor(capacity = 32) {
+    super(capacity);
   }
 
   add(h: Hash64): void {
-    let i = this.slot(h);
-    if (this.used[i] === FULL) return;
-    if ((this.count + 1) * 4 > this.used.length * 3) {
-      const { his, los, used } = this;
-      const n = used.length * 2;
-      this.his = new Int32Array(n);
-      this.los = new Int32Array(n);
-      this.used = new Uint8Array(n);
-      for (let j = 0; j < used.length; j++) if (used[j] === FULL) this.put(this.slot({ hi: his[j]!, lo: los[j]! }), his[j]!, los[j]!);
-      i = this.slot(h);
-    }
-    this.put(i, h.hi, h.lo);
-    this.count++;
-  }
-
-  private put(i: number, hi: number, lo: number): void {
-    this.used[i] = FULL;
-    this.his[i] = hi;
-    this.los[i] = lo;
+    this.claim(h);
   }
 }
