@@ -368,7 +368,7 @@ export async function loadCandidates(catalog: Catalog, userIds: ReadonlySet<stri
  * A number for each news ID, in the order met, and the ID strings themselves once: MIND-large holds
  * ~30M history entries over ~160k distinct news. `N<digits>` IDs are found by their number in an
  * array, without making a string or hashing one; an ID no news.tsv has (a damaged file read with
- * --lenient) gets a number too. A history is encoded as two UTF-16 units per entry.
+ * --lenient) gets a number too; a history is a range of these numbers in a HistoryPool.
  */
 class NewsIndex {
   private readonly ids: string[] = [];

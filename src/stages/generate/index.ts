@@ -293,14 +293,14 @@ ${HISTORY_RULE_HELP}`,
   usesCandidates: true,
   items: (catalog, options) => [...catalog.users.keys()].filter((u) => coldClicks(catalog, u, options) !== undefined),
   whyNot: (catalog, options, id) => whyNotCold("generate", catalog, options, id),
-  requests(input, itemIds, profiles) {
+  *requests(input, itemIds, profiles) {
     const { catalog, options } = input;
     const system = render(input.system, { category_vocabulary: MIND_CATEGORIES.join(", "), k: String(options.k) });
     const jsonSchema = generateJsonSchema();
     const retrieval = retrievalOf(catalog);
     const fingerprint = retrieval.fingerprint();
     const guard = candidateGuard(catalog);
-    return itemIds.map((id): LlmRequest<GenerateOutput> => {
+    for (const id of itemIds) {
       const history = coldClicks(catalog, id, options);
       if (!history) throw new Error(`generate: ${id} is not a cold user`);
       const shown = input.candidates?.get(id) ?? [];
@@ -313,7 +313,7 @@ ${HISTORY_RULE_HELP}`,
         // The topics were written from the profile's clicks: the answer derives from those too.
         for (const c of profile.source.clicks) if (!source.clicks.includes(c)) source.clicks.push(c);
       }
-      return {
+      yield {
         stage: "generate",
         itemId: id,
         system,
@@ -329,7 +329,7 @@ ${HISTORY_RULE_HELP}`,
         offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, profile?.output.topics, shown)),
         source,
         check: (value) => candidateProblem(value, shown, guard),
-      };
-    });
+      } satisfies LlmRequest<GenerateOutput>;
+    }
   },
 };

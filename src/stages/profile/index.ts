@@ -226,12 +226,12 @@ ${HISTORY_RULE_HELP}`,
     if (profileClicks(catalog, id, options.recent).length === 0) return `none of user ${id}'s recent clicks is in the given news files`;
     return undefined;
   },
-  requests(input, itemIds) {
+  *requests(input, itemIds) {
     const system = render(input.system, { topic_vocabulary: TOPICS.join(", ") });
-    return itemIds.map((id): LlmRequest<ProfileOutput> => {
+    for (const id of itemIds) {
       const clicks = profileClicks(input.catalog, id, input.options.recent);
       const user = render(input.user, { history: numberedTitles(clicks, false), count: String(clicks.length) });
-      return {
+      yield {
         stage: "profile",
         itemId: id,
         system,
@@ -246,7 +246,7 @@ ${HISTORY_RULE_HELP}`,
         parse: parseProfile,
         offline: () => JSON.stringify(offlineProfile(clicks)),
         source: sourceOf(input.catalog, id, clicks),
-      };
-    });
+      } satisfies LlmRequest<ProfileOutput>;
+    }
   },
 };

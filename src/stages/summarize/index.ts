@@ -148,10 +148,10 @@ Offline: the title followed by the title-entity labels and subcategory it does n
     if (news.title.trim().length === 0) return `news ${id} has an empty title: nothing to enhance`;
     return undefined;
   },
-  requests(input, itemIds) {
+  *requests(input, itemIds) {
     const system = render(input.system, {});
     const instructions = shingles(system);
-    return itemIds.map((id): LlmRequest<SummarizeOutput> => {
+    for (const id of itemIds) {
       const news = input.catalog.news.get(id);
       if (!news) throw new Error(`summarize: unknown news ${id}`);
       const user = render(input.user, {
@@ -160,7 +160,7 @@ Offline: the title followed by the title-entity labels and subcategory it does n
         category: news.category,
         subcategory: news.subcategory,
       });
-      return {
+      yield {
         stage: "summarize",
         itemId: id,
         system,
@@ -173,7 +173,7 @@ Offline: the title followed by the title-entity labels and subcategory it does n
         offlineInputs: `${OFFLINE_TABLES}\n${news.titleEntities}`,
         parse: (raw) => parseSummary(raw, news.title, instructions),
         offline: () => offlineSummary(news),
-      };
-    });
+      } satisfies LlmRequest<SummarizeOutput>;
+    }
   },
 };
