@@ -212,24 +212,32 @@ export function offlineGenerated(
     chosenTokens.push(tokens);
   };
   const ranked = index.similar([...read], skip);
-  if (profileTopics?.length) {
-    const wanted = new Set(profileTopics);
-    const pool: { id: string; score: number; at: number }[] = [];
-    // next() rather than for-of: a break would close the generator the fallback loop below resumes.
-    while (pool.length < CHAIN_POOL) {
+  try {
+    if (profileTopics?.length) {
+      const wanted = new Set(profileTopics);
+      const pool: { id: string; score: number; at: number }[] = [];
+      // next() rather than for-of: a break would close the generator the fallback loop below resumes.
+      while (pool.length < CHAIN_POOL) {
+        const r = ranked.next();
+        if (r.done) break;
+        const boost = newsTopics(catalog.news.get(r.value.id)!).some((t) => wanted.has(t)) ? CHAIN_BOOST : 1;
+        pool.push({ id: r.value.id, score: r.value.score * boost, at: pool.length });
+      }
+      for (const c of pool.sort((a, b) => b.score - a.score || a.at - b.at)) {
+        if (chosen.length === k) break;
+        consider(c.id);
+      }
+    }
+    // Checked before the next is drawn: past its first 64 the ranking sorts every touched news (up to
+    // 32k), which a user served by the pool above must not pay for. Closed however this ends: the
+    // index's score buffers are cleared when its generator finishes.
+    while (chosen.length < k) {
       const r = ranked.next();
       if (r.done) break;
-      const boost = newsTopics(catalog.news.get(r.value.id)!).some((t) => wanted.has(t)) ? CHAIN_BOOST : 1;
-      pool.push({ id: r.value.id, score: r.value.score * boost, at: pool.length });
+      if (!chosen.some((c) => c.retrievedFrom === r.value.id)) consider(r.value.id);
     }
-    for (const c of pool.sort((a, b) => b.score - a.score || a.at - b.at)) {
-      if (chosen.length === k) break;
-      consider(c.id);
-    }
-  }
-  for (const { id } of ranked) {
-    if (chosen.length === k) break;
-    if (!chosen.some((c) => c.retrievedFrom === id)) consider(id);
+  } finally {
+    ranked.return(undefined);
   }
   return { items: chosen };
 }
@@ -247,7 +255,10 @@ export function retrievalOf(catalog: Catalog) {
   let r = retrieval.get(catalog);
   if (!r) retrieval.set(catalog, (r = {}));
   return {
-    index: () => (r.index ??= new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })))),
+    // The texts one at a time: the catalog decodes a news field each time it is read.
+    index: () => (r.index ??= new TfIdfIndex((function* () {
+      for (const n of catalog.news.values()) yield { id: n.id, text: `${n.title} ${n.abstract}` };
+    })())),
     // The offline answer depends on the whole retrieval corpus, which the prompt does not show.
     fingerprint: () => (r.fingerprint ??= catalogFingerprint(catalog)),
   };
