@@ -158,7 +158,7 @@ export function candidateGuard(catalog: Catalog): CandidateGuard {
 export function candidateProblem(value: GenerateOutput, shown: readonly string[], guard: CandidateGuard): string | undefined {
   const problems: string[] = [];
   value.items.forEach((item, i) => {
-    const c = guard.firstConflict(guard.item(item.title, item.retrievedFrom), shown);
+    const c = guard.conflictOnce(item.title, item.retrievedFrom, shown);
     if (c?.reason === "near copy") problems.push(`item ${i + 1} is a near copy of a news story this user was already shown; write a different story`);
     else if (c) problems.push(`item ${i + 1} is a news story this user was already shown; choose a different story`);
   });
@@ -207,7 +207,7 @@ export function offlineGenerated(
     if (!title || !category || title.length > MAX_TITLE_CHARS) return;
     const tokens = titleTokens(title);
     if ([...historyTokens, ...chosenTokens].some((h) => jaccard(tokens, h) >= NEAR_COPY_JACCARD)) return;
-    if (guard.firstConflict(guard.item(title, id), shown)) return;
+    if (guard.conflictOnce(title, id, shown)) return;
     chosen.push({ title, abstract: clip(cleanGeneratedText(news.abstract) ?? "", MAX_ABSTRACT_CHARS), category, retrievedFrom: id });
     chosenTokens.push(tokens);
   };
