@@ -90,11 +90,15 @@ export class TfIdfIndex {
     }
     const n = this.ids.length;
     const postingSize = new Int32Array(this.df.length);
+    // Vectors and postings are views into one buffer each: a typed array of its own per news and
+    // per term would cost each an ArrayBuffer and an allocation beside its few numbers.
+    const allTerms = termsSeen.slice(0, used);
+    const allWeights = new Float64Array(used);
     for (let d = 0; d < n; d++) {
       let norm = 0;
       const from = starts[d]!;
-      const terms = termsSeen.slice(from, starts[d + 1]!);
-      const weights = new Float64Array(terms.length);
+      const terms = allTerms.subarray(from, starts[d + 1]!);
+      const weights = allWeights.subarray(from, starts[d + 1]!);
       terms.forEach((t, i) => {
         const w = countsSeen[from + i]! * Math.log((1 + n) / (1 + this.df[t]!));
         weights[i] = w;
@@ -105,7 +109,11 @@ export class TfIdfIndex {
       for (let i = 0; i < weights.length; i++) weights[i]! /= norm;
       this.vectors.push({ terms, weights });
     }
-    for (let t = 0; t < this.df.length; t++) this.postings.push({ docs: new Int32Array(postingSize[t]!), weights: new Float64Array(postingSize[t]!) });
+    const postingDocs = new Int32Array(used);
+    const postingWeights = new Float64Array(used);
+    for (let t = 0, at = 0; t < this.df.length; at += postingSize[t]!, t++) {
+      this.postings.push({ docs: postingDocs.subarray(at, at + postingSize[t]!), weights: postingWeights.subarray(at, at + postingSize[t]!) });
+    }
     const fill = new Int32Array(this.df.length);
     this.vectors.forEach((v, d) => {
       v.terms.forEach((t, i) => {
