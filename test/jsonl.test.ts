@@ -4,7 +4,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { JsonlAppender, JsonlLineReader, jsonlLines, readJsonl, type BadLine } from "../src/engine/store.js";
+import { JsonlAppender, JsonlLineReader, jsonlLines, lineItemId, readJsonl, type BadLine } from "../src/engine/store.js";
 import { tempDir } from "./engine-helpers.js";
 
 const Row = z.object({ id: z.string(), n: z.number() });
@@ -113,5 +113,15 @@ describe("byte offsets", () => {
     } finally {
       await reader.close();
     }
+  });
+});
+
+describe("lineItemId", () => {
+  it("reads the itemId of a line as written, and is not fooled by one quoted inside a value", () => {
+    const line = JSON.stringify({ key: "k", stage: "profile", itemId: "U7", output: { topics: ['"itemId":"U9"'] } });
+    expect(lineItemId(line)).toBe("U7");
+    const fake = JSON.stringify({ key: "k", output: { note: '"itemId":"U9"' } });
+    expect(lineItemId(fake)).toBeUndefined();
+    expect(lineItemId(JSON.stringify({ itemId: 'U"1' }))).toBeUndefined();
   });
 });

@@ -20,16 +20,30 @@ export interface BadLine {
 }
 
 /**
+ * The itemId of a record or failure line as JsonlAppender writes it, without parsing the line;
+ * undefined when it cannot be told so. An escaped quote in a string value cannot fake the key.
+ */
+export function lineItemId(line: string): string | undefined {
+  const at = line.indexOf('"itemId":"');
+  if (at === -1) return undefined;
+  const end = line.indexOf('"', at + 10);
+  const id = end === -1 ? undefined : line.slice(at + 10, end);
+  return id === undefined || id.includes("\\") ? undefined : id;
+}
+
+/**
  * The one way a JSONL file of this tool is read (store, batches file, merge, report). Blank lines are
  * skipped. A bad line (not JSON, or not the schema) that is the last one and lacks its newline is a
  * torn write: always skipped, and passed to onBad marked torn. A bad line anywhere else is damage: it
  * stops the read with an error naming file:line, unless the caller takes bad lines itself through
- * onBad (merge and report count and skip them; the engine's own files refuse to go on).
+ * onBad (merge and report count and skip them; the engine's own files refuse to go on). `wanted`
+ * may pass over lines before they are parsed (not checked either).
  */
 export async function* jsonlLines<S extends z.ZodType>(
   file: string,
   schema: S,
   onBad?: (bad: BadLine) => void,
+  wanted?: (line: string) => boolean,
 ): AsyncGenerator<{ value: z.infer<S>; lineNo: number; byteOffset: number }> {
   for await (const { text, starts, ends, firstLineNo, byteOffset: chunkOffset, ascii } of readLineChunks(file)) {
     // Every chunk but a final unterminated line ends with its newline.
@@ -39,7 +53,7 @@ export async function* jsonlLines<S extends z.ZodType>(
     let countedTo = 0;
     for (let i = 0; i < starts.length; i++) {
       const line = text.slice(starts[i], ends[i]);
-      if (line.trim() === "") continue;
+      if (line.trim() === "" || (wanted && !wanted(line))) continue;
       const lineNo = firstLineNo + i;
       if (!ascii) {
         counted += Buffer.byteLength(text.slice(countedTo, starts[i]));
@@ -73,8 +87,8 @@ export async function* jsonlLines<S extends z.ZodType>(
  * The valid lines of one of the engine's own files, streamed (missing file → none): a damaged line is
  * an error; a torn last line is skipped and reported to onTorn.
  */
-export async function* engineJsonl<S extends z.ZodType>(path: string, schema: S, onTorn?: () => void): AsyncGenerator<z.infer<S>> {
-  for await (const { value } of engineJsonlLines(path, schema, onTorn)) yield value;
+export async function* engineJsonl<S extends z.ZodType>(path: string, schema: S, onTorn?: () => void, wanted?: (line: string) => boolean): AsyncGenerator<z.infer<S>> {
+  for await (const { value } of engineJsonlLines(path, schema, onTorn, wanted)) yield value;
 }
 
 /** engineJsonl with each line's number and byte offset (where JsonlLineReader finds it again). */
@@ -82,13 +96,14 @@ export async function* engineJsonlLines<S extends z.ZodType>(
   path: string,
   schema: S,
   onTorn?: () => void,
+  wanted?: (line: string) => boolean,
 ): AsyncGenerator<{ value: z.infer<S>; lineNo: number; byteOffset: number }> {
   if (!existsSync(path)) return;
   const strict = (bad: BadLine) => {
     if (!bad.torn) throw new MindFormatError(bad.file, bad.lineNo, bad.field, bad.message);
     onTorn?.();
   };
-  yield* jsonlLines(path, schema, strict);
+  yield* jsonlLines(path, schema, strict, wanted);
 }
 
 /**
