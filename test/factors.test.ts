@@ -126,5 +126,7 @@ describe("factors in the report", () => {
     // The glance counts per split what the stages of this merge wrote, not the others' zeros.
     expect(html).toMatch(/<b>train<\/b> \([^)]*user factors rows\)/);
     expect(html).not.toMatch(/picks appended|\d profiles/);
+    expect(html).toContain(`<div class="k">users with factors</div>`);
+    expect(html).not.toMatch(/<div class="k">(profiled users|cold users with picks|category descriptions)<\/div>/);
   });
 });
