@@ -4,7 +4,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { collectReport } from "../src/report/collect.js";
 import { writeReport } from "../src/report/report.js";
@@ -12,14 +11,8 @@ import { resolveSplits } from "../src/mind/splits.js";
 import { validateSplit } from "../src/mind/validate.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
-import { makeFixture, NEWS } from "./stages.fixture.js";
+import { makeFixture, NEWS, lines, read, records } from "./stages.fixture.js";
 
-const read = (...p: string[]) => readFile(join(...p), "utf8");
-const lines = (text: string) => text.split("\n").filter(Boolean).map((l) => l.split("\t"));
-async function records(out: string, stage: string): Promise<StageRecord[]> {
-  const text = await readFile(join(out, `${stage}.jsonl`), "utf8").catch(() => "");
-  return text.split("\n").filter(Boolean).map((l) => StageRecord.parse(JSON.parse(l)));
-}
 
 const CATEGORIES = ["sports", "finance", "weather", "health", "news", "travel", "autos"];
 const SUBCATEGORIES = ["football_nfl", "markets", "weathertopstories", "medical", "newsworld", "traveltripideas", "autosnews"];

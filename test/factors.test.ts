@@ -4,21 +4,14 @@
 import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { collectReport } from "../src/report/collect.js";
 import { writeReport } from "../src/report/report.js";
 import { FACTORS } from "../src/stages/factors/factors.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
-import { makeFixture } from "./stages.fixture.js";
+import { makeFixture, lines, read, records } from "./stages.fixture.js";
 
-const read = (...p: string[]) => readFile(join(...p), "utf8");
-const lines = (text: string) => text.split("\n").filter(Boolean).map((l) => l.split("\t"));
-async function records(out: string, stage: string): Promise<StageRecord[]> {
-  const text = await readFile(join(out, `${stage}.jsonl`), "utf8").catch(() => "");
-  return text.split("\n").filter(Boolean).map((l) => StageRecord.parse(JSON.parse(l)));
-}
 const NAMES = FACTORS.map((f) => f.name);
 const full = (text: (name: string) => string) => Object.fromEntries(NAMES.map((n) => [n, text(n)]));
 
@@ -133,5 +126,7 @@ describe("factors in the report", () => {
     // The glance counts per split what the stages of this merge wrote, not the others' zeros.
     expect(html).toMatch(/<b>train<\/b> \([^)]*user factors rows\)/);
     expect(html).not.toMatch(/picks appended|\d profiles/);
+    expect(html).toContain(`<div class="k">users with factors</div>`);
+    expect(html).not.toMatch(/<div class="k">(profiled users|cold users with picks|category descriptions)<\/div>/);
   });
 });

@@ -11,14 +11,8 @@ import { writeReport } from "../src/report/report.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { makeDataset, record, writeRecords } from "./merge.fixture.js";
-import { makeFixture, NEWS } from "./stages.fixture.js";
+import { makeFixture, NEWS, lines, read, records } from "./stages.fixture.js";
 
-const read = (...p: string[]) => readFile(join(...p), "utf8");
-const lines = (text: string) => text.split("\n").filter(Boolean).map((l) => l.split("\t"));
-async function records(out: string, stage: string): Promise<StageRecord[]> {
-  const text = await readFile(join(out, `${stage}.jsonl`), "utf8").catch(() => "");
-  return text.split("\n").filter(Boolean).map((l) => StageRecord.parse(JSON.parse(l)));
-}
 const picksOf = (r: StageRecord) => (r.output as { picks: string[] }).picks;
 const title = (id: string) => NEWS.find((n) => n[0] === id)![3];
 

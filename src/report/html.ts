@@ -40,8 +40,11 @@ function glance(model: ReportModel): string {
   const cost = active.some((g) => g.costUsd !== undefined) ? total((g) => g.costUsd ?? 0) : undefined;
   const m = model.manifest;
   const all = stages();
+  const answered = (name: string) => model.glance.find((g) => g.stage === name)?.answered ?? 0;
+  // Cards of the stages that ran or were merged: a GENRE run shows no zero cards of the opt-in stages.
+  const carded = all.filter((s) => answered(s.name) > 0 || (m !== undefined && tookPart(m.stages[s.name])));
   const cards = [
-    ...all.flatMap((s) => s.report.cards(model.glance.find((g) => g.stage === s.name)?.answered ?? 0, m, model.dist).map(([k, v]) => [k, int(v)])),
+    ...carded.flatMap((s) => s.report.cards(answered(s.name), m, model.dist).map(([k, v]) => [k, int(v)])),
     ["open failures", int(total((g) => g.openFailures))],
     ["tokens in / out", `${int(total((g) => g.usage.inputTokens))} / ${int(total((g) => g.usage.outputTokens))}`],
     ["cost", usd(cost)],

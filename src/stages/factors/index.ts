@@ -29,15 +29,27 @@ import { factorsNewsReport, factorsUsersReport } from "./report.js";
 
 const GROUP = "factors";
 
-/** The system prompt of one side, and its 6-word sequences (an answer copying one repeats the instructions). */
-function systemOf(system: Template, kind: FactorKind): { text: string; instructions: Set<string> } {
-  const text = render(system, { factors: factorList(FACTORS, kind), example: factorExample(FACTORS) });
-  return { text, instructions: shingles(text) };
-}
-
 /** A short text per factor, as JSON; most answers say a few words each. */
 const MAX_TOKENS = 80 * FACTORS.length + 100;
 const EXPECTED_TOKENS = 20 * FACTORS.length + 20;
+
+/**
+ * What every request of one side shares: its system prompt, the answer's schema and bounds, and the
+ * parser, which checks against the system prompt's 6-word sequences (an answer copying one repeats
+ * the instructions).
+ */
+function sideOf(system: Template, kind: FactorKind) {
+  const text = render(system, { factors: factorList(FACTORS, kind), example: factorExample(FACTORS) });
+  const instructions = shingles(text);
+  return {
+    system: text,
+    jsonSchema: factorsJsonSchema(FACTORS),
+    schemaVersion: FACTORS_SCHEMA_VERSION,
+    maxTokens: MAX_TOKENS,
+    expectedOutputTokens: EXPECTED_TOKENS,
+    parse: (raw: string) => parseFactors(raw, FACTORS, kind, instructions),
+  };
+}
 
 const details = (what: string) => `${what}
 The factors, what the prompt asks of each, and how the offline answer fills it are in
@@ -72,21 +84,15 @@ ${HISTORY_RULE_HELP}`,
   whyNot: (catalog, options, id) => whyNoClicks("factors-users", catalog, options.recent, id),
   describeItems: (catalog, _options, items) => describeSources("factors-users", catalog.users, catalog.timeline, items),
   *requests(input, itemIds) {
-    const { text: system, instructions } = systemOf(input.system, "user");
-    const jsonSchema = factorsJsonSchema(FACTORS);
+    const side = sideOf(input.system, "user");
     for (const id of itemIds) {
       const clicks = profileClicks(input.catalog, id, input.options.recent);
       const request: LlmRequest<FactorsOutput> = {
+        ...side,
         stage: "factors-users",
         itemId: id,
-        system,
         user: render(input.user, { history: numberedTitles(clicks, true), count: String(clicks.length) }),
-        jsonSchema,
-        schemaVersion: FACTORS_SCHEMA_VERSION,
-        maxTokens: MAX_TOKENS,
-        expectedOutputTokens: EXPECTED_TOKENS,
         offlineInputs: offlineFactorInputs(clicks),
-        parse: (raw) => parseFactors(raw, FACTORS, "user", instructions),
         offline: () => JSON.stringify(offlineUserFactors(clicks)),
         source: sourceOf(input.catalog, id, clicks),
       };
@@ -122,22 +128,16 @@ merge writes <split>/news_factors.tsv: News ID, then one column per factor, for 
   items: (catalog) => titledNews(catalog),
   whyNot: (catalog, _options, id) => whyNotTitled("factors-news", catalog, id),
   *requests(input, itemIds) {
-    const { text: system, instructions } = systemOf(input.system, "news");
-    const jsonSchema = factorsJsonSchema(FACTORS);
+    const side = sideOf(input.system, "news");
     for (const id of itemIds) {
       const news = input.catalog.news.get(id);
       if (!news) throw new Error(`factors-news: unknown news ${id}`);
       const request: LlmRequest<FactorsOutput> = {
+        ...side,
         stage: "factors-news",
         itemId: id,
-        system,
         user: render(input.user, newsValues(news)),
-        jsonSchema,
-        schemaVersion: FACTORS_SCHEMA_VERSION,
-        maxTokens: MAX_TOKENS,
-        expectedOutputTokens: EXPECTED_TOKENS,
         offlineInputs: offlineFactorInputs([news]),
-        parse: (raw) => parseFactors(raw, FACTORS, "news", instructions),
         offline: () => JSON.stringify(offlineNewsFactors(news)),
       };
       yield request;
