@@ -128,6 +128,22 @@ describe("pick through merge", () => {
     expect(bad.stderr).toMatch(/audit: 1 violation\(s\) of the history rule, so nothing was written:\n {2}U10 in train: appended pick N102 is a candidate of U10's impressions in train/);
   });
 
+  it("augment without --cold merges what its stages produced: both with generate and pick, pick alone, pseudo without pick", async () => {
+    for (const [stages, cold] of [["profile,generate,pick", "both"], ["pick", "pick"], ["profile,generate", "pseudo"]] as const) {
+      const { root, data, out } = await makeFixture();
+      const r = await runCliCaptured(["augment", "--data", data, "--out", out, "--stages", stages], { cwd: root });
+      expect(r.code, r.stderr).toBe(0);
+      const manifest = Manifest.parse(JSON.parse(await read(out, "manifest.json")));
+      expect(manifest.options.cold).toBe(cold);
+      expect(manifest.stages.pick!.counts.merged > 0).toBe(cold !== "pseudo");
+      if (cold !== "pseudo") expect(r.stderr).toMatch(new RegExp(`augment: merge \\(--cold ${cold}: `));
+    }
+    // A --cold given is kept.
+    const { root, data, out } = await makeFixture();
+    expect((await runCliCaptured(["augment", "--data", data, "--out", out, "--stages", "profile,pick", "--cold", "pseudo"], { cwd: root })).code).toBe(0);
+    expect(Manifest.parse(JSON.parse(await read(out, "manifest.json"))).options.cold).toBe("pseudo");
+  });
+
   it("--cold takes pseudo, pick or both", async () => {
     const { root, data, runDir } = await makeDataset();
     await writeRecords(runDir);

@@ -7,7 +7,7 @@ import { defineCommand, UserError, type Command, type CommandContext } from "../
 import { engineOptions } from "../engine/config.js";
 import type { Manifest } from "../merge/manifest.js";
 import { writeReport } from "../report/report.js";
-import { commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
+import { augmentColdMode, ColdConfig, commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
 import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
 import { runStage } from "../stages/run.js";
 import type { Stage } from "../stages/stage.js";
@@ -89,8 +89,10 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
     ctx.stderr.write("augment: dry run: nothing sent, nothing merged\n");
     return { exitCode: 0 };
   }
-  ctx.stderr.write("augment: merge\n");
-  const manifest = await runMerge(mergeRequest(config.data, config.out, config, ctx.cwd), ctx);
+  const given = ColdConfig.parse(config).cold;
+  const cold = augmentColdMode(given, chosenStages(config.stages).map((s) => s.name));
+  ctx.stderr.write(`augment: merge${cold !== given ? ` (--cold ${cold}: the stages run give cold users ${cold === "both" ? "pseudo-news and picks" : "picks"})` : ""}\n`);
+  const manifest = await runMerge(mergeRequest(config.data, config.out, { ...config, cold }, ctx.cwd), ctx);
   const report = await writeReport(out, { data: config.data.map((d) => resolve(ctx.cwd, d)) });
   for (const warning of report.warnings) ctx.stderr.write(`report: ${warning}\n`);
   ctx.stderr.write(`report: ${relative(ctx.cwd, report.path)} (open it in a browser)\n`);
