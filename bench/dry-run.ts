@@ -1,11 +1,13 @@
 // npm run bench:dry-run -- [--stages describe,pick,factors] [--scale 1] [--provider anthropic] [--model …]
 // What each stage would cost on MIND-small: `--dry-run` of each stage over a MIND-small-shaped
-// synthetic pair of splits (bench/mind-small.ts), nothing sent. The figures in the README come from here.
+// synthetic pair of splits (bench/mind-small.ts), nothing sent. A group (factors) stands for its
+// stages (factors-users, factors-news). The figures in docs/stages-and-prompts.md come from here.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runCli } from "../src/cli/main.js";
+import { stages } from "../src/stages/registry.js";
 import { scaled, writeMindSmallShaped } from "./mind-small.js";
 
 const { values } = parseArgs({
@@ -23,7 +25,11 @@ try {
   const { train, dev } = await writeMindSmallShaped(root, shape);
   process.stdout.write(`MIND-small-shaped synthetic splits: ${shape.news.toLocaleString("en-US")} news, ${shape.usersPerSplit.toLocaleString("en-US")} users per split, ${shape.subcategories} subcategories\n\n`);
   const ctx = { env: {}, stdout: process.stdout, stderr: process.stderr, cwd: root };
-  for (const stage of values.stages.split(",")) {
+  const names = values.stages.split(",").flatMap((n) => {
+    const group = stages().filter((s) => s.group === n).map((s) => s.name);
+    return group.length ? group : [n];
+  });
+  for (const stage of names) {
     const argv = [stage, "--data", train, "--data", dev, "--out", join(root, "run"), "--provider", values.provider, "--dry-run"];
     if (values.model) argv.push("--model", values.model);
     const code = await runCli(argv, ctx);

@@ -4,20 +4,15 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { collectReport } from "../src/report/collect.js";
 import { writeReport } from "../src/report/report.js";
+import { resolveSplits } from "../src/mind/splits.js";
+import { validateSplit } from "../src/mind/validate.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
-import { makeFixture, NEWS } from "./stages.fixture.js";
+import { makeFixture, NEWS, lines, read, records } from "./stages.fixture.js";
 
-const read = (...p: string[]) => readFile(join(...p), "utf8");
-const lines = (text: string) => text.split("\n").filter(Boolean).map((l) => l.split("\t"));
-async function records(out: string, stage: string): Promise<StageRecord[]> {
-  const text = await readFile(join(out, `${stage}.jsonl`), "utf8").catch(() => "");
-  return text.split("\n").filter(Boolean).map((l) => StageRecord.parse(JSON.parse(l)));
-}
 
 const CATEGORIES = ["sports", "finance", "weather", "health", "news", "travel", "autos"];
 const SUBCATEGORIES = ["football_nfl", "markets", "weathertopstories", "medical", "newsworld", "traveltripideas", "autosnews"];
@@ -114,7 +109,7 @@ describe("describe through merge", () => {
     const nfl = descriptions.get("subcategory:football_nfl")!;
     const title = await runCliCaptured(["merge", "--data", data, "--out", out, "--describe", "title", "--force"], { cwd: root });
     expect(title.code, title.stderr).toBe(0);
-    expect(title.stdout).toMatch(/train\/: 9 news \(0 pseudo-news\), 0 enhanced titles, 9 described news rows/);
+    expect(title.stdout).toMatch(/train\/: 9 news \(0 pseudo-news\), 9 described news rows/);
     const titled = lines(await read(out, "train", "news.tsv"));
     expect(titled[0]!.slice(3, 5)).toEqual([`Texans beat Colts in overtime thriller [SEP] ${nfl}`, "Houston rallied late to win at home."]);
     // Behaviors are copied byte for byte: describe adds nothing to histories.
@@ -198,6 +193,27 @@ describe("augment --stages", () => {
     const bad = await runCliCaptured(["augment", "--data", data, "--out", out, "--stages", "summarize,descibe"], { cwd: root });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--stages: 'descibe' is not a stage: expected a comma-separated list of summarize, profile, generate, describe/);
+  });
+});
+
+describe("augment --stages with every stage", () => {
+  it("runs them in registry order (factors as its two registrations) and merges all into splits that validate", async () => {
+    const { root, data, out } = await makeFixture();
+    const r = await runCliCaptured(["augment", "--data", data, "--out", out, "--stages", "summarize,profile,generate,describe,pick,factors", "--cold", "both", "--describe", "abstract"], { cwd: root });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.match(/^augment: [\w-]+/gm)).toEqual(["augment: summarize", "augment: profile", "augment: generate", "augment: describe", "augment: pick", "augment: factors-users", "augment: factors-news", "augment: merge"]);
+    const manifest = Manifest.parse(JSON.parse(await read(out, "manifest.json")));
+    expect(Object.entries(manifest.stages).filter(([, s]) => s.counts.merged === 0).map(([name]) => name)).toEqual([]);
+    expect(manifest.audit.violations).toBe(0);
+    expect(manifest.audit).toMatchObject({ pseudoNews: expect.any(Number), picks: expect.any(Number), profiles: expect.any(Number), userFactors: expect.any(Number) });
+    expect(manifest.audit.picks).toBeGreaterThan(0);
+    for (const split of await resolveSplits([out])) {
+      const report = await validateSplit(split, { coldMax: 5, lenient: false });
+      expect(report.problems.filter((p) => p.severity === "error"), split.name).toEqual([]);
+      // Pseudo-news and picks only extend histories: every impression is as it was.
+      const impressions = (text: string) => lines(text).map((f) => f[4]);
+      expect(impressions(await read(out, split.name, "behaviors.tsv"))).toEqual(impressions(await read(data, split.name, "behaviors.tsv")));
+    }
   });
 });
 

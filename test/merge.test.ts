@@ -71,7 +71,7 @@ describe("merge", () => {
     ]);
     expect(r.out).toMatch(/train\/: 8 news \(3 pseudo-news\)/);
     expect(r.out).toMatch(/audit: 9 checked \(5 appended pseudo-news IDs, 4 profile rows\), 0 violations/);
-    expect(manifest.audit).toEqual({ pseudoNews: 5, profiles: 4, violations: 0 });
+    expect(manifest.audit).toEqual({ pseudoNews: 5, picks: 0, profiles: 4, userFactors: 0, violations: 0 });
     // Nothing of the staging area is left behind.
     expect((await readdir(runDir)).filter((n) => n.startsWith("."))).toEqual([]);
   });

@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { loadCandidates, loadCatalog, type Catalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { categoryIndex, categoryItems, describeValues, frequentTitleWords, offlineDescription, parseDescription, whyNotDescribed } from "../src/stages/describe/index.js";
-import { FACTORS, factorItems, factorList, offlineNewsFactors, offlineUserFactors, parseFactors, readFactors, whyNotFactorItem, type FactorKind } from "../src/stages/factors/factors.js";
+import { FACTORS, factorList, offlineNewsFactors, offlineUserFactors, parseFactors, readFactors, type FactorKind } from "../src/stages/factors/factors.js";
+import { factorsNewsStage, factorsUsersStage } from "../src/stages/factors/index.js";
 import { candidateGuard, coldClicks, retrievalOf } from "../src/stages/generate/index.js";
 import { numberedCandidates, offlinePicks, parsePicks, pickCandidates, pickProblem } from "../src/stages/pick/index.js";
 import { shingles } from "../src/stages/plain-text.js";
@@ -167,13 +168,14 @@ describe("factors", () => {
     expect(() => readFactors({ factors: [{ name: "a", user: "u", news: "n", offline: { from: "keywords", keywords: {} } }] })).toThrow(/factors.0.offline.default/);
   });
 
-  it("covers the users profile asks and every news item, named by kind", async () => {
+  it("covers the users profile asks (factors-users) and every news item with a title (factors-news)", async () => {
     const catalog = await fixtureCatalog();
-    expect(factorItems(catalog, 30)).toEqual(["user:U1", "user:U2", "user:U4", ...["N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9"].map((n) => `news:${n}`)]);
-    expect(whyNotFactorItem(catalog, 30, "user:U3")).toMatch(/empty history in every split/);
-    expect(whyNotFactorItem(catalog, 30, "news:N99")).toBe("no news N99 in the given splits");
-    expect(whyNotFactorItem(catalog, 30, "U1")).toMatch(/write user:<user ID> or news:<news ID>/);
-    expect(whyNotFactorItem(catalog, 30, "news:N1")).toBeUndefined();
+    const recent = { recent: 30 };
+    expect(factorsUsersStage.items(catalog, recent)).toEqual(["U1", "U2", "U4"]);
+    expect(factorsNewsStage.items(catalog, {})).toEqual(["N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9"]);
+    expect(factorsUsersStage.whyNot(catalog, recent, "U3")).toMatch(/empty history in every split: factors-users covers users with clicks only/);
+    expect(factorsNewsStage.whyNot(catalog, {}, "N99")).toBe("no news N99 in the given splits");
+    expect(factorsNewsStage.whyNot(catalog, {}, "N1")).toBeUndefined();
   });
 
   it("takes one short text per factor, normalizes near misses and names every problem", () => {
@@ -206,10 +208,13 @@ describe("factors", () => {
     expect(offlineUserFactors(profileClicks(catalog, "U2", 30))).toMatchObject({ topics: "cars, autos and trip ideas", event_type: "research finding, severe weather and market move", tone: "neutral" });
     const sample = await loadCatalog(await resolveSplits([SAMPLE]));
     const [user, news] = [systemOf("user"), systemOf("news")];
-    for (const id of factorItems(sample, 30)) {
-      const [kind, key] = id.split(":") as [FactorKind, string];
-      const answer = kind === "news" ? offlineNewsFactors(sample.news.get(key)!) : offlineUserFactors(profileClicks(sample, key, 30));
-      expect(parseFactors(JSON.stringify(answer), FACTORS, kind, kind === "news" ? news : user)).toEqual({ ok: true, value: answer });
+    for (const id of factorsUsersStage.items(sample, { recent: 30 })) {
+      const answer = offlineUserFactors(profileClicks(sample, id, 30));
+      expect(parseFactors(JSON.stringify(answer), FACTORS, "user", user)).toEqual({ ok: true, value: answer });
+    }
+    for (const id of factorsNewsStage.items(sample, {})) {
+      const answer = offlineNewsFactors(sample.news.get(id)!);
+      expect(parseFactors(JSON.stringify(answer), FACTORS, "news", news)).toEqual({ ok: true, value: answer });
     }
   });
 });

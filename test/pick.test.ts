@@ -11,14 +11,8 @@ import { writeReport } from "../src/report/report.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { makeDataset, record, writeRecords } from "./merge.fixture.js";
-import { makeFixture, NEWS } from "./stages.fixture.js";
+import { makeFixture, NEWS, lines, read, records } from "./stages.fixture.js";
 
-const read = (...p: string[]) => readFile(join(...p), "utf8");
-const lines = (text: string) => text.split("\n").filter(Boolean).map((l) => l.split("\t"));
-async function records(out: string, stage: string): Promise<StageRecord[]> {
-  const text = await readFile(join(out, `${stage}.jsonl`), "utf8").catch(() => "");
-  return text.split("\n").filter(Boolean).map((l) => StageRecord.parse(JSON.parse(l)));
-}
 const picksOf = (r: StageRecord) => (r.output as { picks: string[] }).picks;
 const title = (id: string) => NEWS.find((n) => n[0] === id)![3];
 
@@ -95,7 +89,7 @@ describe("pick through merge", () => {
     const pick = await runCliCaptured(["merge", "--data", data, "--out", out, "--cold", "pick", "--force"], { cwd: root });
     expect(pick.code, pick.stderr).toBe(0);
     expect(pick.stdout).toMatch(/train\/: 9 news \(0 pseudo-news\), .*, 1 history extended, 2 picks appended/);
-    expect(pick.stdout).toMatch(/audit: \d+ checked \(0 appended pseudo-news IDs, 6 appended picks, \d+ profile rows\), 0 violations/);
+    expect(pick.stdout).toMatch(/audit: 6 checked \(0 appended pseudo-news IDs, 6 appended picks\), 0 violations/);
     // U1's record was written from train's N1 N2, which dev's history (N1 N2 N6) holds: it applies in both.
     expect(await history("train", "U1")).toBe(`N1 N2 ${picks.get("U1")!.join(" ")}`);
     expect(await history("dev", "U1")).toBe(`N1 N2 N6 ${picks.get("U1")!.join(" ")}`);
@@ -132,6 +126,22 @@ describe("pick through merge", () => {
     const bad = await runCliCaptured(["merge", "--data", data, "--out", runDir, "--cold", "pick", "--force"], { cwd: root });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/audit: 1 violation\(s\) of the history rule, so nothing was written:\n {2}U10 in train: appended pick N102 is a candidate of U10's impressions in train/);
+  });
+
+  it("augment without --cold merges what its stages produced: both with generate and pick, pick alone, pseudo without pick", async () => {
+    for (const [stages, cold] of [["profile,generate,pick", "both"], ["pick", "pick"], ["profile,generate", "pseudo"]] as const) {
+      const { root, data, out } = await makeFixture();
+      const r = await runCliCaptured(["augment", "--data", data, "--out", out, "--stages", stages], { cwd: root });
+      expect(r.code, r.stderr).toBe(0);
+      const manifest = Manifest.parse(JSON.parse(await read(out, "manifest.json")));
+      expect(manifest.options.cold).toBe(cold);
+      expect(manifest.stages.pick!.counts.merged > 0).toBe(cold !== "pseudo");
+      if (cold !== "pseudo") expect(r.stderr).toMatch(new RegExp(`augment: merge \\(--cold ${cold}: `));
+    }
+    // A --cold given is kept.
+    const { root, data, out } = await makeFixture();
+    expect((await runCliCaptured(["augment", "--data", data, "--out", out, "--stages", "profile,pick", "--cold", "pseudo"], { cwd: root })).code).toBe(0);
+    expect(Manifest.parse(JSON.parse(await read(out, "manifest.json"))).options.cold).toBe("pseudo");
   });
 
   it("--cold takes pseudo, pick or both", async () => {

@@ -126,6 +126,30 @@ describe("offline stages", () => {
     expect(partial.stderr).toMatch(/1 of 2 cold users have no profile written from their source history in .*profile\.jsonl \(e\.g\. U\d\)/);
   });
 
+  it("generate --chain --limit n (a trial, as augment --limit runs it) takes the first n cold users that have a profile", async () => {
+    const out = await tempDir("gm-run-");
+    const catalog = await loadCatalog(await resolveSplits([SAMPLE]));
+    const generate = stageNamed("generate");
+    const cold = generate.items(catalog, generate.options({}));
+    // Profile only some cold users, skipping the first: a plain first-n cut would hit users without one.
+    const profiled = cold.slice(1).filter((_, i) => i % 2 === 0).slice(0, 3);
+    const p = await run(out, "profile", "--data", SAMPLE, "--out", out, "--limit", String(cold.length * 4));
+    expect(p.code).toBe(0);
+    const recs = await records(out, "profile");
+    const kept = recs.filter((r) => profiled.includes(r.itemId));
+    expect(kept.length).toBe(profiled.length);
+    // Keep only the chosen users' profiles, as a trial profile run would have written.
+    await writeFile(join(out, "profile.jsonl"), kept.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const g = await run(out, "generate", "--chain", "--data", SAMPLE, "--out", out, "--limit", "2");
+    expect(g.stderr).not.toMatch(/no profile/);
+    expect(g.code).toBe(0);
+    expect((await records(out, "generate")).map((r) => r.itemId)).toEqual(profiled.slice(0, 2));
+    // Without --limit the missing profiles are still an error (more than --max-failure-share lack one).
+    const all = await run(out, "generate", "--chain", "--data", SAMPLE, "--out", out);
+    expect(all.code).toBe(1);
+    expect(all.stderr).toMatch(/cold users have no profile/);
+  });
+
   it("--help explains the flags and the history rule", async () => {
     const r = await run(tmpdir(), "generate", "--help");
     for (const flag of ["--data", "--out", "--limit", "--shard", "--provider", "--model", "--dry-run", "--cold-max", "--k", "--chain"]) expect(r.stdout).toContain(flag);

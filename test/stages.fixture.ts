@@ -1,6 +1,8 @@
 // A tiny two-split MIND dataset for the stage tests, written to a temp dir.
 
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { StageRecord } from "../src/engine/types.js";
 import { writeSplit } from "./helpers/split.js";
 import { tempDir } from "./helpers/temp.js";
 
@@ -60,4 +62,14 @@ export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
 export async function writeFixture(data: string, opts: FixtureOptions = {}): Promise<void> {
   await writeSplit(join(data, "train"), opts.trainNews ?? NEWS, TRAIN_BEHAVIORS);
   await writeSplit(join(data, "dev"), opts.devNews ?? NEWS, opts.devBehaviors ?? DEV_BEHAVIORS);
+}
+
+/** A file of a fixture's folder as text. */
+export const read = (...p: string[]) => readFile(join(...p), "utf8");
+/** A MIND-style file's lines as tab-separated fields. */
+export const lines = (text: string) => text.split("\n").filter(Boolean).map((l) => l.split("\t"));
+/** The records a stage stored in a run folder (none when it has not run). */
+export async function records(out: string, stage: string): Promise<StageRecord[]> {
+  const text = await readFile(join(out, `${stage}.jsonl`), "utf8").catch(() => "");
+  return text.split("\n").filter(Boolean).map((l) => StageRecord.parse(JSON.parse(l)));
 }

@@ -1,5 +1,5 @@
-// augment = every registered stage in turn (summarize → profile → generate, UP→CG by default) →
-// merge, one set of flags, resumable: the stages skip every item already answered in --out, so
+// augment = the chosen stages in registry order (by default GENRE's summarize → profile → generate,
+// UP→CG; --stages adds or picks the opt-in describe, pick, factors) → merge, one set of flags, resumable: the stages skip every item already answered in --out, so
 // re-running after an interruption continues where it stopped.
 import { relative, resolve } from "node:path";
 import { z } from "zod";
@@ -8,7 +8,7 @@ import { engineOptions } from "../engine/config.js";
 import { addModelCosts, modelCostTable, type ModelCost } from "../engine/dry-run.js";
 import type { Manifest } from "../merge/manifest.js";
 import { writeReport } from "../report/report.js";
-import { commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
+import { augmentColdMode, ColdConfig, commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
 import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
 import { runStage } from "../stages/run.js";
 import type { Stage } from "../stages/stage.js";
@@ -22,6 +22,12 @@ function stageChoices(): string[] {
 /** The stages a plain augment runs: all but the opt-in ones (GENRE's three). */
 function defaultStages(): string[] {
   return [...new Set(stages().filter((s) => !s.optIn).map((s) => s.group ?? s.name))];
+}
+
+/** "factors runs factors-users and factors-news": what a group name stands for. */
+function groupsInWords(): string {
+  const groups = stageChoices().filter((g) => !stages().some((s) => s.name === g));
+  return groups.map((g) => `${g} runs ${stages().filter((s) => s.group === g).map((s) => s.name).join(" and ")}`).join("; ") || "each a stage";
 }
 
 /** `--stages a,b`: the named stages and groups, each checked against the registry. */
@@ -89,8 +95,10 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
     ctx.stderr.write("augment: dry run: nothing sent, nothing merged\n");
     return { exitCode: 0 };
   }
-  ctx.stderr.write("augment: merge\n");
-  const manifest = await runMerge(mergeRequest(config.data, config.out, config, ctx.cwd), ctx);
+  const given = ColdConfig.parse(config).cold;
+  const cold = augmentColdMode(given, chosenStages(config.stages).map((s) => s.name));
+  ctx.stderr.write(`augment: merge${cold !== given ? ` (--cold ${cold}: the stages run give cold users ${cold === "both" ? "pseudo-news and picks" : "picks"})` : ""}\n`);
+  const manifest = await runMerge(mergeRequest(config.data, config.out, { ...config, cold }, ctx.cwd), ctx);
   const report = await writeReport(out, { data: config.data.map((d) => resolve(ctx.cwd, d)) });
   for (const warning of report.warnings) ctx.stderr.write(`report: ${warning}\n`);
   ctx.stderr.write(`report: ${relative(ctx.cwd, report.path)} (open it in a browser)\n`);
@@ -100,7 +108,7 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
 /** Built from the registry: it runs, and takes the flags of, every stage. */
 export const augmentCommand = (): Command => defineCommand({
   name: "augment",
-  summary: "run summarize, profile, generate (chained on the profiles) and merge in one go; resumable",
+  summary: "run summarize, profile, generate (chained on the profiles) or the --stages named, then merge, in one go; resumable",
   options: {
     ...commonStageOptions,
     stages: { type: "string", arg: "<a,b>", description: `the stages to run (default ${defaultStages().join(",")}; also ${stageChoices().filter((n) => !defaultStages().includes(n)).join(", ") || "none"})` },
@@ -110,8 +118,9 @@ export const augmentCommand = (): Command => defineCommand({
     ...mergeOptions(),
   },
   schema: augmentConfig().and(z.object({ positionals: z.array(z.string()).max(0) })),
-  details: `Runs, into one run folder (--out): summarize, profile, generate, then merge (see their --help);
---stages names the stages to run instead, always in this order: ${stageChoices().join(", ")}.
+  details: `Runs, into one run folder (--out): ${defaultStages().join(", ")}, then merge (see their --help);
+--stages names the stages to run instead, always in this order: ${stageChoices().join(", ")}
+(${groupsInWords()}).
 Merge uses the records of every stage found in --out, whichever ran this time.
 Every stage stores each answer as it arrives and skips items already answered, so after an
 interruption (Ctrl-C, a crash, a rate limit) the same command continues where it stopped.

@@ -21,7 +21,8 @@ export const downloadCommand = defineCommand({
     retries: zInt(0, 100).default(5),
   }),
   details: `Files already unpacked are not fetched again; an interrupted download resumes from its .part file.
-Then: genre-mind validate mind-data/MINDsmall_train, or --data mind-data/MINDsmall_train --data mind-data/MINDsmall_dev.`,
+Then check a split (genre-mind validate mind-data/MINDsmall_train) and give the splits to the
+stages and augment as --data mind-data/MINDsmall_train --data mind-data/MINDsmall_dev.`,
   async run(config, ctx) {
     const [size] = config.positionals;
     const dest = outputFolder(ctx.cwd, config.dest, "--dest");

@@ -2,7 +2,7 @@ import { relative, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, zBool, zStringList, type Command, type CommandContext, type OptionSpecs } from "../cli/command.js";
 import { outputFolder } from "../cli/paths.js";
-import { describeAudit, type Manifest } from "../merge/manifest.js";
+import { describeAudit, tookPart, type Manifest } from "../merge/manifest.js";
 import { merge, type MergeRequest } from "../merge/merge.js";
 import { stages } from "../stages/registry.js";
 import { plural } from "../util/text.js";
@@ -56,7 +56,8 @@ export function describeMerge(manifest: Manifest, out: string, cwd: string): str
   const { allowUnknown: _u, allowEmpty: _e, ...stageOptions } = manifest.options;
   const options = Object.entries(stageOptions).map(([k, v]) => `${k}: ${String(v)}`);
   const lines = [`merged into ${where}/${options.length ? ` (${options.join(", ")})` : ""}`];
-  const all = stages();
+  // The stages this merge had anything of: the others add no count.
+  const all = stages().filter((st) => tookPart(manifest.stages[st.name]));
   // Counts in manifest order, each with its label: the stages' news edits, then behaviors rows, news appended, then their user files.
   const edited = all.flatMap((st) => (st.merge.news ? [st.merge.news.count] : []));
   const userFiles = all.flatMap((st) => (st.merge.users ? [st.merge.users.count] : []));
@@ -68,14 +69,16 @@ export function describeMerge(manifest: Manifest, out: string, cwd: string): str
       ...edited.map((c) => count(o[c.key] ?? 0, c.one, c.many)),
       count(o.impressions, "impression", "impressions"),
       `${count(o.historiesExtended, "history", "histories")} extended`,
-      // Only when a stage appended news: the count is in the manifest then.
-      ...appended.flatMap((c) => (o[c.key] === undefined ? [] : [count(o[c.key]!, c.one, c.many)])),
+      ...appended.map((c) => count(o[c.key] ?? 0, c.one, c.many)),
       ...userFiles.map((c) => count(o[c.key] ?? 0, c.one, c.many)),
     ];
     lines.push(`  ${split.name}/: ${o.news} news (${o.pseudoNews} pseudo-news), ${counts.join(", ")}` + (o.carried.length ? `; carried ${o.carried.join(", ")}` : ""));
   }
-  const merged = Object.entries(manifest.stages).map(([name, { counts: k }]) => `${name} ${k.merged}/${k.items}${k.missing ? ` (${k.missing} missing, ${k.failed} failed)` : ""}`);
-  lines.push(`  records merged: ${merged.join(", ")}`);
+  const merged = all.map(({ name }) => {
+    const k = manifest.stages[name]!.counts;
+    return `${name} ${k.merged}/${k.items}${k.missing ? ` (${k.missing} missing, ${k.failed} failed)` : ""}`;
+  });
+  lines.push(`  records merged: ${merged.join(", ") || "none"}`);
   lines.push(`  ${describeAudit(manifest)}`);
   lines.push(`  manifest.json: inputs, options, counts, audit, pseudo-news → user`);
   return lines.join("\n") + "\n";

@@ -113,15 +113,23 @@ export const Manifest = z.object({
 });
 export type Manifest = z.infer<typeof Manifest>;
 
-/** The audit line of merge's terminal summary and of the report. */
+/** Did the merge have anything of this stage (records, failures, a meta file)? Summaries leave out the others. */
+export function tookPart(stage: ManifestStage | undefined): boolean {
+  if (!stage) return false;
+  const k = stage.counts;
+  return stage.metaFiles > 0 || k.merged + k.inapplicable + k.failed + k.invalidRecords + k.unknownRecords > 0;
+}
+
+/** The audit line of merge's terminal summary and of the report: what was checked of the stages that took part. */
 export function describeAudit(manifest: Manifest): string {
   const { violations, ...checked } = manifest.audit;
   const labels = new Map<string, string>([["pseudoNews", "appended pseudo-news IDs"]]);
   for (const s of stages()) {
+    if (!tookPart(manifest.stages[s.name])) continue;
     if (s.merge.users) labels.set(s.merge.users.audit.key, s.merge.users.audit.many);
     if (s.merge.appendsNews) labels.set(s.merge.appendsNews.audit.key, s.merge.appendsNews.audit.many);
   }
   const total = Object.values(checked).reduce((sum, n) => sum + n, 0);
-  const parts = Object.entries(checked).map(([key, n]) => `${n} ${labels.get(key) ?? key}`);
+  const parts = Object.entries(checked).flatMap(([key, n]) => (labels.has(key) ? [`${n} ${labels.get(key)}`] : []));
   return `audit: ${total} checked (${parts.join(", ")}), ${violations} violations`;
 }

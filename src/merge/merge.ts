@@ -322,7 +322,8 @@ async function writeStaging(
   const edits: Edits = merging.flatMap((m) => (m.stage.merge.news ? [{ m, edit: m.stage.merge.news }] : []));
   const userFiles: UserFiles = merging.flatMap((m) => (m.stage.merge.users ? [{ m, file: m.stage.merge.users }] : []));
   const sourced = merging.filter((m) => KINDS[m.stage.kind].sourced);
-  const appenders: Appenders = merging.flatMap((m) => (m.stage.merge.appendsNews && m.records.byItem.size > 0 ? [{ m, appends: m.stage.merge.appendsNews }] : []));
+  const appenders: Appenders = merging.flatMap((m) => (m.stage.merge.appendsNews ? [{ m, appends: m.stage.merge.appendsNews }] : []));
+  const appending = appenders.some(({ m }) => m.records.byItem.size > 0);
 
   // Pass 1 over news: IDs and original titles, to check the records, number the pseudo-news and
   // tell a near copy of a candidate; the categories items of the rows.
@@ -336,7 +337,7 @@ async function writeStaging(
         const row = parseNewsLine(s.newsFile, line);
         if (!titles.has(row.id)) titles.set(row.id, row.title);
         for (const id of categoryItemsOf(row)) categories.add(id);
-        if (appenders.length > 0) splitNews[i]!.add(row.id);
+        if (appending) splitNews[i]!.add(row.id);
       }
     }
   }
@@ -628,7 +629,7 @@ async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: rea
         const { row, results } = editRow(edits, original);
         results.forEach((r, e) => {
           if (r.counted) counted[e]!++;
-          if (files[e]) fileParts[e]!.push(`${r.line ?? ""}\n`);
+          if (files[e] && r.line !== undefined) fileParts[e]!.push(`${r.line}\n`);
         });
         if (row !== original) onlyEditableChanged(row, original);
         // A row keeps every byte it was read with but for a changed title or abstract (bytes that are not UTF-8 included).

@@ -51,7 +51,7 @@ export interface SideFile {
 export interface NewsEdit<S> {
   /** Rows this stage had a record for, per split (manifest `splits[].output`). */
   count: Count;
-  /** A file with one line per news row of the input split. */
+  /** A file with a line per news row of the input split that `edit` gives one (summarize: every row; factors-news: those with a record). */
   file?: SideFile;
   /**
    * The row as this stage leaves it (`row`: as the stages before it left it; `original`: the input

@@ -2,7 +2,7 @@
 // browser pages through a JSON sample embedded in the page. Every piece of LLM or dataset text is
 // untrusted: server-side it goes through esc(), in the page it is only ever set as textContent.
 import { basename } from "node:path";
-import { describeAudit } from "../merge/manifest.js";
+import { describeAudit, tookPart } from "../merge/manifest.js";
 import { stages } from "../stages/registry.js";
 import type { ReportModel, StageGlance } from "./collect.js";
 import { int, type Figure } from "./figures.js";
@@ -40,21 +40,26 @@ function glance(model: ReportModel): string {
   const cost = active.some((g) => g.costUsd !== undefined) ? total((g) => g.costUsd ?? 0) : undefined;
   const m = model.manifest;
   const all = stages();
+  const answered = (name: string) => model.glance.find((g) => g.stage === name)?.answered ?? 0;
+  // Cards of the stages that ran or were merged: a GENRE run shows no zero cards of the opt-in stages.
+  const carded = all.filter((s) => answered(s.name) > 0 || (m !== undefined && tookPart(m.stages[s.name])));
   const cards = [
-    ...all.flatMap((s) => s.report.cards(model.glance.find((g) => g.stage === s.name)?.answered ?? 0, m, model.dist).map(([k, v]) => [k, int(v)])),
+    ...carded.flatMap((s) => s.report.cards(answered(s.name), m, model.dist).map(([k, v]) => [k, int(v)])),
     ["open failures", int(total((g) => g.openFailures))],
     ["tokens in / out", `${int(total((g) => g.usage.inputTokens))} / ${int(total((g) => g.usage.outputTokens))}`],
     ["cost", usd(cost)],
   ];
-  // Per split: its rows, pseudo-news among them, histories extended, news appended, and the lines of each users stage's file.
-  const userFiles = all.flatMap((s) => (s.merge.users ? [s.merge.users.count] : []));
-  const appended = all.flatMap((s) => (s.merge.appendsNews ? [s.merge.appendsNews.count] : []));
+  // Per split: its rows, pseudo-news among them, histories extended, news appended, and the lines of
+  // each users stage's file, of the stages the merge had anything of (as merge's summary says it).
+  const merged = m ? all.filter((s) => tookPart(m.stages[s.name])) : [];
+  const userFiles = merged.flatMap((s) => (s.merge.users ? [s.merge.users.count] : []));
+  const appended = merged.flatMap((s) => (s.merge.appendsNews ? [s.merge.appendsNews.count] : []));
   const split = (o: NonNullable<typeof m>["splits"][number]["output"]) =>
     [
       `${int(o.news)} news`,
       `${int(o.pseudoNews)} pseudo-news`,
       `${int(o.historiesExtended)} histories extended`,
-      ...appended.flatMap((c) => (o[c.key] === undefined ? [] : [`${int(o[c.key]!)} ${c.many}`])),
+      ...appended.map((c) => `${int(o[c.key] ?? 0)} ${c.many}`),
       ...userFiles.map((c) => `${int(o[c.key] ?? 0)} ${c.many}`),
     ].join(", ");
   const options = all.flatMap((s) => Object.entries(s.report.options ?? {})).flatMap(([key, label]) => (m && key in m.options ? [` · ${esc(label)}: <code>${esc(String(m.options[key]))}</code>`] : []));
@@ -108,15 +113,17 @@ var PAGE=10, state={tab:"news",page:1,q:""};
 function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;if(text!==undefined&&text!==null)e.textContent=String(text);return e;}
 function pair(box,label,value,cls){var l=el("div","l",label),v=el("div",cls||"",value===undefined||value===null||value===""?"—":value);box.appendChild(l);box.appendChild(v);}
 function hay(x){return JSON.stringify(x).toLowerCase();}
+function factors(box,f){if(f)Object.keys(f).forEach(function(k){pair(box,k.replace(/_/g," "),f[k],"abs");});}
 var render={
 news:function(n){var d=el("div","ex");d.dataset.kind="news";d.appendChild(el("div","id",n.id+(n.category?" · "+n.category+(n.subcategory?" / "+n.subcategory:""):"")));
-var p=el("div","pair");pair(p,"original",n.original);pair(p,"enhanced",n.enhanced,"enh");if(n.abstract)pair(p,"abstract",n.abstract,"abs");d.appendChild(p);return d;},
+var p=el("div","pair");pair(p,"original",n.original);pair(p,"enhanced",n.enhanced,"enh");if(n.abstract)pair(p,"abstract",n.abstract,"abs");factors(p,n.factors);d.appendChild(p);return d;},
 users:function(u){var d=el("div","ex");d.dataset.kind="user";d.appendChild(el("div","id",u.id+(u.historyLength!==undefined&&u.historyLength!==null?" · "+u.historyLength+(u.historyLength===1?" click":" clicks")+" in history":"")));
 var c=el("div","cols"),h=el("div"),p=el("div"),g=el("div");h.appendChild(el("h4",null,"recent clicks (latest first)"));
 var ol=el("ol");u.recent.forEach(function(r){var li=el("li");if(r.category)li.appendChild(el("span","pill c",r.category));li.appendChild(document.createTextNode(" "+(r.title||r.id)));ol.appendChild(li);});
 if(!u.recent.length)h.appendChild(el("div","muted","history not available"));else h.appendChild(ol);
 p.appendChild(el("h4",null,"profile"));if(u.topics){p.appendChild(el("div","l muted","topics"));var tp=el("div");u.topics.forEach(function(t){tp.appendChild(el("span","pill t",t));tp.appendChild(document.createTextNode(" "));});p.appendChild(tp);
 p.appendChild(el("div","l muted","regions"));var rg=el("div");(u.regions||[]).forEach(function(r){rg.appendChild(el("span","pill r",r));rg.appendChild(document.createTextNode(" "));});if(!(u.regions||[]).length)rg.appendChild(el("span","muted","no region"));p.appendChild(rg);}else p.appendChild(el("div","muted","no profile"));
+if(u.factors){p.appendChild(el("h4",null,"factors"));var fp=el("div","pair");factors(fp,u.factors);p.appendChild(fp);}
 g.appendChild(el("h4",null,"pseudo-news"));if(u.pseudo&&u.pseudo.length){var ul=el("ul");u.pseudo.forEach(function(x){var li=el("li");li.appendChild(el("span","pill c",x.category));li.appendChild(document.createTextNode(" "));li.appendChild(el("span","enh",x.title));if(x.id)li.appendChild(el("span","id"," "+x.id));if(x.abstract)li.appendChild(el("div","abs",x.abstract));ul.appendChild(li);});g.appendChild(ul);}else g.appendChild(el("div","muted","not a cold user (none generated)"));
 if(u.picks&&u.picks.length){g.appendChild(el("h4",null,"picked news"));var pl=el("ul");u.picks.forEach(function(x){var li=el("li");if(x.category)li.appendChild(el("span","pill c",x.category));li.appendChild(document.createTextNode(" "+(x.title||"")));li.appendChild(el("span","id"," "+x.id));pl.appendChild(li);});g.appendChild(pl);}
 c.appendChild(h);c.appendChild(p);c.appendChild(g);d.appendChild(c);return d;},

@@ -40,9 +40,20 @@ export type ColdMode = (typeof COLD_MODES)[number];
 export const COLD_FLAG: OptionSpec = {
   type: "string",
   arg: "<mode>",
-  description: "what cold users' histories get: pseudo (default: generate's pseudo-news) | pick (pick's picked news) | both",
+  description: "what cold users' histories get: pseudo (generate's pseudo-news; the default, except in augment --stages with pick: pick, or both with generate) | pick (pick's picked news) | both",
 };
-export const ColdConfig = z.object({ cold: z.enum(COLD_MODES).default("pseudo") });
+// No default here: augment chooses one from the stages it runs (augmentColdMode); merge falls back to pseudo.
+export const ColdConfig = z.object({ cold: z.enum(COLD_MODES).optional() });
+/** The --cold a merge applies: the one given, else GENRE's pseudo-news. */
+export const coldMode = (options: unknown): ColdMode => ColdConfig.parse(options).cold ?? "pseudo";
+/**
+ * augment without --cold appends what the stages it ran produced: a run that asks pick for picks
+ * and then leaves them out of every history would pay for nothing.
+ */
+export function augmentColdMode(given: ColdMode | undefined, ran: readonly string[]): ColdMode | undefined {
+  if (given !== undefined || !ran.includes("pick")) return given;
+  return ran.includes("generate") ? "both" : "pick";
+}
 
 export interface Shard {
   k: number;

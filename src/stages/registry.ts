@@ -4,13 +4,14 @@
 import type { z } from "zod";
 import type { OptionSpecs } from "../cli/command.js";
 import { describeStage } from "./describe/index.js";
+import { factorsNewsStage, factorsUsersStage } from "./factors/index.js";
 import { generateStage } from "./generate/index.js";
 import { pickStage } from "./pick/index.js";
 import { profileStage } from "./profile/index.js";
 import type { Stage } from "./stage.js";
 import { summarizeStage } from "./summarize/index.js";
 
-const BUILT_IN: readonly Stage[] = [summarizeStage, profileStage, generateStage, describeStage, pickStage];
+const BUILT_IN: readonly Stage[] = [summarizeStage, profileStage, generateStage, describeStage, pickStage, factorsUsersStage, factorsNewsStage];
 
 const registry = new Map<string, Stage>();
 let version = 0;

@@ -1,21 +1,20 @@
 // factors (KAR, Xi et al. 2023, "factorization prompting"): for a user, the model reasons about their
 // preference along each factor of data/vocab/factors.json; for a news item it states facts along the
-// same factors (what the title leaves implicit). One short text per factor, as a JSON object.
-// Items: `user:<id>` (the users profile asks, from the same history) and `news:<id>` (every news item).
+// same factors (what the title leaves implicit). One short text per factor, as a JSON object. The
+// table, the parser and the offline answers, shared by the two registrations (index.ts).
 import factorsFile from "../../../data/vocab/factors.json" with { type: "json" };
 import gazetteer from "../../../data/gazetteer/us-cities.json" with { type: "json" };
 import { z } from "zod";
 import type { ParseResult } from "../../engine/types.js";
-import type { Catalog, CatalogNews } from "../../mind/catalog.js";
+import type { CatalogNews } from "../../mind/catalog.js";
 import { cleanGeneratedText } from "../../mind/text.js";
 import { sha256 } from "../../util/hash.js";
 import { entitiesOf, stateOfEntity } from "../entities.js";
-import { kindedId, splitKindedId } from "../item-ids.js";
 import { extractJson } from "../../util/json.js";
 import { quoteList, vocabKey } from "../normalize.js";
 import { copiesInstructions, listInWords, REPLY, wordCount } from "../plain-text.js";
-import { profileClicks } from "../profile/index.js";
 import { SUBCATEGORY_TABLES, subcategoryInWords } from "../subcategory.js";
+import type { FactorsOutput } from "./output.js";
 
 export const FACTORS_SCHEMA_VERSION = "factors-1";
 
@@ -55,39 +54,10 @@ export function readFactors(value: unknown, file = "data/vocab/factors.json"): F
 export const FACTORS: readonly Factor[] = readFactors(factorsFile);
 const TABLE_HASH = sha256(JSON.stringify(factorsFile), SUBCATEGORY_TABLES, JSON.stringify(gazetteer));
 
-export const FactorsOutput = z.record(z.string(), z.string().min(1));
-export type FactorsOutput = z.infer<typeof FactorsOutput>;
 
-// ---- Items.
-
+/** Which side of the table a text is for: a user's preference or a news item's facts. */
 export const FACTOR_KINDS = ["user", "news"] as const;
 export type FactorKind = (typeof FACTOR_KINDS)[number];
-
-export const factorItemId = (kind: FactorKind, id: string): string => kindedId(kind, id);
-export const parseFactorItemId = (itemId: string) => splitKindedId(itemId, FACTOR_KINDS);
-
-/** Users with a known click among their `recent` most recent (profile's items), then every news item with a title. */
-export function factorItems(catalog: Catalog, recent: number): string[] {
-  const users = [...catalog.users.keys()].filter((u) => profileClicks(catalog, u, recent).length > 0).map((u) => factorItemId("user", u));
-  const news = [...catalog.news.values()].filter((n) => n.title.trim().length > 0).map((n) => factorItemId("news", n.id));
-  return [...users, ...news];
-}
-
-export function whyNotFactorItem(catalog: Catalog, recent: number, itemId: string): string | undefined {
-  const item = parseFactorItemId(itemId);
-  if (!item) return `'${itemId}' names no factors item: write user:<user ID> or news:<news ID> (e.g. user:U1 or news:N1)`;
-  if (item.kind === "user") {
-    const user = catalog.users.get(item.id);
-    if (!user) return `no user ${item.id} in the given splits`;
-    if (user.history.length === 0) return `user ${item.id} has an empty history in every split: factors covers users with clicks only`;
-    if (profileClicks(catalog, item.id, recent).length === 0) return `none of user ${item.id}'s recent clicks is in the given news files`;
-    return undefined;
-  }
-  const news = catalog.news.get(item.id);
-  if (!news) return `no news ${item.id} in the given splits`;
-  if (news.title.trim().length === 0) return `news ${item.id} has an empty title: nothing to state facts about`;
-  return undefined;
-}
 
 // ---- Prompt values.
 

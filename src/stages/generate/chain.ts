@@ -23,6 +23,10 @@ export interface ChainProfile {
  * written before records kept one, does not). Users without such a profile are left out with a
  * note while they are at most --max-failure-share of the items (a profile run may fail a few
  * users); beyond that, or without the file, the run stops.
+ *
+ * With --limit (a trial run, e.g. `augment --limit 5`, whose profile stage took the first users of
+ * the catalog, not the first cold ones), `itemIds` are all the candidates and the first `limit` of
+ * them that have a profile are kept: the others are not failures, only users the trial skipped.
  */
 export async function loadProfiles(
   out: string,
@@ -30,6 +34,7 @@ export async function loadProfiles(
   itemIds: readonly string[],
   maxShare: number,
   ctx: CommandContext,
+  limit?: number,
 ): Promise<{ profiles: Map<string, ChainProfile>; kept: string[] }> {
   const file = runPaths(out).records("profile");
   const shown = relative(ctx.cwd, file) || file;
@@ -50,6 +55,10 @@ export async function loadProfiles(
     const history = catalog.users.get(r.itemId)?.history ?? [];
     if (r.source && holdsAll(new Set(history), r.source.clicks)) profiles.set(r.itemId, { output: r.output, source: r.source });
     else profiles.delete(r.itemId);
+  }
+  if (limit !== undefined) {
+    const kept = itemIds.filter((id) => profiles.has(id)).slice(0, limit);
+    if (kept.length > 0) return { profiles: new Map(kept.map((id) => [id, profiles.get(id)!])), kept };
   }
   const kept = itemIds.filter((id) => profiles.has(id));
   const lacking = itemIds.length - kept.length;

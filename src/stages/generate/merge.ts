@@ -4,7 +4,7 @@ import type { StageRecords } from "../../merge/records.js";
 import type { StageMerge } from "../../merge/stage-merge.js";
 import { DEFAULT_COLD_MAX, isCold } from "../../mind/history-rule.js";
 import { cleanGeneratedText } from "../../mind/text.js";
-import { COLD_FLAG, ColdConfig, type ColdMode } from "../options.js";
+import { COLD_FLAG, ColdConfig, coldMode, type ColdMode } from "../options.js";
 import type { GenerateOutput, PseudoNews } from "./output.js";
 
 /** Subcategory of every pseudo-news row, so a trainer or analysis can tell them from real news. */
@@ -41,7 +41,7 @@ export const generateMerge: StageMerge<GenerateOutput, PseudoNews[], State> = {
   },
   flags: { cold: COLD_FLAG },
   config: ColdConfig,
-  open: (records, options) => ({ records, coldMax: coldMaxFrom(records), cold: ColdConfig.parse(options).cold }),
+  open: (records, options) => ({ records, coldMax: coldMaxFrom(records), cold: coldMode(options) }),
   active: (state) => state.cold !== "pick",
   manifestOptions: (state) => ({ cold: state.cold }),
   covers: (state, id, input) => isCold(input.users.sourceLength(id), state.coldMax),

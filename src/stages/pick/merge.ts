@@ -5,7 +5,7 @@ import type { StageRecords } from "../../merge/records.js";
 import type { StageMerge } from "../../merge/stage-merge.js";
 import { isCold } from "../../mind/history-rule.js";
 import { coldMaxFrom } from "../generate/merge.js";
-import { COLD_FLAG, ColdConfig, type ColdMode } from "../options.js";
+import { COLD_FLAG, ColdConfig, coldMode, type ColdMode } from "../options.js";
 import type { PickOutput } from "./output.js";
 
 interface State {
@@ -26,7 +26,7 @@ export const pickMerge: StageMerge<PickOutput, readonly string[], State> = {
     if (bad !== undefined) return { ok: false, error: `'${bad}' is not a news ID` };
     return { ok: true, value: [...new Set(output.picks)].map(intern) };
   },
-  open: (records, options) => ({ records, coldMax: coldMaxFrom(records), cold: ColdConfig.parse(options).cold }),
+  open: (records, options) => ({ records, coldMax: coldMaxFrom(records), cold: coldMode(options) }),
   active: (state) => state.cold !== "pseudo",
   manifestOptions: (state) => ({ cold: state.cold }),
   covers: (state, id, input) => isCold(input.users.sourceLength(id), state.coldMax),

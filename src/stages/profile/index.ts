@@ -187,8 +187,24 @@ export interface ProfileOptions {
   recent: number;
 }
 
-const ProfileConfig = z.object({ recent: zInt(1, 1000).default(30) });
-const RECENT_FLAG: OptionSpec = { type: "string", arg: "<n>", description: "clicks described per user, most recent first (default 30)" };
+/** --recent of the stages that describe a user from their recent clicks (profile, factors-users): one spec. */
+export const RECENT_FLAG: OptionSpec = { type: "string", arg: "<n>", description: "clicks described per user, most recent first (default 30)" };
+export const zRecent = zInt(1, 1000).default(30);
+const ProfileConfig = z.object({ recent: zRecent });
+
+/** The users a stage describes from their `recent` most recent clicks: those with a known one. */
+export function usersWithClicks(catalog: Catalog, recent: number): string[] {
+  return [...catalog.users.keys()].filter((u) => profileClicks(catalog, u, recent).length > 0);
+}
+
+/** Why `id` is not one of usersWithClicks. */
+export function whyNoClicks(stage: string, catalog: Catalog, recent: number, id: string): string | undefined {
+  const user = catalog.users.get(id);
+  if (!user) return `no user ${id} in the given splits`;
+  if (user.history.length === 0) return `user ${id} has an empty history in every split: ${stage} covers users with clicks only`;
+  if (profileClicks(catalog, id, recent).length === 0) return `none of user ${id}'s recent clicks is in the given news files`;
+  return undefined;
+}
 
 export const profileStage: Stage<ProfileOptions, ProfileOutput> = {
   name: "profile",
@@ -217,15 +233,8 @@ ${HISTORY_RULE_HELP}`,
     system: { file: "profile.system.md", known: ["topic_vocabulary"], required: [] },
     user: { file: "profile.user.md", known: ["history", "count"], required: ["history"] },
   }),
-  items: (catalog, options) =>
-    [...catalog.users.keys()].filter((u) => profileClicks(catalog, u, options.recent).length > 0),
-  whyNot(catalog, options, id) {
-    const user = catalog.users.get(id);
-    if (!user) return `no user ${id} in the given splits`;
-    if (user.history.length === 0) return `user ${id} has an empty history in every split: profile covers users with clicks only`;
-    if (profileClicks(catalog, id, options.recent).length === 0) return `none of user ${id}'s recent clicks is in the given news files`;
-    return undefined;
-  },
+  items: (catalog, options) => usersWithClicks(catalog, options.recent),
+  whyNot: (catalog, options, id) => whyNoClicks("profile", catalog, options.recent, id),
   *requests(input, itemIds) {
     const system = render(input.system, { topic_vocabulary: TOPICS.join(", ") });
     for (const id of itemIds) {

@@ -118,6 +118,24 @@ export function offlineSummary(news: CatalogNews): string {
 
 const OFFLINE_TABLES = sha256(SUBCATEGORY_TABLES, JSON.stringify(gazetteer));
 
+/** The news a stage over news covers: every distinct news ID of the splits (the catalog keeps the first row of an ID) with a title. */
+export function titledNews(catalog: Catalog): string[] {
+  return [...catalog.news.values()].filter((n) => n.title.trim().length > 0).map((n) => n.id);
+}
+
+/** Why `id` is not one of titledNews. */
+export function whyNotTitled(stage: string, catalog: Catalog, id: string): string | undefined {
+  const news = catalog.news.get(id);
+  if (!news) return `no news ${id} in the given splits`;
+  if (news.title.trim().length === 0) return `news ${id} has an empty title: ${stage} skips it`;
+  return undefined;
+}
+
+/** The placeholders of a news item's user prompt (summarize.user.md, factors.news.user.md). */
+export function newsValues(news: CatalogNews): Record<string, string> {
+  return { title: news.title.trim(), abstract: news.abstract.trim(), category: news.category, subcategory: news.subcategory };
+}
+
 export const summarizeStage: Stage<Record<string, never>, SummarizeOutput> = {
   name: "summarize",
   kind: "news",
@@ -140,26 +158,15 @@ Offline: the title followed by the title-entity labels and subcategory it does n
     system: { file: "summarize.system.md", known: [], required: [] },
     user: { file: "summarize.user.md", known: ["title", "abstract", "category", "subcategory"], required: ["title"] },
   }),
-  // Every distinct news ID of the splits (the catalog keeps the first row of an ID), with a title.
-  items: (catalog: Catalog) => [...catalog.news.values()].filter((n) => n.title.trim().length > 0).map((n) => n.id),
-  whyNot(catalog, _options, id) {
-    const news = catalog.news.get(id);
-    if (!news) return `no news ${id} in the given splits`;
-    if (news.title.trim().length === 0) return `news ${id} has an empty title: nothing to enhance`;
-    return undefined;
-  },
+  items: (catalog) => titledNews(catalog),
+  whyNot: (catalog, _options, id) => whyNotTitled("summarize", catalog, id),
   *requests(input, itemIds) {
     const system = render(input.system, {});
     const instructions = shingles(system);
     for (const id of itemIds) {
       const news = input.catalog.news.get(id);
       if (!news) throw new Error(`summarize: unknown news ${id}`);
-      const user = render(input.user, {
-        title: news.title.trim(),
-        abstract: news.abstract.trim(),
-        category: news.category,
-        subcategory: news.subcategory,
-      });
+      const user = render(input.user, newsValues(news));
       yield {
         stage: "summarize",
         itemId: id,
