@@ -101,6 +101,18 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(byId.N1!.usage.inputTokens).toBeGreaterThan(0);
   });
 
+  it("a one-shot stream of requests is kept for the collection, which plans them again", async () => {
+    const t = await setup();
+    const requests = titleRequests(5);
+    async function* stream() {
+      yield* requests;
+    }
+    const ctx = context({ ANTHROPIC_API_KEY: "test-key" });
+    const summary = await runEngineWith({ stage: "summarize", requests: stream(), runDir: t.dir }, config({ provider: "anthropic-batch", "base-url": fake!.url }), ctx, { batchPollMs: 1 });
+    expect(summary.counts).toMatchObject({ items: 5, done: 5, cached: 0, failed: 0 });
+    expect((await t.records()).map((r) => r.itemId).sort()).toEqual(["N0", "N1", "N2", "N3", "N4"]);
+  });
+
   it("uses a key as its custom_id when the API accepts it, and hashes it otherwise", () => {
     expect(customIdFor("a".repeat(64))).toBe("a".repeat(64));
     expect(customIdFor("summarize:N1")).toMatch(/^[0-9a-f]{64}$/);

@@ -48,4 +48,25 @@ describe("loadCatalog", () => {
     expect(catalog.users.get("U2")!.history).toEqual([]);
     expect(recentClicks(catalog.users.get("U1")!.history, 2)).toEqual(["N99999999999", "N7"]);
   });
+
+  it("keeps histories past 65,536 distinct news, and text of any characters, exactly", async () => {
+    const dir = await tempDir("gm-catalog-");
+    await mkdir(join(dir, "s"));
+    const ids = Array.from({ length: 70_000 }, (_, i) => `N${i * 3 + 1}`);
+    const rows = ids.map(news);
+    rows[69_999] = [ids[69_999], "news", "newsus", "“Café” ’s 北京", "Ünïcode abstract", "", "[]", "[]"].join("\t");
+    await writeFile(join(dir, "s", "news.tsv"), rows.join("\n") + "\n");
+    const history = [ids[69_999], ids[0], ids[65_536], "N2", ids[65_535]].join(" ");
+    // User IDs of every form: numbered ones are kept as numbers, the others as written.
+    const users = ["U1", "U012", "X9", "U5000000", "U77"];
+    await writeFile(join(dir, "s", "behaviors.tsv"), users.map((u, i) => `${i + 1}\t${u}\t11/15/2019 8:55:22 AM\t${i === 0 ? history : ids[i]}\tN1-1\n`).join(""));
+    const catalog = await loadCatalog(await resolveSplits([join(dir, "s")]));
+    expect(catalog.users.get("U1")!.history.join(" ")).toBe(history);
+    expect(catalog.news.get(ids[69_999]!)).toMatchObject({ title: "“Café” ’s 北京", abstract: "Ünïcode abstract" });
+    expect([...catalog.users.keys()]).toEqual(users);
+    expect([...catalog.users.entries()].map(([id, u]) => [id, u.history.length])).toEqual(users.map((u, i) => [u, i === 0 ? 5 : 1]));
+    expect(catalog.users.get("U12")).toBeUndefined();
+    expect(catalog.users.has("X9")).toBe(true);
+    expect(catalog.users.get("U5000000")!.history).toEqual([ids[3]]);
+  });
 });

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readFile, writeFile, appendFile, symlink } from "node:fs/promises";
+import { readFile, writeFile, appendFile, rm, symlink } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../src/cli/command.js";
 import { costUsd, modelInfo } from "../src/engine/cost.js";
@@ -489,6 +489,27 @@ describe("offline provider", () => {
     expect(recs[7]).toMatchObject({ itemId: "N7", output: { title: "Offline title 7" }, attempts: 1 });
     const again = await runEngine({ stage: "summarize", requests: titleRequests(5000), runDir: dir }, config({ provider: "offline" }), context());
     expect(again.counts).toMatchObject({ cached: 5000, done: 0 });
+  });
+
+  it("copies a stored answer to a later item with the same prompt, read back from the store by offset, whatever its characters", async () => {
+    const dir = await tempDir();
+    try {
+      // Multi-byte answers before the copied one: the copy is found by byte offset, not by line or character.
+      const reqs = titleRequests(300).map((r, i) => ({ ...r, offline: () => JSON.stringify({ title: `“Café” ’${i}’ 北京 ${"é".repeat(i % 7)}` }) }));
+      const twin = (i: number, id: string): LlmRequest => ({ ...reqs[i]!, itemId: id });
+      const first = await runEngine({ stage: "summarize", requests: [...reqs, twin(250, "D250")], runDir: dir }, config({ provider: "offline" }), context());
+      expect(first.counts).toMatchObject({ items: 301, done: 301 });
+      const again = await runEngine({ stage: "summarize", requests: [twin(299, "E299"), ...reqs, twin(17, "E17")], runDir: dir }, config({ provider: "offline" }), context());
+      expect(again.counts).toMatchObject({ items: 302, done: 0, cached: 302 });
+      const recs = (await readJsonl(runPaths(dir).records("summarize"), StageRecord)).records;
+      const title = (id: string) => recs.find((r) => r.itemId === id)?.output;
+      expect(title("D250")).toEqual({ title: "“Café” ’250’ 北京 ééééé" });
+      expect(title("E299")).toEqual(title("N299"));
+      expect(title("E17")).toEqual({ title: "“Café” ’17’ 北京 ééé" });
+      expect(recs).toHaveLength(303);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("an offline answer that fails validation is a failure, not a record", async () => {

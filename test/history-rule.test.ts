@@ -105,4 +105,19 @@ describe("histories and candidates as bytes", () => {
     expect(guard.conflict(guard.item("anything", 5), 5)).toBe("retrieved");
     expect(guard.conflict(guard.item("Storm hits city"), 9999)).toBeUndefined();
   });
+
+  it("a title checked once gives its entry back, and the next one checked in its place is judged on its own words", () => {
+    const titles = ["storm hits the city tonight", "market rallies after the vote", "coach leaves the team"];
+    const guard = new CandidateGuard<number>((i) => titles[i]);
+    const after = (title: string, from?: number) => guard.conflictOnce(title, from, [0, 1, 2]);
+    // The candidates are packed on first sight (after the title that met them): that entry stays.
+    expect(after("a recipe for soup")).toBeUndefined();
+    const before = guard.item("probe").entry;
+    expect(after("the storm hits city tonight")).toEqual({ candidate: 0, reason: "near copy" });
+    for (let i = 0; i < 100; i++) {
+      expect(after(i % 2 ? "market rallies after vote" : "a recipe for soup")).toEqual(i % 2 ? { candidate: 1, reason: "near copy" } : undefined);
+    }
+    expect(after("anything at all", 2)).toEqual({ candidate: 2, reason: "retrieved" });
+    expect(guard.item("probe").entry).toBe(before + 1);
+  });
 });

@@ -4,7 +4,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { JsonlAppender, jsonlLines, readJsonl, type BadLine } from "../src/engine/store.js";
+import { JsonlAppender, JsonlLineReader, jsonlLines, lineItemId, readJsonl, type BadLine } from "../src/engine/store.js";
 import { tempDir } from "./engine-helpers.js";
 
 const Row = z.object({ id: z.string(), n: z.number() });
@@ -76,5 +76,52 @@ describe("JsonlAppender after a torn write", () => {
     await appender.close();
     expect(await readFile(path, "utf8")).toBe('{"id":"a","n":1}\n{"id":"c","n":3}\n');
     expect((await readJsonl(path, Row)).records.map((r) => r.id)).toEqual(["a", "c"]);
+  });
+});
+
+describe("byte offsets", () => {
+  it("jsonlLines reports where each line starts, in bytes, past a BOM, CRLF and multi-byte text; JsonlLineReader reads it back", async () => {
+    const lines = ['{"id":"a","n":1}', '{"id":"café “é” ’","n":2}', "", '{"id":"北京","n":3}', '{"id":"z","n":4}'];
+    const path = await file("\uFEFF" + lines.join("\r\n") + "\r\n");
+    const reader = new JsonlLineReader(path);
+    try {
+      const seen: [string, number][] = [];
+      for await (const { value, byteOffset } of jsonlLines(path, Row)) seen.push([value.id, byteOffset]);
+      const bytes = await readFile(path);
+      for (const [id, at] of seen) {
+        expect(JSON.parse(bytes.subarray(at, bytes.indexOf(0x0a, at)).toString("utf8"))).toMatchObject({ id });
+        expect(JSON.parse((await reader.lineAt(at))!)).toMatchObject({ id });
+      }
+      expect(seen.map(([id]) => id)).toEqual(["a", "café “é” ’", "北京", "z"]);
+      expect(await reader.lineAt(bytes.length)).toBeUndefined();
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it("JsonlAppender.append resolves with the offset its line was written at, after a cut torn line", async () => {
+    const path = await file('{"id":"ünï","n":1}\n{"id":"b"');
+    const appender = await JsonlAppender.open(path);
+    const long = "“x” ".repeat(5000);
+    const at = await Promise.all([appender.append({ id: "c", n: 3 }), appender.append({ id: long, n: 4 }), appender.append({ id: "ä", n: 5 })]);
+    await appender.close();
+    const reader = new JsonlLineReader(path);
+    try {
+      expect(at[0]).toBe(Buffer.byteLength('{"id":"ünï","n":1}\n'));
+      const ids = await Promise.all(at.map(async (o) => (JSON.parse((await reader.lineAt(o))!) as { id: string }).id));
+      expect(ids).toEqual(["c", long, "ä"]);
+    } finally {
+      await reader.close();
+    }
+  });
+});
+
+describe("lineItemId", () => {
+  it("reads the itemId of a line as written, and is not fooled by one quoted inside a value", () => {
+    const line = JSON.stringify({ key: "k", stage: "profile", itemId: "U7", output: { topics: ['"itemId":"U9"'] } });
+    expect(lineItemId(line)).toBe("U7");
+    const fake = JSON.stringify({ key: "k", output: { note: '"itemId":"U9"' } });
+    expect(lineItemId(fake)).toBeUndefined();
+    expect(lineItemId(JSON.stringify({ itemId: 'U"1' }))).toBeUndefined();
   });
 });

@@ -73,6 +73,11 @@ describe("augment", () => {
     expect(r.err).toMatch(/generate is estimated without --chain/);
     expect(r.err).toMatch(/nothing sent, nothing merged/);
     expect(existsSync(join(out, "manifest.json"))).toBe(false);
+    // Each stage's table, then the whole run's: the sum of the three, model by model.
+    const rows = [...r.out.matchAll(/^\s+claude-3-haiku\s+live\s+\$([\d.]+)\s+batch\s+\$([\d.]+)$/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(rows).toHaveLength(4);
+    expect(r.out).toMatch(/the whole run \(summarize, profile, generate\), every priced model/);
+    for (const col of [0, 1]) expect(rows[3]![col]).toBeCloseTo(rows.slice(0, 3).reduce((s, x) => s + x[col]!, 0), 3);
   });
 
   it("rejects --chain values other than true/false", async () => {

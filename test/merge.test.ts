@@ -369,15 +369,29 @@ describe("merge refuses bad input", () => {
     expect((await readdir(runDir)).sort()).toEqual(["generate.jsonl", "profile.jsonl", "summarize.jsonl"]);
   });
 
-  it("validates the merged output before putting it in place", async () => {
+  it("checks the input splits before merging, and remembers a split that passed only once the merge is complete", async () => {
     const { root, data, runDir } = await makeDataset();
     await writeRecords(runDir);
-    await appendFile(join(data, "dev", "behaviors.tsv"), "9\tU5\t11/16/2019 10:00:00 AM\tN404\tN100-1\n");
+    const devBehaviors = join(data, "dev", "behaviors.tsv");
+    const good = await readFile(devBehaviors);
+    await appendFile(devBehaviors, "9\tU5\t11/16/2019 10:00:00 AM\tN404\tN100-1\n");
     const r = await mergeRun(root, ["--data", data, "--out", runDir]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/merged dev split fails validation, so nothing was written/);
-    expect(r.err).toMatch(/dev\/behaviors\.tsv:3: N404/);
+    expect(r.err).toMatch(/input split .*dev: history IDs missing from news\.tsv .*dev\/behaviors\.tsv:3: N404\. Nothing was written/);
     expect((await readdir(runDir)).sort()).toEqual(["generate.jsonl", "profile.jsonl", "summarize.jsonl"]);
+
+    await writeFile(devBehaviors, good);
+    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
+    const stamps = JSON.parse(await read(runDir, "inputs-checked.json")) as { passed: string[] };
+    expect(stamps.passed.map((p) => p.split("|")[0])).toEqual(["merge", "merge"]);
+    // A split a stage command checked (strictly) is taken as checked: nothing is added to the file.
+    const other = join(root, "other");
+    await mkdir(other);
+    for (const f of ["generate.jsonl", "profile.jsonl", "summarize.jsonl"]) await writeFile(join(other, f), await readFile(join(runDir, f)));
+    const strict = JSON.stringify({ passed: stamps.passed.map((p) => p.replace(/^merge\|/, "strict|")) });
+    await writeFile(join(other, "inputs-checked.json"), strict);
+    expect((await mergeRun(root, ["--data", data, "--out", other])).code).toBe(0);
+    expect(await read(other, "inputs-checked.json")).toBe(strict);
   });
 
   it("requires --data and --out", async () => {

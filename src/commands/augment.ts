@@ -5,6 +5,7 @@ import { relative, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UserError, type Command, type CommandContext } from "../cli/command.js";
 import { engineOptions } from "../engine/config.js";
+import { addModelCosts, modelCostTable, type ModelCost } from "../engine/dry-run.js";
 import type { Manifest } from "../merge/manifest.js";
 import { writeReport } from "../report/report.js";
 import { augmentColdMode, ColdConfig, commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
@@ -68,9 +69,12 @@ export interface AugmentResult {
 export async function runAugment(config: AugmentConfig, ctx: CommandContext): Promise<AugmentResult> {
   const out = resolve(ctx.cwd, config.out);
   const shown = relative(ctx.cwd, out) || ".";
+  const estimates: ModelCost[][] = [];
+  const ran: string[] = [];
   for (const { name: stage, augment } of chosenStages(config.stages)) {
     const { config: stageConfig, note } = augment ? augment.configure(config, out, ctx) : { config, note: undefined };
     ctx.stderr.write(`augment: ${stage}${note ?? ""}\n`);
+    ran.push(`${stage}${note ?? ""}`);
     const run = await runStage(stage, stageConfig, ctx);
     if (run.exitCode !== 0) {
       const why = run.summary.stopped
@@ -84,8 +88,10 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
       );
       return { exitCode: run.exitCode };
     }
+    if (run.summary.estimate) estimates.push(run.summary.estimate.models);
   }
   if (config["dry-run"]) {
+    ctx.stdout.write(modelCostTable(addModelCosts(estimates), `the whole run (${ran.join(", ")})${config.pack > 1 ? `, --pack ${config.pack}` : ""}, every priced model`).join("\n") + "\n");
     ctx.stderr.write("augment: dry run: nothing sent, nothing merged\n");
     return { exitCode: 0 };
   }

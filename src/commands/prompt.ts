@@ -39,7 +39,7 @@ export function promptCommand(): Command {
       if (why) throw new UserError(why, 2);
       // The prompt of one item, built exactly as the stage builds it for a run (profiles included).
       const { requests } = await buildRequests(prepared, config, ctx, [id]);
-      const req = requests[0];
+      const [req] = requests();
       // A stage's prepare step may leave an item out (generate --chain: a user without a profile yet).
       if (!req) throw new UserError(`${stageName} has no prompt for ${id} with these options (see the note above)`);
       const { system, user } = prepared.input;

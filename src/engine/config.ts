@@ -48,6 +48,11 @@ export const engineOptions: OptionSpecs = {
     description: `${names(providerSpecs().filter((s) => s.capabilities.structuredOutputModes))}: how JSON stages ask for their schema: auto (default: strict json_schema, the prompt if the server refuses it before any answer) | schema | json (JSON mode + schema in the prompt) | prompt`,
   },
   "poll-interval": { type: "string", arg: "<s>", description: `${names(providerSpecs().filter((s) => s.mode === "batch"))}: seconds between batch status polls (default 30)` },
+  pack: {
+    type: "string",
+    arg: "<n>",
+    description: "items per request for the stages that allow it (summarize, profile): one copy of the system prompt for n items (default 1; not offline)",
+  },
   "dry-run": { type: "boolean", description: "render every prompt, count tokens and print the cost estimate; send nothing" },
   timeout: { type: "string", arg: "<s>", description: "seconds to wait for one answer before retrying it (default 120)" },
   "count-tokens": {
@@ -71,6 +76,7 @@ export const EngineConfig = z.object({
   "max-cost": zNumber(0).optional(),
   "structured-output": z.enum(STRUCTURED_OUTPUT_MODES).default("auto"),
   "poll-interval": zNumber(0.001).default(30),
+  pack: zInt(1, 100).default(1),
   "dry-run": zBool.default(false),
   "count-tokens": z.enum(["estimate", "api"]).default("estimate"),
   timeout: zNumber(0.001).default(120),

@@ -61,6 +61,13 @@ export function modelInfo(family: string, model: string): ModelInfo | undefined 
   return undefined;
 }
 
+/** Every model the table prices, by family in the table's order (aliases left out). */
+export function pricedModels(): { family: string; model: string; info: ModelInfo }[] {
+  return Object.entries(pricingTable().families).flatMap(([family, f]) =>
+    Object.entries(f.models).map(([model, entry]) => ({ family, model, info: { ...entry, batchDiscount: f.batchDiscount } })),
+  );
+}
+
 /** The price lookup a ProviderSpec declares: its family's table. */
 export function familyPrices(family: string): (model: string) => ModelInfo | undefined {
   return (model) => modelInfo(family, model);

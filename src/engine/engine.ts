@@ -6,16 +6,17 @@
 import type { CommandContext } from "../cli/command.js";
 import { providerSpec } from "../providers/registry.js";
 import { resolveModel } from "../providers/setup.js";
-import type { BatchLimits } from "../providers/types.js";
+import type { BatchLimits, ProviderSpec } from "../providers/types.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
 import { runBatches } from "./batch-runner.js";
 import { stageBudget, storedSpendUsd } from "./budget.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
-import { dryRun } from "./dry-run.js";
+import { dryRun, type DryRunReport } from "./dry-run.js";
 import { RateGate } from "./limits.js";
 import { runLive } from "./live-runner.js";
 import { runOffline } from "./offline-runner.js";
+import { packed } from "./pack.js";
 import { Planner, requestKey, type PendingItem, type Planned } from "./plan.js";
 import { Progress, type ProgressOptions } from "./progress.js";
 import { DEFAULT_RETRY } from "./retry.js";
@@ -26,8 +27,12 @@ export { requestKey } from "./plan.js";
 
 export interface EngineRun {
   stage: string;
-  /** Built as they are consumed when lazy: each is dropped once its item is stored. */
-  requests: Iterable<LlmRequest> | AsyncIterable<LlmRequest>;
+  /**
+   * Built as they are consumed when lazy: each is dropped once its item is stored. A function gives
+   * them anew each time it is called: a batch run plans them again to collect a batch (an array is
+   * read again; a one-shot stream is kept in memory for it).
+   */
+  requests: Iterable<LlmRequest> | AsyncIterable<LlmRequest> | (() => Iterable<LlmRequest> | AsyncIterable<LlmRequest>);
   /** How many requests will come, for the progress total (default: an array's length, else those seen so far). */
   items?: number;
   runDir: string;
@@ -57,6 +62,8 @@ export interface EngineSummary {
   /** true when failures exceed --max-failure-share: the command must exit 1 (after writing meta). */
   failedShareExceeded: boolean;
   dryRun: boolean;
+  /** --dry-run: the estimate, priced for every model. */
+  estimate?: DryRunReport;
   /** Set when --max-cost or Ctrl-C ended the run early. */
   stopped?: Stopped;
 }
@@ -127,14 +134,52 @@ async function* dryRunAsks(planned: AsyncIterable<Planned>, planner: Planner): A
   }
 }
 
+type Requests = Iterable<LlmRequest> | AsyncIterable<LlmRequest>;
+
+/** A stream that is its own iterator (a generator) can be read once only. */
+function oneShot(r: Requests): boolean {
+  const it = Symbol.asyncIterator in r ? r[Symbol.asyncIterator]() : r[Symbol.iterator]();
+  return (it as unknown) === r;
+}
+
+/** The requests for the first planning, and again for each later one (batch collections). */
+function requestSource(requests: EngineRun["requests"], again: boolean): { first: Requests; again: () => Requests; length?: number } {
+  if (typeof requests === "function") return { first: requests(), again: requests };
+  const length = Array.isArray(requests) ? requests.length : undefined;
+  if (!again || !oneShot(requests)) return { first: requests, again: () => requests, length };
+  const kept: LlmRequest[] = [];
+  async function* keep(): AsyncGenerator<LlmRequest> {
+    for await (const r of requests as Requests) {
+      kept.push(r);
+      yield r;
+    }
+  }
+  return { first: keep(), again: () => kept };
+}
+
 /** runEngine with injectable knobs (tests, bench). */
 export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: CommandContext, deps: EngineDeps): Promise<EngineSummary> {
   const started = performance.now();
   const spec = providerSpec(config.provider);
   const model = resolveModel(spec, config);
   const paths = runPaths(run.runDir);
-  const planner = await Planner.open(run.stage, paths.records(run.stage), (req) => requestKey(req, config, spec));
-  const planned = planner.plan(run.requests);
+  const planner = await Planner.open(run.stage, { records: paths.records(run.stage), failures: paths.failures(run.stage) }, (req) => requestKey(req, config, spec));
+  try {
+    return await planAndRun(run, config, ctx, deps, { started, spec, model, paths, planner });
+  } finally {
+    await planner.close();
+  }
+}
+
+async function planAndRun(
+  run: EngineRun,
+  config: EngineConfig,
+  ctx: CommandContext,
+  deps: EngineDeps,
+  { started, spec, model, paths, planner }: { started: number; spec: ProviderSpec; model: string; paths: ReturnType<typeof runPaths>; planner: Planner },
+): Promise<EngineSummary> {
+  const source = requestSource(run.requests, spec.mode === "batch");
+  const planned = planner.plan(source.first);
   const summary = (counts: StageCounts, usage: Usage, costUsd: number, dryRun: boolean): EngineSummary => ({
     stage: run.stage,
     provider: config.provider,
@@ -150,14 +195,18 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
     const storedUsd = config["max-cost"] !== undefined ? await storedSpendUsd(paths, run.stage) : undefined;
     const report = await dryRun({ stage: run.stage, config, ctx, spec, model, asks: dryRunAsks(planned, planner), cached: () => planner.cached, storedUsd });
     const counts = { items: planner.items, done: 0, cached: planner.cached, retried: 0, failed: 0, failedByReason: {} };
-    return summary(counts, zeroUsage(), report.liveCostUsd, true);
+    return { ...summary(counts, zeroUsage(), report.liveCostUsd, true), estimate: report };
   }
 
   const budget = await stageBudget(config, spec, model, paths, run.stage);
   const session = new StageSession({ stage: run.stage, runDir: run.runDir, config, spec, model, ctx, planner });
   const pending = session.asks(planned)[Symbol.asyncIterator]();
-  // A runner that stops pulling (--max-cost, Ctrl-C) does not close the stream: what it leaves is counted below.
-  const asks: AsyncIterable<PendingItem> = { [Symbol.asyncIterator]: () => ({ next: () => pending.next() }) };
+  // A runner that stops pulling (--max-cost, Ctrl-C) does not close the stream: what it leaves is
+  // counted below, with the items a pack was being filled with. The offline provider answers each
+  // item itself: nothing to pack.
+  const held: PendingItem[] = [];
+  // The batch runner packs itself: a collection gathers a pack's items again from their states.
+  const asks = packed({ [Symbol.asyncIterator]: () => ({ next: () => pending.next() }) }, spec.mode === "live" ? config.pack : 1, held);
   // Clients are built at the first item to send: a missing key stops the run before anything is
   // sent, and a run with nothing to send needs no key.
   const setup = {
@@ -169,7 +218,7 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
     note: (m: string) => ctx.stderr.write(`${m}\n`),
   };
   const gate = new RateGate({ rpm: config.rpm, itpm: config.itpm, otpm: config.otpm }, deps.now);
-  const expected = run.items ?? (Array.isArray(run.requests) ? run.requests.length : undefined);
+  const expected = run.items ?? source.length;
   // done/failed count every item a request answers (its sharers too), so the total does as well.
   const progress = new Progress(
     ctx.stderr,
@@ -201,6 +250,8 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
           provider: () => spec.create(setup),
           pollMs: deps.batchPollMs ?? config["poll-interval"] * 1000,
           limits: { ...spec.batchLimits, ...deps.batchLimits },
+          again: () => session.asks(planner.plan(source.again(), true)),
+          pack: config.pack,
           signal: deps.batchSignal,
           budget,
           interrupt: run.interrupt,
@@ -211,6 +262,7 @@ export async function runEngineWith(run: EngineRun, config: EngineConfig, ctx: C
     stop = budget?.reached ? { reason: "max-cost", capUsd: budget.capUsd, spentUsd: 0 } : run.interrupt?.aborted ? { reason: "interrupted" } : undefined;
     if (stop) {
       const why = stop.reason === "max-cost" ? "--max-cost reached" : "the run was interrupted";
+      for (const item of held.splice(0)) await session.leave(item, why);
       for (let next = await pending.next(); !next.done; next = await pending.next()) await session.leave(next.value, why);
     }
     finished = true;

@@ -170,23 +170,27 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
     });
   };
 
-  /** Asks until the session stores the item or gives up on it, or the run stops sending. */
+  /**
+   * Asks until the session stores the item or gives up on it (a pack: each of its items, re-asked
+   * alone), or the run stops sending.
+   */
   const processItem = async (item: PendingItem): Promise<void> => {
-    for (;;) {
+    const queue = [item];
+    for (let next = queue.shift(); next; next = queue.shift()) {
       let answer: ProviderAnswer;
       try {
         if (hold.signal.aborted) throw new RunStopped();
-        answer = await send(item);
+        answer = await send(next);
       } catch (e) {
         if (stopped) return;
         if (e instanceof RunStopped || hold.signal.aborted) {
-          await session.leave(item, why());
+          for (const left of [next, ...queue]) await session.leave(left, why());
           return;
         }
-        await session.fail(item, "api-error", (e as Error).message);
-        return;
+        await session.fail(next, "api-error", (e as Error).message);
+        continue;
       }
-      if ((await session.accept(item, answer)) !== "reask") return;
+      queue.push(...(await session.accept(next, answer)));
     }
   };
 

@@ -4,8 +4,12 @@ import { zeroUsage } from "./cost.js";
 import type { PendingItem } from "./plan.js";
 import type { StageSession } from "./session.js";
 
-/** Answers accepted before their lines are waited for: the appender coalesces them into few writes. */
-const IN_FLIGHT = 2048;
+/**
+ * Answers accepted before their lines are waited for: the appender coalesces them into few writes.
+ * Few, so an item's request and answer die young: held across two scavenges they are promoted, and
+ * at MIND-large the old space then grows by a few KB per item until a full GC.
+ */
+const IN_FLIGHT = 32;
 
 export async function runOffline(session: StageSession, items: AsyncIterable<PendingItem>): Promise<void> {
   let inFlight: Promise<unknown>[] = [];

@@ -8,8 +8,9 @@ import type { EngineConfig } from "./config.js";
 import { expectedUsd } from "./budget.js";
 import { addUsage, priceUsd, zeroUsage, type ModelInfo } from "./cost.js";
 import { callFor, type PendingItem, type Planned, type Planner } from "./plan.js";
+import { shareUsage, splitPackAnswer } from "./pack.js";
 import { JsonlAppender } from "./store.js";
-import type { FailureReason, FailureRecord, StageRecord, Usage } from "./types.js";
+import type { FailureReason, FailureRecord, StageRecord } from "./types.js";
 
 /** What an answer led to: stored, asked again with the error stated (a repair re-ask), or given up on. */
 export type Verdict = "stored" | "reask" | "failed";
@@ -26,8 +27,9 @@ function repairPrompt(reason: FailureReason, error: string, maxTokens: number): 
 class LazyAppender {
   private opened: Promise<JsonlAppender> | undefined;
   constructor(readonly path: string) {}
-  async append(line: StageRecord | FailureRecord): Promise<void> {
-    await (await (this.opened ??= JsonlAppender.open(this.path))).append(line);
+  /** Appends a line; resolves with its byte offset once it is in the file. */
+  async append(line: StageRecord | FailureRecord): Promise<number> {
+    return (await (this.opened ??= JsonlAppender.open(this.path))).append(line);
   }
   async close(ensure: boolean): Promise<void> {
     if (ensure) this.opened ??= JsonlAppender.open(this.path);
@@ -118,29 +120,79 @@ export class StageSession {
     return this.spec.mode === "batch" ? "batch" : "live";
   }
 
+  /** An item a batch holds: the planner lets it go until the batch is collected. */
+  release(item: PendingItem): void {
+    this.planner.release(item);
+  }
+
   cost(): number {
     return priceUsd(this.usage, this.price, this.costMode) ?? 0;
   }
 
-  /** Validates an answer: stores it, or prepares the repair re-ask, or gives up after max-attempts. */
-  async accept(item: PendingItem, answer: ProviderAnswer): Promise<Verdict> {
-    item.answers++;
-    addUsage(item.usage, answer.usage);
+  /**
+   * Takes an answer for an item or a pack: each item's answer is stored, prepared for a repair
+   * re-ask, or given up on after max-attempts. Returns the items to ask again (alone).
+   */
+  async accept(unit: PendingItem, answer: ProviderAnswer): Promise<PendingItem[]> {
     addUsage(this.usage, answer.usage);
+    if (unit.members) return this.acceptPack(unit, unit.members, answer);
+    unit.answers++;
+    addUsage(unit.usage, answer.usage);
+    return (await this.judge(unit, answer.text, answer.stop)) === "reask" ? [unit] : [];
+  }
+
+  /**
+   * A pack's answer, split by item number: each part is judged as that item's own answer (the usage
+   * shared out evenly). When the pack as a whole is unusable — cut off, refused, not the pack format —
+   * or an item's part is missing, those items are asked again alone, the pack counting as an attempt.
+   */
+  private async acceptPack(pack: PendingItem, members: PendingItem[], answer: ProviderAnswer): Promise<PendingItem[]> {
+    const shares = shareUsage(answer.usage, members.length);
+    members.forEach((m, i) => {
+      m.answers++;
+      m.transportRetries += pack.transportRetries;
+      addUsage(m.usage, shares[i]!);
+    });
+    const split = answer.stop === "end" ? splitPackAnswer(answer.text) : undefined;
+    const again: PendingItem[] = [];
+    for (const [i, m] of members.entries()) {
+      const number = pack.memberNumbers?.[i] ?? i + 1;
+      const part = split?.ok ? split.value.get(number) : undefined;
+      if (part !== undefined) {
+        if ((await this.judge(m, part, "end", members.length)) === "reask") again.push(m);
+        continue;
+      }
+      // Nothing of this item's own to show the model: it is asked again from its own prompt.
+      if (m.answers < this.maxAnswers) again.push(m);
+      else {
+        m.lastAnswer = answer.text;
+        const why =
+          answer.stop === "end"
+            ? split?.ok
+              ? { reason: "invalid" as const, error: `the packed answer had no answer for item ${number}` }
+              : { reason: "invalid" as const, error: split?.error ?? "unreadable packed answer" }
+            : this.stopProblem(answer.stop, pack.req.maxTokens);
+        await this.fail(m, why.reason, why.error);
+      }
+    }
+    return again;
+  }
+
+  private stopProblem(stop: "max_tokens" | "refusal", maxTokens: number): { reason: FailureReason; error: string } {
+    return stop === "refusal" ? { reason: "refusal", error: "the model refused" } : { reason: "truncated", error: `the answer was cut off at max_tokens (${maxTokens})` };
+  }
+
+  /** One item's answer: stored, or the repair re-ask prepared, or given up on after max-attempts. */
+  private async judge(item: PendingItem, text: string, stop: ProviderAnswer["stop"], pack?: number): Promise<Verdict> {
     let reason: FailureReason;
     let error: string;
-    if (answer.stop === "refusal") {
-      reason = "refusal";
-      error = "the model refused";
-    } else if (answer.stop === "max_tokens") {
-      reason = "truncated";
-      error = `the answer was cut off at max_tokens (${item.req.maxTokens})`;
-    } else {
-      const parsed = item.req.parse(answer.text);
+    if (stop !== "end") ({ reason, error } = this.stopProblem(stop, item.req.maxTokens));
+    else {
+      const parsed = item.req.parse(text);
       // An answer shared by items with the same prompt must suit each of them (LlmRequest.check).
       const unfit = parsed.ok ? [item.req, ...item.sharers].map((r) => r.check?.(parsed.value)).find((e) => e !== undefined) : undefined;
       if (parsed.ok && unfit === undefined) {
-        const record: StageRecord = { ...this.head(item), output: parsed.value, usage: item.usage, attempts: item.answers };
+        const record: StageRecord = { ...this.head(item), output: parsed.value, usage: item.usage, attempts: item.answers, ...(pack ? { pack } : {}) };
         // Not `this.done += await …`: that reads done before the await and loses concurrent updates.
         const n = await this.appendForEach(this.records, item, record);
         this.done += n;
@@ -149,14 +201,14 @@ export class StageSession {
       reason = "invalid";
       error = parsed.ok ? unfit! : parsed.error;
     }
-    item.lastAnswer = answer.text;
+    item.lastAnswer = text;
     item.problem = { reason, error };
     if (item.answers >= this.maxAnswers) {
       await this.fail(item, reason, error);
       return "failed";
     }
     // An empty assistant turn is rejected by the API, so a bare refusal is re-asked without one.
-    const previous = answer.text.trimEnd();
+    const previous = text.trimEnd();
     const prompt = this.nextCall(item).messages;
     item.conversation = [
       ...(previous ? prompt : prompt.slice(0, 1)),
@@ -167,18 +219,31 @@ export class StageSession {
   }
 
   /**
-   * An item the run stops before finishing (--max-cost, Ctrl-C). One with an unusable answer already
-   * billed is recorded as failed with that answer's problem, so its cost stays in the store; the next
-   * run asks it again either way. Counts it, and what it is expected to cost, as left to do.
+   * An item the run stops before finishing (--max-cost, Ctrl-C); a pack, each of its items. One with
+   * an unusable answer already billed is recorded as failed with that answer's problem, so its cost
+   * stays in the store; the next run asks it again either way. Counts it, and what it is expected to
+   * cost, as left to do.
    */
   async leave(item: PendingItem, why: string): Promise<void> {
+    if (item.members) {
+      for (const m of item.members) await this.leave(m, why);
+      return;
+    }
     this.left += 1 + item.sharers.length;
     if (this.price) this.leftUsd += expectedUsd(item.req, this.price, this.costMode);
     if (item.problem) await this.fail(item, item.problem.reason, `${item.problem.error}; not asked again: ${why}`);
   }
 
-  /** Records an item as given up on; it is not a store hit, so the next run asks again. */
+  /** Records an item (each item of a pack) as given up on; it is not a store hit, so the next run asks again. */
   async fail(item: PendingItem, reason: FailureReason, message: string): Promise<void> {
+    if (item.members) {
+      for (const m of item.members) {
+        m.transportRetries += item.transportRetries;
+        m.lastAnswer ??= item.lastAnswer;
+        await this.fail(m, reason, message);
+      }
+      return;
+    }
     const record: FailureRecord = {
       ...this.head(item),
       reason,
@@ -205,8 +270,8 @@ export class StageSession {
    * being written are appended too. Returns how many lines it appended.
    */
   private async appendForEach(to: LazyAppender, item: PendingItem, line: StageRecord | FailureRecord): Promise<number> {
-    await to.append(line);
-    let n = 1;
+    const at = await to.append(line);
+    const stored = [item.req];
     for (let i = 0; i < item.sharers.length; i++) {
       const sharer = item.sharers[i]!;
       const copy = { ...line, itemId: sharer.itemId, source: sharer.source, usage: zeroUsage() };
@@ -215,14 +280,15 @@ export class StageSession {
       const unfit = "output" in line ? sharer.check?.(line.output) : undefined;
       if (unfit === undefined) {
         await to.append(copy);
-        n++;
+        stored.push(sharer);
       } else {
         const { output: _output, ...head } = copy as StageRecord;
         await this.failures.append({ ...head, reason: "invalid", message: unfit } satisfies FailureRecord);
         this.countFailed("invalid", 1);
       }
     }
-    this.planner.settled(item, line);
+    this.planner.settled(item, { line, at, stored });
+    const n = stored.length;
     if (item.answers > 1 || item.transportRetries > 0) this.retried += n;
     return n;
   }

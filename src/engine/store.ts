@@ -20,24 +20,46 @@ export interface BadLine {
 }
 
 /**
+ * The itemId of a record or failure line as JsonlAppender writes it, without parsing the line;
+ * undefined when it cannot be told so. An escaped quote in a string value cannot fake the key.
+ */
+export function lineItemId(line: string): string | undefined {
+  const at = line.indexOf('"itemId":"');
+  if (at === -1) return undefined;
+  const end = line.indexOf('"', at + 10);
+  const id = end === -1 ? undefined : line.slice(at + 10, end);
+  return id === undefined || id.includes("\\") ? undefined : id;
+}
+
+/**
  * The one way a JSONL file of this tool is read (store, batches file, merge, report). Blank lines are
  * skipped. A bad line (not JSON, or not the schema) that is the last one and lacks its newline is a
  * torn write: always skipped, and passed to onBad marked torn. A bad line anywhere else is damage: it
  * stops the read with an error naming file:line, unless the caller takes bad lines itself through
- * onBad (merge and report count and skip them; the engine's own files refuse to go on).
+ * onBad (merge and report count and skip them; the engine's own files refuse to go on). `wanted`
+ * may pass over lines before they are parsed (not checked either).
  */
 export async function* jsonlLines<S extends z.ZodType>(
   file: string,
   schema: S,
   onBad?: (bad: BadLine) => void,
-): AsyncGenerator<{ value: z.infer<S>; lineNo: number }> {
-  for await (const { text, starts, ends, firstLineNo } of readLineChunks(file)) {
+  wanted?: (line: string) => boolean,
+): AsyncGenerator<{ value: z.infer<S>; lineNo: number; byteOffset: number }> {
+  for await (const { text, starts, ends, firstLineNo, byteOffset: chunkOffset, ascii } of readLineChunks(file)) {
     // Every chunk but a final unterminated line ends with its newline.
     const lastUnterminated = !text.endsWith("\n");
+    // Bytes before line i of a non-ASCII chunk, counted as the loop goes.
+    let counted = 0;
+    let countedTo = 0;
     for (let i = 0; i < starts.length; i++) {
       const line = text.slice(starts[i], ends[i]);
-      if (line.trim() === "") continue;
+      if (line.trim() === "" || (wanted && !wanted(line))) continue;
       const lineNo = firstLineNo + i;
+      if (!ascii) {
+        counted += Buffer.byteLength(text.slice(countedTo, starts[i]));
+        countedTo = starts[i]!;
+      }
+      const byteOffset = chunkOffset + (ascii ? starts[i]! : counted);
       let bad: Omit<BadLine, "file" | "lineNo" | "torn"> | undefined;
       let value: unknown;
       try {
@@ -48,7 +70,7 @@ export async function* jsonlLines<S extends z.ZodType>(
       if (!bad) {
         const parsed = schema.safeParse(value);
         if (parsed.success) {
-          yield { value: parsed.data, lineNo };
+          yield { value: parsed.data, lineNo, byteOffset };
           continue;
         }
         const issue = parsed.error.issues[0];
@@ -65,13 +87,55 @@ export async function* jsonlLines<S extends z.ZodType>(
  * The valid lines of one of the engine's own files, streamed (missing file → none): a damaged line is
  * an error; a torn last line is skipped and reported to onTorn.
  */
-export async function* engineJsonl<S extends z.ZodType>(path: string, schema: S, onTorn?: () => void): AsyncGenerator<z.infer<S>> {
+export async function* engineJsonl<S extends z.ZodType>(path: string, schema: S, onTorn?: () => void, wanted?: (line: string) => boolean): AsyncGenerator<z.infer<S>> {
+  for await (const { value } of engineJsonlLines(path, schema, onTorn, wanted)) yield value;
+}
+
+/** engineJsonl with each line's number and byte offset (where JsonlLineReader finds it again). */
+export async function* engineJsonlLines<S extends z.ZodType>(
+  path: string,
+  schema: S,
+  onTorn?: () => void,
+  wanted?: (line: string) => boolean,
+): AsyncGenerator<{ value: z.infer<S>; lineNo: number; byteOffset: number }> {
   if (!existsSync(path)) return;
   const strict = (bad: BadLine) => {
     if (!bad.torn) throw new MindFormatError(bad.file, bad.lineNo, bad.field, bad.message);
     onTorn?.();
   };
-  for await (const { value } of jsonlLines(path, schema, strict)) yield value;
+  yield* jsonlLines(path, schema, strict, wanted);
+}
+
+/**
+ * Reads single lines back by byte offset (what jsonlLines and JsonlAppender.append report), so a
+ * caller can remember where a record is instead of the record itself.
+ */
+export class JsonlLineReader {
+  private fh: Promise<FileHandle> | undefined;
+  constructor(readonly path: string) {}
+
+  /** The line starting at `offset`, without its newline; undefined past the end of the file. */
+  async lineAt(offset: number): Promise<string | undefined> {
+    const fh = await (this.fh ??= open(this.path, "r"));
+    const parts: Buffer[] = [];
+    for (let at = offset, size = 4096; ; at += size, size *= 2) {
+      const buf = Buffer.allocUnsafe(size);
+      const { bytesRead } = await fh.read(buf, 0, size, at);
+      const nl = buf.subarray(0, bytesRead).indexOf(0x0a);
+      if (nl !== -1 || bytesRead < size) {
+        parts.push(buf.subarray(0, nl === -1 ? bytesRead : nl));
+        const line = Buffer.concat(parts).toString("utf8");
+        return line.length > 0 || nl !== -1 ? line : undefined;
+      }
+      parts.push(buf);
+    }
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    if (fh) await (await fh).close();
+  }
 }
 
 export interface JsonlRead<T> {
@@ -97,13 +161,19 @@ export class JsonlAppender {
   private writing = false;
   private failed: Error | undefined;
 
-  private constructor(private readonly fh: FileHandle, readonly path: string) {}
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly path: string,
+    /** Where the next line will start: the file is only appended to, by this appender alone. */
+    private end: number,
+  ) {}
 
   /** Opens for appending, first cutting off a torn last line left by a killed writer. */
   static async open(path: string): Promise<JsonlAppender> {
     await mkdir(dirname(path), { recursive: true });
     const fh = await open(path, "a+");
     const { size } = await fh.stat();
+    let end = size;
     if (size > 0) {
       const one = Buffer.alloc(1);
       await fh.read(one, 0, 1, size - 1);
@@ -119,16 +189,21 @@ export class JsonlAppender {
           if (nl >= 0) cut = start + nl + 1;
         }
         await fh.truncate(cut);
+        end = cut;
       }
     }
-    return new JsonlAppender(fh, path);
+    return new JsonlAppender(fh, path, end);
   }
 
-  /** Queues one record; the returned promise resolves once its line is in the file. */
-  append(record: unknown): Promise<void> {
-    if (this.failed) return Promise.reject(this.failed);
-    this.queue.push(JSON.stringify(record) + "\n");
-    return this.waitForQueue();
+  /** Queues one record; the returned promise resolves, with the line's byte offset, once it is in the file. */
+  async append(record: unknown): Promise<number> {
+    if (this.failed) throw this.failed;
+    const line = JSON.stringify(record) + "\n";
+    const at = this.end;
+    this.end += Buffer.byteLength(line);
+    this.queue.push(line);
+    await this.waitForQueue();
+    return at;
   }
 
   /** Resolves when everything appended so far is in the file. */

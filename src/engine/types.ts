@@ -39,6 +39,11 @@ export interface LlmRequest<T = unknown> {
    */
   offlineInputs?: string;
   /**
+   * The stage lets this request share one call with others of its kind (--pack, engine/pack.ts): its
+   * answer must then make sense as one part of a larger JSON answer.
+   */
+  packable?: boolean;
+  /**
    * Inputs the prompt does not show that change what a valid answer stands for (pick: the news IDs
    * behind the candidate numbers it shows); part of the request key for every provider, so two items
    * share an answer only when it means the same for both.
@@ -103,6 +108,8 @@ export const StageRecord = RecordHead.extend({
   /** Tokens billed for this item across all its attempts. */
   usage: Usage,
   attempts: z.number().int().positive(),
+  /** Answered as one part of a request carrying this many items (--pack); absent when asked alone. */
+  pack: z.number().int().min(2).optional(),
 });
 export type StageRecord = z.infer<typeof StageRecord>;
 

@@ -8,15 +8,15 @@ import { copyFile, link, mkdir, readdir, rename, rm, stat } from "node:fs/promis
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
 import { MindFormatError } from "../mind/errors.js";
-import { CandidateGuard, DEFAULT_COLD_MAX, forEachCode, HistoryProbe, NewsCodes, UserSources, type GuardedGroup, type GuardedItem } from "../mind/history-rule.js";
+import { CandidateGuard, forEachCode, HistoryProbe, NewsCodes, UserSources, type GuardedGroup, type GuardedItem } from "../mind/history-rule.js";
 import { behaviorTabs, parseNewsLine, readLineBatches } from "../mind/read.js";
 import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { LIST_SEPARATOR } from "../mind/text.js";
-import { validateSplit } from "../mind/validate.js";
 import { parseMindTime } from "../mind/time.js";
 import { formatNewsLine, newsLineWith } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
+import { checkInputSplits, rememberPassed } from "../run/input-check.js";
 import { categoryItemsOf, KINDS, type ItemKind } from "../stages/kinds.js";
 import { stages } from "../stages/registry.js";
 import type { Stage } from "../stages/stage.js";
@@ -233,34 +233,24 @@ function unknownItems(kind: ItemKind, merging: readonly Merging[], input: MergeI
   return counts;
 }
 
-/** Runs merge; nothing appears in `out` unless every file was written, passed the audit and the readers contract. */
+/** Runs merge; nothing appears in `out` unless the input passed validate's checks and every file was written and passed the audit. */
 export async function merge(req: MergeRequest, log: Log = () => {}): Promise<MergeResult> {
   const out = resolve(req.out);
   const splits = await resolveSplits(req.data);
   const recordDirs = (req.records.length > 0 ? req.records : [req.out]).map((d) => resolve(d));
   await refuseOverwrite(out, splits, req.force);
+  // The input passes validate's checks (once: a split that passed is remembered in the run folder,
+  // where the stage commands that made the records checked it too). Merge copies its rows byte for
+  // byte or rewrites only what it owns (a title, a history's appended pseudo-news, its own rows), so
+  // the output is not parsed again for the trainers' contract; the audit reads it back for the rule.
+  log("checking the input splits");
+  const checked = await checkInputSplits(splits, { lenient: false, forMerge: true, out, persist: false, show: (p) => relative(process.cwd(), p) || p, nothing: "Nothing was written" });
   const warnings: string[] = [];
   const staging = join(out, `.merge-staging-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
-    // The records and the user table live only inside writeStaging: validation gets their memory back.
     const { manifest, json } = await writeStaging(req, out, splits, recordDirs, staging, log, warnings);
-    for (const split of splits) {
-      const dir = join(staging, split.name);
-      const staged: SplitDir = { name: split.name, dir, newsFile: join(dir, "news.tsv"), behaviorsFile: join(dir, "behaviors.tsv") };
-      log(`${split.name}: validating the merged split`);
-      // Only the errors are read: the cold-user count of the report does not matter here.
-      const report = await validateSplit(staged, { coldMax: DEFAULT_COLD_MAX, lenient: true, displayPath: (f) => relative(staging, f) });
-      const errors = report.problems.filter((p) => p.severity === "error");
-      if (errors.length > 0) {
-        const described = errors.map((p) => `  ${p.message}: ${p.count}\n${p.examples.map((e) => `    ${e}`).join("\n")}`);
-        throw new UserError(
-          `the merged ${split.name} split fails validation, so nothing was written:\n${described.join("\n")}\n` +
-            `Check the input with 'genre-mind validate ${split.dir}'.`,
-        );
-      }
-    }
     await writeFileAtomic(join(staging, "manifest.json"), json);
 
     // Put everything in place; the manifest goes last, so its presence marks a complete merge.
@@ -275,6 +265,7 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
     }
     for (const f of besideFiles()) await rename(join(staging, f.name), join(out, f.name));
     await rename(join(staging, "manifest.json"), paths.manifest);
+    await rememberPassed(out, checked);
     return { out, manifest, warnings };
   } finally {
     await rm(staging, { recursive: true, force: true });

@@ -487,6 +487,20 @@ export class CandidateGuard<K extends string | number = string> {
     }
     return undefined;
   }
+
+  /**
+   * firstConflict of a title checked once and not kept (a stage's answer): its entry is given back
+   * unless a candidate was packed after it, so a run that checks an answer per cold user (200k at
+   * MIND-large) holds the candidates' entries only, not one more per check.
+   */
+  conflictOnce(title: string, retrievedFrom: K | undefined, candidates: Iterable<K>): { candidate: K; reason: CandidateConflict } | undefined {
+    const item = this.item(title, retrievedFrom);
+    try {
+      return this.firstConflict(item, candidates);
+    } finally {
+      if (item.entry === this.entries - 1) this.entries--;
+    }
+  }
 }
 
 // ---- What the rule makes of a run's users, for --dry-run.
@@ -505,7 +519,7 @@ export function describeSources(
   stage: string,
   users: ReadonlyMap<string, { history: readonly string[]; split?: string }>,
   timeline: readonly SplitTime[],
-  items: readonly string[],
+  items: Iterable<string> & { readonly length: number },
   coldMax?: number,
 ): string {
   const fmt = (n: number) => n.toLocaleString("en-US");

@@ -25,6 +25,10 @@ export interface LineChunk {
   starts: number[];
   ends: number[];
   firstLineNo: number;
+  /** Where `text` starts in the file, in bytes (after a BOM). */
+  byteOffset: number;
+  /** The chunk is ASCII: a character index in `text` is a byte count. */
+  ascii: boolean;
   /** Indexes (into starts/ends) of the lines whose bytes are not valid UTF-8; absent when every line is. */
   invalidUtf8?: number[];
   /** Those lines' bytes (CR excluded), in the same order: copies, the read buffer is reused. */
@@ -63,12 +67,14 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
     let filled = 0;
     let lineNo = 1;
     let first = true;
+    /** File position of buf[0]. */
+    let position = 0;
     // Decoding never fails: bytes that are not UTF-8 become U+FFFD, and the chunk says which lines had them.
-    const decode = (end: number): { text: string; invalidUtf8?: number[]; invalidBytes?: Buffer[] } => {
+    const decode = (end: number): { text: string; ascii: boolean; invalidUtf8?: number[]; invalidBytes?: Buffer[] } => {
       const bytes = buf.subarray(0, end);
-      if (isAscii(bytes)) return { text: buf.toString("latin1", 0, end) };
+      if (isAscii(bytes)) return { text: buf.toString("latin1", 0, end), ascii: true };
       const text = buf.toString("utf8", 0, end);
-      return isUtf8(bytes) ? { text } : { text, ...invalidUtf8Lines(bytes) };
+      return isUtf8(bytes) ? { text, ascii: false } : { text, ascii: false, ...invalidUtf8Lines(bytes) };
     };
     for (;;) {
       if (filled === buf.length) {
@@ -85,6 +91,7 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         if (end >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
           buf.copyWithin(0, 3, end);
           end -= 3;
+          position = 3;
         }
       }
       const cut = end > 0 ? buf.lastIndexOf(10, end - 1) + 1 : 0;
@@ -92,7 +99,7 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         filled = end;
         continue;
       }
-      const { text, invalidUtf8, invalidBytes } = decode(cut);
+      const { text, ascii, invalidUtf8, invalidBytes } = decode(cut);
       // The unfinished last line moves to the front: the next read completes it.
       buf.copyWithin(0, cut, end);
       filled = end - cut;
@@ -106,13 +113,15 @@ export async function* readLineChunks(file: string): AsyncGenerator<LineChunk> {
         start = nl + 1;
         nl = text.indexOf("\n", start);
       }
-      yield invalidUtf8 ? { text, starts, ends, firstLineNo: lineNo, invalidUtf8, invalidBytes } : { text, starts, ends, firstLineNo: lineNo };
+      const chunk = { text, starts, ends, firstLineNo: lineNo, byteOffset: position, ascii };
+      yield invalidUtf8 ? { ...chunk, invalidUtf8, invalidBytes } : chunk;
       lineNo += starts.length;
+      position += cut;
     }
     if (filled > 0) {
-      const { text, invalidUtf8, invalidBytes } = decode(filled);
+      const { text, ascii, invalidUtf8, invalidBytes } = decode(filled);
       const end = text.charCodeAt(text.length - 1) === 13 ? text.length - 1 : text.length;
-      const chunk = { text, starts: [0], ends: [end], firstLineNo: lineNo };
+      const chunk = { text, starts: [0], ends: [end], firstLineNo: lineNo, byteOffset: position, ascii };
       yield invalidUtf8 ? { ...chunk, invalidUtf8, invalidBytes } : chunk;
     }
   } finally {

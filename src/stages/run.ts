@@ -61,19 +61,66 @@ export interface StageRun {
   exitCode: number;
 }
 
-/** The requests of the selected items (`only`: just these, for the prompt command). */
+/** Items whose requests are built at a time: the engine asks for them as it goes. */
+const REQUEST_SLICE = 512;
+
+/**
+ * The IDs of a stage's items, held as one string: a million user IDs are then one string for the
+ * run's length instead of a million, and the garbage collector has that much less to walk and to
+ * size the heap by. IDs are TSV fields, so they hold no line break.
+ */
+export class ItemList implements Iterable<string> {
+  private readonly text: string;
+  readonly length: number;
+
+  constructor(ids: readonly string[]) {
+    this.text = ids.join("\n");
+    this.length = ids.length;
+  }
+
+  /** The IDs, `size` at a time. */
+  *slices(size: number): Generator<string[]> {
+    if (this.length === 0) return;
+    let slice: string[] = [];
+    for (let s = 0; s <= this.text.length; ) {
+      let e = this.text.indexOf("\n", s);
+      if (e === -1) e = this.text.length;
+      slice.push(this.text.slice(s, e));
+      if (slice.length === size) {
+        yield slice;
+        slice = [];
+      }
+      s = e + 1;
+    }
+    if (slice.length > 0) yield slice;
+  }
+
+  *[Symbol.iterator](): Generator<string> {
+    for (const slice of this.slices(REQUEST_SLICE)) yield* slice;
+  }
+}
+
+/**
+ * The requests of the selected items (`only`: just these, for the prompt command), built a slice of
+ * items at a time as they are read, and built anew each time `requests` is called (a batch run plans
+ * them again to collect a batch): a MIND-large stage never holds every prompt at once.
+ */
 export async function buildRequests(
   prepared: PreparedStage,
   config: StageCommandConfig,
   ctx: CommandContext,
   only?: string[],
-): Promise<{ requests: LlmRequest[]; items: string[] }> {
+): Promise<{ requests: () => Iterable<LlmRequest>; items: ItemList }> {
   const { stage, input } = prepared;
   let items = only ?? selectItems(stage.items(input.catalog, input.options), config.shard, config.limit);
   let made: unknown;
   if (stage.prepare) ({ items, prepared: made } = await stage.prepare(input, items, { out: resolve(ctx.cwd, config.out), config, ctx }));
   if (stage.usesCandidates) input.candidates = await loadCandidates(input.catalog, new Set(items), { lenient: config.lenient });
-  return { requests: [...stage.requests(input, items, made)], items };
+  const list = new ItemList(items);
+  const requests = function* (): Generator<LlmRequest> {
+    for (const slice of list.slices(REQUEST_SLICE)) yield* stage.requests(input, slice, made);
+  };
+  return { requests, items: list };
 }
 
 export async function runStage(name: string, config: StageCommandConfig, ctx: CommandContext): Promise<StageRun> {
@@ -99,16 +146,16 @@ function exitCodeOf(summary: EngineSummary, interrupt?: AbortSignal): number {
 }
 
 async function runStageLocked(name: string, config: StageCommandConfig, ctx: CommandContext, out: string, interrupt?: AbortSignal): Promise<StageRun> {
-  const prepared = await prepareStage(name, config, ctx, (splits) =>
-    checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) }),
-  );
+  const prepared = await prepareStage(name, config, ctx, async (splits) => {
+    await checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) });
+  });
   const { stage } = prepared;
   const { requests, items } = await buildRequests(prepared, config, ctx);
   if (config["dry-run"] && stage.describeItems) {
     const { catalog, options } = prepared.input;
     ctx.stdout.write(stage.describeItems(catalog, options, items));
   }
-  const summary = await runEngine({ stage: name, requests, runDir: out, interrupt }, config, ctx);
+  const summary = await runEngine({ stage: name, requests, items: items.length, runDir: out, interrupt }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
   const meta: StageMeta = {
     stage: name,

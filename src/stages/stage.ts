@@ -66,8 +66,8 @@ export interface Stage<Opts = unknown, O = unknown, P = unknown> {
   items(catalog: Catalog, options: Opts): string[];
   /** Explains why `id` is not an item. */
   whyNot(catalog: Catalog, options: Opts, id: string): NotAnItem;
-  /** --dry-run: what the items are, printed before the estimate (users stages: their sources). */
-  describeItems?(catalog: Catalog, options: Opts, items: readonly string[]): string;
+  /** --dry-run: what the items are, printed before the estimate (users stages: their sources); read once, in order. */
+  describeItems?(catalog: Catalog, options: Opts, items: Iterable<string> & { readonly length: number }): string;
   /** Items are users whose answers must keep clear of their impressions' candidates (history-rule.ts rule 4). */
   readonly usesCandidates?: boolean;
   /**

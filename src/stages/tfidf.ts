@@ -42,14 +42,26 @@ export class TfIdfIndex {
   private readonly byId: number[];
   private readonly scores: Float64Array;
   private readonly marked: Uint8Array;
+  /**
+   * The documents a query touched (up to QUERY_TERMS × MAX_POSTINGS), in one buffer for every query:
+   * an array that large, made per query, lands in V8's large-object space, which only a full GC frees.
+   */
+  private readonly touched: Int32Array;
 
   constructor(docs: Iterable<{ id: string; text: string }>) {
     this.ids = [];
-    const counts: Map<number, number>[] = [];
+    // Each document's (term, count) pairs, in first-seen order, one after another in two typed
+    // arrays until the document frequencies are known: a Map per document (161k at MIND-large) put
+    // hundreds of MB on the JS heap at once.
+    let termsSeen = new Int32Array(1 << 16);
+    let countsSeen = new Int32Array(1 << 16);
+    let used = 0;
+    const starts = [0];
+    const tf = new Map<number, number>();
     for (const d of docs) {
       this.indexOf.set(d.id, this.ids.length);
       this.ids.push(d.id);
-      const tf = new Map<number, number>();
+      tf.clear();
       for (const token of d.text.toLowerCase().split(/[^\p{L}\p{N}]+/u)) {
         if (token.length < 2 || isStopword(token)) continue;
         let t = this.termIds.get(token);
@@ -60,17 +72,35 @@ export class TfIdfIndex {
         }
         tf.set(t, (tf.get(t) ?? 0) + 1);
       }
-      for (const t of tf.keys()) this.df[t]!++;
-      counts.push(tf);
+      if (used + tf.size > termsSeen.length) {
+        const size = Math.max(termsSeen.length * 2, used + tf.size);
+        const terms = new Int32Array(size);
+        const counts = new Int32Array(size);
+        terms.set(termsSeen.subarray(0, used));
+        counts.set(countsSeen.subarray(0, used));
+        termsSeen = terms;
+        countsSeen = counts;
+      }
+      for (const [t, c] of tf) {
+        this.df[t]!++;
+        termsSeen[used] = t;
+        countsSeen[used++] = c;
+      }
+      starts.push(used);
     }
     const n = this.ids.length;
     const postingSize = new Int32Array(this.df.length);
-    for (const tf of counts) {
+    // Vectors and postings are views into one buffer each: a typed array of its own per news and
+    // per term would cost each an ArrayBuffer and an allocation beside its few numbers.
+    const allTerms = termsSeen.slice(0, used);
+    const allWeights = new Float64Array(used);
+    for (let d = 0; d < n; d++) {
       let norm = 0;
-      const terms = Int32Array.from(tf.keys());
-      const weights = new Float64Array(terms.length);
+      const from = starts[d]!;
+      const terms = allTerms.subarray(from, starts[d + 1]!);
+      const weights = allWeights.subarray(from, starts[d + 1]!);
       terms.forEach((t, i) => {
-        const w = tf.get(t)! * Math.log((1 + n) / (1 + this.df[t]!));
+        const w = countsSeen[from + i]! * Math.log((1 + n) / (1 + this.df[t]!));
         weights[i] = w;
         norm += w * w;
         postingSize[t]!++;
@@ -79,7 +109,11 @@ export class TfIdfIndex {
       for (let i = 0; i < weights.length; i++) weights[i]! /= norm;
       this.vectors.push({ terms, weights });
     }
-    for (let t = 0; t < this.df.length; t++) this.postings.push({ docs: new Int32Array(postingSize[t]!), weights: new Float64Array(postingSize[t]!) });
+    const postingDocs = new Int32Array(used);
+    const postingWeights = new Float64Array(used);
+    for (let t = 0, at = 0; t < this.df.length; at += postingSize[t]!, t++) {
+      this.postings.push({ docs: postingDocs.subarray(at, at + postingSize[t]!), weights: postingWeights.subarray(at, at + postingSize[t]!) });
+    }
     const fill = new Int32Array(this.df.length);
     this.vectors.forEach((v, d) => {
       v.terms.forEach((t, i) => {
@@ -102,6 +136,7 @@ export class TfIdfIndex {
     this.byId = [...this.ids.keys()].sort((a, b) => (this.ids[a]! < this.ids[b]! ? -1 : this.ids[a]! > this.ids[b]! ? 1 : 0));
     this.scores = new Float64Array(n);
     this.marked = new Uint8Array(n);
+    this.touched = new Int32Array(n);
   }
 
   /**
@@ -117,7 +152,8 @@ export class TfIdfIndex {
       v.terms.forEach((t, i) => query.set(t, (query.get(t) ?? 0) + v.weights[i]!));
     }
     const terms = [...query].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, QUERY_TERMS);
-    const touched: number[] = [];
+    const touched = this.touched;
+    let count = 0;
     for (const [t, qw] of terms) {
       const p = this.postings[t]!;
       const end = Math.min(p.docs.length, MAX_POSTINGS);
@@ -125,7 +161,7 @@ export class TfIdfIndex {
         const d = p.docs[i]!;
         if (!this.marked[d]) {
           this.marked[d] = 1;
-          touched.push(d);
+          touched[count++] = d;
         }
         this.scores[d]! += qw * p.weights[i]!;
       }
@@ -134,7 +170,8 @@ export class TfIdfIndex {
     try {
       // Callers need a handful: select the best few in one pass, sort the rest only if they ask for more.
       const head: Ranked[] = [];
-      for (const d of touched) {
+      for (let j = 0; j < count; j++) {
+        const d = touched[j]!;
         const score = this.scores[d]!;
         const last = head.length === HEAD ? head[HEAD - 1]! : undefined;
         if (last && score < last.score) continue;
@@ -145,9 +182,10 @@ export class TfIdfIndex {
         seen.add(r.id);
         yield r;
       }
-      if (touched.length > head.length) {
+      if (count > head.length) {
         const rest: Ranked[] = [];
-        for (const d of touched) {
+        for (let j = 0; j < count; j++) {
+          const d = touched[j]!;
           const id = this.ids[d]!;
           if (!seen.has(id) && !exclude.has(id)) rest.push({ id, score: this.scores[d]! });
         }
@@ -158,7 +196,8 @@ export class TfIdfIndex {
       }
     } finally {
       // Also when the caller stops early: the buffers are shared by every query.
-      for (const d of touched) {
+      for (let j = 0; j < count; j++) {
+        const d = touched[j]!;
         this.scores[d] = 0;
         this.marked[d] = 0;
       }

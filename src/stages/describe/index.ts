@@ -134,7 +134,7 @@ abstract, puts each news row's subcategory description (else its category's) int
   items: (catalog) => categoryItems(catalog),
   whyNot: (catalog, _options, id) => whyNotDescribed(catalog, id),
   describeItems(catalog, _options, items) {
-    const kinds = items.map((id) => parseCategoryItemId(id)?.kind);
+    const kinds = Array.from(items, (id) => parseCategoryItemId(id)?.kind);
     const n = (k: CategoryKind) => kinds.filter((x) => x === k).length.toLocaleString("en-US");
     return `describe: one request per category (${n("category")}) and subcategory (${n("subcategory")}) of the news\n`;
   },

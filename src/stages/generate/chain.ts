@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { relative } from "node:path";
 import { z } from "zod";
 import { UserError, zBool, type CommandContext } from "../../cli/command.js";
-import { readJsonl } from "../../engine/store.js";
+import { engineJsonl, lineItemId } from "../../engine/store.js";
 import { StageRecord, type RecordSource } from "../../engine/types.js";
 import type { Catalog } from "../../mind/catalog.js";
 import { holdsAll } from "../../mind/history-rule.js";
@@ -42,9 +42,15 @@ export async function loadProfiles(
     throw new UserError(`generate --chain needs the user profiles in ${shown}, which does not exist: run 'genre-mind profile --out ${relative(ctx.cwd, out) || "."}' with the same --data first`);
   }
   const wanted = new Set(itemIds);
-  const { records } = await readJsonl(file, StageRecord.extend({ output: ProfileOutput }));
   const profiles = new Map<string, ChainProfile>();
-  for (const r of records) {
+  // Streamed: a MIND-large profile file holds a million records, of which the cold users' are kept;
+  // the others are not even parsed (a line whose item cannot be told is).
+  const schema = StageRecord.extend({ output: ProfileOutput });
+  const mayBeWanted = (line: string) => {
+    const id = lineItemId(line);
+    return id === undefined || wanted.has(id);
+  };
+  for await (const r of engineJsonl(file, schema, undefined, mayBeWanted)) {
     if (!wanted.has(r.itemId)) continue;
     const history = catalog.users.get(r.itemId)?.history ?? [];
     if (r.source && holdsAll(new Set(history), r.source.clicks)) profiles.set(r.itemId, { output: r.output, source: r.source });

@@ -8,7 +8,8 @@ import { recentClicks, type Catalog, type CatalogNews } from "../../mind/catalog
 import { CandidateGuard, describeSources, HISTORY_RULE_HELP, historyClass, isCold } from "../../mind/history-rule.js";
 import { cleanGeneratedText } from "../../mind/text.js";
 import { sha256 } from "../../util/hash.js";
-import { extractJson, jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "../normalize.js";
+import { extractJson } from "../../util/json.js";
+import { jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "../normalize.js";
 import { COLD_MAX_FLAG, K_FLAG, selectItems, zColdMax, zK } from "../options.js";
 import { newsTopics, numberedTitles, sourceOf } from "../profile/index.js";
 import type { Stage } from "../stage.js";
@@ -157,7 +158,7 @@ export function candidateGuard(catalog: Catalog): CandidateGuard {
 export function candidateProblem(value: GenerateOutput, shown: readonly string[], guard: CandidateGuard): string | undefined {
   const problems: string[] = [];
   value.items.forEach((item, i) => {
-    const c = guard.firstConflict(guard.item(item.title, item.retrievedFrom), shown);
+    const c = guard.conflictOnce(item.title, item.retrievedFrom, shown);
     if (c?.reason === "near copy") problems.push(`item ${i + 1} is a near copy of a news story this user was already shown; write a different story`);
     else if (c) problems.push(`item ${i + 1} is a news story this user was already shown; choose a different story`);
   });
@@ -206,29 +207,37 @@ export function offlineGenerated(
     if (!title || !category || title.length > MAX_TITLE_CHARS) return;
     const tokens = titleTokens(title);
     if ([...historyTokens, ...chosenTokens].some((h) => jaccard(tokens, h) >= NEAR_COPY_JACCARD)) return;
-    if (guard.firstConflict(guard.item(title, id), shown)) return;
+    if (guard.conflictOnce(title, id, shown)) return;
     chosen.push({ title, abstract: clip(cleanGeneratedText(news.abstract) ?? "", MAX_ABSTRACT_CHARS), category, retrievedFrom: id });
     chosenTokens.push(tokens);
   };
   const ranked = index.similar([...read], skip);
-  if (profileTopics?.length) {
-    const wanted = new Set(profileTopics);
-    const pool: { id: string; score: number; at: number }[] = [];
-    // next() rather than for-of: a break would close the generator the fallback loop below resumes.
-    while (pool.length < CHAIN_POOL) {
+  try {
+    if (profileTopics?.length) {
+      const wanted = new Set(profileTopics);
+      const pool: { id: string; score: number; at: number }[] = [];
+      // next() rather than for-of: a break would close the generator the fallback loop below resumes.
+      while (pool.length < CHAIN_POOL) {
+        const r = ranked.next();
+        if (r.done) break;
+        const boost = newsTopics(catalog.news.get(r.value.id)!).some((t) => wanted.has(t)) ? CHAIN_BOOST : 1;
+        pool.push({ id: r.value.id, score: r.value.score * boost, at: pool.length });
+      }
+      for (const c of pool.sort((a, b) => b.score - a.score || a.at - b.at)) {
+        if (chosen.length === k) break;
+        consider(c.id);
+      }
+    }
+    // Checked before the next is drawn: past its first 64 the ranking sorts every touched news (up to
+    // 32k), which a user served by the pool above must not pay for. Closed however this ends: the
+    // index's score buffers are cleared when its generator finishes.
+    while (chosen.length < k) {
       const r = ranked.next();
       if (r.done) break;
-      const boost = newsTopics(catalog.news.get(r.value.id)!).some((t) => wanted.has(t)) ? CHAIN_BOOST : 1;
-      pool.push({ id: r.value.id, score: r.value.score * boost, at: pool.length });
+      if (!chosen.some((c) => c.retrievedFrom === r.value.id)) consider(r.value.id);
     }
-    for (const c of pool.sort((a, b) => b.score - a.score || a.at - b.at)) {
-      if (chosen.length === k) break;
-      consider(c.id);
-    }
-  }
-  for (const { id } of ranked) {
-    if (chosen.length === k) break;
-    if (!chosen.some((c) => c.retrievedFrom === id)) consider(id);
+  } finally {
+    ranked.return(undefined);
   }
   return { items: chosen };
 }
@@ -246,7 +255,10 @@ export function retrievalOf(catalog: Catalog) {
   let r = retrieval.get(catalog);
   if (!r) retrieval.set(catalog, (r = {}));
   return {
-    index: () => (r.index ??= new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })))),
+    // The texts one at a time: the catalog decodes a news field each time it is read.
+    index: () => (r.index ??= new TfIdfIndex((function* () {
+      for (const n of catalog.news.values()) yield { id: n.id, text: `${n.title} ${n.abstract}` };
+    })())),
     // The offline answer depends on the whole retrieval corpus, which the prompt does not show.
     fingerprint: () => (r.fingerprint ??= catalogFingerprint(catalog)),
   };
@@ -295,14 +307,14 @@ ${HISTORY_RULE_HELP}`,
   usesCandidates: true,
   items: (catalog, options) => [...catalog.users.keys()].filter((u) => coldClicks(catalog, u, options) !== undefined),
   whyNot: (catalog, options, id) => whyNotCold("generate", catalog, options, id),
-  requests(input, itemIds, profiles) {
+  *requests(input, itemIds, profiles) {
     const { catalog, options } = input;
     const system = render(input.system, { category_vocabulary: MIND_CATEGORIES.join(", "), k: String(options.k) });
     const jsonSchema = generateJsonSchema();
     const retrieval = retrievalOf(catalog);
     const fingerprint = retrieval.fingerprint();
     const guard = candidateGuard(catalog);
-    return itemIds.map((id): LlmRequest<GenerateOutput> => {
+    for (const id of itemIds) {
       const history = coldClicks(catalog, id, options);
       if (!history) throw new Error(`generate: ${id} is not a cold user`);
       const shown = input.candidates?.get(id) ?? [];
@@ -315,7 +327,7 @@ ${HISTORY_RULE_HELP}`,
         // The topics were written from the profile's clicks: the answer derives from those too.
         for (const c of profile.source.clicks) if (!source.clicks.includes(c)) source.clicks.push(c);
       }
-      return {
+      yield {
         stage: "generate",
         itemId: id,
         system,
@@ -331,7 +343,7 @@ ${HISTORY_RULE_HELP}`,
         offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, profile?.output.topics, shown)),
         source,
         check: (value) => candidateProblem(value, shown, guard),
-      };
-    });
+      } satisfies LlmRequest<GenerateOutput>;
+    }
   },
 };

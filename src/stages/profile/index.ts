@@ -8,7 +8,8 @@ import type { Catalog, CatalogNews } from "../../mind/catalog.js";
 import { describeSources, HISTORY_RULE_HELP } from "../../mind/history-rule.js";
 import { sha256 } from "../../util/hash.js";
 import { entitiesOf, stateOfEntity } from "../entities.js";
-import { dedupe, extractJson, normalizeRegion, normalizeTopic, quoteList } from "../normalize.js";
+import { extractJson } from "../../util/json.js";
+import { dedupe, normalizeRegion, normalizeTopic, quoteList } from "../normalize.js";
 import type { Stage } from "../stage.js";
 import { render } from "../template.js";
 import { TOPICS, US_STATES } from "../vocab.js";
@@ -234,18 +235,19 @@ ${HISTORY_RULE_HELP}`,
   }),
   items: (catalog, options) => usersWithClicks(catalog, options.recent),
   whyNot: (catalog, options, id) => whyNoClicks("profile", catalog, options.recent, id),
-  requests(input, itemIds) {
+  *requests(input, itemIds) {
     const system = render(input.system, { topic_vocabulary: TOPICS.join(", ") });
-    return itemIds.map((id): LlmRequest<ProfileOutput> => {
+    for (const id of itemIds) {
       const clicks = profileClicks(input.catalog, id, input.options.recent);
       const user = render(input.user, { history: numberedTitles(clicks, false), count: String(clicks.length) });
-      return {
+      yield {
         stage: "profile",
         itemId: id,
         system,
         user,
         jsonSchema: PROFILE_JSON_SCHEMA as unknown as Record<string, unknown>,
         schemaVersion: PROFILE_SCHEMA_VERSION,
+        packable: true,
         maxTokens: 400,
         // ~5 topics and ~0.3 regions (GENRE's averages) as compact JSON.
         expectedOutputTokens: 50,
@@ -253,7 +255,7 @@ ${HISTORY_RULE_HELP}`,
         parse: parseProfile,
         offline: () => JSON.stringify(offlineProfile(clicks)),
         source: sourceOf(input.catalog, id, clicks),
-      };
-    });
+      } satisfies LlmRequest<ProfileOutput>;
+    }
   },
 };

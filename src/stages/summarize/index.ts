@@ -160,26 +160,27 @@ Offline: the title followed by the title-entity labels and subcategory it does n
   }),
   items: (catalog) => titledNews(catalog),
   whyNot: (catalog, _options, id) => whyNotTitled("summarize", catalog, id),
-  requests(input, itemIds) {
+  *requests(input, itemIds) {
     const system = render(input.system, {});
     const instructions = shingles(system);
-    return itemIds.map((id): LlmRequest<SummarizeOutput> => {
+    for (const id of itemIds) {
       const news = input.catalog.news.get(id);
       if (!news) throw new Error(`summarize: unknown news ${id}`);
       const user = render(input.user, newsValues(news));
-      return {
+      yield {
         stage: "summarize",
         itemId: id,
         system,
         user,
         schemaVersion: SUMMARIZE_SCHEMA_VERSION,
+        packable: true,
         maxTokens: 200,
         // GENRE measured enhanced titles at ~17 tokens; Claude's tokenizer counts a little more.
         expectedOutputTokens: 30,
         offlineInputs: `${OFFLINE_TABLES}\n${news.titleEntities}`,
         parse: (raw) => parseSummary(raw, news.title, instructions),
         offline: () => offlineSummary(news),
-      };
-    });
+      } satisfies LlmRequest<SummarizeOutput>;
+    }
   },
 };

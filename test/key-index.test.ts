@@ -1,0 +1,36 @@
+// The planner's compact memory: 64-bit hash sets and maps over typed arrays.
+import { describe, expect, it } from "vitest";
+import { hash64, HashMap64, HashSet64, pairHash } from "../src/engine/key-index.js";
+import { sha256 } from "../src/util/hash.js";
+
+describe("HashMap64 / HashSet64", () => {
+  it("keeps every entry through growth, overwrites in place, and finds nothing it was not given", () => {
+    const map = new HashMap64(4);
+    const set = new HashSet64();
+    const keys = Array.from({ length: 50_000 }, (_, i) => sha256(`key ${i}`));
+    keys.forEach((k, i) => map.set(hash64(k), i * 4 + (i % 4)));
+    keys.forEach((k, i) => set.add(pairHash(hash64(k), `U${i}`)));
+    expect(map.size).toBe(keys.length);
+    expect(keys.every((k, i) => map.get(hash64(k)) === i * 4 + (i % 4))).toBe(true);
+    map.set(hash64(keys[7]!), 2 ** 52);
+    expect(map.get(hash64(keys[7]!))).toBe(2 ** 52);
+    expect(map.size).toBe(keys.length);
+    expect(map.get(hash64(sha256("not a key")))).toBeUndefined();
+    expect(set.size).toBe(keys.length);
+    expect(set.has(pairHash(hash64(keys[3]!), "U3"))).toBe(true);
+    // The same key with another item, and the same item with another key, are other pairs.
+    expect(set.has(pairHash(hash64(keys[3]!), "U4"))).toBe(false);
+    expect(set.has(pairHash(hash64(keys[4]!), "U3"))).toBe(false);
+  });
+
+  it("hashes any string, not only hex keys, and tells near strings apart", () => {
+    const seen = new HashSet64();
+    for (let i = 0; i < 20_000; i++) {
+      const h = hash64(`N${i}`);
+      expect(seen.has(h)).toBe(false);
+      seen.add(h);
+    }
+    expect(hash64("ab")).not.toEqual(hash64("ba"));
+    expect(hash64("é")).toEqual(hash64("é"));
+  });
+});
