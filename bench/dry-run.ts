@@ -1,4 +1,4 @@
-// npm run bench:dry-run -- [--stages describe,pick,factors] [--scale 1] [--provider anthropic] [--model …]
+// npm run bench:dry-run -- [--stages describe,pick,factors] [--scale 1] [--provider anthropic] [--model …] [--pack N]
 // What each stage would cost on MIND-small: `--dry-run` of each stage over a MIND-small-shaped
 // synthetic pair of splits (bench/mind-small.ts), nothing sent. A group (factors) stands for its
 // stages (factors-users, factors-news). The figures in docs/stages-and-prompts.md come from here.
@@ -16,6 +16,7 @@ const { values } = parseArgs({
     scale: { type: "string", default: "1" },
     provider: { type: "string", default: "anthropic" },
     model: { type: "string" },
+    pack: { type: "string" },
   },
 });
 
@@ -32,6 +33,7 @@ try {
   for (const stage of names) {
     const argv = [stage, "--data", train, "--data", dev, "--out", join(root, "run"), "--provider", values.provider, "--dry-run"];
     if (values.model) argv.push("--model", values.model);
+    if (values.pack) argv.push("--pack", values.pack);
     const code = await runCli(argv, ctx);
     if (code !== 0) process.exitCode = code;
     process.stdout.write("\n");

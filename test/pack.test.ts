@@ -12,6 +12,7 @@ import type { LlmRequest } from "../src/engine/types.js";
 import { runPaths } from "../src/run/folder.js";
 import { StageRecord } from "../src/engine/types.js";
 import type { StageName } from "../src/stages/registry.js";
+import { FACTORS } from "../src/stages/factors/factors.js";
 import { TOPICS } from "../src/stages/vocab.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { installBatches } from "./fakes/anthropic-batches.js";
@@ -46,6 +47,10 @@ const ITEM = /<item id="(\d+)">\n([\s\S]*?)\n<\/item>/g;
 function oneItem(stage: StageName, user: string): string {
   if (stage === "summarize") return `${/^Title: (.*)$/m.exec(user)![1]!}, explained`;
   const n = user.length;
+  if (stage.startsWith("factors")) {
+    const words = ["local politics", "college football", "weather alerts", "celebrity news", "stock markets", "none"];
+    return JSON.stringify(Object.fromEntries(FACTORS.map((f, i) => [f.name, words[(n + i) % words.length]!])));
+  }
   return JSON.stringify({ topics: [TOPICS[n % TOPICS.length]!, TOPICS[(n >> 3) % TOPICS.length]!], regions: n % 3 === 0 ? ["Texas"] : [] });
 }
 
@@ -71,7 +76,7 @@ async function runStage(stage: StageName, out: string, ...extra: string[]) {
 const messageBodies = () => fake!.log.filter((l) => l.path === "/v1/messages").map((l) => l.body as FakeMessageRequest);
 
 describe("--pack", () => {
-  for (const stage of ["summarize", "profile"] as const) {
+  for (const stage of ["summarize", "profile", "factors-users", "factors-news"] as const) {
     it(`${stage}: every item's record is the one it gets alone; one system prompt per pack`, async () => {
       fake = await createFakeAnthropic({ answer: packAware(stage) });
       const alone = await temp();

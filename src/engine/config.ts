@@ -51,7 +51,7 @@ export const engineOptions: OptionSpecs = {
   pack: {
     type: "string",
     arg: "<n>",
-    description: "items per request for the stages that allow it (summarize, profile): one copy of the system prompt for n items (default 1; not offline)",
+    description: "items per request for the stages that allow it (summarize, profile, factors-users, factors-news): one copy of the system prompt for n items (default 1; not offline)",
   },
   "dry-run": { type: "boolean", description: "render every prompt, count tokens and print the cost estimate; send nothing" },
   timeout: { type: "string", arg: "<s>", description: "seconds to wait for one answer before retrying it (default 120)" },

@@ -45,6 +45,8 @@ function sideOf(system: Template, kind: FactorKind) {
     system: text,
     jsonSchema: factorsJsonSchema(FACTORS),
     schemaVersion: FACTORS_SCHEMA_VERSION,
+    // Its system prompt is long (the factor table) and the same for every item: packing saves most here.
+    packable: true,
     maxTokens: MAX_TOKENS,
     expectedOutputTokens: EXPECTED_TOKENS,
     parse: (raw: string) => parseFactors(raw, FACTORS, kind, instructions),
