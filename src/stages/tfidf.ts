@@ -33,10 +33,17 @@ function pushTop(top: Ranked[], score: number, id: string, n: number): void {
 
 export class TfIdfIndex {
   readonly ids: string[];
-  private readonly postings: { docs: Int32Array; weights: Float64Array }[] = [];
-  private readonly vectors: { terms: Int32Array; weights: Float64Array }[] = [];
-  private readonly termIds = new Map<string, number>();
-  private readonly df: number[] = [];
+  // Vectors and postings are ranges of four flat arrays, found through their start offsets: a
+  // typed-array view (plus an object) per news and per term put ~2 × (161k + terms) small objects on
+  // the JS heap at MIND-large, which V8 then grows several times over before a full GC.
+  /** Document d's terms and weights are vecTerms/vecWeights[vecStart[d] .. vecStart[d + 1]). */
+  private readonly vecStart: Int32Array;
+  private readonly vecTerms: Int32Array;
+  private readonly vecWeights: Float64Array;
+  /** Term t's postings, heaviest first past MAX_POSTINGS: postDocs/postWeights[postStart[t] .. postStart[t + 1]). */
+  private readonly postStart: Int32Array;
+  private readonly postDocs: Int32Array;
+  private readonly postWeights: Float64Array;
   private readonly indexOf = new Map<string, number>();
   /** Document indexes sorted by ID: the deterministic fill when similarity runs out. */
   private readonly byId: number[];
@@ -50,6 +57,10 @@ export class TfIdfIndex {
 
   constructor(docs: Iterable<{ id: string; text: string }>) {
     this.ids = [];
+    // Build-time only: the query needs term ids, never the terms themselves.
+    const termIds = new Map<string, number>();
+    let df = new Int32Array(1 << 12);
+    let terms = 0;
     // Each document's (term, count) pairs, in first-seen order, one after another in two typed
     // arrays until the document frequencies are known: a Map per document (161k at MIND-large) put
     // hundreds of MB on the JS heap at once.
@@ -64,79 +75,91 @@ export class TfIdfIndex {
       tf.clear();
       for (const token of d.text.toLowerCase().split(/[^\p{L}\p{N}]+/u)) {
         if (token.length < 2 || isStopword(token)) continue;
-        let t = this.termIds.get(token);
+        let t = termIds.get(token);
         if (t === undefined) {
-          t = this.df.length;
-          this.termIds.set(token, t);
-          this.df.push(0);
+          t = terms++;
+          termIds.set(token, t);
+          if (t === df.length) {
+            const grown = new Int32Array(df.length * 2);
+            grown.set(df);
+            df = grown;
+          }
         }
         tf.set(t, (tf.get(t) ?? 0) + 1);
       }
       if (used + tf.size > termsSeen.length) {
         const size = Math.max(termsSeen.length * 2, used + tf.size);
-        const terms = new Int32Array(size);
-        const counts = new Int32Array(size);
-        terms.set(termsSeen.subarray(0, used));
-        counts.set(countsSeen.subarray(0, used));
-        termsSeen = terms;
-        countsSeen = counts;
+        const grownTerms = new Int32Array(size);
+        const grownCounts = new Int32Array(size);
+        grownTerms.set(termsSeen.subarray(0, used));
+        grownCounts.set(countsSeen.subarray(0, used));
+        termsSeen = grownTerms;
+        countsSeen = grownCounts;
       }
       for (const [t, c] of tf) {
-        this.df[t]!++;
+        df[t]!++;
         termsSeen[used] = t;
         countsSeen[used++] = c;
       }
       starts.push(used);
     }
+    termIds.clear();
     const n = this.ids.length;
-    const postingSize = new Int32Array(this.df.length);
-    // Vectors and postings are views into one buffer each: a typed array of its own per news and
-    // per term would cost each an ArrayBuffer and an allocation beside its few numbers.
-    const allTerms = termsSeen.slice(0, used);
-    const allWeights = new Float64Array(used);
+    this.vecStart = Int32Array.from(starts);
+    this.vecTerms = termsSeen.slice(0, used);
+    termsSeen = new Int32Array(0);
+    this.vecWeights = new Float64Array(used);
+    const postingSize = new Int32Array(terms);
     for (let d = 0; d < n; d++) {
       let norm = 0;
-      const from = starts[d]!;
-      const terms = allTerms.subarray(from, starts[d + 1]!);
-      const weights = allWeights.subarray(from, starts[d + 1]!);
-      terms.forEach((t, i) => {
-        const w = countsSeen[from + i]! * Math.log((1 + n) / (1 + this.df[t]!));
-        weights[i] = w;
+      const from = this.vecStart[d]!;
+      const to = this.vecStart[d + 1]!;
+      for (let i = from; i < to; i++) {
+        const t = this.vecTerms[i]!;
+        const w = countsSeen[i]! * Math.log((1 + n) / (1 + df[t]!));
+        this.vecWeights[i] = w;
         norm += w * w;
         postingSize[t]!++;
-      });
+      }
       norm = Math.sqrt(norm) || 1;
-      for (let i = 0; i < weights.length; i++) weights[i]! /= norm;
-      this.vectors.push({ terms, weights });
+      for (let i = from; i < to; i++) this.vecWeights[i]! /= norm;
     }
-    const postingDocs = new Int32Array(used);
-    const postingWeights = new Float64Array(used);
-    for (let t = 0, at = 0; t < this.df.length; at += postingSize[t]!, t++) {
-      this.postings.push({ docs: postingDocs.subarray(at, at + postingSize[t]!), weights: postingWeights.subarray(at, at + postingSize[t]!) });
-    }
-    const fill = new Int32Array(this.df.length);
-    this.vectors.forEach((v, d) => {
-      v.terms.forEach((t, i) => {
-        const p = this.postings[t]!;
-        p.docs[fill[t]!] = d;
-        p.weights[fill[t]!] = v.weights[i]!;
+    countsSeen = new Int32Array(0);
+    this.postStart = new Int32Array(terms + 1);
+    for (let t = 0; t < terms; t++) this.postStart[t + 1] = this.postStart[t]! + postingSize[t]!;
+    this.postDocs = new Int32Array(used);
+    this.postWeights = new Float64Array(used);
+    const fill = this.postStart.slice(0, terms);
+    for (let d = 0; d < n; d++) {
+      for (let i = this.vecStart[d]!; i < this.vecStart[d + 1]!; i++) {
+        const t = this.vecTerms[i]!;
+        this.postDocs[fill[t]!] = d;
+        this.postWeights[fill[t]!] = this.vecWeights[i]!;
         fill[t]!++;
-      });
-    });
+      }
+    }
     // Impact order: a query scans the docs where a term weighs most first and stops at MAX_POSTINGS,
     // so a common term costs the same as a rare one (an approximation only for very common terms).
-    for (const p of this.postings) {
-      if (p.docs.length <= MAX_POSTINGS) continue;
-      const order = [...p.docs.keys()].sort((a, b) => p.weights[b]! - p.weights[a]! || p.docs[a]! - p.docs[b]!);
-      const docs = Int32Array.from(order, (i) => p.docs[i]!);
-      const weights = Float64Array.from(order, (i) => p.weights[i]!);
-      p.docs.set(docs);
-      p.weights.set(weights);
+    for (let t = 0; t < terms; t++) {
+      const from = this.postStart[t]!;
+      const docs = this.postDocs.subarray(from, this.postStart[t + 1]!);
+      if (docs.length <= MAX_POSTINGS) continue;
+      const weights = this.postWeights.subarray(from, this.postStart[t + 1]!);
+      const order = [...docs.keys()].sort((a, b) => weights[b]! - weights[a]! || docs[a]! - docs[b]!);
+      const sortedDocs = Int32Array.from(order, (i) => docs[i]!);
+      const sortedWeights = Float64Array.from(order, (i) => weights[i]!);
+      docs.set(sortedDocs);
+      weights.set(sortedWeights);
     }
     this.byId = [...this.ids.keys()].sort((a, b) => (this.ids[a]! < this.ids[b]! ? -1 : this.ids[a]! > this.ids[b]! ? 1 : 0));
     this.scores = new Float64Array(n);
     this.marked = new Uint8Array(n);
     this.touched = new Int32Array(n);
+  }
+
+  /** A news item's place in `ids`, or undefined when it is not in the index. */
+  position(id: string): number | undefined {
+    return this.indexOf.get(id);
   }
 
   /**
@@ -148,22 +171,24 @@ export class TfIdfIndex {
     for (const id of toIds) {
       const d = this.indexOf.get(id);
       if (d === undefined) continue;
-      const v = this.vectors[d]!;
-      v.terms.forEach((t, i) => query.set(t, (query.get(t) ?? 0) + v.weights[i]!));
+      for (let i = this.vecStart[d]!; i < this.vecStart[d + 1]!; i++) {
+        const t = this.vecTerms[i]!;
+        query.set(t, (query.get(t) ?? 0) + this.vecWeights[i]!);
+      }
     }
     const terms = [...query].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, QUERY_TERMS);
     const touched = this.touched;
     let count = 0;
     for (const [t, qw] of terms) {
-      const p = this.postings[t]!;
-      const end = Math.min(p.docs.length, MAX_POSTINGS);
-      for (let i = 0; i < end; i++) {
-        const d = p.docs[i]!;
+      const from = this.postStart[t]!;
+      const end = Math.min(this.postStart[t + 1]!, from + MAX_POSTINGS);
+      for (let i = from; i < end; i++) {
+        const d = this.postDocs[i]!;
         if (!this.marked[d]) {
           this.marked[d] = 1;
           touched[count++] = d;
         }
-        this.scores[d]! += qw * p.weights[i]!;
+        this.scores[d]! += qw * this.postWeights[i]!;
       }
     }
     const seen = new Set<string>();

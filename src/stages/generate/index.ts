@@ -11,7 +11,7 @@ import { sha256 } from "../../util/hash.js";
 import { extractJson } from "../../util/json.js";
 import { jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "../normalize.js";
 import { COLD_MAX_FLAG, K_FLAG, selectItems, zColdMax, zK } from "../options.js";
-import { newsTopics, numberedTitles, sourceOf } from "../profile/index.js";
+import { newsTopicBits, numberedTitles, sourceOf, topicBits } from "../profile/index.js";
 import type { Stage } from "../stage.js";
 import { MAX_TITLE_CHARS } from "../summarize/index.js";
 import { render } from "../template.js";
@@ -173,6 +173,18 @@ function clip(text: string, max: number): string {
   return `${space > max / 2 ? cut.slice(0, space) : cut}…`;
 }
 
+/** Per index, each news item's topic bits (newsTopicBits) once known, with TOPIC_KNOWN set. */
+const topicCache = new WeakMap<TfIdfIndex, Int32Array>();
+const TOPIC_KNOWN = 1 << 30;
+
+function topicsOf(index: TfIdfIndex, catalog: Catalog, id: string): number {
+  let cache = topicCache.get(index);
+  if (!cache) topicCache.set(index, (cache = new Int32Array(index.ids.length)));
+  const d = index.position(id)!;
+  if (!cache[d]) cache[d] = newsTopicBits(catalog.news.get(id)!) | TOPIC_KNOWN;
+  return cache[d]! & ~TOPIC_KNOWN;
+}
+
 /** Retrieval candidates re-ranked by profile topics in the chained offline baseline. */
 const CHAIN_POOL = 64;
 /** Score factor for a candidate whose topics meet the user's profile topics (chained offline baseline). */
@@ -214,13 +226,13 @@ export function offlineGenerated(
   const ranked = index.similar([...read], skip);
   try {
     if (profileTopics?.length) {
-      const wanted = new Set(profileTopics);
+      const wanted = topicBits(profileTopics);
       const pool: { id: string; score: number; at: number }[] = [];
       // next() rather than for-of: a break would close the generator the fallback loop below resumes.
       while (pool.length < CHAIN_POOL) {
         const r = ranked.next();
         if (r.done) break;
-        const boost = newsTopics(catalog.news.get(r.value.id)!).some((t) => wanted.has(t)) ? CHAIN_BOOST : 1;
+        const boost = (topicsOf(index, catalog, r.value.id) & wanted) !== 0 ? CHAIN_BOOST : 1;
         pool.push({ id: r.value.id, score: r.value.score * boost, at: pool.length });
       }
       for (const c of pool.sort((a, b) => b.score - a.score || a.at - b.at)) {
