@@ -112,9 +112,14 @@ export async function buildRequests(
   only?: string[],
 ): Promise<{ requests: () => Iterable<LlmRequest>; items: ItemList }> {
   const { stage, input } = prepared;
-  let items = only ?? selectItems(stage.items(input.catalog, input.options), config.shard, config.limit);
+  // A stage that may drop items in prepare gets them before --limit, so a trial counts the items it can serve.
+  const limit = stage.prepare ? undefined : config.limit;
+  let items = only ?? selectItems(stage.items(input.catalog, input.options), config.shard, limit);
   let made: unknown;
-  if (stage.prepare) ({ items, prepared: made } = await stage.prepare(input, items, { out: resolve(ctx.cwd, config.out), config, ctx }));
+  if (stage.prepare) {
+    ({ items, prepared: made } = await stage.prepare(input, items, { out: resolve(ctx.cwd, config.out), config, ctx }));
+    if (!only && config.limit !== undefined) items = items.slice(0, config.limit);
+  }
   if (stage.usesCandidates) input.candidates = await loadCandidates(input.catalog, new Set(items), { lenient: config.lenient });
   const list = new ItemList(items);
   const requests = function* (): Generator<LlmRequest> {

@@ -72,7 +72,8 @@ export interface Stage<Opts = unknown, O = unknown, P = unknown> {
   readonly usesCandidates?: boolean;
   /**
    * Work the requests need beyond the catalog, done once the items are chosen (generate --chain
-   * reads the profiles); it may drop items it cannot serve. Its result reaches `requests`.
+   * reads the profiles); it may drop items it cannot serve. It gets the items before --limit, which
+   * then takes the first of those it kept. Its result reaches `requests`.
    */
   prepare?(input: StageInput<Opts>, items: string[], at: PrepareContext): Promise<{ items: string[]; prepared: P }>;
   /**

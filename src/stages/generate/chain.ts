@@ -24,9 +24,9 @@ export interface ChainProfile {
  * note while they are at most --max-failure-share of the items (a profile run may fail a few
  * users); beyond that, or without the file, the run stops.
  *
- * With --limit (a trial run, e.g. `augment --limit 5`, whose profile stage took the first users of
- * the catalog, not the first cold ones), `itemIds` are all the candidates and the first `limit` of
- * them that have a profile are kept: the others are not failures, only users the trial skipped.
+ * In a trial (--limit, e.g. `augment --limit 5`, whose profile stage took the first users of the
+ * catalog, not the first cold ones) users without a profile are not failures, only users the trial
+ * skipped, as long as some user has one; --limit then takes the first of those kept (run.ts).
  */
 export async function loadProfiles(
   out: string,
@@ -34,7 +34,7 @@ export async function loadProfiles(
   itemIds: readonly string[],
   maxShare: number,
   ctx: CommandContext,
-  limit?: number,
+  trial = false,
 ): Promise<{ profiles: Map<string, ChainProfile>; kept: string[] }> {
   const file = runPaths(out).records("profile");
   const shown = relative(ctx.cwd, file) || file;
@@ -56,11 +56,8 @@ export async function loadProfiles(
     if (r.source && holdsAll(new Set(history), r.source.clicks)) profiles.set(r.itemId, { output: r.output, source: r.source });
     else profiles.delete(r.itemId);
   }
-  if (limit !== undefined) {
-    const kept = itemIds.filter((id) => profiles.has(id)).slice(0, limit);
-    if (kept.length > 0) return { profiles: new Map(kept.map((id) => [id, profiles.get(id)!])), kept };
-  }
   const kept = itemIds.filter((id) => profiles.has(id));
+  if (trial && kept.length > 0) return { profiles, kept };
   const lacking = itemIds.length - kept.length;
   if (lacking > 0) {
     const examples = itemIds.filter((id) => !profiles.has(id)).slice(0, 3).join(", ");

@@ -10,7 +10,7 @@ import { cleanGeneratedText } from "../../mind/text.js";
 import { sha256 } from "../../util/hash.js";
 import { extractJson } from "../../util/json.js";
 import { jaccard, NEAR_COPY_JACCARD, normalizeCategory, titleTokens } from "../normalize.js";
-import { COLD_MAX_FLAG, K_FLAG, selectItems, zColdMax, zK } from "../options.js";
+import { COLD_MAX_FLAG, K_FLAG, zColdMax, zK } from "../options.js";
 import { newsTopicBits, numberedTitles, sourceOf, topicBits } from "../profile/index.js";
 import type { Stage } from "../stage.js";
 import { MAX_TITLE_CHARS } from "../summarize/index.js";
@@ -304,10 +304,8 @@ ${HISTORY_RULE_HELP}`,
   describeItems: (catalog, options, items) => describeSources("generate", catalog.users, catalog.timeline, items, options.coldMax),
   async prepare(input, items, at) {
     if (!input.options.chain) return { items, prepared: new Map() };
-    const limit = at.config.limit;
-    // A trial (--limit) takes the first cold users that have a profile, not the first cold users.
-    const candidates = limit === undefined ? items : selectItems(this.items(input.catalog, input.options), at.config.shard, undefined);
-    const { profiles, kept } = await loadProfiles(at.out, input.catalog, candidates, at.config["max-failure-share"], at.ctx, limit);
+    const trial = at.config.limit !== undefined;
+    const { profiles, kept } = await loadProfiles(at.out, input.catalog, items, at.config["max-failure-share"], at.ctx, trial);
     return { items: kept, prepared: profiles };
   },
   templates: (options) => ({
