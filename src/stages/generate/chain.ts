@@ -28,7 +28,8 @@ export class ChainProfiles {
 
   // Topics come from a closed vocabulary, IDs are TSV fields and split names folder names: none holds \0 or \n.
   set(userId: string, profile: ChainProfile): void {
-    this.packed.set(userId, `${profile.topics.join("\n")}\0${profile.source.split}\0${profile.source.clicks.join("\n")}`);
+    // One join, not a template: a template's result is a tree of string pieces, three more objects per user.
+    this.packed.set(userId, [profile.topics.join("\n"), profile.source.split, profile.source.clicks.join("\n")].join("\0"));
   }
 
   delete(userId: string): void {
