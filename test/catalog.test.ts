@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCatalog, recentClicks } from "../src/mind/catalog.js";
+import { loadCandidates, loadCatalog, recentClicks } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { tempDir } from "./helpers/temp.js";
 
@@ -68,5 +68,46 @@ describe("loadCatalog", () => {
     expect(catalog.users.get("U12")).toBeUndefined();
     expect(catalog.users.has("X9")).toBe(true);
     expect(catalog.users.get("U5000000")!.history).toEqual([ids[3]]);
+  });
+});
+
+describe("loadCandidates", () => {
+  it("gives each asked user their impressions' news in every split, each once, in the order first met", async () => {
+    const catalog = await loadCatalog(await resolveSplits([SAMPLE]));
+    const expected = new Map<string, Set<string>>();
+    const shownTimes = new Map<string, number>();
+    for (const split of ["MINDsample_train", "MINDsample_dev"]) {
+      for (const line of (await readFile(join(SAMPLE, split, "behaviors.tsv"), "utf8")).trimEnd().split("\n")) {
+        const f = line.split("\t");
+        const set = expected.get(f[1]!) ?? new Set<string>();
+        expected.set(f[1]!, set);
+        for (const c of f[4]!.split(" ")) set.add(c.slice(0, c.lastIndexOf("-")));
+        shownTimes.set(f[1]!, (shownTimes.get(f[1]!) ?? 0) + f[4]!.split(" ").length);
+      }
+    }
+    // Every other user, so the table's user numbers differ from the catalog's.
+    const asked = [...expected.keys()].filter((_, i) => i % 2 === 1);
+    const table = await loadCandidates(catalog, new Set(asked));
+    for (const userId of asked) expect(table.get(userId), userId).toEqual([...expected.get(userId)!]);
+    // The sample shows some of them a news item more than once.
+    expect(asked.filter((u) => shownTimes.get(u)! > expected.get(u)!.size).length).toBeGreaterThan(10);
+    expect(table.get([...expected.keys()][0]!)).toBeUndefined();
+    expect(table.get("U0")).toBeUndefined();
+  });
+
+  it("keeps a news shown twice once, and IDs no news.tsv has", async () => {
+    const root = await tempDir();
+    await mkdir(join(root, "train"));
+    await writeFile(join(root, "train", "news.tsv"), ["N1", "N2", "N3"].map(news).join("\n") + "\n");
+    const behaviors = [
+      ["1", "U1", "11/14/2019 10:00:00 AM", "N1", "N3-1 N2-0 N3-0"],
+      ["2", "U2", "11/14/2019 10:00:00 AM", "N2", "N1-1"],
+      ["3", "U1", "11/14/2019 11:00:00 AM", "N1", "N9-0 N2-1 N1-0"],
+    ];
+    await writeFile(join(root, "train", "behaviors.tsv"), behaviors.map((r) => r.join("\t")).join("\n") + "\n");
+    const catalog = await loadCatalog(await resolveSplits([join(root, "train")]), { lenient: true });
+    const table = await loadCandidates(catalog, new Set(["U1", "U2"]), { lenient: true });
+    expect(table.get("U1")).toEqual(["N3", "N2", "N9", "N1"]);
+    expect(table.get("U2")).toEqual(["N1"]);
   });
 });

@@ -123,7 +123,7 @@ describe("pick", () => {
       const catalog = await loadCatalog(await resolveSplits([root]));
       const history = coldClicks(catalog, "U1", { coldMax: 5 })!;
       const shown = (await loadCandidates(catalog, new Set(["U1"]))).get("U1")!;
-      expect(shown.sort()).toEqual(["N3", "N6", "N7"]);
+      expect([...shown].sort()).toEqual(["N3", "N6", "N7"]);
       const candidates = pickCandidates(retrievalOf(catalog).index(), catalog, candidateGuard(catalog), history, shown, "train", 20);
       expect(candidates.map((n) => n.id)).toEqual(["N2"]);
       expect(catalog.news.get("N8")!.inSplits).toEqual(["dev"]);

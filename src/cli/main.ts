@@ -1,6 +1,7 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { UsageError, UserError, type CommandContext } from "./command.js";
+import { tuneHeapGrowth } from "./heap.js";
 import { commands } from "../commands/index.js";
 import { MindFormatError } from "../mind/errors.js";
 import { SplitNotFoundError } from "../mind/splits.js";
@@ -21,6 +22,7 @@ const PATH_ERRORS: Record<string, string> = {
 
 /** Runs one CLI invocation and returns its exit code; never calls process.exit, so tests can use it. */
 export async function runCli(argv: string[], ctx: CommandContext): Promise<number> {
+  tuneHeapGrowth(process.env.NODE_OPTIONS);
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
     ctx.stdout.write(topHelp());

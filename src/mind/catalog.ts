@@ -339,29 +339,88 @@ class UserTable implements ReadonlyMap<string, UserHistory> {
   }
 }
 
+/** The news IDs of each user's impressions (loadCandidates); a plain Map serves as one too. */
+export interface Candidates {
+  get(userId: string): readonly string[] | undefined;
+}
+
+/**
+ * Each user's candidates as a range of news indexes in one Int32 pool, off the JS heap: at
+ * MIND-large ~200k cold users hold ~4.5M candidate entries, which as arrays of strings (and Sets while
+ * reading) made up a quarter of generate's live heap, and V8 sizes the heap by what is live.
+ */
+class CandidateTable implements Candidates {
+  constructor(
+    private readonly ids: NewsIndex,
+    private readonly users: ReadonlyMap<string, number>,
+    private readonly starts: Int32Array,
+    private readonly pool: Int32Array,
+  ) {}
+
+  /** First seen first; a fresh array each time (the caller's to keep or drop). */
+  get(userId: string): string[] | undefined {
+    const u = this.users.get(userId);
+    if (u === undefined) return undefined;
+    const out: string[] = [];
+    for (let p = this.starts[u]!, end = this.starts[u + 1]!; p < end; p++) out.push(this.ids.idAt(this.pool[p]!));
+    return out;
+  }
+}
+
 /**
  * The news IDs of the impressions of the given users in every split (a second pass over the
- * behaviors files), deduplicated, as the catalog's own ID strings: what their pseudo-news must not
- * copy (history-rule.ts rule 4). Only cold users need them, so only they are held.
+ * behaviors files), deduplicated in the order first met, as the catalog's own ID strings: what their
+ * pseudo-news must not copy (history-rule.ts rule 4). Only cold users need them, so only they are held.
  */
-export async function loadCandidates(catalog: Catalog, userIds: ReadonlySet<string>, opts: ReadOptions = {}): Promise<Map<string, string[]>> {
-  const sets = new Map<string, Set<string>>();
+export async function loadCandidates(catalog: Catalog, userIds: ReadonlySet<string>, opts: ReadOptions = {}): Promise<Candidates> {
+  const users = new Map<string, number>();
   if (userIds.size === 0) return new Map();
   const ids = new NewsIndex();
   for (const id of catalog.news.keys()) ids.add(id);
+  // Every (user, news) pair met, in file order; grouped by user and deduplicated below.
+  const userOf = new IntColumn();
+  const newsOf = new IntColumn();
+  let pairs = 0;
   for (const split of catalog.splits) {
     for await (const rows of readRawBehaviorBatches(split.behaviorsFile, opts)) {
       for (const row of rows) {
         if (!userIds.has(row.userId)) continue;
-        let set = sets.get(row.userId);
-        if (!set) sets.set(row.userId, (set = new Set()));
+        let u = users.get(row.userId);
+        if (u === undefined) users.set(row.userId, (u = users.size));
         // `N123-1` → `N123`: the label is cut at the last dash (news IDs have none, validate checks it).
         const column = row.impressions.replace(/-[^ ]*/g, "");
-        for (const id of ids.split(column)) set.add(id);
+        ids.forEachIndex(column, (i) => {
+          userOf.set(pairs, u);
+          newsOf.set(pairs++, i);
+        });
       }
     }
   }
-  return new Map([...sets].map(([u, s]) => [u, [...s]]));
+  // A counting sort by user keeps each user's pairs in file order, so the first of duplicates stays.
+  const n = users.size;
+  const starts = new Int32Array(n + 1);
+  for (let p = 0; p < pairs; p++) starts[userOf.get(p) + 1]!++;
+  for (let u = 0; u < n; u++) starts[u + 1]! += starts[u]!;
+  const fill = starts.slice(0, n);
+  const pool = new Int32Array(pairs);
+  for (let p = 0; p < pairs; p++) pool[fill[userOf.get(p)]!++] = newsOf.get(p);
+  const seen = new Uint8Array(ids.size);
+  let kept = 0;
+  for (let u = 0; u < n; u++) {
+    const from = starts[u]!;
+    const to = starts[u + 1]!;
+    starts[u] = kept;
+    for (let p = from; p < to; p++) {
+      const i = pool[p]!;
+      if (!seen[i]) {
+        seen[i] = 1;
+        pool[kept++] = i;
+      }
+    }
+    for (let p = starts[u]!; p < kept; p++) seen[pool[p]!] = 0;
+  }
+  starts[n] = kept;
+  return new CandidateTable(ids, users, starts, pool.slice(0, kept));
 }
 
 /**
@@ -421,11 +480,8 @@ class NewsIndex {
     return this.ids[i]!;
   }
 
-  /** An ID column as the catalog's own ID strings. */
-  split(column: string): string[] {
-    const out: string[] = [];
-    this.forEachIndex(column, (i) => out.push(this.ids[i]!));
-    return out;
+  get size(): number {
+    return this.ids.length;
   }
 }
 const MAX_DENSE = 1 << 22;

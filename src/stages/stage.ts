@@ -13,7 +13,7 @@ import type { CommandContext, OptionSpecs } from "../cli/command.js";
 import type { LlmRequest } from "../engine/types.js";
 import type { StageMerge } from "../merge/stage-merge.js";
 import type { StageReport } from "../report/stage-report.js";
-import type { Catalog } from "../mind/catalog.js";
+import type { Candidates, Catalog } from "../mind/catalog.js";
 import type { ItemKind } from "./kinds.js";
 import type { StageCommandConfig } from "./options.js";
 import type { Template, TemplateSpec } from "./template.js";
@@ -24,7 +24,7 @@ export interface StageInput<Opts = unknown> {
   system: Template;
   user: Template;
   /** Stages with `usesCandidates`: the news IDs of each item's impressions in every split (loadCandidates). */
-  candidates?: ReadonlyMap<string, readonly string[]>;
+  candidates?: Candidates;
 }
 
 /** Why an ID is not an item of a stage (for the prompt command), or undefined when it is one. */

@@ -17,7 +17,7 @@ import { MAX_TITLE_CHARS } from "../summarize/index.js";
 import { render } from "../template.js";
 import { TfIdfIndex } from "../tfidf.js";
 import { MIND_CATEGORIES } from "../vocab.js";
-import { augmentChained, loadProfiles, type ChainProfile } from "./chain.js";
+import { augmentChained, ChainProfiles, loadProfiles } from "./chain.js";
 import { generateMerge } from "./merge.js";
 import { generateReport } from "./report.js";
 import { GenerateOutput, type PseudoNews } from "./output.js";
@@ -276,7 +276,7 @@ export function retrievalOf(catalog: Catalog) {
   };
 }
 
-export const generateStage: Stage<GenerateOptions, GenerateOutput, ReadonlyMap<string, ChainProfile>> = {
+export const generateStage: Stage<GenerateOptions, GenerateOutput, ChainProfiles> = {
   name: "generate",
   kind: "users",
   command: {
@@ -303,7 +303,7 @@ ${HISTORY_RULE_HELP}`,
   augment: augmentChained,
   describeItems: (catalog, options, items) => describeSources("generate", catalog.users, catalog.timeline, items, options.coldMax),
   async prepare(input, items, at) {
-    if (!input.options.chain) return { items, prepared: new Map() };
+    if (!input.options.chain) return { items, prepared: new ChainProfiles() };
     const trial = at.config.limit !== undefined;
     const { profiles, kept } = await loadProfiles(at.out, input.catalog, items, at.config["max-failure-share"], at.ctx, trial);
     return { items: kept, prepared: profiles };
@@ -333,7 +333,7 @@ ${HISTORY_RULE_HELP}`,
       const profile = profiles?.get(id);
       if (options.chain) {
         if (!profile) throw new Error(`generate --chain: no profile for user ${id}`);
-        values.topics = profile.output.topics.join(", ");
+        values.topics = profile.topics.join(", ");
         // The topics were written from the profile's clicks: the answer derives from those too.
         for (const c of profile.source.clicks) if (!source.clicks.includes(c)) source.clicks.push(c);
       }
@@ -350,7 +350,7 @@ ${HISTORY_RULE_HELP}`,
         // The offline answer avoids the user's candidates, which the prompt does not show.
         offlineInputs: sha256(fingerprint, ...[...shown].sort()),
         parse: (raw) => parseGenerated(raw, { k: options.k, history, catalog: catalog.news }),
-        offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, profile?.output.topics, shown)),
+        offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, profile?.topics, shown)),
         source,
         check: (value) => candidateProblem(value, shown, guard),
       } satisfies LlmRequest<GenerateOutput>;
