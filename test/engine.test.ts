@@ -554,6 +554,16 @@ describe("progress", () => {
     for (const l of lines) expect(l).toMatch(/\/8$/);
   });
 
+  it("on a resume, says how many items it has found stored while it is still checking the rest", async () => {
+    const t = await setup({ latencyMs: 200 });
+    const [r0, r1, r2, r3] = titleRequests(4);
+    await t.run([r0!, r2!, r3!]);
+    // One slot: while r1 is asked, r2 and r3 are not checked yet, so the total (4 - 1 stored) is an upper bound.
+    const { ctx, summary } = await t.run([r0!, r1!, r2!, r3!], { concurrency: 1 }, { progress: { plainIntervalMs: 10 } });
+    expect(ctx.err.text()).toMatch(/^summarize 0\/3 · .* · 1 already stored \(still checking\)$/m);
+    expect(summary.counts).toMatchObject({ done: 1, cached: 3 });
+  });
+
   it("ends with a summary line: done, cached, retried, failed by reason, tokens, dollars", async () => {
     const t = await setup({ faults: (i) => (i.key === fakeKey(userText(0)) ? { type: "refusal" } : undefined) });
     await t.run(titleRequests(2));

@@ -223,7 +223,15 @@ async function planAndRun(
   const progress = new Progress(
     ctx.stderr,
     run.stage,
-    () => ({ done: session.done, failed: session.failed, total: (expected ?? planner.items) - planner.cached, costUsd: session.cost(), throttled: gate.throttled }),
+    () => ({
+      done: session.done,
+      failed: session.failed,
+      total: (expected ?? planner.items) - planner.cached,
+      stored: planner.cached,
+      checking: expected !== undefined && planner.items < expected,
+      costUsd: session.cost(),
+      throttled: gate.throttled,
+    }),
     deps.progress,
   );
   progress.start();

@@ -2,8 +2,12 @@
 export interface ProgressSnapshot {
   done: number;
   failed: number;
-  /** Items this run must answer (cached ones excluded). */
+  /** Items this run must answer (cached ones excluded): an upper bound while `checking`. */
   total: number;
+  /** Items found answered in the store so far. */
+  stored?: number;
+  /** The items are still being checked against the store (a resumed run finds them as it goes). */
+  checking?: boolean;
   costUsd: number;
   /** Set when rate limits are slowing the run (retry-after, low remaining). */
   throttled?: boolean;
@@ -58,6 +62,8 @@ export class Progress {
       `failed ${s.failed}`,
       `$${s.costUsd.toFixed(4)}`,
     ];
+    // Without this a resumed run whose items are all stored shows "0/176,531 · ETA ?" until it ends.
+    if (s.checking && s.stored) parts.push(`${s.stored.toLocaleString("en-US")} already stored (still checking)`);
     if (s.throttled) parts.push("throttled by rate limits");
     return parts.join(" · ");
   }
