@@ -22,8 +22,8 @@ const PATH_ERRORS: Record<string, string> = {
 
 /** Runs one CLI invocation and returns its exit code; never calls process.exit, so tests can use it. */
 export async function runCli(argv: string[], ctx: CommandContext): Promise<number> {
-  tuneHeapGrowth(process.env.NODE_OPTIONS);
   const [name, ...rest] = argv;
+  tuneHeapGrowth(name, process.env.NODE_OPTIONS);
   if (!name || name === "--help" || name === "-h" || name === "help") {
     ctx.stdout.write(topHelp());
     return name ? 0 : 2;
