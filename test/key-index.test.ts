@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { hash64, HashMap64, HashSet64, pairHash } from "../src/engine/key-index.js";
 import { sha256 } from "../src/util/hash.js";
+import { storedAt } from "../src/engine/plan.js";
 
 describe("HashMap64 / HashSet64", () => {
   it("keeps every entry through growth, overwrites in place, and finds nothing it was not given", () => {
@@ -32,5 +33,19 @@ describe("HashMap64 / HashSet64", () => {
     }
     expect(hash64("ab")).not.toEqual(hash64("ba"));
     expect(hash64("é")).toEqual(hash64("é"));
+  });
+});
+
+describe("a stored record's offset and flags (plan.ts)", () => {
+  it("keep offsets past 512 MB, where offset × 4 no longer fits a 32-bit integer", () => {
+    for (const offset of [0, 123, 2 ** 29 - 1, 2 ** 29, 2 ** 29 + 77, 624_657_583, 2 ** 40 + 3]) {
+      const stored = storedAt.pack(offset, 1);
+      expect(storedAt.offset(stored)).toBe(offset);
+      const seen = storedAt.with(stored, 2);
+      expect(storedAt.offset(seen)).toBe(offset);
+      expect([storedAt.has(seen, 1), storedAt.has(seen, 2)]).toEqual([true, true]);
+      expect(storedAt.with(seen, 2)).toBe(seen);
+      expect(storedAt.has(storedAt.pack(offset, 0), 1)).toBe(false);
+    }
   });
 });

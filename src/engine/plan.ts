@@ -91,6 +91,19 @@ const THIS_RUN = 1;
 const SEEN = 2;
 
 /**
+ * A record's offset and its flags in one number, by arithmetic: JS bit operations work on 32-bit
+ * integers, and past 512 MB of store (a MIND-large factors-users run reaches 624 MB) offset × 4 no
+ * longer fits, so `| SEEN` turned it into another offset and the run stopped on a line read from
+ * the middle of another. Exact up to 2^51 bytes.
+ */
+export const storedAt = {
+  pack: (offset: number, flags: number): number => offset * 4 + flags,
+  offset: (v: number): number => Math.floor(v / 4),
+  has: (v: number, flag: number): boolean => (v % 4 & flag) !== 0,
+  with: (v: number, flag: number): number => (storedAt.has(v, flag) ? v : v + flag),
+};
+
+/**
  * What makes an item's record its own: the item, and the provenance it was written from (profile,
  * generate). A record written from another history than the request has now is not the item's
  * answer any more: the item is asked again, which costs a request and never a leak.
@@ -148,7 +161,7 @@ export class Planner {
     for await (const { value, byteOffset } of engineJsonlLines(files.records, StageRecord)) {
       const h = hash64(value.key);
       // An answer stored for an item by an earlier run is never "this run": only its offset moves.
-      planner.stored.set(h, byteOffset * 4);
+      planner.stored.set(h, storedAt.pack(byteOffset, 0));
       if (value.provider === IMPORTED) planner.imported.set(hash64(value.itemId), byteOffset);
       planner.done.add(pairHash(h, ownTag(value.itemId, value.source)));
     }
@@ -191,22 +204,22 @@ export class Planner {
       const stored = this.stored.get(h);
       const pending = this.asked.get(key);
       const failedAt = this.failedNow.get(h);
-      if (first && ((stored !== undefined && stored & SEEN) || pending || this.counted.has(h) || failedAt !== undefined)) this.sharing++;
+      if (first && ((stored !== undefined && storedAt.has(stored, SEEN)) || pending || this.counted.has(h) || failedAt !== undefined)) this.sharing++;
       if (stored !== undefined) {
         // A stored answer serves an item only while it still suits it (LlmRequest.check: new data
         // can show a user new impressions); one that does not is asked again, with the error stated.
-        let answer = req.check ? await this.lineFor(this.records, Math.floor(stored / 4), key, StageRecord) : undefined;
+        let answer = req.check ? await this.lineFor(this.records, storedAt.offset(stored), key, StageRecord) : undefined;
         const suits = !req.check || (answer !== undefined && req.check(answer.output) === undefined);
         if (suits) {
-          this.stored.set(h, stored | SEEN);
+          this.stored.set(h, storedAt.with(stored, SEEN));
           const pair = pairHash(h, ownTag(req.itemId, req.source));
           if (this.done.has(pair)) {
             if (first) this.cached++;
             continue;
           }
-          answer ??= await this.lineFor(this.records, Math.floor(stored / 4), key, StageRecord);
+          answer ??= await this.lineFor(this.records, storedAt.offset(stored), key, StageRecord);
           if (answer) {
-            const earlierRun = !(stored & THIS_RUN);
+            const earlierRun = !storedAt.has(stored, THIS_RUN);
             if (earlierRun) this.cached++;
             this.done.add(pair);
             yield { copy: { ...answer, itemId: req.itemId, source: req.source, usage: zeroUsage() }, earlierRun };
@@ -249,7 +262,7 @@ export class Planner {
       return;
     }
     if ("output" in outcome.line) {
-      this.stored.set(h, outcome.at * 4 + THIS_RUN + SEEN);
+      this.stored.set(h, storedAt.pack(outcome.at, THIS_RUN + SEEN));
       for (const r of outcome.stored) this.done.add(pairHash(h, ownTag(r.itemId, r.source)));
     } else {
       this.failedNow.set(h, outcome.at);
