@@ -155,6 +155,9 @@ async function child(argv: string[]): Promise<void> {
     return;
   }
   const { runCli } = await import("../src/cli/main.js");
+  // As the CLI's own entry point does (src/cli/main.ts), so the figures are a user's.
+  const { tuneHeapGrowth } = await import("../src/cli/heap.js");
+  tuneHeapGrowth(what, process.env.NODE_OPTIONS);
   process.exitCode = await runCli([what!, ...rest], ctx);
 }
 

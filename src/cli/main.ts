@@ -23,7 +23,6 @@ const PATH_ERRORS: Record<string, string> = {
 /** Runs one CLI invocation and returns its exit code; never calls process.exit, so tests can use it. */
 export async function runCli(argv: string[], ctx: CommandContext): Promise<number> {
   const [name, ...rest] = argv;
-  tuneHeapGrowth(name, process.env.NODE_OPTIONS);
   if (!name || name === "--help" || name === "-h" || name === "help") {
     ctx.stdout.write(topHelp());
     return name ? 0 : 2;
@@ -69,6 +68,9 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
 
 const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
 if (invokedDirectly) {
+  // A process-wide V8 setting: set once for the process's command, not by runCli, which tests and
+  // augment call many times in one process.
+  tuneHeapGrowth(process.argv[2], process.env.NODE_OPTIONS);
   const code = await runCli(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() });
   process.exitCode = code;
 }

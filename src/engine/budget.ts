@@ -40,11 +40,15 @@ export function worstCaseUsd(call: ProviderCall, info: ModelInfo, mode: CostMode
   return priceUsd(usage, info, mode)!;
 }
 
+/** The answer length a request is expected to take: the stage's typical one, else half its cap. */
+export function expectedOutput(req: LlmRequest): number {
+  return Math.min(req.maxTokens, req.expectedOutputTokens ?? Math.ceil(req.maxTokens / 2));
+}
+
 /** What a request is expected to cost: its input, and the stage's typical answer length (as --dry-run counts it). */
 export function expectedUsd(req: LlmRequest, info: ModelInfo, mode: CostMode): number {
   const call = { system: req.system, messages: [{ role: "user" as const, content: req.user }], jsonSchema: req.jsonSchema, maxTokens: req.maxTokens };
-  const output = Math.min(req.maxTokens, req.expectedOutputTokens ?? Math.ceil(req.maxTokens / 2));
-  return priceUsd({ inputTokens: estimateCallTokens(call).total, outputTokens: output, cacheReadTokens: 0, cacheWriteTokens: 0 }, info, mode)!;
+  return priceUsd({ inputTokens: estimateCallTokens(call).total, outputTokens: expectedOutput(req), cacheReadTokens: 0, cacheWriteTokens: 0 }, info, mode)!;
 }
 
 /**

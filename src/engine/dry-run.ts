@@ -5,7 +5,7 @@ import { providerSpecs } from "../providers/registry.js";
 import { apiKeyEnv } from "../providers/setup.js";
 import type { ProviderCall, ProviderSpec, TokenCounter } from "../providers/types.js";
 import type { EngineConfig } from "./config.js";
-import { capVerdict } from "./budget.js";
+import { capVerdict, expectedOutput } from "./budget.js";
 import { priceUsd, pricedModels, zeroUsage } from "./cost.js";
 import { forEachConcurrently, Slots } from "./concurrency.js";
 import { packed } from "./pack.js";
@@ -81,7 +81,7 @@ class Tally {
     this.requests++;
     this.input += total;
     this.system += system;
-    this.expected += Math.min(req.maxTokens, req.expectedOutputTokens ?? Math.ceil(req.maxTokens / 2));
+    this.expected += expectedOutput(req);
     this.max += req.maxTokens;
     const s = this.systems.get(req.system);
     if (s) s.requests++;

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { extractJson } from "../util/json.js";
 import { sha256 } from "../util/hash.js";
+import { expectedOutput } from "./budget.js";
 import { zeroUsage } from "./cost.js";
 import type { PendingItem } from "./plan.js";
 import type { LlmRequest, ParseResult, Usage } from "./types.js";
@@ -76,7 +77,7 @@ export function packRequest(members: readonly LlmRequest[]): LlmRequest {
     jsonSchema: packSchema(first),
     schemaVersion: first.schemaVersion,
     maxTokens: members.reduce((s, m) => s + m.maxTokens + 2 * ANSWER_OVERHEAD_TOKENS, 0),
-    expectedOutputTokens: members.reduce((s, m) => s + Math.min(m.maxTokens, m.expectedOutputTokens ?? Math.ceil(m.maxTokens / 2)) + ANSWER_OVERHEAD_TOKENS, 0),
+    expectedOutputTokens: members.reduce((s, m) => s + expectedOutput(m) + ANSWER_OVERHEAD_TOKENS, 0),
     parse: (raw) => splitPackAnswer(raw),
     offline: () => {
       throw new Error("packed requests have no offline answer: the offline provider answers each item");
@@ -86,7 +87,7 @@ export function packRequest(members: readonly LlmRequest[]): LlmRequest {
 
 /** Items that may go in one pack: same stage, system prompt, schema and parse rules. */
 function samePack(a: LlmRequest, b: LlmRequest): boolean {
-  return a.stage === b.stage && a.system === b.system && a.schemaVersion === b.schemaVersion && JSON.stringify(a.jsonSchema) === JSON.stringify(b.jsonSchema);
+  return a.stage === b.stage && a.system === b.system && a.schemaVersion === b.schemaVersion && (a.jsonSchema === b.jsonSchema || JSON.stringify(a.jsonSchema) === JSON.stringify(b.jsonSchema));
 }
 
 /** One unit to send: the members' requests as one, its own counters (its members keep theirs). */
