@@ -138,6 +138,12 @@ export class NewsCodes {
   }
 }
 
+/** A RecordSource whose clicks were read straight into NewsCodes (merge's record reader). */
+export interface CodedSource {
+  split: string;
+  codes: readonly number[];
+}
+
 /** The provenance of many records, packed: split names interned, clicks as NewsCodes in one pool. */
 export class SourceTable {
   private readonly splitNames: string[] = [];
@@ -148,8 +154,8 @@ export class SourceTable {
 
   constructor(readonly codes: NewsCodes) {}
 
-  /** Stores a source; returns its index. */
-  add(source: RecordSource): number {
+  /** Stores a source, its clicks as IDs or already as this table's NewsCodes; returns its index. */
+  add(source: RecordSource | CodedSource): number {
     const i = this.count++;
     if (i + 1 >= this.offsets.length) {
       this.offsets = grown(this.offsets, this.offsets.length * 2);
@@ -159,9 +165,11 @@ export class SourceTable {
     if (s < 0) s = this.splitNames.push(source.split) - 1;
     this.splitOf[i] = s;
     const start = this.offsets[i]!;
-    if (start + source.clicks.length > this.pool.length) this.pool = grown(this.pool, Math.max(this.pool.length * 2, start + source.clicks.length));
-    source.clicks.forEach((id, k) => (this.pool[start + k] = this.codes.code(id)));
-    this.offsets[i + 1] = start + source.clicks.length;
+    const length = "codes" in source ? source.codes.length : source.clicks.length;
+    if (start + length > this.pool.length) this.pool = grown(this.pool, Math.max(this.pool.length * 2, start + length));
+    if ("codes" in source) this.pool.set(source.codes, start);
+    else source.clicks.forEach((id, k) => (this.pool[start + k] = this.codes.code(id)));
+    this.offsets[i + 1] = start + length;
     return i;
   }
 
