@@ -150,10 +150,15 @@ function codedSource(line: string, codes: NewsCodes): { rest: string; source: Re
   let i = splitEnd + CLICKS_AT.length;
   for (;;) {
     if (line.charCodeAt(i) !== QUOTE) return undefined;
-    const close = line.indexOf('"', i + 1);
-    if (close <= i + 1 || !plain(line, i + 1, close)) return undefined;
-    const n = newsIdNumber(line, i + 1, close);
-    clicks.push(n >= 0 ? n : codes.code(line.slice(i + 1, close)));
+    // To the closing quote, refusing escapes and control characters (12M IDs in a MIND-large profile.jsonl).
+    const open = i + 1;
+    let close = open;
+    for (let c = line.charCodeAt(close); c !== QUOTE && close < line.length; c = line.charCodeAt(++close)) {
+      if (c === BACKSLASH || c < 32) return undefined;
+    }
+    if (close === open || close === line.length) return undefined;
+    const n = newsIdNumber(line, open, close);
+    clicks.push(n >= 0 ? n : codes.code(line.slice(open, close)));
     i = close + 1;
     if (line.charCodeAt(i) === CLOSE_BRACKET) break;
     if (line.charCodeAt(i) !== COMMA) return undefined;

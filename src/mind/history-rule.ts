@@ -16,6 +16,7 @@
 //    a news item of the user's impressions in any split; nor may a picked news item be one.
 import type { RecordSource } from "../engine/types.js";
 import { NEAR_COPY_JACCARD, titleTokens } from "../stages/normalize.js";
+import { UserIds } from "./user-ids.js";
 
 export interface SplitTime {
   name: string;
@@ -266,7 +267,7 @@ export class HistoryProbe {
  * user's source. Columns in typed arrays, not an object per user: MIND-large has ~1M users.
  */
 export class UserSources {
-  readonly index = new Map<string, number>();
+  private readonly users = new UserIds();
   /** users × splits, -1 where the user has no row. */
   private lengths = new Int32Array(1 << 16);
   private readonly starts: number[];
@@ -282,25 +283,46 @@ export class UserSources {
   }
 
   get size(): number {
-    return this.index.size;
+    return this.users.size;
   }
 
   has(userId: string): boolean {
-    return this.index.has(userId);
+    return this.users.get(userId) !== undefined;
   }
 
-  /** A behaviors row; `length` is only called for the user's first row in the split. Returns the user's index. */
-  see(userId: string, split: number, time: number, length: () => number): number {
+  /** A user's index (0..size-1, in the order met); undefined for a user without a row. */
+  indexOf(userId: string): number | undefined {
+    return this.users.get(userId);
+  }
+
+  /** indexOf() of the user ID in the bytes `buf[start, end)`. */
+  indexAt(buf: Buffer, start: number, end: number): number | undefined {
+    return this.users.getAt(buf, start, end);
+  }
+
+  idAt(u: number): string {
+    return this.users.idAt(u);
+  }
+
+  /** Every user ID, in the order met. */
+  ids(): IterableIterator<string> {
+    return this.users.ids();
+  }
+
+  /**
+   * A behaviors row, its UserID the bytes `buf[idStart, idEnd)`; `length` is only called for the
+   * user's first row in the split. Returns the user's index.
+   */
+  see(buf: Buffer, idStart: number, idEnd: number, split: number, time: number, length: () => number): number {
     this.starts[split] = earlier(this.starts[split]!, time);
-    let i = this.index.get(userId);
+    let i = this.users.getAt(buf, idStart, idEnd);
     if (i === undefined) {
-      i = this.index.size;
+      i = this.users.add(buf.toString("utf8", idStart, idEnd));
       if ((i + 1) * this.splits.length > this.lengths.length) {
         const more = new Int32Array(this.lengths.length * 2).fill(-1);
         more.set(this.lengths);
         this.lengths = more;
       }
-      this.index.set(userId, i);
     }
     const at = i * this.splits.length + split;
     this.firstInSplit = this.lengths[at] === -1;
@@ -313,8 +335,8 @@ export class UserSources {
     const n = this.splits.length;
     const times = this.splits.map((name, dataIndex): SplitTime => ({ name, dataIndex, start: this.starts[dataIndex]! }));
     this.timeline = timeOrder(times);
-    this.source = new Int32Array(this.index.size).fill(-1);
-    for (let i = 0; i < this.index.size; i++) {
+    this.source = new Int32Array(this.users.size).fill(-1);
+    for (let i = 0; i < this.users.size; i++) {
       let best: SplitTime | undefined;
       for (let s = 0; s < n; s++) if (this.lengths[i * n + s]! > 0 && replacesSource(times[s]!, best)) best = times[s];
       if (best) this.source[i] = best.dataIndex;
@@ -323,7 +345,7 @@ export class UserSources {
 
   /** The length of the user's source history (capped as given to see()); 0 when it is empty everywhere. */
   sourceLength(userId: string): number {
-    const i = this.index.get(userId);
+    const i = this.users.get(userId);
     if (i === undefined) return 0;
     const s = this.source[i]!;
     return s < 0 ? 0 : this.lengths[i * this.splits.length + s]!;
@@ -344,6 +366,8 @@ export interface GuardedItem<K> {
 
 export interface GuardedGroup<K, T extends GuardedItem<K>> {
   items: readonly T[];
+  /** The news the items were retrieved from: one array of keys, whatever the items' shapes. */
+  retrieved: readonly K[];
   /** The items' signatures joined, and the fewest words of any of them. */
   signature: number;
   minLength: number;
@@ -462,18 +486,18 @@ export class CandidateGuard<K extends string | number = string> {
   group<T extends GuardedItem<K>>(items: readonly T[]): GuardedGroup<K, T> {
     let signature = 0;
     let minLength = Infinity;
+    const retrieved: K[] = [];
     for (const item of items) {
       signature |= this.signatures[item.entry]!;
       minLength = Math.min(minLength, this.lengths[item.entry]!);
+      if (item.retrievedFrom !== undefined) retrieved.push(item.retrievedFrom);
     }
-    return { items, signature, minLength };
+    return { items, retrieved, signature, minLength };
   }
 
   /** The items of a group that conflict with a candidate, or undefined (the usual answer, found without looking at each). */
   conflicts<T extends GuardedItem<K>>(group: GuardedGroup<K, T>, candidate: K): { item: T; reason: CandidateConflict }[] | undefined {
-    let retrieved = false;
-    for (const item of group.items) if (item.retrievedFrom === candidate) retrieved = true;
-    if (!retrieved) {
+    if (!group.retrieved.includes(candidate)) {
       const b = this.entryOf(candidate);
       const bLength = this.lengths[b]!;
       if (bLength < 0) return undefined;
