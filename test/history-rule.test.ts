@@ -36,7 +36,8 @@ describe("time order and source", () => {
     const users = new UserSources(["dev", "train"]);
     const row = (userId: string, splitIndex: number, day: number, length: number) => {
       const line = Buffer.from(`x\t${userId}\t`);
-      return users.see(line, 2, 2 + Buffer.byteLength(userId), splitIndex, Date.UTC(2019, 10, day), () => length);
+      const u = users.see(line, 2, 2 + Buffer.byteLength(userId), splitIndex, Date.UTC(2019, 10, day));
+      if (users.firstInSplit) users.setLength(u, splitIndex, length);
     };
     row("U1", 0, 15, 3); // dev first in --data, later in time
     row("U2", 0, 15, 2);

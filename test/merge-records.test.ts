@@ -2,7 +2,7 @@
 // with JSON.parse. Whatever the line, the outcome must be JSON.parse's: the same value, or the same error.
 import { describe, expect, it } from "vitest";
 import { RecordSource } from "../src/engine/types.js";
-import { recordParser } from "../src/merge/records.js";
+import { KeptByItem, recordParser } from "../src/merge/records.js";
 import { NewsCodes } from "../src/mind/history-rule.js";
 
 type Outcome = { value: unknown } | { error: string };
@@ -125,5 +125,25 @@ describe("recordParser", () => {
     }
     // Many damaged lines still parse with the member cut out: that path is what was tested.
     expect(coded).toBeGreaterThan(1_000);
+  });
+});
+
+describe("KeptByItem", () => {
+  it("finds a user's record by number as get() finds it by ID, the last one set winning", () => {
+    const kept = new KeptByItem<string>();
+    const ids = ["U5", "U1000000", "U05", "X7", "U5", "U3", "U1000000"];
+    ids.forEach((id, i) => kept.set(id, { value: `${id}#${i}`, by: 0, source: -1 }));
+    expect(kept.size).toBe(5);
+    for (const [n, id] of [
+      [5, "U5"],
+      [1_000_000, "U1000000"],
+      [3, "U3"],
+    ] as const) {
+      expect(kept.byUserNumber(n)).toBe(kept.get(id));
+    }
+    expect(kept.get("U5")?.value).toBe("U5#4");
+    // U05 is not U5's number: another ID; X7 has none.
+    expect(kept.byUserNumber(7)).toBeUndefined();
+    expect(kept.byUserNumber(4)).toBeUndefined();
   });
 });

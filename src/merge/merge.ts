@@ -24,7 +24,7 @@ import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
 import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
 import { readByteLineChunks } from "./lines.js";
 import { Manifest, type ManifestStage } from "./manifest.js";
-import { loadRecords, type StageRecords } from "./records.js";
+import { KeptByItem, loadRecords, type Kept, type StageRecords } from "./records.js";
 import type { AppendedNews, MergeInput, NewsEdit, SideFile, UserFile } from "./stage-merge.js";
 
 /** The files merge writes into every split folder: the two MIND files, then each stage's side files. */
@@ -358,7 +358,7 @@ async function writeStaging(
     const state = stage.merge.open(r, req);
     if (stage.merge.active?.(state) !== false) return { stage, index, records: r, state, left: false };
     // Left out by the merge options (generate under --cold pick): merged as if it had no records.
-    const none = { ...r, byItem: new Map() };
+    const none = { ...r, byItem: new KeptByItem() };
     return { stage, index, records: none, state: stage.merge.open(none, req), left: true };
   });
   for (const { stage, records: r } of merging) {
@@ -608,16 +608,19 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
         const [t1, t2, t3, t4] = lineTabs(file, firstLineNo + i, buf, start, end);
         pass.impressions++;
         const parsed = parseMindTime(buf.toString("latin1", t2 + 1, t3));
-        const u = users.see(buf, t1 + 1, t2, index, parsed, () => historyLength(buf, t3 + 1, t4, ctx.historyCap));
+        const u = users.see(buf, t1 + 1, t2, index, parsed);
         if (users.firstInSplit) {
-          const userId = users.idAt(u);
-          const group = retitled.get(userId);
-          if (group) retitledHere.set(u, group);
+          users.setLength(u, index, historyLength(buf, t3 + 1, t4, ctx.historyCap));
+          if (retitled.size > 0) {
+            const group = retitled.get(users.idAt(u));
+            if (group) retitledHere.set(u, group);
+          }
           let loaded = false;
           let suffix = "";
           for (const m of deciding) {
-            const kept = m.records.byItem.get(userId);
+            const kept = keptFor(m, users, u);
             if (!kept) continue;
+            const userId = users.idAt(u);
             if (!loaded) {
               probe.load(buf, t3 + 1, t4);
               loaded = true;
@@ -848,14 +851,14 @@ async function auditStaging(
           const userId = users.idAt(u);
           // The history without its pseudo-news and appended news is what the source clicks must be in.
           appended.length = 0;
-          const tails = appendedTails(appenders, userId, splitIndex, buf.toString("utf8", t3 + 1, t4));
+          const tails = appendedTails(appenders, userId, splitIndex, () => buf.toString("utf8", t3 + 1, t4));
           tail.clear();
           for (const { ids } of tails) for (const id of ids) tail.add(codes.code(id));
           probe.load(buf, t3 + 1, t4, inTail);
           for (const { f, ids } of tails) {
             const { m, appends } = appenders[f]!;
             appendedChecked[f]! += ids.length;
-            if (!heldBy(m, userId, probe)) {
+            if (!heldBy(m, users, u, probe)) {
               violation(`${split.name} ${appends.audit.noun} ${userId}`, `${userId} in ${split.name}: appended ${appends.audit.many} ${ids.join(" ")} were written from clicks this split's history does not hold (${sourceText(m, userId)})`);
             }
           }
@@ -863,7 +866,7 @@ async function auditStaging(
             pseudoNews++;
             const where = `${userId} in ${split.name}: pseudo-news ${row.id}`;
             if (row.userId !== userId) violation(`${split.name} ${row.id} ${userId}`, `${where} was written for ${row.userId}`);
-            else if (!heldBy(row.from, userId, probe)) {
+            else if (!heldBy(row.from, users, u, probe)) {
               violation(`${split.name} ${row.id}`, `${where} was written from clicks this split's history does not hold (${sourceText(row.from, userId)})`);
             }
           }
@@ -871,7 +874,7 @@ async function auditStaging(
             if (listed[f]![u] !== 1) continue;
             listed[f]![u] = 2;
             lines[f]!++;
-            if (!heldBy(m, userId, probe)) {
+            if (!heldBy(m, users, u, probe)) {
               const noun = file.audit.noun;
               violation(`${split.name} ${noun} ${userId}`, `${userId} in ${split.name}: the ${noun} was written from clicks this split's history does not hold (${sourceText(m, userId)})`);
             }
@@ -913,10 +916,11 @@ async function auditStaging(
  * gives this split (the IDs its news.tsv holds), last stage first. A record whose IDs the history
  * does not end with was not applied here.
  */
-function appendedTails(appenders: readonly AppendedToAudit[], userId: string, split: number, history: string): { f: number; ids: string[] }[] {
+function appendedTails(appenders: readonly AppendedToAudit[], userId: string, split: number, history: () => string): { f: number; ids: string[] }[] {
   const mine = appenders.flatMap((a, f) => (a.users.has(userId) ? [f] : []));
   if (mine.length === 0) return [];
-  const ids = history.split(" ").filter(Boolean);
+  // Decoded only for a user a stage appended to: most histories are not.
+  const ids = history().split(" ").filter(Boolean);
   let end = ids.length;
   const tails: { f: number; ids: string[] }[] = [];
   for (const f of mine.reverse()) {
@@ -929,9 +933,15 @@ function appendedTails(appenders: readonly AppendedToAudit[], userId: string, sp
   return tails;
 }
 
-/** Rule 3: does the history loaded in `probe` hold every source click of a users stage's record for the user? */
-function heldBy(m: Merging, userId: string, probe: HistoryProbe): boolean {
-  const kept = m.records.byItem.get(userId);
+/** A users stage's record for user `u` (a UserSources index): found by the user's number, by their ID for another form. */
+function keptFor(m: Merging, users: UserSources, u: number): Kept<unknown> | undefined {
+  const n = users.numberAt(u);
+  return n >= 0 ? m.records.byItem.byUserNumber(n) : m.records.byItem.get(users.idAt(u));
+}
+
+/** Rule 3: does the history loaded in `probe` hold every source click of a users stage's record for user `u`? */
+function heldBy(m: Merging, users: UserSources, u: number, probe: HistoryProbe): boolean {
+  const kept = keptFor(m, users, u);
   return kept !== undefined && m.records.sources.heldBy(kept.source, probe);
 }
 

@@ -7,6 +7,7 @@ import { addUsage, zeroUsage } from "../engine/cost.js";
 import { jsonlLines, type BadLine } from "../engine/store.js";
 import { RecordSource, StageRecord, type Usage } from "../engine/types.js";
 import { newsIdNumber, NewsCodes, SourceTable, type CodedSource } from "../mind/history-rule.js";
+import { IntColumn, userIdNumber } from "../mind/user-ids.js";
 import { runPaths, StageMeta } from "../run/folder.js";
 import { KINDS } from "../stages/kinds.js";
 import { stages } from "../stages/registry.js";
@@ -21,10 +22,45 @@ export interface Kept<V> {
   source: number;
 }
 
+/**
+ * Kept records by item ID, and by user number for `U<digits>` IDs: merge looks up each of ~1M
+ * MIND-large users by the bytes of their ID, where finding a string key among 700k costs a hash and
+ * a few cache misses.
+ */
+export class KeptByItem<V = unknown> extends Map<string, Kept<V>> {
+  /** 1 + the index in `numbered` by user number; 0 for none. */
+  private readonly slots = new IntColumn();
+  private readonly numbered: Kept<V>[] = [];
+
+  override set(id: string, kept: Kept<V>): this {
+    const n = userIdNumber(id);
+    if (n >= 0) {
+      const slot = this.slots.get(n);
+      if (slot > 0) this.numbered[slot - 1] = kept;
+      else this.slots.set(n, this.numbered.push(kept));
+    }
+    return super.set(id, kept);
+  }
+
+  override delete(id: string): boolean {
+    throw new Error(`records are kept, not deleted (${id})`);
+  }
+
+  override clear(): void {
+    throw new Error("records are kept, not cleared");
+  }
+
+  /** get() of the ID `U<n>`. */
+  byUserNumber(n: number): Kept<V> | undefined {
+    const slot = this.slots.get(n);
+    return slot > 0 ? this.numbered[slot - 1] : undefined;
+  }
+}
+
 export interface StageRecords<V = unknown> {
   stage: Stage;
   /** Last valid record per item ID, over the folders in the order given. */
-  byItem: Map<string, Kept<V>>;
+  byItem: KeptByItem<V>;
   /** Distinct provider + model pairs of the records. */
   answerers: { provider: string; model: string }[];
   /** Tokens of every valid record line read: a superseded answer was billed too. */
@@ -185,7 +221,7 @@ const FailedItem = z.object({ itemId: z.string() });
 async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes): Promise<StageRecords> {
   const out: StageRecords = {
     stage,
-    byItem: new Map(),
+    byItem: new KeptByItem(),
     answerers: [],
     usage: zeroUsage(),
     validLines: 0,

@@ -304,16 +304,21 @@ export class UserSources {
     return this.users.idAt(u);
   }
 
+  /** The number of user `u`'s `U<digits>` ID; -1 for an ID of another form. */
+  numberAt(u: number): number {
+    return this.users.numberAt(u);
+  }
+
   /** Every user ID, in the order met. */
   ids(): IterableIterator<string> {
     return this.users.ids();
   }
 
   /**
-   * A behaviors row, its UserID the bytes `buf[idStart, idEnd)`; `length` is only called for the
-   * user's first row in the split. Returns the user's index.
+   * A behaviors row, its UserID the bytes `buf[idStart, idEnd)`. Returns the user's index; on the
+   * user's first row in the split (firstInSplit), give their history's length to setLength().
    */
-  see(buf: Buffer, idStart: number, idEnd: number, split: number, time: number, length: () => number): number {
+  see(buf: Buffer, idStart: number, idEnd: number, split: number, time: number): number {
     this.starts[split] = earlier(this.starts[split]!, time);
     let i = this.users.getAt(buf, idStart, idEnd);
     if (i === undefined) {
@@ -324,10 +329,13 @@ export class UserSources {
         this.lengths = more;
       }
     }
-    const at = i * this.splits.length + split;
-    this.firstInSplit = this.lengths[at] === -1;
-    if (this.firstInSplit) this.lengths[at] = length();
+    this.firstInSplit = this.lengths[i * this.splits.length + split] === -1;
     return i;
+  }
+
+  /** The length of user `u`'s history in `split` (capped as the caller needs: merge needs 0, 1..cold-max or more). */
+  setLength(u: number, split: number, length: number): void {
+    this.lengths[u * this.splits.length + split] = length;
   }
 
   /** Call once after the last split. */

@@ -87,6 +87,11 @@ export class UserIds {
     return u;
   }
 
+  /** The number of user `u`'s `U<digits>` ID; -1 for an ID of another form. */
+  numberAt(u: number): number {
+    return this.numbers.get(u);
+  }
+
   idAt(u: number): string {
     const n = this.numbers.get(u);
     return n >= 0 ? `U${n}` : this.otherIds.get(u)!;
