@@ -14,6 +14,7 @@ import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { LIST_SEPARATOR } from "../mind/text.js";
 import { parseMindTime } from "../mind/time.js";
+import { IndexedValues } from "../mind/user-ids.js";
 import { formatNewsLine, newsLineWith } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
 import { checkInputSplits, rememberPassed } from "../run/input-check.js";
@@ -336,8 +337,11 @@ interface SplitPass {
   applied: UserSet[];
   /** Per merging stage (appendsNews): the news IDs appended here, counted once per user. */
   appended: number[];
-  /** Users (UserSources indexes) whose pseudo-news applies to this split → the IDs their history here is extended with, encoded once. */
-  suffixes: Map<number, Buffer>;
+  /**
+   * By UserSources index, for users whose pseudo-news applies to this split: the IDs their history
+   * here is extended with, encoded once. Read on every row.
+   */
+  suffixes: IndexedValues<Buffer>;
 }
 
 /** Writes the merged splits into `staging`, audits them and returns the manifest to write (and its JSON, keys in their fixed order). */
@@ -587,13 +591,13 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
   await mkdir(dirname(target), { recursive: true });
   const out = await AtomicFileWriter.open(target);
   const probe = new HistoryProbe(ctx.codes);
-  const pass: SplitPass = { impressions: 0, extended: 0, applied: ctx.merging.map(() => new UserSet(users)), appended: ctx.merging.map(() => 0), suffixes: new Map() };
+  const pass: SplitPass = { impressions: 0, extended: 0, applied: ctx.merging.map(() => new UserSet(users)), appended: ctx.merging.map(() => 0), suffixes: new IndexedValues() };
   // A stage without records decides nothing: no lookup of each user in it.
   const deciding = sourced.filter((m) => m.records.byItem.size > 0);
   // The row's retitled items, and one callback for the pass that refuses those a candidate of the row copies.
   let mine: GuardedGroup<number, RowItem> | undefined;
   // The retitled items of the users met in this split, by their UserSources index: looked up by ID once per user.
-  const retitledHere = new Map<number, GuardedGroup<number, RowItem>>();
+  const retitledHere = new IndexedValues<GuardedGroup<number, RowItem>>();
   const refuseCopies = (candidate: number): void => {
     for (const { item } of guard.conflicts(mine!, candidate) ?? []) refused.add(item.row);
   };
@@ -637,7 +641,7 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
           }
           if (suffix) pass.suffixes.set(u, Buffer.from(suffix));
         }
-        mine = retitledHere.size > 0 ? retitledHere.get(u) : undefined;
+        mine = retitledHere.get(u);
         if (mine) forEachCode(probe.codes, buf, t4 + 1, end, refuseCopies, true);
         const suffix = pass.suffixes.get(u);
         if (suffix !== undefined) {
@@ -777,10 +781,10 @@ async function auditStaging(
     }
   }
   // By UserSources index: the audit finds a row's user by number, not by a decoded ID.
-  const guarded: (GuardedGroup<number, AuditItem> | undefined)[] = new Array(users.size);
+  const guarded = new IndexedValues<GuardedGroup<number, AuditItem>>();
   for (const [userId, list] of items) {
     const u = users.indexOf(userId);
-    if (u !== undefined) guarded[u] = guard.group(list);
+    if (u !== undefined) guarded.set(u, guard.group(list));
   }
   const probe = new HistoryProbe(codes);
   const violations: string[] = [];
@@ -880,7 +884,7 @@ async function auditStaging(
             }
           }
         }
-        const mine = guarded[u];
+        const mine = guarded.get(u);
         if (!mine) continue;
         row = { u, split: split.name, mine };
         forEachCode(codes, buf, t4 + 1, end, checkCandidate, true);

@@ -7,7 +7,7 @@ import { addUsage, zeroUsage } from "../engine/cost.js";
 import { jsonlLines, type BadLine } from "../engine/store.js";
 import { RecordSource, StageRecord, type Usage } from "../engine/types.js";
 import { newsIdNumber, NewsCodes, SourceTable, type CodedSource } from "../mind/history-rule.js";
-import { IntColumn, userIdNumber } from "../mind/user-ids.js";
+import { IndexedValues, userIdNumber } from "../mind/user-ids.js";
 import { runPaths, StageMeta } from "../run/folder.js";
 import { KINDS } from "../stages/kinds.js";
 import { stages } from "../stages/registry.js";
@@ -28,17 +28,11 @@ export interface Kept<V> {
  * a few cache misses.
  */
 export class KeptByItem<V = unknown> extends Map<string, Kept<V>> {
-  /** 1 + the index in `numbered` by user number; 0 for none. */
-  private readonly slots = new IntColumn();
-  private readonly numbered: Kept<V>[] = [];
+  private readonly numbered = new IndexedValues<Kept<V>>();
 
   override set(id: string, kept: Kept<V>): this {
     const n = userIdNumber(id);
-    if (n >= 0) {
-      const slot = this.slots.get(n);
-      if (slot > 0) this.numbered[slot - 1] = kept;
-      else this.slots.set(n, this.numbered.push(kept));
-    }
+    if (n >= 0) this.numbered.set(n, kept);
     return super.set(id, kept);
   }
 
@@ -52,8 +46,7 @@ export class KeptByItem<V = unknown> extends Map<string, Kept<V>> {
 
   /** get() of the ID `U<n>`. */
   byUserNumber(n: number): Kept<V> | undefined {
-    const slot = this.slots.get(n);
-    return slot > 0 ? this.numbered[slot - 1] : undefined;
+    return this.numbered.get(n);
   }
 }
 

@@ -322,7 +322,7 @@ export class UserSources {
     this.starts[split] = earlier(this.starts[split]!, time);
     let i = this.users.getAt(buf, idStart, idEnd);
     if (i === undefined) {
-      i = this.users.add(buf.toString("utf8", idStart, idEnd));
+      i = this.users.addAt(buf, idStart, idEnd);
       if ((i + 1) * this.splits.length > this.lengths.length) {
         const more = new Int32Array(this.lengths.length * 2).fill(-1);
         more.set(this.lengths);

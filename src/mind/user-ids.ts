@@ -18,6 +18,27 @@ export class IntColumn {
   }
 }
 
+/**
+ * Values by a dense number (a user's index or number), for lookups on every row: a slot column and a
+ * list, without hashing and without a sparse JS array (which V8 keeps as a dictionary).
+ */
+export class IndexedValues<T> {
+  /** 1 + the value's place in `values`; 0 for none. */
+  private readonly slots = new IntColumn();
+  private readonly values: T[] = [];
+
+  get(i: number): T | undefined {
+    const slot = this.slots.get(i);
+    return slot > 0 ? this.values[slot - 1] : undefined;
+  }
+
+  set(i: number, value: T): void {
+    const slot = this.slots.get(i);
+    if (slot > 0) this.values[slot - 1] = value;
+    else this.slots.set(i, this.values.push(value));
+  }
+}
+
 /** User numbers up to this are found in an array; larger ones, and other forms, by their string. */
 const MAX_USER_NUMBER = 1 << 22;
 
@@ -76,13 +97,22 @@ export class UserIds {
   }
 
   add(id: string): number {
+    return this.added(id, userIdNumber(id));
+  }
+
+  /** add() of the ID in the bytes `buf[start, end)`: decoded only when it is not of the `U<digits>` form. */
+  addAt(buf: Buffer, start: number, end: number): number {
+    const n = userIdNumberAt(buf, start, end);
+    return this.added(n >= 0 ? undefined : buf.toString("utf8", start, end), n);
+  }
+
+  private added(id: string | undefined, n: number): number {
     const u = this.size++;
-    const n = userIdNumber(id);
     this.numbers.set(u, n);
     if (n >= 0) this.byNumber.set(n, u + 1);
     else {
-      this.others.set(id, u);
-      this.otherIds.set(u, id);
+      this.others.set(id!, u);
+      this.otherIds.set(u, id!);
     }
     return u;
   }
