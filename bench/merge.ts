@@ -90,10 +90,11 @@ async function generate(dir: string): Promise<void> {
 async function writeRecords(split: string, runDir: string): Promise<{ news: number; users: number; cold: number }> {
   await mkdir(runDir, { recursive: true });
   const usage = `{"inputTokens":180,"outputTokens":25,"cacheReadTokens":0,"cacheWriteTokens":0}`;
-  // Profile and generate records name their source as the stages write it: the split and the most recent clicks, most recent first.
+  // Profile and generate records name their source as the stages write it: the split and the most
+  // recent clicks, most recent first, after the model (the engine's key order, session.ts).
   const source = (clicks: string[]) => `,"source":${JSON.stringify({ split: basename(split), clicks })}`;
   const rec = (stage: string, id: string, output: unknown, clicks?: string[]) =>
-    `{"key":"${stage}-${id}","stage":"${stage}","itemId":"${id}","provider":"offline","model":"offline-baseline","output":${JSON.stringify(output)},"usage":${usage},"attempts":1${clicks ? source(clicks) : ""}}\n`;
+    `{"key":"${stage}-${id}","stage":"${stage}","itemId":"${id}","provider":"offline","model":"offline-baseline"${clicks ? source(clicks) : ""},"output":${JSON.stringify(output)},"usage":${usage},"attempts":1}\n`;
   const summarize = Out.open(join(runDir, "summarize.jsonl"));
   let news = 0;
   for (const line of readFileSync(join(split, "news.tsv"), "utf8").split("\n")) {

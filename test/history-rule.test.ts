@@ -34,10 +34,15 @@ describe("time order and source", () => {
 
   it("UserSources picks each user's earliest non-empty history from rows fed in any split order", () => {
     const users = new UserSources(["dev", "train"]);
-    const row = (userId: string, splitIndex: number, day: number, length: number) => users.see(userId, splitIndex, Date.UTC(2019, 10, day), () => length);
+    const row = (userId: string, splitIndex: number, day: number, length: number) => {
+      const line = Buffer.from(`x\t${userId}\t`);
+      const u = users.see(line, 2, 2 + Buffer.byteLength(userId), splitIndex, Date.UTC(2019, 10, day));
+      if (users.firstInSplit) users.setLength(u, splitIndex, length);
+    };
     row("U1", 0, 15, 3); // dev first in --data, later in time
     row("U2", 0, 15, 2);
     row("U3", 0, 16, 0);
+    row("Ü-4", 0, 16, 1); // not of the U<digits> form
     row("U1", 1, 10, 2);
     row("U2", 1, 11, 0);
     expect(users.firstInSplit).toBe(true);
@@ -45,7 +50,9 @@ describe("time order and source", () => {
     expect(users.firstInSplit).toBe(false);
     users.finish();
     expect(users.timeline.map((s) => s.name)).toEqual(["train", "dev"]);
-    expect([users.sourceLength("U1"), users.sourceLength("U2"), users.sourceLength("U3"), users.sourceLength("U9")]).toEqual([2, 2, 0, 0]);
+    expect([users.sourceLength("U1"), users.sourceLength("U2"), users.sourceLength("U3"), users.sourceLength("Ü-4"), users.sourceLength("U9")]).toEqual([2, 2, 0, 1, 0]);
+    expect([...users.ids()]).toEqual(["U1", "U2", "U3", "Ü-4"]);
+    expect(users.indexAt(Buffer.from("Ü-4"), 0, Buffer.byteLength("Ü-4"))).toBe(3);
   });
 });
 

@@ -419,4 +419,22 @@ describe("ID helpers", () => {
       expect(sortIds([...rotated].reverse())).toEqual(expected);
     }
   });
+
+  it("sorts IDs of one letter and a number by the number, as compareIds does", () => {
+    // A fixed-seed generator: the same IDs on every run, repeats and numbers of 1 to 15 digits included.
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const ids = Array.from({ length: 5000 }, () => `U${random(10) < 8 ? random(200_000) : Number(`${1 + random(9)}${"9".repeat(random(14))}`)}`);
+    ids.push("U0", "U999999999999999", ids[0]!);
+    const bySort = [...ids].sort(compareIds);
+    expect(sortIds(ids)).toEqual(bySort);
+    // One ID of another form and the general order decides: a leading zero, another letter, no digits.
+    for (const odd of ["U007", "N5", "U", "U12a", "Ü5"]) expect(sortIds([...ids, odd])).toEqual([...ids, odd].sort(compareIds));
+    // Numbers past a double's exact range.
+    const long = ["U12345678901234567", "U12345678901234566"];
+    expect(sortIds([...ids, ...long])).toEqual([...ids, ...long].sort(compareIds));
+  });
 });

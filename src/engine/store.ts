@@ -37,13 +37,15 @@ export function lineItemId(line: string): string | undefined {
  * torn write: always skipped, and passed to onBad marked torn. A bad line anywhere else is damage: it
  * stops the read with an error naming file:line, unless the caller takes bad lines itself through
  * onBad (merge and report count and skip them; the engine's own files refuse to go on). `wanted`
- * may pass over lines before they are parsed (not checked either).
+ * may pass over lines before they are parsed (not checked either). `parse` stands in for JSON.parse
+ * (merge reads record lines its own way, with the same result; it throws as JSON.parse does).
  */
 export async function* jsonlLines<S extends z.ZodType>(
   file: string,
   schema: S,
   onBad?: (bad: BadLine) => void,
   wanted?: (line: string) => boolean,
+  parse: (line: string) => unknown = JSON.parse,
 ): AsyncGenerator<{ value: z.infer<S>; lineNo: number; byteOffset: number }> {
   for await (const { text, starts, ends, firstLineNo, byteOffset: chunkOffset, ascii } of readLineChunks(file)) {
     // Every chunk but a final unterminated line ends with its newline.
@@ -63,7 +65,7 @@ export async function* jsonlLines<S extends z.ZodType>(
       let bad: Omit<BadLine, "file" | "lineNo" | "torn"> | undefined;
       let value: unknown;
       try {
-        value = JSON.parse(line);
+        value = parse(line);
       } catch (e) {
         bad = { message: `not JSON: ${(e as Error).message}` };
       }

@@ -38,7 +38,34 @@ export function compareIds(a: string, b: string): number {
 }
 
 export function sortIds(ids: Iterable<string>): string[] {
-  return [...ids].sort(compareIds);
+  const list = [...ids];
+  return sortedByNumber(list) ?? list.sort(compareIds);
+}
+
+/**
+ * compareIds' order found by numbers when every ID is the same letter and then digits without a
+ * leading zero (MIND's `U123`, `N45`): it is then the numbers' order, and a typed-array sort of
+ * MIND-large's 700k users takes a small part of a sort calling compareIds. Undefined otherwise.
+ */
+function sortedByNumber(list: readonly string[]): string[] | undefined {
+  const letter = list[0]?.charCodeAt(0);
+  if (letter === undefined || isDigit(letter)) return undefined;
+  const numbers = new Float64Array(list.length);
+  for (let k = 0; k < list.length; k++) {
+    const id = list[k]!;
+    // 15 digits at most: exact as doubles.
+    if (id.length < 2 || id.length > 16 || id.charCodeAt(0) !== letter || (id.length > 2 && id.charCodeAt(1) === 48)) return undefined;
+    let n = 0;
+    for (let i = 1; i < id.length; i++) {
+      const c = id.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) return undefined;
+      n = n * 10 + c;
+    }
+    numbers[k] = n;
+  }
+  numbers.sort();
+  const prefix = String.fromCharCode(letter);
+  return Array.from(numbers, (n) => prefix + n);
 }
 
 /** The largest `N<digits>` news ID as a number (0 when there is none); other IDs cannot collide with `N<digits>`. */

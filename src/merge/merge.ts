@@ -14,6 +14,7 @@ import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { LIST_SEPARATOR } from "../mind/text.js";
 import { parseMindTime } from "../mind/time.js";
+import { IndexedValues } from "../mind/user-ids.js";
 import { formatNewsLine, newsLineWith } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
 import { checkInputSplits, rememberPassed } from "../run/input-check.js";
@@ -24,7 +25,7 @@ import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
 import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
 import { readByteLineChunks } from "./lines.js";
 import { Manifest, type ManifestStage } from "./manifest.js";
-import { loadRecords, type StageRecords } from "./records.js";
+import { KeptByItem, loadRecords, type Kept, type StageRecords } from "./records.js";
 import type { AppendedNews, MergeInput, NewsEdit, SideFile, UserFile } from "./stage-merge.js";
 
 /** The files merge writes into every split folder: the two MIND files, then each stage's side files. */
@@ -93,7 +94,7 @@ interface Merging {
 /** Where items of a kind are in the input (merge's view of it: the titles and the user table). */
 const KIND_ITEMS: Record<ItemKind, { ids(input: MergeInput): Iterable<string>; known(input: MergeInput, id: string): boolean }> = {
   news: { ids: (input) => input.news.keys(), known: (input, id) => input.news.has(id) },
-  users: { ids: (input) => input.users.index.keys(), known: (input, id) => input.users.has(id) },
+  users: { ids: (input) => input.users.ids(), known: (input, id) => input.users.has(id) },
   categories: { ids: (input) => input.categories, known: (input, id) => input.categories.has(id) },
 };
 
@@ -272,16 +273,75 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
   }
 }
 
+/**
+ * Users as a bitmap over their UserSources indexes: the behaviors pass marks ~700k users per stage
+ * and split at MIND-large, where a Set of their IDs would hash a string for each.
+ */
+class UserSet implements ReadonlySet<string> {
+  private marks = new Uint8Array(1024);
+  size = 0;
+
+  constructor(private readonly users: UserSources) {}
+
+  mark(u: number): void {
+    if (u >= this.marks.length) {
+      const grown = new Uint8Array(Math.max(u + 1, this.marks.length * 2));
+      grown.set(this.marks);
+      this.marks = grown;
+    }
+    if (this.marks[u] === 0) {
+      this.marks[u] = 1;
+      this.size++;
+    }
+  }
+
+  hasIndex(u: number): boolean {
+    return u < this.marks.length && this.marks[u] === 1;
+  }
+
+  has(userId: string): boolean {
+    const u = this.users.indexOf(userId);
+    return u !== undefined && this.hasIndex(u);
+  }
+
+  /** The users of every set given, as one. */
+  static union(users: UserSources, sets: readonly UserSet[]): UserSet {
+    const all = new UserSet(users);
+    for (const set of sets) for (let u = 0; u < set.marks.length; u++) if (set.marks[u] === 1) all.mark(u);
+    return all;
+  }
+
+  /** IDs in the order the users were met. */
+  *[Symbol.iterator](): SetIterator<string> {
+    for (let u = 0; u < this.marks.length; u++) if (this.marks[u] === 1) yield this.users.idAt(u);
+  }
+  keys(): SetIterator<string> {
+    return this[Symbol.iterator]();
+  }
+  values(): SetIterator<string> {
+    return this[Symbol.iterator]();
+  }
+  *entries(): SetIterator<[string, string]> {
+    for (const id of this) yield [id, id];
+  }
+  forEach(f: (value: string, key: string, set: ReadonlySet<string>) => void): void {
+    for (const id of this) f(id, id, this);
+  }
+}
+
 /** What one split's behaviors pass found and decided. */
 interface SplitPass {
   impressions: number;
   extended: number;
   /** Per merging stage (users stages only): users whose record applies to this split (their history here holds its source clicks). */
-  applied: Set<string>[];
+  applied: UserSet[];
   /** Per merging stage (appendsNews): the news IDs appended here, counted once per user. */
   appended: number[];
-  /** Users whose pseudo-news applies to this split → the IDs their history here is extended with. */
-  suffixes: Map<string, string>;
+  /**
+   * By UserSources index, for users whose pseudo-news applies to this split: the IDs their history
+   * here is extended with, encoded once. Read on every row.
+   */
+  suffixes: IndexedValues<Buffer>;
 }
 
 /** Writes the merged splits into `staging`, audits them and returns the manifest to write (and its JSON, keys in their fixed order). */
@@ -302,7 +362,7 @@ async function writeStaging(
     const state = stage.merge.open(r, req);
     if (stage.merge.active?.(state) !== false) return { stage, index, records: r, state, left: false };
     // Left out by the merge options (generate under --cold pick): merged as if it had no records.
-    const none = { ...r, byItem: new Map() };
+    const none = { ...r, byItem: new KeptByItem() };
     return { stage, index, records: none, state: stage.merge.open(none, req), left: true };
   });
   for (const { stage, records: r } of merging) {
@@ -407,15 +467,11 @@ async function writeStaging(
 
   const writtenRows = pseudoRows.filter((r) => written.has(r));
   log("auditing the merged splits");
-  const appended: AppendedToAudit[] = appenders.map(({ m, appends }) => ({ m, appends, splitNews, users: new Set(passes.flatMap((p) => [...p.applied[m.index]!])) }));
+  const appended: AppendedToAudit[] = appenders.map(({ m, appends }) => ({ m, appends, splitNews, users: UserSet.union(users, passes.map((p) => p.applied[m.index]!)) }));
   const audit = await auditStaging(staging, splits, users, userFiles, writtenRows, appended, guard, codes, (id) => titles.get(id));
 
   // Users each stage's records apply to in some split.
-  const applied = merging.map((m) => {
-    const set = new Set<string>();
-    for (const pass of passes) for (const u of pass.applied[m.index]!) set.add(u);
-    return set;
-  });
+  const applied = merging.map((m) => UserSet.union(users, passes.map((p) => p.applied[m.index]!)));
   const stageInfo = buildStages(merging, input, applied, unknown);
   const userCounts = merging.map((m) => m.stage.merge.userCounts?.(m.state, input, applied[m.index]!) ?? {});
   const mergeOptions = merging.map((m) => m.stage.merge.manifestOptions?.(m.state) ?? {});
@@ -535,9 +591,13 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
   await mkdir(dirname(target), { recursive: true });
   const out = await AtomicFileWriter.open(target);
   const probe = new HistoryProbe(ctx.codes);
-  const pass: SplitPass = { impressions: 0, extended: 0, applied: ctx.merging.map(() => new Set()), appended: ctx.merging.map(() => 0), suffixes: new Map() };
+  const pass: SplitPass = { impressions: 0, extended: 0, applied: ctx.merging.map(() => new UserSet(users)), appended: ctx.merging.map(() => 0), suffixes: new IndexedValues() };
+  // A stage without records decides nothing: no lookup of each user in it.
+  const deciding = sourced.filter((m) => m.records.byItem.size > 0);
   // The row's retitled items, and one callback for the pass that refuses those a candidate of the row copies.
   let mine: GuardedGroup<number, RowItem> | undefined;
+  // The retitled items of the users met in this split, by their UserSources index: looked up by ID once per user.
+  const retitledHere = new IndexedValues<GuardedGroup<number, RowItem>>();
   const refuseCopies = (candidate: number): void => {
     for (const { item } of guard.conflicts(mine!, candidate) ?? []) refused.add(item.row);
   };
@@ -550,22 +610,27 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
         const end = ends[i]!;
         const next = i + 1 < starts.length ? starts[i + 1]! : buf.length;
         const [t1, t2, t3, t4] = lineTabs(file, firstLineNo + i, buf, start, end);
-        const userId = buf.toString("utf8", t1 + 1, t2);
         pass.impressions++;
         const parsed = parseMindTime(buf.toString("latin1", t2 + 1, t3));
-        users.see(userId, index, parsed, () => historyLength(buf, t3 + 1, t4, ctx.historyCap));
+        const u = users.see(buf, t1 + 1, t2, index, parsed);
         if (users.firstInSplit) {
+          users.setLength(u, index, historyLength(buf, t3 + 1, t4, ctx.historyCap));
+          if (retitled.size > 0) {
+            const group = retitled.get(users.idAt(u));
+            if (group) retitledHere.set(u, group);
+          }
           let loaded = false;
           let suffix = "";
-          for (const m of sourced) {
-            const kept = m.records.byItem.get(userId);
+          for (const m of deciding) {
+            const kept = keptFor(m, users, u);
             if (!kept) continue;
+            const userId = users.idAt(u);
             if (!loaded) {
               probe.load(buf, t3 + 1, t4);
               loaded = true;
             }
             if (!m.records.sources.heldBy(kept.source, probe)) continue;
-            pass.applied[m.index]!.add(userId);
+            pass.applied[m.index]!.mark(u);
             suffix += pseudoSuffix[m.index]!.get(userId) ?? "";
             const appends = m.stage.merge.appendsNews;
             if (appends) {
@@ -574,17 +639,17 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
               pass.appended[m.index]! += ids.length;
             }
           }
-          if (suffix) pass.suffixes.set(userId, suffix);
+          if (suffix) pass.suffixes.set(u, Buffer.from(suffix));
         }
-        mine = retitled.get(userId);
+        mine = retitledHere.get(u);
         if (mine) forEachCode(probe.codes, buf, t4 + 1, end, refuseCopies, true);
-        const suffix = pass.suffixes.get(userId);
+        const suffix = pass.suffixes.get(u);
         if (suffix !== undefined) {
           pass.extended++;
           // The history holds the record's clicks, so it is not empty; trailing spaces are dropped.
           let historyEnd = t4;
           while (buf[historyEnd - 1] === SPACE) historyEnd--;
-          parts.push(buf.subarray(copyFrom, historyEnd), Buffer.from(suffix));
+          parts.push(buf.subarray(copyFrom, historyEnd), suffix);
           copyFrom = t4;
         }
         if (next - end !== 1) {
@@ -715,8 +780,12 @@ async function auditStaging(
       items.set(userId, list);
     }
   }
-  const guarded = new Map<string, GuardedGroup<number, AuditItem>>();
-  for (const [userId, list] of items) guarded.set(userId, guard.group(list));
+  // By UserSources index: the audit finds a row's user by number, not by a decoded ID.
+  const guarded = new IndexedValues<GuardedGroup<number, AuditItem>>();
+  for (const [userId, list] of items) {
+    const u = users.indexOf(userId);
+    if (u !== undefined) guarded.set(u, guard.group(list));
+  }
   const probe = new HistoryProbe(codes);
   const violations: string[] = [];
   const reported = new Set<string>();
@@ -739,10 +808,11 @@ async function auditStaging(
     return row !== undefined;
   };
   // The row whose candidates checkCandidate sees: one callback for the whole audit, not one per row.
-  let row: { userId: string; split: string; mine: GuardedGroup<number, AuditItem> } | undefined;
+  let row: { u: number; split: string; mine: GuardedGroup<number, AuditItem> } | undefined;
   const checkCandidate = (code: number): void => {
-    const { userId, split, mine } = row!;
+    const { u, split, mine } = row!;
     for (const { item, reason } of guard.conflicts(mine, code) ?? []) {
+      const userId = users.idAt(u);
       const candidate = codes.id(code);
       const copy = `a near copy of ${candidate} ("${titles(candidate)}")`;
       if ("row" in item) {
@@ -762,7 +832,7 @@ async function auditStaging(
       for await (const batch of readLineBatches(join(dir, file.file.name))) {
         for (const line of batch) {
           const userId = line.text.slice(0, line.text.indexOf("\t"));
-          const u = users.index.get(userId);
+          const u = users.indexOf(userId);
           if (u === undefined) violation(`${split.name} ${file.audit.noun} ${userId}`, `${userId} in ${split.name}: a ${file.audit.noun} row for a user not in the input`);
           else listed[f]![u] = 1;
         }
@@ -774,20 +844,25 @@ async function auditStaging(
       for (let i = 0; i < starts.length; i++) {
         const end = ends[i]!;
         const [t1, t2, t3, t4] = lineTabs(behaviors, firstLineNo + i, buf, starts[i]!, end);
-        const userId = buf.toString("utf8", t1 + 1, t2);
-        const u = users.index.get(userId)!;
+        const u = users.indexAt(buf, t1 + 1, t2);
+        if (u === undefined) {
+          const userId = buf.toString("utf8", t1 + 1, t2);
+          violation(`${split.name} row ${userId}`, `${userId} in ${split.name}: a behaviors row for a user not in the input`);
+          continue;
+        }
         if (!seen[u]) {
           seen[u] = 1;
+          const userId = users.idAt(u);
           // The history without its pseudo-news and appended news is what the source clicks must be in.
           appended.length = 0;
-          const tails = appendedTails(appenders, userId, splitIndex, buf.toString("utf8", t3 + 1, t4));
+          const tails = appendedTails(appenders, userId, splitIndex, () => buf.toString("utf8", t3 + 1, t4));
           tail.clear();
           for (const { ids } of tails) for (const id of ids) tail.add(codes.code(id));
           probe.load(buf, t3 + 1, t4, inTail);
           for (const { f, ids } of tails) {
             const { m, appends } = appenders[f]!;
             appendedChecked[f]! += ids.length;
-            if (!heldBy(m, userId, probe)) {
+            if (!heldBy(m, users, u, probe)) {
               violation(`${split.name} ${appends.audit.noun} ${userId}`, `${userId} in ${split.name}: appended ${appends.audit.many} ${ids.join(" ")} were written from clicks this split's history does not hold (${sourceText(m, userId)})`);
             }
           }
@@ -795,7 +870,7 @@ async function auditStaging(
             pseudoNews++;
             const where = `${userId} in ${split.name}: pseudo-news ${row.id}`;
             if (row.userId !== userId) violation(`${split.name} ${row.id} ${userId}`, `${where} was written for ${row.userId}`);
-            else if (!heldBy(row.from, userId, probe)) {
+            else if (!heldBy(row.from, users, u, probe)) {
               violation(`${split.name} ${row.id}`, `${where} was written from clicks this split's history does not hold (${sourceText(row.from, userId)})`);
             }
           }
@@ -803,21 +878,22 @@ async function auditStaging(
             if (listed[f]![u] !== 1) continue;
             listed[f]![u] = 2;
             lines[f]!++;
-            if (!heldBy(m, userId, probe)) {
+            if (!heldBy(m, users, u, probe)) {
               const noun = file.audit.noun;
               violation(`${split.name} ${noun} ${userId}`, `${userId} in ${split.name}: the ${noun} was written from clicks this split's history does not hold (${sourceText(m, userId)})`);
             }
           }
         }
-        const mine = guarded.get(userId);
+        const mine = guarded.get(u);
         if (!mine) continue;
-        row = { userId, split: split.name, mine };
+        row = { u, split: split.name, mine };
         forEachCode(codes, buf, t4 + 1, end, checkCandidate, true);
       }
     }
     for (const [f, { file }] of userFiles.entries()) {
-      for (const [userId, u] of users.index) {
+      for (let u = 0; u < users.size; u++) {
         if (listed[f]![u] !== 1) continue;
+        const userId = users.idAt(u);
         lines[f]!++;
         const noun = file.audit.noun;
         violation(`${split.name} ${noun} ${userId}`, `${userId} in ${split.name}: a ${noun} row for a user with no behaviors row in this split`);
@@ -844,10 +920,11 @@ async function auditStaging(
  * gives this split (the IDs its news.tsv holds), last stage first. A record whose IDs the history
  * does not end with was not applied here.
  */
-function appendedTails(appenders: readonly AppendedToAudit[], userId: string, split: number, history: string): { f: number; ids: string[] }[] {
+function appendedTails(appenders: readonly AppendedToAudit[], userId: string, split: number, history: () => string): { f: number; ids: string[] }[] {
   const mine = appenders.flatMap((a, f) => (a.users.has(userId) ? [f] : []));
   if (mine.length === 0) return [];
-  const ids = history.split(" ").filter(Boolean);
+  // Decoded only for a user a stage appended to: most histories are not.
+  const ids = history().split(" ").filter(Boolean);
   let end = ids.length;
   const tails: { f: number; ids: string[] }[] = [];
   for (const f of mine.reverse()) {
@@ -860,9 +937,15 @@ function appendedTails(appenders: readonly AppendedToAudit[], userId: string, sp
   return tails;
 }
 
-/** Rule 3: does the history loaded in `probe` hold every source click of a users stage's record for the user? */
-function heldBy(m: Merging, userId: string, probe: HistoryProbe): boolean {
-  const kept = m.records.byItem.get(userId);
+/** A users stage's record for user `u` (a UserSources index): found by the user's number, by their ID for another form. */
+function keptFor(m: Merging, users: UserSources, u: number): Kept<unknown> | undefined {
+  const n = users.numberAt(u);
+  return n >= 0 ? m.records.byItem.byUserNumber(n) : m.records.byItem.get(users.idAt(u));
+}
+
+/** Rule 3: does the history loaded in `probe` hold every source click of a users stage's record for user `u`? */
+function heldBy(m: Merging, users: UserSources, u: number, probe: HistoryProbe): boolean {
+  const kept = keptFor(m, users, u);
   return kept !== undefined && m.records.sources.heldBy(kept.source, probe);
 }
 

@@ -3,6 +3,7 @@ import type { NewsRow } from "./rows.js";
 import type { SplitDir } from "./splits.js";
 import { earlier, newsIdNumber, replacesSource, timeOrder, type SplitTime } from "./history-rule.js";
 import { parseMindTime } from "./time.js";
+import { IntColumn, UserIds } from "./user-ids.js";
 
 export interface CatalogNews extends NewsRow {
   /** The first split (in `--data` order) that has this news ID. */
@@ -157,23 +158,6 @@ class StoredNews implements CatalogNews {
 /** The split of a user whose history is empty in every split. */
 const NO_SPLIT = -1;
 
-/** Int32 columns that grow by doubling: one number per user, off the JS heap. */
-class IntColumn {
-  private data = new Int32Array(1024);
-  /** 0 past what was set. */
-  get(i: number): number {
-    return i < this.data.length ? this.data[i]! : 0;
-  }
-  set(i: number, v: number): void {
-    if (i >= this.data.length) {
-      const grown = new Int32Array(Math.max(i + 1, this.data.length * 2));
-      grown.set(this.data);
-      this.data = grown;
-    }
-    this.data[i] = v;
-  }
-}
-
 /** Blocks of a pool hold 2^20 entries (4 MB): a pool grows without copying what it holds. */
 const BLOCK_BITS = 20;
 const BLOCK = 1 << BLOCK_BITS;
@@ -213,57 +197,6 @@ class HistoryPool {
   read(h: number, into: (i: number) => void): void {
     const start = this.starts.get(h);
     for (let p = start, end = start + this.lengths.get(h); p < end; p++) into(this.blocks[p >>> BLOCK_BITS]![p & (BLOCK - 1)]!);
-  }
-}
-
-/** The number of a `U<digits>` user ID written without leading zeros (so it names one ID), else -1. */
-function userIdNumber(id: string): number {
-  if (id.length < 2 || id.length > 10 || id.charCodeAt(0) !== 85 || (id.length > 2 && id.charCodeAt(1) === 48)) return -1;
-  let n = 0;
-  for (let i = 1; i < id.length; i++) {
-    const c = id.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    n = n * 10 + c;
-  }
-  return n <= MAX_DENSE ? n : -1;
-}
-
-/**
- * User IDs as indexes in the order met. A `U<digits>` ID (every MIND user) is found by its number in
- * an array and rebuilt from it, so a million users cost two numbers each instead of a string and a
- * map entry on the JS heap.
- */
-class UserIds {
-  /** Index + 1 by user number. */
-  private readonly byNumber = new IntColumn();
-  /** User number by index; -1 for an ID of another form. */
-  private readonly numbers = new IntColumn();
-  private readonly others = new Map<string, number>();
-  private readonly otherIds = new Map<number, string>();
-  size = 0;
-
-  get(id: string): number | undefined {
-    const n = userIdNumber(id);
-    if (n < 0) return this.others.get(id);
-    const u = this.byNumber.get(n);
-    return u > 0 ? u - 1 : undefined;
-  }
-
-  add(id: string): number {
-    const u = this.size++;
-    const n = userIdNumber(id);
-    this.numbers.set(u, n);
-    if (n >= 0) this.byNumber.set(n, u + 1);
-    else {
-      this.others.set(id, u);
-      this.otherIds.set(u, id);
-    }
-    return u;
-  }
-
-  idAt(u: number): string {
-    const n = this.numbers.get(u);
-    return n >= 0 ? `U${n}` : this.otherIds.get(u)!;
   }
 }
 

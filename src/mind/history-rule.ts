@@ -16,6 +16,7 @@
 //    a news item of the user's impressions in any split; nor may a picked news item be one.
 import type { RecordSource } from "../engine/types.js";
 import { NEAR_COPY_JACCARD, titleTokens } from "../stages/normalize.js";
+import { UserIds } from "./user-ids.js";
 
 export interface SplitTime {
   name: string;
@@ -138,6 +139,12 @@ export class NewsCodes {
   }
 }
 
+/** A RecordSource whose clicks were read straight into NewsCodes (merge's record reader). */
+export interface CodedSource {
+  split: string;
+  codes: readonly number[];
+}
+
 /** The provenance of many records, packed: split names interned, clicks as NewsCodes in one pool. */
 export class SourceTable {
   private readonly splitNames: string[] = [];
@@ -148,8 +155,8 @@ export class SourceTable {
 
   constructor(readonly codes: NewsCodes) {}
 
-  /** Stores a source; returns its index. */
-  add(source: RecordSource): number {
+  /** Stores a source, its clicks as IDs or already as this table's NewsCodes; returns its index. */
+  add(source: RecordSource | CodedSource): number {
     const i = this.count++;
     if (i + 1 >= this.offsets.length) {
       this.offsets = grown(this.offsets, this.offsets.length * 2);
@@ -159,9 +166,11 @@ export class SourceTable {
     if (s < 0) s = this.splitNames.push(source.split) - 1;
     this.splitOf[i] = s;
     const start = this.offsets[i]!;
-    if (start + source.clicks.length > this.pool.length) this.pool = grown(this.pool, Math.max(this.pool.length * 2, start + source.clicks.length));
-    source.clicks.forEach((id, k) => (this.pool[start + k] = this.codes.code(id)));
-    this.offsets[i + 1] = start + source.clicks.length;
+    const length = "codes" in source ? source.codes.length : source.clicks.length;
+    if (start + length > this.pool.length) this.pool = grown(this.pool, Math.max(this.pool.length * 2, start + length));
+    if ("codes" in source) this.pool.set(source.codes, start);
+    else source.clicks.forEach((id, k) => (this.pool[start + k] = this.codes.code(id)));
+    this.offsets[i + 1] = start + length;
     return i;
   }
 
@@ -258,7 +267,7 @@ export class HistoryProbe {
  * user's source. Columns in typed arrays, not an object per user: MIND-large has ~1M users.
  */
 export class UserSources {
-  readonly index = new Map<string, number>();
+  private readonly users = new UserIds();
   /** users × splits, -1 where the user has no row. */
   private lengths = new Int32Array(1 << 16);
   private readonly starts: number[];
@@ -274,30 +283,59 @@ export class UserSources {
   }
 
   get size(): number {
-    return this.index.size;
+    return this.users.size;
   }
 
   has(userId: string): boolean {
-    return this.index.has(userId);
+    return this.users.get(userId) !== undefined;
   }
 
-  /** A behaviors row; `length` is only called for the user's first row in the split. Returns the user's index. */
-  see(userId: string, split: number, time: number, length: () => number): number {
+  /** A user's index (0..size-1, in the order met); undefined for a user without a row. */
+  indexOf(userId: string): number | undefined {
+    return this.users.get(userId);
+  }
+
+  /** indexOf() of the user ID in the bytes `buf[start, end)`. */
+  indexAt(buf: Buffer, start: number, end: number): number | undefined {
+    return this.users.getAt(buf, start, end);
+  }
+
+  idAt(u: number): string {
+    return this.users.idAt(u);
+  }
+
+  /** The number of user `u`'s `U<digits>` ID; -1 for an ID of another form. */
+  numberAt(u: number): number {
+    return this.users.numberAt(u);
+  }
+
+  /** Every user ID, in the order met. */
+  ids(): IterableIterator<string> {
+    return this.users.ids();
+  }
+
+  /**
+   * A behaviors row, its UserID the bytes `buf[idStart, idEnd)`. Returns the user's index; on the
+   * user's first row in the split (firstInSplit), give their history's length to setLength().
+   */
+  see(buf: Buffer, idStart: number, idEnd: number, split: number, time: number): number {
     this.starts[split] = earlier(this.starts[split]!, time);
-    let i = this.index.get(userId);
+    let i = this.users.getAt(buf, idStart, idEnd);
     if (i === undefined) {
-      i = this.index.size;
+      i = this.users.addAt(buf, idStart, idEnd);
       if ((i + 1) * this.splits.length > this.lengths.length) {
         const more = new Int32Array(this.lengths.length * 2).fill(-1);
         more.set(this.lengths);
         this.lengths = more;
       }
-      this.index.set(userId, i);
     }
-    const at = i * this.splits.length + split;
-    this.firstInSplit = this.lengths[at] === -1;
-    if (this.firstInSplit) this.lengths[at] = length();
+    this.firstInSplit = this.lengths[i * this.splits.length + split] === -1;
     return i;
+  }
+
+  /** The length of user `u`'s history in `split` (capped as the caller needs: merge needs 0, 1..cold-max or more). */
+  setLength(u: number, split: number, length: number): void {
+    this.lengths[u * this.splits.length + split] = length;
   }
 
   /** Call once after the last split. */
@@ -305,8 +343,8 @@ export class UserSources {
     const n = this.splits.length;
     const times = this.splits.map((name, dataIndex): SplitTime => ({ name, dataIndex, start: this.starts[dataIndex]! }));
     this.timeline = timeOrder(times);
-    this.source = new Int32Array(this.index.size).fill(-1);
-    for (let i = 0; i < this.index.size; i++) {
+    this.source = new Int32Array(this.users.size).fill(-1);
+    for (let i = 0; i < this.users.size; i++) {
       let best: SplitTime | undefined;
       for (let s = 0; s < n; s++) if (this.lengths[i * n + s]! > 0 && replacesSource(times[s]!, best)) best = times[s];
       if (best) this.source[i] = best.dataIndex;
@@ -315,7 +353,7 @@ export class UserSources {
 
   /** The length of the user's source history (capped as given to see()); 0 when it is empty everywhere. */
   sourceLength(userId: string): number {
-    const i = this.index.get(userId);
+    const i = this.users.get(userId);
     if (i === undefined) return 0;
     const s = this.source[i]!;
     return s < 0 ? 0 : this.lengths[i * this.splits.length + s]!;
@@ -336,6 +374,8 @@ export interface GuardedItem<K> {
 
 export interface GuardedGroup<K, T extends GuardedItem<K>> {
   items: readonly T[];
+  /** The news the items were retrieved from: one array of keys, whatever the items' shapes. */
+  retrieved: readonly K[];
   /** The items' signatures joined, and the fewest words of any of them. */
   signature: number;
   minLength: number;
@@ -364,8 +404,12 @@ export class CandidateGuard<K extends string | number = string> {
   private lengths = new Int32Array(1024);
   private offsets = new Int32Array(1025);
   private pool = new Int32Array(8192);
-  /** Candidates with numeric keys (NewsCodes): 1 + their entry, 0 when not seen yet. */
-  private slots = new Int32Array(1024);
+  /**
+   * Candidates with numeric keys (NewsCodes), three numbers each: 1 + their entry (0 when not seen
+   * yet), its signature and its word count. The two a pair is usually settled by sit beside the
+   * slot, so a check costs one memory read, not three (tens of millions of pairs at MIND-large).
+   */
+  private dense = new Int32Array(3 * 1024);
   private readonly byKey = new Map<K, number>();
 
   constructor(private readonly titleOf: (news: K) => string | undefined) {}
@@ -413,13 +457,15 @@ export class CandidateGuard<K extends string | number = string> {
   /** A candidate's entry, packed on first sight. */
   private entryOf(news: K): number {
     const dense = typeof news === "number" && news >= 0 && news <= MAX_MARKED;
-    const slot = dense ? (news < this.slots.length ? this.slots[news]! : 0) : (this.byKey.get(news) ?? 0);
+    const slot = dense ? (3 * news < this.dense.length ? this.dense[3 * news]! : 0) : (this.byKey.get(news) ?? 0);
     if (slot > 0) return slot - 1;
     const e = this.pack(this.titleOf(news));
     if (!dense) this.byKey.set(news, e + 1);
     else {
-      if (news >= this.slots.length) this.slots = grown(this.slots, Math.max(news + 1, this.slots.length * 2));
-      this.slots[news] = e + 1;
+      if (3 * news >= this.dense.length) this.dense = grown(this.dense, Math.max(3 * news + 3, this.dense.length * 2));
+      this.dense[3 * news] = e + 1;
+      this.dense[3 * news + 1] = this.signatures[e]!;
+      this.dense[3 * news + 2] = this.lengths[e]!;
     }
     return e;
   }
@@ -454,23 +500,33 @@ export class CandidateGuard<K extends string | number = string> {
   group<T extends GuardedItem<K>>(items: readonly T[]): GuardedGroup<K, T> {
     let signature = 0;
     let minLength = Infinity;
+    const retrieved: K[] = [];
     for (const item of items) {
       signature |= this.signatures[item.entry]!;
       minLength = Math.min(minLength, this.lengths[item.entry]!);
+      if (item.retrievedFrom !== undefined) retrieved.push(item.retrievedFrom);
     }
-    return { items, signature, minLength };
+    return { items, retrieved, signature, minLength };
   }
 
   /** The items of a group that conflict with a candidate, or undefined (the usual answer, found without looking at each). */
   conflicts<T extends GuardedItem<K>>(group: GuardedGroup<K, T>, candidate: K): { item: T; reason: CandidateConflict }[] | undefined {
-    let retrieved = false;
-    for (const item of group.items) if (item.retrievedFrom === candidate) retrieved = true;
-    if (!retrieved) {
-      const b = this.entryOf(candidate);
-      const bLength = this.lengths[b]!;
+    if (!group.retrieved.includes(candidate)) {
+      let signature: number;
+      let bLength: number;
+      if (typeof candidate === "number" && candidate >= 0 && candidate <= MAX_MARKED) {
+        const at = 3 * candidate;
+        if (at >= this.dense.length || this.dense[at] === 0) this.entryOf(candidate);
+        signature = this.dense[at + 1]!;
+        bLength = this.dense[at + 2]!;
+      } else {
+        const b = this.entryOf(candidate);
+        signature = this.signatures[b]!;
+        bLength = this.lengths[b]!;
+      }
       if (bLength < 0) return undefined;
       // The bound of conflict() for the item sharing the most words and the shortest one at once.
-      if (popcount(group.signature & this.signatures[b]!) < (NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD)) * (group.minLength + bLength)) return undefined;
+      if (popcount(group.signature & signature) < (NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD)) * (group.minLength + bLength)) return undefined;
     }
     const found: { item: T; reason: CandidateConflict }[] = [];
     for (const item of group.items) {

@@ -48,7 +48,7 @@ export const generateMerge: StageMerge<GenerateOutput, PseudoNews[], State> = {
   historyCap: (state) => state.coldMax + 1,
   userCounts(state, input) {
     let cold = 0;
-    for (const userId of input.users.index.keys()) if (isCold(input.users.sourceLength(userId), state.coldMax)) cold++;
+    for (const userId of input.users.ids()) if (isCold(input.users.sourceLength(userId), state.coldMax)) cold++;
     return { cold };
   },
   addsNews: {
