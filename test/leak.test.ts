@@ -33,17 +33,17 @@ const N11: NewsLine = ["N11", "lifestyle", "lifestylebuzz", "Local library opens
  * U5: empty in train (clicks N3 there), cold in dev with exactly that click: U66101's case.
  * U6 and U7: the same single click (one prompt), different impressions.
  */
-async function leakData(root: string): Promise<string> {
+async function leakData(root: string, id: (userId: string) => string = (u) => u): Promise<string> {
   const data = join(root, "data");
   await writeSplit(join(data, "train"), [...NEWS, N10, N11], [
-    ["1", "U1", "11/14/2019 10:00:00 AM", "N1 N2", "N3-1 N4-0"],
-    ["2", "U5", "11/14/2019 11:00:00 AM", "", "N3-1 N9-0"],
-    ["3", "U6", "11/14/2019 12:00:00 PM", "N5", "N6-1 N7-0"],
-    ["4", "U7", "11/14/2019 12:30:00 PM", "N5", "N8-1 N4-0"],
+    ["1", id("U1"), "11/14/2019 10:00:00 AM", "N1 N2", "N3-1 N4-0"],
+    ["2", id("U5"), "11/14/2019 11:00:00 AM", "", "N3-1 N9-0"],
+    ["3", id("U6"), "11/14/2019 12:00:00 PM", "N5", "N6-1 N7-0"],
+    ["4", id("U7"), "11/14/2019 12:30:00 PM", "N5", "N8-1 N4-0"],
   ]);
   await writeSplit(join(data, "dev"), NEWS, [
-    ["5", "U1", "11/15/2019 9:00:00 AM", "N1 N2 N3", "N7-0 N9-1"],
-    ["6", "U5", "11/15/2019 9:30:00 AM", "N3", "N6-1 N2-0"],
+    ["5", id("U1"), "11/15/2019 9:00:00 AM", "N1 N2 N3", "N7-0 N9-1"],
+    ["6", id("U5"), "11/15/2019 9:30:00 AM", "N3", "N6-1 N2-0"],
   ]);
   return data;
 }
@@ -74,6 +74,28 @@ describe("a user empty in train and cold in dev", () => {
     const profiled = async (split: string) => fields(await readFile(join(out, split, "user_profiles.tsv"), "utf8")).map((f) => f[0]);
     expect(await profiled("train")).toEqual(["U1", "U6", "U7"]);
     expect(await profiled("dev")).toEqual(["U1", "U5"]);
+    expect(manifest.audit).toMatchObject({ violations: 0, profiles: 5 });
+    expect(manifest.audit.pseudoNews).toBe(2 * 2 + 2 + 2 * 2);
+  });
+
+  it("is treated the same when user IDs are not U<digits> (merge finds those by their text, not their number)", async () => {
+    // A leading zero, another form, a non-ASCII ID, and one ordinary ID beside them.
+    const ids: Record<string, string> = { U1: "user-1", U5: "U05", U6: "Ü6", U7: "U7" };
+    const root = await temp();
+    const data = await leakData(root, (u) => ids[u]!);
+    const out = join(root, "run");
+    const r = await runCliCaptured(["augment", "--data", data, "--out", out], { cwd: root });
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const manifest = Manifest.parse(JSON.parse(await readFile(join(out, "manifest.json"), "utf8")));
+    const owned = (userId: string) => Object.entries(manifest.pseudoNews).filter(([, u]) => u === userId).map(([id]) => id);
+    expect(owned("U05")).toHaveLength(2);
+    expect((await rowsOf(join(out, "train", "behaviors.tsv"), "U05"))[0]![3]).toBe("");
+    expect((await rowsOf(join(out, "dev", "behaviors.tsv"), "U05"))[0]![3]).toBe(["N3", ...owned("U05")].join(" "));
+    expect((await rowsOf(join(out, "dev", "behaviors.tsv"), "user-1"))[0]![3]).toBe(["N1", "N2", "N3", ...owned("user-1")].join(" "));
+    const profiled = async (split: string) => fields(await readFile(join(out, split, "user_profiles.tsv"), "utf8")).map((f) => f[0]);
+    expect((await profiled("train")).sort()).toEqual(["U7", "user-1", "Ü6"].sort());
+    expect((await profiled("dev")).sort()).toEqual(["U05", "user-1"].sort());
     expect(manifest.audit).toMatchObject({ violations: 0, profiles: 5 });
     expect(manifest.audit.pseudoNews).toBe(2 * 2 + 2 + 2 * 2);
   });
