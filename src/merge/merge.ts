@@ -14,7 +14,7 @@ import type { NewsRow } from "../mind/rows.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { LIST_SEPARATOR } from "../mind/text.js";
 import { parseMindTime } from "../mind/time.js";
-import { IndexedValues } from "../mind/user-ids.js";
+import { IndexedValues, IntColumn } from "../mind/user-ids.js";
 import { formatNewsLine, newsLineWith } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
 import { checkInputSplits, rememberPassed } from "../run/input-check.js";
@@ -274,29 +274,24 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
 }
 
 /**
- * Users as a bitmap over their UserSources indexes: the behaviors pass marks ~700k users per stage
+ * Users as marks over their UserSources indexes: the behaviors pass marks ~700k users per stage
  * and split at MIND-large, where a Set of their IDs would hash a string for each.
  */
 class UserSet implements ReadonlySet<string> {
-  private marks = new Uint8Array(1024);
+  /** 1 for a user in the set. */
+  private readonly marks = new IntColumn();
   size = 0;
 
   constructor(private readonly users: UserSources) {}
 
   mark(u: number): void {
-    if (u >= this.marks.length) {
-      const grown = new Uint8Array(Math.max(u + 1, this.marks.length * 2));
-      grown.set(this.marks);
-      this.marks = grown;
-    }
-    if (this.marks[u] === 0) {
-      this.marks[u] = 1;
-      this.size++;
-    }
+    if (this.marks.get(u) === 1) return;
+    this.marks.set(u, 1);
+    this.size++;
   }
 
   hasIndex(u: number): boolean {
-    return u < this.marks.length && this.marks[u] === 1;
+    return this.marks.get(u) === 1;
   }
 
   has(userId: string): boolean {
@@ -307,13 +302,13 @@ class UserSet implements ReadonlySet<string> {
   /** The users of every set given, as one. */
   static union(users: UserSources, sets: readonly UserSet[]): UserSet {
     const all = new UserSet(users);
-    for (const set of sets) for (let u = 0; u < set.marks.length; u++) if (set.marks[u] === 1) all.mark(u);
+    for (let u = 0; u < users.size; u++) if (sets.some((set) => set.hasIndex(u))) all.mark(u);
     return all;
   }
 
   /** IDs in the order the users were met. */
   *[Symbol.iterator](): SetIterator<string> {
-    for (let u = 0; u < this.marks.length; u++) if (this.marks[u] === 1) yield this.users.idAt(u);
+    for (let u = 0; u < this.users.size; u++) if (this.hasIndex(u)) yield this.users.idAt(u);
   }
   keys(): SetIterator<string> {
     return this[Symbol.iterator]();

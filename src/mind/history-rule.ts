@@ -404,12 +404,8 @@ export class CandidateGuard<K extends string | number = string> {
   private lengths = new Int32Array(1024);
   private offsets = new Int32Array(1025);
   private pool = new Int32Array(8192);
-  /**
-   * Candidates with numeric keys (NewsCodes), three numbers each: 1 + their entry (0 when not seen
-   * yet), its signature and its word count. The two a pair is usually settled by sit beside the
-   * slot, so a check costs one memory read, not three (tens of millions of pairs at MIND-large).
-   */
-  private dense = new Int32Array(3 * 1024);
+  /** Candidates with numeric keys (NewsCodes): 1 + their entry, 0 when not seen yet. */
+  private slots = new Int32Array(1024);
   private readonly byKey = new Map<K, number>();
 
   constructor(private readonly titleOf: (news: K) => string | undefined) {}
@@ -457,15 +453,13 @@ export class CandidateGuard<K extends string | number = string> {
   /** A candidate's entry, packed on first sight. */
   private entryOf(news: K): number {
     const dense = typeof news === "number" && news >= 0 && news <= MAX_MARKED;
-    const slot = dense ? (3 * news < this.dense.length ? this.dense[3 * news]! : 0) : (this.byKey.get(news) ?? 0);
+    const slot = dense ? (news < this.slots.length ? this.slots[news]! : 0) : (this.byKey.get(news) ?? 0);
     if (slot > 0) return slot - 1;
     const e = this.pack(this.titleOf(news));
     if (!dense) this.byKey.set(news, e + 1);
     else {
-      if (3 * news >= this.dense.length) this.dense = grown(this.dense, Math.max(3 * news + 3, this.dense.length * 2));
-      this.dense[3 * news] = e + 1;
-      this.dense[3 * news + 1] = this.signatures[e]!;
-      this.dense[3 * news + 2] = this.lengths[e]!;
+      if (news >= this.slots.length) this.slots = grown(this.slots, Math.max(news + 1, this.slots.length * 2));
+      this.slots[news] = e + 1;
     }
     return e;
   }
@@ -512,21 +506,11 @@ export class CandidateGuard<K extends string | number = string> {
   /** The items of a group that conflict with a candidate, or undefined (the usual answer, found without looking at each). */
   conflicts<T extends GuardedItem<K>>(group: GuardedGroup<K, T>, candidate: K): { item: T; reason: CandidateConflict }[] | undefined {
     if (!group.retrieved.includes(candidate)) {
-      let signature: number;
-      let bLength: number;
-      if (typeof candidate === "number" && candidate >= 0 && candidate <= MAX_MARKED) {
-        const at = 3 * candidate;
-        if (at >= this.dense.length || this.dense[at] === 0) this.entryOf(candidate);
-        signature = this.dense[at + 1]!;
-        bLength = this.dense[at + 2]!;
-      } else {
-        const b = this.entryOf(candidate);
-        signature = this.signatures[b]!;
-        bLength = this.lengths[b]!;
-      }
+      const b = this.entryOf(candidate);
+      const bLength = this.lengths[b]!;
       if (bLength < 0) return undefined;
       // The bound of conflict() for the item sharing the most words and the shortest one at once.
-      if (popcount(group.signature & signature) < (NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD)) * (group.minLength + bLength)) return undefined;
+      if (popcount(group.signature & this.signatures[b]!) < (NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD)) * (group.minLength + bLength)) return undefined;
     }
     const found: { item: T; reason: CandidateConflict }[] = [];
     for (const item of group.items) {
