@@ -13,7 +13,9 @@
 //    one of its source clicks. A past history may serve a later split, never the reverse; a user
 //    with an empty history in s gets nothing there.
 // 4. Candidates are off limits: a pseudo-news item may not be retrieved from, or be a near copy of,
-//    a news item of the user's impressions in any split; nor may a picked news item be one.
+//    a news item of the user's impressions in any split; nor may a picked news item be one. What
+//    is retrieved or picked is news of the source split (its news.tsv): a later split's story in an
+//    earlier split's history would bring that split's time, and its candidates, into it.
 import type { RecordSource } from "../engine/types.js";
 import { NEAR_COPY_JACCARD, titleTokens } from "../stages/normalize.js";
 import { UserIds } from "./user-ids.js";
