@@ -23,7 +23,7 @@ import { stages } from "../stages/registry.js";
 import type { Stage } from "../stages/stage.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
 import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
-import { readByteLineChunks } from "./lines.js";
+import { readByteLineChunks } from "../mind/byte-lines.js";
 import { Manifest, type ManifestStage } from "./manifest.js";
 import { KeptByItem, loadRecords, type Kept, type StageRecords } from "./records.js";
 import type { AppendedNews, MergeInput, NewsEdit, SideFile, UserFile } from "./stage-merge.js";
