@@ -11,6 +11,8 @@ import { resolveSplits } from "../src/mind/splits.js";
 import { validateSplit } from "../src/mind/validate.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
+import { writeSplit } from "./helpers/split.js";
+import { tempDir } from "./helpers/temp.js";
 import { makeFixture, NEWS, lines, read, records } from "./stages.fixture.js";
 
 
@@ -47,6 +49,29 @@ describe("describe against the fake Anthropic API", () => {
   afterEach(async () => {
     await fake?.close();
     fake = undefined;
+  });
+
+  it("describes a category from the stories of the earliest split that has it, not from a later split's", async () => {
+    const root = await tempDir("gm-describe-");
+    const data = join(root, "data");
+    const nfl = (id: string, title: string) => [id, "sports", "football_nfl", title, "", `https://x/${id}`, "[]", "[]"];
+    const trip = ["N3", "travel", "traveltripideas", "Ten quiet islands to visit", "", "https://x/3", "[]", "[]"];
+    // dev (11/16) after train (11/15), though named first: dev's N2 and N3 are not train's.
+    await writeSplit(join(data, "dev"), [nfl("N1", "Texans beat Colts in overtime"), nfl("N2", "Zebras stampede through stadium parking"), trip], [["1", "U1", "11/16/2019 9:00:00 AM", "N1", "N2-1 N3-0"]]);
+    await writeSplit(join(data, "train"), [nfl("N1", "Texans beat Colts in overtime")], [["2", "U1", "11/15/2019 9:00:00 AM", "", "N1-1"]]);
+    const out = join(root, "run");
+    const r = await runCliCaptured(["describe", "--data", join(data, "dev"), "--data", join(data, "train"), "--out", out], { cwd: root });
+    expect(r.code, r.stderr).toBe(0);
+    const described = new Map((await records(out, "describe")).map((x) => [x.itemId, (x.output as { description: string }).description]));
+    for (const id of ["category:sports", "subcategory:football_nfl"]) {
+      expect(described.get(id), described.get(id)).toMatch(/mention texans, beat, colts and overtime\. It is described here from the titles of 1 story\./);
+      expect(described.get(id)).not.toMatch(/zebras|stampede/);
+    }
+    // Only dev has travel news: described from dev's.
+    expect(described.get("subcategory:traveltripideas")).toMatch(/quiet, islands and visit\. It is described here from the titles of 1 story\./);
+    const prompt = await runCliCaptured(["prompt", "describe", "subcategory:football_nfl", "--data", join(data, "dev"), "--data", join(data, "train")], { cwd: root });
+    expect(prompt.stdout).toContain("Example titles:\n(1) Texans beat Colts in overtime\n");
+    expect(prompt.stdout).not.toContain("Zebras");
   });
 
   it("strips a label, re-asks JSON, a list, two paragraphs and a short answer, and stores one line", async () => {

@@ -113,6 +113,33 @@ describe("histories and candidates as bytes", () => {
     expect(guard.conflict(guard.item("Storm hits city"), 9999)).toBeUndefined();
   });
 
+  it("the packed near-copy test finds every near copy when words share signature bits (a vocabulary past 32 words)", () => {
+    let seed = 11;
+    const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    const vocabulary = Array.from({ length: 600 }, (_, i) => `w${i.toString(36)}x`);
+    const word = () => vocabulary[Math.floor(rand() * vocabulary.length)]!;
+    const bases = Array.from({ length: 150 }, () => Array.from({ length: 4 + Math.floor(rand() * 11) }, word));
+    // Per base: itself, copies with one to three words replaced, and an unrelated title.
+    const candidates = bases.flatMap((b) => [b, ...[1, 2, 3].map((n) => b.map((w, k) => (k < n ? word() : w))), Array.from({ length: b.length }, word)].map((t) => t.join(" ")));
+    const guard = new CandidateGuard<number>((i) => candidates[i]);
+    let exact = 0;
+    let near = 0;
+    for (const [i, base] of bases.entries()) {
+      const title = base.join(" ");
+      const item = guard.item(title);
+      const group = guard.group([item, guard.item(bases[(i + 1) % bases.length]!.join(" "))]);
+      for (let j = 0; j < candidates.length; j += i % 10 === 0 ? 1 : 7) {
+        const expected = jaccard(titleTokens(title), titleTokens(candidates[j]!)) >= NEAR_COPY_JACCARD;
+        if (expected) near++;
+        if (candidates[j] === title) exact++;
+        expect(guard.conflict(item, j) === "near copy", `${title} / ${candidates[j]}`).toBe(expected);
+        expect((guard.conflicts(group, j) ?? []).map((c) => c.item).includes(item), `group: ${title} / ${candidates[j]}`).toBe(expected);
+      }
+    }
+    expect(exact).toBeGreaterThan(30);
+    expect(near).toBeGreaterThan(exact);
+  });
+
   it("a title checked once gives its entry back, and the next one checked in its place is judged on its own words", () => {
     const titles = ["storm hits the city tonight", "market rallies after the vote", "coach leaves the team"];
     const guard = new CandidateGuard<number>((i) => titles[i]);

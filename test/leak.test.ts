@@ -152,6 +152,25 @@ describe("U66101 in the bundled sample", () => {
     }
     expect(items).toBeGreaterThan(100);
   });
+
+  it("retrieves pseudo-news only from the news of the split its clicks come from (no dev story in a train history)", async () => {
+    const newsOf = async (split: string) => new Set(fields(await readFile(join(SAMPLE, split, "news.tsv"), "utf8")).map((f) => f[0]!));
+    const news: Record<string, Set<string>> = { MINDsample_train: await newsOf("MINDsample_train"), MINDsample_dev: await newsOf("MINDsample_dev") };
+    let devOnly = 0;
+    for (const id of news.MINDsample_dev!) if (!news.MINDsample_train!.has(id)) devOnly++;
+    expect(devOnly).toBeGreaterThan(50);
+    const bySplit = new Map<string, number>();
+    for (const line of (await readFile(join(out, "generate.jsonl"), "utf8")).split("\n").filter(Boolean)) {
+      const rec = StageRecord.parse(JSON.parse(line));
+      const split = rec.source!.split;
+      for (const item of GenerateOutput.parse(rec.output).items) {
+        expect(news[split]!.has(item.retrievedFrom!), `${rec.itemId} (${split}) ${item.retrievedFrom}`).toBe(true);
+        bySplit.set(split, (bySplit.get(split) ?? 0) + 1);
+      }
+    }
+    expect(bySplit.get("MINDsample_train")).toBeGreaterThan(100);
+    expect(bySplit.get("MINDsample_dev")).toBeGreaterThan(0);
+  });
 });
 
 describe("candidates are off limits", () => {
@@ -161,9 +180,9 @@ describe("candidates are off limits", () => {
     const index = new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })));
     const history = coldClicks(catalog, "U1", generateOptions({}))!;
     // Without the rule, U1 (Texans beat Colts; Stocks rally) gets N8 and N10, the story of N9 that U1 was shown.
-    expect(offlineGenerated(index, catalog, history, 2).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N10"]);
+    expect(offlineGenerated(index, catalog, history, 2, "train").items.map((i) => i.retrievedFrom)).toEqual(["N8", "N10"]);
     const shown = (await loadCandidates(catalog, new Set(["U1"]))).get("U1")!;
-    const picked = offlineGenerated(index, catalog, history, 2, undefined, shown).items.map((i) => i.retrievedFrom);
+    const picked = offlineGenerated(index, catalog, history, 2, "train", undefined, shown).items.map((i) => i.retrievedFrom);
     expect(picked[0]).toBe("N8");
     expect(picked).not.toContain("N9");
     expect(picked).not.toContain("N10");
@@ -255,6 +274,20 @@ describe("merge's audit", () => {
     r = await merge(root, data, runDir);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/U2 in dev: pseudo-news N951 was retrieved from N950, a candidate of U2's impressions in dev/);
+  });
+
+  it("stops at a hand-made record retrieved from a news item of a later split than its clicks", async () => {
+    const { root, data, runDir } = await makeDataset();
+    // U10's clicks are train's; N950 is only in dev's news.tsv (and no candidate of U10's).
+    await writeFile(join(runDir, "generate.jsonl"), record("generate", "U10", { items: [{ title: "A trip", abstract: "", category: "travel", retrievedFrom: "N950" }] }));
+    let r = await merge(root, data, runDir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/audit: 1 violation\(s\).*\n {2}U10 in train: pseudo-news N951 was retrieved from N950, which the news.tsv of its source split train does not hold/);
+    expect(await readdir(runDir)).toEqual(["generate.jsonl"]);
+    // From train's news (N101 is not one of U10's candidates in any split: N101, N102 are): merged.
+    await writeFile(join(runDir, "generate.jsonl"), record("generate", "U10", { items: [{ title: "A trip", abstract: "", category: "travel", retrievedFrom: "N120" }] }));
+    r = await merge(root, data, runDir);
+    expect(r.code, r.stderr).toBe(0);
   });
 
   it("merges no record written before records kept their source", async () => {

@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runEngineWith } from "../src/engine/engine.js";
-import { splitPackAnswer } from "../src/engine/pack.js";
+import { packed, splitPackAnswer } from "../src/engine/pack.js";
+import type { PendingItem } from "../src/engine/plan.js";
 import { readJsonl } from "../src/engine/store.js";
 import type { LlmRequest } from "../src/engine/types.js";
 import { runPaths } from "../src/run/folder.js";
@@ -75,6 +76,29 @@ async function runStage(stage: StageName, out: string, ...extra: string[]) {
 
 const messageBodies = () => fake!.log.filter((l) => l.path === "/v1/messages").map((l) => l.body as FakeMessageRequest);
 
+describe("packed()", () => {
+  const item = (key: string, split?: string, packable = true) =>
+    ({ key, req: { stage: "profile", system: "s", schemaVersion: 1, packable, source: split ? { split, clicks: ["N1"] } : undefined }, sharers: [], answers: 0, transportRetries: 0, usage: { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 } }) as unknown as PendingItem;
+  const keys = (u: PendingItem) => (u.members ?? [u]).map((m) => m.key).join(",");
+
+  it("packs users of one source split together, holding one open group per split", async () => {
+    const input = [item("a", "train"), item("b", "dev"), item("c", "train"), item("x", "train", false), item("d", "dev"), item("e", "train"), item("f", "dev")];
+    const held: PendingItem[] = [];
+    async function* source() {
+      for (const i of input) yield i;
+    }
+    const units: string[] = [];
+    const heldSeen: string[] = [];
+    for await (const u of packed(source(), 2, held)) {
+      units.push(keys(u));
+      heldSeen.push(held.map((h) => h.key).join(","));
+    }
+    expect(units).toEqual(["a,c", "x", "b,d", "e", "f"]);
+    // What was taken from the stream and not handed out yet: the open groups' items.
+    expect(heldSeen).toEqual(["b", "b", "", "f", ""]);
+  });
+});
+
 describe("--pack", () => {
   for (const stage of ["summarize", "profile", "factors-users", "factors-news"] as const) {
     it(`${stage}: every item's record is the one it gets alone; one system prompt per pack`, async () => {
@@ -87,7 +111,15 @@ describe("--pack", () => {
       const r = await runStage(stage, packedOut, "--pack", "7");
       expect(r.code).toBe(0);
       const packs = messageBodies();
-      expect(packs.length).toBe(Math.ceil(single / 7));
+      // Users of one source split per pack (a model reads every user of its pack): packs of 7 per split.
+      const promptsBySplit = new Map<string | undefined, Set<string>>();
+      for (const rec of await records(alone, stage)) {
+        const keys = promptsBySplit.get(rec.source?.split) ?? new Set<string>();
+        promptsBySplit.set(rec.source?.split, keys.add(rec.key));
+      }
+      expect([...promptsBySplit.values()].reduce((n, keys) => n + keys.size, 0)).toBe(single);
+      expect(packs.length).toBe([...promptsBySplit.values()].reduce((n, keys) => n + Math.ceil(keys.size / 7), 0));
+      if (stage === "profile") expect(promptsBySplit.size).toBe(2);
       for (const body of packs) expect(systemOf(body).match(/Several items may come in one message/g)).toHaveLength(1);
 
       const byItem = (recs: StageRecord[]) => new Map(recs.map((x) => [x.itemId, x]));

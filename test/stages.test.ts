@@ -193,7 +193,7 @@ describe("profile answers", () => {
 
 describe("generate answers", () => {
   const history = [{ id: "N1", category: "sports", subcategory: "", title: "Texans beat Colts in overtime thriller", abstract: "", url: "", titleEntities: "", abstractEntities: "", split: "s", inSplits: ["s"] }];
-  const check = { k: 2, history, catalog: new Map([["N9", {}]]) };
+  const check = { k: 2, history, retrievable: (id: string) => id === "N9" };
   const item = (title: string, category = "sports") => ({ title, abstract: "A story.", category });
 
   it("accepts k different items and normalizes the category", () => {
@@ -230,7 +230,7 @@ describe("generate answers", () => {
     expect(err({ items: [item("Storm hits Denver Friday night"), item("Storm hits Denver suburbs")] })).toBe("");
   });
 
-  it("keeps retrievedFrom only when it names a catalog news item", () => {
+  it("keeps retrievedFrom only when it names a news item of the source split", () => {
     const r = parseGenerated(JSON.stringify([{ ...item("Colts sign kicker"), retrievedFrom: "N9" }, { ...item("Cookie recipes"), retrievedFrom: "N404" }]), check);
     expect(r.ok && r.value.items.map((i) => i.retrievedFrom)).toEqual(["N9", undefined]);
   });
@@ -239,21 +239,22 @@ describe("generate answers", () => {
     const catalog = await fixtureCatalog();
     const index = new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })));
     const hist = coldClicks(catalog, "U4", DEFAULTS.generate)!;
-    const out = offlineGenerated(index, catalog, hist, 2);
+    const split = catalog.timeline[0]!.name;
+    const out = offlineGenerated(index, catalog, hist, 2, split);
     expect(out.items).toHaveLength(2);
     expect(out.items.every((i) => i.retrievedFrom && i.retrievedFrom !== "N5")).toBe(true);
-    expect(offlineGenerated(index, catalog, hist, 2)).toEqual(out);
+    expect(offlineGenerated(index, catalog, hist, 2, split)).toEqual(out);
     // A reader of N6, N2, N1 (Texans beat Colts…): N8 is about the same game; N3 shares "weekend" with N6.
     const read = ["N6", "N2", "N1"].map((id) => catalog.news.get(id)!);
-    expect(offlineGenerated(index, catalog, read, 2).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N3"]);
+    expect(offlineGenerated(index, catalog, read, 2, split).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N3"]);
     // Chained on a finance profile, N9 (markets) overtakes N3 (a snowstorm) by the topic boost.
-    expect(offlineGenerated(index, catalog, read, 2, ["finance"]).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N9"]);
+    expect(offlineGenerated(index, catalog, read, 2, split, ["finance"]).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N9"]);
     // U1 read N1 and N2: N8 and N9 come first, but U1 was shown N9 (and N7, N3, N4), so it is never picked.
     const u1 = coldClicks(catalog, "U1", DEFAULTS.generate)!;
-    expect(offlineGenerated(index, catalog, u1, 2).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N9"]);
+    expect(offlineGenerated(index, catalog, u1, 2, split).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N9"]);
     const shown = (await loadCandidates(catalog, new Set(["U1"]))).get("U1")!;
     expect([...shown].sort()).toEqual(["N3", "N4", "N7", "N9"]);
-    expect(offlineGenerated(index, catalog, u1, 2, undefined, shown).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N5"]);
+    expect(offlineGenerated(index, catalog, u1, 2, split, undefined, shown).items.map((i) => i.retrievedFrom)).toEqual(["N8", "N5"]);
     for (const req of requestsOf(generateStage, catalog)) expect(req.parse(req.offline())).toMatchObject({ ok: true });
   });
 });

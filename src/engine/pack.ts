@@ -85,9 +85,20 @@ export function packRequest(members: readonly LlmRequest[]): LlmRequest {
   };
 }
 
-/** Items that may go in one pack: same stage, system prompt, schema and parse rules. */
+/**
+ * Items that may go in one pack: same stage, system prompt, schema and parse rules, and the same
+ * source split (history-rule.ts): a model answering for one user reads every user of its pack, so a
+ * profile written from train's history must not be written beside a dev history, which holds the
+ * clicks of train's impressions — its record's source could not say so.
+ */
 function samePack(a: LlmRequest, b: LlmRequest): boolean {
-  return a.stage === b.stage && a.system === b.system && a.schemaVersion === b.schemaVersion && (a.jsonSchema === b.jsonSchema || JSON.stringify(a.jsonSchema) === JSON.stringify(b.jsonSchema));
+  return (
+    a.stage === b.stage &&
+    a.source?.split === b.source?.split &&
+    a.system === b.system &&
+    a.schemaVersion === b.schemaVersion &&
+    (a.jsonSchema === b.jsonSchema || JSON.stringify(a.jsonSchema) === JSON.stringify(b.jsonSchema))
+  );
 }
 
 /** One unit to send: the members' requests as one, its own counters (its members keep theirs). */
@@ -104,31 +115,36 @@ export function packUnit(members: PendingItem[]): PendingItem {
 }
 
 /**
- * Groups consecutive packable items into units of up to n; anything else passes through alone.
- * Reads at most n items ahead of what it yields; `held` is the group being filled, so a caller whose
- * runner stopped pulling knows which items it took from the stream and never handed out.
+ * Groups packable items into units of up to n, one open group per kind of pack (samePack: a run's
+ * users of each source split); anything else passes through alone. Holds at most n items per open
+ * group; `held` is every item of the open groups, so a caller whose runner stopped pulling knows
+ * which items it took from the stream and never handed out.
  */
 export async function* packed(items: AsyncIterable<PendingItem>, n: number, held: PendingItem[] = []): AsyncGenerator<PendingItem> {
   if (n <= 1) {
     yield* items;
     return;
   }
-  const flush = function* () {
-    const group = held.splice(0);
-    if (group.length === 1) yield group[0]!;
-    else if (group.length > 1) yield packUnit(group);
+  const groups: PendingItem[][] = [];
+  const unit = (group: PendingItem[]): PendingItem => {
+    for (const m of group) held.splice(held.indexOf(m), 1);
+    return group.length === 1 ? group[0]! : packUnit(group);
   };
   for await (const item of items) {
     if (!item.req.packable) {
-      yield* flush();
       yield item;
       continue;
     }
-    if (held.length > 0 && !samePack(held[0]!.req, item.req)) yield* flush();
+    let group = groups.find((g) => samePack(g[0]!.req, item.req));
+    if (!group) groups.push((group = []));
+    group.push(item);
     held.push(item);
-    if (held.length >= n) yield* flush();
+    if (group.length >= n) {
+      groups.splice(groups.indexOf(group), 1);
+      yield unit(group);
+    }
   }
-  yield* flush();
+  for (const group of groups.splice(0)) yield unit(group);
 }
 
 /** Usage split as evenly as whole tokens allow, so the members' records add up to what was billed. */

@@ -23,7 +23,7 @@ import { stages } from "../stages/registry.js";
 import type { Stage } from "../stages/stage.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
 import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
-import { readByteLineChunks } from "./lines.js";
+import { readByteLineChunks } from "../mind/byte-lines.js";
 import { Manifest, type ManifestStage } from "./manifest.js";
 import { KeptByItem, loadRecords, type Kept, type StageRecords } from "./records.js";
 import type { AppendedNews, MergeInput, NewsEdit, SideFile, UserFile } from "./stage-merge.js";
@@ -382,7 +382,10 @@ async function writeStaging(
 
   // Pass 1 over news: IDs and original titles, to check the records, number the pseudo-news and
   // tell a near copy of a candidate; the categories items of the rows.
+  // NewsSplits keeps a split per bit of an int.
+  if (splits.length > 31) throw new UserError(`merge takes at most 31 split folders; --data names ${splits.length}`);
   const titles = new Map<string, string>();
+  const newsSplits = new NewsSplits(codes);
   const categories = new Set<string>();
   // The news IDs of each split, when a stage appends news IDs: only those its news.tsv holds go into its histories.
   const splitNews = splits.map(() => new Set<string>());
@@ -391,6 +394,7 @@ async function writeStaging(
       for (const line of batch) {
         const row = parseNewsLine(s.newsFile, line);
         if (!titles.has(row.id)) titles.set(row.id, row.title);
+        newsSplits.add(row.id, i);
         for (const id of categoryItemsOf(row)) categories.add(id);
         if (appending) splitNews[i]!.add(row.id);
       }
@@ -463,7 +467,7 @@ async function writeStaging(
   const writtenRows = pseudoRows.filter((r) => written.has(r));
   log("auditing the merged splits");
   const appended: AppendedToAudit[] = appenders.map(({ m, appends }) => ({ m, appends, splitNews, users: UserSet.union(users, passes.map((p) => p.applied[m.index]!)) }));
-  const audit = await auditStaging(staging, splits, users, userFiles, writtenRows, appended, guard, codes, (id) => titles.get(id));
+  const audit = await auditStaging(staging, splits, users, userFiles, writtenRows, appended, guard, codes, newsSplits, (id) => titles.get(id));
 
   // Users each stage's records apply to in some split.
   const applied = merging.map((m) => UserSet.union(users, passes.map((p) => p.applied[m.index]!)));
@@ -730,6 +734,28 @@ interface AppendedToAudit {
   splitNews: readonly ReadonlySet<string>[];
 }
 
+/** The splits (bits by --data index) whose news.tsv holds a news ID: a column by NewsCodes number, a map for the rest. */
+class NewsSplits {
+  private readonly numbered = new IntColumn();
+  private readonly others = new Map<number, number>();
+
+  constructor(private readonly codes: NewsCodes) {}
+
+  add(id: string, split: number): void {
+    const code = this.codes.code(id);
+    if (code >= 0 && code <= MAX_NUMBERED_NEWS) this.numbered.set(code, this.numbered.get(code) | (1 << split));
+    else this.others.set(code, (this.others.get(code) ?? 0) | (1 << split));
+  }
+
+  has(id: string, split: number): boolean {
+    const code = this.codes.code(id);
+    const bits = code >= 0 && code <= MAX_NUMBERED_NEWS ? this.numbered.get(code) : (this.others.get(code) ?? 0);
+    return (bits & (1 << split)) !== 0;
+  }
+}
+/** News numbers up to this are a column entry (MIND's reach ~130k); larger ones, rare, a map entry. */
+const MAX_NUMBERED_NEWS = 1 << 22;
+
 /** Violations listed in the error; all are counted. */
 const SHOWN_VIOLATIONS = 20;
 /**
@@ -750,6 +776,7 @@ async function auditStaging(
   appenders: readonly AppendedToAudit[],
   guard: CandidateGuard<number>,
   codes: NewsCodes,
+  newsSplits: NewsSplits,
   titles: (newsId: string) => string | undefined,
 ): Promise<Record<string, number>> {
   const owner = new Map<number, PseudoRow>(rows.map((r) => [codes.code(r.id), r]));
@@ -867,6 +894,13 @@ async function auditStaging(
             if (row.userId !== userId) violation(`${split.name} ${row.id} ${userId}`, `${where} was written for ${row.userId}`);
             else if (!heldBy(row.from, users, u, probe)) {
               violation(`${split.name} ${row.id}`, `${where} was written from clicks this split's history does not hold (${sourceText(row.from, userId)})`);
+            } else if (row.item.retrievedFrom !== undefined) {
+              // Retrieved news must be of the time of the clicks: the news.tsv of the record's source split.
+              const sourceSplit = sourceSplitOf(row.from, users, u);
+              const s = splits.findIndex((x) => x.name === sourceSplit);
+              if (s < 0 || !newsSplits.has(row.item.retrievedFrom, s)) {
+                violation(`${row.id} retrieved`, `${where} was retrieved from ${row.item.retrievedFrom}, which the news.tsv of its source split ${sourceSplit} does not hold`);
+              }
             }
           }
           for (const [f, { m, file }] of userFiles.entries()) {
@@ -936,6 +970,11 @@ function appendedTails(appenders: readonly AppendedToAudit[], userId: string, sp
 function keptFor(m: Merging, users: UserSources, u: number): Kept<unknown> | undefined {
   const n = users.numberAt(u);
   return n >= 0 ? m.records.byItem.byUserNumber(n) : m.records.byItem.get(users.idAt(u));
+}
+
+/** The split a users stage's record for user `u` was written from (the user has one: heldBy passed). */
+function sourceSplitOf(m: Merging, users: UserSources, u: number): string {
+  return m.records.sources.split(keptFor(m, users, u)!.source);
 }
 
 /** Rule 3: does the history loaded in `probe` hold every source click of a users stage's record for user `u`? */

@@ -1,4 +1,5 @@
-import { readNews, readRawBehaviorBatches, type ReadOptions } from "./read.js";
+import { readByteLineChunks } from "./byte-lines.js";
+import { behaviorTabs, readNews, readRawBehaviorBatches, type ReadOptions } from "./read.js";
 import type { NewsRow } from "./rows.js";
 import type { SplitDir } from "./splits.js";
 import { earlier, newsIdNumber, replacesSource, timeOrder, type SplitTime } from "./history-rule.js";
@@ -33,6 +34,21 @@ export interface Catalog {
 export interface CatalogOptions extends ReadOptions {
   /** Skip behaviors (summarize needs news only). */
   newsOnly?: boolean;
+  /** With newsOnly: read each behaviors.tsv's times only, for the splits' time order (describe). */
+  splitTimes?: boolean;
+}
+
+/** A split's earliest impression time (history-rule.ts rule 1), its Time column scanned as bytes. */
+async function earliestImpression(file: string): Promise<number> {
+  let start = Number.NaN;
+  for await (const { buf, starts, ends } of readByteLineChunks(file)) {
+    for (let i = 0; i < starts.length; i++) {
+      const tabs = behaviorTabs(buf, starts[i]!, ends[i]!);
+      // A malformed line has no time to give; reading it is validate's and the stages' business.
+      if (Array.isArray(tabs)) start = earlier(start, parseMindTime(buf.toString("latin1", tabs[1] + 1, tabs[2])));
+    }
+  }
+  return start;
 }
 
 export async function loadCatalog(splits: SplitDir[], opts: CatalogOptions = {}): Promise<Catalog> {
@@ -51,7 +67,10 @@ export async function loadCatalog(splits: SplitDir[], opts: CatalogOptions = {})
       news.set(row.id, text.add(row, split.name));
       ids.add(row.id);
     }
-    if (opts.newsOnly) continue;
+    if (opts.newsOnly) {
+      if (opts.splitTimes) times.set(split.name, { name: split.name, dataIndex, start: await earliestImpression(split.behaviorsFile) });
+      continue;
+    }
     // A user's History is the same on every row of a split (validate checks it): the first row's is
     // kept. A user new to the catalog takes it at once; for one met in an earlier split, which of the
     // two is the source is known only when this split's earliest impression is.

@@ -13,7 +13,9 @@
 //    one of its source clicks. A past history may serve a later split, never the reverse; a user
 //    with an empty history in s gets nothing there.
 // 4. Candidates are off limits: a pseudo-news item may not be retrieved from, or be a near copy of,
-//    a news item of the user's impressions in any split; nor may a picked news item be one.
+//    a news item of the user's impressions in any split; nor may a picked news item be one. What
+//    is retrieved or picked is news of the source split (its news.tsv): a later split's story in an
+//    earlier split's history would bring that split's time, and its candidates, into it.
 import type { RecordSource } from "../engine/types.js";
 import { NEAR_COPY_JACCARD, titleTokens } from "../stages/normalize.js";
 import { UserIds } from "./user-ids.js";
@@ -376,9 +378,22 @@ export interface GuardedGroup<K, T extends GuardedItem<K>> {
   items: readonly T[];
   /** The news the items were retrieved from: one array of keys, whatever the items' shapes. */
   retrieved: readonly K[];
-  /** The items' signatures joined, and the fewest words of any of them. */
+  /** The items' signatures joined, the fewest words and the most collided words (CandidateGuard.collided) of any of them. */
   signature: number;
   minLength: number;
+  collided: number;
+}
+
+/** Jaccard ≥ t needs shared words ≥ t/(1+t)·(|a|+|b|). */
+const NEEDED_SHARE = NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD);
+
+/**
+ * At most how many words two titles share, from the bits both signatures set: each shared word
+ * sets one of those bits, and a bit holds more than one word of a title only as often as that
+ * title's words collide (its word count − its bits set), so shared ≤ common bits + the fewer collisions.
+ */
+function sharedBound(commonBits: number, collidedA: number, collidedB: number): number {
+  return popcount(commonBits) + Math.min(collidedA, collidedB);
 }
 
 function popcount(x: number): number {
@@ -394,7 +409,8 @@ function popcount(x: number): number {
  * the input news.tsv). Merge asks this for every candidate of every row of a cold user, tens of
  * millions of pairs on MIND-large, so every title (candidate or item) is packed once as an entry:
  * sorted word IDs in one pool, a count, and a 32-bit signature (bit `word ID mod 32` per word)
- * that bounds the shared words from above and settles most pairs alone.
+ * that settles most pairs alone. The signature bounds the shared words from above only with the
+ * words that share a bit counted (sharedBound): two shared words on one bit light it once.
  */
 export class CandidateGuard<K extends string | number = string> {
   private readonly wordIds = new Map<string, number>();
@@ -402,6 +418,8 @@ export class CandidateGuard<K extends string | number = string> {
   private signatures = new Int32Array(1024);
   /** Word count per entry; -1 for a candidate without a title here. */
   private lengths = new Int32Array(1024);
+  /** Per entry: its words beyond the first on each signature bit (word count − bits set). */
+  private collided = new Int32Array(1024);
   private offsets = new Int32Array(1025);
   private pool = new Int32Array(8192);
   /** Candidates with numeric keys (NewsCodes): 1 + their entry, 0 when not seen yet. */
@@ -416,6 +434,7 @@ export class CandidateGuard<K extends string | number = string> {
     if (e === this.lengths.length) {
       this.signatures = grown(this.signatures, e * 2);
       this.lengths = grown(this.lengths, e * 2);
+      this.collided = grown(this.collided, e * 2);
       this.offsets = grown(this.offsets, e * 2 + 1);
     }
     const start = this.offsets[e]!;
@@ -437,6 +456,7 @@ export class CandidateGuard<K extends string | number = string> {
     this.pool.set(ids, start);
     this.signatures[e] = signature;
     this.lengths[e] = ids.length;
+    this.collided[e] = ids.length - popcount(signature);
     this.offsets[e + 1] = start + ids.length;
     return e;
   }
@@ -471,8 +491,7 @@ export class CandidateGuard<K extends string | number = string> {
     const aLength = this.lengths[a]!;
     const bLength = this.lengths[b]!;
     if (bLength < 0) return undefined;
-    // Jaccard ≥ t needs shared ≥ t/(1+t)·(|a|+|b|), and shared ≤ popcount of the common signature bits.
-    if (popcount(this.signatures[a]! & this.signatures[b]!) < (NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD)) * (aLength + bLength)) return undefined;
+    if (sharedBound(this.signatures[a]! & this.signatures[b]!, this.collided[a]!, this.collided[b]!) < NEEDED_SHARE * (aLength + bLength)) return undefined;
     const pool = this.pool;
     const aEnd = this.offsets[a]! + aLength;
     const bEnd = this.offsets[b]! + bLength;
@@ -494,13 +513,15 @@ export class CandidateGuard<K extends string | number = string> {
   group<T extends GuardedItem<K>>(items: readonly T[]): GuardedGroup<K, T> {
     let signature = 0;
     let minLength = Infinity;
+    let collided = 0;
     const retrieved: K[] = [];
     for (const item of items) {
       signature |= this.signatures[item.entry]!;
       minLength = Math.min(minLength, this.lengths[item.entry]!);
+      collided = Math.max(collided, this.collided[item.entry]!);
       if (item.retrievedFrom !== undefined) retrieved.push(item.retrievedFrom);
     }
-    return { items, retrieved, signature, minLength };
+    return { items, retrieved, signature, minLength, collided };
   }
 
   /** The items of a group that conflict with a candidate, or undefined (the usual answer, found without looking at each). */
@@ -509,8 +530,8 @@ export class CandidateGuard<K extends string | number = string> {
       const b = this.entryOf(candidate);
       const bLength = this.lengths[b]!;
       if (bLength < 0) return undefined;
-      // The bound of conflict() for the item sharing the most words and the shortest one at once.
-      if (popcount(group.signature & this.signatures[b]!) < (NEAR_COPY_JACCARD / (1 + NEAR_COPY_JACCARD)) * (group.minLength + bLength)) return undefined;
+      // conflict()'s bound for an item with every item's signature bits, most collided words and fewest words at once.
+      if (sharedBound(group.signature & this.signatures[b]!, group.collided, this.collided[b]!) < NEEDED_SHARE * (group.minLength + bLength)) return undefined;
     }
     const found: { item: T; reason: CandidateConflict }[] = [];
     for (const item of group.items) {

@@ -13,6 +13,11 @@ export interface KindSpec {
   /** Items are read from behaviors.tsv as well as news.tsv (the catalog loads it). */
   needsBehaviors: boolean;
   /**
+   * Items are written from the news of one split, the earliest in time that has theirs (describe:
+   * a description goes into every split's rows), so the catalog reads the splits' times.
+   */
+  timeOrdered: boolean;
+  /**
    * Items are users described by a history: each record keeps the history it was written from
    * (RecordSource), a record without one is not merged, and merge uses a record in a split only
    * where the history rule allows (src/mind/history-rule.ts rule 3).
@@ -21,9 +26,9 @@ export interface KindSpec {
 }
 
 export const KINDS: Record<ItemKind, KindSpec> = {
-  news: { item: "a news ID", ids: "news IDs", needsBehaviors: false, sourced: false },
-  users: { item: "a user ID", ids: "user IDs", needsBehaviors: true, sourced: true },
-  categories: { item: "category:<name> or subcategory:<name>", ids: "categories", needsBehaviors: false, sourced: false },
+  news: { item: "a news ID", ids: "news IDs", needsBehaviors: false, timeOrdered: false, sourced: false },
+  users: { item: "a user ID", ids: "user IDs", needsBehaviors: true, timeOrdered: true, sourced: true },
+  categories: { item: "category:<name> or subcategory:<name>", ids: "categories", needsBehaviors: false, timeOrdered: true, sourced: false },
 };
 
 // ---- The IDs of categories items. MIND uses some names as a category and as a subcategory alike

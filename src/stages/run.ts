@@ -46,7 +46,7 @@ export async function prepareStage(
   const splits = await resolveSplits(config.data.map((d) => resolve(ctx.cwd, d)));
   await check?.(splits);
   const skipped = new SkipLog();
-  const catalog = await loadCatalog(splits, { lenient: config.lenient, skipped, newsOnly: !KINDS[stage.kind].needsBehaviors });
+  const catalog = await loadCatalog(splits, { lenient: config.lenient, skipped, newsOnly: !KINDS[stage.kind].needsBehaviors, splitTimes: KINDS[stage.kind].timeOrdered });
   if (skipped.count > 0) {
     ctx.stderr.write(`note: skipped ${skipped.count} malformed line(s) (--lenient), e.g. ${skipped.examples[0]?.message}\n`);
   }

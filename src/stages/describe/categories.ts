@@ -9,8 +9,14 @@ export interface CategoryItem {
   name: string;
   /** A subcategory: the categories its news are filed under (one in MIND), in catalog order. Empty for a category. */
   parents: string[];
-  /** Its news, in catalog order. */
+  /**
+   * Its news of the earliest split (in time order, history-rule.ts rule 1) that has any, in catalog
+   * order: its description goes into the rows of every split, and a later split's stories would
+   * bring that split's time into an earlier one's news text.
+   */
   news: CatalogNews[];
+  /** That split. */
+  split: string;
 }
 
 /** One index per catalog: items, their news and parents, built on first use. */
@@ -25,7 +31,7 @@ export function categoryIndex(catalog: Catalog): ReadonlyMap<string, CategoryIte
   const add = (map: Map<string, CategoryItem>, kind: CategoryKind, name: string, news: CatalogNews) => {
     if (!name) return undefined;
     let item = map.get(name);
-    if (!item) map.set(name, (item = { id: categoryItemId(kind, name), kind, name, parents: [], news: [] }));
+    if (!item) map.set(name, (item = { id: categoryItemId(kind, name), kind, name, parents: [], news: [], split: "" }));
     item.news.push(news);
     return item;
   };
@@ -33,6 +39,11 @@ export function categoryIndex(catalog: Catalog): ReadonlyMap<string, CategoryIte
     add(categories, "category", n.category, n);
     const sub = add(subcategories, "subcategory", n.subcategory, n);
     if (sub && n.category && !sub.parents.includes(n.category)) sub.parents.push(n.category);
+  }
+  const order = catalog.timeline.map((s) => s.name);
+  for (const item of [...categories.values(), ...subcategories.values()]) {
+    item.split = order.find((split) => item.news.some((n) => n.inSplits.includes(split))) ?? item.news[0]!.split;
+    item.news = item.news.filter((n) => n.inSplits.includes(item.split));
   }
   index = new Map([...categories.values(), ...subcategories.values()].map((i) => [i.id, i]));
   INDEXES.set(catalog, index);

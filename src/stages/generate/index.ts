@@ -96,8 +96,8 @@ const RawItem = z.object({ title: z.string(), abstract: z.string().optional(), c
 export interface GenerateCheck {
   k: number;
   history: readonly CatalogNews[];
-  /** Valid `retrievedFrom` values (the offline baseline's catalog); anything else is dropped. */
-  catalog: ReadonlyMap<string, unknown>;
+  /** Valid `retrievedFrom` values: news of the user's source split (the time of the clicks); anything else is dropped. */
+  retrievable: (newsId: string) => boolean;
 }
 
 export function parseGenerated(raw: string, check: GenerateCheck): ParseResult<GenerateOutput> {
@@ -132,7 +132,7 @@ export function parseGenerated(raw: string, check: GenerateCheck): ParseResult<G
     }
     if (title && category) {
       const item: PseudoNews = { title, abstract, category };
-      if (r.retrievedFrom !== undefined && check.catalog.has(r.retrievedFrom)) item.retrievedFrom = r.retrievedFrom;
+      if (r.retrievedFrom !== undefined && check.retrievable(r.retrievedFrom)) item.retrievedFrom = r.retrievedFrom;
       items.push(item);
     } else {
       // Keeps item numbers aligned for the near-copy messages.
@@ -191,7 +191,8 @@ const CHAIN_POOL = 64;
 const CHAIN_BOOST = 1.5;
 
 /**
- * Offline baseline — retrieval standing in for generation: the k catalog news most similar
+ * Offline baseline — retrieval standing in for generation: the k news of the user's source split
+ * (`split`: news of a later split would bring its time into this one's histories) most similar
  * (TF-IDF over title and abstract, cosine to the sum of the history) that the user has not read,
  * skipping those the generate rules would reject (near copies, unknown categories) and the news of
  * the user's impressions (`shown`) and their near copies; ties by ID.
@@ -203,6 +204,7 @@ export function offlineGenerated(
   catalog: Catalog,
   history: readonly CatalogNews[],
   k: number,
+  split: string,
   profileTopics?: readonly string[],
   shown: readonly string[] = [],
 ): GenerateOutput {
@@ -214,6 +216,7 @@ export function offlineGenerated(
   const chosenTokens: Set<string>[] = [];
   const consider = (id: string): void => {
     const news = catalog.news.get(id)!;
+    if (!news.inSplits.includes(split)) return;
     const title = cleanGeneratedText(news.title);
     const category = normalizeCategory(news.category);
     if (!title || !category || title.length > MAX_TITLE_CHARS) return;
@@ -348,9 +351,9 @@ ${HISTORY_RULE_HELP}`,
         // A headline, a two-sentence abstract and a category per item, as JSON.
         expectedOutputTokens: 90 * options.k + 10,
         // The offline answer avoids the user's candidates, which the prompt does not show.
-        offlineInputs: sha256(fingerprint, ...[...shown].sort()),
-        parse: (raw) => parseGenerated(raw, { k: options.k, history, catalog: catalog.news }),
-        offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, profile?.topics, shown)),
+        offlineInputs: sha256(fingerprint, source.split, ...[...shown].sort()),
+        parse: (raw) => parseGenerated(raw, { k: options.k, history, retrievable: (newsId) => catalog.news.get(newsId)?.inSplits.includes(source.split) === true }),
+        offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, source.split, profile?.topics, shown)),
         source,
         check: (value) => candidateProblem(value, shown, guard),
       } satisfies LlmRequest<GenerateOutput>;

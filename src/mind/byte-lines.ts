@@ -1,4 +1,4 @@
-// behaviors.tsv as bytes, line by line: merge copies untouched lines without decoding them.
+// A file as bytes, line by line: merge copies untouched behaviors.tsv lines without decoding them.
 import { createReadStream } from "node:fs";
 
 const LF = 10;
