@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -55,5 +55,16 @@ describe("option merging", () => {
     const ctx = context({}, process.cwd());
     expect(await runCli(["no-such-command"], ctx)).toBe(2);
     expect(ctx.err.text()).toMatch(/unknown command 'no-such-command'/);
+  });
+});
+
+describe("npm scripts", () => {
+  it("run the CLI in the process npm starts (node --import tsx), so a signal reaches the command itself", async () => {
+    // tsx's own CLI runs the script in a child and relays a signal to it; a child busy for 60 ms
+    // (an offline stage, a catalog load) is then killed with SIGKILL: no summary, no meta, a stale lock.
+    const pkg = JSON.parse(await readFile(join(import.meta.dirname, "..", "package.json"), "utf8")) as { scripts: Record<string, string> };
+    const cli = Object.entries(pkg.scripts).filter(([, line]) => line.includes("src/cli/main.ts"));
+    expect(cli.length).toBeGreaterThan(15);
+    for (const [name, line] of cli) expect(line, name).toMatch(/^node --import tsx src\/cli\/main\.ts( [a-z-]+)?$/);
   });
 });

@@ -491,6 +491,20 @@ describe("offline provider", () => {
     expect(again.counts).toMatchObject({ cached: 5000, done: 0 });
   });
 
+  it("stops at the next item when interrupted, stores what was answered, counts the rest as left, and resumes", async () => {
+    const dir = await tempDir();
+    const ctx = context();
+    const interrupt = new AbortController();
+    // Ctrl-C arrives while item 100's answer is being made.
+    const reqs = titleRequests(5000).map((r, i) => ({ ...r, offline: i === 100 ? () => (interrupt.abort("SIGINT"), r.offline()) : r.offline }));
+    const s = await runEngine({ stage: "summarize", requests: reqs, runDir: dir, interrupt: interrupt.signal }, config({ provider: "offline" }), ctx);
+    expect(s.counts.done).toBe(101);
+    expect(s.stopped).toMatchObject({ reason: "interrupted", left: 4899 });
+    expect((await readJsonl(runPaths(dir).records("summarize"), StageRecord)).records).toHaveLength(101);
+    const again = await runEngine({ stage: "summarize", requests: titleRequests(5000), runDir: dir }, config({ provider: "offline" }), context());
+    expect(again.counts).toMatchObject({ cached: 101, done: 4899 });
+  });
+
   it("copies a stored answer to a later item with the same prompt, read back from the store by offset, whatever its characters", async () => {
     const dir = await tempDir();
     try {

@@ -1,4 +1,5 @@
 import { appendFile, mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -357,6 +358,17 @@ describe("merge refuses bad input", () => {
     const r = await mergeRun(root, ["--data", data, "--out", runDir, "--force"]);
     expect(r.code).not.toBe(0);
     expect(existsSync(join(runDir, "manifest.json"))).toBe(false);
+  });
+
+  it("removes the staging folders that stopped merges left behind, not a running merge's", async () => {
+    const { root, data, runDir } = await makeDataset();
+    await writeRecords(runDir);
+    // A PID whose process has ended, and one that runs (this test's parent).
+    const gone = spawnSync(process.execPath, ["-e", ""]).pid;
+    for (const pid of [gone, process.ppid]) await mkdir(join(runDir, `.merge-staging-${pid}`, "train"), { recursive: true });
+    await writeFile(join(runDir, `.merge-staging-${gone}`, "train", "behaviors.tsv"), "half written");
+    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
+    expect((await readdir(runDir)).filter((n) => n.startsWith(".merge-staging-"))).toEqual([`.merge-staging-${process.ppid}`]);
   });
 
   it("names file and line of a malformed input line", async () => {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { SplitReport } from "../src/mind/validate.js";
 import { runCliCaptured } from "./helpers/cli.js";
+import { writeSplit } from "./helpers/split.js";
 import { tempDir } from "./helpers/temp.js";
 
 const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
@@ -226,5 +227,24 @@ describe("validate usage", () => {
     const r = await validate(["empty"], dir);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/empty: neither a split folder/);
+  });
+
+  it("exits 2 naming the split folder that lacks one of its two files, alone or in a folder of splits", async () => {
+    const dir = await tempDir("gm-validate-");
+    await writeSplit(join(dir, "data", "train"), [["N1", "news", "newsus", "T", "", "u", "[]", "[]"]], [["1", "U1", "11/15/2019 9:00:00 AM", "", "N1-1"]]);
+    await mkdir(join(dir, "data", "dev"));
+    await writeFile(join(dir, "data", "dev", "news.tsv"), "N1\tnews\tnewsus\tT\t\tu\t[]\t[]\n");
+    // A folder holding neither file (a zip's leftovers, notes) is no split and is passed over.
+    await mkdir(join(dir, "data", "notes"));
+    let r = await validate(["data"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/data\/dev: has news.tsv but no behaviors.tsv \(a split folder needs both\)/);
+    r = await validate([join("data", "dev")], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/data\/dev: has news.tsv but no behaviors.tsv/);
+    await writeFile(join(dir, "data", "dev", "behaviors.tsv"), "2\tU1\t11/16/2019 9:00:00 AM\tN1\tN1-0\n");
+    r = await validate(["data"], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/2 splits checked/);
   });
 });

@@ -240,7 +240,7 @@ async function planAndRun(
   try {
     switch (spec.mode) {
       case "offline":
-        await runOffline(session, asks);
+        await runOffline(session, asks, run.interrupt);
         break;
       case "live":
         await runLive(session, asks, {

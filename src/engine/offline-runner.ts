@@ -11,9 +11,17 @@ import type { StageSession } from "./session.js";
  */
 const IN_FLIGHT = 32;
 
-export async function runOffline(session: StageSession, items: AsyncIterable<PendingItem>): Promise<void> {
+export async function runOffline(session: StageSession, items: AsyncIterable<PendingItem>, interrupt?: AbortSignal): Promise<void> {
   let inFlight: Promise<unknown>[] = [];
-  for await (const item of items) {
+  // Pulled one at a time (no for-await, whose exit would close the stream): on Ctrl-C the items
+  // not pulled yet are the engine's to count as left, as after a live run.
+  const pending = items[Symbol.asyncIterator]();
+  for (;;) {
+    // An offline answer takes no time to wait for: stop at once, before the next item.
+    if (interrupt?.aborted) break;
+    const next = await pending.next();
+    if (next.done) break;
+    const item = next.value;
     let text: string;
     try {
       text = item.req.offline();

@@ -18,6 +18,7 @@ import { IndexedValues, IntColumn } from "../mind/user-ids.js";
 import { formatNewsLine, newsLineWith } from "../mind/write.js";
 import { runPaths } from "../run/folder.js";
 import { checkInputSplits, rememberPassed } from "../run/input-check.js";
+import { processAlive } from "../run/lock.js";
 import { categoryItemsOf, KINDS, type ItemKind } from "../stages/kinds.js";
 import { stages } from "../stages/registry.js";
 import type { Stage } from "../stages/stage.js";
@@ -247,7 +248,8 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
   log("checking the input splits");
   const checked = await checkInputSplits(splits, { lenient: false, forMerge: true, out, persist: false, show: (p) => relative(process.cwd(), p) || p, nothing: "Nothing was written" });
   const warnings: string[] = [];
-  const staging = join(out, `.merge-staging-${process.pid}`);
+  await removeStaleStaging(out);
+  const staging = join(out, `${STAGING_PREFIX}${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
@@ -270,6 +272,28 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
     return { out, manifest, warnings };
   } finally {
     await rm(staging, { recursive: true, force: true });
+  }
+}
+
+const STAGING_PREFIX = ".merge-staging-";
+
+/**
+ * Removes the staging folders of merges into `out` whose process is gone: a merge stopped by Ctrl-C
+ * or a kill leaves its own behind (a MIND-large one holds gigabytes). A live one's is another merge
+ * at work (the run lock does not cover merge) and is left alone.
+ */
+async function removeStaleStaging(out: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(out);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(STAGING_PREFIX)) continue;
+    const pid = Number(name.slice(STAGING_PREFIX.length));
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) continue;
+    await rm(join(out, name), { recursive: true, force: true });
   }
 }
 

@@ -17,14 +17,20 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-async function asSplit(dir: string): Promise<SplitDir | undefined> {
+export class SplitNotFoundError extends Error {}
+
+/**
+ * The split in `dir`; undefined when it holds neither file. A folder with one of the two is an error:
+ * skipped, it would leave a split out of the run without a word (a download unpacked half-way).
+ */
+async function asSplit(dir: string, shown: string): Promise<SplitDir | undefined> {
   const newsFile = join(dir, "news.tsv");
   const behaviorsFile = join(dir, "behaviors.tsv");
-  if ((await isFile(newsFile)) && (await isFile(behaviorsFile))) return { name: basename(dir), dir, newsFile, behaviorsFile };
+  const [news, behaviors] = [await isFile(newsFile), await isFile(behaviorsFile)];
+  if (news && behaviors) return { name: basename(dir), dir, newsFile, behaviorsFile };
+  if (news || behaviors) throw new SplitNotFoundError(`${shown}: has ${news ? "news.tsv" : "behaviors.tsv"} but no ${news ? "behaviors.tsv" : "news.tsv"} (a split folder needs both)`);
   return undefined;
 }
-
-export class SplitNotFoundError extends Error {}
 
 /** train before dev before the rest: the order a trainer sees them (numbering words and users in it). */
 function trainerRank(name: string): number {
@@ -52,7 +58,7 @@ export async function resolveSplits(dirs: readonly string[]): Promise<SplitDir[]
       throw new SplitNotFoundError(`${given}: no such folder`);
     }
     if (!info.isDirectory()) throw new SplitNotFoundError(`${given}: not a folder`);
-    const direct = await asSplit(dir);
+    const direct = await asSplit(dir, given);
     if (direct) {
       splits.push(direct);
       continue;
@@ -60,7 +66,7 @@ export async function resolveSplits(dirs: readonly string[]): Promise<SplitDir[]
     const children = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort(compareSplitNames);
     const found: SplitDir[] = [];
     for (const child of children) {
-      const split = await asSplit(join(dir, child));
+      const split = await asSplit(join(dir, child), join(given, child));
       if (split) found.push(split);
     }
     if (found.length === 0) {

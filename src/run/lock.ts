@@ -23,7 +23,7 @@ export interface FileLock {
 }
 
 /** Whether a process with this PID runs on this machine (EPERM: it does, under another user). */
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -83,7 +83,7 @@ export async function acquireLock(path: string, what: string): Promise<FileLock>
     }
     // A lock file cut short (the holder was killed while writing it) holds no live PID either; our own
     // PID on a lock we do not hold is a dead process's whose PID came round again.
-    const live = holder && (holder.pid === process.pid ? heldHere.has(path) : alive(holder.pid));
+    const live = holder && (holder.pid === process.pid ? heldHere.has(path) : processAlive(holder.pid));
     if (holder && live) {
       throw new UserError(`${what} is being written by process ${holder.pid} (since ${holder.startedAt}); wait for it to finish or stop it (${path})`);
     }
