@@ -82,7 +82,7 @@ async function child(mode: string, dir: string): Promise<string> {
   const score = async (runs: string[][]) => {
     const specs = runs.map((files) => ({ name: files.join(","), files: files.map((f) => join(dir, f)) }));
     const opts = { truth, runs: specs, coldMax: 5, matchBy: "id" as const };
-    return scoreReport(opts, await scorePredictions(opts), { resamples: 1000, seed: 1 });
+    return scoreReport(opts, await scorePredictions(opts), { resamples: 1000, seed: 1, resampleBy: "users" });
   };
   switch (mode) {
     case "read-truth": {

@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { UsageError, UserError } from "../src/cli/command.js";
 import { EngineConfig } from "../src/engine/config.js";
@@ -311,6 +313,26 @@ describe("openai-compatible through runEngine", () => {
     const err = await t2.run(8, { "structured-output": "schema" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as Error).message).toMatch(/rejected the first 5 requests and answered none \(400\): 400 Bad Request/);
+  });
+
+  it("stops when no call reaches the server (a wrong --base-url, a server not started), naming the cause", async () => {
+    // A port nobody listens on: a server opened and closed.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const dir = await tempDir();
+    const ctx = context();
+    const err = await runEngineWith(
+      { stage: "summarize", requests: titleRequests(200), runDir: dir },
+      config({ provider: "openai-compatible", "base-url": `http://127.0.0.1:${port}/v1`, model: "m", concurrency: 4 }),
+      ctx,
+      { retryBaseMs: 1, maxBackoffMs: 2 },
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message, (err as Error).message).toMatch(/could not reach the API in 30 calls and got no answer \(.*ECONNREFUSED.*\); check --base-url/);
+    // Stopped after about 30 calls: a few items gave up their retries, not all 200.
+    expect((await readJsonl(runPaths(dir).failures("summarize"), FailureRecord)).records.length).toBeLessThan(20);
   });
 
   it("works against a server without structured output by stating the schema in the prompt", async () => {

@@ -100,13 +100,16 @@ describe("--max-cost, live", () => {
     const worst = worstCaseUsd(callFor(requests[0]!), { ...PRICE }, "live");
     // Room for two worst cases beside eight answers: eight calls may be in flight only while little is spent.
     const cap = 8 * BILL + 2 * worst;
-    const { summary } = await cappedRun(dir, requests, { "max-cost": String(cap), concurrency: 8 });
+    const { summary, ctx } = await cappedRun(dir, requests, { "max-cost": String(cap), concurrency: 8 });
     expect(calls.length).toBeGreaterThan(8);
     expect(calls.length).toBeLessThan(20);
     expect(calls.length * BILL).toBeLessThanOrEqual(cap);
     expect(summary.costUsd).toBeCloseTo(calls.length * BILL, 12);
     expect(summary.counts.done).toBe(calls.length);
     expect(summary.stopped).toMatchObject({ reason: "max-cost", left: 20 - calls.length });
+    // Items held back by the cap were not sent again: no call counts as re-sent.
+    expect(summary.counts.retried).toBe(0);
+    expect(ctx.out.text()).not.toMatch(/re-sent/);
   });
 
   it("records an answer already billed whose repair no longer fits as failed, so its cost stays in the store", async () => {

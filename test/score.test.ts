@@ -191,6 +191,27 @@ describe("genre-mind score", () => {
       expect(all).toMatch(/t-test p\s+0\.033/);
     });
 
+    it("resamples users with all their impressions by default, single impressions on request", async () => {
+      // U1 and U2, ten impressions each: the better run wins every impression of U1 and none of U2's.
+      const rows = Array.from({ length: 20 }, (_, i) => `${i + 1}\t${i < 10 ? "U1" : "U2"}\t${T}\t${history(2)}\t${imps([1, 0])}`);
+      const worse = rows.map((_, i) => `${i + 1}\t0 1`);
+      const better = rows.map((_, i) => `${i + 1}\t${i < 10 ? "1 0" : "0 1"}`);
+      const dir = await fixture({ "behaviors.tsv": rows.join("\n") + "\n", "worse.txt": worse.join("\n"), "better.txt": better.join("\n") });
+      const byUsers = await json(dir, ["worse.txt", "better.txt"]);
+      expect(byUsers.bootstrap).toMatchObject({ resampleBy: "users", method: expect.stringMatching(/over the users of each group/) });
+      const users = byUsers.differences[0]!.groups.all.auc;
+      expect(users.difference).toBeCloseTo(50, 9);
+      // Two users drawn with replacement: 0, 50 or 100 points; |δ* − 50| ≥ 50 half of the time.
+      expect(users.bootstrap!.ci).toEqual([0, 100]);
+      expect(users.bootstrap!.p).toBeGreaterThan(0.4);
+      const byImpressions = JSON.parse((await run(dir, ["--truth", "behaviors.tsv", "--pred", "worse.txt", "--pred", "better.txt", "--resample-by", "impressions", "--json"])).out) as ScoreReport;
+      const impressions = byImpressions.differences[0]!.groups.all.auc.bootstrap!;
+      // Twenty draws of 0 or 100 points: standard error 50 / √20 ≈ 11 points.
+      expect(impressions.p).toBe(1 / 1001);
+      expect(impressions.ci[0]).toBeGreaterThan(20);
+      expect(impressions.ci[1]).toBeLessThan(80);
+    });
+
     it("gives the same answer for the same input, and no difference between equal runs", async () => {
       const dir = await fixture({ ...files, "ranks-again.txt": RANKS.join("\n") });
       const a = await json(dir, ["base=ranks.txt", "other=scores.txt"]);

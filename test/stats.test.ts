@@ -121,6 +121,32 @@ describe("pairedBootstrap", () => {
     expect(r.p).toBe(1 / 4001);
   });
 
+  it("resamples users, not impressions, when given each impression's user", () => {
+    // Two users of 100 impressions each, one +1 throughout, one −1: there are two observations, not 200.
+    const d = four(200, (i) => (i < 100 ? 1 : -1));
+    const stratum = Uint8Array.from({ length: 200 }, () => 0);
+    const byImpression = pairedBootstrap({ stratumOf: stratum, strata: 1, differences: d, resamples: 2000, seed: 1 })[0]![0]!;
+    expect(byImpression.ci[1] - byImpression.ci[0]).toBeLessThan(0.35);
+    const clusterOf = Int32Array.from({ length: 200 }, (_, i) => (i < 100 ? 0 : 1));
+    const byUser = pairedBootstrap({ stratumOf: stratum, strata: 1, differences: d, clusterOf, resamples: 2000, seed: 1 })[0]![0]!;
+    // Two users drawn with replacement: a mean of −1, 0 or +1.
+    expect(byUser.ci).toEqual([-1, 1]);
+    // Users of unequal size: the mean is over impressions drawn (3 of +1 and 1 of −3 give 0).
+    const uneven = Float64Array.from([1, 1, 1, -3].flatMap((v) => [v, v, v, v]));
+    const r = pairedBootstrap({ stratumOf: new Uint8Array(4), strata: 1, differences: uneven, clusterOf: Int32Array.from([0, 0, 0, 1]), resamples: 4000, seed: 2 })[0]![0]!;
+    expect(r.p).toBe(1);
+    expect(r.ci[0]).toBe(-3);
+    expect(r.ci[1]).toBe(1);
+    // Every impression its own user: the impression bootstrap, draw for draw.
+    const rng = new SeededRandom(5);
+    const e = four(60, () => rng.nextUint32() / 2 ** 32 - 0.4);
+    const strata = Uint8Array.from({ length: 60 }, (_, i) => i % 2);
+    expect(pairedBootstrap({ stratumOf: strata, strata: 2, differences: e, clusterOf: Int32Array.from({ length: 60 }, (_, i) => i), resamples: 300, seed: 4 })).toEqual(
+      pairedBootstrap({ stratumOf: strata, strata: 2, differences: e, resamples: 300, seed: 4 }),
+    );
+    expect(() => pairedBootstrap({ stratumOf: Uint8Array.from([0, 1]), strata: 2, differences: four(2, () => 1), clusterOf: Int32Array.from([0, 0]), resamples: 10, seed: 1 })).toThrow(/spans strata/);
+  });
+
   it("is deterministic for a seed, and leaves out groups of fewer than two impressions", () => {
     const rng = new SeededRandom(3);
     const d = four(50, () => rng.nextUint32() / 2 ** 32 - 0.45);

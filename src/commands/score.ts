@@ -41,6 +41,7 @@ export const scoreCommand = defineCommand({
     match: { type: "string", arg: "id|line", description: "find a prediction's impression by Impression ID (default) or by truth line number" },
     resamples: { type: "string", arg: "<n>", description: "paired bootstrap resamples (default 1000; 0: no bootstrap)" },
     "bootstrap-seed": { type: "string", arg: "<n>", description: "seed of the bootstrap's draws (default 1)" },
+    "resample-by": { type: "string", arg: "users|impressions", description: "what the bootstrap draws: users, each with all their impressions (default), or single impressions" },
     json: { type: "boolean", description: "print the report as JSON" },
   },
   schema: z.object({
@@ -50,6 +51,7 @@ export const scoreCommand = defineCommand({
     match: z.enum(["id", "line"]).default("id"),
     resamples: zInt(0, 1_000_000).default(1000),
     "bootstrap-seed": zInt(0, 2 ** 32 - 1).default(1),
+    "resample-by": z.enum(["users", "impressions"]).default("users"),
     json: zBool.default(false),
     positionals: z.array(z.string()),
   }),
@@ -61,9 +63,11 @@ recommenders writes prediction.txt keyed by line number (index + 1); on the offi
 Impression ID equals the line number, so both --match modes agree there.
 
 A run of several files (seeds) shows mean ± sample standard deviation over its files. Each later
-run is compared with the first: a paired bootstrap over impressions (each run's files averaged per
-impression; the impressions of each group resampled with replacement, --resamples times, seeded:
-the same input gives the same numbers) gives a 95% percentile interval of the difference and the
+run is compared with the first: a paired bootstrap (each run's files averaged per impression; the
+users of each group resampled with replacement, each with all their impressions — a user's
+impressions are alike, so drawing them one by one (--resample-by impressions) narrows the interval
+more than the data allow —, --resamples times, seeded: the same input gives the same numbers)
+gives a 95% percentile interval of the difference and the
 two-sided p = (1 + #{|δ* − δ| ≥ |δ|}) / (resamples + 1); with the same number (≥ 2) of
 files in both runs, a paired t-test over files (file i against file i: give seeds in the same
 order) gives its own p and 95% interval.`,
@@ -78,7 +82,7 @@ order) gives its own p and 95% interval.`,
     const scored = await scorePredictions(opts);
     // Reports name files as the user gave them; the readers open the resolved paths.
     scored.runs.forEach((run, r) => run.files.forEach((f, i) => (f.file = runs[r]!.files[i]!)));
-    const report = scoreReport({ ...opts, truth: config.truth }, scored, { resamples: config.resamples, seed: config["bootstrap-seed"] });
+    const report = scoreReport({ ...opts, truth: config.truth }, scored, { resamples: config.resamples, seed: config["bootstrap-seed"], resampleBy: config["resample-by"] });
     ctx.stdout.write(config.json ? JSON.stringify(report, null, 2) + "\n" : formatScoreTable(report));
     return 0;
   },

@@ -112,7 +112,7 @@ export function formatSummary(s: EngineSummary, extra: { retriedCalls?: number; 
       `${s.stage} (${s.provider}, ${s.model}): ${fmt(c.items)} items`,
       `${fmt(c.done)} done`,
       `${fmt(c.cached)} cached`,
-      `${fmt(c.retried)} retried${extra.retriedCalls ? ` (${fmt(extra.retriedCalls)} calls re-sent after 429/529/5xx/timeouts)` : ""}`,
+      `${fmt(c.retried)} retried${extra.retriedCalls ? ` (${fmt(extra.retriedCalls)} calls re-sent after 429/529/5xx/timeouts/lost connections)` : ""}`,
       `${fmt(c.failed)} failed${reasons ? ` (${reasons})` : ""}`,
     ].join(", ") +
     `\n  tokens: input ${fmt(u.inputTokens)}, cache write ${fmt(u.cacheWriteTokens)}, cache read ${fmt(u.cacheReadTokens)}, output ${fmt(u.outputTokens)}` +

@@ -17,6 +17,12 @@ import { estimateCallTokens } from "./tokens.js";
 
 /** Requests refused as malformed (400/404/422) before any answer, after which the run stops. */
 const REJECTED_STREAK = 5;
+/**
+ * Calls that could not reach the server (refused, unresolved, reset) before any answer, after which
+ * the run stops: a wrong --base-url or a server not started would otherwise retry every item for
+ * hours. Enough for a server still starting, or a network blip, to come back before it.
+ */
+const UNREACHABLE_STREAK = 30;
 
 export interface LiveRunOptions {
   /** Builds the client at the first item: a run with nothing to send needs no key. */
@@ -92,6 +98,7 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
   let answered = 0;
   let outputTotal = 0;
   let rejectedStreak = 0;
+  let unreachableStreak = 0;
 
   /** One call, under the gate; the gate learns from its answer or its error. */
   const callOnce = async (item: PendingItem, call: ProviderCall): Promise<ProviderAnswer> => {
@@ -115,6 +122,7 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
       gate.settle(ticket, { input: answer.usage.inputTokens + answer.usage.cacheWriteTokens, output: answer.usage.outputTokens });
       gate.speedUp();
       answered++;
+      unreachableStreak = 0;
       outputTotal += answer.usage.outputTokens;
       return answer;
     } catch (e) {
@@ -136,7 +144,8 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
 
   /** A failed call that stops the whole run: a rejected key, or nothing but malformed requests. */
   const stopOn = (c: ClassifiedError) => {
-    if (stopped || c.kind === "aborted") throw new RunStopped();
+    // Held back by Ctrl-C or the cap: not a failure to retry (nor a re-sent call to count).
+    if (stopped || hold.signal.aborted || c.kind === "aborted") throw new RunStopped();
     if (c.kind === "fatal") {
       stop(new UserError(fatalMessage(c.status, apiKeyEnv(session.spec, session.config), c.message)));
       throw new RunStopped();
@@ -145,6 +154,10 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
       // Every request so far refused as malformed (unknown model, unsupported parameter): the next
       // thousand would be too. Stop instead of filling the failures file with the same error.
       stop(new UserError(`the API rejected the first ${rejectedStreak} requests and answered none (${c.status}): ${c.message}`));
+      throw new RunStopped();
+    }
+    if (c.kind === "connection" && answered === 0 && ++unreachableStreak >= UNREACHABLE_STREAK) {
+      stop(new UserError(`could not reach the API in ${unreachableStreak} calls and got no answer (${c.message}); check --base-url and that the server runs, then run the same command again`));
       throw new RunStopped();
     }
   };

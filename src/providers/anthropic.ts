@@ -5,7 +5,7 @@ import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, API
 import type { MessageCreateParamsNonStreaming, TextBlockParam } from "@anthropic-ai/sdk/resources/messages/messages";
 import { familyPrices } from "../engine/cost.js";
 import { estimateTextTokens } from "../engine/tokens.js";
-import { ProviderError, retryAfterMs } from "./errors.js";
+import { connectionMessage, ProviderError, retryAfterMs } from "./errors.js";
 import { resolveApiKey, resolveBaseUrl } from "./setup.js";
 import type { LiveProvider, LiveProviderSpec, ProviderAnswer, ProviderCall, ProviderSetup, RateLimitReading, StopKind } from "./types.js";
 
@@ -91,7 +91,7 @@ export function anthropicRateLimits(headers: Headers | undefined): RateLimitRead
 export function anthropicError(e: unknown): unknown {
   if (e instanceof APIUserAbortError) return new ProviderError("aborted", e.message, { cause: e });
   if (e instanceof APIConnectionTimeoutError) return new ProviderError("timeout", e.message, { cause: e });
-  if (e instanceof APIConnectionError) return new ProviderError("connection", e.message, { cause: e });
+  if (e instanceof APIConnectionError) return new ProviderError("connection", connectionMessage(e), { cause: e });
   if (e instanceof APIError && typeof e.status === "number") {
     const headers = e.headers instanceof Headers ? e.headers : undefined;
     return ProviderError.fromStatus(e.status, e.message, { retryAfterMs: retryAfterMs(headers), limits: anthropicRateLimits(headers), cause: e });

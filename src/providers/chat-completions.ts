@@ -5,7 +5,7 @@
 // and the same few requests serve OpenAI's live and Batch APIs. The openai, openai-batch and
 // openai-compatible specs are thin files over this one.
 import type { Usage } from "../engine/types.js";
-import { ProviderError, retryAfterMs } from "./errors.js";
+import { connectionMessage, ProviderError, retryAfterMs } from "./errors.js";
 import type { BudgetReading, LiveProvider, ProviderAnswer, ProviderCall, RateLimitReading, StopKind } from "./types.js";
 
 const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
@@ -182,7 +182,7 @@ export class OpenAiApi {
     } catch (e) {
       if (signal?.aborted) throw new ProviderError("aborted", "request aborted", { cause: e });
       if (timeout.aborted) throw new ProviderError("timeout", `${url}: no answer within ${this.timeoutMs} ms`, { cause: e });
-      throw new ProviderError("connection", this.scrub(`${url}: ${(e as Error).message}`), { cause: e });
+      throw new ProviderError("connection", this.scrub(`${url}: ${connectionMessage(e)}`), { cause: e });
     }
     let json: unknown;
     try {

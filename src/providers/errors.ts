@@ -70,3 +70,20 @@ export function retryAfterMs(headers: Headers | undefined): number | undefined {
   const date = Date.parse(raw);
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
+
+/**
+ * A failed connection in words with its cause: fetch and the SDKs say "fetch failed" or "Connection
+ * error." and keep the reason (ECONNREFUSED, ENOTFOUND, …) in `cause`, the part a user can act on.
+ */
+export function connectionMessage(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  let cause = e instanceof Error ? (e.cause as { code?: unknown; message?: unknown; cause?: unknown } | undefined) : undefined;
+  // The SDK wraps fetch's error, which wraps the socket's: the innermost code says most.
+  for (let depth = 0; cause && depth < 3; depth++) {
+    if (typeof cause.code === "string") return `${message} (${cause.code})`;
+    const inner = cause.cause as typeof cause | undefined;
+    if (!inner) return typeof cause.message === "string" && cause.message !== message ? `${message} (${cause.message})` : message;
+    cause = inner;
+  }
+  return message;
+}

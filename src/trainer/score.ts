@@ -69,7 +69,7 @@ class GroupTally {
 }
 
 /** A typed array that grows by doubling: per-impression values without a JS number[] per value. */
-class Growable<A extends Float64Array | Uint8Array> {
+class Growable<A extends Float64Array | Int32Array | Uint8Array> {
   length = 0;
   constructor(
     private data: A,
@@ -99,6 +99,8 @@ class Growable<A extends Float64Array | Uint8Array> {
  */
 export interface ImpressionValues {
   stratum: Uint8Array;
+  /** Its user, numbered per group in order of appearance: the bootstrap's clusters. */
+  user: Int32Array;
   /** Per run, METRIC_KEYS.length values per impression. */
   sums: Float64Array[];
 }
@@ -126,6 +128,10 @@ export async function scorePredictions(opts: ScoreOptions): Promise<Scored> {
   const K = METRIC_KEYS.length;
   const compare = opts.runs.length > 1;
   const stratum = new Growable(new Uint8Array(compare ? 1 << 16 : 0), (n) => new Uint8Array(n));
+  const user = new Growable(new Int32Array(compare ? 1 << 16 : 0), (n) => new Int32Array(n));
+  // A user's number in the group of this impression: a user in two groups (a truth file of two
+  // splits) is two clusters, so each cluster lies within one group.
+  const users = new Map<string, number>();
   const sums = opts.runs.map(() => new Growable(new Float64Array(compare ? K << 16 : 0), (n) => new Float64Array(n)));
   try {
     for await (const row of readBehaviors(opts.truth)) {
@@ -169,6 +175,11 @@ export async function scorePredictions(opts: ScoreOptions): Promise<Scored> {
           if (slot === -1) {
             slot = stratum.extend(1);
             stratum.values[slot] = STRATUM[group];
+            user.extend(1);
+            const key = `${group} ${row.userId}`;
+            let u = users.get(key);
+            if (u === undefined) users.set(key, (u = users.size));
+            user.values[slot] = u;
             for (const s of sums) s.extend(K);
           }
           const v = sums[files[r]!.run]!.values;
@@ -184,7 +195,7 @@ export async function scorePredictions(opts: ScoreOptions): Promise<Scored> {
     const own = files.flatMap((f, i) => (f.run === r ? [{ file: f.file, format: readers[i]!.format, groups: tallyResults(tallies[i]!) }] : []));
     return { name: run.name, files: own, ...acrossFiles(own) };
   });
-  return { runs, impressions: compare ? { stratum: stratum.view(), sums: sums.map((s) => s.view()) } : undefined };
+  return { runs, impressions: compare ? { stratum: stratum.view(), user: user.view(), sums: sums.map((s) => s.view()) } : undefined };
 }
 
 function tallyResults(t: Record<Group, GroupTally>): Record<Group, GroupScore> {
@@ -237,6 +248,8 @@ export interface SignificanceOptions {
   /** Bootstrap resamples (0: no bootstrap). */
   resamples: number;
   seed: number;
+  /** What a resample draws: users (each with all their impressions of the group) or single impressions. */
+  resampleBy: "users" | "impressions";
 }
 
 export interface ScoreReport {
@@ -250,8 +263,12 @@ export interface ScoreReport {
   differences: Comparison[];
 }
 
-const BOOTSTRAP_METHOD =
-  "paired bootstrap over the impressions of each group (each run's files averaged per impression); 95% percentile interval; two-sided p = (1 + #{|δ* − δ| ≥ |δ|}) / (B + 1)";
+const BOOTSTRAP_METHOD: Record<SignificanceOptions["resampleBy"], string> = {
+  users:
+    "paired bootstrap over the users of each group, each drawn with all their impressions (each run's files averaged per impression); 95% percentile interval; two-sided p = (1 + #{|δ* − δ| ≥ |δ|}) / (B + 1)",
+  impressions:
+    "paired bootstrap over the impressions of each group (each run's files averaged per impression); 95% percentile interval; two-sided p = (1 + #{|δ* − δ| ≥ |δ|}) / (B + 1)",
+};
 const T_TEST_METHOD = "paired t-test over prediction files (file i of a run against file i of the first run), n − 1 degrees of freedom; 95% t interval";
 
 const inPoints = (r: TestResult): TestResult => ({ p: r.p, ci: [r.ci[0] * 100, r.ci[1] * 100] });
@@ -275,7 +292,8 @@ export function scoreReport(opts: Omit<ScoreOptions, "runs">, scored: Scored, si
       const b = impressions.sums[i + 1]!;
       const d = new Float64Array(a.length);
       for (let j = 0; j < d.length; j++) d[j] = b[j]! / run.files.length - a[j]! / base.files.length;
-      boot = pairedBootstrap({ stratumOf: impressions.stratum, strata: 3, differences: d, resamples: sig.resamples, seed: sig.seed });
+      const clusterOf = sig.resampleBy === "users" ? impressions.user : undefined;
+      boot = pairedBootstrap({ stratumOf: impressions.stratum, strata: 3, differences: d, clusterOf, resamples: sig.resamples, seed: sig.seed });
     }
     const skipped = tTestSkipped(run, base);
     const groups = Object.fromEntries(
@@ -297,7 +315,7 @@ export function scoreReport(opts: Omit<ScoreOptions, "runs">, scored: Scored, si
     truth: opts.truth,
     matchBy: opts.matchBy,
     coldMax: opts.coldMax,
-    bootstrap: { ...sig, method: BOOTSTRAP_METHOD },
+    bootstrap: { ...sig, method: BOOTSTRAP_METHOD[sig.resampleBy] },
     tTest: { method: T_TEST_METHOD },
     runs,
     differences,
@@ -332,7 +350,7 @@ export function formatScoreTable(report: ScoreReport): string {
   ];
   if (seeds) lines.push(`runs: ${report.runs.map((r) => `${r.name} (${r.files.length} file${r.files.length === 1 ? "" : "s"})`).join(", ")}; a run of several files shows mean ± standard deviation over them`);
   if (names.length > 1) lines.push(`Δ = run − ${names[0]}, in points`);
-  if (boot) lines.push(`bootstrap: paired over impressions, ${num(report.bootstrap.resamples)} resamples (seed ${report.bootstrap.seed}), 95% percentile interval, two-sided p`);
+  if (boot) lines.push(`bootstrap: paired, over ${report.bootstrap.resampleBy === "users" ? "users (each with all their impressions)" : "impressions"}, ${num(report.bootstrap.resamples)} resamples (seed ${report.bootstrap.seed}), 95% percentile interval, two-sided p`);
   if (report.differences.some((d) => !d.tTestSkipped)) lines.push(`t-test: paired over files (file i of each run against file i of ${names[0]}), 95% interval, two-sided p`);
 
   // Cells are built first, then every column is as wide as its widest cell.

@@ -146,38 +146,67 @@ export interface BootstrapInput {
   strata: number;
   /** Per impression, BOOTSTRAP_METRICS consecutive values: the paired difference b − a of each metric. */
   differences: Float64Array;
+  /**
+   * Per impression, its cluster (a user): a resample draws clusters, each with all its impressions.
+   * A cluster's impressions must share a stratum. Without it, each impression is its own cluster.
+   */
+  clusterOf?: Int32Array;
   resamples: number;
   seed: number;
 }
 
 /**
- * Paired bootstrap over impressions, for all impressions (index 0) and within each stratum s
- * (index s + 1): a resample draws as many impressions as there are, with replacement, and takes
- * the mean difference. Per block and metric: the 95% percentile interval of the resampled means
- * (numpy's linear quantiles 2.5% and 97.5%) and the two-sided p-value of the centred test,
- * (1 + #{|δ* − δ| ≥ |δ|}) / (B + 1), where δ is the observed mean and δ* a resampled one: how often
- * resampling noise alone moves the mean as far as the difference is from zero. Null where there
- * are fewer than two impressions (a single one has no spread to resample).
+ * Paired bootstrap for all impressions (index 0) and within each stratum s (index s + 1). A
+ * resample draws as many clusters as the block has, with replacement, and takes the mean difference
+ * over the impressions drawn (Σ drawn sums / Σ drawn impressions). Clusters are users by default
+ * (score): MIND's impressions come several per user, and a user's are alike, so drawing impressions
+ * one by one would take them for independent and make the interval too narrow. Per block and metric:
+ * the 95% percentile interval of the resampled means (numpy's linear quantiles 2.5% and 97.5%) and
+ * the two-sided p-value of the centred test, (1 + #{|δ* − δ| ≥ |δ|}) / (B + 1), where δ is the
+ * observed mean and δ* a resampled one: how often resampling noise alone moves the mean as far as the
+ * difference is from zero. Null where a block has fewer than two clusters (no spread to resample).
  */
 export function pairedBootstrap(input: BootstrapInput): (TestResult | null)[][] {
   const { stratumOf, strata, differences, resamples: B } = input;
   const K = BOOTSTRAP_METRICS;
   const n = stratumOf.length;
-  // Each stratum's rows contiguous, so a stratum is one block; the whole array is the block of all.
+  // One row per cluster: its impressions' summed differences and their count.
+  const clusterOf = input.clusterOf ?? Int32Array.from({ length: n }, (_, i) => i);
+  let clusters = 0;
+  for (let i = 0; i < n; i++) clusters = Math.max(clusters, clusterOf[i]! + 1);
+  const clusterStratum = new Int32Array(clusters).fill(-1);
+  const clusterSums = new Float64Array(clusters * K);
+  const clusterSizes = new Float64Array(clusters);
+  for (let i = 0; i < n; i++) {
+    const c = clusterOf[i]!;
+    if (clusterStratum[c] === -1) clusterStratum[c] = stratumOf[i]!;
+    else if (clusterStratum[c] !== stratumOf[i]) throw new Error(`pairedBootstrap: cluster ${c} spans strata ${clusterStratum[c]} and ${stratumOf[i]}`);
+    clusterSizes[c]!++;
+    for (let k = 0; k < K; k++) clusterSums[c * K + k] = clusterSums[c * K + k]! + differences[i * K + k]!;
+  }
+  // Each stratum's clusters contiguous, so a stratum is one block; the whole array is the block of all.
   const sizes = new Array<number>(strata).fill(0);
-  for (let i = 0; i < n; i++) sizes[stratumOf[i]!]!++;
+  for (let c = 0; c < clusters; c++) if (clusterStratum[c]! >= 0) sizes[clusterStratum[c]!]!++;
   const starts = new Array<number>(strata).fill(0);
   for (let s = 1; s < strata; s++) starts[s] = starts[s - 1]! + sizes[s - 1]!;
-  const rows = new Float64Array(n * K);
+  const total = starts[strata - 1]! + sizes[strata - 1]!;
+  const rows = new Float64Array(total * K);
+  const counts = new Float64Array(total);
   const fill = starts.slice();
-  for (let i = 0; i < n; i++) rows.set(differences.subarray(i * K, (i + 1) * K), fill[stratumOf[i]!]!++ * K);
-  const blocks = [{ start: 0, size: n }, ...sizes.map((size, s) => ({ start: starts[s]!, size }))];
+  for (let c = 0; c < clusters; c++) {
+    const s = clusterStratum[c]!;
+    if (s < 0) continue;
+    const at = fill[s]!++;
+    rows.set(clusterSums.subarray(c * K, (c + 1) * K), at * K);
+    counts[at] = clusterSizes[c]!;
+  }
+  const blocks = [{ start: 0, size: total }, ...sizes.map((size, s) => ({ start: starts[s]!, size }))];
 
   const rng = new SeededRandom(input.seed);
-  // A resample is held as how often each impression was drawn: the draws touch only this small
+  // A resample is held as how often each cluster was drawn: the draws touch only this small
   // array, and the sums then read the values in order. Drawing straight into the values would jump
-  // around 32 bytes × impressions of memory, several times slower once that leaves the cache.
-  const drawn = new Uint32Array(n);
+  // around 32 bytes × clusters of memory, several times slower once that leaves the cache.
+  const drawn = new Uint32Array(total);
   const result: (TestResult | null)[][] = [];
   for (const { start, size } of blocks) {
     if (size < 2 || B === 0) {
@@ -185,33 +214,38 @@ export function pairedBootstrap(input: BootstrapInput): (TestResult | null)[][] 
       continue;
     }
     const block = rows.subarray(start * K, (start + size) * K);
-    const counts = drawn.subarray(0, size);
+    const sizesHere = counts.subarray(start, start + size);
+    const times = drawn.subarray(0, size);
     const samples = new Float64Array(K * B);
     for (let b = 0; b < B; b++) {
-      rng.countDraws(counts, size);
+      rng.countDraws(times, size);
       // Four named sums: a loop over the metrics inside this one runs several times slower.
       let s0 = 0;
       let s1 = 0;
       let s2 = 0;
       let s3 = 0;
+      let impressions = 0;
       for (let j = 0, o = 0; j < size; j++, o += K) {
-        const w = counts[j]!;
+        const w = times[j]!;
         s0 += w * block[o]!;
         s1 += w * block[o + 1]!;
         s2 += w * block[o + 2]!;
         s3 += w * block[o + 3]!;
+        impressions += w * sizesHere[j]!;
       }
-      counts.fill(0);
-      samples[b] = s0 / size;
-      samples[B + b] = s1 / size;
-      samples[2 * B + b] = s2 / size;
-      samples[3 * B + b] = s3 / size;
+      times.fill(0);
+      samples[b] = s0 / impressions;
+      samples[B + b] = s1 / impressions;
+      samples[2 * B + b] = s2 / impressions;
+      samples[3 * B + b] = s3 / impressions;
     }
+    let impressions = 0;
+    for (let j = 0; j < size; j++) impressions += sizesHere[j]!;
     const row: TestResult[] = [];
     for (let k = 0; k < K; k++) {
-      let total = 0;
-      for (let j = 0; j < size; j++) total += block[j * K + k]!;
-      const delta = total / size;
+      let sum = 0;
+      for (let j = 0; j < size; j++) sum += block[j * K + k]!;
+      const delta = sum / impressions;
       const sample = samples.subarray(k * B, (k + 1) * B).sort();
       let extreme = 0;
       for (let b = 0; b < B; b++) if (Math.abs(sample[b]! - delta) >= Math.abs(delta)) extreme++;
