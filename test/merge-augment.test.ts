@@ -8,6 +8,7 @@ import { Manifest } from "../src/merge/manifest.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { validateSplit } from "../src/mind/validate.js";
 import { tempDir } from "./helpers/temp.js";
+import { makeFixture } from "./stages.fixture.js";
 
 const SAMPLE = resolve(import.meta.dirname, "..", "mind-data", "sample");
 
@@ -78,6 +79,36 @@ describe("augment", () => {
     expect(rows).toHaveLength(4);
     expect(r.out).toMatch(/the whole run \(summarize, profile, generate\), every priced model/);
     for (const col of [0, 1]) expect(rows[3]![col]).toBeCloseTo(rows.slice(0, 3).reduce((s, x) => s + x[col]!, 0), 3);
+  });
+
+  it("refuses an --out inside an input split before its first stage: no stage file is written", async () => {
+    const { root, data } = await makeFixture();
+    const split = join(data, "train");
+    const r = await cli(root, ["augment", "--data", data, "--out", split, "--provider", "offline"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/the merged split \S+ would overwrite the input split \S+train; choose another --out/);
+    expect(r.err).not.toMatch(/augment: summarize/);
+    expect((await readdir(split)).sort()).toEqual(["behaviors.tsv", "news.tsv"]);
+  });
+
+  it("refuses to run again over its merged output without --force before its first stage: no stage file is written", async () => {
+    const { root, data, out } = await makeFixture();
+    const argv = ["augment", "--data", data, "--out", out, "--provider", "offline", "--stages", "summarize"];
+    expect((await cli(root, argv)).code).toBe(0);
+    // A stage that runs rewrites its meta (its counts and finishedAt), even with every answer stored.
+    const meta = await readFile(join(out, "summarize.meta.json"), "utf8");
+    for (const stages of ["summarize", "summarize,describe"]) {
+      const r = await cli(root, [...argv.slice(0, -1), stages]);
+      expect(r.code, stages).toBe(1);
+      expect(r.err).toMatch(/already holds merged output \(train, dev, .*manifest\.json\); pass --force/);
+      expect(r.err).not.toMatch(/augment: summarize/);
+      expect(await readFile(join(out, "summarize.meta.json"), "utf8")).toBe(meta);
+      expect((await readdir(out)).filter((f) => f.startsWith("describe."))).toEqual([]);
+    }
+    // A dry run sends nothing either way: it says what the run would do, and goes on.
+    const dry = await cli(root, [...argv, "--dry-run"]);
+    expect(dry.code).toBe(0);
+    expect(dry.err).toMatch(/augment: note: without --dry-run this would stop before the first stage: --out \S+ already holds merged output/);
   });
 
   it("rejects --chain values other than true/false", async () => {

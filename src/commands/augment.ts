@@ -4,9 +4,11 @@
 import { relative, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UserError, type Command, type CommandContext } from "../cli/command.js";
+import { outputFolder } from "../cli/paths.js";
 import { engineOptions } from "../engine/config.js";
 import { addModelCosts, modelCostTable, type ModelCost } from "../engine/dry-run.js";
 import type { Manifest } from "../merge/manifest.js";
+import { checkMergeOut } from "../merge/merge.js";
 import { writeReport } from "../report/report.js";
 import { augmentColdMode, ColdConfig, commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
 import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
@@ -67,8 +69,14 @@ export interface AugmentResult {
 
 /** Runs every stage into `config.out`, then merges; stops before merge when a stage failed too often. */
 export async function runAugment(config: AugmentConfig, ctx: CommandContext): Promise<AugmentResult> {
-  const out = resolve(ctx.cwd, config.out);
+  const out = outputFolder(ctx.cwd, config.out, "--out");
   const shown = relative(ctx.cwd, out) || ".";
+  try {
+    await checkMergeOut({ data: config.data.map((d) => resolve(ctx.cwd, d)), out, force: config.force });
+  } catch (e) {
+    if (!config["dry-run"] || !(e instanceof UserError)) throw e;
+    ctx.stderr.write(`augment: note: without --dry-run this would stop before the first stage: ${e.message}\n`);
+  }
   const estimates: ModelCost[][] = [];
   const ran: string[] = [];
   for (const { name: stage, augment } of chosenStages(config.stages)) {
@@ -125,7 +133,8 @@ Merge uses the records of every stage found in --out, whichever ran this time.
 Every stage stores each answer as it arrives and skips items already answered, so after an
 interruption (Ctrl-C, a crash, a rate limit) the same command continues where it stopped.
 --dry-run prints each stage's estimate and merges nothing. Merge refuses to replace earlier merged
-output in --out unless --force is given.`,
+output in --out unless --force is given, and an --out whose merged splits would land in an input
+split; augment checks both before its first stage, so nothing is sent when merge would refuse.`,
   async run(config, ctx) {
     if (config.records.length > 0 && !config.records.some((r) => resolve(ctx.cwd, r) === resolve(ctx.cwd, config.out))) {
       throw new UserError("--records: augment writes its records to --out; include --out among --records (or leave --records out)");
