@@ -1,8 +1,10 @@
-// augment and demo end to end on the bundled sample with the offline provider (no network).
-import { readFile, readdir, writeFile } from "node:fs/promises";
+// augment and demo end to end on the bundled sample with the offline provider (no network); a paid
+// run folder for demo to refuse is made through the fake Anthropic API.
+import { readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { createFakeAnthropic, type FakeAnthropic } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { resolveSplits } from "../src/mind/splits.js";
@@ -119,6 +121,39 @@ describe("augment", () => {
 });
 
 describe("demo", () => {
+  let fake: FakeAnthropic | undefined;
+  afterEach(async () => {
+    await fake?.close();
+    fake = undefined;
+  });
+
+  it("refuses (exit 2) an --out holding paid records or a merge of them, and writes nothing there", async () => {
+    fake = await createFakeAnthropic({ answer: () => "A plain headline for the news" });
+    const root = await tempDir("gm-demo-");
+    const paid = join(root, "paid");
+    const env = { ANTHROPIC_API_KEY: "test-key" };
+    const live = ["--data", SAMPLE, "--out", paid, "--provider", "anthropic", "--base-url", fake.url];
+    expect((await runCliCaptured(["summarize", ...live, "--limit", "2"], { cwd: root, env })).code).toBe(0);
+    const files = async () => (await readdir(paid)).sort();
+    const records = await readFile(join(paid, "summarize.jsonl"), "utf8");
+    const before = await files();
+
+    let r = await cli(root, ["demo", "--data", SAMPLE, "--out", paid]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--out \S*paid holds output demo did not make: summarize\.jsonl:1 \(provider anthropic\)\. .*choose another --out/);
+    expect(await files()).toEqual(before);
+    expect(await readFile(join(paid, "summarize.jsonl"), "utf8")).toBe(records);
+
+    // Its merge alone is refused too: the records may have been moved elsewhere.
+    expect((await runCliCaptured(["merge", "--data", SAMPLE, "--out", paid], { cwd: root })).code).toBe(0);
+    await rm(join(paid, "summarize.jsonl"));
+    const merged = await files();
+    r = await cli(root, ["demo", "--data", SAMPLE, "--out", paid]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/holds output demo did not make: manifest\.json \(a merge with summarize answers of provider anthropic\)/);
+    expect(await files()).toEqual(merged);
+  });
+
   it("augments the sample offline, summarizes what changed, and can be run again", async () => {
     const root = await tempDir("gm-demo-");
     const out = join(root, "demo");
