@@ -1,13 +1,16 @@
-// augment and demo end to end on the bundled sample with the offline provider (no network).
-import { readFile, readdir, writeFile } from "node:fs/promises";
+// augment and demo end to end on the bundled sample with the offline provider (no network); a paid
+// run folder for demo to refuse is made through the fake Anthropic API.
+import { readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { createFakeAnthropic, type FakeAnthropic } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { validateSplit } from "../src/mind/validate.js";
 import { tempDir } from "./helpers/temp.js";
+import { makeFixture } from "./stages.fixture.js";
 
 const SAMPLE = resolve(import.meta.dirname, "..", "mind-data", "sample");
 
@@ -80,6 +83,36 @@ describe("augment", () => {
     for (const col of [0, 1]) expect(rows[3]![col]).toBeCloseTo(rows.slice(0, 3).reduce((s, x) => s + x[col]!, 0), 3);
   });
 
+  it("refuses an --out inside an input split before its first stage: no stage file is written", async () => {
+    const { root, data } = await makeFixture();
+    const split = join(data, "train");
+    const r = await cli(root, ["augment", "--data", data, "--out", split, "--provider", "offline"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/the merged split \S+ would overwrite the input split \S+train; choose another --out/);
+    expect(r.err).not.toMatch(/augment: summarize/);
+    expect((await readdir(split)).sort()).toEqual(["behaviors.tsv", "news.tsv"]);
+  });
+
+  it("refuses to run again over its merged output without --force before its first stage: no stage file is written", async () => {
+    const { root, data, out } = await makeFixture();
+    const argv = ["augment", "--data", data, "--out", out, "--provider", "offline", "--stages", "summarize"];
+    expect((await cli(root, argv)).code).toBe(0);
+    // A stage that runs rewrites its meta (its counts and finishedAt), even with every answer stored.
+    const meta = await readFile(join(out, "summarize.meta.json"), "utf8");
+    for (const stages of ["summarize", "summarize,describe"]) {
+      const r = await cli(root, [...argv.slice(0, -1), stages]);
+      expect(r.code, stages).toBe(1);
+      expect(r.err).toMatch(/already holds merged output \(train, dev, .*manifest\.json\); pass --force/);
+      expect(r.err).not.toMatch(/augment: summarize/);
+      expect(await readFile(join(out, "summarize.meta.json"), "utf8")).toBe(meta);
+      expect((await readdir(out)).filter((f) => f.startsWith("describe."))).toEqual([]);
+    }
+    // A dry run sends nothing either way: it says what the run would do, and goes on.
+    const dry = await cli(root, [...argv, "--dry-run"]);
+    expect(dry.code).toBe(0);
+    expect(dry.err).toMatch(/augment: note: without --dry-run this would stop before the first stage: --out \S+ already holds merged output/);
+  });
+
   it("rejects --chain values other than true/false", async () => {
     const r = await cli(process.cwd(), ["augment", "--data", SAMPLE, "--out", "x", "--chain", "maybe"]);
     expect(r.code).toBe(2);
@@ -88,6 +121,39 @@ describe("augment", () => {
 });
 
 describe("demo", () => {
+  let fake: FakeAnthropic | undefined;
+  afterEach(async () => {
+    await fake?.close();
+    fake = undefined;
+  });
+
+  it("refuses (exit 2) an --out holding paid records or a merge of them, and writes nothing there", async () => {
+    fake = await createFakeAnthropic({ answer: () => "A plain headline for the news" });
+    const root = await tempDir("gm-demo-");
+    const paid = join(root, "paid");
+    const env = { ANTHROPIC_API_KEY: "test-key" };
+    const live = ["--data", SAMPLE, "--out", paid, "--provider", "anthropic", "--base-url", fake.url];
+    expect((await runCliCaptured(["summarize", ...live, "--limit", "2"], { cwd: root, env })).code).toBe(0);
+    const files = async () => (await readdir(paid)).sort();
+    const records = await readFile(join(paid, "summarize.jsonl"), "utf8");
+    const before = await files();
+
+    let r = await cli(root, ["demo", "--data", SAMPLE, "--out", paid]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--out \S*paid holds output demo did not make: summarize\.jsonl:1 \(provider anthropic\)\. .*choose another --out/);
+    expect(await files()).toEqual(before);
+    expect(await readFile(join(paid, "summarize.jsonl"), "utf8")).toBe(records);
+
+    // Its merge alone is refused too: the records may have been moved elsewhere.
+    expect((await runCliCaptured(["merge", "--data", SAMPLE, "--out", paid], { cwd: root })).code).toBe(0);
+    await rm(join(paid, "summarize.jsonl"));
+    const merged = await files();
+    r = await cli(root, ["demo", "--data", SAMPLE, "--out", paid]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/holds output demo did not make: manifest\.json \(a merge with summarize answers of provider anthropic\)/);
+    expect(await files()).toEqual(merged);
+  });
+
   it("augments the sample offline, summarizes what changed, and can be run again", async () => {
     const root = await tempDir("gm-demo-");
     const out = join(root, "demo");

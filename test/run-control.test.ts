@@ -2,6 +2,7 @@
 // SIGINT/SIGTERM (the CLI in its own process, with requests in flight). Waits on events, never on time.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { EngineConfig } from "../src/engine/config.js";
@@ -15,10 +16,12 @@ import { openAiSpec } from "../src/providers/openai.js";
 import type { LiveProviderSpec, ProviderAnswer, ProviderCall } from "../src/providers/types.js";
 import { runPaths } from "../src/run/folder.js";
 import { context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
+import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { startOpenAiFake, type OpenAiFake } from "./fakes/openai-api.js";
 import { installOpenAiBatches } from "./fakes/openai-batches.js";
 import { nodeArgs, childEnv } from "./helpers/child.js";
 import { runCliCaptured } from "./helpers/cli.js";
+import { makeFixture, records } from "./stages.fixture.js";
 
 /** An in-memory paid provider with a fixed bill per call: the cap's arithmetic can be checked to the cent. */
 const PRICE = { input: 2, output: 10, cacheWrite: 2.5, cacheRead: 0.2, minCacheableTokens: 1024, batchDiscount: 0.5 };
@@ -183,6 +186,76 @@ describe("--max-cost, batch", () => {
     expect(summary.stopped).toMatchObject({ reason: "max-cost", left: 4 });
     expect(summary.costUsd).toBeLessThanOrEqual(cap);
     expect((await readJsonl(runPaths(dir).records("summarize"), StageRecord)).records).toHaveLength(6);
+  });
+});
+
+describe("--max-cost under augment: one cap for the whole run", () => {
+  let anthropic: FakeAnthropic | undefined;
+  afterEach(async () => {
+    await anthropic?.close();
+    anthropic = undefined;
+  });
+
+  /** summarize's and describe's answers, the same at every run: each stage's bill is too. */
+  function answer(body: FakeMessageRequest): string {
+    const user = blockText(body.messages[0]!.content);
+    const title = /^Title: (.*)$/m.exec(user);
+    if (title) return `${title[1]}, explained`;
+    const name = /^Name: (.*)$/m.exec(user)![1]!;
+    return `News about ${name} covers the subjects, people and events of its field: results, trades, injuries, previews, analysis and the decisions that shape each season for teams, fans and the wider public.`;
+  }
+  const spend = async (out: string, stage: string) => storedSpendUsd(runPaths(out), stage);
+
+  it("gives describe what summarize left of the cap, stops before merge (exit 3), and a re-run counts the spend stored by the first", async () => {
+    anthropic = await createFakeAnthropic({ answer });
+    const { root, data, out } = await makeFixture();
+    const env = { ANTHROPIC_API_KEY: "test-key" };
+    const augment = (dir: string, ...extra: string[]) =>
+      runCliCaptured(["augment", "--data", data, "--out", dir, "--provider", "anthropic", "--base-url", anthropic!.url, "--concurrency", "1", "--stages", "summarize,describe", ...extra], { cwd: root, env });
+
+    // What each stage costs in full, uncapped.
+    const whole = `${root}/whole`;
+    expect((await augment(whole)).code).toBe(0);
+    const [summarizeUsd, describeUsd] = [await spend(whole, "summarize"), await spend(whole, "describe")];
+    const sent = anthropic.messageLog().length;
+
+    // Either stage fits under this cap alone (its last call's worst case included); both do not.
+    const cap = summarizeUsd + describeUsd;
+    const r = await augment(out, "--max-cost", String(cap));
+    expect(r.code, r.stderr).toBe(MAX_COST_EXIT);
+    expect(await records(out, "summarize")).toHaveLength(9);
+    const described = (await records(out, "describe")).length;
+    expect(described).toBeGreaterThan(0);
+    expect(described).toBeLessThan(14);
+    expect((await spend(out, "summarize")) + (await spend(out, "describe"))).toBeLessThanOrEqual(cap);
+    expect(r.stdout).toMatch(/stopped at --max-cost \$0\.\d{4} \(augment's stages have cost \$0\.\d{4} in this folder: summarize \$0\.\d{4}, describe \$0\.\d{4}\): \d+ item\(s\) left/);
+    expect(r.stderr).toMatch(/augment: describe stopped at --max-cost, which covers every stage of this augment; stopping before merge\. Raise --max-cost/);
+    expect(r.stderr).not.toMatch(/augment: merge/);
+    expect(existsSync(runPaths(out).manifest)).toBe(false);
+    expect(existsSync(`${out}/train`)).toBe(false);
+
+    // The same command again: summarize's stored spend still counts, so nothing is sent.
+    const atCap = anthropic.messageLog().length;
+    expect(atCap).toBe(sent + 9 + described);
+    const again = await augment(out, "--max-cost", String(cap));
+    expect(again.code).toBe(MAX_COST_EXIT);
+    expect(anthropic.messageLog().length).toBe(atCap);
+
+    // A raised cap asks only the descriptions left, then merges.
+    const raised = await augment(out, "--max-cost", String(2 * cap));
+    expect(raised.code, raised.stderr).toBe(0);
+    expect(anthropic.messageLog().length).toBe(atCap + 14 - described);
+    expect(existsSync(runPaths(out).manifest)).toBe(true);
+  });
+
+  it("--dry-run counts the stages before a stage against the cap", async () => {
+    const { root, data, out } = await makeFixture();
+    const r = await runCliCaptured(["augment", "--data", data, "--out", out, "--provider", "anthropic", "--stages", "summarize,describe", "--max-cost", "1", "--dry-run"], { cwd: root, env: {} });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^  --max-cost \$1\.0000: the stage has cost \$0\.0000 in this folder; fits/m);
+    const before = /^  --max-cost \$1\.0000 \(the whole augment\): the stage has cost \$0\.0000 in this folder, the stages before it \$(0\.\d{4}) with what they are expected to cost \(summarize \$(0\.\d{4})\); fits/m.exec(r.stdout);
+    expect(before?.[1]).toBe(before?.[2]);
+    expect(Number(before?.[1])).toBeGreaterThan(0);
   });
 });
 

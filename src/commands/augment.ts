@@ -4,9 +4,11 @@
 import { relative, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UserError, type Command, type CommandContext } from "../cli/command.js";
+import { outputFolder } from "../cli/paths.js";
 import { engineOptions } from "../engine/config.js";
 import { addModelCosts, modelCostTable, type ModelCost } from "../engine/dry-run.js";
 import type { Manifest } from "../merge/manifest.js";
+import { checkMergeOut } from "../merge/merge.js";
 import { writeReport } from "../report/report.js";
 import { augmentColdMode, ColdConfig, commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
 import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
@@ -65,29 +67,42 @@ export interface AugmentResult {
   reportPath?: string;
 }
 
-/** Runs every stage into `config.out`, then merges; stops before merge when a stage failed too often. */
+/**
+ * Runs every stage into `config.out`, then merges; stops before merge when a stage failed too often,
+ * was interrupted or reached --max-cost, which covers the stages together.
+ */
 export async function runAugment(config: AugmentConfig, ctx: CommandContext): Promise<AugmentResult> {
-  const out = resolve(ctx.cwd, config.out);
+  const out = outputFolder(ctx.cwd, config.out, "--out");
   const shown = relative(ctx.cwd, out) || ".";
+  try {
+    await checkMergeOut({ data: config.data.map((d) => resolve(ctx.cwd, d)), out, force: config.force });
+  } catch (e) {
+    if (!config["dry-run"] || !(e instanceof UserError)) throw e;
+    ctx.stderr.write(`augment: note: without --dry-run this would stop before the first stage: ${e.message}\n`);
+  }
+  const chosen = chosenStages(config.stages);
   const estimates: ModelCost[][] = [];
   const ran: string[] = [];
-  for (const { name: stage, augment } of chosenStages(config.stages)) {
+  // What each stage run so far counts against --max-cost: the next one gets the cap less their sum.
+  const capShare: { stage: string; usd: number }[] = [];
+  for (const [i, { name: stage, augment }] of chosen.entries()) {
     const { config: stageConfig, note } = augment ? augment.configure(config, out, ctx) : { config, note: undefined };
     ctx.stderr.write(`augment: ${stage}${note ?? ""}\n`);
     ran.push(`${stage}${note ?? ""}`);
-    const run = await runStage(stage, stageConfig, ctx);
+    const run = await runStage(stage, stageConfig, ctx, [...capShare]);
     if (run.exitCode !== 0) {
-      const why = run.summary.stopped
-        ? run.summary.stopped.reason === "max-cost"
-          ? "stopped at --max-cost"
-          : "was interrupted"
-        : "failed for more than --max-failure-share of its items";
+      const rest = chosen.slice(i + 1).map((s) => s.name);
+      const before = `stopping before ${[...rest, "merge"].join(", ")}`;
       ctx.stderr.write(
-        `augment: ${stage} ${why}; stopping before merge. ` +
-          `Run the same command again to ask only what is missing (see ${shown}/${stage}.failures.jsonl).\n`,
+        run.summary.stopped?.reason === "max-cost"
+          ? `augment: ${stage} stopped at --max-cost, which covers every stage of this augment; ${before}. ` +
+              `Raise --max-cost and run the same command to go on (nothing stored is asked again).\n`
+          : `augment: ${stage} ${run.summary.stopped ? "was interrupted" : "failed for more than --max-failure-share of its items"}; ${before}. ` +
+              `Run the same command again to ask only what is missing (see ${shown}/${stage}.failures.jsonl).\n`,
       );
       return { exitCode: run.exitCode };
     }
+    if (run.summary.capSpentUsd !== undefined) capShare.push({ stage, usd: run.summary.capSpentUsd });
     if (run.summary.estimate) estimates.push(run.summary.estimate.models);
   }
   if (config["dry-run"]) {
@@ -115,6 +130,7 @@ export const augmentCommand = (): Command => defineCommand({
     ...allStageFlags(),
     ...Object.assign({}, ...stages().map((s) => s.augment?.flags ?? {})),
     ...engineOptions,
+    "max-cost": { ...engineOptions["max-cost"]!, description: "stop sending before the stages run, together, would pass this many dollars of cost in this --out (earlier runs included); exit 3, no merge" },
     ...mergeOptions(),
   },
   schema: augmentConfig().and(z.object({ positionals: z.array(z.string()).max(0) })),
@@ -124,8 +140,11 @@ export const augmentCommand = (): Command => defineCommand({
 Merge uses the records of every stage found in --out, whichever ran this time.
 Every stage stores each answer as it arrives and skips items already answered, so after an
 interruption (Ctrl-C, a crash, a rate limit) the same command continues where it stopped.
+--max-cost caps the stages together: each gets what is left of the cap after the stages before it
+(what each has cost in --out, earlier runs included), and reaching it stops the run (exit 3) before merge.
 --dry-run prints each stage's estimate and merges nothing. Merge refuses to replace earlier merged
-output in --out unless --force is given.`,
+output in --out unless --force is given, and an --out whose merged splits would land in an input
+split; augment checks both before its first stage, so nothing is sent when merge would refuse.`,
   async run(config, ctx) {
     if (config.records.length > 0 && !config.records.some((r) => resolve(ctx.cwd, r) === resolve(ctx.cwd, config.out))) {
       throw new UserError("--records: augment writes its records to --out; include --out among --records (or leave --records out)");

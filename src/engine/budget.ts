@@ -21,9 +21,31 @@ export type CostMode = "live" | "batch";
 /** Exit status of a stage command that --max-cost stopped. */
 export const MAX_COST_EXIT = 3;
 
-/** What --dry-run says about the cap: whether the stage fits beside what it has cost already. */
-export function capVerdict(capUsd: number, storedUsd: number, expectedUsd: number, maxUsd: number, requests: number): string {
-  const head = `--max-cost $${capUsd.toFixed(4)}: the stage has cost $${storedUsd.toFixed(4)} in this folder;`;
+/**
+ * augment: its --max-cost covers every stage it runs, so a stage has the cap less what the stages
+ * run before it count against it: each one's spend in the folder (in a dry run, with what it is
+ * expected to cost), in run order.
+ */
+export type CapShare = readonly { stage: string; usd: number }[];
+
+export function shareUsd(before: CapShare | undefined): number {
+  return (before ?? []).reduce((sum, s) => sum + s.usd, 0);
+}
+
+/** "summarize $0.0984, describe $0.0177": what each stage counts against the cap. */
+export function shareText(share: CapShare): string {
+  return share.map((s) => `${s.stage} $${s.usd.toFixed(4)}`).join(", ");
+}
+
+/**
+ * What --dry-run says about the cap: whether the stage fits beside what it has cost already (under
+ * augment, and what the stages before it have cost and are expected to cost).
+ */
+export function capVerdict(capUsd: number, ownStoredUsd: number, expectedUsd: number, maxUsd: number, requests: number, before?: CapShare): string {
+  const storedUsd = ownStoredUsd + shareUsd(before);
+  const head = before?.length
+    ? `--max-cost $${capUsd.toFixed(4)} (the whole augment): the stage has cost $${ownStoredUsd.toFixed(4)} in this folder, the stages before it $${shareUsd(before).toFixed(4)} with what they are expected to cost (${shareText(before)});`
+    : `--max-cost $${capUsd.toFixed(4)}: the stage has cost $${storedUsd.toFixed(4)} in this folder;`;
   if (storedUsd + maxUsd <= capUsd) return `${head} fits, even with every answer at max_tokens`;
   if (storedUsd + expectedUsd <= capUsd) return `${head} fits at the expected answer length; answers running long could stop it at the cap`;
   const perRequest = requests > 0 ? expectedUsd / requests : 0;
@@ -86,7 +108,7 @@ export interface Reservation {
 }
 
 export class Budget {
-  /** Billed so far: earlier runs, then every answer of this run as it is settled. */
+  /** Billed so far: earlier runs (and, under augment, the stages before this one), then every answer of this run as it is settled. */
   private spent: number;
   /** The worst case of the calls in flight (and of the batches open). */
   private reserved = 0;
@@ -184,11 +206,21 @@ export class Budget {
   }
 }
 
-/** The run's budget under --max-cost (none without it, or for the free offline provider). */
-export async function stageBudget(config: EngineConfig, spec: ProviderSpec, model: string, paths: RunPaths, stage: string): Promise<Budget | undefined> {
+/**
+ * The run's budget under --max-cost (none without it, or for the free offline provider). Under
+ * augment the stages before this one are spent already: the cap is the whole run's.
+ */
+export async function stageBudget(
+  config: EngineConfig,
+  spec: ProviderSpec,
+  model: string,
+  paths: RunPaths,
+  stage: string,
+  before?: CapShare,
+): Promise<Budget | undefined> {
   const cap = config["max-cost"];
   if (cap === undefined || spec.mode === "offline") return undefined;
   const info = spec.price?.(model);
   if (!info) throw new UserError(`--max-cost needs the price of model ${model}, and data/pricing.json has none: add it there, or run without --max-cost`);
-  return new Budget(cap, await storedSpendUsd(paths, stage), info, spec.mode === "batch" ? "batch" : "live");
+  return new Budget(cap, shareUsd(before) + (await storedSpendUsd(paths, stage)), info, spec.mode === "batch" ? "batch" : "live");
 }

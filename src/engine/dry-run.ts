@@ -5,7 +5,7 @@ import { providerSpecs } from "../providers/registry.js";
 import { apiKeyEnv } from "../providers/setup.js";
 import type { ProviderCall, ProviderSpec, TokenCounter } from "../providers/types.js";
 import type { EngineConfig } from "./config.js";
-import { capVerdict, expectedOutput } from "./budget.js";
+import { capVerdict, expectedOutput, type CapShare } from "./budget.js";
 import { priceUsd, pricedModels, zeroUsage } from "./cost.js";
 import { forEachConcurrently, Slots } from "./concurrency.js";
 import { packed } from "./pack.js";
@@ -29,6 +29,8 @@ export interface DryRunReport {
   /** Every priced model, live and batch, for the requests as packed (expected output). */
   models: ModelCost[];
   counted: "api" | "estimate";
+  /** With --max-cost: what the requests are expected to cost in the provider's mode (live or batch); unset without a price. */
+  capExpectedUsd?: number;
 }
 
 export interface ModelCost {
@@ -126,6 +128,8 @@ export async function dryRun(args: {
   cached: () => number;
   /** With --max-cost: what the stage's records and failures were billed already. */
   storedUsd?: number;
+  /** augment: the stages before this one under the same --max-cost. */
+  capShare?: CapShare;
 }): Promise<DryRunReport> {
   const { config, ctx, spec, model } = args;
   let counter: TokenCounter | undefined;
@@ -214,11 +218,13 @@ export async function dryRun(args: {
   }
   if (spec.price && !info) lines.push(`  note: ${model} has no price in data/pricing.json`);
   const cap = config["max-cost"];
+  let capExpectedUsd: number | undefined;
   if (cap !== undefined && spec.mode !== "offline") {
     const mode = spec.mode === "batch" ? "batch" : "live";
     const [expectedUsd, maxUsd] = [cost(t, mode), cost(t, mode, t.max)];
+    capExpectedUsd = expectedUsd;
     lines.push(
-      `  ${expectedUsd === undefined || maxUsd === undefined ? `--max-cost cannot be checked: ${model} has no price` : capVerdict(cap, args.storedUsd ?? 0, expectedUsd, maxUsd, t.requests)}`,
+      `  ${expectedUsd === undefined || maxUsd === undefined ? `--max-cost cannot be checked: ${model} has no price` : capVerdict(cap, args.storedUsd ?? 0, expectedUsd, maxUsd, t.requests, args.capShare)}`,
     );
   }
   lines.push(...modelCostTable(models, `every priced model${packing ? `, --pack ${pack}` : ""}`));
@@ -234,5 +240,6 @@ export async function dryRun(args: {
     batchCostUsd: batchCost ?? 0,
     models,
     counted,
+    capExpectedUsd,
   };
 }

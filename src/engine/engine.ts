@@ -9,7 +9,7 @@ import { resolveModel } from "../providers/setup.js";
 import type { BatchLimits, ProviderSpec } from "../providers/types.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
 import { runBatches } from "./batch-runner.js";
-import { stageBudget, storedSpendUsd } from "./budget.js";
+import { shareText, shareUsd, stageBudget, storedSpendUsd, type CapShare } from "./budget.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
 import { dryRun, type DryRunReport } from "./dry-run.js";
@@ -38,11 +38,20 @@ export interface EngineRun {
   runDir: string;
   /** Ctrl-C: the run sends nothing more, stores the answers in flight and returns its summary. */
   interrupt?: AbortSignal;
+  /** augment: what the stages run before this one count against the same --max-cost. */
+  capShare?: CapShare;
 }
 
 /** Why a run ended before every item was answered, and what is left. */
 export type StopReason =
-  | { reason: "max-cost"; capUsd: number; /** The stage's spend in its run folder, earlier runs included. */ spentUsd: number }
+  | {
+      reason: "max-cost";
+      capUsd: number;
+      /** The stage's spend in its run folder, earlier runs included (under augment, with the stages before it). */
+      spentUsd: number;
+      /** augment: the stages before this one, each with what it counts against the cap. */
+      before?: CapShare;
+    }
   | { reason: "interrupted" };
 
 export type Stopped = StopReason & {
@@ -66,6 +75,12 @@ export interface EngineSummary {
   estimate?: DryRunReport;
   /** Set when --max-cost or Ctrl-C ended the run early. */
   stopped?: Stopped;
+  /**
+   * With --max-cost and a paid provider: what the stage counts against the cap, its spend in the
+   * folder as the cap measured it (earlier runs included); a dry run adds what it is expected to cost.
+   * augment gives a later stage the cap less this.
+   */
+  capSpentUsd?: number;
 }
 
 /** Knobs tests and the bench turn; the CLI uses the defaults. */
@@ -92,10 +107,14 @@ function fmt(n: number): string {
   return n.toLocaleString("en-US");
 }
 
-function stoppedLine(s: Stopped): string {
+function stoppedLine(s: Stopped, stage: string): string {
   const left = `${fmt(s.left)} item(s) left${s.leftUsd !== undefined && s.left > 0 ? `, expected to cost ~$${s.leftUsd.toFixed(4)}` : ""}`;
   if (s.reason === "max-cost") {
-    return `  stopped at --max-cost $${s.capUsd.toFixed(4)} (the stage has cost $${s.spentUsd.toFixed(4)} in this folder): ${left}; raise --max-cost and run the same command to go on\n`;
+    const own = s.spentUsd - shareUsd(s.before);
+    const spent = s.before?.length
+      ? `augment's stages have cost $${s.spentUsd.toFixed(4)} in this folder: ${shareText([...s.before, { stage, usd: own }])}`
+      : `the stage has cost $${s.spentUsd.toFixed(4)} in this folder`;
+    return `  stopped at --max-cost $${s.capUsd.toFixed(4)} (${spent}): ${left}; raise --max-cost and run the same command to go on\n`;
   }
   return `  interrupted: ${left}; run the same command again to resume (nothing stored is asked again)\n`;
 }
@@ -117,7 +136,7 @@ export function formatSummary(s: EngineSummary, extra: { retriedCalls?: number; 
     ].join(", ") +
     `\n  tokens: input ${fmt(u.inputTokens)}, cache write ${fmt(u.cacheWriteTokens)}, cache read ${fmt(u.cacheReadTokens)}, output ${fmt(u.outputTokens)}` +
     ` · cost $${s.costUsd.toFixed(4)}${extra.seconds !== undefined ? ` · ${extra.seconds.toFixed(1)} s` : ""}\n` +
-    (s.stopped ? stoppedLine(s.stopped) : "")
+    (s.stopped ? stoppedLine(s.stopped, s.stage) : "")
   );
 }
 
@@ -193,12 +212,13 @@ async function planAndRun(
 
   if (config["dry-run"]) {
     const storedUsd = config["max-cost"] !== undefined ? await storedSpendUsd(paths, run.stage) : undefined;
-    const report = await dryRun({ stage: run.stage, config, ctx, spec, model, asks: dryRunAsks(planned, planner), cached: () => planner.cached, storedUsd });
+    const report = await dryRun({ stage: run.stage, config, ctx, spec, model, asks: dryRunAsks(planned, planner), cached: () => planner.cached, storedUsd, capShare: run.capShare });
     const counts = { items: planner.items, done: 0, cached: planner.cached, retried: 0, failed: 0, failedByReason: {} };
-    return { ...summary(counts, zeroUsage(), report.liveCostUsd, true), estimate: report };
+    const capSpentUsd = storedUsd !== undefined && spec.mode !== "offline" ? storedUsd + (report.capExpectedUsd ?? 0) : undefined;
+    return { ...summary(counts, zeroUsage(), report.liveCostUsd, true), estimate: report, capSpentUsd };
   }
 
-  const budget = await stageBudget(config, spec, model, paths, run.stage);
+  const budget = await stageBudget(config, spec, model, paths, run.stage, run.capShare);
   const session = new StageSession({ stage: run.stage, runDir: run.runDir, config, spec, model, ctx, planner });
   const pending = session.asks(planned)[Symbol.asyncIterator]();
   // A runner that stops pulling (--max-cost, Ctrl-C) does not close the stream: what it leaves is
@@ -267,7 +287,7 @@ async function planAndRun(
         });
         break;
     }
-    stop = budget?.reached ? { reason: "max-cost", capUsd: budget.capUsd, spentUsd: 0 } : run.interrupt?.aborted ? { reason: "interrupted" } : undefined;
+    stop = budget?.reached ? { reason: "max-cost", capUsd: budget.capUsd, spentUsd: 0, before: run.capShare } : run.interrupt?.aborted ? { reason: "interrupted" } : undefined;
     if (stop) {
       const why = stop.reason === "max-cost" ? "--max-cost reached" : "the run was interrupted";
       for (const item of held.splice(0)) await session.leave(item, why);
@@ -280,6 +300,7 @@ async function planAndRun(
   }
 
   const result = summary(session.counts(), { ...session.usage }, session.cost(), false);
+  if (budget) result.capSpentUsd = budget.spentUsd - shareUsd(run.capShare);
   if (stop) {
     if (stop.reason === "max-cost") stop.spentUsd = budget!.spentUsd;
     result.stopped = { ...stop, left: planner.items - planner.cached - session.done, leftUsd: session.price ? session.leftUsd : undefined };

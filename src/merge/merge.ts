@@ -174,6 +174,15 @@ function byUser(rows: readonly PseudoRow[]): Map<string, PseudoRow[]> {
   return out;
 }
 
+/**
+ * What merge refuses in its --out, before it reads anything: a merged split inside an input split
+ * (or the reverse), and earlier merged output without --force. augment asks this before its first
+ * stage as well, so nothing is paid for or computed when its merge would refuse.
+ */
+export async function checkMergeOut(req: Pick<MergeRequest, "data" | "out" | "force">): Promise<void> {
+  await refuseOverwrite(resolve(req.out), await resolveSplits(req.data), req.force);
+}
+
 async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean): Promise<void> {
   for (const s of splits) {
     const target = join(out, s.name);

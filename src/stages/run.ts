@@ -4,7 +4,7 @@ import { stat } from "node:fs/promises";
 import { relative, resolve } from "node:path";
 import { shownPath, type CommandContext } from "../cli/command.js";
 import { inputFolder, outputFolder } from "../cli/paths.js";
-import { MAX_COST_EXIT } from "../engine/budget.js";
+import { MAX_COST_EXIT, type CapShare } from "../engine/budget.js";
 import { runEngine, type EngineSummary } from "../engine/engine.js";
 import type { LlmRequest } from "../engine/types.js";
 import { loadCandidates, loadCatalog, type Catalog } from "../mind/catalog.js";
@@ -128,7 +128,8 @@ export async function buildRequests(
   return { requests, items: list };
 }
 
-export async function runStage(name: string, config: StageCommandConfig, ctx: CommandContext): Promise<StageRun> {
+/** `capShare`: augment's stages run before this one under the same --max-cost (EngineRun.capShare). */
+export async function runStage(name: string, config: StageCommandConfig, ctx: CommandContext, capShare?: CapShare): Promise<StageRun> {
   const out = outputFolder(ctx.cwd, config.out, "--out");
   // Taken first, so a second run on the same folder and stage refuses before loading anything; a dry
   // run writes nothing and needs no lock.
@@ -136,7 +137,7 @@ export async function runStage(name: string, config: StageCommandConfig, ctx: Co
   // Ctrl-C stops the run cleanly (a dry run sends nothing: the default handling serves).
   const interrupt = config["dry-run"] ? undefined : listenForInterrupt(ctx.stderr, config.timeout);
   try {
-    return await runStageLocked(name, config, ctx, out, interrupt?.signal);
+    return await runStageLocked(name, config, ctx, out, interrupt?.signal, capShare);
   } finally {
     interrupt?.dispose();
     await lock?.release();
@@ -150,7 +151,7 @@ function exitCodeOf(summary: EngineSummary, interrupt?: AbortSignal): number {
   return summary.failedShareExceeded ? 1 : 0;
 }
 
-async function runStageLocked(name: string, config: StageCommandConfig, ctx: CommandContext, out: string, interrupt?: AbortSignal): Promise<StageRun> {
+async function runStageLocked(name: string, config: StageCommandConfig, ctx: CommandContext, out: string, interrupt?: AbortSignal, capShare?: CapShare): Promise<StageRun> {
   const prepared = await prepareStage(name, config, ctx, async (splits) => {
     await checkInputSplits(splits, { lenient: config.lenient, out, persist: !config["dry-run"], show: (p) => shownPath(p, ctx.cwd) });
   });
@@ -160,7 +161,7 @@ async function runStageLocked(name: string, config: StageCommandConfig, ctx: Com
     const { catalog, options } = prepared.input;
     ctx.stdout.write(stage.describeItems(catalog, options, items));
   }
-  const summary = await runEngine({ stage: name, requests, items: items.length, runDir: out, interrupt }, config, ctx);
+  const summary = await runEngine({ stage: name, requests, items: items.length, runDir: out, interrupt, capShare }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
   const meta: StageMeta = {
     stage: name,
