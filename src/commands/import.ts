@@ -65,9 +65,9 @@ async function importDescriptions(file: string, config: ImportConfig, ctx: Comma
   const { read, judged: j } = judged;
   const n = (v: number) => v.toLocaleString("en-US");
   const refused = Object.entries(j.refused).sort((a, b) => b[1] - a[1]);
-  const parts = [`${n(read.entries)} entries`, `${n(j.imported)} items imported`];
+  const parts = [`${n(read.entries)} ${read.entries === 1 ? "entry" : "entries"}`, `${plural(j.imported, "item")} imported`];
   if (refused.length) parts.push(`refused: ${refused.map(([why, count]) => `${why} ${n(count)}`).join(", ")}`);
-  if (j.unknownNames.length) parts.push(`names not in --data: ${j.unknownNames.join(", ")}${(j.refused["not in --data"] ?? 0) > j.unknownNames.length ? ", …" : ""}`);
+  if (j.unknownNames.length) parts.push(`names not a subcategory of --data: ${j.unknownNames.join(", ")}${(j.refused["not a subcategory of --data"] ?? 0) > j.unknownNames.length ? ", …" : ""}`);
   for (const p of read.problems.slice(0, 3)) parts.push(`${p.origin.file}:${p.origin.line}: ${p.message}`);
   return [
     writtenLine(judged.stage, written!, config.out),
@@ -117,8 +117,8 @@ was read from), items whose every answer fails go to <stage>.failures.jsonl with
 once: ONCE's profiler answers ([topics] / [region] lists) are read into the profile stage's JSON first.
 Each generator line is one pseudo-news item; a user's lines in the variant's files make one record.
 category-descriptions (Yada & Yamana's GPT-4 descriptions, category_description_gpt4.json): each entry
-describes the category and/or the subcategory of that name in --data; an item described twice keeps
-its last valid description.
+describes the subcategory of that name in --data (what the file's names are, whatever the key says),
+never a category of the same name; an item described twice keeps its last valid description.
 Importing again appends nothing new. A later live run of a stage asks only the items the import
 did not cover: an imported record answers its item whatever the live prompt or model.`,
   async run(config, ctx) {
