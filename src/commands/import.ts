@@ -3,7 +3,7 @@ import { defineCommand, UsageError, zBool, zStringList, type CommandContext } fr
 import { inputFile, inputFolder, outputFolder } from "../cli/paths.js";
 import { judgeDescriptionsFile } from "../import/category-descriptions.js";
 import { judgeOnceLogs, ONCE_STAGES, ONCE_VARIANTS, type FileSummary, type OnceStage, type OnceVariant } from "../import/once.js";
-import { writeImport } from "../import/records.js";
+import { describeLeftOut, writeImport } from "../import/records.js";
 import { StageConfig } from "../stages/options.js";
 
 const SOURCES = ["once", "category-descriptions"] as const;
@@ -24,7 +24,7 @@ const plural = (n: number, word: string) => `${n.toLocaleString("en-US")} ${word
 function describeFile(f: FileSummary): string {
   const n = (v: number) => v.toLocaleString("en-US");
   const refused = Object.entries(f.refused).sort((a, b) => b[1] - a[1]);
-  const parts = [`${n(f.lines)} lines`, `${n(f.imported)} imported`];
+  const parts = [`${n(f.lines)} lines`, `${n(f.imported)} imported${f.inPart ? ` (${n(f.inPart)} in part, leaving out ${describeLeftOut(f.leftOut)})` : ""}`];
   if (refused.length) parts.push(`refused: ${refused.map(([why, count]) => `${why} ${n(count)}`).join(", ")}`);
   if (f.continuations) parts.push(`${n(f.continuations)} line${f.continuations === 1 ? "" : "s"} continuing an answer`);
   if (f.unknownIds.length) parts.push(`IDs not in --data: ${f.unknownIds.join(", ")}${(f.refused["not in --data"] ?? 0) > f.unknownIds.length ? ", …" : ""}`);
@@ -115,6 +115,9 @@ export const importCommand = defineCommand({
 records in <out>/<stage>.jsonl ("provider": "imported", the model, and the file and line each answer
 was read from), items whose every answer fails go to <stage>.failures.jsonl with the reason.
 once: ONCE's profiler answers ([topics] / [region] lists) are read into the profile stage's JSON first.
+An answer no one can re-ask is kept in part where the stage's parser accepts the part: a profile
+without its topics and regions off the stage's lists (none of its topics on the list: no profile), a
+summary without a note below its title; the record's "leftOut" says what was left out.
 Each generator line is one pseudo-news item; a user's lines in the variant's files make one record.
 category-descriptions (Yada & Yamana's GPT-4 descriptions, category_description_gpt4.json): each entry
 describes the subcategory of that name in --data (what the file's names are, whatever the key says),
