@@ -179,20 +179,17 @@ describe("import category-descriptions", () => {
     const argv = ["import", "category-descriptions", "gpt4.json", "--data", data, "--out", "run"];
     const r = await runCliCaptured(argv, { cwd: root });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain("describe: 3 items → 2 records, 1 failure written");
-    expect(r.stdout).toMatch(/gpt4\.json: 4 entries; 2 items imported; refused: (not in --data 1, invalid answer 1|invalid answer 1, not in --data 1); names not in --data: golf/);
+    expect(r.stdout).toContain("describe: 2 items → 1 record, 1 failure written");
+    expect(r.stdout).toMatch(/gpt4\.json: 4 entries; 1 item imported; refused: (not a subcategory of --data 2, invalid answer 1|invalid answer 1, not a subcategory of --data 2); names not a subcategory of --data: sports \(a category only\), golf/);
     const recs = await records(out, "describe");
-    expect(recs.map((x) => [x.itemId, x.provider, x.model, x.origin])).toEqual([
-      ["subcategory:football_nfl", "imported", "gpt-4", [{ file: "gpt4.json", line: 2 }]],
-      ["category:sports", "imported", "gpt-4", [{ file: "gpt4.json", line: 6 }]],
-    ]);
+    expect(recs.map((x) => [x.itemId, x.provider, x.model, x.origin])).toEqual([["subcategory:football_nfl", "imported", "gpt-4", [{ file: "gpt4.json", line: 2 }]]]);
     const again = await runCliCaptured(argv, { cwd: root });
-    expect(again.stdout).toContain("(3 already in run from an earlier import)");
-    expect(await records(out, "describe")).toHaveLength(2);
+    expect(again.stdout).toContain("(2 already in run from an earlier import)");
+    expect(await records(out, "describe")).toHaveLength(1);
 
     // A later offline run asks only the items the import did not answer.
     const offline = await runCliCaptured(["describe", "--data", data, "--out", out], { cwd: root });
-    expect(offline.stdout + offline.stderr).toMatch(/14 items, 12 done, 2 cached/);
+    expect(offline.stdout + offline.stderr).toMatch(/14 items, 13 done, 1 cached/);
     expect((await runCliCaptured(["merge", "--data", data, "--out", out], { cwd: root })).code).toBe(0);
     expect(await read(out, "category_descriptions.tsv")).toContain(`subcategory\tfootball_nfl\t${text("The NFL subcategory")}\n`);
 

@@ -121,12 +121,24 @@ print(json.dumps([load(${JSON.stringify(join(dir, "word_dict.pkl"))}), load(${JS
     // A folder of splits: train first, then dev, then the others by name (dev sorts before train by name).
     expect(out).toContain("splits: MINDsmall_train, MINDsmall_dev, MINDsmall_a");
     expect(out).toMatch(/4 words/);
-    expect(out).toMatch(/4 users/);
+    // Users as recommenders' notebook numbers them: train's only; U3 and U4 are the unknown user 0 to the trainer.
+    expect(out).toMatch(/2 users \(of MINDsmall_train; other users are index 0\)/);
   });
 
-  it.skipIf(!PYTHON)("numbers the shared vocabulary in split order, as Python loads it", async () => {
+  it.skipIf(!PYTHON)("numbers the shared vocabulary in split order and the train split's users only, as Python loads them", async () => {
     const { root } = await sharedVocabulary();
     expect(python(loadPickle(join(root, "utils", "word_dict.pkl")))).toEqual(["dict", [["alpha", 1], ["beta", 2], ["gamma", 3], ["delta", 4]]]);
+    expect(python(loadPickle(join(root, "utils", "uid2index.pkl")))).toEqual(["dict", [["U1", 1], ["U2", 2]]]);
+  });
+
+  it("numbers the users of the split named train wherever it is given, else of the first split", async () => {
+    const root = await tempDir("gm-export-");
+    await split(root, "MINDsmall_dev", ["beta"], ["U2", "U3"]);
+    await split(root, "MINDsmall_train", ["alpha"], ["U1", "U2", "U1"], 10);
+    await split(root, "valid", ["gamma"], ["U7"], 20);
+    await split(root, "test", ["delta"], ["U8", "U9"], 30);
+    expect((await run(root, ["MINDsmall_dev", "MINDsmall_train", "--out", "a"])).out).toMatch(/2 users \(of MINDsmall_train;/);
+    expect((await run(root, ["test", "valid", "--out", "b"])).out).toMatch(/2 users \(of test;/);
   });
 
   // Vocabulary of gloveExport: the 1, café 2, . 3, stop 4, unknownword 5.

@@ -8,7 +8,7 @@ import { arrayElements, judgeDescriptions, readCategoryDescriptions } from "../s
 import { loadCatalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { parseDescription } from "../src/stages/describe/index.js";
-import { makeFixture } from "./stages.fixture.js";
+import { makeFixture, NEWS, type NewsLine } from "./stages.fixture.js";
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -49,33 +49,40 @@ const PUBLISHED = `[
     {
         "category": 7,
         "description": "no name"
+    },
+    {
+        "category": "finance",
+        "description": "Finance news ${LONG}"
     }
 ]
 `;
 
 describe("import category-descriptions", () => {
   it("finds the line each entry starts on", () => {
-    expect(arrayElements(PUBLISHED).map((e) => e.line)).toEqual([2, 6, 10, 14, 18, 22]);
+    expect(arrayElements(PUBLISHED).map((e) => e.line)).toEqual([2, 6, 10, 14, 18, 22, 26]);
     expect(arrayElements('[{"a": "x\\"[{"}, 3,\n "s", [1, {"b": 2}]]')).toEqual([{ start: 1, line: 1 }, { start: 17, line: 1 }, { start: 21, line: 2 }, { start: 26, line: 2 }]);
   });
 
-  it("judges every description with describe's parser; the last valid answer of an item wins", async () => {
-    const { data } = await makeFixture();
+  it("judges every description with describe's parser as its subcategory's; the last valid answer of an item wins", async () => {
+    // "sports" is a category and, for N10, a subcategory too, as in MIND; "finance" is a category only.
+    const both: NewsLine = ["N10", "sports", "sports", "Season preview of every league", "", "https://x/10", "[]", "[]"];
+    const { data } = await makeFixture({ trainNews: [...NEWS, both], devNews: [...NEWS, both] });
     dirs.push(join(data, ".."));
     const catalog = await loadCatalog(await resolveSplits([data]));
     const path = await file(PUBLISHED);
     const read = await readCategoryDescriptions(path, "gpt4.json");
-    expect(read.entries).toBe(6);
+    expect(read.entries).toBe(7);
     expect(read.problems).toEqual([{ origin: { file: "gpt4.json", line: 22 }, message: "field 'category' is missing or not a non-empty string" }]);
     const judged = judgeDescriptions(read, catalog, (_id, raw) => parseDescription(raw, new Set()));
-    expect(judged.refused).toEqual({ "malformed entry": 1, "not in --data": 1, "invalid answer": 1, "answered again later": 1 });
-    expect(judged.unknownNames).toEqual(["golf"]);
+    expect(judged.refused).toEqual({ "malformed entry": 1, "not a subcategory of --data": 2, "invalid answer": 1, "answered again later": 1 });
+    expect(judged.unknownNames).toEqual(["golf", "finance (a category only)"]);
     expect(judged.imported).toBe(2);
     const byId = new Map(judged.items.map((i) => [i.itemId, i]));
-    expect([...byId.keys()]).toEqual(["subcategory:football_nfl", "category:sports", "subcategory:markets"]);
+    // Yada & Yamana described subcategories: "sports" is not filed as the category of that name.
+    expect([...byId.keys()]).toEqual(["subcategory:football_nfl", "subcategory:sports", "subcategory:markets"]);
     expect(byId.get("subcategory:football_nfl")).toMatchObject({ origins: [{ file: "gpt4.json", line: 18 }], output: { description: `NFL news ${LONG}` } });
     // Quotes inside a description are its own; only wrapping quotes would be stripped.
-    expect(byId.get("category:sports")!.output!.description).toBe(`Sports news "${LONG}"`);
+    expect(byId.get("subcategory:sports")!.output!.description).toBe(`Sports news "${LONG}"`);
     expect(byId.get("subcategory:markets")).toMatchObject({ error: "gpt4.json:14: the description is too short (1 words); write 15 to 120 words", answers: ["Markets."] });
   });
 

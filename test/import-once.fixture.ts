@@ -40,22 +40,28 @@ export const SUMMARIZER = [
   "this line is not an answer", // malformed: before any answer
   "N1\t[newtitle] Tiger Woods wins the 2019 Masters at Augusta",
   "N2\t[newtitle] Stock markets rally as US inflation cools",
-  "Note: I kept the title neutral.", // continues N2's answer: an answer of two lines
+  "Note: I kept the title neutral.", // continues N2's answer: a title with a note below it, kept without the note
   "N3\t", // empty answer
   "N99\t[newtitle] A news item that is not in the data",
   "N4\t[newtitle] Storm hits the Texas coast",
   "N4\t[newtitle] A storm hits the Texas coast on Monday", // answered again: the last valid answer wins
+  "N5\t[newtitle] Florida's best beaches for a winter escape",
+  "[newtitle] The best beaches in Florida this winter", // a second title, not a note: refused whole
+  "N6\tI'm sorry, I cannot improve this title.",
+  "Note: the abstract is empty.", // a note below a reply: the part before the note is no title
 ];
 
 export const PROFILER = [
   json({ uid: 0, interest: "[topics]\n- finance\n- Health\n- tech\n[region]\n- TX" }),
   json({ uid: 1, interest: "The user is interested in sports and finance." }), // wrong format
   json({ uid: 2, interest: "[topics]\n- health" }), // U3: empty history, not an item
-  json({ uid: 3, interest: "[topics]\n- sports\n- travel\n[region]\n- None" }), // 'sports' is not a topic
+  // Off GENRE's lists: sports, entertainment, the country and a city are left out, in order.
+  json({ uid: 3, interest: "[topics]\n- sports\n- travel\n- entertainment\n- finance\n[region]\n- United States\n- Texas\n- New York City" }),
   json({ uid: 17, interest: "[topics]\n- health" }), // index past the vocabulary
   "{uid: 4, interest: not json}", // malformed
   json({ uid: 4, interest: "[topics]\n- cooking\n\n[region] (optional)\n- None" }), // cooking → food; no region
   json({ uid: 5, interest: "[topics]\n- food" }), // U9: not in the data
+  json({ uid: 1, interest: "[topics]\n- sports\n- politics\n[region]\n- United States" }), // U2 again: no topic on the list
 ];
 
 export const GENERATOR_V1 = [

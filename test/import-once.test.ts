@@ -1,9 +1,11 @@
-import { readFile } from "node:fs/promises";
+import { appendFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { CommandContext } from "../src/cli/command.js";
 import { judgeOnceLogs, ONCE_VARIANTS, type StageImport } from "../src/import/once.js";
 import { onceProfileAsJson } from "../src/import/once-logs.js";
+import { collectReport } from "../src/report/collect.js";
+import { renderReport } from "../src/report/html.js";
 import { StageConfig } from "../src/stages/options.js";
 import { writeOnceFixture } from "./import-once.fixture.js";
 import { runCliCaptured } from "./helpers/cli.js";
@@ -40,27 +42,48 @@ describe("judging ONCE's logs with the stages' own parsers", () => {
   it("summarize: one record per news item, its last valid answer; the rest counted by reason", async () => {
     const { summarize } = await judge();
     const [file] = summarize!.files;
-    expect(file).toMatchObject({ file: "news_summarizer.log", lines: 8, imported: 2, continuations: 1, unknownIds: ["N99"] });
-    expect(file!.refused).toEqual({ "malformed line": 1, "invalid answer": 2, "not in --data": 1, "answered again later": 1 });
+    expect(file).toMatchObject({ file: "news_summarizer.log", lines: 12, imported: 3, inPart: 1, leftOut: { notes: 1 }, continuations: 3, unknownIds: ["N99"] });
+    expect(file!.refused).toEqual({ "malformed line": 1, "invalid answer": 3, "not in --data": 1, "answered again later": 1 });
     const out = Object.fromEntries(summarize!.items.map((i) => [i.itemId, i]));
     expect(out.N1).toMatchObject({ output: { title: "Tiger Woods wins the 2019 Masters at Augusta" }, origins: [{ file: "news_summarizer.log", line: 2 }] });
+    expect(out.N1!.leftOut).toBeUndefined();
     expect(out.N4).toMatchObject({ output: { title: "A storm hits the Texas coast on Monday" }, origins: [{ line: 8 }] });
-    expect(out.N2!.error).toMatch(/^news_summarizer\.log:3: the answer has 2 lines/);
     expect(out.N3!.error).toMatch(/^news_summarizer\.log:5: the answer is empty/);
-    expect(Object.keys(out).sort()).toEqual(["N1", "N2", "N3", "N4"]);
+    expect(Object.keys(out).sort()).toEqual(["N1", "N2", "N3", "N4", "N5", "N6"]);
+  });
+
+  it("summarize: a title with a note below keeps the title when the stage's parser takes it alone; nothing else is cut", async () => {
+    const { summarize } = await judge();
+    const out = Object.fromEntries(summarize!.items.map((i) => [i.itemId, i]));
+    expect(out.N2).toMatchObject({ output: { title: "Stock markets rally as US inflation cools" }, leftOut: { notes: ["Note: I kept the title neutral."] } });
+    // Two titles are not a title and a note; a reply above a note is no title: both refused as a live first answer is.
+    expect(out.N5!.error).toMatch(/^news_summarizer\.log:9: the answer has 2 lines/);
+    expect(out.N6!.error).toMatch(/^news_summarizer\.log:11: the answer is a reply, not a title.*\(the note below the title left aside\)$/);
   });
 
   it("profile: ONCE's list format through the same normalisation and vocabularies", async () => {
     const { profile } = await judge();
     const [file] = profile!.files;
-    expect(file).toMatchObject({ file: "user_profiler.log", lines: 8, imported: 2, unknownIds: ["U9"] });
-    expect(file!.refused).toEqual({ "wrong format": 1, "not an item": 1, "invalid answer": 1, "index past the vocabulary": 1, "malformed line": 1, "not in --data": 1 });
+    expect(file).toMatchObject({ file: "user_profiler.log", lines: 9, imported: 3, inPart: 1, leftOut: { topics: 2, regions: 2 }, unknownIds: ["U9"] });
+    expect(file!.refused).toEqual({ "wrong format": 1, "not an item": 1, "no topic on the list": 1, "index past the vocabulary": 1, "malformed line": 1, "not in --data": 1 });
     const out = Object.fromEntries(profile!.items.map((i) => [i.itemId, i]));
     expect(out.U1!.output).toEqual({ topics: ["finance", "health", "technology"], regions: ["Texas"] });
+    expect(out.U1!.leftOut).toBeUndefined();
     expect(out.U5!.output).toEqual({ topics: ["food"], regions: [] });
-    expect(out.U2!.error).toMatch(/^user_profiler\.log:2: the answer is not in ONCE's format/);
-    expect(out.U4!.error).toMatch(/^user_profiler\.log:4: "sports" is not a topic/);
     expect(out.U3).toBeUndefined();
+  });
+
+  it("profile: values off GENRE's lists are left out in order, and the record says which; no topic left is no profile", async () => {
+    const { profile } = await judge();
+    const out = Object.fromEntries(profile!.items.map((i) => [i.itemId, i]));
+    expect(out.U4).toMatchObject({
+      output: { topics: ["travel", "finance"], regions: ["Texas"] },
+      leftOut: { topics: ["sports", "entertainment"], regions: ["United States", "New York City"] },
+      origins: [{ file: "user_profiler.log", line: 4 }],
+    });
+    // U2's answers: one not in ONCE's format, then one whose every topic is off the list.
+    expect(out.U2!.error).toBe('user_profiler.log:9: none of the topics ("sports", "politics") is on the list');
+    expect(out.U2!.origins).toEqual([{ file: "user_profiler.log", line: 2 }, { file: "user_profiler.log", line: 9 }]);
   });
 
   it("generate: one item per line, several lines of a user in one record, repeats and copies refused", async () => {
@@ -109,9 +132,12 @@ describe("genre-mind import once", () => {
     const first = await imp();
     expect(first.stderr).toBe("");
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain("summarize: 4 items → 2 records, 2 failures written");
-    expect(first.stdout).toMatch(/news_summarizer\.log: 8 lines; 2 imported; refused: invalid answer 2, malformed line 1, not in --data 1, answered again later 1; 1 line continuing an answer; IDs not in --data: N99/);
-    expect(first.stdout).toMatch(/user_profiler\.log: 8 lines; 2 imported; refused: .*index past the vocabulary 1/);
+    expect(first.stdout).toContain("summarize: 6 items → 3 records, 3 failures written");
+    expect(first.stdout).toContain(
+      "news_summarizer.log: 12 lines; 3 imported (1 in part, leaving out 1 note below a title); refused: invalid answer 3, malformed line 1, not in --data 1, answered again later 1; 3 lines continuing an answer; IDs not in --data: N99",
+    );
+    expect(first.stdout).toMatch(/user_profiler\.log: 9 lines; 3 imported \(1 in part, leaving out 2 off-list topics, 2 off-list regions\); refused: [^\n]*no topic on the list 1/);
+    expect(first.stdout).toMatch(/user_profiler\.log: [^\n]*index past the vocabulary 1/);
     expect(first.stdout).toContain("generate: 3 items → 2 records, 1 failure written");
     const records = await lines("generate.jsonl");
     expect(records.map((r) => r.itemId)).toEqual(["U1", "U4"]);
@@ -125,14 +151,22 @@ describe("genre-mind import once", () => {
     });
     expect(String(records[0]!.key)).toMatch(/^imported-[0-9a-f]{64}$/);
     const failures = await lines("summarize.failures.jsonl");
-    expect(failures.map((f) => [f.itemId, f.reason])).toEqual([["N2", "invalid"], ["N3", "invalid"]]);
-    expect(failures[0]).toMatchObject({ provider: "imported", message: expect.stringMatching(/^news_summarizer\.log:3: the answer has 2 lines/), lastAnswer: "[newtitle] Stock markets rally as US inflation cools\nNote: I kept the title neutral." });
+    expect(failures.map((f) => [f.itemId, f.reason])).toEqual([["N3", "invalid"], ["N5", "invalid"], ["N6", "invalid"]]);
+    expect(failures[1]).toMatchObject({
+      provider: "imported",
+      message: expect.stringMatching(/^news_summarizer\.log:9: the answer has 2 lines/),
+      lastAnswer: "[newtitle] Florida's best beaches for a winter escape\n[newtitle] The best beaches in Florida this winter",
+    });
+    const summaries = await lines("summarize.jsonl");
+    expect(summaries.find((r) => r.itemId === "N2")).toMatchObject({ output: { title: "Stock markets rally as US inflation cools" }, leftOut: { notes: ["Note: I kept the title neutral."] } });
+    expect(summaries.find((r) => r.itemId === "N1")).not.toHaveProperty("leftOut");
+    expect((await lines("profile.jsonl")).find((r) => r.itemId === "U4")).toMatchObject({ leftOut: { topics: ["sports", "entertainment"], regions: ["United States", "New York City"] } });
     const meta = JSON.parse(await readFile(join(root, "out", "generate.meta.json"), "utf8")) as Record<string, unknown>;
     expect(meta).toMatchObject({ provider: "imported", model: "gpt-3.5-turbo", costUsd: 0, options: { coldMax: 5, importedFrom: ["generator_v1.log", "generator_v2.log"] } });
 
     const before = await Promise.all(["summarize", "profile", "generate"].flatMap((s) => [`${s}.jsonl`, `${s}.failures.jsonl`]).map((f) => readFile(join(root, "out", f), "utf8")));
     const again = await imp();
-    expect(again.stdout).toContain("summarize: 4 items → 0 records, 0 failures written (4 already in out from an earlier import)");
+    expect(again.stdout).toContain("summarize: 6 items → 0 records, 0 failures written (6 already in out from an earlier import)");
     const after = await Promise.all(["summarize", "profile", "generate"].flatMap((s) => [`${s}.jsonl`, `${s}.failures.jsonl`]).map((f) => readFile(join(root, "out", f), "utf8")));
     expect(after).toEqual(before);
   });
@@ -151,7 +185,42 @@ describe("genre-mind import once", () => {
     };
     expect(manifest.stages.generate!.answeredBy).toMatchObject([{ provider: "imported", model: "gpt-3.5-turbo-0613" }]);
     // U1's two items in train and dev (train's history holds their source), U4's one in dev: all audited.
-    expect(manifest.audit).toMatchObject({ pseudoNews: 5, profiles: 3, violations: 0 });
+    // Profiles: U1 in train and dev, U4 (kept in part) and U5 in dev.
+    expect(manifest.audit).toMatchObject({ pseudoNews: 5, profiles: 4, violations: 0 });
+    expect(await readFile(join(root, "out", "MINDtiny_dev", "user_profiles.tsv"), "utf8")).toMatch(/^U4\ttravel\|finance\tTexas$/m);
+
+    // The report counts the answers kept in part and what their records leave out.
+    const html = renderReport(await collectReport(join(root, "out")));
+    const inPart = /<p class="muted" id="in-part">([^<]*(?:<b>[^<]*<\/b>[^<]*)*)<\/p>/.exec(html)?.[1];
+    expect(inPart).toContain("<b>summarize</b> 1 (1 note below a title left out)");
+    expect(inPart).toContain("<b>profile</b> 1 (2 off-list topics, 2 off-list regions left out)");
+  });
+
+  it("reports an item kept in part as whole once a later record answers it whole", async () => {
+    const { root, imp, lines } = await setup();
+    await imp(["--stages", "summarize"]);
+    const inPart = async () => (await collectReport(join(root, "out"))).glance.find((g) => g.stage === "summarize")!.inPart;
+    expect(await inPart()).toEqual({ items: 1, leftOut: { notes: 1 } });
+    const n2 = (await lines("summarize.jsonl")).find((r) => r.itemId === "N2")!;
+    const whole: Record<string, unknown> = { ...n2, key: "a-later-answer", output: { title: "Stocks rally as inflation cools" } };
+    delete whole.leftOut;
+    await appendFile(join(root, "out", "summarize.jsonl"), JSON.stringify(whole) + "\n");
+    expect(await inPart()).toEqual({ items: 0, leftOut: {} });
+  });
+
+  it("writes the record of an answer an earlier import refused whole and this one keeps in part", async () => {
+    const { root, imp, lines } = await setup();
+    await imp(["--stages", "summarize"]);
+    // As an import before answers were kept in part left it: N2 a failure, under the key its record has now.
+    const file = join(root, "out", "summarize.jsonl");
+    const records = await lines("summarize.jsonl");
+    const n2 = records.find((r) => r.itemId === "N2")!;
+    await writeFile(file, records.filter((r) => r !== n2).map((r) => JSON.stringify(r) + "\n").join(""));
+    const failure = { key: n2.key, stage: "summarize", itemId: "N2", provider: "imported", model: n2.model, origin: n2.origin, reason: "invalid", message: "the answer has 2 lines", usage: n2.usage, attempts: 1 };
+    await appendFile(join(root, "out", "summarize.failures.jsonl"), JSON.stringify(failure) + "\n");
+    const again = await imp(["--stages", "summarize"]);
+    expect(again.stdout).toContain("summarize: 6 items → 1 record, 0 failures written (5 already in out from an earlier import)");
+    expect((await lines("summarize.jsonl")).filter((r) => r.itemId === "N2")).toMatchObject([{ key: n2.key, leftOut: { notes: ["Note: I kept the title neutral."] } }]);
   });
 
   it("leaves a later live run only what the import did not cover", async () => {
@@ -161,10 +230,9 @@ describe("genre-mind import once", () => {
     expect(live.code).toBe(0);
     const records = await lines("summarize.jsonl");
     const by = (id: string) => records.filter((r) => r.itemId === id).map((r) => r.provider);
-    // N1 and N4 were imported; N2 and N3 failed in the import and are asked; N5..N8 had no answer.
-    expect(by("N1")).toEqual(["imported"]);
-    expect(by("N4")).toEqual(["imported"]);
-    for (const id of ["N2", "N3", "N5", "N6", "N7", "N8"]) expect(by(id)).toEqual(["offline"]);
+    // N1, N2 (without its note) and N4 were imported; N3, N5 and N6 failed in the import and are asked; N7, N8 had no answer.
+    for (const id of ["N1", "N2", "N4"]) expect(by(id)).toEqual(["imported"]);
+    for (const id of ["N3", "N5", "N6", "N7", "N8"]) expect(by(id)).toEqual(["offline"]);
 
     // generate: U1 and U4 were imported from their source histories; U5's answers all failed.
     await imp(["--stages", "generate"]);

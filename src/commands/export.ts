@@ -24,10 +24,12 @@ export const exportCommand = defineCommand({
     positionals: z.array(z.string()),
   }),
   details: `Writes word_dict.pkl (title words → index from 1, first occurrence order, NRMS's tokenizer),
-uid2index.pkl (users → index from 1, first occurrence order) and, with --glove, embedding.npy
-(float32, one row per index plus row 0; words GloVe lacks stay zero, as recommenders does).
-Several splits share one vocabulary, in the order given; a folder of splits lists its train split
-first, then dev (or valid), then the others by name.`,
+uid2index.pkl (the train split's users → index from 1, first occurrence order, as recommenders'
+mind_utils notebook numbers them: any other user is index 0 to the trainer) and, with --glove,
+embedding.npy (float32, one row per index plus row 0; words GloVe lacks stay zero, as recommenders
+does). Several splits share one word vocabulary, in the order given; a folder of splits lists its
+train split first, then dev (or valid), then the others by name. The train split is the first whose
+folder name contains "train", else the first given.`,
   async run(config, ctx) {
     const [target, ...dirs] = config.positionals;
     if (!TARGETS.includes(target as (typeof TARGETS)[number])) {
@@ -42,7 +44,7 @@ first, then dev (or valid), then the others by name.`,
     const lines = [
       `splits: ${splits.map((x) => x.name).join(", ")}`,
       `wrote ${s.wordDictFile}  ${n(s.words)} words`,
-      `wrote ${s.userDictFile}  ${n(s.users)} users`,
+      `wrote ${s.userDictFile}  ${n(s.users)} users (of ${s.usersFrom}; other users are index 0)`,
     ];
     if (s.embedding) {
       const e = s.embedding;

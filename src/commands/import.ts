@@ -3,7 +3,7 @@ import { defineCommand, UsageError, zBool, zStringList, type CommandContext } fr
 import { inputFile, inputFolder, outputFolder } from "../cli/paths.js";
 import { judgeDescriptionsFile } from "../import/category-descriptions.js";
 import { judgeOnceLogs, ONCE_STAGES, ONCE_VARIANTS, type FileSummary, type OnceStage, type OnceVariant } from "../import/once.js";
-import { writeImport } from "../import/records.js";
+import { describeLeftOut, writeImport } from "../import/records.js";
 import { StageConfig } from "../stages/options.js";
 
 const SOURCES = ["once", "category-descriptions"] as const;
@@ -24,7 +24,7 @@ const plural = (n: number, word: string) => `${n.toLocaleString("en-US")} ${word
 function describeFile(f: FileSummary): string {
   const n = (v: number) => v.toLocaleString("en-US");
   const refused = Object.entries(f.refused).sort((a, b) => b[1] - a[1]);
-  const parts = [`${n(f.lines)} lines`, `${n(f.imported)} imported`];
+  const parts = [`${n(f.lines)} lines`, `${n(f.imported)} imported${f.inPart ? ` (${n(f.inPart)} in part, leaving out ${describeLeftOut(f.leftOut)})` : ""}`];
   if (refused.length) parts.push(`refused: ${refused.map(([why, count]) => `${why} ${n(count)}`).join(", ")}`);
   if (f.continuations) parts.push(`${n(f.continuations)} line${f.continuations === 1 ? "" : "s"} continuing an answer`);
   if (f.unknownIds.length) parts.push(`IDs not in --data: ${f.unknownIds.join(", ")}${(f.refused["not in --data"] ?? 0) > f.unknownIds.length ? ", …" : ""}`);
@@ -65,9 +65,9 @@ async function importDescriptions(file: string, config: ImportConfig, ctx: Comma
   const { read, judged: j } = judged;
   const n = (v: number) => v.toLocaleString("en-US");
   const refused = Object.entries(j.refused).sort((a, b) => b[1] - a[1]);
-  const parts = [`${n(read.entries)} entries`, `${n(j.imported)} items imported`];
+  const parts = [`${n(read.entries)} ${read.entries === 1 ? "entry" : "entries"}`, `${plural(j.imported, "item")} imported`];
   if (refused.length) parts.push(`refused: ${refused.map(([why, count]) => `${why} ${n(count)}`).join(", ")}`);
-  if (j.unknownNames.length) parts.push(`names not in --data: ${j.unknownNames.join(", ")}${(j.refused["not in --data"] ?? 0) > j.unknownNames.length ? ", …" : ""}`);
+  if (j.unknownNames.length) parts.push(`names not a subcategory of --data: ${j.unknownNames.join(", ")}${(j.refused["not a subcategory of --data"] ?? 0) > j.unknownNames.length ? ", …" : ""}`);
   for (const p of read.problems.slice(0, 3)) parts.push(`${p.origin.file}:${p.origin.line}: ${p.message}`);
   return [
     writtenLine(judged.stage, written!, config.out),
@@ -115,10 +115,13 @@ export const importCommand = defineCommand({
 records in <out>/<stage>.jsonl ("provider": "imported", the model, and the file and line each answer
 was read from), items whose every answer fails go to <stage>.failures.jsonl with the reason.
 once: ONCE's profiler answers ([topics] / [region] lists) are read into the profile stage's JSON first.
+An answer no one can re-ask is kept in part where the stage's parser accepts the part: a profile
+without its topics and regions off the stage's lists (none of its topics on the list: no profile), a
+summary without a note below its title; the record's "leftOut" says what was left out.
 Each generator line is one pseudo-news item; a user's lines in the variant's files make one record.
 category-descriptions (Yada & Yamana's GPT-4 descriptions, category_description_gpt4.json): each entry
-describes the category and/or the subcategory of that name in --data; an item described twice keeps
-its last valid description.
+describes the subcategory of that name in --data (what the file's names are, whatever the key says),
+never a category of the same name; an item described twice keeps its last valid description.
 Importing again appends nothing new. A later live run of a stage asks only the items the import
 did not cover: an imported record answers its item whatever the live prompt or model.`,
   async run(config, ctx) {

@@ -110,6 +110,11 @@ export const StageRecord = RecordHead.extend({
   attempts: z.number().int().positive(),
   /** Answered as one part of a request carrying this many items (--pack); absent when asked alone. */
   pack: z.number().int().min(2).optional(),
+  /**
+   * Imported answers kept in part: what the answer held that the output leaves out, by what it was
+   * (`topics`, `regions`: values off the stage's lists; `notes`: a note below a title), as written.
+   */
+  leftOut: z.record(z.string(), z.array(z.string())).optional(),
 });
 export type StageRecord = z.infer<typeof StageRecord>;
 

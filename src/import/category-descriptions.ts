@@ -1,9 +1,12 @@
 // `import category-descriptions <file.json>`: category descriptions published elsewhere (Yada &
 // Yamana's GPT-4 ones, yamanalab/gpt-augmented-news-recommendation,
 // dataset/generated/category_description_gpt4.json) read into describe answers. The file is a JSON
-// array of {"category": <name>, "description": <text>}, where a name is a MIND category
-// (`foodanddrink`) or subcategory (`football_nfl`) alike; each answer is judged by describe's own
-// parser, as a live answer would be.
+// array of {"category": <name>, "description": <text>}; despite the key, every name is a MIND
+// subcategory: their generation script asked for each distinct subcategory of MIND-small, and their
+// CategoryAugmentedMINDDataset looks descriptions up by news_df["subcategory"]. So each answer
+// becomes the description of the subcategory of that name, judged by describe's own parser as a live
+// answer would be, and never of a category that shares the name (news, sports, travel …): the text
+// was not written for it.
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { UserError, type CommandContext } from "../cli/command.js";
@@ -117,7 +120,7 @@ export async function readCategoryDescriptions(path: string, file = path): Promi
   return read;
 }
 
-export type DescriptionRefusal = "malformed entry" | "not in --data" | "invalid answer" | "answered again later";
+export type DescriptionRefusal = "malformed entry" | "not a subcategory of --data" | "invalid answer" | "answered again later";
 
 /** What became of one describe item: the record's output, or the error of its last answer. */
 export interface DescriptionOutcome {
@@ -131,15 +134,15 @@ export interface DescriptionOutcome {
 export interface JudgedDescriptions {
   imported: number;
   refused: Partial<Record<DescriptionRefusal, number>>;
-  /** Names that are neither a category nor a subcategory of --data, first few. */
+  /** Names that are not a subcategory of --data, first few; one that is only a category there says so. */
   unknownNames: string[];
   items: DescriptionOutcome[];
 }
 
 /**
- * Each answer goes to every item its name is in --data (a name that is both a category and a
- * subcategory describes both), through the item's `parse`; the last valid answer of an item makes its
- * record (earlier ones count as answered again later), an item with only invalid answers a failure.
+ * Each answer goes to the subcategory of its name in --data, through the item's `parse`; the last
+ * valid answer of an item makes its record (earlier ones count as answered again later), an item with
+ * only invalid answers a failure.
  */
 export function judgeDescriptions(read: DescriptionsRead, catalog: Catalog, parse: (itemId: string, raw: string) => ParseResult<DescribeOutput>): JudgedDescriptions {
   const index = categoryIndex(catalog);
@@ -148,25 +151,24 @@ export function judgeDescriptions(read: DescriptionsRead, catalog: Catalog, pars
   if (read.problems.length) refuse("malformed entry", read.problems.length);
   const byItem = new Map<string, { kept?: { answer: PublishedDescription; output: DescribeOutput }; last?: { answer: PublishedDescription; error: string }; all: PublishedDescription[] }>();
   for (const answer of read.answers) {
-    const ids = (["category", "subcategory"] as const).map((k) => categoryItemId(k, answer.name)).filter((id) => index.has(id));
-    if (ids.length === 0) {
-      refuse("not in --data");
-      if (judged.unknownNames.length < 5 && !judged.unknownNames.includes(answer.name)) judged.unknownNames.push(answer.name);
+    const id = categoryItemId("subcategory", answer.name);
+    if (!index.has(id)) {
+      refuse("not a subcategory of --data");
+      const shown = index.has(categoryItemId("category", answer.name)) ? `${answer.name} (a category only)` : answer.name;
+      if (judged.unknownNames.length < 5 && !judged.unknownNames.includes(shown)) judged.unknownNames.push(shown);
       continue;
     }
-    for (const id of ids) {
-      const parsed = parse(id, answer.description);
-      let g = byItem.get(id);
-      if (!g) byItem.set(id, (g = { all: [] }));
-      g.all.push(answer);
-      if (!parsed.ok) {
-        refuse("invalid answer");
-        g.last = { answer, error: `${answer.origin.file}:${answer.origin.line}: ${parsed.error}` };
-        continue;
-      }
-      if (g.kept) refuse("answered again later");
-      g.kept = { answer, output: parsed.value };
+    const parsed = parse(id, answer.description);
+    let g = byItem.get(id);
+    if (!g) byItem.set(id, (g = { all: [] }));
+    g.all.push(answer);
+    if (!parsed.ok) {
+      refuse("invalid answer");
+      g.last = { answer, error: `${answer.origin.file}:${answer.origin.line}: ${parsed.error}` };
+      continue;
     }
+    if (g.kept) refuse("answered again later");
+    g.kept = { answer, output: parsed.value };
   }
   for (const [itemId, g] of byItem) {
     if (g.kept) {

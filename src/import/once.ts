@@ -7,6 +7,7 @@ import { loadCandidates } from "../mind/catalog.js";
 import { generateOptions } from "../stages/generate/index.js";
 import type { GenerateOutput, PseudoNews } from "../stages/generate/output.js";
 import { KINDS } from "../stages/kinds.js";
+import { normalizeRegion, normalizeTopic, quoteList } from "../stages/normalize.js";
 import type { StageConfig } from "../stages/options.js";
 import { profileStage } from "../stages/profile/index.js";
 import { prepareStage, type PreparedStage } from "../stages/run.js";
@@ -40,9 +41,13 @@ export type ImportReason =
   | "not an item"
   | "wrong format"
   | "invalid answer"
+  | "no topic on the list"
   | "copies the user's impressions"
   | "repeats another item"
   | "answered again later";
+
+/** What an answer kept in part leaves out (the keys of StageRecord.leftOut). */
+export type LeftOutKind = "topics" | "regions" | "notes";
 
 /** Per log file: what was read and what became of it. */
 export interface FileSummary {
@@ -51,6 +56,10 @@ export interface FileSummary {
   lines: number;
   /** Answers that are in a record. */
   imported: number;
+  /** Of those, answers kept in part: their record says what it leaves out. */
+  inPart: number;
+  /** What those records leave out, by kind: values counted, or notes. */
+  leftOut: Partial<Record<LeftOutKind, number>>;
   /** Answers (or lines) that are not, by reason. */
   refused: Partial<Record<ImportReason, number>>;
   /** IDs that are not in --data (news or users), first few. */
@@ -73,7 +82,7 @@ export interface OnceImportOptions {
 }
 
 function summaryOf(read: LogRead, stage: OnceStage): FileSummary {
-  const s: FileSummary = { file: read.file, stage, lines: read.lines, imported: 0, refused: {}, unknownIds: [], continuations: read.continuations };
+  const s: FileSummary = { file: read.file, stage, lines: read.lines, imported: 0, inPart: 0, leftOut: {}, refused: {}, unknownIds: [], continuations: read.continuations };
   for (const p of read.problems) refuse(s, p.kind === "malformed line" ? "malformed line" : "index past the vocabulary");
   return s;
 }
@@ -121,6 +130,81 @@ function requestsOf(prepared: PreparedStage, ids: readonly string[], k?: { k: nu
 }
 
 /**
+ * ONCE's profile lists without the values the stage's vocabularies lack, in order. GENRE's prompt
+ * offered 19 topics (no sports, entertainment, politics or crime) and US states, and gpt-3.5 often
+ * named others ("sports", "United States", "New York City"); a live run re-asks such an answer, an
+ * import cannot, and refusing it whole would leave the user without the topics it got right. What is
+ * kept still goes through the stage's parser, so a record holds nothing a live one could not.
+ */
+export function listedOnly(lists: { topics: string[]; regions: string[] }): { kept: typeof lists; leftOut: Partial<Record<LeftOutKind, string[]>> } {
+  const topics = lists.topics.filter((t) => normalizeTopic(t) !== undefined);
+  const regions = lists.regions.filter((r) => normalizeRegion(r) !== undefined);
+  const leftOut: Partial<Record<LeftOutKind, string[]>> = {};
+  const offTopics = lists.topics.filter((t) => normalizeTopic(t) === undefined);
+  const offRegions = lists.regions.filter((r) => normalizeRegion(r) === undefined);
+  if (offTopics.length) leftOut.topics = offTopics;
+  if (offRegions.length) leftOut.regions = offRegions;
+  return { kept: { topics, regions }, leftOut };
+}
+
+/**
+ * A line that starts a note about the answer, which GENRE's prompt asked the model not to write:
+ * `Note: …`, `(Note: …)`, `**Note**: …`, `Note that …`, `Explanation: …`, `Disclaimer: …`.
+ */
+const NOTE = /^[\s(*_]*(?:notes?|explanation|disclaimer)\b[\s*_)]*(?:[:\uFF1A-]|that\b)/i;
+
+/**
+ * A summarizer answer split at its first note line: what comes before (the title, for the stage's
+ * parser to judge) and the note, from that line to the end. Undefined when no line after the first
+ * starts a note: an answer of two titles, say, is not a title with a note.
+ */
+export function titleAndNote(answer: string): { title: string; note: string } | undefined {
+  const lines = answer.split(/\r?\n|\r/).map((l) => l.trim()).filter((l) => l.length > 0);
+  const at = lines.findIndex((l, i) => i > 0 && NOTE.test(l));
+  if (at < 0) return undefined;
+  return { title: lines.slice(0, at).join("\n"), note: lines.slice(at).join("\n") };
+}
+
+type Judged = { ok: true; output: unknown; leftOut?: Partial<Record<LeftOutKind, string[]>> } | { ok: false; reason: ImportReason; error: string };
+
+/**
+ * One summarize or profile answer through the stage's request, as a live run's first answer would
+ * go, with two allowances for answers no one can re-ask: a profile keeps the values on the stage's
+ * lists (listedOnly), and a summary followed by a note keeps its title when the stage's parser takes
+ * the part before the note as the whole answer. An import is thus never stricter than a live run
+ * about the part it keeps, and keeps nothing the stage's parser would not accept on its own.
+ */
+function judgeAnswer(stage: OnceStage, request: LlmRequest, raw: string): Judged {
+  let leftOut: Partial<Record<LeftOutKind, string[]>> | undefined;
+  if (stage === "profile") {
+    const converted = onceProfileAsJson(raw);
+    if (!converted.ok) return { ok: false, reason: "wrong format", error: converted.error };
+    const listed = listedOnly(JSON.parse(converted.json) as { topics: string[]; regions: string[] });
+    // No topic left is no profile: the stage's output needs one, and an empty list would say the
+    // user has no interest, which the answer did not say.
+    if (listed.kept.topics.length === 0 && listed.leftOut.topics) {
+      return { ok: false, reason: "no topic on the list", error: `none of the topics (${quoteList(listed.leftOut.topics)}) is on the list` };
+    }
+    raw = JSON.stringify(listed.kept);
+    if (listed.leftOut.topics || listed.leftOut.regions) leftOut = listed.leftOut;
+  }
+  let parsed = request.parse(raw);
+  if (!parsed.ok && stage === "summarize") {
+    const split = titleAndNote(raw);
+    if (split) {
+      const title = request.parse(split.title);
+      if (!title.ok) return { ok: false, reason: "invalid answer", error: `${title.error} (the note below the title left aside)` };
+      parsed = title;
+      leftOut = { notes: [split.note] };
+    }
+  }
+  if (!parsed.ok) return { ok: false, reason: "invalid answer", error: parsed.error };
+  const unfit = request.check?.(parsed.value);
+  if (unfit !== undefined) return { ok: false, reason: "invalid answer", error: unfit };
+  return { ok: true, output: parsed.value, ...(leftOut ? { leftOut } : {}) };
+}
+
+/**
  * summarize and profile: one answer per item; when an item was answered more than once, its last
  * valid answer makes the record (the store's rule: the last record of an item wins) and the
  * earlier ones are counted as answered again later.
@@ -130,38 +214,26 @@ function judgeSingle(stage: OnceStage, prepared: PreparedStage, groups: Map<stri
   const outcomes: ItemOutcome[] = [];
   for (const [itemId, answers] of groups) {
     const request = requests.get(itemId)!;
-    let kept: { answer: LoggedAnswer; output: unknown } | undefined;
+    let kept: { answer: LoggedAnswer; output: unknown; leftOut?: Partial<Record<LeftOutKind, string[]>> } | undefined;
     let last: { answer: LoggedAnswer; error: string } | undefined;
     for (const answer of answers) {
-      const s = summaries.get(answer.origin.file)!;
-      let raw = answer.answer;
-      if (stage === "profile") {
-        const converted = onceProfileAsJson(raw);
-        if (!converted.ok) {
-          refuse(s, "wrong format");
-          last = { answer, error: converted.error };
-          continue;
-        }
-        raw = converted.json;
-      }
-      const parsed = request.parse(raw);
-      if (!parsed.ok) {
-        refuse(s, "invalid answer");
-        last = { answer, error: parsed.error };
-        continue;
-      }
-      const unfit = request.check?.(parsed.value);
-      if (unfit !== undefined) {
-        refuse(s, "invalid answer");
-        last = { answer, error: unfit };
+      const judged = judgeAnswer(stage, request, answer.answer);
+      if (!judged.ok) {
+        refuse(summaries.get(answer.origin.file)!, judged.reason);
+        last = { answer, error: judged.error };
         continue;
       }
       if (kept) refuse(summaries.get(kept.answer.origin.file)!, "answered again later");
-      kept = { answer, output: parsed.value };
+      kept = { answer, output: judged.output, leftOut: judged.leftOut };
     }
     if (kept) {
-      summaries.get(kept.answer.origin.file)!.imported++;
-      outcomes.push({ stage, itemId, request, origins: [kept.answer.origin], answers: [kept.answer.answer], output: kept.output });
+      const s = summaries.get(kept.answer.origin.file)!;
+      s.imported++;
+      if (kept.leftOut) {
+        s.inPart++;
+        for (const [kind, values] of Object.entries(kept.leftOut) as [LeftOutKind, string[]][]) s.leftOut[kind] = (s.leftOut[kind] ?? 0) + values.length;
+      }
+      outcomes.push({ stage, itemId, request, origins: [kept.answer.origin], answers: [kept.answer.answer], output: kept.output, ...(kept.leftOut ? { leftOut: kept.leftOut } : {}) });
     } else if (last) {
       outcomes.push({ stage, itemId, request, origins: answers.map((a) => a.origin), answers: answers.map((a) => a.answer), error: `${last.answer.origin.file}:${last.answer.origin.line}: ${last.error}` });
     }

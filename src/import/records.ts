@@ -9,6 +9,7 @@ import type { PreparedStage } from "../stages/run.js";
 import { splitSizes } from "../stages/run.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { sha256 } from "../util/hash.js";
+import { plural } from "../util/text.js";
 
 /** Where an answer was read: a file's name and the 1-based line. */
 export interface ImportOrigin {
@@ -26,6 +27,8 @@ export interface ItemOutcome {
   origins: ImportOrigin[];
   answers: string[];
   output?: unknown;
+  /** A record of an answer kept in part: what it leaves out (StageRecord.leftOut). */
+  leftOut?: Record<string, string[]>;
   error?: string;
 }
 
@@ -39,6 +42,21 @@ export interface ImportedStage {
   prepared: PreparedStage;
   /** What the meta records of the options the answers were judged with. */
   options: Record<string, unknown>;
+}
+
+/**
+ * What imported answers kept in part left out (StageRecord.leftOut, counted by kind), in the words of
+ * the import summary and the report: `3 off-list topics, 1 note below a title`.
+ */
+export function describeLeftOut(leftOut: Readonly<Partial<Record<string, number>>>): string {
+  const words: Record<string, (n: number) => string> = {
+    topics: (n) => `off-list ${plural(n, "topic")}`,
+    regions: (n) => `off-list ${plural(n, "region")}`,
+    notes: (n) => `${plural(n, "note")} below a title`,
+  };
+  return Object.entries(leftOut)
+    .map(([kind, n = 0]) => `${n.toLocaleString("en-US")} ${Object.hasOwn(words, kind) ? words[kind]!(n) : kind}`)
+    .join(", ");
 }
 
 export interface WrittenStage {
@@ -66,22 +84,25 @@ export async function writeImport(judged: readonly ImportedStage[], out: string,
   const paths = runPaths(out);
   const written: WrittenStage[] = [];
   for (const { stage, items, prepared, files, options } of judged) {
-    const existing = new Set<string>();
-    for await (const r of engineJsonl(paths.records(stage), StageRecord)) existing.add(r.key);
-    for await (const r of engineJsonl(paths.failures(stage), FailureRecord)) existing.add(r.key);
+    // By kind: an item that failed in an earlier import and makes a record now (the importer came to
+    // keep part of its answer) has the same key, and its record is still to be written.
+    const existingRecords = new Set<string>();
+    const existingFailures = new Set<string>();
+    for await (const r of engineJsonl(paths.records(stage), StageRecord)) existingRecords.add(r.key);
+    for await (const r of engineJsonl(paths.failures(stage), FailureRecord)) existingFailures.add(r.key);
     const w: WrittenStage = { stage, items: items.length, records: 0, failures: 0, alreadyThere: 0 };
     const records = await JsonlAppender.open(paths.records(stage));
     const failures = await JsonlAppender.open(paths.failures(stage));
     try {
       for (const item of items) {
         const key = importedKey(item, model);
-        if (existing.has(key)) {
+        if ((item.error === undefined ? existingRecords : existingFailures).has(key)) {
           w.alreadyThere++;
           continue;
         }
         const head = { key, stage, itemId: item.itemId, provider: IMPORTED, model, source: item.request.source, origin: item.origins };
         if (item.error === undefined) {
-          await records.append(StageRecord.parse({ ...head, output: item.output, usage: zeroUsage(), attempts: 1 }));
+          await records.append(StageRecord.parse({ ...head, output: item.output, ...(item.leftOut ? { leftOut: item.leftOut } : {}), usage: zeroUsage(), attempts: 1 }));
           w.records++;
         } else {
           const lastAnswer = item.answers[item.answers.length - 1];

@@ -67,6 +67,8 @@ export interface StageRecords<V = unknown> {
   sources: SourceTable;
   /** Items with a failure record (whether or not a later run answered them). */
   failedItems: Set<string>;
+  /** Items whose kept record is an imported answer kept in part: what it leaves out, counted by kind. */
+  inPart: Map<string, Record<string, number>>;
   metas: { file: string; meta: StageMeta }[];
 }
 
@@ -222,6 +224,7 @@ async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes
     invalidExamples: [],
     sources: new SourceTable(codes),
     failedItems: new Set(),
+    inPart: new Map(),
     metas: [],
   };
   // Profiles and categories repeat across users: one shared string per distinct value keeps a
@@ -268,6 +271,9 @@ async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes
         let by = out.answerers.findIndex((a) => a.provider === rec.provider && a.model === rec.model);
         if (by < 0) by = out.answerers.push({ provider: rec.provider, model: rec.model }) - 1;
         out.byItem.set(rec.itemId, { value: value.value, by, source: rec.source ? out.sources.add(rec.source) : -1 });
+        // Last record wins here too: an item answered whole after an import kept it in part is whole.
+        if (rec.leftOut) out.inPart.set(rec.itemId, Object.fromEntries(Object.entries(rec.leftOut).map(([kind, values]) => [kind, values.length])));
+        else if (out.inPart.size > 0) out.inPart.delete(rec.itemId);
       }
     }
     const failures = paths.failures(stage.name);

@@ -44,6 +44,8 @@ export interface StageGlance {
   finishedAt?: string;
   /** From manifest.json: items that kept their original data. */
   missing?: number;
+  /** Answered items whose record is an imported answer kept in part, and what those records leave out by kind. */
+  inPart: { items: number; leftOut: Record<string, number> };
 }
 
 export interface FailureExample {
@@ -132,6 +134,8 @@ function glanceOf(r: StageRecords, failures: ReadonlyMap<string, FailureRecord>,
   if (by.size === 0) {
     for (const { meta } of r.metas) by.set(`${meta.provider}\u0000${meta.model}`, { provider: meta.provider, model: meta.model, records: 0 });
   }
+  const inPart = { items: r.inPart.size, leftOut: {} as Record<string, number> };
+  for (const counts of r.inPart.values()) for (const [kind, n] of Object.entries(counts)) inPart.leftOut[kind] = (inPart.leftOut[kind] ?? 0) + n;
   const m = manifest?.stages[r.stage.name];
   const metaItems = r.metas.length > 0 ? r.metas.reduce((n, { meta }) => n + meta.counts.items, 0) : undefined;
   return {
@@ -146,6 +150,7 @@ function glanceOf(r: StageRecords, failures: ReadonlyMap<string, FailureRecord>,
     costUsd: r.metas.length > 0 ? r.metas.reduce((s, { meta }) => s + meta.costUsd, 0) : undefined,
     finishedAt: r.metas.map(({ meta }) => meta.finishedAt).sort().at(-1),
     missing: m?.counts.missing,
+    inPart,
   };
 }
 

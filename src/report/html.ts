@@ -2,6 +2,7 @@
 // browser pages through a JSON sample embedded in the page. Every piece of LLM or dataset text is
 // untrusted: server-side it goes through esc(), in the page it is only ever set as textContent.
 import { basename } from "node:path";
+import { describeLeftOut } from "../import/records.js";
 import { describeAudit, tookPart } from "../merge/manifest.js";
 import { stages } from "../stages/registry.js";
 import type { ReportModel, StageGlance } from "./collect.js";
@@ -71,7 +72,13 @@ function glance(model: ReportModel): string {
 ${splits}
 <div class="scroll"><table class="stages"><thead><tr><th>stage</th><th>provider · model</th><th>items</th><th>answered</th><th>kept original<br>(merge)</th><th>failed</th><th>failures by reason</th><th>input tokens</th><th>output tokens</th><th>cache read / write</th><th>cost</th><th>finished</th></tr></thead>
 <tbody>${model.glance.map(stageRow).join("\n")}</tbody></table></div>
-<p class="muted">Tokens are summed over the stored records and failures (all attempts, all runs); cost is what the stage runs reported.</p></section>`;
+<p class="muted">Tokens are summed over the stored records and failures (all attempts, all runs); cost is what the stage runs reported.</p>${inPart(model.glance)}</section>`;
+}
+
+/** Imported answers the records keep only in part (import.md): how many, and what they leave out. */
+function inPart(glance: readonly StageGlance[]): string {
+  const parts = glance.filter((g) => g.inPart.items > 0).map((g) => `<b>${esc(g.stage)}</b> ${int(g.inPart.items)} (${esc(describeLeftOut(g.inPart.leftOut))} left out)`);
+  return parts.length ? `<p class="muted" id="in-part">Imported answers kept in part, what the stage does not accept left out: ${parts.join("; ")}.</p>` : "";
 }
 
 const CSS = `

@@ -26,12 +26,22 @@ export async function buildWordDict(splits: readonly SplitDir[]): Promise<Map<st
   return dict;
 }
 
-/** user → index from 1, in order of first occurrence in behaviors.tsv (as the notebook does). */
-export async function buildUserDict(splits: readonly SplitDir[]): Promise<Map<string, number>> {
+/**
+ * The split whose users are numbered: the one a trainer fits on. recommenders' mind_utils notebook
+ * numbers the users of train's behaviors.tsv only and its iterators read any other user as index 0,
+ * so a dev-only user is the unknown user to LSTUR and NPA; numbering dev users too would give them
+ * rows of their own that no training step reaches and size the user table unlike recommenders' files.
+ */
+export function trainSplit(splits: readonly SplitDir[]): SplitDir {
+  const found = splits.find((s) => /train/i.test(s.name)) ?? splits[0];
+  if (!found) throw new Error("no split to export");
+  return found;
+}
+
+/** user → index from 1, in order of first occurrence in the split's behaviors.tsv, as the notebook numbers them. */
+export async function buildUserDict(split: SplitDir): Promise<Map<string, number>> {
   const dict = new Map<string, number>();
-  for (const split of splits) {
-    for await (const row of readBehaviors(split.behaviorsFile)) if (!dict.has(row.userId)) dict.set(row.userId, dict.size + 1);
-  }
+  for await (const row of readBehaviors(split.behaviorsFile)) if (!dict.has(row.userId)) dict.set(row.userId, dict.size + 1);
   return dict;
 }
 
@@ -39,6 +49,8 @@ export interface ExportSummary {
   outDir: string;
   words: number;
   users: number;
+  /** The split the users were numbered from. */
+  usersFrom: string;
   wordDictFile: string;
   userDictFile: string;
   embedding?: { file: string; dim: number; found: number; missing: number };
@@ -47,12 +59,14 @@ export interface ExportSummary {
 /** Everything is computed before anything is written, and each file is written atomically. */
 export async function exportRecommenders(splits: readonly SplitDir[], outDir: string, glove?: string): Promise<ExportSummary> {
   const words = await buildWordDict(splits);
-  const users = await buildUserDict(splits);
+  const usersFrom = trainSplit(splits);
+  const users = await buildUserDict(usersFrom);
   const emb = glove === undefined ? undefined : await gloveMatrix(glove, words);
   const summary: ExportSummary = {
     outDir,
     words: words.size,
     users: users.size,
+    usersFrom: usersFrom.name,
     wordDictFile: join(outDir, WORD_DICT_FILE),
     userDictFile: join(outDir, USER_DICT_FILE),
   };
