@@ -248,6 +248,18 @@ describe("--max-cost under augment: one cap for the whole run", () => {
     expect(existsSync(runPaths(out).manifest)).toBe(true);
   });
 
+  it("needs the model's price before the first stage runs", async () => {
+    const { root, data, out } = await makeFixture();
+    const r = await runCliCaptured(["augment", "--data", data, "--out", out, "--provider", "anthropic", "--model", "claude-unpriced", "--stages", "summarize,describe", "--max-cost", "1"], {
+      cwd: root,
+      env: { ANTHROPIC_API_KEY: "test-key" },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--max-cost needs the price of model claude-unpriced/);
+    expect(r.stderr).not.toMatch(/augment: summarize/);
+    expect(existsSync(runPaths(out).records("summarize"))).toBe(false);
+  });
+
   it("--dry-run counts the stages before a stage against the cap", async () => {
     const { root, data, out } = await makeFixture();
     const r = await runCliCaptured(["augment", "--data", data, "--out", out, "--provider", "anthropic", "--stages", "summarize,describe", "--max-cost", "1", "--dry-run"], { cwd: root, env: {} });

@@ -5,10 +5,13 @@ import { relative, resolve } from "node:path";
 import { z } from "zod";
 import { defineCommand, UserError, type Command, type CommandContext } from "../cli/command.js";
 import { outputFolder } from "../cli/paths.js";
+import { cappedPrice } from "../engine/budget.js";
 import { engineOptions } from "../engine/config.js";
 import { addModelCosts, modelCostTable, type ModelCost } from "../engine/dry-run.js";
 import type { Manifest } from "../merge/manifest.js";
 import { checkMergeOut } from "../merge/merge.js";
+import { providerSpec } from "../providers/registry.js";
+import { resolveModel } from "../providers/setup.js";
 import { writeReport } from "../report/report.js";
 import { augmentColdMode, ColdConfig, commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
 import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
@@ -79,6 +82,11 @@ export async function runAugment(config: AugmentConfig, ctx: CommandContext): Pr
   } catch (e) {
     if (!config["dry-run"] || !(e instanceof UserError)) throw e;
     ctx.stderr.write(`augment: note: without --dry-run this would stop before the first stage: ${e.message}\n`);
+  }
+  if (config["max-cost"] !== undefined) {
+    // Every stage asks the same model: a missing price stops the run before the first pays for anything.
+    const spec = providerSpec(config.provider);
+    if (spec.mode !== "offline") cappedPrice(spec, resolveModel(spec, config));
   }
   const chosen = chosenStages(config.stages);
   const estimates: ModelCost[][] = [];

@@ -206,6 +206,13 @@ export class Budget {
   }
 }
 
+/** The price a --max-cost run needs; augment asks it before its first stage, so a later stage's model cannot stop the run half-way. */
+export function cappedPrice(spec: ProviderSpec, model: string): ModelInfo {
+  const info = spec.price?.(model);
+  if (!info) throw new UserError(`--max-cost needs the price of model ${model}, and data/pricing.json has none: add it there, or run without --max-cost`);
+  return info;
+}
+
 /**
  * The run's budget under --max-cost (none without it, or for the free offline provider). Under
  * augment the stages before this one are spent already: the cap is the whole run's.
@@ -220,7 +227,6 @@ export async function stageBudget(
 ): Promise<Budget | undefined> {
   const cap = config["max-cost"];
   if (cap === undefined || spec.mode === "offline") return undefined;
-  const info = spec.price?.(model);
-  if (!info) throw new UserError(`--max-cost needs the price of model ${model}, and data/pricing.json has none: add it there, or run without --max-cost`);
+  const info = cappedPrice(spec, model);
   return new Budget(cap, shareUsd(before) + (await storedSpendUsd(paths, stage)), info, spec.mode === "batch" ? "batch" : "live");
 }
