@@ -66,11 +66,16 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-if (invokedDirectly) {
+/**
+ * The CLI as a process runs it, with the process's streams and exit status: `npm run <command>`
+ * (tsx src/cli/main.ts) and the installed `genre-mind` (bin/genre-mind.js) both come here.
+ */
+export async function main(argv: string[]): Promise<void> {
   // A process-wide V8 setting: set once for the process's command, not by runCli, which tests and
   // augment call many times in one process.
-  tuneHeapGrowth(process.argv[2], process.env.NODE_OPTIONS);
-  const code = await runCli(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() });
-  process.exitCode = code;
+  tuneHeapGrowth(argv[0], process.env.NODE_OPTIONS);
+  process.exitCode = await runCli(argv, { env: process.env, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() });
 }
+
+const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+if (invokedDirectly) await main(process.argv.slice(2));
