@@ -1,5 +1,6 @@
 // Every command's bad input: one line naming what to fix, exit 2 for usage and paths that do not
 // exist (or are the wrong kind), 1 for bad data. Each case runs the real CLI in-process.
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -118,5 +119,46 @@ describe("bad input: one line, the documented exit code", () => {
     const r = await runCliCaptured(["profile", "--data", dir, "--out", join(dir, "run")], { cwd: root });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/behaviors\.tsv:1/);
+  });
+});
+
+describe("a left-out --data", () => {
+  const repo = process.cwd();
+  const DATA_COMMANDS = ["summarize", "profile", "generate", "describe", "pick", "factors-users", "factors-news", "augment"];
+
+  for (const command of DATA_COMMANDS) {
+    it(`${command}: refused with any provider but offline, --dry-run too, before anything is written`, async () => {
+      const out = join(root, `no-data-${command}`);
+      for (const provider of ["anthropic", "openai-compatible"]) {
+        const r = await runCliCaptured([command, "--provider", provider, "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--out", out, "--dry-run"], { cwd: repo });
+        expect(r.code, r.stderr).toBe(2);
+        expectOneLine(r, command, new RegExp(`--data is required with --provider ${provider}: name the input splits .*; only --provider offline falls back to the bundled sample mind-data/sample$`));
+      }
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+
+  it("offline, a stage reads the bundled sample and says so on stderr; --data from the environment or the config file says nothing", async () => {
+    const note = "note: no --data given: reading the bundled sample mind-data/sample (only --provider offline falls back to it)\n";
+    const out = join(root, "sample-run");
+    const r = await runCliCaptured(["summarize", "--out", out, "--limit", "1"], { cwd: repo });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(note);
+    expect(r.stdout).toMatch(/summarize \(offline, offline\): 1 items, 1 done/);
+    const dry = await runCliCaptured(["augment", "--out", out, "--dry-run"], { cwd: repo });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr.startsWith(note)).toBe(true);
+    const prompt = await runCliCaptured(["prompt", "summarize", "N57041"], { cwd: repo });
+    expect(prompt.code, prompt.stderr).toBe(0);
+    expect(prompt.stderr).toBe(note);
+
+    const fromEnv = await runCliCaptured(["summarize", "--out", out, "--limit", "1", "--provider", "anthropic", "--dry-run"], { cwd: repo, env: { GENRE_MIND_DATA: "mind-data/sample" } });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(fromEnv.stderr).not.toMatch(/--data/);
+    const dir = await mkdtemp(join(root, "data-config-"));
+    await writeFile(join(dir, "genre-mind.config.json"), JSON.stringify({ data: join(repo, "mind-data/sample") }));
+    const fromFile = await runCliCaptured(["summarize", "--out", out, "--limit", "1"], { cwd: dir });
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(fromFile.stderr).toBe("");
   });
 });

@@ -8,7 +8,7 @@ import { engineOptions } from "../engine/config.js";
 import { addModelCosts, modelCostTable, type ModelCost } from "../engine/dry-run.js";
 import type { Manifest } from "../merge/manifest.js";
 import { writeReport } from "../report/report.js";
-import { augmentColdMode, ColdConfig, commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
+import { augmentColdMode, ColdConfig, commonStageOptions, StageFlags, withData, type StageCommandConfig } from "../stages/options.js";
 import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
 import { runStage } from "../stages/run.js";
 import type { Stage } from "../stages/stage.js";
@@ -55,7 +55,7 @@ export function chosenStages(names: readonly string[] | undefined): Stage[] {
 /** augment's config: the merge flags, every stage's flags and, for a stage that runs otherwise in augment, its augment flags. */
 export function augmentConfig() {
   const flags = Object.assign(allStageConfig(), ...stages().map((s) => s.augment?.config.shape ?? {}));
-  return StageConfig.extend(MergeConfig.shape).extend({ stages: zStages() }).and(z.object(flags)).and(stageMergeConfig());
+  return StageFlags.extend(MergeConfig.shape).extend({ stages: zStages() }).and(z.object(flags)).and(stageMergeConfig());
 }
 export type AugmentConfig = z.infer<ReturnType<typeof augmentConfig>>;
 
@@ -66,7 +66,7 @@ export interface AugmentResult {
 }
 
 /** Runs every stage into `config.out`, then merges; stops before merge when a stage failed too often. */
-export async function runAugment(config: AugmentConfig, ctx: CommandContext): Promise<AugmentResult> {
+export async function runAugment(config: AugmentConfig & { data: string[] }, ctx: CommandContext): Promise<AugmentResult> {
   const out = resolve(ctx.cwd, config.out);
   const shown = relative(ctx.cwd, out) || ".";
   const estimates: ModelCost[][] = [];
@@ -130,6 +130,6 @@ output in --out unless --force is given.`,
     if (config.records.length > 0 && !config.records.some((r) => resolve(ctx.cwd, r) === resolve(ctx.cwd, config.out))) {
       throw new UserError("--records: augment writes its records to --out; include --out among --records (or leave --records out)");
     }
-    return (await runAugment(config, ctx)).exitCode;
+    return (await runAugment(withData(config, ctx), ctx)).exitCode;
   },
 });

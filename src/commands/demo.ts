@@ -63,7 +63,7 @@ export const demoCommand = defineCommand({
     // Only the offline provider: the demo must never need a key or the network, whatever the environment says.
     // Every stage runs, the opt-in ones too: offline they cost nothing, and the demo shows them all.
     const every = stages().map((s) => s.name).join(",");
-    const augment = augmentConfig().parse({ data: config.data, out: config.out, provider: OFFLINE_PROVIDER, force: true, stages: every, cold: "pseudo" });
+    const augment = { ...augmentConfig().parse({ out: config.out, provider: OFFLINE_PROVIDER, force: true, stages: every, cold: "pseudo" }), data: config.data };
     const { exitCode, manifest, reportPath } = await runAugment(augment, ctx);
     if (exitCode !== 0 || !manifest) return exitCode;
     const data = config.data.map((d) => resolve(ctx.cwd, d));
