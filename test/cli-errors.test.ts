@@ -75,6 +75,7 @@ const CASES: [string[], NodeJS.ProcessEnv, number, RegExp][] = [
   [["score"], {}, 2, /--truth: required: the labeled behaviors\.tsv; --pred: required$/],
   [["merge"], {}, 2, /--data: required.*; --out: required/],
   [["prompt", "merge", "N1", "--data", "data"], {}, 2, /unknown stage 'merge'/],
+  [["prompt", "sumarize", "N1", "--data", "data"], {}, 2, /unknown stage 'sumarize' \(did you mean summarize\?\)/],
   [["prompt", "summarize", "N404", "--data", "data"], {}, 2, /no news N404 in the given splits$/],
   [["summarize", "--data", "data", "--provider", "openai-compatible"], {}, 2, /needs --base-url/],
   [["summarize", "--data", "data", "--out", "run", "--provider", "anthropic"], {}, 2, /no API key: set the environment variable ANTHROPIC_API_KEY/],
@@ -83,6 +84,11 @@ const CASES: [string[], NodeJS.ProcessEnv, number, RegExp][] = [
   [["summarize"], { GENRE_MIND_MAX_FAILURE_SHARE: "5%" }, 2, /GENRE_MIND_MAX_FAILURE_SHARE .*: expected a number between 0 and 1/],
   [["validate", "data"], { GENRE_MIND_LENIENT: "yes" }, 2, /GENRE_MIND_LENIENT \(environment variable for --lenient\): expected true or false \(got 'yes'\)$/],
   [["augment", "--chain", "maybe"], {}, 2, /--chain: expected true or false \(got 'maybe'\)$/],
+  // a variable that names no option of any command would be ignored: refused, with the one meant
+  [["summarize", "--data", "data"], { GENRE_MIND_DRYRUN: "true" }, 2, /^genre-mind summarize: environment variable GENRE_MIND_DRYRUN names no option of any command \(did you mean GENRE_MIND_DRY_RUN\?\)$/],
+  [["validate", "data"], { GENRE_MIND_COLDMAX: "3" }, 2, /environment variable GENRE_MIND_COLDMAX names no option of any command \(did you mean GENRE_MIND_COLD_MAX\?\)$/],
+  [["merge", "--data", "data", "--out", "run"], { GENRE_MIND_Force: "1" }, 2, /environment variable GENRE_MIND_Force names no option of any command \(did you mean GENRE_MIND_FORCE\?\)$/],
+  [["summarize", "--data", "data"], { GENRE_MIND_CONFIG: "/nonexistent" }, 2, /GENRE_MIND_CONFIG \/nonexistent: no such file$/],
 ];
 
 describe("bad input: one line, the documented exit code", () => {
@@ -110,7 +116,7 @@ describe("bad input: one line, the documented exit code", () => {
     await writeFile(join(dir, "typo.json"), JSON.stringify({ limt: 3 }));
     r = await runCliCaptured(["summarize", "--config", "typo.json"], { cwd: dir });
     expect(r.code).toBe(2);
-    expectOneLine(r, "summarize", /config file typo\.json: unknown option 'limt'$/);
+    expectOneLine(r, "summarize", /config file typo\.json: unknown option 'limt' \(did you mean 'limit'\?\)$/);
   });
 
   it("exits 1 for bad data, naming file and line", async () => {
@@ -118,7 +124,13 @@ describe("bad input: one line, the documented exit code", () => {
     await writeSplit(join(dir, "s"), NEWS, [["1", "U1", "11/15/2019 10:22:32 AM", "N1", "N1-7"]]);
     const r = await runCliCaptured(["profile", "--data", dir, "--out", join(dir, "run")], { cwd: root });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/behaviors\.tsv:1/);
+    expect(r.stderr).toMatch(/behaviors\.tsv:1 \[Impressions\]: 'N1-7'/);
+  });
+
+  it("lets be a variable of another command's option, and GENRE_MIND_DEBUG, as a config file's keys are", async () => {
+    const r = await cli(["validate", "data"], { GENRE_MIND_PROVIDER: "anthropic", GENRE_MIND_DEBUG: "1", GENRE_MIND_LIMIT: "3" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe("");
   });
 });
 

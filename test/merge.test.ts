@@ -377,7 +377,7 @@ describe("merge refuses bad input", () => {
     await appendFile(devBehaviors, "9\tU5\t11/16/2019 10:00:00 AM\tN404\tN100-1\n");
     const r = await mergeRun(root, ["--data", data, "--out", runDir]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/input split .*dev: history IDs missing from news\.tsv .*dev\/behaviors\.tsv:3: N404\. Nothing was written/);
+    expect(r.err).toMatch(/input split .*dev: history IDs missing from news\.tsv .*dev\/behaviors\.tsv:3 \[History\]: N404\. Nothing was written/);
     expect((await readdir(runDir)).sort()).toEqual(["generate.jsonl", "profile.jsonl", "summarize.jsonl"]);
 
     await writeFile(devBehaviors, good);

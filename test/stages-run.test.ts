@@ -281,7 +281,7 @@ describe("stages against the fake Anthropic API", () => {
     for (const command of ["augment", "summarize", "profile", "generate"]) {
       const r = await runCliCaptured([command, ...live], { cwd: root, env });
       expect(r.code, command).toBe(1);
-      expect(r.stderr).toMatch(/^genre-mind \S+: input split \S*dev: impression labels other than 0 or 1: 1, e\.g\. \S*dev\/behaviors\.tsv:2: 'N3-2'\. Nothing was sent; 'genre-mind validate \S*dev' lists every problem\.$/m);
+      expect(r.stderr).toMatch(/^genre-mind \S+: input split \S*dev: impression labels other than 0 or 1: 1, e\.g\. \S*dev\/behaviors\.tsv:2 \[Impressions\]: 'N3-2'\. Nothing was sent; 'genre-mind validate \S*dev' lists every problem\.$/m);
       expect(fake.log).toHaveLength(0);
     }
     // --lenient skips the line, as the stage's reader does, and goes on.
@@ -299,7 +299,7 @@ describe("stages against the fake Anthropic API", () => {
     await writeFile(join(data, "train", "behaviors.tsv"), (await readFile(join(data, "train", "behaviors.tsv"), "utf8")).replace("N4-0", "N4-00"));
     const r = await run(root, "summarize", "--data", data, "--out", out);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/train\/behaviors\.tsv:1: 'N4-00'/);
+    expect(r.stderr).toMatch(/train\/behaviors\.tsv:1 \[Impressions\]: 'N4-00'/);
   });
 
   it("items with the same prompt are asked once and each gets its record", async () => {

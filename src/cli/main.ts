@@ -1,6 +1,6 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { UsageError, UserError, type CommandContext } from "./command.js";
+import { DEBUG_VARIABLE, nearestName, UsageError, UserError, type CommandContext } from "./command.js";
 import { tuneHeapGrowth } from "./heap.js";
 import { commands } from "../commands/index.js";
 import { MindFormatError } from "../mind/errors.js";
@@ -29,7 +29,8 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
   }
   const command = commands().find((c) => c.name === name);
   if (!command) {
-    ctx.stderr.write(`genre-mind: unknown command '${name}'\n\n${topHelp()}`);
+    const near = nearestName(name, commands().map((c) => c.name));
+    ctx.stderr.write(`genre-mind: unknown command '${name}'${near ? ` (did you mean ${near}?)` : ""}\n\n${topHelp()}`);
     return 2;
   }
   try {
@@ -57,11 +58,11 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
     if (pathProblem) {
       // A path no command checked up front: still one line naming it, and a usage exit.
       ctx.stderr.write(`genre-mind ${name}: ${err.path ?? "a path"}: ${pathProblem}\n`);
-      if (ctx.env.GENRE_MIND_DEBUG) ctx.stderr.write(`${err.stack}\n`);
+      if (ctx.env[DEBUG_VARIABLE]) ctx.stderr.write(`${err.stack}\n`);
       return 2;
     }
     ctx.stderr.write(`genre-mind ${name}: ${err.message}\n`);
-    if (ctx.env.GENRE_MIND_DEBUG) ctx.stderr.write(`${err.stack}\n`);
+    if (ctx.env[DEBUG_VARIABLE]) ctx.stderr.write(`${err.stack}\n`);
     return 1;
   }
 }

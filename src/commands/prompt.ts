@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineCommand, UsageError, UserError, type Command } from "../cli/command.js";
+import { defineCommand, nearestName, UsageError, UserError, type Command } from "../cli/command.js";
 import { commonStageOptions, DEFAULT_DATA, StageFlags, withData } from "../stages/options.js";
 import { KINDS, type ItemKind } from "../stages/kinds.js";
 import { allStageConfig, allStageFlags, isStageName, stageList, stages } from "../stages/registry.js";
@@ -31,10 +31,13 @@ export function promptCommand(): Command {
     schema: StageFlags.extend({ positionals: z.tuple([z.string(), z.string()]) }).and(z.object(allStageConfig())),
     details: "The system part is the same for every item of a stage (it is what prompt caching reuses);\nthe user part carries the item. JSON stages also print the output schema sent with the request.",
     async run(flags, ctx) {
+      const [stageName, id] = flags.positionals;
+      if (!isStageName(stageName)) {
+        const near = nearestName(stageName, stages().map((st) => st.name));
+        throw new UsageError(`unknown stage '${stageName}'${near ? ` (did you mean ${near}?)` : ""}: expected ${stageList()}`);
+      }
       // prompt sends nothing (its provider is offline), so a left-out --data is the sample, with a note.
       const config = withData(flags, ctx);
-      const [stageName, id] = config.positionals;
-      if (!isStageName(stageName)) throw new UsageError(`unknown stage '${stageName}': expected ${stageList()}`);
       const prepared = await prepareStage(stageName, config, ctx);
       const why = prepared.stage.whyNot(prepared.input.catalog, prepared.input.options, id);
       // An ID the stage would not ask about is a wrong argument, like a path that does not exist.
