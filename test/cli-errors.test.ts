@@ -79,6 +79,10 @@ const CASES: [string[], NodeJS.ProcessEnv, number, RegExp][] = [
   [["prompt", "summarize", "N404", "--data", "data"], {}, 2, /no news N404 in the given splits$/],
   [["summarize", "--data", "data", "--provider", "openai-compatible"], {}, 2, /needs --base-url/],
   [["summarize", "--data", "data", "--out", "run", "--provider", "anthropic"], {}, 2, /no API key: set the environment variable ANTHROPIC_API_KEY/],
+  // flags that cannot work together
+  [["augment", "--data", "data", "--out", "run", "--records", "other"], {}, 2, /--records: augment writes its records to --out; include --out among --records/],
+  [["summarize", "--data", "data", "--out", "run", "--provider", "openai-compatible", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--dry-run", "--count-tokens", "api"], {}, 2, /--count-tokens api needs --provider anthropic or anthropic-batch$/],
+  [["summarize", "--data", "data", "--out", "run", "--provider", "openai-compatible", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--max-cost", "1"], {}, 2, /--max-cost needs the price of model m, and data\/pricing\.json has none/],
   // values from the environment name the variable
   [["summarize"], { GENRE_MIND_LIMIT: "abc" }, 2, /GENRE_MIND_LIMIT \(environment variable for --limit\): expected a whole number, at least 1 \(got 'abc'\)$/],
   [["summarize"], { GENRE_MIND_MAX_FAILURE_SHARE: "5%" }, 2, /GENRE_MIND_MAX_FAILURE_SHARE .*: expected a number between 0 and 1/],

@@ -49,7 +49,7 @@ describe("augment", () => {
     await writeFile(join(split, "parsed_news.tsv"), "stale cache\n");
     r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline"]);
     expect(await stored()).toEqual(first);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toMatch(/already holds merged output .*--force/);
     expect(await merged()).toEqual(before);
     expect(existsSync(join(split, "parsed_news.tsv"))).toBe(true);

@@ -333,7 +333,7 @@ describe("merge refuses bad input", () => {
     const before = await read(runDir, "train", "news.tsv");
     await writeFile(join(runDir, "summarize.jsonl"), record("summarize", "N100", { title: "Changed" }));
     let r = await mergeRun(root, ["--data", data, "--out", runDir]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toMatch(/already holds merged output \(train, dev, category_descriptions\.tsv, manifest\.json\); pass --force/);
     expect(await read(runDir, "train", "news.tsv")).toBe(before);
 
@@ -343,7 +343,7 @@ describe("merge refuses bad input", () => {
     expect(existsSync(join(runDir, "train", "parsed_news.pkl"))).toBe(false);
 
     r = await mergeRun(root, ["--data", join(data, "train"), "--out", data, "--force"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toMatch(/would overwrite the input split/);
   });
 

@@ -3,7 +3,7 @@
 // re-running after an interruption continues where it stopped.
 import { relative, resolve } from "node:path";
 import { z } from "zod";
-import { defineCommand, UserError, type Command, type CommandContext } from "../cli/command.js";
+import { defineCommand, UsageError, type Command, type CommandContext } from "../cli/command.js";
 import { engineOptions } from "../engine/config.js";
 import { addModelCosts, modelCostTable, type ModelCost } from "../engine/dry-run.js";
 import type { Manifest } from "../merge/manifest.js";
@@ -125,10 +125,10 @@ Merge uses the records of every stage found in --out, whichever ran this time.
 Every stage stores each answer as it arrives and skips items already answered, so after an
 interruption (Ctrl-C, a crash, a rate limit) the same command continues where it stopped.
 --dry-run prints each stage's estimate and merges nothing. Merge refuses to replace earlier merged
-output in --out unless --force is given.`,
+output in --out unless --force is given (exit 2; 4 when another run holds a stage's lock).`,
   async run(config, ctx) {
     if (config.records.length > 0 && !config.records.some((r) => resolve(ctx.cwd, r) === resolve(ctx.cwd, config.out))) {
-      throw new UserError("--records: augment writes its records to --out; include --out among --records (or leave --records out)");
+      throw new UsageError("--records: augment writes its records to --out; include --out among --records (or leave --records out)");
     }
     return (await runAugment(withData(config, ctx), ctx)).exitCode;
   },

@@ -23,7 +23,8 @@ once passed); an error stops the run with nothing sent.
 Ctrl-C (or SIGTERM) stops sending, stores the answers in flight (waiting up to --timeout), prints the
 summary and exits 130 (143); run the same command to resume. A second Ctrl-C exits at once.
 Exit status: 0 on success, 1 for bad input data or when more than --max-failure-share of the items
-failed, 2 for bad usage, 3 when --max-cost stopped the run, 130/143 when a signal did.`,
+failed, 2 for bad usage (a flag, variable or path), 3 when --max-cost stopped the run, 4 when another
+run holds <out>/${stage.name}.lock, 130/143 when a signal did.`,
     async run(config, ctx) {
       return (await runStage(stage.name, withData(config, ctx), ctx)).exitCode;
     },

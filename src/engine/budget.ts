@@ -189,6 +189,6 @@ export async function stageBudget(config: EngineConfig, spec: ProviderSpec, mode
   const cap = config["max-cost"];
   if (cap === undefined || spec.mode === "offline") return undefined;
   const info = spec.price?.(model);
-  if (!info) throw new UserError(`--max-cost needs the price of model ${model}, and data/pricing.json has none: add it there, or run without --max-cost`);
+  if (!info) throw new UserError(`--max-cost needs the price of model ${model}, and data/pricing.json has none: add it there, or run without --max-cost`, 2);
   return new Budget(cap, await storedSpendUsd(paths, stage), info, spec.mode === "batch" ? "batch" : "live");
 }
