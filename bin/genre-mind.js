@@ -1,14 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx so an installed checkout needs no build step.
-import { spawnSync } from "node:child_process";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+// The CLI runs in this very process, its TypeScript compiled by tsx as it is imported, so an
+// installed checkout needs no build step. Not in a child process: a signal sent to this PID (kill
+// -TERM, a process manager stopping it) would end a wrapper while the child went on sending
+// requests, storing answers and holding the run lock.
+import { register } from "tsx/esm/api";
 
-const require = createRequire(import.meta.url);
-const here = dirname(fileURLToPath(import.meta.url));
-const tsxCli = require.resolve("tsx/cli");
-const result = spawnSync(process.execPath, [tsxCli, join(here, "..", "src", "cli", "main.ts"), ...process.argv.slice(2)], {
-  stdio: "inherit",
-});
-process.exit(result.status ?? 1);
+register();
+const { main } = await import("../src/cli/main.ts");
+await main(process.argv.slice(2));

@@ -1,5 +1,6 @@
 // Every command's bad input: one line naming what to fix, exit 2 for usage and paths that do not
 // exist (or are the wrong kind), 1 for bad data. Each case runs the real CLI in-process.
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -74,14 +75,24 @@ const CASES: [string[], NodeJS.ProcessEnv, number, RegExp][] = [
   [["score"], {}, 2, /--truth: required: the labeled behaviors\.tsv; --pred: required$/],
   [["merge"], {}, 2, /--data: required.*; --out: required/],
   [["prompt", "merge", "N1", "--data", "data"], {}, 2, /unknown stage 'merge'/],
+  [["prompt", "sumarize", "N1", "--data", "data"], {}, 2, /unknown stage 'sumarize' \(did you mean summarize\?\)/],
   [["prompt", "summarize", "N404", "--data", "data"], {}, 2, /no news N404 in the given splits$/],
   [["summarize", "--data", "data", "--provider", "openai-compatible"], {}, 2, /needs --base-url/],
   [["summarize", "--data", "data", "--out", "run", "--provider", "anthropic"], {}, 2, /no API key: set the environment variable ANTHROPIC_API_KEY/],
+  // flags that cannot work together
+  [["augment", "--data", "data", "--out", "run", "--records", "other"], {}, 2, /--records: augment writes its records to --out; include --out among --records/],
+  [["summarize", "--data", "data", "--out", "run", "--provider", "openai-compatible", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--dry-run", "--count-tokens", "api"], {}, 2, /--count-tokens api needs --provider anthropic or anthropic-batch$/],
+  [["summarize", "--data", "data", "--out", "run", "--provider", "openai-compatible", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--max-cost", "1"], {}, 2, /--max-cost needs the price of model m, and data\/pricing\.json has none/],
   // values from the environment name the variable
   [["summarize"], { GENRE_MIND_LIMIT: "abc" }, 2, /GENRE_MIND_LIMIT \(environment variable for --limit\): expected a whole number, at least 1 \(got 'abc'\)$/],
   [["summarize"], { GENRE_MIND_MAX_FAILURE_SHARE: "5%" }, 2, /GENRE_MIND_MAX_FAILURE_SHARE .*: expected a number between 0 and 1/],
   [["validate", "data"], { GENRE_MIND_LENIENT: "yes" }, 2, /GENRE_MIND_LENIENT \(environment variable for --lenient\): expected true or false \(got 'yes'\)$/],
   [["augment", "--chain", "maybe"], {}, 2, /--chain: expected true or false \(got 'maybe'\)$/],
+  // a variable that names no option of any command would be ignored: refused, with the one meant
+  [["summarize", "--data", "data"], { GENRE_MIND_DRYRUN: "true" }, 2, /^genre-mind summarize: environment variable GENRE_MIND_DRYRUN names no option of any command \(did you mean GENRE_MIND_DRY_RUN\?\)$/],
+  [["validate", "data"], { GENRE_MIND_COLDMAX: "3" }, 2, /environment variable GENRE_MIND_COLDMAX names no option of any command \(did you mean GENRE_MIND_COLD_MAX\?\)$/],
+  [["merge", "--data", "data", "--out", "run"], { GENRE_MIND_Force: "1" }, 2, /environment variable GENRE_MIND_Force names no option of any command \(did you mean GENRE_MIND_FORCE\?\)$/],
+  [["summarize", "--data", "data"], { GENRE_MIND_CONFIG: "/nonexistent" }, 2, /GENRE_MIND_CONFIG \/nonexistent: no such file$/],
 ];
 
 describe("bad input: one line, the documented exit code", () => {
@@ -109,7 +120,7 @@ describe("bad input: one line, the documented exit code", () => {
     await writeFile(join(dir, "typo.json"), JSON.stringify({ limt: 3 }));
     r = await runCliCaptured(["summarize", "--config", "typo.json"], { cwd: dir });
     expect(r.code).toBe(2);
-    expectOneLine(r, "summarize", /config file typo\.json: unknown option 'limt'$/);
+    expectOneLine(r, "summarize", /config file typo\.json: unknown option 'limt' \(did you mean 'limit'\?\)$/);
   });
 
   it("exits 1 for bad data, naming file and line", async () => {
@@ -117,6 +128,53 @@ describe("bad input: one line, the documented exit code", () => {
     await writeSplit(join(dir, "s"), NEWS, [["1", "U1", "11/15/2019 10:22:32 AM", "N1", "N1-7"]]);
     const r = await runCliCaptured(["profile", "--data", dir, "--out", join(dir, "run")], { cwd: root });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/behaviors\.tsv:1/);
+    expect(r.stderr).toMatch(/behaviors\.tsv:1 \[Impressions\]: 'N1-7'/);
+  });
+
+  it("lets be a variable of another command's option, and GENRE_MIND_DEBUG, as a config file's keys are", async () => {
+    const r = await cli(["validate", "data"], { GENRE_MIND_PROVIDER: "anthropic", GENRE_MIND_DEBUG: "1", GENRE_MIND_LIMIT: "3" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe("");
+  });
+});
+
+describe("a left-out --data", () => {
+  const repo = process.cwd();
+  const DATA_COMMANDS = ["summarize", "profile", "generate", "describe", "pick", "factors-users", "factors-news", "augment"];
+
+  for (const command of DATA_COMMANDS) {
+    it(`${command}: refused with any provider but offline, --dry-run too, before anything is written`, async () => {
+      const out = join(root, `no-data-${command}`);
+      for (const provider of ["anthropic", "openai-compatible"]) {
+        const r = await runCliCaptured([command, "--provider", provider, "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--out", out, "--dry-run"], { cwd: repo });
+        expect(r.code, r.stderr).toBe(2);
+        expectOneLine(r, command, new RegExp(`--data is required with --provider ${provider}: name the input splits .*; only --provider offline falls back to the bundled sample mind-data/sample$`));
+      }
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+
+  it("offline, a stage reads the bundled sample and says so on stderr; --data from the environment or the config file says nothing", async () => {
+    const note = "note: no --data given: reading the bundled sample mind-data/sample (only --provider offline falls back to it)\n";
+    const out = join(root, "sample-run");
+    const r = await runCliCaptured(["summarize", "--out", out, "--limit", "1"], { cwd: repo });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(note);
+    expect(r.stdout).toMatch(/summarize \(offline, offline\): 1 items, 1 done/);
+    const dry = await runCliCaptured(["augment", "--out", out, "--dry-run"], { cwd: repo });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr.startsWith(note)).toBe(true);
+    const prompt = await runCliCaptured(["prompt", "summarize", "N57041"], { cwd: repo });
+    expect(prompt.code, prompt.stderr).toBe(0);
+    expect(prompt.stderr).toBe(note);
+
+    const fromEnv = await runCliCaptured(["summarize", "--out", out, "--limit", "1", "--provider", "anthropic", "--dry-run"], { cwd: repo, env: { GENRE_MIND_DATA: "mind-data/sample" } });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(fromEnv.stderr).not.toMatch(/--data/);
+    const dir = await mkdtemp(join(root, "data-config-"));
+    await writeFile(join(dir, "genre-mind.config.json"), JSON.stringify({ data: join(repo, "mind-data/sample") }));
+    const fromFile = await runCliCaptured(["summarize", "--out", out, "--limit", "1"], { cwd: dir });
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(fromFile.stderr).toBe("");
   });
 });

@@ -56,6 +56,17 @@ describe("option merging", () => {
     expect(await runCli(["no-such-command"], ctx)).toBe(2);
     expect(ctx.err.text()).toMatch(/unknown command 'no-such-command'/);
   });
+
+  it("suggests the command a typo meant, as it does for an option", async () => {
+    for (const [typed, meant] of [["sumarize", "summarize"], ["augmnet", "augment"], ["valdiate", "validate"]]) {
+      const ctx = context({}, process.cwd());
+      expect(await runCli([typed!], ctx)).toBe(2);
+      expect(ctx.err.text().split("\n")[0]).toBe(`genre-mind: unknown command '${typed}' (did you mean ${meant}?)`);
+    }
+    const ctx = context({}, process.cwd());
+    await runCli(["no-such-command"], ctx);
+    expect(ctx.err.text().split("\n")[0]).toBe("genre-mind: unknown command 'no-such-command'");
+  });
 });
 
 describe("npm scripts", () => {

@@ -52,7 +52,7 @@ describe("augment", () => {
     await writeFile(join(split, "parsed_news.tsv"), "stale cache\n");
     r = await cli(root, ["augment", "--data", SAMPLE, "--out", out, "--provider", "offline"]);
     expect(await stored()).toEqual(first);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toMatch(/already holds merged output .*--force/);
     expect(await merged()).toEqual(before);
     expect(existsSync(join(split, "parsed_news.tsv"))).toBe(true);
@@ -87,7 +87,7 @@ describe("augment", () => {
     const { root, data } = await makeFixture();
     const split = join(data, "train");
     const r = await cli(root, ["augment", "--data", data, "--out", split, "--provider", "offline"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toMatch(/the merged split \S+ would overwrite the input split \S+train; choose another --out/);
     expect(r.err).not.toMatch(/augment: summarize/);
     expect((await readdir(split)).sort()).toEqual(["behaviors.tsv", "news.tsv"]);
@@ -101,7 +101,7 @@ describe("augment", () => {
     const meta = await readFile(join(out, "summarize.meta.json"), "utf8");
     for (const stages of ["summarize", "summarize,describe"]) {
       const r = await cli(root, [...argv.slice(0, -1), stages]);
-      expect(r.code, stages).toBe(1);
+      expect(r.code, stages).toBe(2);
       expect(r.err).toMatch(/already holds merged output \(train, dev, .*manifest\.json\); pass --force/);
       expect(r.err).not.toMatch(/augment: summarize/);
       expect(await readFile(join(out, "summarize.meta.json"), "utf8")).toBe(meta);

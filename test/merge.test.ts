@@ -334,7 +334,7 @@ describe("merge refuses bad input", () => {
     const before = await read(runDir, "train", "news.tsv");
     await writeFile(join(runDir, "summarize.jsonl"), record("summarize", "N100", { title: "Changed" }));
     let r = await mergeRun(root, ["--data", data, "--out", runDir]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toMatch(/already holds merged output \(train, dev, category_descriptions\.tsv, manifest\.json\); pass --force/);
     expect(await read(runDir, "train", "news.tsv")).toBe(before);
 
@@ -344,7 +344,7 @@ describe("merge refuses bad input", () => {
     expect(existsSync(join(runDir, "train", "parsed_news.pkl"))).toBe(false);
 
     r = await mergeRun(root, ["--data", join(data, "train"), "--out", data, "--force"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toMatch(/would overwrite the input split/);
   });
 
@@ -389,7 +389,7 @@ describe("merge refuses bad input", () => {
     await appendFile(devBehaviors, "9\tU5\t11/16/2019 10:00:00 AM\tN404\tN100-1\n");
     const r = await mergeRun(root, ["--data", data, "--out", runDir]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/input split .*dev: history IDs missing from news\.tsv .*dev\/behaviors\.tsv:3: N404\. Nothing was written/);
+    expect(r.err).toMatch(/input split .*dev: history IDs missing from news\.tsv .*dev\/behaviors\.tsv:3 \[History\]: N404\. Nothing was written/);
     expect((await readdir(runDir)).sort()).toEqual(["generate.jsonl", "profile.jsonl", "summarize.jsonl"]);
 
     await writeFile(devBehaviors, good);

@@ -88,7 +88,7 @@ describe("genre-mind prompt", () => {
     expect(stage.code).toBe(2);
     expect(stage.stderr).toMatch(/unknown stage 'merge'/);
     const chain = await runCliCaptured(["prompt", "generate", "U4", "--data", data, "--chain", "--out", out], { cwd: root });
-    expect(chain.code).toBe(1);
+    expect(chain.code).toBe(2);
     expect(chain.stderr).toMatch(/profile\.jsonl, which does not exist/);
   });
 

@@ -1,9 +1,9 @@
 // Run control: --max-cost (live and batch, exact counts; --dry-run's verdict) and a clean stop on
 // SIGINT/SIGTERM (the CLI in its own process, with requests in flight). Waits on events, never on time.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { EngineConfig } from "../src/engine/config.js";
 import { expectedUsd, MAX_COST_EXIT, storedSpendUsd, worstCaseUsd } from "../src/engine/budget.js";
@@ -19,7 +19,7 @@ import { context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.j
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { startOpenAiFake, type OpenAiFake } from "./fakes/openai-api.js";
 import { installOpenAiBatches } from "./fakes/openai-batches.js";
-import { nodeArgs, childEnv } from "./helpers/child.js";
+import { binArgs, nodeArgs, childEnv } from "./helpers/child.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { makeFixture, records } from "./stages.fixture.js";
 
@@ -254,7 +254,7 @@ describe("--max-cost under augment: one cap for the whole run", () => {
       cwd: root,
       env: { ANTHROPIC_API_KEY: "test-key" },
     });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--max-cost needs the price of model claude-unpriced/);
     expect(r.stderr).not.toMatch(/augment: summarize/);
     expect(existsSync(runPaths(out).records("summarize"))).toBe(false);
@@ -274,8 +274,15 @@ describe("--max-cost under augment: one cap for the whole run", () => {
 describe("a clean stop on SIGINT / SIGTERM (the CLI in its own process)", () => {
   const argv = (out: string, provider: string, limit: number) => ["summarize", "--data", "mind-data/sample", "--limit", String(limit), "--out", out, "--provider", provider, "--concurrency", "4"];
 
-  function start(args: string[], env: Record<string, string>) {
-    const child = spawn(process.execPath, nodeArgs("src/cli/main.ts", ...args), { cwd: process.cwd(), env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  // A test that fails half-way leaves no CLI behind to go on sending to the next test's fake.
+  const started: ChildProcess[] = [];
+  afterEach(() => {
+    for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+
+  function start(args: string[], env: Record<string, string>, node = nodeArgs("src/cli/main.ts", ...args)) {
+    const child = spawn(process.execPath, node, { cwd: process.cwd(), env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+    started.push(child);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -368,6 +375,37 @@ describe("a clean stop on SIGINT / SIGTERM (the CLI in its own process)", () => 
     expect(rerun.code).toBe(0);
     expect(rerun.stderr).toMatch(/resumed polling \(5 requests\)/);
     expect(batches.creates).toBe(1);
+  });
+
+  it("the installed genre-mind (bin/genre-mind.js) is the run itself: SIGTERM to its PID stores what is in flight and leaves no process behind", async () => {
+    fake = await startOpenAiFake({ holdFrom: 1, answer: () => "A plain headline for the news" });
+    const dir = await tempDir();
+    const env = { OPENAI_API_KEY: "k", OPENAI_BASE_URL: fake.baseUrl };
+    const run = start([], env, binArgs(...argv(dir, "openai", 12)));
+    await inFlight(fake, 4);
+    // The lock names the process that writes the store: a wrapper would have started another one.
+    const lock = runPaths(dir).lock("summarize");
+    expect(JSON.parse(await readFile(lock, "utf8")).pid).toBe(run.child.pid);
+    run.child.kill("SIGTERM");
+    await said(run, "SIGTERM: sending nothing more");
+    fake.releaseAnswers();
+    const { code, stdout } = await run.exited;
+    expect(code).toBe(143);
+    expect(stdout).toMatch(/12 items, 5 done/);
+    expect((await readJsonl(runPaths(dir).records("summarize"), StageRecord)).records).toHaveLength(5);
+    expect(existsSync(lock)).toBe(false);
+    // Nothing else goes on sending: the rerun takes the lock and asks exactly the 7 left.
+    const rerun = await runCliCaptured(argv(dir, "openai", 12), { cwd: process.cwd(), env });
+    expect(rerun.code).toBe(0);
+    expect(fake.received).toHaveLength(12);
+  });
+
+  it("the installed genre-mind exits and writes as the CLI does: a usage error goes to stderr with exit 2", async () => {
+    const run = start([], {}, binArgs("summarize", "--limt", "3"));
+    const { code, stdout, stderr } = await run.exited;
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr).toBe("genre-mind summarize: unknown option '--limt' (did you mean --limit?)\nRun 'genre-mind summarize --help' for usage.\n");
   });
 
   it("--max-cost through the CLI exits 3", async () => {

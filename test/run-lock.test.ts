@@ -64,6 +64,7 @@ describe("acquireLock", () => {
     await mkdir(join(path, ".."), { recursive: true });
     await writeFile(path, JSON.stringify({ pid: 4242, host: "other-box", startedAt: "2026-01-01T00:00:00Z" }));
     await expect(acquireLock(path, "profile in out")).rejects.toThrow(/profile in out is locked by process 4242 on other-box .*delete the file/);
+    await expect(acquireLock(path, "profile in out")).rejects.toMatchObject({ exitCode: 4 });
   });
 
   it("does not remove a lock another run holds when releasing its own", async () => {
@@ -91,7 +92,7 @@ describe("two commands on one folder", () => {
     await once(batches, "retrieve");
 
     const second = await runCliCaptured(argv, { cwd: process.cwd(), env });
-    expect(second.code).toBe(1);
+    expect(second.code).toBe(4);
     expect(second.stderr).toMatch(new RegExp(`summarize in .* is being written by process ${first.pid} `));
     expect(batches.creates).toBe(1);
 

@@ -120,7 +120,7 @@ describe("genre-mind split", () => {
     expect((await cli(root, args)).code).toBe(0);
     await writeFile(join(root, "MINDtiny_dev_valid", "parsed_behaviors.pkl"), "stale cache");
     const refused = await cli(root, args);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/MINDtiny_dev_valid, .*MINDtiny_dev_test already exist; pass --force/);
     expect((await cli(root, [...args, "--force"])).code).toBe(0);
     expect(await readdir(join(root, "MINDtiny_dev_valid"))).not.toContain("parsed_behaviors.pkl");

@@ -118,11 +118,11 @@ describe("offline stages", () => {
   it("generate --chain says what is missing: the profile file, or profiles of too many users", async () => {
     const { root, data, out } = await makeFixture();
     const missing = await run(root, "generate", "--chain", "--data", data, "--out", out);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/generate --chain needs the user profiles in .*profile\.jsonl, which does not exist: run 'genre-mind profile --out/);
     await run(root, "profile", "--data", data, "--out", out, "--limit", "1");
     const partial = await run(root, "generate", "--chain", "--data", data, "--out", out);
-    expect(partial.code).toBe(1);
+    expect(partial.code).toBe(2);
     expect(partial.stderr).toMatch(/1 of 2 cold users have no profile written from their source history in .*profile\.jsonl \(e\.g\. U\d\)/);
   });
 
@@ -146,7 +146,7 @@ describe("offline stages", () => {
     expect((await records(out, "generate")).map((r) => r.itemId)).toEqual(profiled.slice(0, 2));
     // Without --limit the missing profiles are still an error (more than --max-failure-share lack one).
     const all = await run(out, "generate", "--chain", "--data", SAMPLE, "--out", out);
-    expect(all.code).toBe(1);
+    expect(all.code).toBe(2);
     expect(all.stderr).toMatch(/cold users have no profile/);
   });
 
@@ -281,7 +281,7 @@ describe("stages against the fake Anthropic API", () => {
     for (const command of ["augment", "summarize", "profile", "generate"]) {
       const r = await runCliCaptured([command, ...live], { cwd: root, env });
       expect(r.code, command).toBe(1);
-      expect(r.stderr).toMatch(/^genre-mind \S+: input split \S*dev: impression labels other than 0 or 1: 1, e\.g\. \S*dev\/behaviors\.tsv:2: 'N3-2'\. Nothing was sent; 'genre-mind validate \S*dev' lists every problem\.$/m);
+      expect(r.stderr).toMatch(/^genre-mind \S+: input split \S*dev: impression labels other than 0 or 1: 1, e\.g\. \S*dev\/behaviors\.tsv:2 \[Impressions\]: 'N3-2'\. Nothing was sent; 'genre-mind validate \S*dev' lists every problem\.$/m);
       expect(fake.log).toHaveLength(0);
     }
     // --lenient skips the line, as the stage's reader does, and goes on.
@@ -299,7 +299,7 @@ describe("stages against the fake Anthropic API", () => {
     await writeFile(join(data, "train", "behaviors.tsv"), (await readFile(join(data, "train", "behaviors.tsv"), "utf8")).replace("N4-0", "N4-00"));
     const r = await run(root, "summarize", "--data", data, "--out", out);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/train\/behaviors\.tsv:1: 'N4-00'/);
+    expect(r.stderr).toMatch(/train\/behaviors\.tsv:1 \[Impressions\]: 'N4-00'/);
   });
 
   it("items with the same prompt are asked once and each gets its record", async () => {

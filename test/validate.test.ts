@@ -86,7 +86,7 @@ describe("validate on broken copies", () => {
     expect(p.severity).toBe("error");
     expect(p.count).toBe(1);
     const lines = (await readFile(join(dir, "news.tsv"), "utf8")).trimEnd().split("\n");
-    expect(p.examples).toEqual([`news.tsv:${lines.length}: ${fields(lines[2]!)[0]} (first on line 3)`]);
+    expect(p.examples).toEqual([`news.tsv:${lines.length} [News ID]: ${fields(lines[2]!)[0]} (first on line 3)`]);
   });
 
   it("reports history and impression IDs missing from news.tsv, with the count and where they are", async () => {
@@ -102,10 +102,10 @@ describe("validate on broken copies", () => {
     const rowsWith = (id: string) => behaviors.filter((f) => f[4]!.split(" ").some((t) => t.startsWith(`${id}-`))).length;
     const hist = problem(report, "missing-history-id")!;
     expect(hist.count).toBe(usersWith(historyId) + usersWith(impressionId));
-    expect(hist.examples[0]).toMatch(new RegExp(`^behaviors\\.tsv:\\d+: (${historyId}|${impressionId})$`));
+    expect(hist.examples[0]).toMatch(new RegExp(`^behaviors\\.tsv:\\d+ \\[History\\]: (${historyId}|${impressionId})$`));
     const imp = problem(report, "missing-impression-id")!;
     expect(imp.count).toBe(rowsWith(historyId) + rowsWith(impressionId));
-    expect(imp.examples[0]).toBe(`behaviors.tsv:1: ${impressionId}`);
+    expect(imp.examples[0]).toBe(`behaviors.tsv:1 [Impressions]: ${impressionId}`);
     expect(imp.message).toMatch(/references to [12] distinct IDs/);
   });
 
@@ -113,12 +113,12 @@ describe("validate on broken copies", () => {
     let dir = await brokenCopy("behaviors.tsv", (lines) => lines.map((l, i) => (i === 4 ? l.replace(/-0( |$)/, "-2$1") : l)));
     let { code, report } = await validateJson(dir);
     expect(code).toBe(1);
-    expect(problem(report, "bad-label")!.examples[0]).toMatch(/^behaviors\.tsv:5: 'N\d+-2'$/);
+    expect(problem(report, "bad-label")!.examples[0]).toMatch(/^behaviors\.tsv:5 \[Impressions\]: 'N\d+-2'$/);
 
     dir = await brokenCopy("news.tsv", (lines) => [...lines, lines[0]!.replace(/^N\d+/, "N1-2")]);
     ({ code, report } = await validateJson(dir));
     expect(code).toBe(1);
-    expect(problem(report, "dash-in-news-id")!.examples).toEqual([`news.tsv:${report.splits[0]!.counts.news}: N1-2`]);
+    expect(problem(report, "dash-in-news-id")!.examples).toEqual([`news.tsv:${report.splits[0]!.counts.news} [News ID]: N1-2`]);
   });
 
   it("reports a user whose history differs between rows of the split", async () => {
@@ -134,7 +134,7 @@ describe("validate on broken copies", () => {
     expect(code).toBe(1);
     const p = problem(report, "history-differs")!;
     expect(p.count).toBe(1);
-    expect(p.examples[0]).toMatch(/^behaviors\.tsv:\d+: U\d+ \(history differs from line \d+\)$/);
+    expect(p.examples[0]).toMatch(/^behaviors\.tsv:\d+ \[History\]: U\d+ \(history differs from line \d+\)$/);
   });
 
   it("warns (exit 0) about IDs trainers cannot parse as N<digits>/U<digits>", async () => {

@@ -57,9 +57,29 @@ const GLOBAL_OPTIONS: OptionSpecs = {
   help: { type: "boolean", short: "h", description: "show this help" },
 };
 
+const ENV_PREFIX = "GENRE_MIND_";
+
 /** `max-retries` → `GENRE_MIND_MAX_RETRIES`: every option can also come from the environment. */
 export function envName(flag: string): string {
-  return `GENRE_MIND_${flag.replace(/-/g, "_").toUpperCase()}`;
+  return `${ENV_PREFIX}${flag.replace(/-/g, "_").toUpperCase()}`;
+}
+
+/** Prints the stack of an unexpected error (main.ts); the one GENRE_MIND_ variable that is no option. */
+export const DEBUG_VARIABLE = "GENRE_MIND_DEBUG";
+
+/**
+ * A GENRE_MIND_ variable that names no option of any command (GENRE_MIND_DRYRUN) would be ignored
+ * like an unset one, and the run would go ahead without it. One naming another command's option is
+ * let be, as a config file's key is: a shell exports it for the stages, and merge must still run.
+ */
+function checkEnvNames(env: NodeJS.ProcessEnv, own: readonly string[]): void {
+  for (const [variable, value] of Object.entries(env)) {
+    if (!variable.startsWith(ENV_PREFIX) || variable === DEBUG_VARIABLE || value === undefined || value === "") continue;
+    const flag = variable.slice(ENV_PREFIX.length).toLowerCase().replace(/_/g, "-");
+    if (flag !== "help" && KNOWN_OPTION_NAMES.has(flag) && envName(flag) === variable) continue;
+    const near = nearestName(flag, own) ?? nearestName(flag, [...KNOWN_OPTION_NAMES].filter((n) => n !== "help"));
+    throw new UsageError(`environment variable ${variable} names no option of any command${near ? ` (did you mean ${envName(near)}?)` : ""}`);
+  }
 }
 
 function fromEnv(spec: OptionSpec, raw: string): unknown {
@@ -89,7 +109,8 @@ interface ConfigFileValues {
   shown: string;
 }
 
-function loadConfigFile(path: string | undefined, cwd: string, command: string): ConfigFileValues {
+/** `source` names where `path` came from in a message: `--config` or its environment variable. */
+function loadConfigFile(path: string | undefined, cwd: string, command: string, source = "--config"): ConfigFileValues {
   const file = path ? resolve(cwd, path) : resolve(cwd, "genre-mind.config.json");
   const shown = shownPath(file, cwd);
   if (!path && !existsSync(file)) return { values: {}, keys: {}, shown };
@@ -99,7 +120,7 @@ function loadConfigFile(path: string | undefined, cwd: string, command: string):
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "a folder, expected a JSON file" : `not valid JSON (${(e as Error).message})`;
-    throw new UsageError(`--config ${shown}: ${why}`);
+    throw new UsageError(`${source} ${shown}: ${why}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new UsageError(`config file ${shown}: expected a JSON object`);
@@ -196,7 +217,7 @@ function parseArgsMessage(e: Error, options: OptionSpecs): string {
   const m = e.message;
   const flag = /^(?:Unknown option|Option) '(-[^' ]+)/.exec(m)?.[1] ?? "";
   if (m.startsWith("Unknown option")) {
-    const near = nearestOption(flag.replace(/^-+/, ""), Object.keys(options));
+    const near = nearestName(flag.replace(/^-+/, ""), Object.keys(options));
     return `unknown option '${flag}'${near ? ` (did you mean --${near}?)` : ""}`;
   }
   if (m.includes("does not take an argument")) return `${flag} takes no value`;
@@ -206,8 +227,8 @@ function parseArgsMessage(e: Error, options: OptionSpecs): string {
   return m.split("\n")[0]!.replace(/\. To specify a positional.*$/s, "");
 }
 
-/** The option a typo most likely meant: at most two edits away, or a prefix of it. */
-function nearestOption(typed: string, names: string[]): string | undefined {
+/** The name (option, command, stage) a typo most likely meant: at most two edits away, or a prefix of it. */
+export function nearestName(typed: string, names: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const name of names) {
@@ -297,7 +318,12 @@ export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command 
       if (parsed.positionals.length < required.length) {
         throw new UsageError(`missing <${required[parsed.positionals.length]!.name}>`);
       }
-      const file = loadConfigFile(values.config as string | undefined, ctx.cwd, def.name);
+      checkEnvNames(ctx.env, Object.keys(def.options));
+      const configEnv = envName("config");
+      const file =
+        values.config === undefined && ctx.env[configEnv]
+          ? loadConfigFile(ctx.env[configEnv], ctx.cwd, def.name, configEnv)
+          : loadConfigFile(values.config as string | undefined, ctx.cwd, def.name);
       const fileValues = file.values;
       const sources: Record<string, Source> = {};
       for (const key of Object.keys(fileValues)) {
@@ -306,7 +332,10 @@ export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command 
           continue;
         }
         // A shared config file may hold options of other commands; a key no command knows is a typo.
-        if (!KNOWN_OPTION_NAMES.has(key)) throw new UsageError(`config file ${file.shown}: unknown option '${file.keys[key]}'`);
+        if (!KNOWN_OPTION_NAMES.has(key)) {
+          const near = nearestName(key, Object.keys(def.options)) ?? nearestName(key, KNOWN_OPTION_NAMES);
+          throw new UsageError(`config file ${file.shown}: unknown option '${file.keys[key]}'${near ? ` (did you mean '${near}'?)` : ""}`);
+        }
         delete fileValues[key];
       }
       const envValues: Record<string, unknown> = {};

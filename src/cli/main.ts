@@ -1,6 +1,6 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { UsageError, UserError, type CommandContext } from "./command.js";
+import { DEBUG_VARIABLE, nearestName, UsageError, UserError, type CommandContext } from "./command.js";
 import { tuneHeapGrowth } from "./heap.js";
 import { commands } from "../commands/index.js";
 import { MindFormatError } from "../mind/errors.js";
@@ -29,7 +29,8 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
   }
   const command = commands().find((c) => c.name === name);
   if (!command) {
-    ctx.stderr.write(`genre-mind: unknown command '${name}'\n\n${topHelp()}`);
+    const near = nearestName(name, commands().map((c) => c.name));
+    ctx.stderr.write(`genre-mind: unknown command '${name}'${near ? ` (did you mean ${near}?)` : ""}\n\n${topHelp()}`);
     return 2;
   }
   try {
@@ -57,20 +58,25 @@ export async function runCli(argv: string[], ctx: CommandContext): Promise<numbe
     if (pathProblem) {
       // A path no command checked up front: still one line naming it, and a usage exit.
       ctx.stderr.write(`genre-mind ${name}: ${err.path ?? "a path"}: ${pathProblem}\n`);
-      if (ctx.env.GENRE_MIND_DEBUG) ctx.stderr.write(`${err.stack}\n`);
+      if (ctx.env[DEBUG_VARIABLE]) ctx.stderr.write(`${err.stack}\n`);
       return 2;
     }
     ctx.stderr.write(`genre-mind ${name}: ${err.message}\n`);
-    if (ctx.env.GENRE_MIND_DEBUG) ctx.stderr.write(`${err.stack}\n`);
+    if (ctx.env[DEBUG_VARIABLE]) ctx.stderr.write(`${err.stack}\n`);
     return 1;
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-if (invokedDirectly) {
+/**
+ * The CLI as a process runs it, with the process's streams and exit status: `npm run <command>`
+ * (tsx src/cli/main.ts) and the installed `genre-mind` (bin/genre-mind.js) both come here.
+ */
+export async function main(argv: string[]): Promise<void> {
   // A process-wide V8 setting: set once for the process's command, not by runCli, which tests and
   // augment call many times in one process.
-  tuneHeapGrowth(process.argv[2], process.env.NODE_OPTIONS);
-  const code = await runCli(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() });
-  process.exitCode = code;
+  tuneHeapGrowth(argv[0], process.env.NODE_OPTIONS);
+  process.exitCode = await runCli(argv, { env: process.env, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() });
 }
+
+const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+if (invokedDirectly) await main(process.argv.slice(2));

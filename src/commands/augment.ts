@@ -3,7 +3,7 @@
 // re-running after an interruption continues where it stopped.
 import { relative, resolve } from "node:path";
 import { z } from "zod";
-import { defineCommand, UserError, type Command, type CommandContext } from "../cli/command.js";
+import { defineCommand, UsageError, UserError, type Command, type CommandContext } from "../cli/command.js";
 import { outputFolder } from "../cli/paths.js";
 import { cappedPrice } from "../engine/budget.js";
 import { engineOptions } from "../engine/config.js";
@@ -13,7 +13,7 @@ import { checkMergeOut } from "../merge/merge.js";
 import { providerSpec } from "../providers/registry.js";
 import { resolveModel } from "../providers/setup.js";
 import { writeReport } from "../report/report.js";
-import { augmentColdMode, ColdConfig, commonStageOptions, StageConfig, type StageCommandConfig } from "../stages/options.js";
+import { augmentColdMode, ColdConfig, commonStageOptions, StageFlags, withData, type StageCommandConfig } from "../stages/options.js";
 import { allStageConfig, allStageFlags, stages } from "../stages/registry.js";
 import { runStage } from "../stages/run.js";
 import type { Stage } from "../stages/stage.js";
@@ -60,7 +60,7 @@ export function chosenStages(names: readonly string[] | undefined): Stage[] {
 /** augment's config: the merge flags, every stage's flags and, for a stage that runs otherwise in augment, its augment flags. */
 export function augmentConfig() {
   const flags = Object.assign(allStageConfig(), ...stages().map((s) => s.augment?.config.shape ?? {}));
-  return StageConfig.extend(MergeConfig.shape).extend({ stages: zStages() }).and(z.object(flags)).and(stageMergeConfig());
+  return StageFlags.extend(MergeConfig.shape).extend({ stages: zStages() }).and(z.object(flags)).and(stageMergeConfig());
 }
 export type AugmentConfig = z.infer<ReturnType<typeof augmentConfig>>;
 
@@ -74,7 +74,7 @@ export interface AugmentResult {
  * Runs every stage into `config.out`, then merges; stops before merge when a stage failed too often,
  * was interrupted or reached --max-cost, which covers the stages together.
  */
-export async function runAugment(config: AugmentConfig, ctx: CommandContext): Promise<AugmentResult> {
+export async function runAugment(config: AugmentConfig & { data: string[] }, ctx: CommandContext): Promise<AugmentResult> {
   const out = outputFolder(ctx.cwd, config.out, "--out");
   const shown = relative(ctx.cwd, out) || ".";
   try {
@@ -152,11 +152,12 @@ interruption (Ctrl-C, a crash, a rate limit) the same command continues where it
 (what each has cost in --out, earlier runs included), and reaching it stops the run (exit 3) before merge.
 --dry-run prints each stage's estimate and merges nothing. Merge refuses to replace earlier merged
 output in --out unless --force is given, and an --out whose merged splits would land in an input
-split; augment checks both before its first stage, so nothing is sent when merge would refuse.`,
+split (exit 2; 4 when another run holds a stage's lock); augment checks both before its first
+stage, so nothing is sent when merge would refuse.`,
   async run(config, ctx) {
     if (config.records.length > 0 && !config.records.some((r) => resolve(ctx.cwd, r) === resolve(ctx.cwd, config.out))) {
-      throw new UserError("--records: augment writes its records to --out; include --out among --records (or leave --records out)");
+      throw new UsageError("--records: augment writes its records to --out; include --out among --records (or leave --records out)");
     }
-    return (await runAugment(config, ctx)).exitCode;
+    return (await runAugment(withData(config, ctx), ctx)).exitCode;
   },
 });

@@ -116,7 +116,7 @@ item's last answer. An offline augment of your own in --out counts as demo outpu
     // Only the offline provider: the demo must never need a key or the network, whatever the environment says.
     // Every stage runs, the opt-in ones too: offline they cost nothing, and the demo shows them all.
     const every = stages().map((s) => s.name).join(",");
-    const augment = augmentConfig().parse({ data: config.data, out: config.out, provider: OFFLINE_PROVIDER, force: true, stages: every, cold: "pseudo" });
+    const augment = { ...augmentConfig().parse({ out: config.out, provider: OFFLINE_PROVIDER, force: true, stages: every, cold: "pseudo" }), data: config.data };
     const { exitCode, manifest, reportPath } = await runAugment(augment, ctx);
     if (exitCode !== 0 || !manifest) return exitCode;
     const data = config.data.map((d) => resolve(ctx.cwd, d));

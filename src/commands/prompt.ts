@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { defineCommand, UsageError, UserError, type Command } from "../cli/command.js";
-import { commonStageOptions, StageConfig } from "../stages/options.js";
+import { defineCommand, nearestName, UsageError, UserError, type Command } from "../cli/command.js";
+import { commonStageOptions, DEFAULT_DATA, StageFlags, withData } from "../stages/options.js";
 import { KINDS, type ItemKind } from "../stages/kinds.js";
 import { allStageConfig, allStageFlags, isStageName, stageList, stages } from "../stages/registry.js";
 import { buildRequests, prepareStage } from "../stages/run.js";
@@ -22,17 +22,22 @@ export function promptCommand(): Command {
       { name: "id", description: itemHelp(), required: true },
     ],
     options: {
-      data: commonStageOptions.data!,
+      data: { type: "string", multiple: true, arg: "<dir>", description: `a split folder or a folder of splits (default: the bundled sample ${DEFAULT_DATA}, said on stderr)` },
       out: { type: "string", arg: "<dir>", description: "run folder holding profile.jsonl (generate --chain; default output/run)" },
       prompts: commonStageOptions.prompts!,
       lenient: commonStageOptions.lenient!,
       ...allStageFlags(),
     },
-    schema: StageConfig.extend({ positionals: z.tuple([z.string(), z.string()]) }).and(z.object(allStageConfig())),
+    schema: StageFlags.extend({ positionals: z.tuple([z.string(), z.string()]) }).and(z.object(allStageConfig())),
     details: "The system part is the same for every item of a stage (it is what prompt caching reuses);\nthe user part carries the item. JSON stages also print the output schema sent with the request.",
-    async run(config, ctx) {
-      const [stageName, id] = config.positionals;
-      if (!isStageName(stageName)) throw new UsageError(`unknown stage '${stageName}': expected ${stageList()}`);
+    async run(flags, ctx) {
+      const [stageName, id] = flags.positionals;
+      if (!isStageName(stageName)) {
+        const near = nearestName(stageName, stages().map((st) => st.name));
+        throw new UsageError(`unknown stage '${stageName}'${near ? ` (did you mean ${near}?)` : ""}: expected ${stageList()}`);
+      }
+      // prompt sends nothing (its provider is offline), so a left-out --data is the sample, with a note.
+      const config = withData(flags, ctx);
       const prepared = await prepareStage(stageName, config, ctx);
       const why = prepared.stage.whyNot(prepared.input.catalog, prepared.input.options, id);
       // An ID the stage would not ask about is a wrong argument, like a path that does not exist.

@@ -2,7 +2,7 @@
 // the stages share their common flags, config and run.
 import { defineCommand, type Command } from "../cli/command.js";
 import { engineOptions } from "../engine/config.js";
-import { commonStageOptions, StageConfig } from "../stages/options.js";
+import { commonStageOptions, StageFlags, withData } from "../stages/options.js";
 import { runStage } from "../stages/run.js";
 import type { Stage } from "../stages/stage.js";
 
@@ -11,7 +11,7 @@ export function stageCommand(stage: Stage): Command {
     name: stage.name,
     summary: stage.command.summary,
     options: { ...commonStageOptions, ...stage.flags, ...engineOptions },
-    schema: StageConfig.and(stage.config),
+    schema: StageFlags.and(stage.config),
     details: `${stage.command.details.trimEnd()}
 
 Records go to <out>/${stage.name}.jsonl (one line per answered item; an item already answered with the
@@ -23,9 +23,10 @@ once passed); an error stops the run with nothing sent.
 Ctrl-C (or SIGTERM) stops sending, stores the answers in flight (waiting up to --timeout), prints the
 summary and exits 130 (143); run the same command to resume. A second Ctrl-C exits at once.
 Exit status: 0 on success, 1 for bad input data or when more than --max-failure-share of the items
-failed, 2 for bad usage, 3 when --max-cost stopped the run, 130/143 when a signal did.`,
+failed, 2 for bad usage (a flag, variable or path), 3 when --max-cost stopped the run, 4 when another
+run holds <out>/${stage.name}.lock, 130/143 when a signal did.`,
     async run(config, ctx) {
-      return (await runStage(stage.name, config, ctx)).exitCode;
+      return (await runStage(stage.name, withData(config, ctx), ctx)).exitCode;
     },
   });
 }

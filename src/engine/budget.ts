@@ -209,7 +209,7 @@ export class Budget {
 /** The price a --max-cost run needs; augment asks it before its first stage, so a later stage's model cannot stop the run half-way. */
 export function cappedPrice(spec: ProviderSpec, model: string): ModelInfo {
   const info = spec.price?.(model);
-  if (!info) throw new UserError(`--max-cost needs the price of model ${model}, and data/pricing.json has none: add it there, or run without --max-cost`);
+  if (!info) throw new UserError(`--max-cost needs the price of model ${model}, and data/pricing.json has none: add it there, or run without --max-cost`, 2);
   return info;
 }
 

@@ -137,7 +137,7 @@ export async function dryRun(args: {
     if (counter || spec.mode === "offline" || config["count-tokens"] !== "api") return counter;
     if (!spec.tokenCounter) {
       const counting = providerSpecs().filter((s) => s.tokenCounter).map((s) => s.name);
-      throw new UserError(`--count-tokens api needs --provider ${counting.join(" or ")}`);
+      throw new UserError(`--count-tokens api needs --provider ${counting.join(" or ")}`, 2);
     }
     return (counter = spec.tokenCounter({ config, env: ctx.env, model }));
   };

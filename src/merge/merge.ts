@@ -183,11 +183,12 @@ export async function checkMergeOut(req: Pick<MergeRequest, "data" | "out" | "fo
   await refuseOverwrite(resolve(req.out), await resolveSplits(req.data), req.force);
 }
 
+/** Exit 2, a path's problem like one that does not exist: the output is in the way, not the data bad. */
 async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean): Promise<void> {
   for (const s of splits) {
     const target = join(out, s.name);
     if (inside(s.dir, target) || inside(target, s.dir)) {
-      throw new UserError(`--out ${out}: the merged split ${target} would overwrite the input split ${s.dir}; choose another --out`);
+      throw new UserError(`--out ${out}: the merged split ${target} would overwrite the input split ${s.dir}; choose another --out`, 2);
     }
   }
   if (force) return;
@@ -198,6 +199,7 @@ async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean):
     throw new UserError(
       `--out ${out} already holds merged output (${existing.map((p) => relative(out, p) || ".").join(", ")}); ` +
         `pass --force to replace it (the split folders are replaced whole, so stale trainer caches in them go too)`,
+      2,
     );
   }
 }
@@ -416,7 +418,7 @@ async function writeStaging(
   // Pass 1 over news: IDs and original titles, to check the records, number the pseudo-news and
   // tell a near copy of a candidate; the categories items of the rows.
   // NewsSplits keeps a split per bit of an int.
-  if (splits.length > 31) throw new UserError(`merge takes at most 31 split folders; --data names ${splits.length}`);
+  if (splits.length > 31) throw new UserError(`merge takes at most 31 split folders; --data names ${splits.length}`, 2);
   const titles = new Map<string, string>();
   const newsSplits = new NewsSplits(codes);
   const categories = new Set<string>();

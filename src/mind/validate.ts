@@ -228,6 +228,8 @@ function hashRange(text: string, start: number, end: number): number {
 async function checkNews(split: SplitDir, opts: Required<Pick<ValidateOptions, "lenient">>, log: ProblemLog, counts: SplitCounts, shown: string): Promise<NewsIdSet> {
   const file = split.newsFile;
   const where = (line: number) => `${shown}:${line}`;
+  // `file:line [field]`, as a malformed line is named: the column to look at, by MIND's name for it.
+  const at = (line: number, field: string) => `${where(line)} [${field}]`;
   const ids = new NewsIdSet();
   const firstLine = new Map<string, number>();
   const categories = new Map<string, number>();
@@ -252,15 +254,15 @@ async function checkNews(split: SplitDir, opts: Required<Pick<ValidateOptions, "
       }
       const seenAt = firstLine.get(row.id);
       if (seenAt !== undefined) {
-        log.add("duplicate-news-id", () => `${where(line.lineNo)}: ${row.id} (first on line ${seenAt})`);
+        log.add("duplicate-news-id", () => `${at(line.lineNo, "News ID")}: ${row.id} (first on line ${seenAt})`);
         continue;
       }
       firstLine.set(row.id, line.lineNo);
       ids.add(row.id);
       count++;
       categories.set(row.category, (categories.get(row.category) ?? 0) + 1);
-      if (row.id.includes("-")) log.add("dash-in-news-id", () => `${where(line.lineNo)}: ${row.id}`);
-      else if (!READABLE_NEWS_ID.test(row.id)) log.add("unreadable-news-id", () => `${where(line.lineNo)}: ${row.id}`);
+      if (row.id.includes("-")) log.add("dash-in-news-id", () => `${at(line.lineNo, "News ID")}: ${row.id}`);
+      else if (!READABLE_NEWS_ID.test(row.id)) log.add("unreadable-news-id", () => `${at(line.lineNo, "News ID")}: ${row.id}`);
     }
   }
   if (count === 0 && counts.skippedLines === 0) log.add("empty-file", `${shown}: no news`);
@@ -284,6 +286,7 @@ async function checkBehaviors(
 ): Promise<void> {
   const file = split.behaviorsFile;
   const where = (line: number) => `${shown}:${line}`;
+  const at = (line: number, field: string) => `${where(line)} [${field}]`;
   const users = new UserTable();
   const missingHistory = new Set<string>();
   const missingImpression = new Set<string>();
@@ -311,7 +314,7 @@ async function checkBehaviors(
         if (key >= 0 ? !newsIds.hasKey(key) : !newsIds.has(text.slice(s, e))) {
           const id = text.slice(s, e);
           if (missingHistory.size < 1_000_000) missingHistory.add(id.length > 12 ? copyString(id) : id);
-          log.add("missing-history-id", () => `${where(lineNo)}: ${id}`);
+          log.add("missing-history-id", () => `${at(lineNo, "History")}: ${id}`);
         }
       }
       s = e + 1;
@@ -389,22 +392,22 @@ async function checkBehaviors(
       else if (label === "0") nonClicks++;
       else {
         badLabel = true;
-        log.add("bad-label", () => `${where(lineNo)}: '${token}'`);
+        log.add("bad-label", () => `${at(lineNo, "Impressions")}: '${token}'`);
       }
       const id = token.slice(0, dash);
       if (!newsIds.has(id)) missingImpressionId(id, lineNo);
     }
     const labeled = clicks + nonClicks;
-    if (labeled > 0 && unlabeled > 0) log.add("mixed-labels", () => `${where(lineNo)}: ${labeled} labeled, ${unlabeled} unlabeled`);
+    if (labeled > 0 && unlabeled > 0) log.add("mixed-labels", () => `${at(lineNo, "Impressions")}: ${labeled} labeled, ${unlabeled} unlabeled`);
     else if (unlabeled > 0) counts.unlabeledImpressions++;
     else if (!badLabel && (clicks === 0 || nonClicks === 0)) {
-      log.add("single-label-impression", () => `${where(lineNo)}: ${clicks} ${plural(clicks, "click")}, ${nonClicks} ${plural(nonClicks, "non-click")}`);
+      log.add("single-label-impression", () => `${at(lineNo, "Impressions")}: ${clicks} ${plural(clicks, "click")}, ${nonClicks} ${plural(nonClicks, "non-click")}`);
     }
     counts.impressions++;
     counts.clicks += clicks;
 
     const ms = parseMindTimeAt(text, t2 + 1, t3);
-    if (Number.isNaN(ms)) log.add("bad-time", () => `${where(lineNo)}: '${text.slice(t2 + 1, t3)}'`);
+    if (Number.isNaN(ms)) log.add("bad-time", () => `${at(lineNo, "Time")}: '${text.slice(t2 + 1, t3)}'`);
     else {
       if (ms < firstTime) {
         firstTime = ms;
@@ -425,16 +428,16 @@ async function checkBehaviors(
       const kind = historyClass(length, opts.coldMax);
       if (kind === "empty") counts.emptyHistories++;
       else if (kind === "cold") counts.coldUsers++;
-      if (!READABLE_USER_ID.test(userId)) log.add("unreadable-user-id", () => `${where(lineNo)}: ${userId}`);
+      if (!READABLE_USER_ID.test(userId)) log.add("unreadable-user-id", () => `${at(lineNo, "User ID")}: ${userId}`);
     } else if (users.hashAt(known) !== hash) {
-      log.add("history-differs", () => `${where(lineNo)}: ${userId} (history differs from line ${users.lineAt(known)})`);
+      log.add("history-differs", () => `${at(lineNo, "History")}: ${userId} (history differs from line ${users.lineAt(known)})`);
       checkHistory(text, t3 + 1, t4, lineNo);
     }
   }
 
   function missingImpressionId(id: string, lineNo: number): void {
     if (missingImpression.size < 1_000_000) missingImpression.add(id.length > 12 ? copyString(id) : id);
-    log.add("missing-impression-id", () => `${where(lineNo)}: ${id}`);
+    log.add("missing-impression-id", () => `${at(lineNo, "Impressions")}: ${id}`);
   }
 
   counts.users = users.size;

@@ -13,6 +13,12 @@ interface LockContent {
   startedAt: string;
 }
 
+/**
+ * Exit status of a command refused because another run holds the lock: neither bad data (1) nor bad
+ * usage (2), and the one refusal that the same command can get past by waiting.
+ */
+export const LOCKED_EXIT = 4;
+
 /** Locks this process holds: a second taker in the same process is refused like another process. */
 const heldHere = new Set<string>();
 
@@ -79,17 +85,18 @@ export async function acquireLock(path: string, what: string): Promise<FileLock>
     if (holder && holder.host !== mine.host) {
       throw new UserError(
         `${what} is locked by process ${holder.pid} on ${holder.host} (since ${holder.startedAt}): ${path}. If that run is over, delete the file.`,
+        LOCKED_EXIT,
       );
     }
     // A lock file cut short (the holder was killed while writing it) holds no live PID either; our own
     // PID on a lock we do not hold is a dead process's whose PID came round again.
     const live = holder && (holder.pid === process.pid ? heldHere.has(path) : processAlive(holder.pid));
     if (holder && live) {
-      throw new UserError(`${what} is being written by process ${holder.pid} (since ${holder.startedAt}); wait for it to finish or stop it (${path})`);
+      throw new UserError(`${what} is being written by process ${holder.pid} (since ${holder.startedAt}); wait for it to finish or stop it (${path})`, LOCKED_EXIT);
     }
     await clearStale(path, held);
   }
-  throw new UserError(`could not take the lock ${path}: other processes keep taking it`);
+  throw new UserError(`could not take the lock ${path}: other processes keep taking it`, LOCKED_EXIT);
 }
 
 /**

@@ -1,16 +1,22 @@
 // Flags every stage command takes and the config they parse to; a stage's own flags live in its
 // folder (Stage.flags) and extend this config.
 import { z } from "zod";
-import { zBool, zInt, zStringList, type OptionSpec, type OptionSpecs } from "../cli/command.js";
+import { UsageError, zBool, zInt, zStringList, type CommandContext, type OptionSpec, type OptionSpecs } from "../cli/command.js";
 import { EngineConfig } from "../engine/config.js";
 import { DEFAULT_COLD_MAX } from "../mind/history-rule.js";
+import { OFFLINE_PROVIDER } from "../providers/offline.js";
 import { sha256 } from "../util/hash.js";
 
 export const DEFAULT_DATA = "mind-data/sample";
 export const DEFAULT_OUT = "output/run";
 
 export const commonStageOptions: OptionSpecs = {
-  data: { type: "string", multiple: true, arg: "<dir>", description: `a split folder or a folder of splits (default ${DEFAULT_DATA})` },
+  data: {
+    type: "string",
+    multiple: true,
+    arg: "<dir>",
+    description: `a split folder or a folder of splits (required but with --provider ${OFFLINE_PROVIDER}, which falls back to the bundled sample ${DEFAULT_DATA} and says so)`,
+  },
   out: { type: "string", arg: "<dir>", description: `run folder: records, failures and meta are written here (default ${DEFAULT_OUT})` },
   limit: { type: "string", arg: "<n>", description: "only the first n items (after --shard): a cheap trial" },
   shard: { type: "string", arg: "<k/n>", description: "only shard k of n (1 ≤ k ≤ n), a fixed partition by a hash of the item ID" },
@@ -69,9 +75,9 @@ const zShard = z
   })
   .refine((s) => s.n >= 1 && s.k >= 1 && s.k <= s.n, { error: "expected k/n with 1 ≤ k ≤ n" });
 
-/** The config every stage command parses to (and `augment`, which runs them in turn); each stage extends it with its own flags. */
+/** The config a stage runs with (and `augment`, which runs them in turn); each stage extends it with its own flags. */
 export const StageConfig = EngineConfig.extend({
-  data: zStringList.default([DEFAULT_DATA]),
+  data: zStringList,
   out: z.string().min(1).default(DEFAULT_OUT),
   limit: zInt(1).optional(),
   shard: zShard.optional(),
@@ -79,6 +85,26 @@ export const StageConfig = EngineConfig.extend({
   lenient: zBool.default(false),
 });
 export type StageConfig = z.infer<typeof StageConfig>;
+
+/** What a stage command (and augment, prompt) parses: --data may be left out, see withData. */
+export const StageFlags = StageConfig.extend({ data: zStringList.optional() });
+
+/**
+ * --data as given, else the bundled sample: for the offline provider only, and said on stderr. A
+ * forgotten --data with a paid or served model would pay for the sample's requests (328 for
+ * summarize) and put sample records into what is meant to be a real run folder.
+ */
+export function withData<C extends { data?: string[] | undefined; provider: string }>(config: C, ctx: CommandContext): C & { data: string[] } {
+  if (config.data !== undefined) return { ...config, data: config.data };
+  if (config.provider !== OFFLINE_PROVIDER) {
+    throw new UsageError(
+      `--data is required with --provider ${config.provider}: name the input splits (e.g. --data mind-data/MINDsmall_train --data mind-data/MINDsmall_dev); ` +
+        `only --provider ${OFFLINE_PROVIDER} falls back to the bundled sample ${DEFAULT_DATA}`,
+    );
+  }
+  ctx.stderr.write(`note: no --data given: reading the bundled sample ${DEFAULT_DATA} (only --provider ${OFFLINE_PROVIDER} falls back to it)\n`);
+  return { ...config, data: [DEFAULT_DATA] };
+}
 
 /** What a stage runs with: StageConfig and the stage's own flags (in augment and prompt, every stage's). */
 export type StageCommandConfig = StageConfig & Record<string, unknown>;

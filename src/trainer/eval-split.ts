@@ -219,11 +219,12 @@ export async function splitForEvaluation(opts: EvalSplitOptions): Promise<EvalSp
   const out = resolve(opts.out);
   const targets = opts.names.map((name) => join(out, `${opts.split.name}_${name}`));
   for (const t of targets) {
-    if (inside(t, opts.split.dir) || inside(opts.split.dir, t)) throw new UserError(`${t} would overwrite the input split ${opts.split.dir}; choose another --out or --names`);
+    // Exit 2: the output path is in the way (as merge's --out is), the input is fine.
+    if (inside(t, opts.split.dir) || inside(opts.split.dir, t)) throw new UserError(`${t} would overwrite the input split ${opts.split.dir}; choose another --out or --names`, 2);
   }
   const existing = targets.filter((t) => existsSync(t));
   if (existing.length > 0 && !opts.force) {
-    throw new UserError(`${existing.join(", ")} already exist${existing.length === 1 ? "s" : ""}; pass --force to replace ${existing.length === 1 ? "it" : "them"}`);
+    throw new UserError(`${existing.join(", ")} already exist${existing.length === 1 ? "s" : ""}; pass --force to replace ${existing.length === 1 ? "it" : "them"}`, 2);
   }
 
   const imps = await readImpressions(opts.split.behaviorsFile, opts.order.kind === "time");

@@ -4,11 +4,18 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
 const TSX = createRequire(import.meta.url).resolve("tsx");
-const GUARD = fileURLToPath(new URL("./loopback-only.ts", import.meta.url));
+const GUARD = fileURLToPath(new URL("./loopback-only.mjs", import.meta.url));
 
 /** `node` arguments that run a TypeScript file under tsx with the loopback guard. */
 export function nodeArgs(script: string, ...args: string[]): string[] {
   return ["--import", TSX, "--import", GUARD, script, ...args];
+}
+
+const BIN = fileURLToPath(new URL("../../bin/genre-mind.js", import.meta.url));
+
+/** `node` arguments that start the installed `genre-mind` command as a shell would: no tsx preloaded, the loopback guard is. */
+export function binArgs(...args: string[]): string[] {
+  return ["--import", GUARD, BIN, ...args];
 }
 
 /**

@@ -75,7 +75,8 @@ export async function loadProfiles(
   const file = runPaths(out).records("profile");
   const shown = relative(ctx.cwd, file) || file;
   if (!existsSync(file)) {
-    throw new UserError(`generate --chain needs the user profiles in ${shown}, which does not exist: run 'genre-mind profile --out ${relative(ctx.cwd, out) || "."}' with the same --data first`);
+    // Exit 2, as for a path that does not exist: --chain was asked of a folder profile has not written yet.
+    throw new UserError(`generate --chain needs the user profiles in ${shown}, which does not exist: run 'genre-mind profile --out ${relative(ctx.cwd, out) || "."}' with the same --data first`, 2);
   }
   const wanted = new Set(itemIds);
   const profiles = new ChainProfiles();
@@ -99,7 +100,7 @@ export async function loadProfiles(
     const examples = itemIds.filter((id) => !profiles.has(id)).slice(0, 3).join(", ");
     const message = `${lacking} of ${itemIds.length} cold users have no profile written from their source history in ${shown} (e.g. ${examples})`;
     if (lacking / itemIds.length > maxShare) {
-      throw new UserError(`generate --chain: ${message}: run 'genre-mind profile' over the same --data into the same --out first`);
+      throw new UserError(`generate --chain: ${message}: run 'genre-mind profile' over the same --data into the same --out first`, 2);
     }
     ctx.stderr.write(`note: ${message}; they are left out of this run\n`);
   }
