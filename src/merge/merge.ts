@@ -215,11 +215,19 @@ async function inputMismatches(merging: readonly Merging[], splits: SplitDir[]):
     await Promise.all(splits.map(async (s) => ({ name: s.name, newsBytes: (await stat(s.newsFile)).size, behaviorsBytes: (await stat(s.behaviorsFile)).size }))),
   );
   const warnings: string[] = [];
-  for (const { stage, records } of merging) {
+  for (const { stage, records, left } of merging) {
     for (const { file, meta } of records.metas) {
       if (meta.splits.length === 0) continue;
       const made = describe(meta.splits);
-      if (made !== inputs) warnings.push(`${file}: the ${stage.name} records were made from ${made}; merging ${inputs}`);
+      if (made === inputs) continue;
+      if (KINDS[stage.kind].pooled && !left && records.byItem.size > 0) {
+        throw new UserError(
+          `${file}: the ${stage.name} records were made from ${made}; this merge's --data is ${inputs}. ` +
+            `Each was written from the stories of those splits and goes into rows of these, which would carry other splits' stories into them: ` +
+            `run ${stage.name} over the same --data as the merge.`,
+        );
+      }
+      warnings.push(`${file}: the ${stage.name} records were made from ${made}; merging ${inputs}`);
     }
   }
   return warnings;
