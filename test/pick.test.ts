@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
+import { GenerateOutput } from "../src/stages/generate/output.js";
 import { collectReport } from "../src/report/collect.js";
 import { writeReport } from "../src/report/report.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
@@ -108,7 +109,13 @@ describe("pick through merge", () => {
 
     const both = await runCliCaptured(["merge", "--data", data, "--out", out, "--cold", "both", "--force"], { cwd: root });
     expect(both.code, both.stderr).toBe(0);
-    expect(await history("dev", "U4")).toBe(`N5 N12 N13 ${picks.get("U4")!.join(" ")}`);
+    // The offline generate and pick retrieve alike: U4's pseudo-news N12 and N13 are copies of its
+    // picks, which are left out rather than put beside their copies.
+    const generated = (await records(out, "generate")).find((x) => x.itemId === "U4")!;
+    const retrieved = GenerateOutput.parse(generated.output).items.map((i) => i.retrievedFrom);
+    expect([...picks.get("U4")!].sort()).toEqual([...retrieved].sort());
+    expect(await history("dev", "U4")).toBe("N5 N12 N13");
+    expect(both.stdout).toMatch(/audit: \d+ checked \(\d+ appended pseudo-news IDs, 0 appended picks\)/);
   });
 
   it("appends a pick only where the split's news.tsv holds it, and stops when a pick is one of the user's candidates", async () => {

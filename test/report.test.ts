@@ -47,6 +47,8 @@ describe("report contents", () => {
     const { path } = await writeReport(f.runDir, { data: [f.data] });
     const html = await readFile(path, "utf8");
     for (const id of ["title-length", "topics", "regions", "categories", "cold-history"]) expect(html).toContain(`data-chart="${id}"`);
+    // The chart counts pseudo-news only, and says so: picks appended beside them are pick's to show.
+    expect(html).toMatch(/once their pseudo-news is appended \(picked news, which merge --cold pick or both appends as well, is not counted here\)/);
     expect(html).toContain("<h2>What the LLM changed</h2>");
     expect(html).not.toMatch(/<(link|img|iframe)\b|src="http|href="http/);
   });

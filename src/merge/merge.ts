@@ -215,11 +215,19 @@ async function inputMismatches(merging: readonly Merging[], splits: SplitDir[]):
     await Promise.all(splits.map(async (s) => ({ name: s.name, newsBytes: (await stat(s.newsFile)).size, behaviorsBytes: (await stat(s.behaviorsFile)).size }))),
   );
   const warnings: string[] = [];
-  for (const { stage, records } of merging) {
+  for (const { stage, records, left } of merging) {
     for (const { file, meta } of records.metas) {
       if (meta.splits.length === 0) continue;
       const made = describe(meta.splits);
-      if (made !== inputs) warnings.push(`${file}: the ${stage.name} records were made from ${made}; merging ${inputs}`);
+      if (made === inputs) continue;
+      if (KINDS[stage.kind].pooled && !left && records.byItem.size > 0) {
+        throw new UserError(
+          `${file}: the ${stage.name} records were made from ${made}; this merge's --data is ${inputs}. ` +
+            `Each was written from the stories of those splits and goes into rows of these, which would carry other splits' stories into them: ` +
+            `run ${stage.name} over the same --data as the merge.`,
+        );
+      }
+      warnings.push(`${file}: the ${stage.name} records were made from ${made}; merging ${inputs}`);
     }
   }
   return warnings;
@@ -440,6 +448,7 @@ async function writeStaging(
   const unknown = unknownItems("news", merging, input, req.allowUnknown);
   for (const [m, n] of unknownItems("categories", merging, input, req.allowUnknown)) unknown.set(m, n);
   const pseudoRows = assignPseudoIds(merging, titles.keys(), edits);
+  const retrieved = retrievedBy(pseudoRows);
   const pseudoSuffix = merging.map(() => new Map<string, string>());
   for (const row of pseudoRows) {
     const mine = pseudoSuffix[row.from.index]!;
@@ -457,7 +466,7 @@ async function writeStaging(
   for (const [index, split] of splits.entries()) {
     log(`${split.name}: behaviors.tsv (${((await stat(split.behaviorsFile)).size / 1e6).toFixed(1)} MB)`);
     const target = join(staging, split.name, "behaviors.tsv");
-    passes.push(await mergeBehaviors(split, index, target, { users, merging, sourced, pseudoSuffix, splitNews: splitNews[index]!, historyCap, codes, retitled, guard, refused }));
+    passes.push(await mergeBehaviors(split, index, target, { users, merging, sourced, pseudoSuffix, splitNews: splitNews[index]!, retrieved, historyCap, codes, retitled, guard, refused }));
   }
   users.finish();
   for (const row of pseudoRows) if (row.sourceTitle !== undefined && !refused.has(row)) row.title = row.sourceTitle;
@@ -501,7 +510,7 @@ async function writeStaging(
 
   const writtenRows = pseudoRows.filter((r) => written.has(r));
   log("auditing the merged splits");
-  const appended: AppendedToAudit[] = appenders.map(({ m, appends }) => ({ m, appends, splitNews, users: UserSet.union(users, passes.map((p) => p.applied[m.index]!)) }));
+  const appended: AppendedToAudit[] = appenders.map(({ m, appends }) => ({ m, appends, splitNews, retrieved, users: UserSet.union(users, passes.map((p) => p.applied[m.index]!)) }));
   const audit = await auditStaging(staging, splits, users, userFiles, writtenRows, appended, guard, codes, newsSplits, (id) => titles.get(id));
 
   // Users each stage's records apply to in some split.
@@ -605,6 +614,8 @@ interface BehaviorsContext {
   pseudoSuffix: readonly ReadonlyMap<string, string>[];
   /** The news IDs of this split's news.tsv (filled when a stage appends news IDs). */
   splitNews: ReadonlySet<string>;
+  /** News the user's pseudo-news was retrieved from: not appended again. */
+  retrieved: RetrievedBy;
   historyCap: number;
   codes: NewsCodes;
   /** Pseudo-news rows that would take their source row's title (`item`: that title), by user; `refused` gets those that would copy a candidate. */
@@ -668,7 +679,7 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
             suffix += pseudoSuffix[m.index]!.get(userId) ?? "";
             const appends = m.stage.merge.appendsNews;
             if (appends) {
-              const ids = appendedHere(appends, m, userId, ctx.splitNews);
+              const ids = appendedHere(appends, m, userId, ctx.splitNews, ctx.retrieved);
               if (ids.length > 0) suffix += ` ${ids.join(" ")}`;
               pass.appended[m.index]! += ids.length;
             }
@@ -757,8 +768,26 @@ async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: rea
 }
 
 /** The record's news IDs a split's history gets: those its news.tsv holds, in the record's order. */
-function appendedHere(appends: AppendedNews<unknown>, m: Merging, userId: string, splitNews: ReadonlySet<string>): string[] {
-  return appends.ids(m.state, userId).filter((id) => splitNews.has(id));
+function appendedHere(appends: AppendedNews<unknown>, m: Merging, userId: string, splitNews: ReadonlySet<string>, retrieved: RetrievedBy): string[] {
+  const copied = retrieved.get(userId);
+  return appends.ids(m.state, userId).filter((id) => splitNews.has(id) && !copied?.has(id));
+}
+
+/**
+ * By user, the news their pseudo-news was retrieved from: a news item a stage appends (pick) is left
+ * out when one of the user's pseudo-news is its copy. The offline baselines of generate and pick
+ * retrieve alike, so under --cold both the history held each story twice, as news and as its copy.
+ */
+type RetrievedBy = ReadonlyMap<string, ReadonlySet<string>>;
+
+function retrievedBy(rows: readonly PseudoRow[]): RetrievedBy {
+  const out = new Map<string, Set<string>>();
+  for (const row of rows) {
+    if (row.item.retrievedFrom === undefined) continue;
+    const set = out.get(row.userId) ?? new Set<string>();
+    out.set(row.userId, set.add(row.item.retrievedFrom));
+  }
+  return out;
 }
 
 /** A stage that appended news IDs, as the audit sees it: the users it appended to somewhere, and the splits' news IDs. */
@@ -767,6 +796,7 @@ interface AppendedToAudit {
   appends: AppendedNews<unknown>;
   users: ReadonlySet<string>;
   splitNews: readonly ReadonlySet<string>[];
+  retrieved: RetrievedBy;
 }
 
 /** The splits (bits by --data index) whose news.tsv holds a news ID: a column by NewsCodes number, a map for the rest. */
@@ -992,8 +1022,8 @@ function appendedTails(appenders: readonly AppendedToAudit[], userId: string, sp
   let end = ids.length;
   const tails: { f: number; ids: string[] }[] = [];
   for (const f of mine.reverse()) {
-    const { m, appends, splitNews } = appenders[f]!;
-    const expected = appendedHere(appends, m, userId, splitNews[split]!);
+    const { m, appends, splitNews, retrieved } = appenders[f]!;
+    const expected = appendedHere(appends, m, userId, splitNews[split]!, retrieved);
     if (expected.length === 0 || expected.length > end || expected.some((id, i) => ids[end - expected.length + i] !== id)) continue;
     end -= expected.length;
     tails.push({ f, ids: expected });

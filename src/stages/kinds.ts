@@ -18,6 +18,12 @@ export interface KindSpec {
    */
   timeOrdered: boolean;
   /**
+   * An item's answer is written from the news of many rows (describe: a category from its stories)
+   * and goes into rows of every split: merged over other --data than it was made from, it would
+   * carry those splits' stories (a later split's time) into these rows, so merge refuses that.
+   */
+  pooled: boolean;
+  /**
    * Items are users described by a history: each record keeps the history it was written from
    * (RecordSource), a record without one is not merged, and merge uses a record in a split only
    * where the history rule allows (src/mind/history-rule.ts rule 3).
@@ -26,9 +32,9 @@ export interface KindSpec {
 }
 
 export const KINDS: Record<ItemKind, KindSpec> = {
-  news: { item: "a news ID", ids: "news IDs", needsBehaviors: false, timeOrdered: false, sourced: false },
-  users: { item: "a user ID", ids: "user IDs", needsBehaviors: true, timeOrdered: true, sourced: true },
-  categories: { item: "category:<name> or subcategory:<name>", ids: "categories", needsBehaviors: false, timeOrdered: true, sourced: false },
+  news: { item: "a news ID", ids: "news IDs", needsBehaviors: false, timeOrdered: false, pooled: false, sourced: false },
+  users: { item: "a user ID", ids: "user IDs", needsBehaviors: true, timeOrdered: true, pooled: false, sourced: true },
+  categories: { item: "category:<name> or subcategory:<name>", ids: "categories", needsBehaviors: false, timeOrdered: true, pooled: true, sourced: false },
 };
 
 // ---- The IDs of categories items. MIND uses some names as a category and as a subcategory alike

@@ -76,8 +76,9 @@ export const generateReport: StageReport<PseudoNews[]> = {
       const labels = Array.from({ length: cap }, (_, i) => String(i + 1));
       out.push({
         id: "cold-history",
-        title: "History length of cold users before and after",
-        note: `${int(d.before.length)} cold ${plural(d.before.length, "user")}; mean history ${mean(d.before).toFixed(2)} → ${mean(d.after).toFixed(2)} clicks once their pseudo-news is appended.`,
+        title: "History length of cold users before and after their pseudo-news",
+        // pick's own figures cover what it appends: summed here, the chart would mix two stages' effects.
+        note: `${int(d.before.length)} cold ${plural(d.before.length, "user")}; mean history ${mean(d.before).toFixed(2)} → ${mean(d.after).toFixed(2)} clicks once their pseudo-news is appended (picked news, which merge --cold pick or both appends as well, is not counted here).`,
         svg: columnChart({
           id: "cold-history",
           labels,
