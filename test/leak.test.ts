@@ -265,7 +265,7 @@ describe("merge's audit", () => {
     await writeFile(join(runDir, "generate.jsonl"), record("generate", "U2", { items: [{ title: "Storm coming", abstract: "", category: "weather" }] }));
     let r = await merge(root, data, runDir);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/audit: 1 violation\(s\) of the history rule, so nothing was written:\n {2}U2 in train: pseudo-news N951 is a near copy of N120 \("Storm coming"\), a candidate of U2's impressions in train/);
+    expect(r.stderr).toMatch(/audit: 1 violation\(s\) of the history rule, so nothing was written:\n {2}U2: pseudo-news N951 is a near copy of N120 \("Storm coming"\), a candidate of U2's impressions in train/);
     expect(r.stderr).toMatch(/run the stages again over the same --data/);
     expect(await readdir(runDir)).toEqual(["generate.jsonl"]);
 
@@ -273,7 +273,7 @@ describe("merge's audit", () => {
     await writeFile(join(runDir, "generate.jsonl"), record("generate", "U2", { items: [{ title: "A trip", abstract: "", category: "travel", retrievedFrom: "N950" }] }));
     r = await merge(root, data, runDir);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/U2 in dev: pseudo-news N951 was retrieved from N950, a candidate of U2's impressions in dev/);
+    expect(r.stderr).toMatch(/U2: pseudo-news N951 was retrieved from N950, a candidate of U2's impressions in dev/);
   });
 
   it("stops at a hand-made record retrieved from a news item of a later split than its clicks", async () => {

@@ -132,7 +132,7 @@ describe("pick through merge", () => {
     await appendFile(join(runDir, "pick.jsonl"), record("pick", "U10", { picks: ["N120", "N102"] }));
     const bad = await runCliCaptured(["merge", "--data", data, "--out", runDir, "--cold", "pick", "--force"], { cwd: root });
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/audit: 1 violation\(s\) of the history rule, so nothing was written:\n {2}U10 in train: appended pick N102 is a candidate of U10's impressions in train/);
+    expect(bad.stderr).toMatch(/audit: 1 violation\(s\) of the history rule, so nothing was written:\n {2}U10: appended pick N102 is a candidate of U10's impressions in train/);
   });
 
   it("augment without --cold merges what its stages produced: both with generate and pick, pick alone, pseudo without pick", async () => {

@@ -904,10 +904,10 @@ async function auditStaging(
       const copy = `a near copy of ${candidate} ("${titles(candidate)}")`;
       if ("row" in item) {
         const how = reason === "retrieved" ? `was retrieved from ${candidate}` : `is ${copy}`;
-        violation(`${item.row.id} ${candidate}`, `${userId} in ${split}: pseudo-news ${item.row.id} ${how}, a candidate of ${userId}'s impressions in ${split}`);
+        violation(`${item.row.id} ${candidate}`, `${userId}: pseudo-news ${item.row.id} ${how}, a candidate of ${userId}'s impressions in ${split}`);
       } else {
         const how = reason === "retrieved" ? "" : `, ${copy}`;
-        violation(`${userId} ${item.appended} ${candidate}`, `${userId} in ${split}: appended ${item.noun} ${item.appended}${how} is a candidate of ${userId}'s impressions in ${split}`);
+        violation(`${userId} ${item.appended} ${candidate}`, `${userId}: appended ${item.noun} ${item.appended}${how} is a candidate of ${userId}'s impressions in ${split}`);
       }
     }
   };
