@@ -162,7 +162,7 @@ describe("genre-mind import once", () => {
     expect(summaries.find((r) => r.itemId === "N1")).not.toHaveProperty("leftOut");
     expect((await lines("profile.jsonl")).find((r) => r.itemId === "U4")).toMatchObject({ leftOut: { topics: ["sports", "entertainment"], regions: ["United States", "New York City"] } });
     const meta = JSON.parse(await readFile(join(root, "out", "generate.meta.json"), "utf8")) as Record<string, unknown>;
-    expect(meta).toMatchObject({ provider: "imported", model: "gpt-3.5-turbo", costUsd: 0, options: { coldMax: 5, importedFrom: ["generator_v1.log", "generator_v2.log"] } });
+    expect(meta).toMatchObject({ provider: "imported", model: "gpt-3.5-turbo", runCostUsd: 0, options: { coldMax: 5, importedFrom: ["generator_v1.log", "generator_v2.log"] } });
 
     const before = await Promise.all(["summarize", "profile", "generate"].flatMap((s) => [`${s}.jsonl`, `${s}.failures.jsonl`]).map((f) => readFile(join(root, "out", f), "utf8")));
     const again = await imp();

@@ -39,7 +39,7 @@ function meta(stage: StageName, items: number, failed: number, failedByReason: R
     splits: [],
     counts: { items, done: items - failed, cached: 0, retried: 1, failed, failedByReason },
     usage: USAGE,
-    costUsd: 0.25,
+    runCostUsd: 0.25,
     finishedAt: "2026-11-27T10:00:00.000Z",
   });
 }

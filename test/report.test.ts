@@ -32,7 +32,9 @@ describe("report contents", () => {
     expect(summarize.failuresByReason).toEqual({ invalid: 1, refusal: 1 });
     expect(summarize.openFailures).toBe(2);
     expect(summarize.answeredBy).toEqual([{ provider: "anthropic", model: "claude-test", records: NEWS_COUNT - 2 }]);
-    expect(summarize.costUsd).toBe(0.25);
+    // claude-test has no price: the cost is unknown, not the meta's last-run figure nor 0.
+    expect(summarize.costUsd).toBeNull();
+    expect(summarize.unpriced).toEqual(["anthropic / claude-test"]);
     // every billed line counts: 79 record lines (N9 twice) + 3 failure lines, 120 input tokens each
     expect(summarize.usage.inputTokens).toBe((NEWS_COUNT - 2 + 1 + 3) * 120);
     expect(model.glance.find((g) => g.stage === "profile")!.answered).toBe(USER_COUNT);
@@ -50,6 +52,8 @@ describe("report contents", () => {
     // The chart counts pseudo-news only, and says so: picks appended beside them are pick's to show.
     expect(html).toMatch(/once their pseudo-news is appended \(picked news, which merge --cold pick or both appends as well, is not counted here\)/);
     expect(html).toContain("<h2>What the LLM changed</h2>");
+    expect(html).toContain(`<span title="no price in data/pricing.json: anthropic / claude-test">unpriced</span>`);
+    expect(html).toMatch(/<div class="v">unpriced<\/div><div class="k">cost<\/div>/);
     expect(html).not.toMatch(/<(link|img|iframe)\b|src="http|href="http/);
   });
 

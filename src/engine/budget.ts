@@ -6,15 +6,15 @@
 // flight are answered waits for them; one that cannot fit even then stops the run from sending. A
 // batch is created with the requests that fit beside the open batches' worst cases.
 import { UserError } from "../cli/command.js";
-import { providerSpec } from "../providers/registry.js";
 import type { ProviderCall, ProviderSpec } from "../providers/types.js";
 import type { RunPaths } from "../run/folder.js";
 import type { EngineConfig } from "./config.js";
 import { priceUsd, type ModelInfo } from "./cost.js";
 import { AbortedError } from "./limits.js";
+import { Spend } from "./spend.js";
 import { engineJsonl } from "./store.js";
 import { estimateCallTokens } from "./tokens.js";
-import { FailureRecord, IMPORTED, StageRecord, type LlmRequest, type Usage } from "./types.js";
+import { FailureRecord, StageRecord, type LlmRequest, type Usage } from "./types.js";
 
 export type CostMode = "live" | "batch";
 
@@ -74,33 +74,18 @@ export function expectedUsd(req: LlmRequest, info: ModelInfo, mode: CostMode): n
 }
 
 /**
- * The price lookup and mode of a record's provider and model (a record may come from another provider
- * than this run's); an imported answer cost nothing here.
+ * Dollars the stage's records and failures were billed in earlier runs, priced per answerer (Spend).
+ * A line whose model has no price counts 0 here: the cap needs only this run's model priced.
  */
-function priceOf(provider: string, model: string, seen: Map<string, { info?: ModelInfo; mode: CostMode }>) {
-  const key = `${provider}\t${model}`;
-  let p = seen.get(key);
-  if (!p) {
-    const spec: ProviderSpec | undefined = provider === IMPORTED ? undefined : providerSpec(provider);
-    seen.set(key, (p = { info: spec?.price?.(model), mode: spec?.mode === "batch" ? "batch" : "live" }));
-  }
-  return p;
-}
-
-/** Dollars the stage's records and failures were billed in earlier runs (a line without a price counts 0). */
 export async function storedSpendUsd(paths: RunPaths, stage: string): Promise<number> {
-  const seen = new Map<string, { info?: ModelInfo; mode: CostMode }>();
-  let usd = 0;
+  const spend = new Spend();
   for (const [file, schema] of [
     [paths.records(stage), StageRecord],
     [paths.failures(stage), FailureRecord],
   ] as const) {
-    for await (const line of engineJsonl(file, schema)) {
-      const p = priceOf(line.provider, line.model, seen);
-      usd += priceUsd(line.usage, p.info, p.mode) ?? 0;
-    }
+    for await (const line of engineJsonl(file, schema)) spend.add(line.provider, line.model, line.usage);
   }
-  return usd;
+  return spend.usd;
 }
 
 export interface Reservation {

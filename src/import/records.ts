@@ -124,7 +124,7 @@ export async function writeImport(judged: readonly ImportedStage[], out: string,
       splits: await splitSizes(prepared.input.catalog),
       counts: { items: items.length, done: w.records + w.failures, cached: w.alreadyThere, retried: 0, failed, failedByReason: failed ? { invalid: failed } : {} },
       usage: zeroUsage(),
-      costUsd: 0,
+      runCostUsd: 0,
       finishedAt: new Date().toISOString(),
     };
     await writeFileAtomic(paths.stageMeta(stage), JSON.stringify(StageMeta.parse(meta), null, 2) + "\n");

@@ -3,6 +3,7 @@
 // Stages add their own entries (StageMerge: options, counts, side files), so the parts they fill are
 // open (`catchall`); merge writes them in a fixed order (merge.ts) and this schema checks them.
 import { z } from "zod";
+import type { Spend } from "../engine/spend.js";
 import { Usage } from "../engine/types.js";
 import { stages } from "../stages/registry.js";
 
@@ -41,10 +42,19 @@ export const ManifestStage = z.object({
     /** Records whose item is not in the input (kept out with --allow-unknown). */
     unknownRecords: z.number().int(),
   }),
-  /** Tokens of every valid record read, over all attempts: superseded answers were billed too. */
+  /**
+   * Tokens of every valid record and every failure line read, over all runs: superseded answers and
+   * the attempts of items given up on were billed too.
+   */
   usage: Usage,
-  /** Sum of the stage runs' reported cost (StageMeta); null when no meta file was found. */
+  /**
+   * What those lines were billed in USD, priced per answerer (provider + model, the batch discount
+   * for a batch provider, 0 for imported and offline answers); null when a model has no price in
+   * data/pricing.json (listed in `unpriced`).
+   */
   costUsd: z.number().nullable(),
+  /** `provider / model` of billed lines with no price; absent when every line is priced. */
+  unpriced: z.array(z.string()).optional(),
 });
 export type ManifestStage = z.infer<typeof ManifestStage>;
 
@@ -132,4 +142,11 @@ export function describeAudit(manifest: Manifest): string {
   const total = Object.values(checked).reduce((sum, n) => sum + n, 0);
   const parts = Object.entries(checked).flatMap(([key, n]) => (labels.has(key) ? [`${n} ${labels.get(key)}`] : []));
   return `audit: ${total} checked (${parts.join(", ")}), ${violations} violations`;
+}
+
+/** A stage's cost as the manifest states it (rounded to a millionth of a dollar, so the file stays stable). */
+export function stageCost(r: { spend: Spend }): Pick<ManifestStage, "costUsd" | "unpriced"> {
+  const usd = r.spend.total();
+  if (usd === null) return { costUsd: null, unpriced: [...r.spend.unpriced].sort() };
+  return { costUsd: Math.round(usd * 1e6) / 1e6 };
 }

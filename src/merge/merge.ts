@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { copyFile, link, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
+import { addUsage, zeroUsage } from "../engine/cost.js";
 import { MindFormatError } from "../mind/errors.js";
 import { CandidateGuard, forEachCode, HistoryProbe, NewsCodes, UserSources, type GuardedGroup, type GuardedItem } from "../mind/history-rule.js";
 import { behaviorTabs, parseNewsLine, readLineBatches } from "../mind/read.js";
@@ -25,7 +26,7 @@ import type { Stage } from "../stages/stage.js";
 import { AtomicFileWriter, writeFileAtomic } from "../util/atomic.js";
 import { compareIds, maxNumericNewsId, sortIds } from "./ids.js";
 import { readByteLineChunks } from "../mind/byte-lines.js";
-import { Manifest, type ManifestStage } from "./manifest.js";
+import { Manifest, stageCost, type ManifestStage } from "./manifest.js";
 import { KeptByItem, loadRecords, type Kept, type StageRecords } from "./records.js";
 import type { AppendedNews, MergeInput, NewsEdit, SideFile, UserFile } from "./stage-merge.js";
 
@@ -1102,8 +1103,8 @@ function buildStages(
       promptHashes: sortedHashes,
       metaFiles: r.metas.length,
       counts: { items, merged: mergedCount, inapplicable, missing, failed, invalidRecords: r.invalidLines, unknownRecords: unknown.get(m) ?? 0 },
-      usage: r.usage,
-      costUsd: r.metas.length > 0 ? Math.round(r.metas.reduce((s, x) => s + x.meta.costUsd, 0) * 1e6) / 1e6 : null,
+      usage: addUsage(addUsage(zeroUsage(), r.usage), r.failureUsage),
+      ...stageCost(r),
     };
   }
   return result;

@@ -5,7 +5,8 @@ import { UserError } from "../cli/command.js";
 import { PathError } from "../cli/paths.js";
 import { addUsage, zeroUsage } from "../engine/cost.js";
 import { jsonlLines, type BadLine } from "../engine/store.js";
-import { RecordSource, StageRecord, type Usage } from "../engine/types.js";
+import { Spend } from "../engine/spend.js";
+import { FailureRecord, RecordSource, StageRecord, type Usage } from "../engine/types.js";
 import { newsIdNumber, NewsCodes, SourceTable, type CodedSource } from "../mind/history-rule.js";
 import { IndexedValues, userIdNumber } from "../mind/user-ids.js";
 import { runPaths, StageMeta } from "../run/folder.js";
@@ -58,6 +59,15 @@ export interface StageRecords<V = unknown> {
   answerers: { provider: string; model: string }[];
   /** Tokens of every valid record line read: a superseded answer was billed too. */
   usage: Usage;
+  /** Tokens of every failure line read: the attempts of an item given up on were billed too. */
+  failureUsage: Usage;
+  /** Failure lines read (a bad one only affects the counts). */
+  failureLines: number;
+  /**
+   * What the valid record lines and the failure lines were billed, priced per answerer: the stage's
+   * cost over every run into the folders (a meta file has only its last run's).
+   */
+  spend: Spend;
   /** Lines that were valid records (before last-one-wins). */
   validLines: number;
   /** Lines skipped: not JSON, not a StageRecord of this stage, or an output its schema rejects. */
@@ -210,8 +220,11 @@ function codedSource(line: string, codes: NewsCodes): { rest: string; source: Re
   return { rest: line.slice(0, at) + line.slice(key), source };
 }
 
-/** All merge needs of a failure line. */
-const FailedItem = z.object({ itemId: z.string() });
+/**
+ * All merge needs of a failure line: its item, and who billed what for it. The engine writes all
+ * four; a line without the billing still counts as a failed item (it only costs a count).
+ */
+const FailedItem = FailureRecord.pick({ itemId: true, provider: true, model: true, usage: true }).partial({ provider: true, model: true, usage: true });
 
 async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes): Promise<StageRecords> {
   const out: StageRecords = {
@@ -219,6 +232,9 @@ async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes
     byItem: new KeptByItem(),
     answerers: [],
     usage: zeroUsage(),
+    failureUsage: zeroUsage(),
+    failureLines: 0,
+    spend: new Spend(),
     validLines: 0,
     invalidLines: 0,
     invalidExamples: [],
@@ -268,6 +284,7 @@ async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes
         }
         out.validLines++;
         addUsage(out.usage, rec.usage);
+        out.spend.add(rec.provider, rec.model, rec.usage);
         let by = out.answerers.findIndex((a) => a.provider === rec.provider && a.model === rec.model);
         if (by < 0) by = out.answerers.push({ provider: rec.provider, model: rec.model }) - 1;
         out.byItem.set(rec.itemId, { value: value.value, by, source: rec.source ? out.sources.add(rec.source) : -1 });
@@ -279,7 +296,13 @@ async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes
     const failures = paths.failures(stage.name);
     if (existsSync(failures)) {
       // A bad line in the failure log only affects a count.
-      for await (const { value } of jsonlLines(failures, FailedItem, () => {})) out.failedItems.add(value.itemId);
+      for await (const { value } of jsonlLines(failures, FailedItem, () => {})) {
+        out.failedItems.add(value.itemId);
+        out.failureLines++;
+        if (value.provider === undefined || value.model === undefined || value.usage === undefined) continue;
+        addUsage(out.failureUsage, value.usage);
+        out.spend.add(value.provider, value.model, value.usage);
+      }
     }
     const metaFile = paths.stageMeta(stage.name);
     if (existsSync(metaFile)) {

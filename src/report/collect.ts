@@ -39,8 +39,14 @@ export interface StageGlance {
   failuresByReason: Record<string, number>;
   invalidLines: number;
   usage: Usage;
-  /** Sum of the stage runs' reported cost; undefined when no meta file was found. */
-  costUsd?: number;
+  /**
+   * What every record and failure line in the folders was billed, priced per answerer (as the
+   * manifest's costUsd); null when a billed model has no price (`unpriced` names it); undefined when
+   * the stage has no line and no meta file (it did not run).
+   */
+  costUsd?: number | null;
+  /** `provider / model` of billed lines with no price. */
+  unpriced: string[];
   finishedAt?: string;
   /** From manifest.json: items that kept their original data. */
   missing?: number;
@@ -120,13 +126,12 @@ function glanceOf(r: StageRecords, failures: ReadonlyMap<string, FailureRecord>,
   const counts = r.answerers.map((a) => ({ ...a, records: 0 }));
   for (const rec of r.byItem.values()) counts[rec.by]!.records++;
   const by = new Map(counts.filter((c) => c.records > 0).map((c) => [`${c.provider}\u0000${c.model}`, c]));
-  // Every valid record line was billed, superseded ones included.
-  const usage = addUsage(zeroUsage(), r.usage);
+  // Every valid record line was billed, superseded ones included, and every failure line's attempts,
+  // whether or not a later run answered the item.
+  const usage = addUsage(addUsage(zeroUsage(), r.usage), r.failureUsage);
   const failuresByReason: Record<string, number> = {};
   let openFailures = 0;
   for (const f of failures.values()) {
-    // Failed attempts were billed too, whether or not a later run answered the item.
-    addUsage(usage, f.usage);
     if (r.byItem.has(f.itemId)) continue;
     openFailures++;
     failuresByReason[f.reason] = (failuresByReason[f.reason] ?? 0) + 1;
@@ -147,7 +152,8 @@ function glanceOf(r: StageRecords, failures: ReadonlyMap<string, FailureRecord>,
     failuresByReason,
     invalidLines: r.invalidLines,
     usage,
-    costUsd: r.metas.length > 0 ? r.metas.reduce((s, { meta }) => s + meta.costUsd, 0) : undefined,
+    costUsd: r.validLines + r.failureLines + r.metas.length > 0 ? r.spend.total() : undefined,
+    unpriced: [...r.spend.unpriced].sort(),
     finishedAt: r.metas.map(({ meta }) => meta.finishedAt).sort().at(-1),
     missing: m?.counts.missing,
     inPart,

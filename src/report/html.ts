@@ -32,13 +32,15 @@ function stageRow(g: StageGlance): string {
 <td class="num">${g.missing === undefined ? "—" : int(g.missing)}</td>
 <td class="num">${int(g.openFailures)}</td><td>${reasons || "—"}</td>
 <td class="num">${int(u.inputTokens)}</td><td class="num">${int(u.outputTokens)}</td><td class="num">${int(u.cacheReadTokens)} / ${int(u.cacheWriteTokens)}</td>
-<td class="num">${usd(g.costUsd)}</td><td class="nowrap">${g.finishedAt ? esc(g.finishedAt.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC")) : "—"}</td></tr>`;
+<td class="num">${g.costUsd === null ? `<span title="no price in data/pricing.json: ${esc(g.unpriced.join(", "))}">unpriced</span>` : usd(g.costUsd)}</td><td class="nowrap">${g.finishedAt ? esc(g.finishedAt.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC")) : "—"}</td></tr>`;
 }
 
 function glance(model: ReportModel): string {
   const active = model.glance.filter((g) => g.answered > 0 || g.openFailures > 0 || g.costUsd !== undefined);
   const total = (f: (g: StageGlance) => number) => active.reduce((s, g) => s + f(g), 0);
   const cost = active.some((g) => g.costUsd !== undefined) ? total((g) => g.costUsd ?? 0) : undefined;
+  // A stage whose model has no price adds an unknown amount: the total says so rather than look whole.
+  const unpriced = active.some((g) => g.costUsd === null);
   const m = model.manifest;
   const all = stages();
   const answered = (name: string) => model.glance.find((g) => g.stage === name)?.answered ?? 0;
@@ -48,7 +50,7 @@ function glance(model: ReportModel): string {
     ...carded.flatMap((s) => s.report.cards(answered(s.name), m, model.dist).map(([k, v]) => [k, int(v)])),
     ["open failures", int(total((g) => g.openFailures))],
     ["tokens in / out", `${int(total((g) => g.usage.inputTokens))} / ${int(total((g) => g.usage.outputTokens))}`],
-    ["cost", usd(cost)],
+    ["cost", unpriced ? (active.every((g) => g.costUsd == null) ? "unpriced" : `${usd(cost)} + unpriced`) : usd(cost)],
   ];
   // Per split: its rows, pseudo-news among them, histories extended, news appended, and the lines of
   // each users stage's file, of the stages the merge had anything of (as merge's summary says it).

@@ -42,21 +42,33 @@ export const StageCounts = z.object({
 });
 export type StageCounts = z.infer<typeof StageCounts>;
 
-/** Written at the end of each stage run; merge and report read it for the manifest. */
-export const StageMeta = z.object({
-  /** The stage's name (src/stages/registry.ts). */
-  stage: z.string().min(1),
-  provider: Answerer,
-  model: z.string(),
-  /** sha256 of each prompt template file used, by file name. */
-  promptHashes: z.record(z.string(), z.string()),
-  /** Stage options that shape requests (e.g. recent clicks kept, k, chain). */
-  options: z.record(z.string(), z.unknown()),
-  splits: z.array(z.object({ name: z.string(), newsBytes: z.number(), behaviorsBytes: z.number() })),
-  counts: StageCounts,
-  /** Tokens billed in this run (cached items cost nothing). */
-  usage: Usage,
-  costUsd: z.number().nonnegative(),
-  finishedAt: z.string(),
-});
+/**
+ * Written at the end of each stage run, replacing the last run's; merge and report read it for the
+ * manifest (prompt hashes, splits, options). What a stage cost over all its runs is not here: merge
+ * and report price the records and failures themselves (src/engine/spend.ts).
+ */
+export const StageMeta = z.preprocess(
+  // Meta files written before the rename call this run's spend `costUsd`; they are still read.
+  (v) => (v && typeof v === "object" && !("runCostUsd" in v) && "costUsd" in v ? { ...(v as { costUsd: unknown }), runCostUsd: (v as { costUsd: unknown }).costUsd } : v),
+  z.object({
+    /** The stage's name (src/stages/registry.ts). */
+    stage: z.string().min(1),
+    provider: Answerer,
+    model: z.string(),
+    /** sha256 of each prompt template file used, by file name. */
+    promptHashes: z.record(z.string(), z.string()),
+    /** Stage options that shape requests (e.g. recent clicks kept, k, chain). */
+    options: z.record(z.string(), z.unknown()),
+    splits: z.array(z.object({ name: z.string(), newsBytes: z.number(), behaviorsBytes: z.number() })),
+    counts: StageCounts,
+    /** Tokens billed in this run (cached items cost nothing). */
+    usage: Usage,
+    /**
+     * What this run was billed (the run summary's cost; 0 for a model with no price, which the run
+     * says at its start). Named so because the file is replaced each run: a stage's cost is not this.
+     */
+    runCostUsd: z.number().nonnegative(),
+    finishedAt: z.string(),
+  }),
+);
 export type StageMeta = z.infer<typeof StageMeta>;

@@ -172,7 +172,7 @@ async function runStageLocked(name: string, config: StageCommandConfig, ctx: Com
     splits: await splitSizes(prepared.input.catalog),
     counts: summary.counts,
     usage: summary.usage,
-    costUsd: summary.costUsd,
+    runCostUsd: summary.costUsd,
     finishedAt: new Date().toISOString(),
   };
   await writeFileAtomic(runPaths(out).stageMeta(name), JSON.stringify(StageMeta.parse(meta), null, 2) + "\n");
