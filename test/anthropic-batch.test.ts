@@ -207,6 +207,20 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(lines.filter((l) => "batch" in l)).toEqual([expect.objectContaining({ intent: "tag-1" })]);
   });
 
+  it("creates a batch once when its create's answer is lost, and says what may exist; a refused create is sent again", async () => {
+    // The API makes the batch and answers 500: sent again, it would make a second, unrecorded batch.
+    const t = await setup({ createFault: (n) => (n === 1 ? 500 : undefined) });
+    const err = await t.run(titleRequests(4)).catch((e: unknown) => e);
+    expect(String(err)).toMatch(/creating a batch of 4 requests failed after it was sent .*the API may have made it all the same.*cancel in the Anthropic console a batch of 4 requests created at about /);
+    expect(t.batches.creates).toBe(1);
+
+    // 429: refused, nothing made; sent again at once (retry-after 0) and made once.
+    const u = await setup({ createFault: (n) => (n <= 2 ? 429 : undefined) });
+    const { summary } = await u.run(titleRequests(4));
+    expect(summary.counts.done).toBe(4);
+    expect(u.batches.creates).toBe(1);
+  });
+
   it("re-queues errored and expired items, and gives up on permanent errors", async () => {
     const t = await setup({
       itemFault: ({ body, n }) => {

@@ -7,6 +7,9 @@ import { ProviderError } from "./errors.js";
 import { resolveApiKey, resolveBaseUrl } from "./setup.js";
 import type { BatchItemResult, BatchProvider, BatchProviderSpec, ProviderCall, ProviderSetup } from "./types.js";
 
+/** Creates refused with 429/529 sent again before the run gives up (nothing was made for those). */
+const CREATE_REFUSALS = 5;
+
 /** Items errored with these types are not worth sending again: the request itself is wrong. */
 const PERMANENT_ERRORS = /^(invalid_request_error|authentication_error|permission_error|not_found_error)\b/;
 
@@ -29,9 +32,35 @@ export class AnthropicBatchProvider implements BatchProvider {
     return { custom_id: customId, params: messageParams(call, this.model) };
   }
 
+  /**
+   * Creates the batch with no SDK retry: an answer lost after the API made the batch (a 5xx, a
+   * dropped connection) would make a second, billed batch that nobody records, and this API lists
+   * no tags to find the first by. A 429 or 529 refused the create, so it is sent again here.
+   */
   async submit(items: { customId: string; call: ProviderCall }[]): Promise<string> {
-    const batch = await translated(() => this.client.messages.batches.create({ requests: items.map((i) => this.entry(i.customId, i.call)) }));
-    return batch.id;
+    const body = { requests: items.map((i) => this.entry(i.customId, i.call)) };
+    const sentAt = new Date().toISOString();
+    for (let refused = 0; ; refused++) {
+      try {
+        return (await this.client.messages.batches.create(body, { maxRetries: 0 })).id;
+      } catch (e) {
+        const error = anthropicError(e);
+        if (!(error instanceof ProviderError)) throw error;
+        if ((error.kind === "rate-limit" || error.kind === "overloaded") && refused < CREATE_REFUSALS) {
+          await new Promise((resolve) => setTimeout(resolve, error.retryAfterMs ?? 1000 * 2 ** refused));
+          continue;
+        }
+        if (error.kind === "server" || error.kind === "timeout" || error.kind === "connection" || error.kind === "malformed") {
+          throw new ProviderError(
+            "fatal",
+            `creating a batch of ${items.length} requests failed after it was sent (${error.message}): the API may have made it all the same. ` +
+              `The next run sends these requests again; to pay once, cancel in the Anthropic console a batch of ${items.length} requests created at about ${sentAt}, if there is one.`,
+            { cause: e },
+          );
+        }
+        throw error;
+      }
+    }
   }
 
   async status(batchId: string): Promise<{ ended: boolean } | undefined> {

@@ -33,6 +33,8 @@ export interface FakeBatchesOptions {
   /** Order of the results file (default shuffled, seeded). */
   order?: "shuffled" | "reversed" | "submitted";
   limits?: { maxRequests?: number; maxBytes?: number };
+  /** Per create call (1, 2, …): make the batch but answer this status instead of it (the answer lost on the way). */
+  createFault?: (call: number) => 429 | 500 | undefined;
 }
 
 interface StoredBatch {
@@ -76,6 +78,7 @@ export function installBatches(fake: FakeAnthropic, options: FakeBatchesOptions 
   const batches = new Map<string, StoredBatch>();
   const seen = new Map<string, number>();
   let creates = 0;
+  let createCalls = 0;
   let next = 0;
   Object.defineProperties(events, {
     creates: { get: () => creates },
@@ -157,6 +160,13 @@ export function installBatches(fake: FakeAnthropic, options: FakeBatchesOptions 
         return error(res, 400, "invalid_request_error", `requests.${i}.params: model, messages and max_tokens are required`);
       }
     }
+    createCalls++;
+    const fault = options.createFault?.(createCalls);
+    // A 429 is a refusal: nothing is made. A 500 here is an answer lost after the batch was made.
+    if (fault === 429) {
+      res.setHeader("retry-after", "0");
+      return error(res, 429, "rate_limit_error", "Number of batch creations exceeds the rate limit");
+    }
     creates++;
     const id = `msgbatch_fake_${String(++next).padStart(4, "0")}`;
     const b: StoredBatch = {
@@ -168,7 +178,8 @@ export function installBatches(fake: FakeAnthropic, options: FakeBatchesOptions 
       counts: { processing: requests.length, succeeded: 0, errored: 0, expired: 0, canceled: 0 },
     };
     batches.set(id, b);
-    fake.json(res, 200, view(b));
+    if (fault === 500) error(res, 500, "api_error", "Internal server error");
+    else fake.json(res, 200, view(b));
     events.emit("create", b);
   });
 
