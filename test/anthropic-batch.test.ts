@@ -170,6 +170,30 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect([...t.batches.batches.values()][0]!.polls).toBe(polls);
   });
 
+  it("a live run (or its --dry-run) refuses to start while the stage has open batches: their items are paid for already", async () => {
+    const t = await setup({ hold: true });
+    const stop = new AbortController();
+    t.batches.once("retrieve", () => stop.abort());
+    await expect(t.run(titleRequests(6), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
+    const before = fake!.log.length;
+    for (const over of [{ provider: "anthropic" }, { provider: "anthropic", "dry-run": true }, { provider: "offline" }]) {
+      const refused = t.run(titleRequests(8), over);
+      await expect(refused).rejects.toBeInstanceOf(UserError);
+      await expect(refused).rejects.toMatchObject({ exitCode: 2 });
+      await expect(refused).rejects.toThrow(/1 batch\(es\) holding 6 item\(s\) are still open in .*summarize\.batches\.jsonl.*--provider anthropic-batch.*delete .*summarize\.batches\.jsonl/);
+    }
+    expect(fake!.log.length).toBe(before);
+    expect(await t.records()).toHaveLength(0);
+
+    // The batch provider collects them, once; then nothing is open and a live run may go on.
+    t.batches.release();
+    const { summary } = await t.run(titleRequests(6));
+    expect(summary.counts).toMatchObject({ done: 6, failed: 0 });
+    expect(t.batches.creates).toBe(1);
+    const live = await t.run(titleRequests(8), { provider: "anthropic" });
+    expect(live.summary.counts).toMatchObject({ done: 2, cached: 6 });
+  });
+
   it("after a restart, sends only the items no open batch holds", async () => {
     const t = await setup({ hold: true });
     const stop = new AbortController();

@@ -140,6 +140,53 @@ function keysOf(state: ItemState): string[] {
   return state.members ? state.members.map((m) => m.key) : [state.key];
 }
 
+/** What a batches file holds still open: batches (and intents a killed run may have created) not collected, and the items they hold. */
+export interface OpenBatches {
+  batches: number;
+  items: number;
+}
+
+/**
+ * The open batches of a batches file, read the way a resuming batch run reads them: a key belongs to
+ * the last intent or batch that holds it, and counts while that one is not collected. A run that does
+ * not resume them (a live one) would pay for those items twice, so it checks this first.
+ */
+export async function openBatches(file: string): Promise<OpenBatches> {
+  const collected = new Set<string>();
+  const intentBatch = new Map<string, string>();
+  const owner = new HashMap64();
+  /** Per items line, in file order: the intent's tag or the batch ID. */
+  const names: { tag?: string; id?: string }[] = [];
+  for await (const { value: line } of engineJsonlLines(file, BatchLine)) {
+    if ("collected" in line) collected.add(line.collected);
+    else if ("items" in line) {
+      const i = names.push("batch" in line ? { id: line.batch } : { tag: line.intent }) - 1;
+      for (const st of line.items) for (const key of keysOf(st)) owner.set(hash64(key), i);
+    } else if (!("staged" in line)) intentBatch.set(line.intent, line.batch);
+  }
+  const open = names.map((n) => {
+    const id = n.id ?? intentBatch.get(n.tag!);
+    return id === undefined || !collected.has(id);
+  });
+  // Second pass: each key counted once, at its owner.
+  const owners = new Set<number>();
+  let items = 0;
+  let i = -1;
+  for await (const { value: line } of engineJsonlLines(file, BatchLine)) {
+    if (!("items" in line)) continue;
+    i++;
+    for (const st of line.items) {
+      for (const key of keysOf(st)) {
+        if (owner.get(hash64(key)) !== i || !open[i]) continue;
+        owner.set(hash64(key), -1);
+        owners.add(i);
+        items++;
+      }
+    }
+  }
+  return { batches: owners.size, items };
+}
+
 export async function runBatches(session: StageSession, items: AsyncIterable<PendingItem>, options: BatchRunOptions): Promise<void> {
   const limits = { maxRequests: options.limits.maxRequests, maxBytes: Math.min(options.limits.maxBytes, MEMORY_BATCH_BYTES) };
   let client: BatchProvider | undefined;

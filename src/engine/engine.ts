@@ -3,12 +3,12 @@
 // re-asks invalid ones and keeps counts and cost; a runner per provider mode (offline, live, batch)
 // drives the items through. This file wires them for one run and prints the summary. Stages know
 // news; the engine knows none of it.
-import type { CommandContext } from "../cli/command.js";
 import { providerSpec } from "../providers/registry.js";
 import { resolveModel } from "../providers/setup.js";
 import type { BatchLimits, ProviderSpec } from "../providers/types.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
-import { runBatches } from "./batch-runner.js";
+import { UserError, type CommandContext } from "../cli/command.js";
+import { openBatches, runBatches } from "./batch-runner.js";
 import { shareText, shareUsd, stageBudget, storedSpendUsd, type CapShare } from "./budget.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
@@ -197,6 +197,21 @@ async function planAndRun(
   deps: EngineDeps,
   { started, spec, model, paths, planner }: { started: number; spec: ProviderSpec; model: string; paths: ReturnType<typeof runPaths>; planner: Planner },
 ): Promise<EngineSummary> {
+  // Items of batches still open are paid for already; only a batch run resumes and collects them. Any
+  // other run would ask them again (and the resumed batch run then store none of its results).
+  if (spec.mode !== "batch") {
+    const file = paths.batches(run.stage);
+    const open = await openBatches(file);
+    if (open.batches > 0) {
+      throw new UserError(
+        `${run.stage}: ${open.batches} batch(es) holding ${fmt(open.items)} item(s) are still open in ${file} (sent by a batch run, not collected yet); ` +
+          `a --provider ${config.provider} run${config["dry-run"] ? " (this is what --dry-run found)" : ""} would ask those items again and pay for them twice. ` +
+          `To collect them, run the same command with the batch provider that opened them (--provider anthropic-batch or openai-batch); ` +
+          `to abandon them and pay for their items again, delete ${file}.`,
+        2,
+      );
+    }
+  }
   const source = requestSource(run.requests, spec.mode === "batch");
   const planned = planner.plan(source.first);
   const summary = (counts: StageCounts, usage: Usage, costUsd: number, dryRun: boolean): EngineSummary => ({
