@@ -21,7 +21,7 @@ import { z } from "zod";
 import type { BatchItemResult, BatchLimits, BatchProvider, ProviderCall } from "../providers/types.js";
 import { sha256 } from "../util/hash.js";
 import { classifyError, fatalMessage } from "./errors.js";
-import { hash64, HashMap64 } from "./key-index.js";
+import { hash64, HashMap64, HashSet64 } from "./key-index.js";
 import { packed, packUnit } from "./pack.js";
 import type { PendingItem } from "./plan.js";
 import type { StageSession } from "./session.js";
@@ -66,6 +66,14 @@ export interface BatchRunOptions {
   interrupt?: AbortSignal;
   /** One line per batch event (submitted, resumed, collected). */
   log?(line: string): void;
+  /**
+   * The key of every request this run plans, stored or not. With batches open, a run that does not
+   * plan some of their items (another --limit, --shard or --model) refuses before sending anything:
+   * a collection stores only the items it plans, so their results would be paid for and dropped.
+   */
+  plannedKeys?: () => AsyncIterable<string>;
+  /** The options that chose the run's requests ("--model m --limit 5"), recorded with each batch to say them back. */
+  madeWith?: string;
 }
 
 /** What a resumed run needs to carry on an item exactly where the interrupted run left it. */
@@ -93,7 +101,7 @@ const BatchLine = z.union([
   z.object({ batch: z.string(), at: z.string(), intent: z.string() }),
   z.object({ batch: z.string(), at: z.string(), items: z.array(ItemState) }),
   z.object({ collected: z.string(), at: z.string() }),
-  z.object({ intent: z.string(), at: z.string(), items: z.array(ItemState) }),
+  z.object({ intent: z.string(), at: z.string(), items: z.array(ItemState), run: z.string().optional() }),
   z.object({ intent: z.string(), at: z.string(), staged: z.string() }),
 ]);
 type BatchLine = z.infer<typeof BatchLine>;
@@ -110,6 +118,8 @@ interface Slot {
   statesAt: number;
   size: number;
   collected: boolean;
+  /** The options its run was made with (intents written before they were recorded have none). */
+  run?: string;
 }
 
 function memberStateOf(item: PendingItem): MemberState {
@@ -232,7 +242,10 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     } else if ("items" in line) {
       const slot: Slot = { at: line.at, statesAt: byteOffset, size: line.items.length, collected: false };
       if ("batch" in line) slot.id = line.batch;
-      else slot.tag = line.intent;
+      else {
+        slot.tag = line.intent;
+        slot.run = line.run;
+      }
       const s = addSlot(slot, line.items.flatMap(keysOf));
       // Billed in an earlier run, and not in the store yet: part of the stage's spend all the same.
       if (budget) for (const st of line.items) for (const m of st.members ?? [st]) if (m.usage) stored.push({ slot: s, usage: m.usage });
@@ -310,8 +323,8 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
       const at = new Date().toISOString();
       const tag = randomUUID();
       const states = chunk.map(({ item }) => stateOf(item));
-      const statesAt = await appendDurable({ intent: tag, at, items: states });
-      s = addSlot({ tag, at, statesAt, size: chunk.length, collected: false }, states.flatMap(keysOf));
+      const statesAt = await appendDurable({ intent: tag, at, items: states, ...(options.madeWith ? { run: options.madeWith } : {}) });
+      s = addSlot({ tag, at, statesAt, size: chunk.length, collected: false, run: options.madeWith }, states.flatMap(keysOf));
     }
     const slot = slots[s!]!;
     const tag = slot.tag!;
@@ -585,7 +598,41 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     for (const s of openIds()) log(`batch ${slots[s]!.id}: still open (${slots[s]!.size} requests); the next run resumes polling it`);
   }
 
+  /**
+   * Open batches holding items this run does not plan: their collection would drop those results
+   * (paid for, not stored, asked again later). Said before anything is sent, with the options the
+   * batches were made with.
+   */
+  async function refuseUnplanned(): Promise<void> {
+    const open = slots.flatMap((slot, i) => (slot.collected ? [] : [i]));
+    if (open.length === 0 || !options.plannedKeys) return;
+    const planned = new HashSet64();
+    for await (const key of options.plannedKeys()) planned.add(hash64(key));
+    let missing = 0;
+    const batches = new Set<number>();
+    for (const s of open) {
+      for (const st of (await statesOf(s)).values()) {
+        for (const key of keysOf(st)) {
+          const h = hash64(key);
+          if (owner.get(h) !== s || planned.has(h)) continue;
+          missing++;
+          batches.add(s);
+        }
+      }
+    }
+    if (missing === 0) return;
+    const made = [...new Set([...batches].map((s) => slots[s]!.run ?? "options not recorded (an older run)"))].join("; ");
+    throw new UserError(
+      `${session.stage}: ${batches.size} open batch(es) in ${batchesFile} hold ${missing.toLocaleString("en-US")} item(s) this run does not plan ` +
+        `(they were made with: ${made}; this run: ${options.madeWith ?? "?"}); collecting them now would pay for those results and store none of them. ` +
+        `Run the command with the options the batches were made with to collect them first, then change the options; ` +
+        `or, to abandon them and pay for their items again, delete ${batchesFile}.`,
+      2,
+    );
+  }
+
   try {
+    await refuseUnplanned();
     const submitter = new Submitter();
     for await (const unit of packed(fresh(), options.pack)) await submitter.add(unit);
     await submitter.flush();

@@ -40,6 +40,8 @@ export interface EngineRun {
   interrupt?: AbortSignal;
   /** augment: what the stages run before this one count against the same --max-cost. */
   capShare?: CapShare;
+  /** The options that chose the requests besides --model ("--limit 5 --shard 1/2"): a batch records them. */
+  selection?: string;
 }
 
 /** Why a run ended before every item was answered, and what is left. */
@@ -162,18 +164,14 @@ function oneShot(r: Requests): boolean {
 }
 
 /** The requests for the first planning, and again for each later one (batch collections). */
-function requestSource(requests: EngineRun["requests"], again: boolean): { first: Requests; again: () => Requests; length?: number } {
+async function requestSource(requests: EngineRun["requests"], again: boolean): Promise<{ first: Requests; again: () => Requests; length?: number }> {
   if (typeof requests === "function") return { first: requests(), again: requests };
   const length = Array.isArray(requests) ? requests.length : undefined;
   if (!again || !oneShot(requests)) return { first: requests, again: () => requests, length };
+  // Read whole before the first planning: a batch run resuming open batches plans every key first.
   const kept: LlmRequest[] = [];
-  async function* keep(): AsyncGenerator<LlmRequest> {
-    for await (const r of requests as Requests) {
-      kept.push(r);
-      yield r;
-    }
-  }
-  return { first: keep(), again: () => kept };
+  for await (const r of requests) kept.push(r);
+  return { first: kept, again: () => kept, length: kept.length };
 }
 
 /** runEngine with injectable knobs (tests, bench). */
@@ -212,7 +210,7 @@ async function planAndRun(
       );
     }
   }
-  const source = requestSource(run.requests, spec.mode === "batch");
+  const source = await requestSource(run.requests, spec.mode === "batch");
   const planned = planner.plan(source.first);
   const summary = (counts: StageCounts, usage: Usage, costUsd: number, dryRun: boolean): EngineSummary => ({
     stage: run.stage,
@@ -299,6 +297,10 @@ async function planAndRun(
           budget,
           interrupt: run.interrupt,
           log: (line) => ctx.stderr.write(`${line}\n`),
+          plannedKeys: async function* () {
+            for await (const req of source.again()) yield requestKey(req, config, spec);
+          },
+          madeWith: [`--model ${model}`, run.selection].filter(Boolean).join(" "),
         });
         break;
     }
