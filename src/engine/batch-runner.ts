@@ -60,7 +60,10 @@ export interface BatchRunOptions {
   pack: number;
   /** Stops polling (the batches stay recorded, so the next run resumes them). */
   signal?: AbortSignal;
-  /** --max-cost: a batch is created only with the requests whose worst case fits; open batches are still collected. */
+  /**
+   * --max-cost: a batch is created only with the requests whose worst case fits; the others are held
+   * back and offered again after each collection; open batches are still collected.
+   */
   budget?: Budget;
   /** Ctrl-C: no batch is created or polled any more (a create under way finishes and is recorded); the next run resumes. */
   interrupt?: AbortSignal;
@@ -309,7 +312,7 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     for (const c of all) {
       const reservation = interrupt?.aborted ? undefined : budget ? budget.reserve(c.call) : { usd: 0 };
       if (!reservation) {
-        await leave(c.item);
+        await hold(c.item);
         continue;
       }
       reservations.push(budget ? reservation : undefined);
@@ -347,7 +350,56 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
   /** An item the run will not send (--max-cost, Ctrl-C): a pack, each of its items. */
   async function leave(item: PendingItem): Promise<void> {
     await session.leave(item, why());
+    for (const m of item.members ?? [item]) givenUp.add(hash64(m.key));
     letGo(item);
+  }
+
+  /** Keys left for good in this run (their state is gone): a later offer does not send them. */
+  const givenUp = new HashSet64();
+  /** Items held back by --max-cost since the last collection: offered again when one brings the real cost. */
+  let waiting = false;
+
+  /**
+   * An item whose worst case does not fit beside the open batches' now. Their real cost is often far
+   * below their worst case, so a fresh item is only let go and offered again after each collection;
+   * one that carries what earlier attempts were billed (or its retries) is left, as before, so that
+   * state is written (or counted) and never lost.
+   */
+  async function hold(item: PendingItem): Promise<void> {
+    if (interrupt?.aborted || !budget) return leave(item);
+    const carries = (m: PendingItem) => m.answers > 0 || m.transportRetries > 0 || m.problem !== undefined || m.usage.inputTokens + m.usage.outputTokens + m.usage.cacheReadTokens + m.usage.cacheWriteTokens > 0;
+    if (carries(item) || (item.members ?? []).some(carries)) return leave(item);
+    waiting = true;
+    letGo(item);
+  }
+
+  /** The items no open batch holds and not left for good: planned again, packed, and offered. */
+  async function* unsent(): AsyncGenerator<PendingItem> {
+    for await (const item of options.again()) {
+      const h = hash64(item.key);
+      if (isOpen(owner.get(h)) || givenUp.has(h)) letGo(item);
+      else yield item;
+    }
+  }
+
+  /**
+   * After a collection settled what its batches were billed, the cap is looked at again: the items
+   * held back are offered, and those whose worst case fits now go in new batches.
+   */
+  async function offerHeld(): Promise<void> {
+    if (!waiting || !budget || interrupt?.aborted) return;
+    waiting = false;
+    budget.recheck();
+    const submitter = new Submitter();
+    for await (const unit of packed(unsent(), options.pack)) await submitter.add(unit);
+    await submitter.flush();
+  }
+
+  /** The run ends with items still held back (the cap, or Ctrl-C while polling): each is left, and counted. */
+  async function leaveHeld(): Promise<void> {
+    if (!waiting) return;
+    waiting = false;
+    for await (const item of unsent()) await leave(item);
   }
 
   /** Gathers items into batches within the limits; a batch is created as soon as it is full. */
@@ -356,8 +408,10 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     private bytes = 0;
 
     async add(item: PendingItem): Promise<void> {
-      // Stopped: the items are left, and the stream is read on, so items of open batches are still found.
-      if (interrupt?.aborted || budget?.reached) return leave(item);
+      // Stopped: the items are left (or held back until a collection), and the stream is read on, so
+      // items of open batches are still found.
+      if (interrupt?.aborted) return leave(item);
+      if (budget?.reached) return hold(item);
       const customId = customIdFor(item.key);
       const call = session.nextCall(item);
       const size = Buffer.byteLength(JSON.stringify(provider().entry(customId, call))) + 1;
@@ -584,6 +638,7 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
         }
         await collect(group, lost);
       }
+      if (ended.length > 0) await offerHeld();
       if (openIds().length === 0) return;
       try {
         await delay(options.pollMs, undefined, { signal: waits });
@@ -639,6 +694,8 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     for (const [s, members] of unrecorded) await resolve(s, members);
     for (const s of resumed) if (!slots[s]!.collected) log(`batch ${slots[s]!.id}: resumed polling (${slots[s]!.size} requests)`);
     await poll();
+    // Nothing open any more (or Ctrl-C): no collection will make room, so what is held back is left.
+    await leaveHeld();
   } catch (e) {
     // A rejected key or a refused model is the user's to fix, said once and plainly; batches
     // already created stay recorded and are resumed by the next run.
