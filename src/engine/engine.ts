@@ -203,7 +203,7 @@ async function planAndRun(
     if (open.batches > 0) {
       throw new UserError(
         `${run.stage}: ${open.batches} batch(es) holding ${fmt(open.items)} item(s) are still open in ${file} (sent by a batch run, not collected yet); ` +
-          `a --provider ${config.provider} run${config["dry-run"] ? " (this is what --dry-run found)" : ""} would ask those items again and pay for them twice. ` +
+          `a --provider ${config.provider} run${config["dry-run"] ? " (this is what --dry-run found)" : ""} would answer those items again, and the batch results already paid for would then be stored for none of them. ` +
           `To collect them, run the same command with the batch provider that opened them (--provider anthropic-batch or openai-batch); ` +
           `to abandon them and pay for their items again, delete ${file}.`,
         2,
