@@ -170,6 +170,60 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect([...t.batches.batches.values()][0]!.polls).toBe(polls);
   });
 
+  it("a live run (or its --dry-run) refuses to start while the stage has open batches: their items are paid for already", async () => {
+    const t = await setup({ hold: true });
+    const stop = new AbortController();
+    t.batches.once("retrieve", () => stop.abort());
+    await expect(t.run(titleRequests(6), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
+    const before = fake!.log.length;
+    for (const over of [{ provider: "anthropic" }, { provider: "anthropic", "dry-run": true }, { provider: "offline" }]) {
+      const refused = t.run(titleRequests(8), over);
+      await expect(refused).rejects.toBeInstanceOf(UserError);
+      await expect(refused).rejects.toMatchObject({ exitCode: 2 });
+      await expect(refused).rejects.toThrow(/1 batch\(es\) holding 6 item\(s\) are still open in .*summarize\.batches\.jsonl.*--provider anthropic-batch.*delete .*summarize\.batches\.jsonl/);
+    }
+    expect(fake!.log.length).toBe(before);
+    expect(await t.records()).toHaveLength(0);
+
+    // The batch provider collects them, once; then nothing is open and a live run may go on.
+    t.batches.release();
+    const { summary } = await t.run(titleRequests(6));
+    expect(summary.counts).toMatchObject({ done: 6, failed: 0 });
+    expect(t.batches.creates).toBe(1);
+    const live = await t.run(titleRequests(8), { provider: "anthropic" });
+    expect(live.summary.counts).toMatchObject({ done: 2, cached: 6 });
+  });
+
+  it("resuming open batches with fewer items or another model refuses before sending: their results would be paid for and dropped", async () => {
+    const t = await setup({ hold: true });
+    const stop = new AbortController();
+    t.batches.once("retrieve", () => stop.abort());
+    await expect(t.run(titleRequests(6), {}, { batchSignal: stop.signal })).rejects.toMatchObject({ name: "AbortError" });
+    expect(JSON.parse(readFileSync(t.batchesFile, "utf8").split("\n")[0]!)).toMatchObject({ run: "--model claude-haiku-4-5" });
+    t.batches.release();
+    // A smaller --limit (or another --shard) plans 2 of the batch's 6 items out; another --model all of them.
+    for (const [requests, over, missing] of [
+      [titleRequests(4), {}, 2],
+      [titleRequests(6), { model: "another-model" }, 6],
+    ] as const) {
+      const refused = t.run(requests, over);
+      await expect(refused).rejects.toBeInstanceOf(UserError);
+      await expect(refused).rejects.toMatchObject({ exitCode: 2 });
+      await expect(refused).rejects.toThrow(
+        new RegExp(`1 open batch\\(es\\) in .*summarize\\.batches\\.jsonl hold ${missing} item\\(s\\) this run does not plan \\(they were made with: --model claude-haiku-4-5;.*delete `),
+      );
+    }
+    expect(t.batches.creates).toBe(1);
+    expect(await t.records()).toHaveLength(0);
+
+    // With the options they were made with, every paid result is stored; then a smaller run is all cached.
+    const { summary, ctx } = await t.run(titleRequests(6));
+    expect(summary.counts).toMatchObject({ done: 6, failed: 0 });
+    expect(ctx.err.text()).toMatch(/collected 6 results, 0 asked again/);
+    expect(t.batches.creates).toBe(1);
+    expect((await t.run(titleRequests(4))).summary.counts).toMatchObject({ cached: 4, done: 0 });
+  });
+
   it("after a restart, sends only the items no open batch holds", async () => {
     const t = await setup({ hold: true });
     const stop = new AbortController();

@@ -84,7 +84,7 @@ describe("openai-batch through runEngine and the fake Batch API", () => {
 
     // The batches file: the intent (with the tag sent as metadata), the uploaded file, the batch, its collection.
     const lines = await t.fileLines();
-    expect(lines.map((l) => Object.keys(l).sort().join(","))).toEqual(["at,intent,items", "at,intent,staged", "at,batch,intent", "at,collected"]);
+    expect(lines.map((l) => Object.keys(l).sort().join(","))).toEqual(["at,intent,items,run", "at,intent,staged", "at,batch,intent", "at,collected"]);
     expect(batch.metadata).toEqual({ [TAG_KEY]: lines[0]!.intent });
     expect(lines[1]!.staged).toBe(batch.input_file_id);
     expect(lines[2]!.batch).toBe(batch.id);

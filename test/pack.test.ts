@@ -257,8 +257,9 @@ describe("--pack with a batch provider", () => {
     const summary = await run();
     expect(summary.counts).toMatchObject({ done: 10, failed: 0 });
     expect(batches.creates).toBe(1);
-    // Once to find what no open batch holds, once more to collect the batch that ended.
-    expect(planned).toBe(2);
+    // Once to check the open batch holds no item this run leaves out, once to find what no open batch
+    // holds, once more to collect the batch that ended.
+    expect(planned).toBe(3);
     const recs = (await readJsonl(runPaths(dir).records("summarize"), StageRecord)).records;
     expect(recs.map((r) => [r.itemId, (r.output as { title: string }).title, r.pack]).sort()).toEqual(
       requests.map((r, i) => [r.itemId, `Title for ${r.itemId}`, i < 8 ? 4 : 2]).sort(),

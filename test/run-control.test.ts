@@ -165,15 +165,12 @@ describe("--max-cost, live", () => {
 });
 
 describe("--max-cost, batch", () => {
-  it("checks the cap per batch before creating it: a batch goes with the requests that fit, the rest are left", async () => {
-    fake = await startOpenAiFake({ answer: (b) => titleAnswer({ messages: b.messages.filter((m) => m.role !== "system") }) });
-    const batches = installOpenAiBatches(fake);
-    const dir = await tempDir();
+  /** openai-batch through the fake, capped at `capOf(worst case of a request)`. */
+  async function cappedBatchRun(dir: string, capOf: (worst: number) => number) {
+    fake ??= await startOpenAiFake({ answer: (b) => titleAnswer({ messages: b.messages.filter((m) => m.role !== "system") }) });
     const requests = titleRequests(10);
-    const body = { ...callFor(requests[0]!) };
-    const worst = worstCaseUsd(body, openAiSpec.price!("gpt-6-luna")!, "batch");
-    // Six worst cases fit: a batch of 4, then one of 2; the last 4 requests are left.
-    const cap = 6.5 * worst;
+    const worst = worstCaseUsd({ ...callFor(requests[0]!) }, openAiSpec.price!("gpt-6-luna")!, "batch");
+    const cap = capOf(worst);
     const ctx = context({ OPENAI_API_KEY: "k", OPENAI_BASE_URL: fake.baseUrl });
     const summary = await runEngineWith(
       { stage: "summarize", requests, runDir: dir },
@@ -181,11 +178,43 @@ describe("--max-cost, batch", () => {
       ctx,
       { ...FAST, batchLimits: { maxRequests: 4 } },
     );
-    expect([...batches.batches.values()].map((b) => b.requests.length)).toEqual([4, 2]);
-    expect(summary.counts).toMatchObject({ items: 10, done: 6, failed: 0 });
-    expect(summary.stopped).toMatchObject({ reason: "max-cost", left: 4 });
+    return { summary, worst, cap, ctx };
+  }
+
+  it("checks the cap per batch before creating it, and again after each collection: the real cost makes room for the rest", async () => {
+    fake = await startOpenAiFake({ answer: (b) => titleAnswer({ messages: b.messages.filter((m) => m.role !== "system") }) });
+    const batches = installOpenAiBatches(fake);
+    const dir = await tempDir();
+    // Six worst cases fit beside nothing: a batch of 4, then one of 2; the other 4 wait for them, whose
+    // answers cost far less than their worst case, and go in a third batch.
+    const { summary, cap } = await cappedBatchRun(dir, (worst) => 6.5 * worst);
+    expect([...batches.batches.values()].map((b) => b.requests.length)).toEqual([4, 2, 4]);
+    expect(summary.counts).toMatchObject({ items: 10, done: 10, failed: 0 });
+    expect(summary.stopped).toBeUndefined();
     expect(summary.costUsd).toBeLessThanOrEqual(cap);
-    expect((await readJsonl(runPaths(dir).records("summarize"), StageRecord)).records).toHaveLength(6);
+    expect((await readJsonl(runPaths(dir).records("summarize"), StageRecord)).records).toHaveLength(10);
+  });
+
+  it("a cap the real cost reaches stops once, where no further worst case fits, and the same command then sends nothing", async () => {
+    fake = await startOpenAiFake({ answer: (b) => titleAnswer({ messages: b.messages.filter((m) => m.role !== "system") }) });
+    const batches = installOpenAiBatches(fake);
+    const dir = await tempDir();
+    // One worst case fits at a time; each answer's real cost leaves room for the next while it lasts.
+    const first = await cappedBatchRun(dir, (worst) => 1.5 * worst);
+    const { summary, worst, cap } = first;
+    const done = summary.counts.done;
+    expect(done).toBeGreaterThan(1);
+    expect(done).toBeLessThan(10);
+    expect(batches.creates).toBe(done);
+    expect(summary.stopped).toMatchObject({ reason: "max-cost", left: 10 - done });
+    // Stopped only where the next worst case really does not fit beside what was billed.
+    expect(summary.stopped!.reason === "max-cost" && summary.stopped!.spentUsd + worst).toBeGreaterThan(cap);
+    expect(summary.costUsd).toBeLessThanOrEqual(cap);
+
+    const again = await cappedBatchRun(dir, () => cap);
+    expect(batches.creates).toBe(done);
+    expect(again.summary.counts).toMatchObject({ done: 0, cached: done });
+    expect(again.summary.stopped).toMatchObject({ reason: "max-cost", left: 10 - done });
   });
 });
 

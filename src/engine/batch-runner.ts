@@ -21,7 +21,7 @@ import { z } from "zod";
 import type { BatchItemResult, BatchLimits, BatchProvider, ProviderCall } from "../providers/types.js";
 import { sha256 } from "../util/hash.js";
 import { classifyError, fatalMessage } from "./errors.js";
-import { hash64, HashMap64 } from "./key-index.js";
+import { hash64, HashMap64, HashSet64 } from "./key-index.js";
 import { packed, packUnit } from "./pack.js";
 import type { PendingItem } from "./plan.js";
 import type { StageSession } from "./session.js";
@@ -60,12 +60,23 @@ export interface BatchRunOptions {
   pack: number;
   /** Stops polling (the batches stay recorded, so the next run resumes them). */
   signal?: AbortSignal;
-  /** --max-cost: a batch is created only with the requests whose worst case fits; open batches are still collected. */
+  /**
+   * --max-cost: a batch is created only with the requests whose worst case fits; the others are held
+   * back and offered again after each collection; open batches are still collected.
+   */
   budget?: Budget;
   /** Ctrl-C: no batch is created or polled any more (a create under way finishes and is recorded); the next run resumes. */
   interrupt?: AbortSignal;
   /** One line per batch event (submitted, resumed, collected). */
   log?(line: string): void;
+  /**
+   * The key of every request this run plans, stored or not. With batches open, a run that does not
+   * plan some of their items (another --limit, --shard or --model) refuses before sending anything:
+   * a collection stores only the items it plans, so their results would be paid for and dropped.
+   */
+  plannedKeys?: () => AsyncIterable<string>;
+  /** The options that chose the run's requests ("--model m --limit 5"), recorded with each batch to say them back. */
+  madeWith?: string;
 }
 
 /** What a resumed run needs to carry on an item exactly where the interrupted run left it. */
@@ -93,7 +104,7 @@ const BatchLine = z.union([
   z.object({ batch: z.string(), at: z.string(), intent: z.string() }),
   z.object({ batch: z.string(), at: z.string(), items: z.array(ItemState) }),
   z.object({ collected: z.string(), at: z.string() }),
-  z.object({ intent: z.string(), at: z.string(), items: z.array(ItemState) }),
+  z.object({ intent: z.string(), at: z.string(), items: z.array(ItemState), run: z.string().optional() }),
   z.object({ intent: z.string(), at: z.string(), staged: z.string() }),
 ]);
 type BatchLine = z.infer<typeof BatchLine>;
@@ -110,6 +121,8 @@ interface Slot {
   statesAt: number;
   size: number;
   collected: boolean;
+  /** The options its run was made with (intents written before they were recorded have none). */
+  run?: string;
 }
 
 function memberStateOf(item: PendingItem): MemberState {
@@ -138,6 +151,53 @@ function restore(item: PendingItem, s: MemberState & { messages?: ItemState["mes
 /** The keys an item holds in a batch: its own, or its members'. */
 function keysOf(state: ItemState): string[] {
   return state.members ? state.members.map((m) => m.key) : [state.key];
+}
+
+/** What a batches file holds still open: batches (and intents a killed run may have created) not collected, and the items they hold. */
+export interface OpenBatches {
+  batches: number;
+  items: number;
+}
+
+/**
+ * The open batches of a batches file, read the way a resuming batch run reads them: a key belongs to
+ * the last intent or batch that holds it, and counts while that one is not collected. A run that does
+ * not resume them (a live one) would pay for those items twice, so it checks this first.
+ */
+export async function openBatches(file: string): Promise<OpenBatches> {
+  const collected = new Set<string>();
+  const intentBatch = new Map<string, string>();
+  const owner = new HashMap64();
+  /** Per items line, in file order: the intent's tag or the batch ID. */
+  const names: { tag?: string; id?: string }[] = [];
+  for await (const { value: line } of engineJsonlLines(file, BatchLine)) {
+    if ("collected" in line) collected.add(line.collected);
+    else if ("items" in line) {
+      const i = names.push("batch" in line ? { id: line.batch } : { tag: line.intent }) - 1;
+      for (const st of line.items) for (const key of keysOf(st)) owner.set(hash64(key), i);
+    } else if (!("staged" in line)) intentBatch.set(line.intent, line.batch);
+  }
+  const open = names.map((n) => {
+    const id = n.id ?? intentBatch.get(n.tag!);
+    return id === undefined || !collected.has(id);
+  });
+  // Second pass: each key counted once, at its owner.
+  const owners = new Set<number>();
+  let items = 0;
+  let i = -1;
+  for await (const { value: line } of engineJsonlLines(file, BatchLine)) {
+    if (!("items" in line)) continue;
+    i++;
+    for (const st of line.items) {
+      for (const key of keysOf(st)) {
+        if (owner.get(hash64(key)) !== i || !open[i]) continue;
+        owner.set(hash64(key), -1);
+        owners.add(i);
+        items++;
+      }
+    }
+  }
+  return { batches: owners.size, items };
 }
 
 export async function runBatches(session: StageSession, items: AsyncIterable<PendingItem>, options: BatchRunOptions): Promise<void> {
@@ -185,7 +245,10 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     } else if ("items" in line) {
       const slot: Slot = { at: line.at, statesAt: byteOffset, size: line.items.length, collected: false };
       if ("batch" in line) slot.id = line.batch;
-      else slot.tag = line.intent;
+      else {
+        slot.tag = line.intent;
+        slot.run = line.run;
+      }
       const s = addSlot(slot, line.items.flatMap(keysOf));
       // Billed in an earlier run, and not in the store yet: part of the stage's spend all the same.
       if (budget) for (const st of line.items) for (const m of st.members ?? [st]) if (m.usage) stored.push({ slot: s, usage: m.usage });
@@ -249,7 +312,7 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     for (const c of all) {
       const reservation = interrupt?.aborted ? undefined : budget ? budget.reserve(c.call) : { usd: 0 };
       if (!reservation) {
-        await leave(c.item);
+        await hold(c.item);
         continue;
       }
       reservations.push(budget ? reservation : undefined);
@@ -263,8 +326,8 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
       const at = new Date().toISOString();
       const tag = randomUUID();
       const states = chunk.map(({ item }) => stateOf(item));
-      const statesAt = await appendDurable({ intent: tag, at, items: states });
-      s = addSlot({ tag, at, statesAt, size: chunk.length, collected: false }, states.flatMap(keysOf));
+      const statesAt = await appendDurable({ intent: tag, at, items: states, ...(options.madeWith ? { run: options.madeWith } : {}) });
+      s = addSlot({ tag, at, statesAt, size: chunk.length, collected: false, run: options.madeWith }, states.flatMap(keysOf));
     }
     const slot = slots[s!]!;
     const tag = slot.tag!;
@@ -287,7 +350,56 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
   /** An item the run will not send (--max-cost, Ctrl-C): a pack, each of its items. */
   async function leave(item: PendingItem): Promise<void> {
     await session.leave(item, why());
+    for (const m of item.members ?? [item]) givenUp.add(hash64(m.key));
     letGo(item);
+  }
+
+  /** Keys left for good in this run (their state is gone): a later offer does not send them. */
+  const givenUp = new HashSet64();
+  /** Items held back by --max-cost since the last collection: offered again when one brings the real cost. */
+  let waiting = false;
+
+  /**
+   * An item whose worst case does not fit beside the open batches' now. Their real cost is often far
+   * below their worst case, so a fresh item is only let go and offered again after each collection;
+   * one that carries what earlier attempts were billed (or its retries) is left, as before, so that
+   * state is written (or counted) and never lost.
+   */
+  async function hold(item: PendingItem): Promise<void> {
+    if (interrupt?.aborted || !budget) return leave(item);
+    const carries = (m: PendingItem) => m.answers > 0 || m.transportRetries > 0 || m.problem !== undefined || m.usage.inputTokens + m.usage.outputTokens + m.usage.cacheReadTokens + m.usage.cacheWriteTokens > 0;
+    if (carries(item) || (item.members ?? []).some(carries)) return leave(item);
+    waiting = true;
+    letGo(item);
+  }
+
+  /** The items no open batch holds and not left for good: planned again, packed, and offered. */
+  async function* unsent(): AsyncGenerator<PendingItem> {
+    for await (const item of options.again()) {
+      const h = hash64(item.key);
+      if (isOpen(owner.get(h)) || givenUp.has(h)) letGo(item);
+      else yield item;
+    }
+  }
+
+  /**
+   * After a collection settled what its batches were billed, the cap is looked at again: the items
+   * held back are offered, and those whose worst case fits now go in new batches.
+   */
+  async function offerHeld(): Promise<void> {
+    if (!waiting || !budget || interrupt?.aborted) return;
+    waiting = false;
+    budget.recheck();
+    const submitter = new Submitter();
+    for await (const unit of packed(unsent(), options.pack)) await submitter.add(unit);
+    await submitter.flush();
+  }
+
+  /** The run ends with items still held back (the cap, or Ctrl-C while polling): each is left, and counted. */
+  async function leaveHeld(): Promise<void> {
+    if (!waiting) return;
+    waiting = false;
+    for await (const item of unsent()) await leave(item);
   }
 
   /** Gathers items into batches within the limits; a batch is created as soon as it is full. */
@@ -296,8 +408,10 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     private bytes = 0;
 
     async add(item: PendingItem): Promise<void> {
-      // Stopped: the items are left, and the stream is read on, so items of open batches are still found.
-      if (interrupt?.aborted || budget?.reached) return leave(item);
+      // Stopped: the items are left (or held back until a collection), and the stream is read on, so
+      // items of open batches are still found.
+      if (interrupt?.aborted) return leave(item);
+      if (budget?.reached) return hold(item);
       const customId = customIdFor(item.key);
       const call = session.nextCall(item);
       const size = Buffer.byteLength(JSON.stringify(provider().entry(customId, call))) + 1;
@@ -524,6 +638,7 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
         }
         await collect(group, lost);
       }
+      if (ended.length > 0) await offerHeld();
       if (openIds().length === 0) return;
       try {
         await delay(options.pollMs, undefined, { signal: waits });
@@ -538,13 +653,49 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
     for (const s of openIds()) log(`batch ${slots[s]!.id}: still open (${slots[s]!.size} requests); the next run resumes polling it`);
   }
 
+  /**
+   * Open batches holding items this run does not plan: their collection would drop those results
+   * (paid for, not stored, asked again later). Said before anything is sent, with the options the
+   * batches were made with.
+   */
+  async function refuseUnplanned(): Promise<void> {
+    const open = slots.flatMap((slot, i) => (slot.collected ? [] : [i]));
+    if (open.length === 0 || !options.plannedKeys) return;
+    const planned = new HashSet64();
+    for await (const key of options.plannedKeys()) planned.add(hash64(key));
+    let missing = 0;
+    const batches = new Set<number>();
+    for (const s of open) {
+      for (const st of (await statesOf(s)).values()) {
+        for (const key of keysOf(st)) {
+          const h = hash64(key);
+          if (owner.get(h) !== s || planned.has(h)) continue;
+          missing++;
+          batches.add(s);
+        }
+      }
+    }
+    if (missing === 0) return;
+    const made = [...new Set([...batches].map((s) => slots[s]!.run ?? "options not recorded (an older run)"))].join("; ");
+    throw new UserError(
+      `${session.stage}: ${batches.size} open batch(es) in ${batchesFile} hold ${missing.toLocaleString("en-US")} item(s) this run does not plan ` +
+        `(they were made with: ${made}; this run: ${options.madeWith ?? "?"}); collecting them now would pay for those results and store none of them. ` +
+        `Run the command with the options the batches were made with to collect them first, then change the options; ` +
+        `or, to abandon them and pay for their items again, delete ${batchesFile}.`,
+      2,
+    );
+  }
+
   try {
+    await refuseUnplanned();
     const submitter = new Submitter();
     for await (const unit of packed(fresh(), options.pack)) await submitter.add(unit);
     await submitter.flush();
     for (const [s, members] of unrecorded) await resolve(s, members);
     for (const s of resumed) if (!slots[s]!.collected) log(`batch ${slots[s]!.id}: resumed polling (${slots[s]!.size} requests)`);
     await poll();
+    // Nothing open any more (or Ctrl-C): no collection will make room, so what is held back is left.
+    await leaveHeld();
   } catch (e) {
     // A rejected key or a refused model is the user's to fix, said once and plainly; batches
     // already created stay recorded and are resumed by the next run.

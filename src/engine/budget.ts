@@ -4,7 +4,8 @@
 // the dearer of the input and cache-write prices, max_tokens of output — fits under the cap beside
 // the spend and what the calls in flight may still cost. A live call that would fit once calls in
 // flight are answered waits for them; one that cannot fit even then stops the run from sending. A
-// batch is created with the requests that fit beside the open batches' worst cases.
+// batch is created with the requests that fit beside the open batches' worst cases; the batch runner
+// asks again (recheck) after each collection, when the real cost has replaced those worst cases.
 import { UserError } from "../cli/command.js";
 import type { ProviderCall, ProviderSpec } from "../providers/types.js";
 import type { RunPaths } from "../run/folder.js";
@@ -163,6 +164,15 @@ export class Budget {
     const waiting = this.waiting;
     this.waiting = [];
     for (const wake of waiting) wake();
+  }
+
+  /**
+   * Batch mode: a collection settled what its batches were billed, usually far below their worst
+   * case, so whether a call fits is asked afresh (a live run's calls settle one by one instead, and
+   * reserveWhenRoom waits for them).
+   */
+  recheck(): void {
+    this.reached = false;
   }
 
   /** Reserves a call already sent (a batch created by an earlier run): it will be billed, fit or not. */

@@ -3,12 +3,12 @@
 // re-asks invalid ones and keeps counts and cost; a runner per provider mode (offline, live, batch)
 // drives the items through. This file wires them for one run and prints the summary. Stages know
 // news; the engine knows none of it.
-import type { CommandContext } from "../cli/command.js";
 import { providerSpec } from "../providers/registry.js";
 import { resolveModel } from "../providers/setup.js";
 import type { BatchLimits, ProviderSpec } from "../providers/types.js";
 import { runPaths, type StageCounts } from "../run/folder.js";
-import { runBatches } from "./batch-runner.js";
+import { UserError, type CommandContext } from "../cli/command.js";
+import { openBatches, runBatches } from "./batch-runner.js";
 import { shareText, shareUsd, stageBudget, storedSpendUsd, type CapShare } from "./budget.js";
 import type { EngineConfig } from "./config.js";
 import { zeroUsage } from "./cost.js";
@@ -40,6 +40,8 @@ export interface EngineRun {
   interrupt?: AbortSignal;
   /** augment: what the stages run before this one count against the same --max-cost. */
   capShare?: CapShare;
+  /** The options that chose the requests besides --model ("--limit 5 --shard 1/2"): a batch records them. */
+  selection?: string;
 }
 
 /** Why a run ended before every item was answered, and what is left. */
@@ -162,18 +164,14 @@ function oneShot(r: Requests): boolean {
 }
 
 /** The requests for the first planning, and again for each later one (batch collections). */
-function requestSource(requests: EngineRun["requests"], again: boolean): { first: Requests; again: () => Requests; length?: number } {
+async function requestSource(requests: EngineRun["requests"], again: boolean): Promise<{ first: Requests; again: () => Requests; length?: number }> {
   if (typeof requests === "function") return { first: requests(), again: requests };
   const length = Array.isArray(requests) ? requests.length : undefined;
   if (!again || !oneShot(requests)) return { first: requests, again: () => requests, length };
+  // Read whole before the first planning: a batch run resuming open batches plans every key first.
   const kept: LlmRequest[] = [];
-  async function* keep(): AsyncGenerator<LlmRequest> {
-    for await (const r of requests as Requests) {
-      kept.push(r);
-      yield r;
-    }
-  }
-  return { first: keep(), again: () => kept };
+  for await (const r of requests) kept.push(r);
+  return { first: kept, again: () => kept, length: kept.length };
 }
 
 /** runEngine with injectable knobs (tests, bench). */
@@ -197,7 +195,22 @@ async function planAndRun(
   deps: EngineDeps,
   { started, spec, model, paths, planner }: { started: number; spec: ProviderSpec; model: string; paths: ReturnType<typeof runPaths>; planner: Planner },
 ): Promise<EngineSummary> {
-  const source = requestSource(run.requests, spec.mode === "batch");
+  // Items of batches still open are paid for already; only a batch run resumes and collects them. Any
+  // other run would ask them again (and the resumed batch run then store none of its results).
+  if (spec.mode !== "batch") {
+    const file = paths.batches(run.stage);
+    const open = await openBatches(file);
+    if (open.batches > 0) {
+      throw new UserError(
+        `${run.stage}: ${open.batches} batch(es) holding ${fmt(open.items)} item(s) are still open in ${file} (sent by a batch run, not collected yet); ` +
+          `a --provider ${config.provider} run${config["dry-run"] ? " (this is what --dry-run found)" : ""} would answer those items again, and the batch results already paid for would then be stored for none of them. ` +
+          `To collect them, run the same command with the batch provider that opened them (--provider anthropic-batch or openai-batch); ` +
+          `to abandon them and pay for their items again, delete ${file}.`,
+        2,
+      );
+    }
+  }
+  const source = await requestSource(run.requests, spec.mode === "batch");
   const planned = planner.plan(source.first);
   const summary = (counts: StageCounts, usage: Usage, costUsd: number, dryRun: boolean): EngineSummary => ({
     stage: run.stage,
@@ -284,6 +297,10 @@ async function planAndRun(
           budget,
           interrupt: run.interrupt,
           log: (line) => ctx.stderr.write(`${line}\n`),
+          plannedKeys: async function* () {
+            for await (const req of source.again()) yield requestKey(req, config, spec);
+          },
+          madeWith: [`--model ${model}`, run.selection].filter(Boolean).join(" "),
         });
         break;
     }

@@ -161,7 +161,10 @@ async function runStageLocked(name: string, config: StageCommandConfig, ctx: Com
     const { catalog, options } = prepared.input;
     ctx.stdout.write(stage.describeItems(catalog, options, items));
   }
-  const summary = await runEngine({ stage: name, requests, items: items.length, runDir: out, interrupt, capShare }, config, ctx);
+  const selection = Object.entries(runOptions(config))
+    .flatMap(([k, v]) => (v === null ? [] : [`--${k} ${String(v)}`]))
+    .join(" ");
+  const summary = await runEngine({ stage: name, requests, items: items.length, runDir: out, interrupt, capShare, selection }, config, ctx);
   if (summary.dryRun) return { summary, exitCode: 0 };
   const meta: StageMeta = {
     stage: name,
