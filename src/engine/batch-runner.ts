@@ -27,7 +27,7 @@ import type { PendingItem } from "./plan.js";
 import type { StageSession } from "./session.js";
 import type { Budget, Reservation } from "./budget.js";
 import { engineJsonlLines, JsonlAppender, JsonlLineReader } from "./store.js";
-import { Usage, type FailureReason } from "./types.js";
+import { FailureReason, Usage } from "./types.js";
 
 /** Room left under maxBytes for the JSON envelope and separators. */
 const ENVELOPE_BYTES = 1024;
@@ -85,6 +85,11 @@ const MemberState = z.object({
   attempts: z.number().int().nonnegative(),
   retries: z.number().int().nonnegative().optional(),
   usage: Usage.optional(),
+  /**
+   * What was wrong with its last billed answer, while a repair is due: an item restored from this
+   * state and then left (Ctrl-C, the cap) writes it in its failure line, with the usage so far.
+   */
+  problem: z.object({ reason: FailureReason, error: z.string() }).optional(),
 });
 const ItemState = MemberState.extend({
   /** The conversation when it is more than the prompt (a repair re-ask). */
@@ -130,6 +135,7 @@ function memberStateOf(item: PendingItem): MemberState {
   if (item.transportRetries) s.retries = item.transportRetries;
   const u = item.usage;
   if (u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0) s.usage = { ...u };
+  if (item.problem) s.problem = { ...item.problem };
   return s;
 }
 
@@ -146,6 +152,7 @@ function restore(item: PendingItem, s: MemberState & { messages?: ItemState["mes
   item.transportRetries = s.retries ?? 0;
   if (s.usage) item.usage = { ...s.usage };
   if (s.messages) item.conversation = s.messages;
+  if (s.problem) item.problem = { ...s.problem };
 }
 
 /** The keys an item holds in a batch: its own, or its members'. */
