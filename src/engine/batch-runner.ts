@@ -22,7 +22,8 @@ import type { BatchItemResult, BatchLimits, BatchProvider, ProviderCall } from "
 import { sha256 } from "../util/hash.js";
 import { classifyError, fatalMessage } from "./errors.js";
 import { hash64, HashMap64, HashSet64 } from "./key-index.js";
-import { packed, packUnit } from "./pack.js";
+import { memberShares, packed, packUnit } from "./pack.js";
+import { addUsage, zeroUsage } from "./cost.js";
 import type { PendingItem } from "./plan.js";
 import type { StageSession } from "./session.js";
 import type { Budget, Reservation } from "./budget.js";
@@ -551,7 +552,9 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
         }
       };
       const r = results.get(s)!.get(customId);
-      settle(unit, r?.type === "succeeded" ? r.answer.usage : undefined);
+      // A pack collected again with items stored already: their shares were counted from the store.
+      const billed = r?.type !== "succeeded" ? undefined : unit.packSize ? memberShares(unit, r.answer.usage).reduce((a, u) => addUsage(a, u), zeroUsage()) : r.answer.usage;
+      settle(unit, billed);
       if (lost.has(s)) {
         // Never answered for us: sent again as it was, at no attempt's cost.
         count.again++;
@@ -608,6 +611,7 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
       const present = members.flatMap((m, i) => (m ? [{ m, n: i + 1 }] : []));
       const unit = packUnit(present.map((p) => p.m));
       unit.memberNumbers = present.map((p) => p.n);
+      unit.packSize = members.length;
       unit.transportRetries = st.retries ?? 0;
       await take(unit, packId, s);
     }

@@ -8,7 +8,7 @@ import type { EngineConfig } from "./config.js";
 import { expectedUsd } from "./budget.js";
 import { addUsage, priceUsd, zeroUsage, type ModelInfo } from "./cost.js";
 import { callFor, type PendingItem, type Planned, type Planner } from "./plan.js";
-import { shareUsage, splitPackAnswer } from "./pack.js";
+import { memberShares, splitPackAnswer } from "./pack.js";
 import { JsonlAppender } from "./store.js";
 import type { FailureReason, FailureRecord, StageRecord } from "./types.js";
 
@@ -134,8 +134,8 @@ export class StageSession {
    * re-ask, or given up on after max-attempts. Returns the items to ask again (alone).
    */
   async accept(unit: PendingItem, answer: ProviderAnswer): Promise<PendingItem[]> {
-    addUsage(this.usage, answer.usage);
     if (unit.members) return this.acceptPack(unit, unit.members, answer);
+    addUsage(this.usage, answer.usage);
     unit.answers++;
     addUsage(unit.usage, answer.usage);
     return (await this.judge(unit, answer.text, answer.stop)) === "reask" ? [unit] : [];
@@ -147,11 +147,13 @@ export class StageSession {
    * or an item's part is missing, those items are asked again alone, the pack counting as an attempt.
    */
   private async acceptPack(pack: PendingItem, members: PendingItem[], answer: ProviderAnswer): Promise<PendingItem[]> {
-    const shares = shareUsage(answer.usage, members.length);
+    // Only its members' shares: those of items stored by an earlier collection of this answer are in the store.
+    const shares = memberShares(pack, answer.usage);
     members.forEach((m, i) => {
       m.answers++;
       m.transportRetries += pack.transportRetries;
       addUsage(m.usage, shares[i]!);
+      addUsage(this.usage, shares[i]!);
     });
     const split = answer.stop === "end" ? splitPackAnswer(answer.text) : undefined;
     const again: PendingItem[] = [];
