@@ -347,6 +347,39 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(n1.usage.inputTokens).toBeGreaterThan((await t.records()).find((r) => r.itemId === "N0")!.usage.inputTokens * 1.5);
   });
 
+  it("an item left with billed attempts (Ctrl-C before its repair is answered) writes its usage once, even restored from a batch's state", async () => {
+    // N1's first answer is invalid (billed); its repair errors, and Ctrl-C lands as that batch is
+    // collected: the re-ask is never sent. N1 was restored from the repair batch's saved state.
+    const t = await setup({
+      itemFault: ({ body, n }) => (itemOf(body) === "N1" && n <= 2 ? (n === 1 ? { type: "invalid", text: "not json" } : { type: "errored" }) : undefined),
+    });
+    const stop = new AbortController();
+    t.batches.on("results", () => {
+      if (t.batches.creates === 2) stop.abort();
+    });
+    const ctx = context({ ANTHROPIC_API_KEY: "test-key" });
+    const first = await runEngineWith({ stage: "summarize", requests: titleRequests(3), runDir: t.dir, interrupt: stop.signal }, config({ provider: "anthropic-batch", "base-url": fake!.url }), ctx, { batchPollMs: 1 });
+    expect(first.stopped).toMatchObject({ reason: "interrupted" });
+    const [left] = await t.failures();
+    expect(left).toMatchObject({ itemId: "N1", reason: "invalid", attempts: 1, usage: { outputTokens: 4 } });
+    expect(left!.message).toMatch(/not JSON.*not asked again: the run was interrupted/);
+
+    await t.run(titleRequests(3));
+    expect((await t.records()).map((r) => r.itemId).sort()).toEqual(["N0", "N1", "N2"]);
+    // Every answer the API billed is in the folder once: records and failure lines together.
+    const billed = { input: 0, output: 0 };
+    for (const b of t.batches.batches.values()) {
+      for (const l of b.results ?? []) {
+        const r = (JSON.parse(l) as { result: { type: string; message?: { usage: { input_tokens: number; output_tokens: number } } } }).result;
+        if (r.type !== "succeeded") continue;
+        billed.input += r.message!.usage.input_tokens;
+        billed.output += r.message!.usage.output_tokens;
+      }
+    }
+    const lines = [...(await t.records()), ...(await t.failures())];
+    expect({ input: lines.reduce((s, l) => s + l.usage!.inputTokens, 0), output: lines.reduce((s, l) => s + l.usage!.outputTokens, 0) }).toEqual(billed);
+  });
+
   it("re-asks refusals and truncated answers, then writes them to failures with their reason", async () => {
     const t = await setup({
       itemFault: ({ body }) => (itemOf(body) === "N0" ? { type: "refusal" } : itemOf(body) === "N1" ? { type: "truncated" } : undefined),

@@ -1,12 +1,12 @@
 // --pack N: several items per request, on the fake Anthropic API with the real SDK. Each item's
 // result must be the one it gets when asked alone; a re-packed or resumed run reuses every stored
 // item; an item whose part fails is asked again alone with the error.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runEngineWith } from "../src/engine/engine.js";
-import { packed, splitPackAnswer } from "../src/engine/pack.js";
+import { packed, shareUsage, splitPackAnswer } from "../src/engine/pack.js";
 import type { PendingItem } from "../src/engine/plan.js";
 import { readJsonl } from "../src/engine/store.js";
 import type { LlmRequest } from "../src/engine/types.js";
@@ -264,6 +264,36 @@ describe("--pack with a batch provider", () => {
     expect(recs.map((r) => [r.itemId, (r.output as { title: string }).title, r.pack]).sort()).toEqual(
       requests.map((r, i) => [r.itemId, `Title for ${r.itemId}`, i < 8 ? 4 : 2]).sort(),
     );
+  });
+
+  it("a pack collected again after a kill mid-collection gives the items left the shares they had: the bill is stored once", async () => {
+    fake = await createFakeAnthropic({ answer: (body) => packedTitles(body) });
+    const batches = installBatches(fake);
+    const dir = await temp();
+    const paths = runPaths(dir);
+    const requests = titleRequests(5).map((r): LlmRequest => ({ ...r, packable: true }));
+    const run = () =>
+      runEngineWith({ stage: "summarize", requests, runDir: dir }, config({ provider: "anthropic-batch", "base-url": fake!.url, pack: 5 }), context({ ANTHROPIC_API_KEY: "k" }), { batchPollMs: 1 });
+    await run();
+    const whole = (await readJsonl(paths.records("summarize"), StageRecord)).records;
+    expect(whole).toHaveLength(5);
+    // As if killed after storing the pack's first two items: no `collected` line, three records missing.
+    const lines = (await readFile(paths.batches("summarize"), "utf8")).split("\n").filter((l) => l && !l.includes('"collected"'));
+    await writeFile(paths.batches("summarize"), lines.join("\n") + "\n");
+    const stored = (await readFile(paths.records("summarize"), "utf8")).split("\n").filter(Boolean).slice(0, 2);
+    await writeFile(paths.records("summarize"), stored.join("\n") + "\n");
+
+    const summary = await run();
+    expect(summary.counts).toMatchObject({ cached: 2, done: 3 });
+    expect(batches.creates).toBe(1);
+    const recs = (await readJsonl(paths.records("summarize"), StageRecord)).records;
+    const result = JSON.parse([...batches.batches.values()][0]!.results![0]!) as { result: { message: { usage: { input_tokens: number; output_tokens: number } } } };
+    const billed = shareUsage({ inputTokens: result.result.message.usage.input_tokens, outputTokens: result.result.message.usage.output_tokens, cacheReadTokens: 0, cacheWriteTokens: 0 }, 5);
+    // Each item's share is the one the uninterrupted collection gave it, and the records add up to the bill.
+    expect(recs.map((r) => [r.itemId, r.usage])).toEqual(requests.map((r, i) => [r.itemId, billed[i]]));
+    expect(recs.map((r) => r.usage)).toEqual(whole.map((r) => r.usage));
+    // This run reports only the shares it stored.
+    expect(summary.usage.inputTokens).toBe(billed.slice(2).reduce((a, u) => a + u.inputTokens, 0));
   });
 
   it("an item whose part of a packed batch answer is invalid is repaired alone in the next batch", async () => {

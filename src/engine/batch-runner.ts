@@ -22,12 +22,13 @@ import type { BatchItemResult, BatchLimits, BatchProvider, ProviderCall } from "
 import { sha256 } from "../util/hash.js";
 import { classifyError, fatalMessage } from "./errors.js";
 import { hash64, HashMap64, HashSet64 } from "./key-index.js";
-import { packed, packUnit } from "./pack.js";
+import { memberShares, packed, packUnit } from "./pack.js";
+import { addUsage, zeroUsage } from "./cost.js";
 import type { PendingItem } from "./plan.js";
 import type { StageSession } from "./session.js";
 import type { Budget, Reservation } from "./budget.js";
 import { engineJsonlLines, JsonlAppender, JsonlLineReader } from "./store.js";
-import { Usage, type FailureReason } from "./types.js";
+import { FailureReason, Usage } from "./types.js";
 
 /** Room left under maxBytes for the JSON envelope and separators. */
 const ENVELOPE_BYTES = 1024;
@@ -85,6 +86,11 @@ const MemberState = z.object({
   attempts: z.number().int().nonnegative(),
   retries: z.number().int().nonnegative().optional(),
   usage: Usage.optional(),
+  /**
+   * What was wrong with its last billed answer, while a repair is due: an item restored from this
+   * state and then left (Ctrl-C, the cap) writes it in its failure line, with the usage so far.
+   */
+  problem: z.object({ reason: FailureReason, error: z.string() }).optional(),
 });
 const ItemState = MemberState.extend({
   /** The conversation when it is more than the prompt (a repair re-ask). */
@@ -130,6 +136,7 @@ function memberStateOf(item: PendingItem): MemberState {
   if (item.transportRetries) s.retries = item.transportRetries;
   const u = item.usage;
   if (u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0) s.usage = { ...u };
+  if (item.problem) s.problem = { ...item.problem };
   return s;
 }
 
@@ -146,6 +153,7 @@ function restore(item: PendingItem, s: MemberState & { messages?: ItemState["mes
   item.transportRetries = s.retries ?? 0;
   if (s.usage) item.usage = { ...s.usage };
   if (s.messages) item.conversation = s.messages;
+  if (s.problem) item.problem = { ...s.problem };
 }
 
 /** The keys an item holds in a batch: its own, or its members'. */
@@ -544,7 +552,9 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
         }
       };
       const r = results.get(s)!.get(customId);
-      settle(unit, r?.type === "succeeded" ? r.answer.usage : undefined);
+      // A pack collected again with items stored already: their shares were counted from the store.
+      const billed = r?.type !== "succeeded" ? undefined : unit.packSize ? memberShares(unit, r.answer.usage).reduce((a, u) => addUsage(a, u), zeroUsage()) : r.answer.usage;
+      settle(unit, billed);
       if (lost.has(s)) {
         // Never answered for us: sent again as it was, at no attempt's cost.
         count.again++;
@@ -601,6 +611,7 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
       const present = members.flatMap((m, i) => (m ? [{ m, n: i + 1 }] : []));
       const unit = packUnit(present.map((p) => p.m));
       unit.memberNumbers = present.map((p) => p.n);
+      unit.packSize = members.length;
       unit.transportRetries = st.retries ?? 0;
       await take(unit, packId, s);
     }

@@ -156,3 +156,15 @@ export function shareUsage(total: Usage, n: number): Usage[] {
   const write = split(total.cacheWriteTokens);
   return input.map((_, i) => ({ inputTokens: input[i]!, outputTokens: output[i]!, cacheReadTokens: read[i]!, cacheWriteTokens: write[i]! }));
 }
+
+/**
+ * The shares of a pack's answer for the members it carries: the usage is split over every item the
+ * pack was sent with (packSize), and each member takes the share of its number. A pack collected
+ * again with some items stored already thus gives the others what they would have had, and the
+ * stored items' shares are not counted a second time.
+ */
+export function memberShares(pack: PendingItem, total: Usage): Usage[] {
+  const members = pack.members ?? [];
+  const all = shareUsage(total, pack.packSize ?? members.length);
+  return members.map((_, i) => all[(pack.memberNumbers?.[i] ?? i + 1) - 1]!);
+}

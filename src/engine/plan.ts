@@ -73,6 +73,11 @@ export interface PendingItem {
   members?: PendingItem[];
   /** A pack whose answer numbers its items otherwise than 1, 2, …: each member's number. */
   memberNumbers?: number[];
+  /**
+   * A pack collected again after some of its items were stored (a kill mid-collection): how many
+   * items its answer was billed for, so each item left gets the share it had, not a larger one.
+   */
+  packSize?: number;
   /** What was wrong with the last answer, while a repair re-ask is due. */
   problem?: { reason: FailureReason; error: string };
 }

@@ -8,7 +8,7 @@ import type { EngineConfig } from "./config.js";
 import { expectedUsd } from "./budget.js";
 import { addUsage, priceUsd, zeroUsage, type ModelInfo } from "./cost.js";
 import { callFor, type PendingItem, type Planned, type Planner } from "./plan.js";
-import { shareUsage, splitPackAnswer } from "./pack.js";
+import { memberShares, splitPackAnswer } from "./pack.js";
 import { JsonlAppender } from "./store.js";
 import type { FailureReason, FailureRecord, StageRecord } from "./types.js";
 
@@ -134,8 +134,8 @@ export class StageSession {
    * re-ask, or given up on after max-attempts. Returns the items to ask again (alone).
    */
   async accept(unit: PendingItem, answer: ProviderAnswer): Promise<PendingItem[]> {
-    addUsage(this.usage, answer.usage);
     if (unit.members) return this.acceptPack(unit, unit.members, answer);
+    addUsage(this.usage, answer.usage);
     unit.answers++;
     addUsage(unit.usage, answer.usage);
     return (await this.judge(unit, answer.text, answer.stop)) === "reask" ? [unit] : [];
@@ -147,11 +147,13 @@ export class StageSession {
    * or an item's part is missing, those items are asked again alone, the pack counting as an attempt.
    */
   private async acceptPack(pack: PendingItem, members: PendingItem[], answer: ProviderAnswer): Promise<PendingItem[]> {
-    const shares = shareUsage(answer.usage, members.length);
+    // Only its members' shares: those of items stored by an earlier collection of this answer are in the store.
+    const shares = memberShares(pack, answer.usage);
     members.forEach((m, i) => {
       m.answers++;
       m.transportRetries += pack.transportRetries;
       addUsage(m.usage, shares[i]!);
+      addUsage(this.usage, shares[i]!);
     });
     const split = answer.stop === "end" ? splitPackAnswer(answer.text) : undefined;
     const again: PendingItem[] = [];
@@ -163,15 +165,17 @@ export class StageSession {
         continue;
       }
       // Nothing of this item's own to show the model: it is asked again from its own prompt.
+      const why =
+        answer.stop === "end"
+          ? split?.ok
+            ? { reason: "invalid" as const, error: `the packed answer had no answer for item ${number}` }
+            : { reason: "invalid" as const, error: split?.error ?? "unreadable packed answer" }
+          : this.stopProblem(answer.stop, pack.req.maxTokens);
+      // Kept while it is asked again: left before that (Ctrl-C, the cap), its share is written with it.
+      m.problem = why;
       if (m.answers < this.maxAnswers) again.push(m);
       else {
         m.lastAnswer = answer.text;
-        const why =
-          answer.stop === "end"
-            ? split?.ok
-              ? { reason: "invalid" as const, error: `the packed answer had no answer for item ${number}` }
-              : { reason: "invalid" as const, error: split?.error ?? "unreadable packed answer" }
-            : this.stopProblem(answer.stop, pack.req.maxTokens);
         await this.fail(m, why.reason, why.error);
       }
     }
@@ -231,7 +235,13 @@ export class StageSession {
     }
     this.left += 1 + item.sharers.length;
     if (this.price) this.leftUsd += expectedUsd(item.req, this.price, this.costMode);
-    if (item.problem) await this.fail(item, item.problem.reason, `${item.problem.error}; not asked again: ${why}`);
+    // Whatever it was billed must reach the store, or the folder's cost (and --max-cost) falls
+    // short: a state from before problems were saved, or any other path that lost the problem,
+    // still writes its usage.
+    const u = item.usage;
+    const billed = item.answers > 0 || u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0;
+    const problem = item.problem ?? (billed ? { reason: "invalid" as const, error: "an answer billed earlier could not be used" } : undefined);
+    if (problem) await this.fail(item, problem.reason, `${problem.error}; not asked again: ${why}`);
   }
 
   /** Records an item (each item of a pack) as given up on; it is not a store hit, so the next run asks again. */
