@@ -123,6 +123,11 @@ describe("factors in the report", () => {
     expect(model.users.find((u) => u.id === "U4")?.factors?.topics).toBeTruthy();
     const html = await readFile((await writeReport(out)).path, "utf8");
     expect(html).toContain(`data-chart="factor-coverage"`);
+    // A factor stated for every item but with one text for most (an offline default) is named as such.
+    const news = model.dist.factorCoverage!.news!;
+    const same = news.top.map((t, i) => ({ i, share: t.count / news.items, text: t.text })).filter((t) => t.share > 0.5);
+    expect(same.length).toBeGreaterThan(0);
+    for (const t of same) expect(html).toContain(`is &quot;${t.text}&quot; for ${Math.round(t.share * 100)}%`);
     // The glance counts per split what the stages of this merge wrote, not the others' zeros.
     expect(html).toMatch(/<b>train<\/b> \([^)]*user factors rows\)/);
     expect(html).not.toMatch(/picks appended|\d profiles/);

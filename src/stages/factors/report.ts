@@ -13,6 +13,8 @@ interface Coverage {
   items: number;
   /** Per factor (in the table's order): items whose text is not "none". */
   stated: number[];
+  /** Per factor: its most common stated text and how many items have it (a default answer, e.g. the offline "neutral"). */
+  top: { text: string; count: number }[];
 }
 
 declare module "../../report/stage-report.js" {
@@ -36,14 +38,30 @@ function byFactor(value: string): Record<string, string> {
 
 function coverage(values: Iterable<{ value: string }>): Coverage | undefined {
   const stated = FACTORS.map(() => 0);
+  const texts = FACTORS.map(() => new Map<string, number>());
   let items = 0;
   for (const { value } of values) {
     items++;
     value.split("\t").forEach((text, i) => {
-      if (text !== NONE && i < stated.length) stated[i]!++;
+      if (text === NONE || i >= stated.length) return;
+      stated[i]!++;
+      texts[i]!.set(text, (texts[i]!.get(text) ?? 0) + 1);
     });
   }
-  return items > 0 ? { items, stated } : undefined;
+  const top = texts.map((counts) => {
+    let best = { text: "", count: 0 };
+    for (const [text, count] of counts) if (count > best.count) best = { text, count };
+    return best;
+  });
+  return items > 0 ? { items, stated, top } : undefined;
+}
+
+/** Factors on which one text is most of the answers: stated, but the same for everyone. */
+function sameForMost(side: string, c: Coverage): string[] {
+  return FACTORS.flatMap((f, i) => {
+    const { text, count } = c.top[i]!;
+    return count * 2 > c.items ? [`${f.name.replace(/_/g, " ")} of ${side} is "${clip(text, 40)}" for ${pct((count / c.items) * 100)}`] : [];
+  });
 }
 
 /** One chart for both registrations: factors-users draws it from what either filled in. */
@@ -57,7 +75,13 @@ function coverageFigures(dist: { factorCoverage?: { users?: Coverage; news?: Cov
     {
       id: "factor-coverage",
       title: "Factor coverage",
-      note: `Share of the users and news items with factors whose text for each factor says something (not "${NONE}"): a factor that is mostly "${NONE}" adds little to a model.`,
+      note:
+        `Share of the users and news items with factors whose text for each factor says something (not "${NONE}"): a factor that is mostly "${NONE}" adds little to a model, ` +
+        `and so does one whose text is the same for most.` +
+        (() => {
+          const same = [...(c.users ? sameForMost("users", c.users) : []), ...(c.news ? sameForMost("news", c.news) : [])];
+          return same.length > 0 ? ` The same text for most: ${same.join("; ")}.` : "";
+        })(),
       svg: barChart({ id: "factor-coverage", labels: FACTORS.map((f) => f.name.replace(/_/g, " ")), series, format: pct }),
     },
   ];
