@@ -72,12 +72,17 @@ export const DEBUG_VARIABLE = "GENRE_MIND_DEBUG";
  * like an unset one, and the run would go ahead without it. One naming another command's option is
  * let be, as a config file's key is: a shell exports it for the stages, and merge must still run.
  */
+/** The option a mistyped name most likely meant: the command's own first, then any command's (help is no value to set). */
+function suggestedOption(typed: string, own: readonly string[]): string | undefined {
+  return nearestName(typed, own) ?? nearestName(typed, [...KNOWN_OPTION_NAMES].filter((n) => n !== "help"));
+}
+
 function checkEnvNames(env: NodeJS.ProcessEnv, own: readonly string[]): void {
   for (const [variable, value] of Object.entries(env)) {
     if (!variable.startsWith(ENV_PREFIX) || variable === DEBUG_VARIABLE || value === undefined || value === "") continue;
     const flag = variable.slice(ENV_PREFIX.length).toLowerCase().replace(/_/g, "-");
     if (flag !== "help" && KNOWN_OPTION_NAMES.has(flag) && envName(flag) === variable) continue;
-    const near = nearestName(flag, own) ?? nearestName(flag, [...KNOWN_OPTION_NAMES].filter((n) => n !== "help"));
+    const near = suggestedOption(flag, own);
     throw new UsageError(`environment variable ${variable} names no option of any command${near ? ` (did you mean ${envName(near)}?)` : ""}`);
   }
 }
@@ -320,10 +325,8 @@ export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command 
       }
       checkEnvNames(ctx.env, Object.keys(def.options));
       const configEnv = envName("config");
-      const file =
-        values.config === undefined && ctx.env[configEnv]
-          ? loadConfigFile(ctx.env[configEnv], ctx.cwd, def.name, configEnv)
-          : loadConfigFile(values.config as string | undefined, ctx.cwd, def.name);
+      const fromVariable = values.config === undefined && ctx.env[configEnv] ? ctx.env[configEnv] : undefined;
+      const file = loadConfigFile(fromVariable ?? (values.config as string | undefined), ctx.cwd, def.name, fromVariable ? configEnv : undefined);
       const fileValues = file.values;
       const sources: Record<string, Source> = {};
       for (const key of Object.keys(fileValues)) {
@@ -333,7 +336,7 @@ export function defineCommand<S extends z.ZodType>(def: CommandDef<S>): Command 
         }
         // A shared config file may hold options of other commands; a key no command knows is a typo.
         if (!KNOWN_OPTION_NAMES.has(key)) {
-          const near = nearestName(key, Object.keys(def.options)) ?? nearestName(key, KNOWN_OPTION_NAMES);
+          const near = suggestedOption(key, Object.keys(def.options));
           throw new UsageError(`config file ${file.shown}: unknown option '${file.keys[key]}'${near ? ` (did you mean '${near}'?)` : ""}`);
         }
         delete fileValues[key];

@@ -23,7 +23,7 @@ import { sha256 } from "../util/hash.js";
 import { classifyError, fatalMessage } from "./errors.js";
 import { hash64, HashMap64, HashSet64 } from "./key-index.js";
 import { memberShares, packed, packUnit } from "./pack.js";
-import { addUsage, zeroUsage } from "./cost.js";
+import { addUsage, billed, zeroUsage } from "./cost.js";
 import type { PendingItem } from "./plan.js";
 import type { StageSession } from "./session.js";
 import type { Budget, Reservation } from "./budget.js";
@@ -134,8 +134,7 @@ interface Slot {
 function memberStateOf(item: PendingItem): MemberState {
   const s: MemberState = { key: item.key, attempts: item.answers };
   if (item.transportRetries) s.retries = item.transportRetries;
-  const u = item.usage;
-  if (u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0) s.usage = { ...u };
+  if (billed(item.usage)) s.usage = { ...item.usage };
   if (item.problem) s.problem = { ...item.problem };
   return s;
 }
@@ -375,7 +374,7 @@ export async function runBatches(session: StageSession, items: AsyncIterable<Pen
    */
   async function hold(item: PendingItem): Promise<void> {
     if (interrupt?.aborted || !budget) return leave(item);
-    const carries = (m: PendingItem) => m.answers > 0 || m.transportRetries > 0 || m.problem !== undefined || m.usage.inputTokens + m.usage.outputTokens + m.usage.cacheReadTokens + m.usage.cacheWriteTokens > 0;
+    const carries = (m: PendingItem) => m.answers > 0 || m.transportRetries > 0 || m.problem !== undefined || billed(m.usage);
     if (carries(item) || (item.members ?? []).some(carries)) return leave(item);
     waiting = true;
     letGo(item);

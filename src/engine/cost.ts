@@ -94,6 +94,11 @@ export function zeroUsage(): Usage {
   return { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
 }
 
+/** Whether any token of this usage was billed. */
+export function billed(u: Usage): boolean {
+  return u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0;
+}
+
 export function addUsage(into: Usage, u: Usage): Usage {
   into.inputTokens += u.inputTokens;
   into.outputTokens += u.outputTokens;

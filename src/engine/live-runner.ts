@@ -122,7 +122,6 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
       gate.settle(ticket, { input: answer.usage.inputTokens + answer.usage.cacheWriteTokens, output: answer.usage.outputTokens });
       gate.speedUp();
       answered++;
-      unreachableStreak = 0;
       outputTotal += answer.usage.outputTokens;
       return answer;
     } catch (e) {
@@ -142,7 +141,10 @@ export async function runLive(session: StageSession, items: AsyncIterable<Pendin
     }
   };
 
-  /** A failed call that stops the whole run: a rejected key, or nothing but malformed requests. */
+  /**
+   * A failed call that stops the run or this item: a rejected key; before any answer, nothing but
+   * malformed requests or no server reached; a call held back by Ctrl-C or the cap.
+   */
   const stopOn = (c: ClassifiedError) => {
     // Held back by Ctrl-C or the cap: not a failure to retry (nor a re-sent call to count).
     if (stopped || hold.signal.aborted || c.kind === "aborted") throw new RunStopped();

@@ -6,7 +6,7 @@ import { runPaths, type StageCounts } from "../run/folder.js";
 import type { ProviderAnswer, ProviderCall, ProviderSpec } from "../providers/types.js";
 import type { EngineConfig } from "./config.js";
 import { expectedUsd } from "./budget.js";
-import { addUsage, priceUsd, zeroUsage, type ModelInfo } from "./cost.js";
+import { addUsage, billed, priceUsd, zeroUsage, type ModelInfo } from "./cost.js";
 import { callFor, type PendingItem, type Planned, type Planner } from "./plan.js";
 import { memberShares, splitPackAnswer } from "./pack.js";
 import { JsonlAppender } from "./store.js";
@@ -238,9 +238,8 @@ export class StageSession {
     // Whatever it was billed must reach the store, or the folder's cost (and --max-cost) falls
     // short: a state from before problems were saved, or any other path that lost the problem,
     // still writes its usage.
-    const u = item.usage;
-    const billed = item.answers > 0 || u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0;
-    const problem = item.problem ?? (billed ? { reason: "invalid" as const, error: "an answer billed earlier could not be used" } : undefined);
+    const paid = item.answers > 0 || billed(item.usage);
+    const problem = item.problem ?? (paid ? { reason: "invalid" as const, error: "an answer billed earlier could not be used" } : undefined);
     if (problem) await this.fail(item, problem.reason, `${problem.error}; not asked again: ${why}`);
   }
 

@@ -3,14 +3,10 @@
 // its mode (a batch provider gets its family's discount). One place for it: --max-cost counts the
 // spend before it sends (budget.ts), and merge and report show it as a stage's cost.
 import { providerSpec } from "../providers/registry.js";
-import { priceUsd, type ModelInfo } from "./cost.js";
+import { billed, priceUsd, type ModelInfo } from "./cost.js";
 import { IMPORTED, type Usage } from "./types.js";
 
 type Price = { info?: ModelInfo; mode: "live" | "batch"; free: boolean };
-
-function billed(u: Usage): boolean {
-  return u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens > 0;
-}
 
 export class Spend {
   /** Dollars of the lines whose model has a price. */
