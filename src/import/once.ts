@@ -47,7 +47,7 @@ export type ImportReason =
   | "answered again later";
 
 /** What an answer kept in part leaves out (the keys of StageRecord.leftOut). */
-export type LeftOutKind = "topics" | "regions" | "notes";
+type LeftOutKind = "topics" | "regions" | "notes";
 
 /** Per log file: what was read and what became of it. */
 export interface FileSummary {
@@ -136,7 +136,7 @@ function requestsOf(prepared: PreparedStage, ids: readonly string[], k?: { k: nu
  * import cannot, and refusing it whole would leave the user without the topics it got right. What is
  * kept still goes through the stage's parser, so a record holds nothing a live one could not.
  */
-export function listedOnly(lists: { topics: string[]; regions: string[] }): { kept: typeof lists; leftOut: Partial<Record<LeftOutKind, string[]>> } {
+function listedOnly(lists: { topics: string[]; regions: string[] }): { kept: typeof lists; leftOut: Partial<Record<LeftOutKind, string[]>> } {
   const topics = lists.topics.filter((t) => normalizeTopic(t) !== undefined);
   const regions = lists.regions.filter((r) => normalizeRegion(r) !== undefined);
   const leftOut: Partial<Record<LeftOutKind, string[]>> = {};
@@ -158,7 +158,7 @@ const NOTE = /^[\s(*_]*(?:notes?|explanation|disclaimer)\b[\s*_)]*(?:[:\uFF1A-]|
  * parser to judge) and the note, from that line to the end. Undefined when no line after the first
  * starts a note: an answer of two titles, say, is not a title with a note.
  */
-export function titleAndNote(answer: string): { title: string; note: string } | undefined {
+function titleAndNote(answer: string): { title: string; note: string } | undefined {
   const lines = answer.split(/\r?\n|\r/).map((l) => l.trim()).filter((l) => l.length > 0);
   const at = lines.findIndex((l, i) => i > 0 && NOTE.test(l));
   if (at < 0) return undefined;

@@ -186,6 +186,8 @@ export async function checkMergeOut(req: Pick<MergeRequest, "data" | "out" | "fo
 
 /** Exit 2, a path's problem like one that does not exist: the output is in the way, not the data bad. */
 async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean): Promise<void> {
+  // NewsSplits keeps a split per bit of an int; refused here, before the input is checked or a stage pays.
+  if (splits.length > 31) throw new UserError(`merge takes at most 31 split folders; --data names ${splits.length}`, 2);
   for (const s of splits) {
     const target = join(out, s.name);
     if (inside(s.dir, target) || inside(target, s.dir)) {
@@ -207,7 +209,8 @@ async function refuseOverwrite(out: string, splits: SplitDir[], force: boolean):
 
 /**
  * A stage run records the splits it read (StageMeta). Records made from other files (another
- * dataset, another snapshot, a subset) may still name known IDs, so the difference is worth a warning.
+ * dataset, another snapshot, a subset) may still name known IDs, so the difference is worth a
+ * warning; for a pooled stage (describe) it is an error, thrown here.
  */
 async function inputMismatches(merging: readonly Merging[], splits: SplitDir[]): Promise<string[]> {
   const describe = (list: { name: string; newsBytes: number; behaviorsBytes: number }[]) =>
@@ -269,8 +272,8 @@ export async function merge(req: MergeRequest, log: Log = () => {}): Promise<Mer
   const checked = await checkInputSplits(splits, { lenient: false, forMerge: true, out, persist: false, show: (p) => relative(process.cwd(), p) || p, nothing: "Nothing was written" });
   const warnings: string[] = [];
   await removeStaleStaging(out);
+  // removeStaleStaging took this process's own leftover too.
   const staging = join(out, `${STAGING_PREFIX}${process.pid}`);
-  await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
     const { manifest, json } = await writeStaging(req, out, splits, recordDirs, staging, log, warnings);
@@ -426,8 +429,6 @@ async function writeStaging(
 
   // Pass 1 over news: IDs and original titles, to check the records, number the pseudo-news and
   // tell a near copy of a candidate; the categories items of the rows.
-  // NewsSplits keeps a split per bit of an int.
-  if (splits.length > 31) throw new UserError(`merge takes at most 31 split folders; --data names ${splits.length}`, 2);
   const titles = new Map<string, string>();
   const newsSplits = new NewsSplits(codes);
   const categories = new Set<string>();

@@ -33,7 +33,7 @@ async function asSplit(dir: string, shown: string): Promise<SplitDir | undefined
 }
 
 /** train before dev before the rest: the order a trainer sees them (numbering words and users in it). */
-function trainerRank(name: string): number {
+export function trainerRank(name: string): number {
   return /train/i.test(name) ? 0 : /dev|valid/i.test(name) ? 1 : 2;
 }
 

@@ -74,7 +74,7 @@ function glance(model: ReportModel): string {
 ${splits}
 <div class="scroll"><table class="stages"><thead><tr><th>stage</th><th>provider · model</th><th>items</th><th>answered</th><th>kept original<br>(merge)</th><th>failed</th><th>failures by reason</th><th>input tokens</th><th>output tokens</th><th>cache read / write</th><th>cost</th><th>finished</th></tr></thead>
 <tbody>${model.glance.map(stageRow).join("\n")}</tbody></table></div>
-<p class="muted">Tokens are summed over the stored records and failures (all attempts, all runs); cost is what the stage runs reported.</p>${inPart(model.glance)}</section>`;
+<p class="muted">Tokens are summed over the stored records and failures (all attempts, all runs); cost prices those same lines per provider and model.</p>${inPart(model.glance)}</section>`;
 }
 
 /** Imported answers the records keep only in part (import.md): how many, and what they leave out. */

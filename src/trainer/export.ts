@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { readBehaviors, readNews } from "../mind/read.js";
-import type { SplitDir } from "../mind/splits.js";
+import { trainerRank, type SplitDir } from "../mind/splits.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { gloveMatrix } from "./glove.js";
 import { pickleStrIntDict } from "./pickle.js";
@@ -32,8 +32,8 @@ export async function buildWordDict(splits: readonly SplitDir[]): Promise<Map<st
  * so a dev-only user is the unknown user to LSTUR and NPA; numbering dev users too would give them
  * rows of their own that no training step reaches and size the user table unlike recommenders' files.
  */
-export function trainSplit(splits: readonly SplitDir[]): SplitDir {
-  const found = splits.find((s) => /train/i.test(s.name)) ?? splits[0];
+function trainSplit(splits: readonly SplitDir[]): SplitDir {
+  const found = splits.find((s) => trainerRank(s.name) === 0) ?? splits[0];
   if (!found) throw new Error("no split to export");
   return found;
 }

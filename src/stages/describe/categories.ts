@@ -15,8 +15,6 @@ export interface CategoryItem {
    * bring that split's time into an earlier one's news text.
    */
   news: CatalogNews[];
-  /** That split. */
-  split: string;
 }
 
 /** One index per catalog: items, their news and parents, built on first use. */
@@ -31,7 +29,7 @@ export function categoryIndex(catalog: Catalog): ReadonlyMap<string, CategoryIte
   const add = (map: Map<string, CategoryItem>, kind: CategoryKind, name: string, news: CatalogNews) => {
     if (!name) return undefined;
     let item = map.get(name);
-    if (!item) map.set(name, (item = { id: categoryItemId(kind, name), kind, name, parents: [], news: [], split: "" }));
+    if (!item) map.set(name, (item = { id: categoryItemId(kind, name), kind, name, parents: [], news: [] }));
     item.news.push(news);
     return item;
   };
@@ -42,8 +40,8 @@ export function categoryIndex(catalog: Catalog): ReadonlyMap<string, CategoryIte
   }
   const order = catalog.timeline.map((s) => s.name);
   for (const item of [...categories.values(), ...subcategories.values()]) {
-    item.split = order.find((split) => item.news.some((n) => n.inSplits.includes(split))) ?? item.news[0]!.split;
-    item.news = item.news.filter((n) => n.inSplits.includes(item.split));
+    const earliest = order.find((split) => item.news.some((n) => n.inSplits.includes(split))) ?? item.news[0]!.split;
+    item.news = item.news.filter((n) => n.inSplits.includes(earliest));
   }
   index = new Map([...categories.values(), ...subcategories.values()].map((i) => [i.id, i]));
   INDEXES.set(catalog, index);

@@ -71,6 +71,7 @@ function coverageFigures(dist: { factorCoverage?: { users?: Coverage; news?: Cov
   const series = [];
   if (c.users) series.push({ name: `users (${c.users.items.toLocaleString("en-US")})`, color: COLORS.topic, values: c.users.stated.map((n) => (n / c.users!.items) * 100) });
   if (c.news) series.push({ name: `news (${c.news.items.toLocaleString("en-US")})`, color: COLORS.after, values: c.news.stated.map((n) => (n / c.news!.items) * 100) });
+  const same = [...(c.users ? sameForMost("users", c.users) : []), ...(c.news ? sameForMost("news", c.news) : [])];
   return [
     {
       id: "factor-coverage",
@@ -78,10 +79,7 @@ function coverageFigures(dist: { factorCoverage?: { users?: Coverage; news?: Cov
       note:
         `Share of the users and news items with factors whose text for each factor says something (not "${NONE}"): a factor that is mostly "${NONE}" adds little to a model, ` +
         `and so does one whose text is the same for most.` +
-        (() => {
-          const same = [...(c.users ? sameForMost("users", c.users) : []), ...(c.news ? sameForMost("news", c.news) : [])];
-          return same.length > 0 ? ` The same text for most: ${same.join("; ")}.` : "";
-        })(),
+        (same.length > 0 ? ` The same text for most: ${same.join("; ")}.` : ""),
       svg: barChart({ id: "factor-coverage", labels: FACTORS.map((f) => f.name.replace(/_/g, " ")), series, format: pct }),
     },
   ];
