@@ -7,7 +7,6 @@ import { existsSync } from "node:fs";
 import { copyFile, link, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { UserError } from "../cli/command.js";
-import { addUsage, zeroUsage } from "../engine/cost.js";
 import { MindFormatError } from "../mind/errors.js";
 import { CandidateGuard, forEachCode, HistoryProbe, NewsCodes, UserSources, type GuardedGroup, type GuardedItem } from "../mind/history-rule.js";
 import { behaviorTabs, parseNewsLine, readLineBatches } from "../mind/read.js";
@@ -1104,7 +1103,7 @@ function buildStages(
       promptHashes: sortedHashes,
       metaFiles: r.metas.length,
       counts: { items, merged: mergedCount, inapplicable, missing, failed, invalidRecords: r.invalidLines, unknownRecords: unknown.get(m) ?? 0 },
-      usage: addUsage(addUsage(zeroUsage(), r.usage), r.failureUsage),
+      usage: r.usage,
       ...stageCost(r),
     };
   }

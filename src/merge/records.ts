@@ -57,10 +57,8 @@ export interface StageRecords<V = unknown> {
   byItem: KeptByItem<V>;
   /** Distinct provider + model pairs of the records. */
   answerers: { provider: string; model: string }[];
-  /** Tokens of every valid record line read: a superseded answer was billed too. */
+  /** Tokens of every valid record line and failure line read: a superseded answer and the attempts of an item given up on were billed too. */
   usage: Usage;
-  /** Tokens of every failure line read: the attempts of an item given up on were billed too. */
-  failureUsage: Usage;
   /** Failure lines read (a bad one only affects the counts). */
   failureLines: number;
   /**
@@ -232,7 +230,6 @@ async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes
     byItem: new KeptByItem(),
     answerers: [],
     usage: zeroUsage(),
-    failureUsage: zeroUsage(),
     failureLines: 0,
     spend: new Spend(),
     validLines: 0,
@@ -300,7 +297,7 @@ async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes
         out.failedItems.add(value.itemId);
         out.failureLines++;
         if (value.provider === undefined || value.model === undefined || value.usage === undefined) continue;
-        addUsage(out.failureUsage, value.usage);
+        addUsage(out.usage, value.usage);
         out.spend.add(value.provider, value.model, value.usage);
       }
     }

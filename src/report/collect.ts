@@ -2,7 +2,6 @@
 // merge manifest when there is one, and the input splits for the "before" side of each chart.
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { addUsage, zeroUsage } from "../engine/cost.js";
 import { jsonlLines } from "../engine/store.js";
 import { FailureRecord, type Usage } from "../engine/types.js";
 import { loadCatalog, recentClicks, type Catalog } from "../mind/catalog.js";
@@ -126,9 +125,8 @@ function glanceOf(r: StageRecords, failures: ReadonlyMap<string, FailureRecord>,
   const counts = r.answerers.map((a) => ({ ...a, records: 0 }));
   for (const rec of r.byItem.values()) counts[rec.by]!.records++;
   const by = new Map(counts.filter((c) => c.records > 0).map((c) => [`${c.provider}\u0000${c.model}`, c]));
-  // Every valid record line was billed, superseded ones included, and every failure line's attempts,
-  // whether or not a later run answered the item.
-  const usage = addUsage(addUsage(zeroUsage(), r.usage), r.failureUsage);
+  // StageRecords.usage: every valid record line (superseded ones included) and every failure line's attempts.
+  const usage = r.usage;
   const failuresByReason: Record<string, number> = {};
   let openFailures = 0;
   for (const f of failures.values()) {
