@@ -3,12 +3,14 @@
 // batch runner; this file only speaks the API through the SDK.
 import Anthropic from "@anthropic-ai/sdk";
 import { anthropicError, anthropicSpec, messageParams, toAnswer } from "./anthropic.js";
+import { sleep } from "../engine/limits.js";
+import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from "../engine/retry.js";
 import { ProviderError } from "./errors.js";
 import { resolveApiKey, resolveBaseUrl } from "./setup.js";
 import type { BatchItemResult, BatchProvider, BatchProviderSpec, ProviderCall, ProviderSetup } from "./types.js";
 
-/** Creates refused with 429/529 sent again before the run gives up (nothing was made for those). */
-const CREATE_REFUSALS = 5;
+/** A create refused with 429/529 (nothing was made) is sent again like a live call: backoff with jitter, capped, at least the retry-after. */
+const CREATE_RETRY: RetryPolicy = { ...DEFAULT_RETRY, maxRetries: 5 };
 
 /** Items errored with these types are not worth sending again: the request itself is wrong. */
 const PERMANENT_ERRORS = /^(invalid_request_error|authentication_error|permission_error|not_found_error)\b/;
@@ -46,8 +48,8 @@ export class AnthropicBatchProvider implements BatchProvider {
       } catch (e) {
         const error = anthropicError(e);
         if (!(error instanceof ProviderError)) throw error;
-        if ((error.kind === "rate-limit" || error.kind === "overloaded") && refused < CREATE_REFUSALS) {
-          await new Promise((resolve) => setTimeout(resolve, error.retryAfterMs ?? 1000 * 2 ** refused));
+        if ((error.kind === "rate-limit" || error.kind === "overloaded") && refused < CREATE_RETRY.maxRetries) {
+          await sleep(retryDelayMs(CREATE_RETRY, refused, error.retryAfterMs));
           continue;
         }
         if (error.kind === "server" || error.kind === "timeout" || error.kind === "connection" || error.kind === "malformed") {
