@@ -424,15 +424,12 @@ async function writeStaging(
   const userFiles: UserFiles = merging.flatMap((m) => (m.stage.merge.users ? [{ m, file: m.stage.merge.users }] : []));
   const sourced = merging.filter((m) => KINDS[m.stage.kind].sourced);
   const appenders: Appenders = merging.flatMap((m) => (m.stage.merge.appendsNews ? [{ m, appends: m.stage.merge.appendsNews }] : []));
-  const appending = appenders.some(({ m }) => m.records.byItem.size > 0);
 
   // Pass 1 over news: IDs and original titles, to check the records, number the pseudo-news and
   // tell a near copy of a candidate; the categories items of the rows.
   const titles = new Map<string, string>();
   const newsSplits = new NewsSplits(codes);
   const categories = new Set<string>();
-  // The news IDs of each split, when a stage appends news IDs: only those its news.tsv holds go into its histories.
-  const splitNews = splits.map(() => new Set<string>());
   for (const [i, s] of splits.entries()) {
     for await (const batch of readLineBatches(s.newsFile)) {
       for (const line of batch) {
@@ -440,7 +437,6 @@ async function writeStaging(
         if (!titles.has(row.id)) titles.set(row.id, row.title);
         newsSplits.add(row.id, i);
         for (const id of categoryItemsOf(row)) categories.add(id);
-        if (appending) splitNews[i]!.add(row.id);
       }
     }
   }
@@ -467,7 +463,7 @@ async function writeStaging(
   for (const [index, split] of splits.entries()) {
     log(`${split.name}: behaviors.tsv (${((await stat(split.behaviorsFile)).size / 1e6).toFixed(1)} MB)`);
     const target = join(staging, split.name, "behaviors.tsv");
-    passes.push(await mergeBehaviors(split, index, target, { users, merging, sourced, pseudoSuffix, splitNews: splitNews[index]!, retrieved, historyCap, codes, retitled, guard, refused }));
+    passes.push(await mergeBehaviors(split, index, target, { users, merging, sourced, pseudoSuffix, newsSplits, retrieved, historyCap, codes, retitled, guard, refused }));
   }
   users.finish();
   for (const row of pseudoRows) if (row.sourceTitle !== undefined && !refused.has(row)) row.title = row.sourceTitle;
@@ -511,7 +507,7 @@ async function writeStaging(
 
   const writtenRows = pseudoRows.filter((r) => written.has(r));
   log("auditing the merged splits");
-  const appended: AppendedToAudit[] = appenders.map(({ m, appends }) => ({ m, appends, splitNews, retrieved, users: UserSet.union(users, passes.map((p) => p.applied[m.index]!)) }));
+  const appended: AppendedToAudit[] = appenders.map(({ m, appends }) => ({ m, appends, newsSplits, retrieved, users: UserSet.union(users, passes.map((p) => p.applied[m.index]!)) }));
   const audit = await auditStaging(staging, splits, users, userFiles, writtenRows, appended, guard, codes, newsSplits, (id) => titles.get(id));
 
   // Users each stage's records apply to in some split.
@@ -614,7 +610,8 @@ interface BehaviorsContext {
   /** Per merging stage, by user: the IDs of the pseudo-news it adds, each after a space. */
   pseudoSuffix: readonly ReadonlyMap<string, string>[];
   /** The news IDs of this split's news.tsv (filled when a stage appends news IDs). */
-  splitNews: ReadonlySet<string>;
+  /** The splits' news IDs: a stage appends to this split's histories only those its news.tsv holds. */
+  newsSplits: NewsSplits;
   /** News the user's pseudo-news was retrieved from: not appended again. */
   retrieved: RetrievedBy;
   historyCap: number;
@@ -680,7 +677,7 @@ async function mergeBehaviors(split: SplitDir, index: number, target: string, ct
             suffix += pseudoSuffix[m.index]!.get(userId) ?? "";
             const appends = m.stage.merge.appendsNews;
             if (appends) {
-              const ids = appendedHere(appends, m, userId, ctx.splitNews, ctx.retrieved);
+              const ids = appendedHere(appends, m, userId, index, ctx.newsSplits, ctx.retrieved);
               if (ids.length > 0) suffix += ` ${ids.join(" ")}`;
               pass.appended[m.index]! += ids.length;
             }
@@ -769,9 +766,9 @@ async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: rea
 }
 
 /** The record's news IDs a split's history gets: those its news.tsv holds, in the record's order. */
-function appendedHere(appends: AppendedNews<unknown>, m: Merging, userId: string, splitNews: ReadonlySet<string>, retrieved: RetrievedBy): string[] {
+function appendedHere(appends: AppendedNews<unknown>, m: Merging, userId: string, split: number, newsSplits: NewsSplits, retrieved: RetrievedBy): string[] {
   const copied = retrieved.get(userId);
-  return appends.ids(m.state, userId).filter((id) => splitNews.has(id) && !copied?.has(id));
+  return appends.ids(m.state, userId).filter((id) => newsSplits.has(id, split) && !copied?.has(id));
 }
 
 /**
@@ -796,7 +793,7 @@ interface AppendedToAudit {
   m: Merging;
   appends: AppendedNews<unknown>;
   users: ReadonlySet<string>;
-  splitNews: readonly ReadonlySet<string>[];
+  newsSplits: NewsSplits;
   retrieved: RetrievedBy;
 }
 
@@ -1023,8 +1020,8 @@ function appendedTails(appenders: readonly AppendedToAudit[], userId: string, sp
   let end = ids.length;
   const tails: { f: number; ids: string[] }[] = [];
   for (const f of mine.reverse()) {
-    const { m, appends, splitNews, retrieved } = appenders[f]!;
-    const expected = appendedHere(appends, m, userId, splitNews[split]!, retrieved);
+    const { m, appends, newsSplits, retrieved } = appenders[f]!;
+    const expected = appendedHere(appends, m, userId, split, newsSplits, retrieved);
     if (expected.length === 0 || expected.length > end || expected.some((id, i) => ids[end - expected.length + i] !== id)) continue;
     end -= expected.length;
     tails.push({ f, ids: expected });
