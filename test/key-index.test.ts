@@ -17,6 +17,10 @@ describe("HashMap64 / HashSet64", () => {
     expect(map.get(hash64(keys[7]!))).toBe(2 ** 52);
     expect(map.size).toBe(keys.length);
     expect(map.get(hash64(sha256("not a key")))).toBeUndefined();
+    // values(): every key's current value, once.
+    const values = [...map.values()].sort((a, b) => a - b);
+    const expected = keys.map((_, i) => (i === 7 ? 2 ** 52 : i * 4 + (i % 4))).sort((a, b) => a - b);
+    expect(values).toEqual(expected);
     expect(set.size).toBe(keys.length);
     expect(set.has(pairHash(hash64(keys[3]!), "U3"))).toBe(true);
     // The same key with another item, and the same item with another key, are other pairs.
@@ -47,5 +51,28 @@ describe("a stored record's offset and flags (plan.ts)", () => {
       expect(storedAt.with(seen, 2)).toBe(seen);
       expect(storedAt.has(storedAt.pack(offset, 0), 1)).toBe(false);
     }
+  });
+});
+
+describe("openBatches", () => {
+  it("counts each key once, at the last intent or batch holding it, and only while that one is open", async () => {
+    const { mkdtemp, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { openBatches } = await import("../src/engine/batch-runner.js");
+    const file = join(await mkdtemp(join(tmpdir(), "gm-open-")), "summarize.batches.jsonl");
+    const at = "2026-12-02T00:00:00.000Z";
+    const items = (...keys: string[]) => keys.map((key) => ({ key, attempts: 1 }));
+    const lines = [
+      { batch: "b1", at, items: items("k1", "k2") }, // collected: k1 done; k2 moved on to b2
+      { batch: "b2", at, items: items("k2", "k3") }, // open
+      { intent: "t1", at, items: [{ key: "p1", attempts: 0, members: items("k4", "k5") }] }, // an intent whose batch was never recorded: open
+      { intent: "t2", at, items: items("k3", "k6") }, // k3 re-sent in t2's batch b3, collected: k3 is done, b2 holds only k2
+      { batch: "b3", at, intent: "t2" },
+      { collected: "b1", at },
+      { collected: "b3", at },
+    ];
+    await writeFile(file, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    expect(await openBatches(file)).toEqual({ batches: 2, items: 3 });
   });
 });

@@ -188,21 +188,13 @@ export async function openBatches(file: string): Promise<OpenBatches> {
     const id = n.id ?? intentBatch.get(n.tag!);
     return id === undefined || !collected.has(id);
   });
-  // Second pass: each key counted once, at its owner.
+  // Each key counted once, at its owner (the map holds a key once).
   const owners = new Set<number>();
   let items = 0;
-  let i = -1;
-  for await (const { value: line } of engineJsonlLines(file, BatchLine)) {
-    if (!("items" in line)) continue;
-    i++;
-    for (const st of line.items) {
-      for (const key of keysOf(st)) {
-        if (owner.get(hash64(key)) !== i || !open[i]) continue;
-        owner.set(hash64(key), -1);
-        owners.add(i);
-        items++;
-      }
-    }
+  for (const i of owner.values()) {
+    if (!open[i]) continue;
+    owners.add(i);
+    items++;
   }
   return { batches: owners.size, items };
 }

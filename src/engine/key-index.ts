@@ -130,6 +130,11 @@ export class HashMap64 extends HashTable64 {
     this.vals[i] = value;
   }
 
+  /** The value of every key, once each, in no particular order. */
+  *values(): IterableIterator<number> {
+    for (let i = 0; i < this.used.length; i++) if (this.used[i] === FULL) yield this.vals[i]!;
+  }
+
   protected override grow(): void {
     const vals = this.vals;
     this.vals = new Float64Array(this.used.length * 2);
