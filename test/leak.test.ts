@@ -2,7 +2,7 @@
 // (the re-ask, the audit). The rule itself: src/mind/history-rule.ts.
 import { appendFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { loadCandidates, loadCatalog } from "../src/mind/catalog.js";
@@ -190,10 +190,6 @@ describe("candidates are off limits", () => {
 
   describe("through the fake Anthropic API", () => {
     let fake: FakeAnthropic | undefined;
-    afterEach(async () => {
-      await fake?.close();
-      fake = undefined;
-    });
     const item = (title: string, category = "sports") => ({ title, abstract: "Something happened.", category });
     const sent = () => fake!.log.map((l) => l.body as FakeMessageRequest | undefined).filter((b): b is FakeMessageRequest => b !== undefined);
     const reasks = () => sent().filter((b) => b.messages.length === 3).map((b) => blockText(b.messages[2]!.content));
