@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { UserError } from "../src/cli/command.js";
 import { customIdFor } from "../src/engine/batch-runner.js";
 import { costUsd } from "../src/engine/cost.js";
@@ -19,10 +19,6 @@ import { childEnv, nodeArgs } from "./helpers/child.js";
 import { runCliCaptured } from "./helpers/cli.js";
 
 let fake: FakeAnthropic | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
 
 const userOf = (body: FakeMessageRequest) => JSON.stringify(body.messages[0]);
 /** The item a batch request is for, from its prompt ("news N3"). */

@@ -2,13 +2,13 @@
 // so merge and report price every billed record and failure line themselves (src/engine/spend.ts).
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Spend } from "../src/engine/spend.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { collectReport } from "../src/report/collect.js";
 import { writeReport } from "../src/report/report.js";
 import { StageMeta } from "../src/run/folder.js";
-import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
+import { blockText, createFakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { makeFixture } from "./stages.fixture.js";
 
@@ -16,21 +16,15 @@ const long = (name: string) =>
   `News about ${name} covers the subjects, people and events of its field: results, trades, injuries, previews, analysis and the decisions that shape each season for teams, fans and the wider public.`;
 
 describe("a stage's cost over runs", () => {
-  let fake: FakeAnthropic | undefined;
-  afterEach(async () => {
-    await fake?.close();
-    fake = undefined;
-  });
-
   it("is what every run was billed, answers and failed attempts, not the last run's", async () => {
     // First run: every answer too short, so its items fail after three billed attempts.
     let failing = true;
-    fake = await createFakeAnthropic({
+    const fake = await createFakeAnthropic({
       answer: (body: FakeMessageRequest) => (failing ? "Sports." : long(/^Name: (.*)$/m.exec(blockText(body.messages[0]!.content))![1]!)),
     });
     const { root, data, out } = await makeFixture();
     const describeRun = async (...extra: string[]) => {
-      const r = await runCliCaptured(["describe", "--data", data, "--out", out, "--provider", "anthropic", "--base-url", fake!.url, ...extra], {
+      const r = await runCliCaptured(["describe", "--data", data, "--out", out, "--provider", "anthropic", "--base-url", fake.url, ...extra], {
         cwd: root,
         env: { ANTHROPIC_API_KEY: "test-key" },
       });

@@ -4,13 +4,13 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Manifest } from "../src/merge/manifest.js";
 import { collectReport } from "../src/report/collect.js";
 import { writeReport } from "../src/report/report.js";
 import { resolveSplits } from "../src/mind/splits.js";
 import { validateSplit } from "../src/mind/validate.js";
-import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
+import { blockText, createFakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { writeSplit } from "./helpers/split.js";
 import { tempDir } from "./helpers/temp.js";
@@ -46,12 +46,6 @@ describe("describe offline", () => {
 });
 
 describe("describe against the fake Anthropic API", () => {
-  let fake: FakeAnthropic | undefined;
-  afterEach(async () => {
-    await fake?.close();
-    fake = undefined;
-  });
-
   it("describes a category from the stories of the earliest split that has it, not from a later split's", async () => {
     const root = await tempDir("gm-describe-");
     const data = join(root, "data");
@@ -91,7 +85,7 @@ describe("describe against the fake Anthropic API", () => {
 
   it("strips a label, re-asks JSON, a list, two paragraphs and a short answer, and stores one line", async () => {
     const long = (what: string) => `${what} covers the subjects, people and events of its field: results, trades, injuries, previews, analysis and the decisions that shape each season for teams, fans and the wider public.`;
-    fake = await createFakeAnthropic({
+    const fake = await createFakeAnthropic({
       answer: (body: FakeMessageRequest, info) => {
         const name = /^Name: (.*)$/m.exec(blockText(body.messages[0]!.content))![1]!;
         if (info.n > 1) return long(`News about ${name}`);

@@ -1,7 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { existsSync } from "node:fs";
 import { readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { crc32, deflateRawSync } from "node:zlib";
@@ -11,6 +10,7 @@ import { downloadMind, mindArchives, type MindDownloadOptions } from "../src/dow
 import { Progress } from "../src/download/progress.js";
 import { extractZip, readZipEntries, ZipError } from "../src/download/zip.js";
 import { runCliCaptured } from "./helpers/cli.js";
+import { listenOnLoopback } from "./helpers/loopback-server.js";
 import { tempDir } from "./helpers/temp.js";
 
 // ---- a minimal zip writer (stored or deflated entries), so tests need no zip tool ----
@@ -122,7 +122,6 @@ interface Hit {
   ifRange?: string;
 }
 
-let server: Server;
 let base: string;
 let files: Map<string, Served>;
 let hits: Hit[];
@@ -167,14 +166,10 @@ beforeEach(async () => {
   dir = await tempDir("gm-download-");
   files = new Map();
   hits = [];
-  server = createServer(handle);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/newsrec/`;
+  base = `http://127.0.0.1:${await listenOnLoopback(createServer(handle))}/newsrec/`;
 });
 
 afterEach(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
   await rm(dir, { recursive: true, force: true });
 });
 

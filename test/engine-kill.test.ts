@@ -2,27 +2,21 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runEngineWith } from "../src/engine/engine.js";
 import { readJsonl } from "../src/engine/store.js";
 import { StageRecord } from "../src/engine/types.js";
 import { runPaths } from "../src/run/folder.js";
-import { createFakeAnthropic, fakeKey, type FakeAnthropic } from "./fakes/anthropic-api.js";
+import { createFakeAnthropic, fakeKey } from "./fakes/anthropic-api.js";
 import { config, context, tempDir, titleAnswer, titleRequests, userText } from "./engine-helpers.js";
 import { childEnv, nodeArgs } from "./helpers/child.js";
-
-let fake: FakeAnthropic | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
 
 const child = fileURLToPath(new URL("./fixtures/engine-child.ts", import.meta.url));
 
 describe("kill -9 and resume", () => {
   it("loses at most the requests in flight and re-sends no stored key", async () => {
     const N = 60;
-    fake = await createFakeAnthropic({ answer: titleAnswer, apiKey: "k", latencyMs: 15 });
+    const fake = await createFakeAnthropic({ answer: titleAnswer, apiKey: "k", latencyMs: 15 });
     const dir = await tempDir();
     const paths = runPaths(dir);
     const proc = spawn(process.execPath, nodeArgs(child, dir, String(N)), {
@@ -34,7 +28,7 @@ describe("kill -9 and resume", () => {
     const exit = once(proc, "exit");
     // Kill once a third of the items have been answered: the child is then mid-run with requests in flight.
     const early = exit.then(() => new Error(`the child exited before the kill: ${stderr}`));
-    const reached = fake.waitFor(() => fake!.answered.size >= N / 3).then(() => undefined);
+    const reached = fake.waitFor(() => fake.answered.size >= N / 3).then(() => undefined);
     const problem = await Promise.race([reached, early]);
     if (problem) throw problem;
     proc.kill("SIGKILL");

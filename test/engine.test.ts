@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile, appendFile, rm, symlink } from "node:fs/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { UserError } from "../src/cli/command.js";
 import { costUsd, modelInfo } from "../src/engine/cost.js";
 import { requestKey, runEngine, runEngineWith, type EngineDeps } from "../src/engine/engine.js";
@@ -11,10 +11,6 @@ import { createFakeAnthropic, fakeKey, type FakeAnthropic, type FakeAnthropicOpt
 import { config, context, tempDir, titleAnswer, titleRequests, userText, type TestContext } from "./engine-helpers.js";
 
 let fake: FakeAnthropic | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
 
 const KEY = "sk-test-do-not-print-0123456789";
 const FAST: EngineDeps = { retryBaseMs: 5, maxBackoffMs: 50 };

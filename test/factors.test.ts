@@ -3,12 +3,12 @@
 // user_factors.tsv (under the history rule) and news_factors.tsv, and the report.
 import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Manifest } from "../src/merge/manifest.js";
 import { collectReport } from "../src/report/collect.js";
 import { writeReport } from "../src/report/report.js";
 import { FACTORS } from "../src/stages/factors/factors.js";
-import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
+import { blockText, createFakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { makeFixture, lines, read, records } from "./stages.fixture.js";
 
@@ -37,14 +37,8 @@ describe("factors offline", () => {
 });
 
 describe("factors against the fake Anthropic API", () => {
-  let fake: FakeAnthropic | undefined;
-  afterEach(async () => {
-    await fake?.close();
-    fake = undefined;
-  });
-
   it("reads near misses, re-asks a missing factor, a long text or a copy of the instructions, and keeps one line per text", async () => {
-    fake = await createFakeAnthropic({
+    const fake = await createFakeAnthropic({
       answer: (body: FakeMessageRequest, info) => {
         const user = blockText(body.messages[0]!.content);
         if (info.n > 1) return JSON.stringify(full((n) => `${n} of the second answer`));

@@ -2,6 +2,7 @@ import { appendFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { CommandContext } from "../src/cli/command.js";
+import { countLeftOut } from "../src/engine/types.js";
 import { judgeOnceLogs, ONCE_VARIANTS, type StageImport } from "../src/import/once.js";
 import { onceProfileAsJson } from "../src/import/once-logs.js";
 import { collectReport } from "../src/report/collect.js";
@@ -114,6 +115,15 @@ describe("judging ONCE's logs with the stages' own parsers", () => {
     expect(of(profile!, "U1")).toEqual({ split: "MINDtiny_train", clicks: ["N2", "N1"] });
     expect(of(generate!, "U1")).toEqual({ split: "MINDtiny_train", clicks: ["N2", "N1"] });
     expect(of(generate!, "U4")).toEqual({ split: "MINDtiny_dev", clicks: ["N7"] });
+  });
+});
+
+describe("what answers kept in part leave out", () => {
+  it("is counted by kind, from a record's lists or from counts already made, kinds in the order they first come", () => {
+    const counts = countLeftOut({}, { topics: ["sports", "politics"], notes: ["Note: kept neutral."] });
+    expect(counts).toEqual({ topics: 2, notes: 1 });
+    expect(countLeftOut(counts, { regions: 3, topics: 1 })).toBe(counts);
+    expect(Object.entries(counts)).toEqual([["topics", 3], ["notes", 1], ["regions", 3]]);
   });
 });
 

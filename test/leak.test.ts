@@ -2,13 +2,14 @@
 // (the re-ask, the audit). The rule itself: src/mind/history-rule.ts.
 import { appendFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { loadCandidates, loadCatalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
-import { coldClicks, generateOptions, offlineGenerated } from "../src/stages/generate/index.js";
+import { coldClicks, generateOptions, generateStage, offlineGenerated } from "../src/stages/generate/index.js";
 import { GenerateOutput } from "../src/stages/generate/output.js";
+import { BUNDLED_PROMPTS_DIR, loadTemplate } from "../src/stages/template.js";
 import { TfIdfIndex } from "../src/stages/tfidf.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
@@ -173,6 +174,36 @@ describe("U66101 in the bundled sample", () => {
   });
 });
 
+describe("retrieved news is news of the user's source split", () => {
+  it("in the offline answer and in a model's answer alike: U5 (source dev) gets and keeps no story only train has", async () => {
+    const root = await temp();
+    const catalog = await loadCatalog(await resolveSplits([await leakData(root)]));
+    const candidates = await loadCandidates(catalog, new Set(["U5"]));
+    const requestFor = (k: number) => {
+      const options = generateOptions({ k });
+      const specs = generateStage.templates(options);
+      const input = { catalog, options, candidates, system: loadTemplate(BUNDLED_PROMPTS_DIR, specs.system), user: loadTemplate(BUNDLED_PROMPTS_DIR, specs.user) };
+      return [...generateStage.requests(input, ["U5"], undefined)][0]!;
+    };
+    const retrieved = (answer: string) => GenerateOutput.parse(JSON.parse(answer)).items.map((i) => i.retrievedFrom);
+    // N11 (train only, shown to nobody) is one of U5's stories when train is the split asked for.
+    const index = new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })));
+    expect(offlineGenerated(index, catalog, coldClicks(catalog, "U5", generateOptions({}))!, 20, "train", undefined, candidates.get("U5")).items.map((i) => i.retrievedFrom)).toContain("N11");
+
+    const all = requestFor(20);
+    expect(all.source?.split).toBe("dev");
+    const offline = retrieved(all.offline!());
+    expect(offline.length).toBeGreaterThan(0);
+    expect(offline.filter((id) => !catalog.news.get(id!)!.inSplits.includes("dev"))).toEqual([]);
+
+    const two = requestFor(2);
+    const items = GenerateOutput.parse(JSON.parse(two.offline!())).items;
+    const parsed = two.parse(JSON.stringify({ items: [{ ...items[0]!, retrievedFrom: "N11" }, items[1]!] }));
+    expect(parsed.ok && parsed.value.items.map((i) => i.retrievedFrom)).toEqual([undefined, items[1]!.retrievedFrom]);
+    expect(items[1]!.retrievedFrom).toBeDefined();
+  });
+});
+
 describe("candidates are off limits", () => {
   it("the offline generator never picks a candidate of the user, nor a near copy of one", async () => {
     const root = await temp();
@@ -190,10 +221,6 @@ describe("candidates are off limits", () => {
 
   describe("through the fake Anthropic API", () => {
     let fake: FakeAnthropic | undefined;
-    afterEach(async () => {
-      await fake?.close();
-      fake = undefined;
-    });
     const item = (title: string, category = "sports") => ({ title, abstract: "Something happened.", category });
     const sent = () => fake!.log.map((l) => l.body as FakeMessageRequest | undefined).filter((b): b is FakeMessageRequest => b !== undefined);
     const reasks = () => sent().filter((b) => b.messages.length === 3).map((b) => blockText(b.messages[2]!.content));

@@ -3,8 +3,8 @@
 import { readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { createFakeAnthropic, type FakeAnthropic } from "./fakes/anthropic-api.js";
+import { describe, expect, it } from "vitest";
+import { createFakeAnthropic } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { resolveSplits } from "../src/mind/splits.js";
@@ -121,14 +121,8 @@ describe("augment", () => {
 });
 
 describe("demo", () => {
-  let fake: FakeAnthropic | undefined;
-  afterEach(async () => {
-    await fake?.close();
-    fake = undefined;
-  });
-
   it("refuses (exit 2) an --out holding paid records or a merge of them, and writes nothing there", async () => {
-    fake = await createFakeAnthropic({ answer: () => "A plain headline for the news" });
+    const fake = await createFakeAnthropic({ answer: () => "A plain headline for the news" });
     const root = await tempDir("gm-demo-");
     const paid = join(root, "paid");
     const env = { ANTHROPIC_API_KEY: "test-key" };

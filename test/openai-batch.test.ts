@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { EngineConfig } from "../src/engine/config.js";
 import { customIdFor } from "../src/engine/batch-runner.js";
 import { costUsd } from "../src/engine/cost.js";
@@ -24,10 +24,6 @@ import { runCliCaptured } from "./helpers/cli.js";
 const KEY = "sk-batch-test-key";
 
 let fake: OpenAiFake | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
 
 const userOf = (body: FakeChatRequest) => body.messages.find((m) => m.role === "user")?.content ?? "";
 const itemOf = (body: FakeChatRequest) => /news (N\d+)/.exec(userOf(body))?.[1];

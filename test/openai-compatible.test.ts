@@ -1,6 +1,5 @@
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { UsageError, UserError } from "../src/cli/command.js";
 import { EngineConfig } from "../src/engine/config.js";
 import { ProviderError } from "../src/providers/errors.js";
@@ -13,6 +12,7 @@ import { FailureRecord, StageRecord } from "../src/engine/types.js";
 import { runPaths } from "../src/run/folder.js";
 import { config, context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
 import { startOpenAiFake, type FakeChatRequest, type OpenAiFake, type OpenAiFakeOptions } from "./fakes/openai-api.js";
+import { closeServer, listenOnLoopback } from "./helpers/loopback-server.js";
 
 const SCHEMA = { type: "object", properties: { topic: { type: "string" } }, required: ["topic"], additionalProperties: false };
 const jsonCall: ProviderCall = {
@@ -23,10 +23,6 @@ const jsonCall: ProviderCall = {
 };
 
 let fake: OpenAiFake | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
 
 async function provider(options: OpenAiFakeOptions = {}, apiKey?: string) {
   fake = await startOpenAiFake({ answer: () => '{"topic":"finance"}', ...options });
@@ -177,10 +173,9 @@ describe("openai-compatible provider against the fake server", () => {
   });
 
   it("surfaces an unreachable server as a connection error", async () => {
-    fake = await startOpenAiFake();
-    const url = fake.baseUrl;
-    await fake.close();
-    fake = undefined;
+    const gone = await startOpenAiFake();
+    const url = gone.baseUrl;
+    await gone.close();
     const p = new ChatCompletionsProvider(new OpenAiApi({ baseUrl: url }), { model: "m", tokenField: "max_tokens" });
     expect(await p.call(jsonCall).catch((e: unknown) => e)).toMatchObject({ kind: "connection" });
   });
@@ -318,9 +313,8 @@ describe("openai-compatible through runEngine", () => {
   it("stops when no call reaches the server (a wrong --base-url, a server not started), naming the cause", async () => {
     // A port nobody listens on: a server opened and closed.
     const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
+    const port = await listenOnLoopback(closed);
+    await closeServer(closed);
     const dir = await tempDir();
     const ctx = context();
     const err = await runEngineWith(

@@ -1,6 +1,6 @@
 // --provider openai: OpenAI's chat completions through the shared client, against the fake API on
 // 127.0.0.1 (OPENAI_BASE_URL / --base-url), never the network.
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { UserError } from "../src/cli/command.js";
 import { costUsd } from "../src/engine/cost.js";
 import { runEngineWith } from "../src/engine/engine.js";
@@ -16,10 +16,6 @@ import { startOpenAiFake, type OpenAiFake, type OpenAiFakeOptions } from "./fake
 const KEY = "sk-test-openai-0123";
 
 let fake: OpenAiFake | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
 
 async function setup(options: OpenAiFakeOptions = {}) {
   fake = await startOpenAiFake({ answer: (b) => titleAnswer({ messages: b.messages.filter((m) => m.role !== "system") }), requireKey: KEY, ...options });

@@ -25,8 +25,6 @@ const SAMPLE = join(import.meta.dirname, "..", "mind-data", "sample");
 let fake: FakeAnthropic | undefined;
 const dirs: string[] = [];
 afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 

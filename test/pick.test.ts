@@ -3,13 +3,13 @@
 // holds them, no new rows, impressions untouched, the audit covering them), and the report.
 import { appendFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { GenerateOutput } from "../src/stages/generate/output.js";
 import { collectReport } from "../src/report/collect.js";
 import { writeReport } from "../src/report/report.js";
-import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
+import { blockText, createFakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
 import { makeDataset, record, writeRecords } from "./merge.fixture.js";
 import { makeFixture, NEWS, lines, read, records } from "./stages.fixture.js";
@@ -41,14 +41,8 @@ describe("pick offline", () => {
 });
 
 describe("pick against the fake Anthropic API", () => {
-  let fake: FakeAnthropic | undefined;
-  afterEach(async () => {
-    await fake?.close();
-    fake = undefined;
-  });
-
   it("re-asks a repeated, out-of-range or short list, and stores the picked IDs in the order given", async () => {
-    fake = await createFakeAnthropic({
+    const fake = await createFakeAnthropic({
       answer: (body: FakeMessageRequest, info) => {
         const user = blockText(body.messages[0]!.content);
         if (info.n > 1) return '{"picks": [3, 1]}';

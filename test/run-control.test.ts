@@ -16,7 +16,7 @@ import { openAiSpec } from "../src/providers/openai.js";
 import type { LiveProviderSpec, ProviderAnswer, ProviderCall } from "../src/providers/types.js";
 import { runPaths } from "../src/run/folder.js";
 import { context, tempDir, titleAnswer, titleRequests } from "./engine-helpers.js";
-import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
+import { blockText, createFakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { startOpenAiFake, type OpenAiFake } from "./fakes/openai-api.js";
 import { installOpenAiBatches } from "./fakes/openai-batches.js";
 import { binArgs, nodeArgs, childEnv } from "./helpers/child.js";
@@ -53,10 +53,10 @@ const capped: LiveProviderSpec = {
 registerProvider(capped);
 
 let fake: OpenAiFake | undefined;
-afterEach(async () => {
+afterEach(() => {
   calls.length = 0;
   invalidFirst = new Set();
-  await fake?.close();
+  // cappedBatchRun starts a fake only for a test that has none, never reuses the last test's closed one.
   fake = undefined;
 });
 
@@ -219,12 +219,6 @@ describe("--max-cost, batch", () => {
 });
 
 describe("--max-cost under augment: one cap for the whole run", () => {
-  let anthropic: FakeAnthropic | undefined;
-  afterEach(async () => {
-    await anthropic?.close();
-    anthropic = undefined;
-  });
-
   /** summarize's and describe's answers, the same at every run: each stage's bill is too. */
   function answer(body: FakeMessageRequest): string {
     const user = blockText(body.messages[0]!.content);
@@ -236,11 +230,11 @@ describe("--max-cost under augment: one cap for the whole run", () => {
   const spend = async (out: string, stage: string) => storedSpendUsd(runPaths(out), stage);
 
   it("gives describe what summarize left of the cap, stops before merge (exit 3), and a re-run counts the spend stored by the first", async () => {
-    anthropic = await createFakeAnthropic({ answer });
+    const anthropic = await createFakeAnthropic({ answer });
     const { root, data, out } = await makeFixture();
     const env = { ANTHROPIC_API_KEY: "test-key" };
     const augment = (dir: string, ...extra: string[]) =>
-      runCliCaptured(["augment", "--data", data, "--out", dir, "--provider", "anthropic", "--base-url", anthropic!.url, "--concurrency", "1", "--stages", "summarize,describe", ...extra], { cwd: root, env });
+      runCliCaptured(["augment", "--data", data, "--out", dir, "--provider", "anthropic", "--base-url", anthropic.url, "--concurrency", "1", "--stages", "summarize,describe", ...extra], { cwd: root, env });
 
     // What each stage costs in full, uncapped.
     const whole = `${root}/whole`;

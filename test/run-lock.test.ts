@@ -8,16 +8,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../src/cli/command.js";
 import { acquireLock } from "../src/run/lock.js";
 import { tempDir } from "./engine-helpers.js";
-import { startOpenAiFake, type OpenAiFake } from "./fakes/openai-api.js";
+import { startOpenAiFake } from "./fakes/openai-api.js";
 import { installOpenAiBatches } from "./fakes/openai-batches.js";
 import { nodeArgs, childEnv } from "./helpers/child.js";
 import { runCliCaptured } from "./helpers/cli.js";
 
 const dirs: string[] = [];
-let fake: OpenAiFake | undefined;
 afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
@@ -81,7 +78,7 @@ describe("acquireLock", () => {
 describe("two commands on one folder", () => {
   it("the second refuses at once naming the first's PID; after the first is killed, the next run takes over", async () => {
     // A plain title: summarize refuses JSON-looking answers such as the fake's default echo.
-    fake = await startOpenAiFake({ requireKey: "k", answer: () => "Council approves the new city budget after a long debate" });
+    const fake = await startOpenAiFake({ requireKey: "k", answer: () => "Council approves the new city budget after a long debate" });
     const batches = installOpenAiBatches(fake, { hold: true });
     const dir = await tempDir();
     dirs.push(dir);

@@ -3,7 +3,7 @@
 import { cp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FailureRecord, StageRecord } from "../src/engine/types.js";
 import { loadCatalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
@@ -166,10 +166,6 @@ const lastUser = (body: FakeMessageRequest) => blockText(body.messages[body.mess
 
 describe("stages against the fake Anthropic API", () => {
   let fake: FakeAnthropic | undefined;
-  afterEach(async () => {
-    await fake?.close();
-    fake = undefined;
-  });
 
   async function live(answer: (body: FakeMessageRequest, n: number) => string, ...argv: string[]) {
     fake = await createFakeAnthropic({ answer: (body, info) => answer(body, info.n) });

@@ -9,13 +9,14 @@ import { GenerateOutput } from "../src/stages/generate/output.js";
 import { jaccard, NEAR_COPY_JACCARD, normalizeCategory, normalizeRegion, normalizeTopic, titleTokens } from "../src/stages/normalize.js";
 import { extractJson } from "../src/util/json.js";
 import { selectItems, shardOf } from "../src/stages/options.js";
-import { offlineProfile, parseProfile, profileClicks, profileStage } from "../src/stages/profile/index.js";
+import { offlineProfile, onProfileLists, parseProfile, profileClicks, profileStage } from "../src/stages/profile/index.js";
 import { ProfileOutput } from "../src/stages/profile/output.js";
 import type { Stage } from "../src/stages/stage.js";
 import { offlineSummary, parseSummary, summarizeStage } from "../src/stages/summarize/index.js";
 import { SummarizeOutput } from "../src/stages/summarize/output.js";
 import { BUNDLED_PROMPTS_DIR, loadTemplate } from "../src/stages/template.js";
 import { TfIdfIndex } from "../src/stages/tfidf.js";
+import { TOPICS, US_STATES } from "../src/stages/vocab.js";
 import { makeFixture } from "./stages.fixture.js";
 
 async function fixtureCatalog(): Promise<Catalog> {
@@ -162,6 +163,17 @@ describe("profile answers", () => {
     expect(parseProfile('{"topics": [], "regions": []}')).toMatchObject({ ok: false, error: expect.stringMatching(/at least one topic/) });
     expect(parseProfile("I think the user likes sports")).toMatchObject({ ok: false, error: expect.stringMatching(/not valid JSON/) });
     expect(parseProfile('{"interests": ["health"]}')).toMatchObject({ ok: false });
+  });
+
+  it("sorts values by the lists in one place for the parser and the import: on them normalized and in order, off them as written", () => {
+    expect(onProfileLists({ topics: ["sports", "Tech", "FINANCE", "politics"], regions: ["United States", "TX", "Calif."] })).toEqual({
+      topics: ["technology", "finance"],
+      regions: ["Texas", "California"],
+      offTopics: ["sports", "politics"],
+      offRegions: ["United States"],
+    });
+    // The import hands the values on the lists to the parser normalized: each must be its own normal form.
+    expect(onProfileLists({ topics: TOPICS, regions: US_STATES })).toEqual({ topics: [...TOPICS], regions: [...US_STATES], offTopics: [], offRegions: [] });
   });
 
   it("maps regions and topics with the data tables", () => {

@@ -118,6 +118,18 @@ export const StageRecord = RecordHead.extend({
 });
 export type StageRecord = z.infer<typeof StageRecord>;
 
+/**
+ * Adds to `into`, kind by kind, what records kept in part leave out: a record's `leftOut` lists, or
+ * counts already made from them. The import summary, merge and the report all count them this way.
+ */
+export function countLeftOut<T extends Partial<Record<string, number>>>(into: T, leftOut: Readonly<Partial<Record<string, readonly string[] | number>>>): T {
+  const counts: Partial<Record<string, number>> = into;
+  for (const [kind, values] of Object.entries(leftOut)) {
+    if (values !== undefined) counts[kind] = (counts[kind] ?? 0) + (typeof values === "number" ? values : values.length);
+  }
+  return into;
+}
+
 export const FAILURE_REASONS = ["invalid", "refusal", "truncated", "api-error", "expired"] as const;
 export const FailureReason = z.enum(FAILURE_REASONS);
 export type FailureReason = z.infer<typeof FailureReason>;

@@ -2,14 +2,14 @@
 // parser, as if a live provider had given them, and turned into that stage's records.
 import { join } from "node:path";
 import type { CommandContext } from "../cli/command.js";
-import type { LlmRequest } from "../engine/types.js";
+import { countLeftOut, type LlmRequest } from "../engine/types.js";
 import { loadCandidates } from "../mind/catalog.js";
 import { generateOptions } from "../stages/generate/index.js";
 import type { GenerateOutput, PseudoNews } from "../stages/generate/output.js";
 import { KINDS } from "../stages/kinds.js";
-import { normalizeRegion, normalizeTopic, quoteList } from "../stages/normalize.js";
+import { quoteList } from "../stages/normalize.js";
 import type { StageConfig } from "../stages/options.js";
-import { profileStage } from "../stages/profile/index.js";
+import { onProfileLists, profileStage } from "../stages/profile/index.js";
 import { prepareStage, type PreparedStage } from "../stages/run.js";
 import { onceProfileAsJson, readSummarizerLog, readUidVocabulary, readUserLog, type LoggedAnswer, type LogRead } from "./once-logs.js";
 import type { ImportedStage, ItemOutcome } from "./records.js";
@@ -130,18 +130,17 @@ function requestsOf(prepared: PreparedStage, ids: readonly string[], k?: { k: nu
 }
 
 /**
- * ONCE's profile lists without the values the stage's vocabularies lack, in order. GENRE's prompt
- * offered 19 topics (no sports, entertainment, politics or crime) and US states, and gpt-3.5 often
- * named others ("sports", "United States", "New York City"); a live run re-asks such an answer, an
- * import cannot, and refusing it whole would leave the user without the topics it got right. What is
- * kept still goes through the stage's parser, so a record holds nothing a live one could not.
+ * ONCE's profile lists without the values the stage's vocabularies lack (onProfileLists, the
+ * parser's own reading), in order. GENRE's prompt offered 19 topics (no sports, entertainment,
+ * politics or crime) and US states, and gpt-3.5 often named others ("sports", "United States", "New
+ * York City"); a live run re-asks such an answer, an import cannot, and refusing it whole would
+ * leave the user without the topics it got right. What is kept still goes through the stage's
+ * parser, so a record holds nothing a live one could not.
  */
 function listedOnly(lists: { topics: string[]; regions: string[] }): { kept: typeof lists; leftOut: Partial<Record<LeftOutKind, string[]>> } {
-  const topics = lists.topics.filter((t) => normalizeTopic(t) !== undefined);
-  const regions = lists.regions.filter((r) => normalizeRegion(r) !== undefined);
+  // Normalized, the kept values read the same to the parser as written: a value on a list is its own normal form.
+  const { topics, regions, offTopics, offRegions } = onProfileLists(lists);
   const leftOut: Partial<Record<LeftOutKind, string[]>> = {};
-  const offTopics = lists.topics.filter((t) => normalizeTopic(t) === undefined);
-  const offRegions = lists.regions.filter((r) => normalizeRegion(r) === undefined);
   if (offTopics.length) leftOut.topics = offTopics;
   if (offRegions.length) leftOut.regions = offRegions;
   return { kept: { topics, regions }, leftOut };
@@ -231,7 +230,7 @@ function judgeSingle(stage: OnceStage, prepared: PreparedStage, groups: Map<stri
       s.imported++;
       if (kept.leftOut) {
         s.inPart++;
-        for (const [kind, values] of Object.entries(kept.leftOut) as [LeftOutKind, string[]][]) s.leftOut[kind] = (s.leftOut[kind] ?? 0) + values.length;
+        countLeftOut(s.leftOut, kept.leftOut);
       }
       outcomes.push({ stage, itemId, request, origins: [kept.answer.origin], answers: [kept.answer.answer], output: kept.output, ...(kept.leftOut ? { leftOut: kept.leftOut } : {}) });
     } else if (last) {

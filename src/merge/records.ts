@@ -6,7 +6,7 @@ import { PathError } from "../cli/paths.js";
 import { addUsage, zeroUsage } from "../engine/cost.js";
 import { jsonlLines, type BadLine } from "../engine/store.js";
 import { Spend } from "../engine/spend.js";
-import { FailureRecord, RecordSource, StageRecord, type Usage } from "../engine/types.js";
+import { countLeftOut, FailureRecord, RecordSource, StageRecord, type Usage } from "../engine/types.js";
 import { newsIdNumber, NewsCodes, SourceTable, type CodedSource } from "../mind/history-rule.js";
 import { IndexedValues, userIdNumber } from "../mind/user-ids.js";
 import { runPaths, StageMeta } from "../run/folder.js";
@@ -286,7 +286,7 @@ async function readStage(stage: Stage, dirs: readonly string[], codes: NewsCodes
         if (by < 0) by = out.answerers.push({ provider: rec.provider, model: rec.model }) - 1;
         out.byItem.set(rec.itemId, { value: value.value, by, source: rec.source ? out.sources.add(rec.source) : -1 });
         // Last record wins here too: an item answered whole after an import kept it in part is whole.
-        if (rec.leftOut) out.inPart.set(rec.itemId, Object.fromEntries(Object.entries(rec.leftOut).map(([kind, values]) => [kind, values.length])));
+        if (rec.leftOut) out.inPart.set(rec.itemId, countLeftOut<Record<string, number>>({}, rec.leftOut));
         else if (out.inPart.size > 0) out.inPart.delete(rec.itemId);
       }
     }

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { jsonlLines } from "../engine/store.js";
-import { FailureRecord, type Usage } from "../engine/types.js";
+import { countLeftOut, FailureRecord, type Usage } from "../engine/types.js";
 import { loadCatalog, recentClicks, type Catalog } from "../mind/catalog.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
 import { Manifest } from "../merge/manifest.js";
@@ -138,7 +138,7 @@ function glanceOf(r: StageRecords, failures: ReadonlyMap<string, FailureRecord>,
     for (const { meta } of r.metas) by.set(`${meta.provider}\u0000${meta.model}`, { provider: meta.provider, model: meta.model, records: 0 });
   }
   const inPart = { items: r.inPart.size, leftOut: {} as Record<string, number> };
-  for (const counts of r.inPart.values()) for (const [kind, n] of Object.entries(counts)) inPart.leftOut[kind] = (inPart.leftOut[kind] ?? 0) + n;
+  for (const counts of r.inPart.values()) countLeftOut(inPart.leftOut, counts);
   const m = manifest?.stages[r.stage.name];
   const metaItems = r.metas.length > 0 ? r.metas.reduce((n, { meta }) => n + meta.counts.items, 0) : undefined;
   return {

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeServer, listenOnLoopback } from "../helpers/loopback-server.js";
 
 /** What the fake was asked: the parsed body of POST /v1/messages (or count_tokens). */
 export interface FakeMessageRequest {
@@ -231,16 +231,13 @@ export class FakeAnthropic extends EventEmitter {
   async start(): Promise<string> {
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 30_000;
-    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
-    const { port } = this.server.address() as AddressInfo;
+    const port = await listenOnLoopback(this.server);
     this.url = `http://127.0.0.1:${port}`;
     return this.url;
   }
 
   async close(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    if (this.server) await closeServer(this.server);
   }
 
   /** Message requests only (the paid endpoint). */
@@ -447,7 +444,7 @@ export class FakeAnthropic extends EventEmitter {
   }
 }
 
-/** Starts a fake on 127.0.0.1:0; `await fake.close()` when done. */
+/** Starts a fake on 127.0.0.1:0, closed after the test that starts it; `close()` closes it sooner. */
 export async function createFakeAnthropic(options: FakeAnthropicOptions = {}): Promise<FakeAnthropic> {
   const fake = new FakeAnthropic(options);
   await fake.start();

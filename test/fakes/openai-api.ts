@@ -2,8 +2,8 @@
 // usage, optional latency, injectable faults, and a mode that rejects `response_format` the way
 // servers without structured output do. It records every request it receives so tests can count them.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { EventEmitter } from "node:events";
+import { closeServer, listenOnLoopback } from "../helpers/loopback-server.js";
 
 export interface FakeChatRequest {
   model: string;
@@ -80,11 +80,13 @@ export interface OpenAiFake {
   /** An OpenAI-style error answer. */
   error(res: ServerResponse, status: number, message: string, type: string): void;
   addRoute(method: string, path: RegExp, route: FakeRoute): void;
+  /** Before the end of the test, which closes it anyway. */
   close(): Promise<void>;
 }
 
 const estimateTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
 
+/** Starts a fake on 127.0.0.1:0, closed after the test that starts it. */
 export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<OpenAiFake> {
   const received: ReceivedChat[] = [];
   const queued: OpenAiFault[] = [];
@@ -263,8 +265,7 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
       if (!res.headersSent) error(res, 500, String(e), "server_error");
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     received,
@@ -281,10 +282,6 @@ export async function startOpenAiFake(options: OpenAiFakeOptions = {}): Promise<
     json: (res, status, body) => send(res, status, body),
     error: (res, status, message, type) => error(res, status, message, type),
     addRoute: (method, path, route) => routes.push({ method, path, route }),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((e) => (e ? reject(e) : resolve()));
-      }),
+    close: () => closeServer(server),
   };
 }

@@ -96,8 +96,17 @@ const RawItem = z.object({ title: z.string(), abstract: z.string().optional(), c
 export interface GenerateCheck {
   k: number;
   history: readonly CatalogNews[];
-  /** Valid `retrievedFrom` values: news of the user's source split (the time of the clicks); anything else is dropped. */
+  /** Valid `retrievedFrom` values (retrievableIn); anything else is dropped. */
   retrievable: (newsId: string) => boolean;
+}
+
+/**
+ * The news an item may be retrieved from, in a model's answer and in the offline baseline alike:
+ * news of the user's source split (the time of the clicks). News of a later split would bring its
+ * time into this one's histories.
+ */
+export function retrievableIn(catalog: Catalog, split: string): (newsId: string) => boolean {
+  return (newsId) => catalog.news.get(newsId)?.inSplits.includes(split) === true;
 }
 
 export function parseGenerated(raw: string, check: GenerateCheck): ParseResult<GenerateOutput> {
@@ -192,10 +201,10 @@ const CHAIN_BOOST = 1.5;
 
 /**
  * Offline baseline — retrieval standing in for generation: the k news of the user's source split
- * (`split`: news of a later split would bring its time into this one's histories) most similar
- * (TF-IDF over title and abstract, cosine to the sum of the history) that the user has not read,
- * skipping those the generate rules would reject (near copies, unknown categories) and the news of
- * the user's impressions (`shown`) and their near copies; ties by ID.
+ * (`split`, retrievableIn) most similar (TF-IDF over title and abstract, cosine to the sum of the
+ * history) that the user has not read, skipping those the generate rules would reject (near copies,
+ * unknown categories) and the news of the user's impressions (`shown`) and their near copies; ties
+ * by ID.
  * Chained (UP→CG), the best CHAIN_POOL candidates are re-ranked: a candidate whose topics (through
  * the offline profile's tables) meet the profile topics has its score multiplied by CHAIN_BOOST.
  */
@@ -211,12 +220,13 @@ export function offlineGenerated(
   const read = new Set(history.map((n) => n.id));
   const skip = new Set([...read, ...shown]);
   const guard = candidateGuard(catalog);
+  const retrievable = retrievableIn(catalog, split);
   const historyTokens = history.map((n) => titleTokens(n.title));
   const chosen: PseudoNews[] = [];
   const chosenTokens: Set<string>[] = [];
   const consider = (id: string): void => {
+    if (!retrievable(id)) return;
     const news = catalog.news.get(id)!;
-    if (!news.inSplits.includes(split)) return;
     const title = cleanGeneratedText(news.title);
     const category = normalizeCategory(news.category);
     if (!title || !category || title.length > MAX_TITLE_CHARS) return;
@@ -352,7 +362,7 @@ ${HISTORY_RULE_HELP}`,
         expectedOutputTokens: 90 * options.k + 10,
         // The offline answer avoids the user's candidates, which the prompt does not show.
         offlineInputs: sha256(fingerprint, source.split, ...[...shown].sort()),
-        parse: (raw) => parseGenerated(raw, { k: options.k, history, retrievable: (newsId) => catalog.news.get(newsId)?.inSplits.includes(source.split) === true }),
+        parse: (raw) => parseGenerated(raw, { k: options.k, history, retrievable: retrievableIn(catalog, source.split) }),
         offline: () => JSON.stringify(offlineGenerated(retrieval.index(), catalog, history, options.k, source.split, profile?.topics, shown)),
         source,
         check: (value) => candidateProblem(value, shown, guard),

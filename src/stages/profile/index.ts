@@ -34,6 +34,33 @@ export const PROFILE_JSON_SCHEMA = {
 const stringList = z.union([z.array(z.string()), z.string().transform((s) => s.split(",").filter((x) => x.trim()))]);
 const RawProfile = z.object({ topics: stringList, regions: stringList.nullish() });
 
+/** A profile's values split by the stage's lists: those on them, normalized, in order, and the others as written. */
+export interface ProfileLists {
+  topics: string[];
+  regions: string[];
+  offTopics: string[];
+  offRegions: string[];
+}
+
+/**
+ * The one reading of which topics and regions are on the lists: the parser re-asks for the others,
+ * and an import, which cannot re-ask, leaves them out (src/import/once.ts).
+ */
+export function onProfileLists(lists: { topics: readonly string[]; regions: readonly string[] }): ProfileLists {
+  const out: ProfileLists = { topics: [], regions: [], offTopics: [], offRegions: [] };
+  for (const t of lists.topics) {
+    const n = normalizeTopic(t);
+    if (n) out.topics.push(n);
+    else out.offTopics.push(t);
+  }
+  for (const r of lists.regions) {
+    const n = normalizeRegion(r);
+    if (n) out.regions.push(n);
+    else out.offRegions.push(r);
+  }
+  return out;
+}
+
 export function parseProfile(raw: string): ParseResult<ProfileOutput> {
   const json = extractJson(raw);
   if (!json.ok) return json;
@@ -41,23 +68,10 @@ export function parseProfile(raw: string): ParseResult<ProfileOutput> {
   if (!shape.success) {
     return { ok: false, error: 'the answer must be a JSON object {"topics": [...], "regions": [...]} with lists of strings' };
   }
+  const { topics, regions, offTopics, offRegions } = onProfileLists({ topics: shape.data.topics, regions: shape.data.regions ?? [] });
   const problems: string[] = [];
-  const topics: string[] = [];
-  const badTopics: string[] = [];
-  for (const t of shape.data.topics) {
-    const n = normalizeTopic(t);
-    if (n) topics.push(n);
-    else badTopics.push(t);
-  }
-  if (badTopics.length) problems.push(`${quoteList(badTopics)} ${badTopics.length > 1 ? "are not topics" : "is not a topic"} of the list; use only: ${TOPICS.join(", ")}`);
-  const regions: string[] = [];
-  const badRegions: string[] = [];
-  for (const r of shape.data.regions ?? []) {
-    const n = normalizeRegion(r);
-    if (n) regions.push(n);
-    else badRegions.push(r);
-  }
-  if (badRegions.length) problems.push(`${quoteList(badRegions)} ${badRegions.length > 1 ? "are not US states" : "is not a US state"}; regions must be full names of the 50 US states, or an empty list`);
+  if (offTopics.length) problems.push(`${quoteList(offTopics)} ${offTopics.length > 1 ? "are not topics" : "is not a topic"} of the list; use only: ${TOPICS.join(", ")}`);
+  if (offRegions.length) problems.push(`${quoteList(offRegions)} ${offRegions.length > 1 ? "are not US states" : "is not a US state"}; regions must be full names of the 50 US states, or an empty list`);
   if (problems.length === 0 && topics.length === 0) problems.push("give at least one topic");
   if (problems.length) return { ok: false, error: problems.join("; ") };
   const value = ProfileOutput.safeParse({ topics: dedupe(topics), regions: dedupe(regions) });
