@@ -80,7 +80,8 @@ async function makeFiles(dir: string, impressions: number, gloveWords: number): 
 async function child(mode: string, dir: string): Promise<string> {
   const truth = join(dir, "truth.tsv");
   const score = async (runs: string[][]) => {
-    const specs = runs.map((files) => ({ name: files.join(","), files: files.map((f) => join(dir, f)) }));
+    // ranks*.txt are MIND's bracketed ranks, which score reads only when told (--pred-format ranks).
+    const specs = runs.map((files) => ({ name: files.join(","), files: files.map((f) => join(dir, f)), ...(files[0]!.startsWith("ranks") ? { format: "ranks" as const } : {}) }));
     const opts = { truth, runs: specs, coldMax: 5, matchBy: "id" as const };
     return scoreReport(opts, await scorePredictions(opts), { resamples: 1000, seed: 1, resampleBy: "users" });
   };
@@ -100,7 +101,7 @@ async function child(mode: string, dir: string): Promise<string> {
       return `bootstrap p ${(await score([["scores.txt"], ["ranks.txt"]])).differences[0]!.groups.all.auc.bootstrap!.p.toFixed(4)}`;
     case "score-seeds": {
       // Two runs of two seeds each: 4 files read, per-impression values kept, bootstrap and t-test.
-      const r = await score([["scores.txt", "ranks.txt"], ["ranks2.txt", "scores2.txt"]]);
+      const r = await score([["scores.txt", "scores2.txt"], ["ranks.txt", "ranks2.txt"]]);
       return `bootstrap p ${r.differences[0]!.groups.all.auc.bootstrap!.p.toFixed(4)}, t-test p ${r.differences[0]!.groups.all.auc.tTest!.p.toFixed(4)}`;
     }
     case "read-glove": {

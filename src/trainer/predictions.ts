@@ -2,12 +2,19 @@ import { MindFormatError } from "../mind/errors.js";
 import { readLineBatches, type NumberedLine } from "../mind/read.js";
 
 /**
- * Two prediction formats, detected from a file's first line:
- * - `ranks`: the official submission format `<impression id> [r1,r2,…]`, the rank of each candidate
- *   in impression order (1 = shown first);
- * - `scores`: `<impression id>\t<s1> <s2> …`, one score per candidate, higher = more likely clicked.
+ * What a prediction file's numbers are:
+ * - `ranks`: the rank of each candidate in impression order, 1 = best: MIND's submission format
+ *   `<impression id> [r1,r2,…]`; scored as 1 / rank, as the official evaluate.py does;
+ * - `scores`: one score per candidate, higher = more likely clicked: `<impression id>\t<s1> <s2> …`.
+ * Both give a list of numbers per line, and a list of distinct whole numbers 1..n reads either way
+ * with opposite results (AUC becomes 1 − AUC), so the numbers alone cannot decide. Without a format
+ * given, the tab-separated layout is scores (unless every line is such a permutation) and the
+ * bracketed layout, which MIND uses for ranks and many models' json.dumps for scores, is refused.
  */
 export type PredictionFormat = "ranks" | "scores";
+
+/** How a file's format was decided: given (`--pred-format`) or from its tab-separated layout. */
+export type FormatSource = "given" | "layout";
 
 export interface Prediction {
   key: string;
@@ -17,41 +24,65 @@ export interface Prediction {
 }
 
 const LEADING_KEY = /^(\S+)\s+(.*)$/s;
+const EXAMPLE: Record<PredictionFormat, string> = { ranks: "[2,1,3]", scores: "[0.7,0.1,0.2]" };
+const RANKS_GIVEN = "read as ranks by --pred-format ranks; a file of scores needs --pred-format scores";
+const FORMAT_CHOICE = "say which with --pred-format ranks or --pred-format scores (or <run>=ranks|scores for one run)";
 
-function parseRanks(file: string, line: number, text: string): Float64Array {
-  let ranks: unknown;
-  try {
-    ranks = JSON.parse(text);
-  } catch {
-    throw new MindFormatError(file, line, "ranks", `expected a list of ranks like [2,1,3], found '${text.slice(0, 40)}'`);
+/** A line's list: a bracketed JSON list, or whitespace-separated fields (numbers where they parse). */
+function readList(file: string, line: number, format: PredictionFormat, text: string): unknown[] {
+  if (text.startsWith("[")) {
+    let list: unknown;
+    try {
+      list = JSON.parse(text);
+    } catch {
+      throw new MindFormatError(file, line, format, `expected a list of ${format} like ${EXAMPLE[format]}, found '${text.slice(0, 40)}'`);
+    }
+    if (!Array.isArray(list) || list.length === 0) throw new MindFormatError(file, line, format, `expected a non-empty list of ${format}`);
+    return list;
   }
-  if (!Array.isArray(ranks) || ranks.length === 0) throw new MindFormatError(file, line, "ranks", "expected a non-empty list of ranks");
-  const n = ranks.length;
+  return text
+    .trim()
+    .split(/\s+/)
+    .map((f) => (f.length > 0 && Number.isFinite(Number(f)) ? Number(f) : f));
+}
+
+function ranksToScores(file: string, line: number, list: readonly unknown[]): Float64Array {
+  const n = list.length;
   const seen = new Uint8Array(n + 1);
   const scores = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const r = ranks[i] as unknown;
+    const r = list[i];
     if (typeof r !== "number" || !Number.isInteger(r) || r < 1 || r > n) {
-      throw new MindFormatError(file, line, "ranks", `rank ${JSON.stringify(r)} at position ${i + 1} is not a whole number from 1 to ${n}: the ranks must be a permutation of 1..${n}`);
+      throw new MindFormatError(file, line, "ranks", `rank ${JSON.stringify(r)} at position ${i + 1} is not a whole number from 1 to ${n}: the ranks must be a permutation of 1..${n} (${RANKS_GIVEN})`);
     }
-    if (seen[r]) throw new MindFormatError(file, line, "ranks", `rank ${r} appears twice: the ranks must be a permutation of 1..${n}`);
+    if (seen[r]) throw new MindFormatError(file, line, "ranks", `rank ${r} appears twice: the ranks must be a permutation of 1..${n} (${RANKS_GIVEN})`);
     seen[r] = 1;
     scores[i] = 1 / r;
   }
   return scores;
 }
 
-function parseScores(file: string, line: number, text: string): Float64Array {
-  const fields = text.trim().split(/\s+/);
-  const scores = new Float64Array(fields.length);
-  for (let i = 0; i < fields.length; i++) {
-    const v = Number(fields[i]);
-    if (fields[i]!.length === 0 || !Number.isFinite(v)) {
-      throw new MindFormatError(file, line, "scores", `score '${fields[i]}' at position ${i + 1} is not a finite number`);
+function toScores(file: string, line: number, list: readonly unknown[]): Float64Array {
+  const scores = new Float64Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const v = list[i];
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new MindFormatError(file, line, "scores", `score '${typeof v === "string" ? v : JSON.stringify(v)}' at position ${i + 1} is not a finite number`);
     }
     scores[i] = v;
   }
   return scores;
+}
+
+/** Whether the list is a permutation of 1..n: ranks, or scores that read as ranks too. */
+function isPermutation(list: readonly unknown[]): boolean {
+  const n = list.length;
+  const seen = new Uint8Array(n + 1);
+  for (const r of list) {
+    if (typeof r !== "number" || !Number.isInteger(r) || r < 1 || r > n || seen[r]) return false;
+    seen[r] = 1;
+  }
+  return n > 0;
 }
 
 /**
@@ -62,14 +93,26 @@ function parseScores(file: string, line: number, text: string): Float64Array {
  * (measured: 0.65 KB for 37 candidates).
  */
 export class PredictionReader {
+  /** Given, or decided by the first line's layout; undefined until a line is read. */
   format: PredictionFormat | undefined;
+  readonly source: FormatSource;
   private readonly lines: AsyncIterator<NumberedLine[]>;
   private batch: NumberedLine[] = [];
   private next = 0;
   private done = false;
   private readonly ahead = new Map<string, Prediction>();
+  /** Without a given format: lines read, and the first of them, to refuse a file every line of which reads as ranks too. */
+  private read = 0;
+  private permutations = 0;
+  private first: { lineNo: number; text: string } | undefined;
 
-  constructor(readonly file: string) {
+  /** `format`: how to read every line, in either layout; without it, see PredictionFormat. */
+  constructor(
+    readonly file: string,
+    format?: PredictionFormat,
+  ) {
+    this.format = format;
+    this.source = format ? "given" : "layout";
     this.lines = readLineBatches(file)[Symbol.asyncIterator]();
   }
 
@@ -91,13 +134,35 @@ export class PredictionReader {
     const m = LEADING_KEY.exec(line.text.trim());
     if (!m) throw new MindFormatError(this.file, line.lineNo, undefined, "expected '<impression id> [r1,r2,…]' or '<impression id><TAB><s1> <s2> …'");
     const [, key, rest] = m as unknown as [string, string, string];
-    const format: PredictionFormat = rest.startsWith("[") ? "ranks" : "scores";
-    if (this.format === undefined) this.format = format;
-    else if (format !== this.format) {
-      throw new MindFormatError(this.file, line.lineNo, undefined, `a ${format} line in a file of ${this.format} (the format is set by the first line)`);
+    if (this.source === "layout" && rest.startsWith("[")) this.refuseBrackets(line.lineNo, rest);
+    this.format ??= "scores";
+    const list = readList(this.file, line.lineNo, this.format, rest);
+    const scores = this.format === "ranks" ? ranksToScores(this.file, line.lineNo, list) : toScores(this.file, line.lineNo, list);
+    if (this.source === "layout") {
+      this.first ??= { lineNo: line.lineNo, text: rest };
+      // Only while every line so far is one: the first that is not settles it.
+      if (this.permutations === this.read && isPermutation(list)) this.permutations++;
+      this.read++;
     }
-    const scores = format === "ranks" ? parseRanks(this.file, line.lineNo, rest) : parseScores(this.file, line.lineNo, rest);
     return { key, lineNo: line.lineNo, scores };
+  }
+
+  /** A bracketed list without a given format: MIND's ranks layout, also what json.dumps writes for scores. */
+  private refuseBrackets(lineNo: number, text: string): never {
+    let list: unknown = undefined;
+    try {
+      list = JSON.parse(text);
+    } catch {
+      // Not JSON: refused all the same, only without "reads either way".
+    }
+    const either = Array.isArray(list) && isPermutation(list) ? `; this one is a permutation of 1..${list.length}, so it reads either way` : "";
+    const after = this.first ? ` after tab-separated scores from line ${this.first.lineNo}` : "";
+    throw new MindFormatError(
+      this.file,
+      lineNo,
+      undefined,
+      `'${text.slice(0, 40)}' is a bracketed list${after}: MIND's submission layout holds ranks (1 = best), but models also write scores (higher = better) this way, and the two readings give opposite metrics (AUC becomes 1 − AUC)${either}; ${FORMAT_CHOICE}`,
+    );
   }
 
   /** The prediction for `key`, or undefined when the file has none. */
@@ -132,6 +197,14 @@ export class PredictionReader {
       if (line.text.trim().length === 0) continue;
       const p = this.parse(line);
       if (!this.ahead.has(p.key)) this.ahead.set(p.key, p);
+    }
+    if (this.first && this.permutations === this.read) {
+      throw new MindFormatError(
+        this.file,
+        this.first.lineNo,
+        "scores",
+        `every line${this.read > 1 ? ` of the ${this.read}` : ""} is a permutation of 1..n (line ${this.first.lineNo}: '${this.first.text.slice(0, 40)}'), as ranks are, and ranks (1 = best) give the opposite metrics of the scores (higher = better) this tab-separated layout otherwise holds; ${FORMAT_CHOICE}`,
+      );
     }
     const first = [...this.ahead.values()].sort((a, b) => a.lineNo - b.lineNo)[0];
     if (first) {
