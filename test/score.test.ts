@@ -137,6 +137,9 @@ describe("genre-mind score", () => {
 
     const { out } = await run(dir, args);
     expect(out).toContain("Δ = run − ranks.txt, in points");
+    // Without the option the bracketed file is read as ranks all the same, and the table says from what.
+    const byLayout = await run(dir, args.slice(0, -2));
+    expect(byLayout.out).toContain("read as: ranks.txt ranks (1 = best, bracketed layout); scores.txt scores (higher = better, tab-separated layout)");
     expect(out).toContain("read as: ranks.txt ranks (1 = best, --pred-format); scores.txt scores (higher = better, tab-separated layout)");
     expect(out).toMatch(/cold \(1–5 clicks\): 1 impression/);
     expect(out).toMatch(/warm \(>5 clicks\): 1 impression \(1 skipped: one class only\)/);
@@ -257,14 +260,14 @@ describe("genre-mind score", () => {
         (e: Error) => e.message,
       );
 
-    it("refuses a bracketed file of permutations without --pred-format, and reads it as told", async () => {
+    it("reads a bracketed file as ranks, MIND's submission format, says so, and reads it as told", async () => {
       const files = { "p.txt": RANKS.join("\n") };
-      expect(await refused(files, ["--pred", "p.txt"])).toMatch(
-        /\/p\.txt:1: '\[2,1,4,3\]' is a bracketed list: .*opposite metrics \(AUC becomes 1 − AUC\); this one is a permutation of 1\.\.4, so it reads either way; say which with --pred-format ranks or --pred-format scores/,
-      );
+      const byLayout = await json(files, ["--pred", "p.txt"]);
+      expect(byLayout.runs[0]!.groups.all.auc).toBeCloseTo(AUC_AS_RANKS, 12);
+      expect(byLayout.runs[0]!.files[0]).toMatchObject({ format: "ranks", formatSource: "layout" });
       const ranks = await json(files, ["--pred", "p.txt", "--pred-format", "ranks"]);
       const scores = await json(files, ["--pred", "p.txt", "--pred-format", "scores"]);
-      expect(ranks.runs[0]!.groups.all.auc).toBeCloseTo(AUC_AS_RANKS, 12);
+      expect(ranks.runs[0]!.groups).toEqual(byLayout.runs[0]!.groups);
       expect(scores.runs[0]!.groups.all.auc).toBeCloseTo(1 - AUC_AS_RANKS, 12);
       expect(scores.runs[0]!.files[0]).toMatchObject({ format: "scores", formatSource: "given" });
       // A run's own value wins over the one for every run.
@@ -275,9 +278,9 @@ describe("genre-mind score", () => {
     it("refuses a bracketed file of scores without --pred-format, and reads it as the tab-separated layout with it", async () => {
       const bracketed = SCORES.map((l) => l.replace(/\t(.*)$/, (_, v: string) => ` [${v.split(" ").join(",")}]`));
       const files = { "b.txt": bracketed.join("\n"), "t.txt": SCORES.join("\n") };
-      const message = await refused(files, ["--pred", "b.txt"]);
-      expect(message).toMatch(/\/b\.txt:1: '\[1,0\.9,0\.1,.*' is a bracketed list: .*say which with --pred-format ranks or --pred-format scores/);
-      expect(message).not.toMatch(/reads either way/);
+      expect(await refused(files, ["--pred", "b.txt"])).toMatch(
+        /\/b\.txt:1 \[ranks\]: rank 0\.9 at position 2 is not a whole number from 1 to 12.*\(read as ranks, as MIND's bracketed submission format holds; a file of scores needs --pred-format scores\)$/,
+      );
       const report = await json(files, ["--pred", "b.txt", "--pred", "t.txt", "--pred-format", "b.txt=scores"]);
       expect(report.runs[0]!.groups).toEqual(report.runs[1]!.groups);
       expect(report.runs[1]!.files[0]).toMatchObject({ format: "scores", formatSource: "layout" });
@@ -288,9 +291,9 @@ describe("genre-mind score", () => {
       // candidate: ranked 1st (AUC 1) as ranks, scored lowest (AUC 0) as scores.
       const mixed = ["102 [3,2,1]", "101 [0.5,0.5,0.2,0.2]", "103 [0.1,0.2]", SCORES[0]!.replace(/\t(.*)$/, (_, v: string) => ` [${v.split(" ").join(",")}]`)];
       const files = { "m.txt": mixed.join("\n") };
-      expect(await refused(files, ["--pred", "m.txt"])).toMatch(/\/m\.txt:1: .*reads either way; say which with --pred-format/);
+      expect(await refused(files, ["--pred", "m.txt"])).toMatch(/\/m\.txt:2 \[ranks\]: rank 0\.5 at position 1 is not a whole number from 1 to 4.*\(read as ranks, as MIND's bracketed submission format holds; a file of scores needs --pred-format scores\)$/);
       expect(await refused(files, ["--pred", "m.txt", "--pred-format", "ranks"])).toMatch(
-        /\/m\.txt:2 \[ranks\]: rank 0\.5 at position 1 is not a whole number from 1 to 4.*a file of scores needs --pred-format scores\)$/,
+        /\/m\.txt:2 \[ranks\]: rank 0\.5 at position 1 is not a whole number from 1 to 4.*\(read as ranks by --pred-format ranks; a file of scores needs --pred-format scores\)$/,
       );
       const scores = await json(files, ["--pred", "m.txt", "--pred-format", "scores"]);
       expect(scores.runs[0]!.groups.cold.auc).toBe(0);
@@ -301,10 +304,12 @@ describe("genre-mind score", () => {
       const read = await json({ "t.txt": tab.join("\n") }, ["--pred", "t.txt"]);
       expect(read.runs[0]!.files[0]).toMatchObject({ format: "scores", formatSource: "layout" });
       expect(read.runs[0]!.groups.cold.auc).toBe(0);
-      // A bracketed line among tab-separated ones has no meaning of its own either.
+      // A line of the other layout has no meaning of its own either, whichever layout comes first.
       const layouts = { "l.txt": [tab[0], "102 [3,2,1]", ...tab.slice(2)].join("\n") };
-      expect(await refused(layouts, ["--pred", "l.txt"])).toMatch(/\/l\.txt:2: '\[3,2,1\]' is a bracketed list after tab-separated scores from line 1: .*--pred-format ranks or --pred-format scores/);
+      expect(await refused(layouts, ["--pred", "l.txt"])).toMatch(/\/l\.txt:2: '\[3,2,1\]' is bracketed in a file whose first line \(line 1\) is tab-separated \(scores\): .*--pred-format ranks or --pred-format scores/);
       expect((await json(layouts, ["--pred", "l.txt", "--pred-format", "scores"])).runs[0]!.groups.cold.auc).toBe(0);
+      const other = { "o.txt": ["102 [3,2,1]", tab[0], ...tab.slice(2)].join("\n") };
+      expect(await refused(other, ["--pred", "o.txt"])).toMatch(/\/o\.txt:2: '0\.5 0\.5 0\.2 0\.2' is tab-separated in a file whose first line \(line 1\) is bracketed \(ranks\)/);
     });
 
     it("refuses a tab-separated file every line of which is a permutation, and reads it as told", async () => {

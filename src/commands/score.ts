@@ -73,7 +73,7 @@ export const scoreCommand = defineCommand({
       multiple: true,
       arg: "<[run=]ranks|scores>",
       description:
-        "what the numbers are: ranks (1 = best, as in MIND's '<id> [2,1,3]') or scores (higher = better); 'run=…' for one run. Needed for bracketed lists (below)",
+        "what the numbers are: ranks (1 = best, as in MIND's '<id> [2,1,3]') or scores (higher = better); 'run=…' for one run. Default: bracketed lists are ranks, tab-separated ones scores (below)",
     },
     "cold-max": { type: "string", arg: "<n>", description: `most history clicks of a cold user (default ${DEFAULT_COLD_MAX}; 0 clicks = empty)` },
     match: { type: "string", arg: "id|line", description: "find a prediction's impression by Impression ID (default) or by truth line number" },
@@ -97,16 +97,18 @@ export const scoreCommand = defineCommand({
   details: `A prediction line is '<impression id> [r1,r2,…]' (bracketed, comma-separated) or
 '<impression id><TAB><s1> <s2> …'. Ranks (1 = best) and scores (higher = better) give opposite
 metrics, and a list like [3,1,2] reads as either, so the numbers cannot tell: --pred-format says
-which, for every line of a run's files, in either layout. Without it a tab-separated file is read
-as scores (refused when every line is a permutation of 1..n, which reads as ranks too) and a
-bracketed file is refused at its first line. The table's 'read as' line and the JSON's format and
+which, for every line of a run's files, in either layout. Without it the layout decides for the
+whole file: bracketed is ranks (MIND's submission format; a line that is not a permutation of 1..n
+stops it, naming --pred-format scores), tab-separated is scores (refused when every line is a
+permutation of 1..n, which reads as ranks too); a line of the other layout stops it.
+The table's 'read as' line and the JSON's format and
 formatSource say how each file was read.
 
 Metrics are those of MIND's official evaluate.py: per impression sklearn AUC (ties averaged),
 MRR and nDCG@k over the candidates ordered by score (ranks r become scores 1/r), averaged over
 impressions. Impressions whose candidates are all clicked or all unclicked are skipped and counted.
 Groups come from the truth file's History column: empty, cold (1..--cold-max clicks), warm.
-recommenders writes prediction.txt (ranks: --pred-format ranks) keyed by line number (index + 1);
+recommenders writes prediction.txt (bracketed ranks) keyed by line number (index + 1);
 on the official MIND files Impression ID equals the line number, so both --match modes agree there.
 
 A run of several files (seeds) shows mean ± sample standard deviation over its files. Each later

@@ -8,12 +8,14 @@ import { readLineBatches, type NumberedLine } from "../mind/read.js";
  * - `scores`: one score per candidate, higher = more likely clicked: `<impression id>\t<s1> <s2> …`.
  * Both give a list of numbers per line, and a list of distinct whole numbers 1..n reads either way
  * with opposite results (AUC becomes 1 − AUC), so the numbers alone cannot decide. Without a format
- * given, the tab-separated layout is scores (unless every line is such a permutation) and the
- * bracketed layout, which MIND uses for ranks and many models' json.dumps for scores, is refused.
+ * given, a file is read by its layout, one for the whole file: bracketed is ranks (MIND's submission
+ * format, recommenders' prediction.txt), and a bracketed line that is not a permutation of 1..n is
+ * refused (scores written with json.dumps need --pred-format scores); tab-separated is scores, and
+ * a file every line of which is a permutation is refused (it reads as ranks too).
  */
 export type PredictionFormat = "ranks" | "scores";
 
-/** How a file's format was decided: given (`--pred-format`) or from its tab-separated layout. */
+/** How a file's format was decided: given (`--pred-format`) or from its layout (bracketed: ranks; tab-separated: scores). */
 export type FormatSource = "given" | "layout";
 
 export interface Prediction {
@@ -26,6 +28,7 @@ export interface Prediction {
 const LEADING_KEY = /^(\S+)\s+(.*)$/s;
 const EXAMPLE: Record<PredictionFormat, string> = { ranks: "[2,1,3]", scores: "[0.7,0.1,0.2]" };
 const RANKS_GIVEN = "read as ranks by --pred-format ranks; a file of scores needs --pred-format scores";
+const RANKS_BY_LAYOUT = "read as ranks, as MIND's bracketed submission format holds; a file of scores needs --pred-format scores";
 const FORMAT_CHOICE = "say which with --pred-format ranks or --pred-format scores (or <run>=ranks|scores for one run)";
 
 /** A line's list: a bracketed JSON list, or whitespace-separated fields (numbers where they parse). */
@@ -46,16 +49,16 @@ function readList(file: string, line: number, format: PredictionFormat, text: st
     .map((f) => (f.length > 0 && Number.isFinite(Number(f)) ? Number(f) : f));
 }
 
-function ranksToScores(file: string, line: number, list: readonly unknown[]): Float64Array {
+function ranksToScores(file: string, line: number, list: readonly unknown[], why: string): Float64Array {
   const n = list.length;
   const seen = new Uint8Array(n + 1);
   const scores = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const r = list[i];
     if (typeof r !== "number" || !Number.isInteger(r) || r < 1 || r > n) {
-      throw new MindFormatError(file, line, "ranks", `rank ${JSON.stringify(r)} at position ${i + 1} is not a whole number from 1 to ${n}: the ranks must be a permutation of 1..${n} (${RANKS_GIVEN})`);
+      throw new MindFormatError(file, line, "ranks", `rank ${JSON.stringify(r)} at position ${i + 1} is not a whole number from 1 to ${n}: the ranks must be a permutation of 1..${n} (${why})`);
     }
-    if (seen[r]) throw new MindFormatError(file, line, "ranks", `rank ${r} appears twice: the ranks must be a permutation of 1..${n} (${RANKS_GIVEN})`);
+    if (seen[r]) throw new MindFormatError(file, line, "ranks", `rank ${r} appears twice: the ranks must be a permutation of 1..${n} (${why})`);
     seen[r] = 1;
     scores[i] = 1 / r;
   }
@@ -134,12 +137,16 @@ export class PredictionReader {
     const m = LEADING_KEY.exec(line.text.trim());
     if (!m) throw new MindFormatError(this.file, line.lineNo, undefined, "expected '<impression id> [r1,r2,…]' or '<impression id><TAB><s1> <s2> …'");
     const [, key, rest] = m as unknown as [string, string, string];
-    if (this.source === "layout" && rest.startsWith("[")) this.refuseBrackets(line.lineNo, rest);
-    this.format ??= "scores";
-    const list = readList(this.file, line.lineNo, this.format, rest);
-    const scores = this.format === "ranks" ? ranksToScores(this.file, line.lineNo, list) : toScores(this.file, line.lineNo, list);
     if (this.source === "layout") {
+      const layout: PredictionFormat = rest.startsWith("[") ? "ranks" : "scores";
+      if (this.format === undefined) this.format = layout;
+      else if (layout !== this.format) this.refuseMixed(line.lineNo, rest);
       this.first ??= { lineNo: line.lineNo, text: rest };
+    }
+    const format = this.format!;
+    const list = readList(this.file, line.lineNo, format, rest);
+    const scores = format === "ranks" ? ranksToScores(this.file, line.lineNo, list, this.source === "given" ? RANKS_GIVEN : RANKS_BY_LAYOUT) : toScores(this.file, line.lineNo, list);
+    if (this.source === "layout" && format === "scores") {
       // Only while every line so far is one: the first that is not settles it.
       if (this.permutations === this.read && isPermutation(list)) this.permutations++;
       this.read++;
@@ -147,21 +154,14 @@ export class PredictionReader {
     return { key, lineNo: line.lineNo, scores };
   }
 
-  /** A bracketed list without a given format: MIND's ranks layout, also what json.dumps writes for scores. */
-  private refuseBrackets(lineNo: number, text: string): never {
-    let list: unknown = undefined;
-    try {
-      list = JSON.parse(text);
-    } catch {
-      // Not JSON: refused all the same, only without "reads either way".
-    }
-    const either = Array.isArray(list) && isPermutation(list) ? `; this one is a permutation of 1..${list.length}, so it reads either way` : "";
-    const after = this.first ? ` after tab-separated scores from line ${this.first.lineNo}` : "";
+  /** A line of the other layout than the file's first line, without a given format: one file, one meaning. */
+  private refuseMixed(lineNo: number, text: string): never {
+    const [here, first] = this.format === "ranks" ? ["tab-separated", "bracketed (ranks)"] : ["bracketed", "tab-separated (scores)"];
     throw new MindFormatError(
       this.file,
       lineNo,
       undefined,
-      `'${text.slice(0, 40)}' is a bracketed list${after}: MIND's submission layout holds ranks (1 = best), but models also write scores (higher = better) this way, and the two readings give opposite metrics (AUC becomes 1 − AUC)${either}; ${FORMAT_CHOICE}`,
+      `'${text.slice(0, 40)}' is ${here} in a file whose first line ${this.first ? `(line ${this.first.lineNo}) ` : ""}is ${first}: ranks (1 = best) and scores (higher = better) give opposite metrics, and a file is read one way; ${FORMAT_CHOICE}`,
     );
   }
 
@@ -198,12 +198,12 @@ export class PredictionReader {
       const p = this.parse(line);
       if (!this.ahead.has(p.key)) this.ahead.set(p.key, p);
     }
-    if (this.first && this.permutations === this.read) {
+    if (this.source === "layout" && this.format === "scores" && this.read > 0 && this.permutations === this.read) {
       throw new MindFormatError(
         this.file,
-        this.first.lineNo,
+        this.first!.lineNo,
         "scores",
-        `every line${this.read > 1 ? ` of the ${this.read}` : ""} is a permutation of 1..n (line ${this.first.lineNo}: '${this.first.text.slice(0, 40)}'), as ranks are, and ranks (1 = best) give the opposite metrics of the scores (higher = better) this tab-separated layout otherwise holds; ${FORMAT_CHOICE}`,
+        `every line${this.read > 1 ? ` of the ${this.read}` : ""} is a permutation of 1..n (line ${this.first!.lineNo}: '${this.first!.text.slice(0, 40)}'), as ranks are, and ranks (1 = best) give the opposite metrics of the scores (higher = better) this tab-separated layout otherwise holds; ${FORMAT_CHOICE}`,
       );
     }
     const first = [...this.ahead.values()].sort((a, b) => a.lineNo - b.lineNo)[0];

@@ -29,7 +29,7 @@ export interface FileScore {
   file: string;
   /** How its numbers were read; undefined only for a file of no lines (an empty truth file). */
   format: PredictionFormat | undefined;
-  /** Given by --pred-format, or taken from the tab-separated layout (scores). */
+  /** Given by --pred-format, or taken from the file's layout (bracketed: ranks; tab-separated: scores). */
   formatSource: FormatSource;
   groups: Record<Group, GroupScore>;
 }
@@ -337,7 +337,7 @@ const interval = (ci: [number, number]) => `[${signedPoints(ci[0])}, ${signedPoi
 const reading = (f: FileScore): string =>
   f.format === undefined
     ? "(no lines)"
-    : `${f.format} (${f.format === "ranks" ? "1 = best" : "higher = better"}, ${f.formatSource === "given" ? "--pred-format" : "tab-separated layout"})`;
+    : `${f.format} (${f.format === "ranks" ? "1 = best" : "higher = better"}, ${f.formatSource === "given" ? "--pred-format" : f.format === "ranks" ? "bracketed layout" : "tab-separated layout"})`;
 
 /**
  * The table GENRE reported, one block per user group; several runs side by side, each later run
