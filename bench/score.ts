@@ -80,8 +80,7 @@ async function makeFiles(dir: string, impressions: number, gloveWords: number): 
 async function child(mode: string, dir: string): Promise<string> {
   const truth = join(dir, "truth.tsv");
   const score = async (runs: string[][]) => {
-    // ranks*.txt are MIND's bracketed ranks, which score reads only when told (--pred-format ranks).
-    const specs = runs.map((files) => ({ name: files.join(","), files: files.map((f) => join(dir, f)), ...(files[0]!.startsWith("ranks") ? { format: "ranks" as const } : {}) }));
+    const specs = runs.map((files) => ({ name: files.join(","), files: files.map((f) => join(dir, f)) }));
     const opts = { truth, runs: specs, coldMax: 5, matchBy: "id" as const };
     return scoreReport(opts, await scorePredictions(opts), { resamples: 1000, seed: 1, resampleBy: "users" });
   };
