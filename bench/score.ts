@@ -100,7 +100,7 @@ async function child(mode: string, dir: string): Promise<string> {
       return `bootstrap p ${(await score([["scores.txt"], ["ranks.txt"]])).differences[0]!.groups.all.auc.bootstrap!.p.toFixed(4)}`;
     case "score-seeds": {
       // Two runs of two seeds each: 4 files read, per-impression values kept, bootstrap and t-test.
-      const r = await score([["scores.txt", "ranks.txt"], ["ranks2.txt", "scores2.txt"]]);
+      const r = await score([["scores.txt", "scores2.txt"], ["ranks.txt", "ranks2.txt"]]);
       return `bootstrap p ${r.differences[0]!.groups.all.auc.bootstrap!.p.toFixed(4)}, t-test p ${r.differences[0]!.groups.all.auc.tTest!.p.toFixed(4)}`;
     }
     case "read-glove": {

@@ -80,6 +80,8 @@ const SCORES = [
   "103\t0.1 0.2",
   "102\t0.9 0.1 0.8",
 ];
+// The ranks as scores 1 / rank in the tab-separated layout: the same metrics, read without --pred-format.
+const RECIPROCAL = RANKS.map((l) => l.replace(/ \[(.*)\]$/, (_, r: string) => "\t" + r.split(",").map((x) => String(1 / Number(x))).join(" ")));
 const B2 = { auc: 0.5, mrr: 0.5, ndcg: 1 / log2(3) };
 const D2 = { auc: 1, mrr: 0.75, ndcg: 1 };
 
@@ -92,11 +94,11 @@ async function fixture(files: Record<string, string>): Promise<string> {
 describe("genre-mind score", () => {
   it("averages over impressions, skips one-class impressions and breaks down by user group", async () => {
     const dir = await fixture({ "behaviors.tsv": TRUTH, "ranks.txt": RANKS.join("\n") + "\n" });
-    const { code, out } = await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--json"]);
+    const { code, out } = await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred-format", "ranks", "--json"]);
     expect(code).toBe(0);
     const report = JSON.parse(out) as ScoreReport;
     const g = report.runs[0]!.groups;
-    expect(report.runs[0]!.files[0]!.format).toBe("ranks");
+    expect(report.runs[0]!.files[0]).toMatchObject({ format: "ranks", formatSource: "given" });
     expect(g.all.impressions).toBe(3);
     expect(g.all.skipped).toBe(1);
     expect(g.all.auc).toBeCloseTo((A.auc + 1 + D.auc) / 3, 12);
@@ -112,7 +114,7 @@ describe("genre-mind score", () => {
 
   it("moves a history of 3 clicks from cold to warm with --cold-max 2", async () => {
     const dir = await fixture({ "behaviors.tsv": TRUTH, "ranks.txt": RANKS.join("\n") });
-    const report = JSON.parse((await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--json", "--cold-max", "2"])).out) as ScoreReport;
+    const report = JSON.parse((await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred-format", "ranks", "--json", "--cold-max", "2"])).out) as ScoreReport;
     expect(report.runs[0]!.groups.cold.impressions).toBe(0);
     expect(report.runs[0]!.groups.cold.auc).toBeNull();
     expect(report.runs[0]!.groups.warm.impressions).toBe(2);
@@ -120,10 +122,10 @@ describe("genre-mind score", () => {
 
   it("compares runs side by side with differences in points", async () => {
     const dir = await fixture({ "behaviors.tsv": TRUTH, "ranks.txt": RANKS.join("\n"), "scores.txt": SCORES.join("\n") });
-    const args = ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred", "scores.txt"];
+    const args = ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred", "scores.txt", "--pred-format", "ranks.txt=ranks"];
     const report = JSON.parse((await run(dir, [...args, "--json"])).out) as ScoreReport;
     const second = report.runs[1]!;
-    expect(second.files[0]!.format).toBe("scores");
+    expect(second.files[0]).toMatchObject({ format: "scores", formatSource: "layout" });
     expect(second.groups.all.auc).toBeCloseTo((A.auc + B2.auc + D2.auc) / 3, 12);
     expect(second.groups.all.mrr).toBeCloseTo((A.mrr + B2.mrr + D2.mrr) / 3, 12);
     expect(second.groups.cold.ndcg5).toBeCloseTo(B2.ndcg, 12);
@@ -135,6 +137,10 @@ describe("genre-mind score", () => {
 
     const { out } = await run(dir, args);
     expect(out).toContain("Δ = run − ranks.txt, in points");
+    // Without the option the bracketed file is read as ranks all the same, and the table says from what.
+    const byLayout = await run(dir, args.slice(0, -2));
+    expect(byLayout.out).toContain("read as: ranks.txt ranks (1 = best, bracketed layout); scores.txt scores (higher = better, tab-separated layout)");
+    expect(out).toContain("read as: ranks.txt ranks (1 = best, --pred-format); scores.txt scores (higher = better, tab-separated layout)");
     expect(out).toMatch(/cold \(1–5 clicks\): 1 impression/);
     expect(out).toMatch(/warm \(>5 clicks\): 1 impression \(1 skipped: one class only\)/);
     const coldBlock = out.slice(out.indexOf("cold ("), out.indexOf("warm ("));
@@ -147,17 +153,17 @@ describe("genre-mind score", () => {
   describe("runs of several files (seeds) and significance", () => {
     // Clicks first on every impression: AUC and nDCG are 1 (MRR is not: a second click ranks 2nd).
     const PERFECT = ["101\t1 0 0 1", "102\t0 0 1", "103\t0 0", "104\t1 1 0 0 0 0 0 0 0 0 0 0"].join("\n");
-    const files = { "behaviors.tsv": TRUTH, "ranks.txt": RANKS.join("\n"), "scores.txt": SCORES.join("\n"), "perfect.txt": PERFECT, "perfect2.txt": PERFECT };
-    const json = async (dir: string, preds: string[]) =>
-      JSON.parse((await run(dir, ["--truth", "behaviors.tsv", ...preds.flatMap((p) => ["--pred", p]), "--json"])).out) as ScoreReport;
+    const files = { "behaviors.tsv": TRUTH, "ranks.txt": RANKS.join("\n"), "scores.txt": SCORES.join("\n"), "perfect.txt": PERFECT, "perfect2.txt": PERFECT, "reciprocal.txt": RECIPROCAL.join("\n") };
+    const json = async (dir: string, preds: string[], more: string[] = []) =>
+      JSON.parse((await run(dir, ["--truth", "behaviors.tsv", ...preds.flatMap((p) => ["--pred", p]), ...more, "--json"])).out) as ScoreReport;
 
     it("averages a run's files, gives their standard deviation and tests the difference", async () => {
       const dir = await fixture(files);
-      const report = await json(dir, ["base=ranks.txt,scores.txt", "best=perfect.txt", "best=perfect2.txt"]);
+      const report = await json(dir, ["base=reciprocal.txt,scores.txt", "best=perfect.txt", "best=perfect2.txt"]);
       const [base, best] = report.runs;
-      expect(base!.files.map((f) => f.file)).toEqual(["ranks.txt", "scores.txt"]);
+      expect(base!.files.map((f) => f.file)).toEqual(["reciprocal.txt", "scores.txt"]);
       expect(best!.files.map((f) => f.file)).toEqual(["perfect.txt", "perfect2.txt"]);
-      // All users' AUC per file: ranks (0.5 + 1 + 0.6) / 3 = 0.7, scores (0.5 + 0.5 + 1) / 3 = 2/3.
+      // All users' AUC per file: reciprocal ranks (0.5 + 1 + 0.6) / 3 = 0.7, scores (0.5 + 0.5 + 1) / 3 = 2/3.
       expect(base!.files[0]!.groups.all.auc).toBeCloseTo(0.7, 12);
       expect(base!.groups.all.auc).toBeCloseTo((0.7 + 2 / 3) / 2, 12);
       expect(base!.std.all.auc).toBeCloseTo(1 / 30 / Math.SQRT2, 12);
@@ -180,7 +186,7 @@ describe("genre-mind score", () => {
       expect(cold.tTest!.p).toBeCloseTo(0.5, 12);
       expect(report.bootstrap).toMatchObject({ resamples: 1000, seed: 1 });
 
-      const out = (await run(dir, ["--truth", "behaviors.tsv", "--pred", "base=ranks.txt,scores.txt", "--pred", "best=perfect.txt,perfect2.txt"])).out;
+      const out = (await run(dir, ["--truth", "behaviors.tsv", "--pred", "base=reciprocal.txt,scores.txt", "--pred", "best=perfect.txt,perfect2.txt"])).out;
       expect(out).toContain("runs: base (2 files), best (2 files)");
       expect(out).toContain("1,000 resamples (seed 1)");
       const all = out.slice(out.indexOf("all users"), out.indexOf("empty history"));
@@ -214,22 +220,22 @@ describe("genre-mind score", () => {
 
     it("gives the same answer for the same input, and no difference between equal runs", async () => {
       const dir = await fixture({ ...files, "ranks-again.txt": RANKS.join("\n") });
-      const a = await json(dir, ["base=ranks.txt", "other=scores.txt"]);
-      expect(await json(dir, ["base=ranks.txt", "other=scores.txt"])).toEqual(a);
-      const same = (await json(dir, ["ranks.txt", "ranks-again.txt"])).differences[0]!.groups.all;
+      const a = await json(dir, ["base=ranks.txt", "other=scores.txt"], ["--pred-format", "base=ranks"]);
+      expect(await json(dir, ["base=ranks.txt", "other=scores.txt"], ["--pred-format", "base=ranks"])).toEqual(a);
+      const same = (await json(dir, ["ranks.txt", "ranks-again.txt"], ["--pred-format", "ranks"])).differences[0]!.groups.all;
       expect(same.mrr).toEqual({ difference: 0, bootstrap: { p: 1, ci: [0, 0] }, tTest: null });
     });
 
     it("pairs files for the t-test only when both runs have the same number, and says so", async () => {
       const dir = await fixture(files);
-      const report = await json(dir, ["base=ranks.txt", "best=perfect.txt,perfect2.txt"]);
+      const report = await json(dir, ["base=ranks.txt", "best=perfect.txt,perfect2.txt"], ["--pred-format", "base=ranks"]);
       expect(report.differences[0]!.tTestSkipped).toMatch(/same number of files in both runs \(best 2, base 1\)/);
       expect(report.differences[0]!.groups.all.auc.tTest).toBeNull();
       expect(report.differences[0]!.groups.all.auc.bootstrap).not.toBeNull();
-      const out = (await run(dir, ["--truth", "behaviors.tsv", "--pred", "base=ranks.txt", "--pred", "best=perfect.txt,perfect2.txt"])).out;
+      const out = (await run(dir, ["--truth", "behaviors.tsv", "--pred", "base=ranks.txt", "--pred", "best=perfect.txt,perfect2.txt", "--pred-format", "base=ranks"])).out;
       expect(out).toContain("no t-test for best: a paired t-test needs the same number of files in both runs (best 2, base 1)");
       expect(out).not.toContain("t-test p");
-      const quiet = (await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred", "scores.txt", "--resamples", "0"])).out;
+      const quiet = (await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred", "scores.txt", "--pred-format", "ranks.txt=ranks", "--resamples", "0"])).out;
       expect(quiet).not.toMatch(/bootstrap|t-test/);
     });
 
@@ -243,13 +249,100 @@ describe("genre-mind score", () => {
     });
   });
 
+  describe("ranks or scores", () => {
+    // RANKS read as scores: no ties, so each impression's AUC is 1 − its AUC as ranks.
+    const AUC_AS_RANKS = (A.auc + 1 + D.auc) / 3;
+    const json = async (files: Record<string, string>, args: string[]) =>
+      JSON.parse((await run(await fixture({ "behaviors.tsv": TRUTH, ...files }), ["--truth", "behaviors.tsv", ...args, "--json"])).out) as ScoreReport;
+    const refused = async (files: Record<string, string>, args: string[]) =>
+      run(await fixture({ "behaviors.tsv": TRUTH, ...files }), ["--truth", "behaviors.tsv", ...args]).then(
+        () => "",
+        (e: Error) => e.message,
+      );
+
+    it("reads a bracketed file as ranks, MIND's submission format, says so, and reads it as told", async () => {
+      const files = { "p.txt": RANKS.join("\n") };
+      const byLayout = await json(files, ["--pred", "p.txt"]);
+      expect(byLayout.runs[0]!.groups.all.auc).toBeCloseTo(AUC_AS_RANKS, 12);
+      expect(byLayout.runs[0]!.files[0]).toMatchObject({ format: "ranks", formatSource: "layout" });
+      const ranks = await json(files, ["--pred", "p.txt", "--pred-format", "ranks"]);
+      const scores = await json(files, ["--pred", "p.txt", "--pred-format", "scores"]);
+      expect(ranks.runs[0]!.groups).toEqual(byLayout.runs[0]!.groups);
+      expect(scores.runs[0]!.groups.all.auc).toBeCloseTo(1 - AUC_AS_RANKS, 12);
+      expect(scores.runs[0]!.files[0]).toMatchObject({ format: "scores", formatSource: "given" });
+      // A run's own value wins over the one for every run.
+      const named = await json(files, ["--pred", "p.txt", "--pred-format", "scores", "--pred-format", "p.txt=ranks"]);
+      expect(named.runs[0]!.groups.all.auc).toBeCloseTo(AUC_AS_RANKS, 12);
+    });
+
+    it("refuses a bracketed file of scores without --pred-format, and reads it as the tab-separated layout with it", async () => {
+      const bracketed = SCORES.map((l) => l.replace(/\t(.*)$/, (_, v: string) => ` [${v.split(" ").join(",")}]`));
+      const files = { "b.txt": bracketed.join("\n"), "t.txt": SCORES.join("\n") };
+      expect(await refused(files, ["--pred", "b.txt"])).toMatch(
+        /\/b\.txt:1 \[ranks\]: rank 0\.9 at position 2 is not a whole number from 1 to 12.*\(read as ranks, as MIND's bracketed submission format holds; a file of scores needs --pred-format scores\)$/,
+      );
+      const report = await json(files, ["--pred", "b.txt", "--pred", "t.txt", "--pred-format", "b.txt=scores"]);
+      expect(report.runs[0]!.groups).toEqual(report.runs[1]!.groups);
+      expect(report.runs[1]!.files[0]).toMatchObject({ format: "scores", formatSource: "layout" });
+    });
+
+    it("reads a file of permutations and other lists with one meaning for every line, never line by line", async () => {
+      // Line 1 reads either way; line 2 cannot be ranks. Impression 102 (cold) clicks its third
+      // candidate: ranked 1st (AUC 1) as ranks, scored lowest (AUC 0) as scores.
+      const mixed = ["102 [3,2,1]", "101 [0.5,0.5,0.2,0.2]", "103 [0.1,0.2]", SCORES[0]!.replace(/\t(.*)$/, (_, v: string) => ` [${v.split(" ").join(",")}]`)];
+      const files = { "m.txt": mixed.join("\n") };
+      expect(await refused(files, ["--pred", "m.txt"])).toMatch(/\/m\.txt:2 \[ranks\]: rank 0\.5 at position 1 is not a whole number from 1 to 4.*\(read as ranks, as MIND's bracketed submission format holds; a file of scores needs --pred-format scores\)$/);
+      expect(await refused(files, ["--pred", "m.txt", "--pred-format", "ranks"])).toMatch(
+        /\/m\.txt:2 \[ranks\]: rank 0\.5 at position 1 is not a whole number from 1 to 4.*\(read as ranks by --pred-format ranks; a file of scores needs --pred-format scores\)$/,
+      );
+      const scores = await json(files, ["--pred", "m.txt", "--pred-format", "scores"]);
+      expect(scores.runs[0]!.groups.cold.auc).toBe(0);
+      expect(scores.runs[0]!.groups.empty.auc).toBeCloseTo(A.auc, 12);
+
+      // The tab-separated layout is scores, every line of it, permutations among them included.
+      const tab = ["101\t0.5 0.5 0.2 0.2", "102\t3 2 1", "103\t0.1 0.2", SCORES[0]!];
+      const read = await json({ "t.txt": tab.join("\n") }, ["--pred", "t.txt"]);
+      expect(read.runs[0]!.files[0]).toMatchObject({ format: "scores", formatSource: "layout" });
+      expect(read.runs[0]!.groups.cold.auc).toBe(0);
+      // A line of the other layout has no meaning of its own either, whichever layout comes first.
+      const layouts = { "l.txt": [tab[0], "102 [3,2,1]", ...tab.slice(2)].join("\n") };
+      expect(await refused(layouts, ["--pred", "l.txt"])).toMatch(/\/l\.txt:2: '\[3,2,1\]' is bracketed in a file whose first line \(line 1\) is tab-separated \(scores\): .*--pred-format ranks or --pred-format scores/);
+      expect((await json(layouts, ["--pred", "l.txt", "--pred-format", "scores"])).runs[0]!.groups.cold.auc).toBe(0);
+      const other = { "o.txt": ["102 [3,2,1]", tab[0], ...tab.slice(2)].join("\n") };
+      expect(await refused(other, ["--pred", "o.txt"])).toMatch(/\/o\.txt:2: '0\.5 0\.5 0\.2 0\.2' is tab-separated in a file whose first line \(line 1\) is bracketed \(ranks\)/);
+    });
+
+    it("refuses a tab-separated file every line of which is a permutation, and reads it as told", async () => {
+      const files = { "t.txt": RANKS.map((l) => l.replace(/ \[(.*)\]$/, (_, r: string) => "\t" + r.split(",").join(" "))).join("\n") };
+      expect(await refused(files, ["--pred", "t.txt"])).toMatch(
+        /\/t\.txt:1 \[scores\]: every line of the 4 is a permutation of 1\.\.n \(line 1: '2 1 4 3'\), as ranks are, .*say which with --pred-format ranks or --pred-format scores/,
+      );
+      expect((await json(files, ["--pred", "t.txt", "--pred-format", "ranks"])).runs[0]!.groups.all.auc).toBeCloseTo(AUC_AS_RANKS, 12);
+      expect((await json(files, ["--pred", "t.txt", "--pred-format", "scores"])).runs[0]!.groups.all.auc).toBeCloseTo(1 - AUC_AS_RANKS, 12);
+    });
+
+    it("reads ranks as the tab-separated scores 1 / rank, as before", async () => {
+      const report = await json({ "r.txt": RANKS.join("\n"), "s.txt": RECIPROCAL.join("\n") }, ["--pred", "r.txt", "--pred", "s.txt", "--pred-format", "r.txt=ranks"]);
+      expect(report.runs[1]!.groups).toEqual(report.runs[0]!.groups);
+      expect(report.runs[0]!.groups.all.auc).toBeCloseTo(AUC_AS_RANKS, 12);
+    });
+
+    it("refuses --pred-format values it cannot apply", async () => {
+      const files = { "p.txt": RANKS.join("\n") };
+      expect(await refused(files, ["--pred", "p.txt", "--pred-format", "rank"])).toMatch(/--pred-format 'rank': expected ranks or scores, or <run>=ranks\|scores/);
+      expect(await refused(files, ["--pred", "p.txt", "--pred-format", "q=ranks"])).toMatch(/--pred-format 'q=ranks': no run named 'q' \(runs: p\.txt\)/);
+      expect(await refused(files, ["--pred", "p.txt", "--pred-format", "ranks", "--pred-format", "scores"])).toMatch(/--pred-format: both ranks and scores for every run/);
+      expect(await refused(files, ["--pred", "p.txt", "--pred-format", "p.txt=ranks", "--pred-format", "p.txt=scores"])).toMatch(/--pred-format: both ranks and scores for run 'p\.txt'/);
+    });
+  });
+
   it("matches predictions by truth line number with --match line", async () => {
     const dir = await fixture({
       "behaviors.tsv": TRUTH.replace(/^10/gm, "90"),
       "ranks.txt": RANKS.map((l, i) => l.replace(/^\d+/, String(i + 1))).join("\n"),
     });
-    await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt"])).rejects.toThrow(/behaviors\.tsv:1 \[Impression ID\]: no prediction for impression 901 .*; the file has a prediction keyed 1: run with --match line$/);
-    const report = JSON.parse((await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--match", "line", "--json"])).out) as ScoreReport;
+    await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred-format", "ranks"])).rejects.toThrow(/behaviors\.tsv:1 \[Impression ID\]: no prediction for impression 901 .*; the file has a prediction keyed 1: run with --match line$/);
+    const report = JSON.parse((await run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred-format", "ranks", "--match", "line", "--json"])).out) as ScoreReport;
     expect(report.runs[0]!.groups.all.auc).toBeCloseTo((A.auc + 1 + D.auc) / 3, 12);
   });
 
@@ -259,14 +352,14 @@ describe("genre-mind score", () => {
     ["a repeated rank", ["101 [1,1,2,3]", ...RANKS.slice(1)], /ranks\.txt:1 \[ranks\]: rank 1 appears twice: the ranks must be a permutation of 1\.\.4/],
     ["a rank out of range", [RANKS[0]!, "102 [0,1,2]", ...RANKS.slice(2)], /ranks\.txt:2 \[ranks\]: rank 0 .*permutation of 1\.\.3/],
     ["a list that is not JSON", [RANKS[0]!, "102 [1,2", ...RANKS.slice(2)], /ranks\.txt:2 \[ranks\]: expected a list of ranks/],
-    ["a line of the other format", [RANKS[0]!, "102\t0.1 0.2 0.3", ...RANKS.slice(2)], /ranks\.txt:2: a scores line in a file of ranks/],
+    ["a line of scores in a file of ranks", [RANKS[0]!, "102\t0.1 0.2 0.3", ...RANKS.slice(2)], /ranks\.txt:2 \[ranks\]: rank 0\.1 at position 1 .*\(read as ranks by --pred-format ranks; a file of scores needs --pred-format scores\)$/],
     ["a prediction for an unknown impression", [...RANKS, "999 [1]"], /ranks\.txt:5: prediction for impression 999, which the truth file does not have/],
     ["two predictions for one impression", [RANKS[1]!, RANKS[1]!, RANKS[0]!, ...RANKS.slice(2)], /ranks\.txt:2: a second prediction for impression 102 \(first on line 1\)/],
   ];
   for (const [what, lines, message] of bad) {
     it(`names the line of ${what}`, async () => {
       const dir = await fixture({ "behaviors.tsv": TRUTH, "ranks.txt": lines.join("\n") + "\n" });
-      await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt"])).rejects.toThrow(message);
+      await expect(run(dir, ["--truth", "behaviors.tsv", "--pred", "ranks.txt", "--pred-format", "ranks"])).rejects.toThrow(message);
     });
   }
 

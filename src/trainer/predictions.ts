@@ -2,12 +2,21 @@ import { MindFormatError } from "../mind/errors.js";
 import { readLineBatches, type NumberedLine } from "../mind/read.js";
 
 /**
- * Two prediction formats, detected from a file's first line:
- * - `ranks`: the official submission format `<impression id> [r1,r2,…]`, the rank of each candidate
- *   in impression order (1 = shown first);
- * - `scores`: `<impression id>\t<s1> <s2> …`, one score per candidate, higher = more likely clicked.
+ * What a prediction file's numbers are:
+ * - `ranks`: the rank of each candidate in impression order, 1 = best: MIND's submission format
+ *   `<impression id> [r1,r2,…]`; scored as 1 / rank, as the official evaluate.py does;
+ * - `scores`: one score per candidate, higher = more likely clicked: `<impression id>\t<s1> <s2> …`.
+ * Both give a list of numbers per line, and a list of distinct whole numbers 1..n reads either way
+ * with opposite results (AUC becomes 1 − AUC), so the numbers alone cannot decide. Without a format
+ * given, a file is read by its layout, one for the whole file: bracketed is ranks (MIND's submission
+ * format, recommenders' prediction.txt), and a bracketed line that is not a permutation of 1..n is
+ * refused (scores written with json.dumps need --pred-format scores); tab-separated is scores, and
+ * a file every line of which is a permutation is refused (it reads as ranks too).
  */
 export type PredictionFormat = "ranks" | "scores";
+
+/** How a file's format was decided: given (`--pred-format`) or from its layout (bracketed: ranks; tab-separated: scores). */
+export type FormatSource = "given" | "layout";
 
 export interface Prediction {
   key: string;
@@ -17,41 +26,66 @@ export interface Prediction {
 }
 
 const LEADING_KEY = /^(\S+)\s+(.*)$/s;
+const EXAMPLE: Record<PredictionFormat, string> = { ranks: "[2,1,3]", scores: "[0.7,0.1,0.2]" };
+const RANKS_GIVEN = "read as ranks by --pred-format ranks; a file of scores needs --pred-format scores";
+const RANKS_BY_LAYOUT = "read as ranks, as MIND's bracketed submission format holds; a file of scores needs --pred-format scores";
+const FORMAT_CHOICE = "say which with --pred-format ranks or --pred-format scores (or <run>=ranks|scores for one run)";
 
-function parseRanks(file: string, line: number, text: string): Float64Array {
-  let ranks: unknown;
-  try {
-    ranks = JSON.parse(text);
-  } catch {
-    throw new MindFormatError(file, line, "ranks", `expected a list of ranks like [2,1,3], found '${text.slice(0, 40)}'`);
+/** A line's list: a bracketed JSON list, or whitespace-separated fields (numbers where they parse). */
+function readList(file: string, line: number, format: PredictionFormat, text: string): unknown[] {
+  if (text.startsWith("[")) {
+    let list: unknown;
+    try {
+      list = JSON.parse(text);
+    } catch {
+      throw new MindFormatError(file, line, format, `expected a list of ${format} like ${EXAMPLE[format]}, found '${text.slice(0, 40)}'`);
+    }
+    if (!Array.isArray(list) || list.length === 0) throw new MindFormatError(file, line, format, `expected a non-empty list of ${format}`);
+    return list;
   }
-  if (!Array.isArray(ranks) || ranks.length === 0) throw new MindFormatError(file, line, "ranks", "expected a non-empty list of ranks");
-  const n = ranks.length;
+  return text
+    .trim()
+    .split(/\s+/)
+    .map((f) => (f.length > 0 && Number.isFinite(Number(f)) ? Number(f) : f));
+}
+
+function ranksToScores(file: string, line: number, list: readonly unknown[], why: string): Float64Array {
+  const n = list.length;
   const seen = new Uint8Array(n + 1);
   const scores = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const r = ranks[i] as unknown;
+    const r = list[i];
     if (typeof r !== "number" || !Number.isInteger(r) || r < 1 || r > n) {
-      throw new MindFormatError(file, line, "ranks", `rank ${JSON.stringify(r)} at position ${i + 1} is not a whole number from 1 to ${n}: the ranks must be a permutation of 1..${n}`);
+      throw new MindFormatError(file, line, "ranks", `rank ${JSON.stringify(r)} at position ${i + 1} is not a whole number from 1 to ${n}: the ranks must be a permutation of 1..${n} (${why})`);
     }
-    if (seen[r]) throw new MindFormatError(file, line, "ranks", `rank ${r} appears twice: the ranks must be a permutation of 1..${n}`);
+    if (seen[r]) throw new MindFormatError(file, line, "ranks", `rank ${r} appears twice: the ranks must be a permutation of 1..${n} (${why})`);
     seen[r] = 1;
     scores[i] = 1 / r;
   }
   return scores;
 }
 
-function parseScores(file: string, line: number, text: string): Float64Array {
-  const fields = text.trim().split(/\s+/);
-  const scores = new Float64Array(fields.length);
-  for (let i = 0; i < fields.length; i++) {
-    const v = Number(fields[i]);
-    if (fields[i]!.length === 0 || !Number.isFinite(v)) {
-      throw new MindFormatError(file, line, "scores", `score '${fields[i]}' at position ${i + 1} is not a finite number`);
+function toScores(file: string, line: number, list: readonly unknown[]): Float64Array {
+  const scores = new Float64Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const v = list[i];
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new MindFormatError(file, line, "scores", `score '${typeof v === "string" ? v : JSON.stringify(v)}' at position ${i + 1} is not a finite number`);
     }
     scores[i] = v;
   }
   return scores;
+}
+
+/** Whether the list is a permutation of 1..n: ranks, or scores that read as ranks too. */
+function isPermutation(list: readonly unknown[]): boolean {
+  const n = list.length;
+  const seen = new Uint8Array(n + 1);
+  for (const r of list) {
+    if (typeof r !== "number" || !Number.isInteger(r) || r < 1 || r > n || seen[r]) return false;
+    seen[r] = 1;
+  }
+  return n > 0;
 }
 
 /**
@@ -62,14 +96,26 @@ function parseScores(file: string, line: number, text: string): Float64Array {
  * (measured: 0.65 KB for 37 candidates).
  */
 export class PredictionReader {
+  /** Given, or decided by the first line's layout; undefined until a line is read. */
   format: PredictionFormat | undefined;
+  readonly source: FormatSource;
   private readonly lines: AsyncIterator<NumberedLine[]>;
   private batch: NumberedLine[] = [];
   private next = 0;
   private done = false;
   private readonly ahead = new Map<string, Prediction>();
+  /** Without a given format: lines read, and the first of them, to refuse a file every line of which reads as ranks too. */
+  private read = 0;
+  private permutations = 0;
+  private first: { lineNo: number; text: string } | undefined;
 
-  constructor(readonly file: string) {
+  /** `format`: how to read every line, in either layout; without it, see PredictionFormat. */
+  constructor(
+    readonly file: string,
+    format?: PredictionFormat,
+  ) {
+    this.format = format;
+    this.source = format ? "given" : "layout";
     this.lines = readLineBatches(file)[Symbol.asyncIterator]();
   }
 
@@ -91,13 +137,32 @@ export class PredictionReader {
     const m = LEADING_KEY.exec(line.text.trim());
     if (!m) throw new MindFormatError(this.file, line.lineNo, undefined, "expected '<impression id> [r1,r2,…]' or '<impression id><TAB><s1> <s2> …'");
     const [, key, rest] = m as unknown as [string, string, string];
-    const format: PredictionFormat = rest.startsWith("[") ? "ranks" : "scores";
-    if (this.format === undefined) this.format = format;
-    else if (format !== this.format) {
-      throw new MindFormatError(this.file, line.lineNo, undefined, `a ${format} line in a file of ${this.format} (the format is set by the first line)`);
+    if (this.source === "layout") {
+      const layout: PredictionFormat = rest.startsWith("[") ? "ranks" : "scores";
+      if (this.format === undefined) this.format = layout;
+      else if (layout !== this.format) this.refuseMixed(line.lineNo, rest);
+      this.first ??= { lineNo: line.lineNo, text: rest };
     }
-    const scores = format === "ranks" ? parseRanks(this.file, line.lineNo, rest) : parseScores(this.file, line.lineNo, rest);
+    const format = this.format!;
+    const list = readList(this.file, line.lineNo, format, rest);
+    const scores = format === "ranks" ? ranksToScores(this.file, line.lineNo, list, this.source === "given" ? RANKS_GIVEN : RANKS_BY_LAYOUT) : toScores(this.file, line.lineNo, list);
+    if (this.source === "layout" && format === "scores") {
+      // Only while every line so far is one: the first that is not settles it.
+      if (this.permutations === this.read && isPermutation(list)) this.permutations++;
+      this.read++;
+    }
     return { key, lineNo: line.lineNo, scores };
+  }
+
+  /** A line of the other layout than the file's first line, without a given format: one file, one meaning. */
+  private refuseMixed(lineNo: number, text: string): never {
+    const [here, first] = this.format === "ranks" ? ["tab-separated", "bracketed (ranks)"] : ["bracketed", "tab-separated (scores)"];
+    throw new MindFormatError(
+      this.file,
+      lineNo,
+      undefined,
+      `'${text.slice(0, 40)}' is ${here} in a file whose first line ${this.first ? `(line ${this.first.lineNo}) ` : ""}is ${first}: ranks (1 = best) and scores (higher = better) give opposite metrics, and a file is read one way; ${FORMAT_CHOICE}`,
+    );
   }
 
   /** The prediction for `key`, or undefined when the file has none. */
@@ -132,6 +197,14 @@ export class PredictionReader {
       if (line.text.trim().length === 0) continue;
       const p = this.parse(line);
       if (!this.ahead.has(p.key)) this.ahead.set(p.key, p);
+    }
+    if (this.source === "layout" && this.format === "scores" && this.read > 0 && this.permutations === this.read) {
+      throw new MindFormatError(
+        this.file,
+        this.first!.lineNo,
+        "scores",
+        `every line${this.read > 1 ? ` of the ${this.read}` : ""} is a permutation of 1..n (line ${this.first!.lineNo}: '${this.first!.text.slice(0, 40)}'), as ranks are, and ranks (1 = best) give the opposite metrics of the scores (higher = better) this tab-separated layout otherwise holds; ${FORMAT_CHOICE}`,
+      );
     }
     const first = [...this.ahead.values()].sort((a, b) => a.lineNo - b.lineNo)[0];
     if (first) {

@@ -2,7 +2,7 @@ import { MindFormatError } from "../mind/errors.js";
 import { historyClass, type HistoryClass } from "../mind/history-rule.js";
 import { parseImpressions, readBehaviors } from "../mind/read.js";
 import { impressionMetrics, MeanAccumulator, METRIC_KEYS, METRIC_LABELS, type MetricKey } from "./metrics.js";
-import { PredictionReader, type PredictionFormat } from "./predictions.js";
+import { PredictionReader, type FormatSource, type PredictionFormat } from "./predictions.js";
 import { BOOTSTRAP_METRICS, mean, pairedBootstrap, pairedTTest, sampleStd, type TestResult, type TTestResult } from "./stats.js";
 
 /** GENRE's user groups by history length: empty (0), cold (1..coldMax), warm (more). */
@@ -27,7 +27,10 @@ export interface GroupScore {
 /** One prediction file's scores: one training seed of a run. */
 export interface FileScore {
   file: string;
+  /** How its numbers were read; undefined only for a file of no lines (an empty truth file). */
   format: PredictionFormat | undefined;
+  /** Given by --pred-format, or taken from the file's layout (bracketed: ranks; tab-separated: scores). */
+  formatSource: FormatSource;
   groups: Record<Group, GroupScore>;
 }
 
@@ -44,6 +47,8 @@ export interface RunScore {
 export interface RunSpec {
   name: string;
   files: readonly string[];
+  /** How to read every line of its files; without it, see PredictionFormat. */
+  format?: PredictionFormat;
 }
 
 export interface ScoreOptions {
@@ -123,7 +128,7 @@ const STRATUM: Record<Exclude<Group, "all">, number> = { empty: 0, cold: 1, warm
  */
 export async function scorePredictions(opts: ScoreOptions): Promise<Scored> {
   const files = opts.runs.flatMap((run, r) => run.files.map((file) => ({ file, run: r })));
-  const readers = files.map((f) => new PredictionReader(f.file));
+  const readers = files.map((f) => new PredictionReader(f.file, opts.runs[f.run]!.format));
   const tallies = readers.map(() => Object.fromEntries(GROUPS.map((g) => [g, new GroupTally()])) as Record<Group, GroupTally>);
   const K = METRIC_KEYS.length;
   const compare = opts.runs.length > 1;
@@ -192,7 +197,7 @@ export async function scorePredictions(opts: ScoreOptions): Promise<Scored> {
     for (const reader of readers) await reader.close();
   }
   const runs = opts.runs.map((run, r): RunScore => {
-    const own = files.flatMap((f, i) => (f.run === r ? [{ file: f.file, format: readers[i]!.format, groups: tallyResults(tallies[i]!) }] : []));
+    const own = files.flatMap((f, i) => (f.run === r ? [{ file: f.file, format: readers[i]!.format, formatSource: readers[i]!.source, groups: tallyResults(tallies[i]!) }] : []));
     return { name: run.name, files: own, ...acrossFiles(own) };
   });
   return { runs, impressions: compare ? { stratum: stratum.view(), user: user.view(), sums: sums.map((s) => s.view()) } : undefined };
@@ -329,6 +334,11 @@ const signedPoints = (v: number) => {
 const pValue = (p: number) => (p < 0.001 ? "<0.001" : p.toFixed(3));
 const interval = (ci: [number, number]) => `[${signedPoints(ci[0])}, ${signedPoints(ci[1])}]`;
 
+const reading = (f: FileScore): string =>
+  f.format === undefined
+    ? "(no lines)"
+    : `${f.format} (${f.format === "ranks" ? "1 = best" : "higher = better"}, ${f.formatSource === "given" ? "--pred-format" : f.format === "ranks" ? "bracketed layout" : "tab-separated layout"})`;
+
 /**
  * The table GENRE reported, one block per user group; several runs side by side, each later run
  * with its Δ row against the first and, below it, the bootstrap and t-test rows.
@@ -348,6 +358,7 @@ export function formatScoreTable(report: ScoreReport): string {
     `MIND metrics ×100, averaged over impressions with both clicked and unclicked candidates`,
     `truth: ${report.truth} (matched by ${report.matchBy === "id" ? "Impression ID" : "line number"})`,
   ];
+  lines.push(`read as: ${report.runs.map((r) => `${r.name} ${[...new Set(r.files.map(reading))].join(" and ")}`).join("; ")}`);
   if (seeds) lines.push(`runs: ${report.runs.map((r) => `${r.name} (${r.files.length} file${r.files.length === 1 ? "" : "s"})`).join(", ")}; a run of several files shows mean ± standard deviation over them`);
   if (names.length > 1) lines.push(`Δ = run − ${names[0]}, in points`);
   if (boot) lines.push(`bootstrap: paired, over ${report.bootstrap.resampleBy === "users" ? "users (each with all their impressions)" : "impressions"}, ${num(report.bootstrap.resamples)} resamples (seed ${report.bootstrap.seed}), 95% percentile interval, two-sided p`);
