@@ -1,16 +1,18 @@
 // A stage's cost over several runs into one folder: the meta file holds only the last run's spend,
 // so merge and report price every billed record and failure line themselves (src/engine/spend.ts).
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Spend } from "../src/engine/spend.js";
+import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
+import { merge } from "../src/merge/merge.js";
 import { collectReport } from "../src/report/collect.js";
 import { writeReport } from "../src/report/report.js";
-import { StageMeta } from "../src/run/folder.js";
+import { runPaths, StageMeta } from "../src/run/folder.js";
 import { blockText, createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { runCliCaptured } from "./helpers/cli.js";
-import { makeFixture } from "./stages.fixture.js";
+import { makeFixture, NEWS } from "./stages.fixture.js";
 
 const long = (name: string) =>
   `News about ${name} covers the subjects, people and events of its field: results, trades, injuries, previews, analysis and the decisions that shape each season for teams, fans and the wider public.`;
@@ -58,10 +60,34 @@ describe("a stage's cost over runs", () => {
     expect(stage.usage.inputTokens).toBe(runs.reduce((s, m) => s + m.usage.inputTokens, 0));
 
     const glance = (await collectReport(out)).glance.find((g) => g.stage === "describe")!;
-    expect(glance.costUsd).toBeCloseTo(billed, 9);
+    expect(glance.costUsd).toBe(stage.costUsd);
     expect(glance.usage.outputTokens).toBe(runs.reduce((s, m) => s + m.usage.outputTokens, 0));
     const html = await readFile((await writeReport(out)).path, "utf8");
     expect(html).toContain(`<td class="num">$${billed.toFixed(4)}</td>`);
+  });
+});
+
+describe("the report's cost of a stage", () => {
+  it("is the manifest's figure, rounded alike, where the unrounded sum would read differently", async () => {
+    const { data, out } = await makeFixture();
+    await mkdir(out, { recursive: true });
+    // 499 cache-read tokens at claude-haiku-4-5's $0.10 per million: $0.0000499, which the
+    // manifest rounds to $0.000050 and the page shows as $0.0001 (unrounded it would read $0.0000).
+    const usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+    const line = (id: string, cacheReadTokens: number) =>
+      JSON.stringify(
+        StageRecord.parse({ key: `summarize:${id}`, stage: "summarize", itemId: id, provider: "anthropic", model: "claude-haiku-4-5", output: { title: `Title of ${id}, made clearer` }, usage: { ...usage, cacheReadTokens }, attempts: 1 }),
+      ) + "\n";
+    await writeFile(runPaths(out).records("summarize"), line(NEWS[0]![0], 400) + line(NEWS[1]![0], 99));
+    await merge({ data: [data], out, records: [out], force: false, title: "replace", allowUnknown: false, allowEmpty: false });
+    const manifest = Manifest.parse(JSON.parse(await readFile(join(out, "manifest.json"), "utf8")));
+    expect(manifest.stages.summarize!.costUsd).toBe(0.00005);
+
+    const glance = (await collectReport(out)).glance.find((g) => g.stage === "summarize")!;
+    expect(glance.costUsd).toBe(manifest.stages.summarize!.costUsd);
+    const html = await readFile((await writeReport(out)).path, "utf8");
+    expect(html).toMatch(/<th scope="row">summarize<\/th>[\s\S]*?<td class="num">\$0\.0001<\/td><td class="nowrap">/);
+    expect(html).toContain(`<div class="v">$0.0001</div><div class="k">cost</div>`);
   });
 });
 
