@@ -3,6 +3,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { modelInfo, priceUsd } from "../src/engine/cost.js";
 import { Spend } from "../src/engine/spend.js";
 import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
@@ -117,5 +118,61 @@ describe("Spend", () => {
     const idle = new Spend();
     idle.add("openai-compatible", "qwen2.5:7b", { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 });
     expect(idle.total()).toBe(0);
+  });
+
+  it("prices each answerer's summed tokens once: the per-line sum's dollars, over many lines and models", () => {
+    // [provider, model, family of its prices (none: not billed here), batch]
+    const answerers = [
+      ["anthropic", "claude-haiku-4-5", "anthropic", false],
+      ["anthropic-batch", "claude-opus-4-6", "anthropic", true],
+      ["openai", "gpt-5.4-mini", "openai", false],
+      ["openai-batch", "gpt-5-nano", "openai", true],
+      ["imported", "gpt-4", undefined, false],
+      ["offline", "offline-baseline", undefined, false],
+    ] as const;
+    const unpriced = ["openai-compatible", "qwen2.5:7b"] as const;
+    let seed = 7;
+    const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const lines = Array.from({ length: 30_000 }, () => ({
+      a: answerers[next(answerers.length)]!,
+      usage: { inputTokens: 200 + next(3000), outputTokens: next(400), cacheReadTokens: next(3) === 0 ? next(5000) : 0, cacheWriteTokens: next(7) === 0 ? next(5000) : 0 },
+    }));
+
+    const spend = new Spend();
+    let perLine = 0;
+    // The exact dollars: prices have at most three decimals, so in 1e-12 dollars they are integers.
+    let exact = 0n;
+    for (const { a, usage } of lines) {
+      const [provider, model, family, batch] = a;
+      spend.add(provider, model, usage);
+      if (!family) continue;
+      const info = modelInfo(family, model)!;
+      perLine += priceUsd(usage, info, batch ? "batch" : "live")!;
+      const milli = (usd: number) => BigInt(Math.round(usd * 1000));
+      const tokens =
+        BigInt(usage.inputTokens) * milli(info.input) +
+        BigInt(usage.outputTokens) * milli(info.output) +
+        BigInt(usage.cacheReadTokens) * milli(info.cacheRead) +
+        BigInt(usage.cacheWriteTokens) * milli(info.cacheWrite);
+      exact += tokens * (batch ? 1000n - milli(info.batchDiscount) : 1000n);
+    }
+    expect(Number.isSafeInteger(Number(exact))).toBe(true);
+    const exactUsd = Number(exact) / 1e12;
+    const total = spend.total()!;
+    expect(total).toBeGreaterThan(50);
+    // The same figure as pricing line by line, but for that sum's rounding error, piled up over
+    // 30,000 additions: pricing the sums leaves only the few roundings of one price per answerer.
+    expect(Math.abs(total - perLine) / perLine).toBeLessThan(1e-12);
+    expect(Math.abs(total - exactUsd) / exactUsd).toBeLessThan(4 * Number.EPSILON);
+    expect(Math.abs(total - exactUsd)).toBeLessThanOrEqual(Math.abs(perLine - exactUsd));
+
+    // One billed line of a model with no price, among all of them: the cost is unknown, not 0 and
+    // not the priced part alone; the priced part is still counted (budget.ts reads it).
+    spend.add(...unpriced, { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 });
+    expect(spend.total()).toBe(total);
+    spend.add(...unpriced, { inputTokens: 1, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 });
+    expect(spend.total()).toBeNull();
+    expect([...spend.unpriced]).toEqual(["openai-compatible / qwen2.5:7b"]);
+    expect(spend.usd).toBe(total);
   });
 });
