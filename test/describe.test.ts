@@ -162,7 +162,7 @@ describe("describe through merge", () => {
     expect(bad.stderr).toMatch(/--describe/);
   });
 
-  it("gives pseudo-news rows their category's description under --describe title", async () => {
+  it("gives pseudo-news rows their category's description under --describe title, and counts them described", async () => {
     const { root, data, out } = await makeFixture();
     for (const stage of ["describe", "generate"]) expect((await runCliCaptured([stage, "--data", data, "--out", out], { cwd: root })).code).toBe(0);
     const r = await runCliCaptured(["merge", "--data", data, "--out", out, "--describe", "title"], { cwd: root });
@@ -171,6 +171,14 @@ describe("describe through merge", () => {
     expect(pseudo.length).toBeGreaterThan(0);
     const descriptions = new Map((await records(out, "describe")).map((x) => [x.itemId, (x.output as { description: string }).description]));
     for (const f of pseudo) expect(f[3]!.endsWith(` [SEP] ${descriptions.get(`category:${f[1]}`)}`), f[3]).toBe(true);
+    // Every row of each news.tsv got a description, the pseudo-news too, and newsDescribed says so.
+    const manifest = Manifest.parse(JSON.parse(await read(out, "manifest.json")));
+    for (const split of manifest.splits) {
+      const described = lines(await read(out, split.name, "news.tsv")).filter((f) => f[3]!.includes(" [SEP] "));
+      expect(split.output.pseudoNews, split.name).toBeGreaterThan(0);
+      expect([split.output.newsDescribed, described.length], split.name).toEqual([split.output.news, split.output.news]);
+    }
+    expect(r.stdout).toMatch(/dev\/: 13 news \(4 pseudo-news\), 13 described news rows/);
   });
 });
 

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { runCliCaptured } from "./helpers/cli.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { compareIds, maxNumericNewsId, sortIds } from "../src/merge/ids.js";
+import { FACTORS } from "../src/stages/factors/factors.js";
 import { makeDataset, record, writeRecords } from "./merge.fixture.js";
 
 const read = (...p: string[]) => readFile(join(...p), "utf8");
@@ -258,11 +259,22 @@ describe("merge carries, retitles and refuses an empty run", () => {
     await writeFile(join(runDir, "generate.jsonl"), record("generate", "U10", { items: [taken("N120"), taken("NX7")] }));
     // NX7's enhanced title is a near copy of "Stocks rise" (N102), which U10 was shown.
     await appendFile(join(runDir, "summarize.jsonl"), record("summarize", "NX7", { title: "Stocks rise" }));
-    expect((await mergeRun(root, ["--data", data, "--out", runDir])).code).toBe(0);
-    const pseudo = () => read(runDir, "train", "news.tsv").then((t) => lines(t).filter((f) => f[2] === "generated").map((f) => f[3]));
-    expect(await pseudo()).toEqual(["Enhanced N120 title", "Original NX7"]);
+    await writeFile(join(runDir, "describe.jsonl"), record("describe", "category:news", { description: "Stories of the day." }));
+    await writeFile(join(runDir, "factors-news.jsonl"), record("factors-news", "N120", Object.fromEntries(FACTORS.map((f) => [f.name, "none"]))));
+    expect((await mergeRun(root, ["--data", data, "--out", runDir, "--describe", "abstract"])).code).toBe(0);
+    const pseudo = () => read(runDir, "train", "news.tsv").then((t) => lines(t).filter((f) => f[2] === "generated").map((f) => f.slice(3, 5)));
+    expect(await pseudo()).toEqual([["Enhanced N120 title", "Stories of the day."], ["Original NX7", "Stories of the day."]]);
+    // The counts take the pseudo-news rows that carry the edit, as written: five of train's input
+    // rows have an enhanced title, and so has N120's copy, not NX7's (its title stayed); all four
+    // rows of category news, the two copies among them, got the description. news_factors.tsv
+    // has N120's line only, none for its copy.
+    const output = async () => Manifest.parse(JSON.parse(await read(runDir, "manifest.json"))).splits.find((s) => s.name === "train")!.output;
+    expect(await output()).toMatchObject({ pseudoNews: 2, titlesEnhanced: 6, newsDescribed: 4, newsFactors: 1 });
+    expect(lines(await read(runDir, "train", "news_factors.tsv")).map((f) => f[0])).toEqual(["N120"]);
     expect((await mergeRun(root, ["--data", data, "--out", runDir, "--title", "keep", "--force"])).code).toBe(0);
-    expect(await pseudo()).toEqual(["Original N120", "Original NX7"]);
+    expect(await pseudo()).toEqual([["Original N120", ""], ["Original NX7", ""]]);
+    // --title keep: the enhanced titles are in news_titles.tsv only, which has no line for a pseudo-news row.
+    expect(await output()).toMatchObject({ pseudoNews: 2, titlesEnhanced: 5, newsDescribed: 0 });
   });
 
   it("stops when no stage has a valid record, unless --allow-empty", async () => {

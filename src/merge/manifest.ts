@@ -66,10 +66,10 @@ export const ManifestSplit = z.object({
   behaviorsBytes: z.number().int(),
   /**
    * In this order: news rows (pseudo-news among them), the rows each news-editing stage had a record
-   * for (summarize: titlesEnhanced; describe: newsDescribed), impressions, histories extended, the
-   * news IDs each appending stage with records appended (pick: picks), the lines of each users
-   * stage's file (profile: profiles, users whose profile was written from clicks this split's
-   * history holds), carried files.
+   * for, pseudo-news rows written with its edit among them (summarize: titlesEnhanced; describe:
+   * newsDescribed), impressions, histories extended, the news IDs each appending stage with records
+   * appended (pick: picks), the lines of each users stage's file (profile: profiles, users whose
+   * profile was written from clicks this split's history holds), carried files.
    */
   output: z
     .object({

@@ -106,8 +106,8 @@ type UserFiles = readonly { m: Merging; file: UserFile<unknown> }[];
 /** The stages appending news IDs of the input to the histories their records apply to. */
 type Appenders = readonly { m: Merging; appends: AppendedNews<unknown> }[];
 
-/** A row as the news-editing stages leave it, with each one's count and side-file line. */
-function editRow(edits: Edits, original: NewsRow): { row: NewsRow; results: { counted: boolean; line?: string }[] } {
+/** A row as the news-editing stages leave it, with each one's row, count and side-file line. */
+function editRow(edits: Edits, original: NewsRow): { row: NewsRow; results: { row: NewsRow; counted: boolean; line?: string }[] } {
   let row = original;
   const results = edits.map(({ m, edit }) => {
     const r = edit.edit(m.state, row, original);
@@ -130,6 +130,14 @@ interface PseudoRow extends NewsRow {
    * the record's title stays.
    */
   sourceTitle?: string;
+  /**
+   * Per news edit (Edits order), whether its count (manifest `splits[].output`) takes this row: when
+   * the edit counted it and the row as written carries the edit (describe's newsDescribed takes the
+   * pseudo-news rows that got a description; factors-news writes no line for one, so never).
+   */
+  counted: boolean[];
+  /** `counted` for when the record's title stays: an edit that counted for the title it gave no longer does. */
+  titleKept: boolean[];
 }
 
 /** A pseudo-news row's title, packed for the candidate checks. */
@@ -147,13 +155,25 @@ function assignPseudoIds(merging: readonly Merging[], newsIds: Iterable<string>,
     for (const userId of sortIds(m.records.byItem.keys())) {
       for (const { row, retrievedFrom } of adds.rows(m.state, userId)) {
         // A pseudo-news row is edited like the row it was retrieved from, or like no row (NewsEdit.edit).
-        const edited = editRow(edits, { ...row, id: retrievedFrom ?? "" }).row;
+        const source = { ...row, id: retrievedFrom ?? "" };
+        const { row: edited, results } = editRow(edits, source);
+        const counted: boolean[] = [];
+        const titleKept: boolean[] = [];
+        results.forEach((r, e) => {
+          const before = e === 0 ? source : results[e - 1]!.row;
+          const retitled = r.row.title !== before.title;
+          const reabstracted = r.row.abstract !== before.abstract;
+          counted.push(r.counted && (retitled || reabstracted));
+          titleKept.push(r.counted && reabstracted);
+        });
         rows.push({
           id: `N${next++}`,
           userId,
           from: m,
           item: { title: row.title, retrievedFrom },
           sourceTitle: edited.title === row.title ? undefined : edited.title,
+          counted,
+          titleKept,
           ...row,
           abstract: edited.abstract,
         });
@@ -466,7 +486,11 @@ async function writeStaging(
     passes.push(await mergeBehaviors(split, index, target, { users, merging, sourced, pseudoSuffix, newsSplits, retrieved, historyCap, codes, retitled, guard, refused }));
   }
   users.finish();
-  for (const row of pseudoRows) if (row.sourceTitle !== undefined && !refused.has(row)) row.title = row.sourceTitle;
+  for (const row of pseudoRows) {
+    if (row.sourceTitle === undefined) continue;
+    if (refused.has(row)) row.counted = row.titleKept;
+    else row.title = row.sourceTitle;
+  }
   for (const [m, n] of unknownItems("users", merging, input, req.allowUnknown)) unknown.set(m, n);
 
   const splitOutputs: Record<string, unknown>[] = [];
@@ -754,7 +778,13 @@ async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: rea
       await news.write(newsParts.join(""));
       for (const [e, f] of files.entries()) await f?.write(fileParts[e]!.join(""));
     }
-    for (const { userId: _u, from: _f, item: _i, sourceTitle: _s, ...row } of pseudo) await news.write(formatNewsLine(row));
+    for (const p of pseudo) {
+      p.counted.forEach((c, e) => {
+        if (c) counted[e]!++;
+      });
+      const { userId: _u, from: _f, item: _i, sourceTitle: _s, counted: _c, titleKept: _k, ...row } = p;
+      await news.write(formatNewsLine(row));
+    }
     await news.commit();
     for (const f of files) await f?.commit();
   } catch (e) {

@@ -49,7 +49,10 @@ export interface SideFile {
 }
 
 export interface NewsEdit<S> {
-  /** Rows this stage had a record for, per split (manifest `splits[].output`). */
+  /**
+   * Rows this stage had a record for, per split (manifest `splits[].output`): of the pseudo-news
+   * rows, those written with this edit's change (merge.ts PseudoRow.counted).
+   */
   count: Count;
   /** A file with a line per news row of the input split that `edit` gives one (summarize: every row; factors-news: those with a record). */
   file?: SideFile;

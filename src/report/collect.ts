@@ -6,7 +6,7 @@ import { jsonlLines } from "../engine/store.js";
 import { countLeftOut, FailureRecord, type Usage } from "../engine/types.js";
 import { loadCatalog, recentClicks, type Catalog } from "../mind/catalog.js";
 import { resolveSplits, type SplitDir } from "../mind/splits.js";
-import { Manifest } from "../merge/manifest.js";
+import { Manifest, stageCost } from "../merge/manifest.js";
 import { loadRecords, type AllRecords, type StageRecords } from "../merge/records.js";
 import { runPaths } from "../run/folder.js";
 import { parseCategoryItemId, type ItemKind } from "../stages/kinds.js";
@@ -39,9 +39,9 @@ export interface StageGlance {
   invalidLines: number;
   usage: Usage;
   /**
-   * What every record and failure line in the folders was billed, priced per answerer (as the
-   * manifest's costUsd); null when a billed model has no price (`unpriced` names it); undefined when
-   * the stage has no line and no meta file (it did not run).
+   * What every record and failure line in the folders was billed, priced per answerer and rounded
+   * as the manifest's costUsd is (stageCost); null when a billed model has no price (`unpriced`
+   * names it); undefined when the stage has no line and no meta file (it did not run).
    */
   costUsd?: number | null;
   /** `provider / model` of billed lines with no price. */
@@ -141,6 +141,8 @@ function glanceOf(r: StageRecords, failures: ReadonlyMap<string, FailureRecord>,
   for (const counts of r.inPart.values()) countLeftOut(inPart.leftOut, counts);
   const m = manifest?.stages[r.stage.name];
   const metaItems = r.metas.length > 0 ? r.metas.reduce((n, { meta }) => n + meta.counts.items, 0) : undefined;
+  // manifest.json's definition, rounding included: the page and the file state the same dollars.
+  const cost = r.validLines + r.failureLines + r.metas.length > 0 ? stageCost(r) : undefined;
   return {
     stage: r.stage.name,
     answeredBy: [...by.values()].sort((a, b) => b.records - a.records),
@@ -150,8 +152,8 @@ function glanceOf(r: StageRecords, failures: ReadonlyMap<string, FailureRecord>,
     failuresByReason,
     invalidLines: r.invalidLines,
     usage,
-    costUsd: r.validLines + r.failureLines + r.metas.length > 0 ? r.spend.total() : undefined,
-    unpriced: [...r.spend.unpriced].sort(),
+    costUsd: cost?.costUsd,
+    unpriced: cost?.unpriced ?? [],
     finishedAt: r.metas.map(({ meta }) => meta.finishedAt).sort().at(-1),
     missing: m?.counts.missing,
     inPart,
