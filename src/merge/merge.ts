@@ -135,10 +135,16 @@ interface PseudoRow extends NewsRow {
    * the edit counted it and the row as written carries the edit (describe's newsDescribed takes the
    * pseudo-news rows that got a description; factors-news writes no line for one, so never).
    */
-  counted: boolean[];
+  counted: EditBits;
   /** `counted` for when the record's title stays: an edit that counted for the title it gave no longer does. */
-  titleKept: boolean[];
+  titleKept: EditBits;
 }
+
+/**
+ * A bit per news edit (Edits order): two numbers on each of ~250k MIND-large pseudo-news rows, where
+ * two arrays of booleans made a re-merge's peak ~90 MB larger. Stages are far fewer than 31.
+ */
+type EditBits = number;
 
 /** A pseudo-news row's title, packed for the candidate checks. */
 type RowItem = GuardedItem<number> & { row: PseudoRow };
@@ -157,14 +163,14 @@ function assignPseudoIds(merging: readonly Merging[], newsIds: Iterable<string>,
         // A pseudo-news row is edited like the row it was retrieved from, or like no row (NewsEdit.edit).
         const source = { ...row, id: retrievedFrom ?? "" };
         const { row: edited, results } = editRow(edits, source);
-        const counted: boolean[] = [];
-        const titleKept: boolean[] = [];
+        let counted = 0;
+        let titleKept = 0;
         results.forEach((r, e) => {
           const before = e === 0 ? source : results[e - 1]!.row;
           const retitled = r.row.title !== before.title;
           const reabstracted = r.row.abstract !== before.abstract;
-          counted.push(r.counted && (retitled || reabstracted));
-          titleKept.push(r.counted && reabstracted);
+          if (r.counted && (retitled || reabstracted)) counted |= 1 << e;
+          if (r.counted && reabstracted) titleKept |= 1 << e;
         });
         rows.push({
           id: `N${next++}`,
@@ -779,9 +785,7 @@ async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: rea
       for (const [e, f] of files.entries()) await f?.write(fileParts[e]!.join(""));
     }
     for (const p of pseudo) {
-      p.counted.forEach((c, e) => {
-        if (c) counted[e]!++;
-      });
+      for (let e = 0; e < edits.length; e++) if (p.counted & (1 << e)) counted[e]!++;
       const { userId: _u, from: _f, item: _i, sourceTitle: _s, counted: _c, titleKept: _k, ...row } = p;
       await news.write(formatNewsLine(row));
     }
