@@ -4,13 +4,15 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
-import { describe, expect, it } from "vitest";
+import Anthropic, { APIError } from "@anthropic-ai/sdk";
+import { describe, expect, it, vi } from "vitest";
 import { UserError } from "../src/cli/command.js";
 import { customIdFor } from "../src/engine/batch-runner.js";
 import { costUsd } from "../src/engine/cost.js";
 import { requestKey, runEngineWith, type EngineDeps } from "../src/engine/engine.js";
 import { readJsonl } from "../src/engine/store.js";
 import { FailureRecord, StageRecord, type LlmRequest } from "../src/engine/types.js";
+import { AnthropicBatchProvider } from "../src/providers/anthropic-batch.js";
 import { runPaths } from "../src/run/folder.js";
 import { createFakeAnthropic, type FakeAnthropic, type FakeMessageRequest } from "./fakes/anthropic-api.js";
 import { installBatches, type FakeBatches, type FakeBatchesOptions } from "./fakes/anthropic-batches.js";
@@ -264,9 +266,9 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     expect(String(err)).toMatch(/creating a batch of 4 requests failed after it was sent .*the API may have made it all the same.*cancel in the Anthropic console a batch of 4 requests created at about /);
     expect(t.batches.creates).toBe(1);
 
-    // 429: refused, nothing made; sent again at once (retry-after 0) and made once.
+    // 429: refused, nothing made; sent again after the backoff (retry-after 0) and made once.
     const u = await setup({ createFault: (n) => (n <= 2 ? 429 : undefined) });
-    const { summary } = await u.run(titleRequests(4));
+    const { summary } = await u.run(titleRequests(4), {}, { retryBaseMs: 1 });
     expect(summary.counts.done).toBe(4);
     expect(u.batches.creates).toBe(1);
   });
@@ -455,5 +457,28 @@ describe("anthropic-batch through runEngine and the fake Message Batches API", (
     ).catch((e: unknown) => e);
     expect(String(err)).toMatch(/ANTHROPIC_API_KEY/);
     expect(t.batches.creates).toBe(0);
+  });
+});
+
+describe("a batch create refused with 429", () => {
+  it("is sent again after the backoff the run's retry base sets (retryBaseMs), not after the live default's", async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const refusal = () => APIError.generate(429, { type: "error", error: { type: "rate_limit_error", message: "limited" } }, "limited", new Headers({ "retry-after": "0" }));
+      const create = async () => {
+        if (++calls <= 2) throw refusal();
+        return { id: "msgbatch_1" };
+      };
+      const client = { messages: { batches: { create } } } as unknown as Anthropic;
+      const provider = new AnthropicBatchProvider(client, "claude-haiku-4-5", { retryBaseMs: 1 });
+      let id: string | undefined;
+      void provider.submit([{ customId: "c1", call: { system: "s", messages: [{ role: "user", content: "news N1" }], maxTokens: 10 } }]).then((v) => (id = v));
+      // Two waits of at most 1 and 2 ms; the default base (500 ms) would wait at least 250 + 500.
+      await vi.advanceTimersByTimeAsync(10);
+      expect([calls, id]).toEqual([3, "msgbatch_1"]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,8 +1,12 @@
 // The planner's compact memory: 64-bit hash sets and maps over typed arrays.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { openBatches } from "../src/engine/batch-runner.js";
 import { hash64, HashMap64, HashSet64, pairHash } from "../src/engine/key-index.js";
 import { sha256 } from "../src/util/hash.js";
 import { storedAt } from "../src/engine/plan.js";
+import { tempDir } from "./helpers/temp.js";
 
 describe("HashMap64 / HashSet64", () => {
   it("keeps every entry through growth, overwrites in place, and finds nothing it was not given", () => {
@@ -56,11 +60,7 @@ describe("a stored record's offset and flags (plan.ts)", () => {
 
 describe("openBatches", () => {
   it("counts each key once, at the last intent or batch holding it, and only while that one is open", async () => {
-    const { mkdtemp, writeFile } = await import("node:fs/promises");
-    const { tmpdir } = await import("node:os");
-    const { join } = await import("node:path");
-    const { openBatches } = await import("../src/engine/batch-runner.js");
-    const file = join(await mkdtemp(join(tmpdir(), "gm-open-")), "summarize.batches.jsonl");
+    const file = join(await tempDir("gm-open-"), "summarize.batches.jsonl");
     const at = "2026-12-02T00:00:00.000Z";
     const items = (...keys: string[]) => keys.map((key) => ({ key, attempts: 1 }));
     const lines = [

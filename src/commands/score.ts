@@ -2,7 +2,7 @@ import { z } from "zod";
 import { defineCommand, UsageError, zBool, zInt, zStringList } from "../cli/command.js";
 import { inputFile } from "../cli/paths.js";
 import { DEFAULT_COLD_MAX } from "../mind/history-rule.js";
-import type { PredictionFormat } from "../trainer/predictions.js";
+import { PREDICTION_FORMATS, type PredictionFormat } from "../trainer/predictions.js";
 import { formatScoreTable, scorePredictions, scoreReport, type RunSpec } from "../trainer/score.js";
 
 /**
@@ -27,8 +27,6 @@ export function parseRuns(values: readonly string[]): RunSpec[] {
   return [...runs].map(([name, files]) => ({ name, files }));
 }
 
-const FORMATS: readonly PredictionFormat[] = ["ranks", "scores"];
-
 /**
  * `--pred-format` values → each run's format: `ranks|scores` for every run, `name=ranks|scores` for
  * one (it wins over the bare value). A run with none reads its files by their layout.
@@ -40,7 +38,7 @@ function withFormats(runs: readonly RunSpec[], values: readonly string[]): RunSp
     const eq = value.indexOf("=");
     const name = eq === -1 ? undefined : value.slice(0, eq);
     const format = (eq === -1 ? value : value.slice(eq + 1)) as PredictionFormat;
-    if (!FORMATS.includes(format)) throw new UsageError(`--pred-format '${value}': expected ranks or scores, or <run>=ranks|scores`);
+    if (!PREDICTION_FORMATS.includes(format)) throw new UsageError(`--pred-format '${value}': expected ranks or scores, or <run>=ranks|scores`);
     if (name === undefined) {
       if (all !== undefined && all !== format) throw new UsageError(`--pred-format: both ${all} and ${format} for every run`);
       all = format;

@@ -639,7 +639,6 @@ interface BehaviorsContext {
   sourced: readonly Merging[];
   /** Per merging stage, by user: the IDs of the pseudo-news it adds, each after a space. */
   pseudoSuffix: readonly ReadonlyMap<string, string>[];
-  /** The news IDs of this split's news.tsv (filled when a stage appends news IDs). */
   /** The splits' news IDs: a stage appends to this split's histories only those its news.tsv holds. */
   newsSplits: NewsSplits;
   /** News the user's pseudo-news was retrieved from: not appended again. */

@@ -9,8 +9,8 @@ import { ProviderError } from "./errors.js";
 import { resolveApiKey, resolveBaseUrl } from "./setup.js";
 import type { BatchItemResult, BatchProvider, BatchProviderSpec, ProviderCall, ProviderSetup } from "./types.js";
 
-/** A create refused with 429/529 (nothing was made) is sent again like a live call: backoff with jitter, capped, at least the retry-after. */
-const CREATE_RETRY: RetryPolicy = { ...DEFAULT_RETRY, maxRetries: 5 };
+/** Creates refused with 429/529 sent again before the run gives up (nothing was made for those). */
+const CREATE_REFUSALS = 5;
 
 /** Items errored with these types are not worth sending again: the request itself is wrong. */
 const PERMANENT_ERRORS = /^(invalid_request_error|authentication_error|permission_error|not_found_error)\b/;
@@ -24,10 +24,16 @@ async function translated<T>(call: () => Promise<T>): Promise<T> {
 }
 
 export class AnthropicBatchProvider implements BatchProvider {
+  /** A refused create is sent again like a live call: backoff with jitter, capped, at least the retry-after. */
+  private readonly createRetry: RetryPolicy;
+
   constructor(
     private readonly client: Anthropic,
     readonly model: string,
-  ) {}
+    options: { retryBaseMs?: number } = {},
+  ) {
+    this.createRetry = { ...DEFAULT_RETRY, maxRetries: CREATE_REFUSALS, baseMs: options.retryBaseMs ?? DEFAULT_RETRY.baseMs };
+  }
 
   /** The request one item adds to a batch (the live provider's parameters). */
   entry(customId: string, call: ProviderCall) {
@@ -48,8 +54,8 @@ export class AnthropicBatchProvider implements BatchProvider {
       } catch (e) {
         const error = anthropicError(e);
         if (!(error instanceof ProviderError)) throw error;
-        if ((error.kind === "rate-limit" || error.kind === "overloaded") && refused < CREATE_RETRY.maxRetries) {
-          await sleep(retryDelayMs(CREATE_RETRY, refused, error.retryAfterMs));
+        if ((error.kind === "rate-limit" || error.kind === "overloaded") && refused < this.createRetry.maxRetries) {
+          await sleep(retryDelayMs(this.createRetry, refused, error.retryAfterMs));
           continue;
         }
         if (error.kind === "server" || error.kind === "timeout" || error.kind === "connection" || error.kind === "malformed") {
@@ -107,7 +113,7 @@ export function createAnthropicBatchProvider(setup: ProviderSetup): AnthropicBat
     // Polling is cheap and slow-paced: the SDK's backoff on 429/5xx is enough here.
     maxRetries: 5,
   });
-  return new AnthropicBatchProvider(client, setup.model);
+  return new AnthropicBatchProvider(client, setup.model, { retryBaseMs: setup.retryBaseMs });
 }
 
 /** The live provider's key, model, family (so the two share stored answers), prices and token counter. */

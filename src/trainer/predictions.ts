@@ -13,7 +13,8 @@ import { readLineBatches, type NumberedLine } from "../mind/read.js";
  * refused (scores written with json.dumps need --pred-format scores); tab-separated is scores, and
  * a file every line of which is a permutation is refused (it reads as ranks too).
  */
-export type PredictionFormat = "ranks" | "scores";
+export type PredictionFormat = (typeof PREDICTION_FORMATS)[number];
+export const PREDICTION_FORMATS = ["ranks", "scores"] as const;
 
 /** How a file's format was decided: given (`--pred-format`) or from its layout (bracketed: ranks; tab-separated: scores). */
 export type FormatSource = "given" | "layout";

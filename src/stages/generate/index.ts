@@ -105,7 +105,7 @@ export interface GenerateCheck {
  * news of the user's source split (the time of the clicks). News of a later split would bring its
  * time into this one's histories.
  */
-export function retrievableIn(catalog: Catalog, split: string): (newsId: string) => boolean {
+function retrievableIn(catalog: Catalog, split: string): (newsId: string) => boolean {
   return (newsId) => catalog.news.get(newsId)?.inSplits.includes(split) === true;
 }
 
