@@ -142,9 +142,10 @@ interface PseudoRow extends NewsRow {
 
 /**
  * A bit per news edit (Edits order): two numbers on each of ~250k MIND-large pseudo-news rows, where
- * two arrays of booleans made a re-merge's peak ~90 MB larger. Stages are far fewer than 31.
+ * two arrays of booleans made a re-merge's peak ~90 MB larger. assignPseudoIds refuses more edits.
  */
 type EditBits = number;
+const MAX_EDITS = 31;
 
 /** A pseudo-news row's title, packed for the candidate checks. */
 type RowItem = GuardedItem<number> & { row: PseudoRow };
@@ -153,6 +154,7 @@ type AuditItem = GuardedItem<number> & ({ row: PseudoRow } | { appended: string;
 
 /** Pseudo-news IDs continue after the largest numeric news ID, in stage order, then user order, then item order. */
 function assignPseudoIds(merging: readonly Merging[], newsIds: Iterable<string>, edits: Edits): PseudoRow[] {
+  if (edits.length > MAX_EDITS) throw new Error(`merge counts at most ${MAX_EDITS} news-editing stages per pseudo-news row; ${edits.length} are registered`);
   let next = maxNumericNewsId(newsIds) + 1n;
   const rows: PseudoRow[] = [];
   for (const m of merging) {
