@@ -787,8 +787,8 @@ async function mergeNews(split: SplitDir, dir: string, edits: Edits, pseudo: rea
     }
     for (const p of pseudo) {
       for (let e = 0; e < edits.length; e++) if (p.counted & (1 << e)) counted[e]!++;
-      const { userId: _u, from: _f, item: _i, sourceTitle: _s, counted: _c, titleKept: _k, ...row } = p;
-      await news.write(formatNewsLine(row));
+      // formatNewsLine reads a NewsRow's eight fields by name: merge's own fields of the row stay out.
+      await news.write(formatNewsLine(p));
     }
     await news.commit();
     for (const f of files) await f?.commit();
