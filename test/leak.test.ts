@@ -7,7 +7,8 @@ import { StageRecord } from "../src/engine/types.js";
 import { Manifest } from "../src/merge/manifest.js";
 import { loadCandidates, loadCatalog } from "../src/mind/catalog.js";
 import { resolveSplits } from "../src/mind/splits.js";
-import { coldClicks, generateOptions, generateStage, offlineGenerated } from "../src/stages/generate/index.js";
+import { candidateGuard, coldClicks, generateOptions, generateStage, offlineGenerated } from "../src/stages/generate/index.js";
+import { pickCandidates } from "../src/stages/pick/index.js";
 import { GenerateOutput } from "../src/stages/generate/output.js";
 import { BUNDLED_PROMPTS_DIR, loadTemplate } from "../src/stages/template.js";
 import { TfIdfIndex } from "../src/stages/tfidf.js";
@@ -201,6 +202,19 @@ describe("retrieved news is news of the user's source split", () => {
     const parsed = two.parse(JSON.stringify({ items: [{ ...items[0]!, retrievedFrom: "N11" }, items[1]!] }));
     expect(parsed.ok && parsed.value.items.map((i) => i.retrievedFrom)).toEqual([undefined, items[1]!.retrievedFrom]);
     expect(items[1]!.retrievedFrom).toBeDefined();
+  });
+
+  it("in what pick offers: U5 (source dev) is offered no story only train has", async () => {
+    const root = await temp();
+    const catalog = await loadCatalog(await resolveSplits([await leakData(root)]));
+    const shown = (await loadCandidates(catalog, new Set(["U5"]))).get("U5")!;
+    const index = new TfIdfIndex([...catalog.news.values()].map((n) => ({ id: n.id, text: `${n.title} ${n.abstract}` })));
+    const history = coldClicks(catalog, "U5", generateOptions({}))!;
+    const offered = (split: string) => pickCandidates(index, catalog, candidateGuard(catalog), history, shown, split, 20).map((n) => n.id);
+    expect(offered("train")).toContain("N11");
+    const dev = offered("dev");
+    expect(dev.length).toBeGreaterThan(0);
+    expect(dev.filter((id) => !catalog.news.get(id)!.inSplits.includes("dev"))).toEqual([]);
   });
 });
 

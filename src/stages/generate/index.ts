@@ -101,11 +101,11 @@ export interface GenerateCheck {
 }
 
 /**
- * The news an item may be retrieved from, in a model's answer and in the offline baseline alike:
- * news of the user's source split (the time of the clicks). News of a later split would bring its
- * time into this one's histories.
+ * The news an item may be retrieved from, in a model's answer and in the offline baseline alike, and
+ * that pick may offer: news of the user's source split (the time of the clicks). News of a later
+ * split would bring its time into this one's histories.
  */
-function retrievableIn(catalog: Catalog, split: string): (newsId: string) => boolean {
+export function retrievableIn(catalog: Catalog, split: string): (newsId: string) => boolean {
   return (newsId) => catalog.news.get(newsId)?.inSplits.includes(split) === true;
 }
 

@@ -7,7 +7,7 @@ import type { LlmRequest, ParseResult } from "../../engine/types.js";
 import type { Catalog, CatalogNews } from "../../mind/catalog.js";
 import { describeSources, HISTORY_RULE_HELP, type CandidateGuard } from "../../mind/history-rule.js";
 import { cleanGeneratedText } from "../../mind/text.js";
-import { candidateGuard, coldClicks, retrievalOf, whyNotCold } from "../generate/index.js";
+import { candidateGuard, coldClicks, retrievableIn, retrievalOf, whyNotCold } from "../generate/index.js";
 import { extractJson } from "../../util/json.js";
 import { jaccard, NEAR_COPY_JACCARD, titleTokens } from "../normalize.js";
 import { COLD_MAX_FLAG, K_FLAG, zColdMax, zK } from "../options.js";
@@ -54,10 +54,12 @@ export function pickCandidates(
   const skip = new Set([...read, ...shown]);
   const seen = history.map((h) => titleTokens(h.title));
   const chosen: CatalogNews[] = [];
+  const retrievable = retrievableIn(catalog, split);
   for (const { id } of index.similar(read, skip)) {
     if (chosen.length === n) break;
+    if (!retrievable(id)) continue;
     const news = catalog.news.get(id)!;
-    if (!news.inSplits.includes(split) || !cleanGeneratedText(news.title)) continue;
+    if (!cleanGeneratedText(news.title)) continue;
     const tokens = titleTokens(news.title);
     if (seen.some((s) => jaccard(tokens, s) >= NEAR_COPY_JACCARD)) continue;
     if (guard.firstConflict(guard.news(id), shown)) continue;
